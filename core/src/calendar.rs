@@ -1,0 +1,327 @@
+//! Business-hours arithmetic in a function's own time zone.
+//!
+//! Working windows are defined in local wall-clock time per weekday and converted to UTC instants
+//! one day at a time, so daylight-saving changes, weekends and holidays fall out naturally.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// How far ahead [`WorkCalendar::add`] looks before giving up (a calendar with no working day at
+/// all is rejected by the config loader; this only bounds pathological holiday lists).
+const MAX_DAYS_SEARCHED: i64 = 3 * 366;
+
+/// The local working window of one weekday, `start < end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Local time work starts.
+    pub start: NaiveTime,
+    /// Local time work ends (exclusive).
+    pub end: NaiveTime,
+}
+
+/// When a function works: its time zone, a window per weekday (Monday first) and its holidays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkCalendar {
+    /// IANA zone the windows and holidays are read in.
+    pub tz: Tz,
+    /// Index 0 is Monday; `None` means a day off.
+    pub week: [Option<Window>; 7],
+    /// Local dates on which nobody works.
+    pub holidays: BTreeSet<NaiveDate>,
+}
+
+impl WorkCalendar {
+    /// The UTC interval worked on local date `day`, if any.
+    fn window_on(&self, day: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.holidays.contains(&day) {
+            return None;
+        }
+        let w = self.week[day.weekday().num_days_from_monday() as usize]?;
+        let start = local_instant(self.tz, day, w.start);
+        let end = local_instant(self.tz, day, w.end);
+        (start < end).then_some((start, end))
+    }
+
+    /// The instant at which `amount` of working time has passed since `from`.
+    pub fn add(&self, from: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
+        let mut remaining = amount.max(Duration::zero());
+        let mut day = from.with_timezone(&self.tz).date_naive();
+        for _ in 0..MAX_DAYS_SEARCHED {
+            if let Some((start, end)) = self.window_on(day)
+                && end > from
+            {
+                let begin = start.max(from);
+                let available = end - begin;
+                if remaining <= available {
+                    // Zero remaining at the very start of a window stays at `from` if it is
+                    // inside one, otherwise moves to the next opening.
+                    return begin + remaining;
+                }
+                remaining -= available;
+            }
+            day = day.succ_opt().unwrap_or(day);
+        }
+        from + Duration::days(MAX_DAYS_SEARCHED)
+    }
+
+    /// Working time between `from` and `to` (zero when `to <= from`).
+    pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+        if to <= from {
+            return Duration::zero();
+        }
+        let mut total = Duration::zero();
+        let mut day = from.with_timezone(&self.tz).date_naive();
+        let last = to.with_timezone(&self.tz).date_naive();
+        while day <= last {
+            if let Some((start, end)) = self.window_on(day) {
+                let (s, e) = (start.max(from), end.min(to));
+                if e > s {
+                    total += e - s;
+                }
+            }
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        total
+    }
+
+    /// Whether `at` falls inside a working window.
+    pub fn is_working(&self, at: DateTime<Utc>) -> bool {
+        let day = at.with_timezone(&self.tz).date_naive();
+        self.window_on(day).is_some_and(|(s, e)| s <= at && at < e)
+    }
+}
+
+/// The UTC instant of a local wall-clock time. A time skipped by a spring-forward change maps to
+/// the first instant after the gap; a repeated one (fall back) to its first occurrence.
+fn local_instant(tz: Tz, day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let naive = day.and_time(time);
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => {
+            // Walk forward minute by minute out of the gap (gaps are at most a few hours).
+            let mut probe = naive;
+            for _ in 0..(24 * 60) {
+                probe += Duration::minutes(1);
+                if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&naive)
+        }
+    }
+}
+
+/// A pausable business-hours stopwatch.
+///
+/// `running_since` may lie in the future: a snooze pauses the clock until its end, and the clock
+/// starts counting again on its own at that instant, with no event needed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clock {
+    /// Working seconds counted before the current running stretch.
+    pub banked_secs: i64,
+    /// Start of the current running stretch; `None` while paused indefinitely.
+    pub running_since: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    /// A clock that starts counting at `at`.
+    pub fn started(at: DateTime<Utc>) -> Clock {
+        Clock {
+            banked_secs: 0,
+            running_since: Some(at),
+        }
+    }
+
+    /// Working time counted up to `now`.
+    pub fn elapsed(&self, cal: &WorkCalendar, now: DateTime<Utc>) -> Duration {
+        let running = self
+            .running_since
+            .map_or(Duration::zero(), |since| cal.between(since, now));
+        Duration::seconds(self.banked_secs) + running
+    }
+
+    /// The instant the clock reaches `target`, or `None` while paused indefinitely.
+    pub fn reaches(&self, cal: &WorkCalendar, target: Duration) -> Option<DateTime<Utc>> {
+        let since = self.running_since?;
+        Some(cal.add(since, target - Duration::seconds(self.banked_secs)))
+    }
+
+    /// Stops counting at `now` until `resume_at` (`None`: until [`Clock::resume`]).
+    pub fn pause(
+        &mut self,
+        cal: &WorkCalendar,
+        now: DateTime<Utc>,
+        resume_at: Option<DateTime<Utc>>,
+    ) {
+        self.banked_secs = self.elapsed(cal, now).num_seconds();
+        self.running_since = resume_at;
+    }
+
+    /// Starts counting again at `now` if paused.
+    pub fn resume(&mut self, now: DateTime<Utc>) {
+        match self.running_since {
+            Some(since) if since <= now => {}
+            _ => self.running_since = Some(now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    fn nine_to_five(tz: Tz, holidays: &[&str]) -> WorkCalendar {
+        let w = Window {
+            start: NaiveTime::from_hms_opt(9, 0, 0).expect("time"),
+            end: NaiveTime::from_hms_opt(17, 0, 0).expect("time"),
+        };
+        WorkCalendar {
+            tz,
+            week: [Some(w), Some(w), Some(w), Some(w), Some(w), None, None],
+            holidays: holidays.iter().map(|d| d.parse().expect("date")).collect(),
+        }
+    }
+
+    /// (from, business hours to add, expected instant), all in RFC 3339.
+    fn check_add(cal: &WorkCalendar, cases: &[(&str, i64, &str)]) {
+        for (from, hours, expected) in cases {
+            let got = cal.add(t(from), Duration::hours(*hours));
+            assert_eq!(got, t(expected), "add({from}, {hours}h)");
+            assert_eq!(
+                cal.between(t(from), got),
+                Duration::hours(*hours),
+                "between is the inverse of add from {from}"
+            );
+        }
+    }
+
+    #[test]
+    fn adding_business_hours_skips_nights_and_weekends() {
+        let cal = nine_to_five(chrono_tz::America::New_York, &[]);
+        check_add(
+            &cal,
+            &[
+                // Friday 15:00 EST + 4h = Monday 11:00 EST.
+                ("2026-11-20T15:00:00-05:00", 4, "2026-11-23T11:00:00-05:00"),
+                // Saturday counts from Monday's opening.
+                ("2026-11-21T12:00:00-05:00", 1, "2026-11-23T10:00:00-05:00"),
+                // Before opening on a Tuesday.
+                ("2026-11-24T06:00:00-05:00", 8, "2026-11-24T17:00:00-05:00"),
+                // Exactly a day's work ends at closing, not at the next opening.
+                ("2026-11-24T09:00:00-05:00", 8, "2026-11-24T17:00:00-05:00"),
+            ],
+        );
+    }
+
+    #[test]
+    fn holidays_are_skipped() {
+        let cal = nine_to_five(chrono_tz::America::New_York, &["2026-11-26", "2026-11-27"]);
+        // Wednesday 16:00 + 2h: one hour Wednesday, Thursday/Friday holidays, one hour Monday.
+        check_add(
+            &cal,
+            &[("2026-11-25T16:00:00-05:00", 2, "2026-11-30T10:00:00-05:00")],
+        );
+    }
+
+    #[test]
+    fn spring_forward_keeps_local_opening_hours() {
+        // US DST starts Sunday 2027-03-14; Friday 16:00 EST + 2h = Monday 10:00 EDT (14:00 UTC).
+        let cal = nine_to_five(chrono_tz::America::New_York, &[]);
+        check_add(
+            &cal,
+            &[("2027-03-12T16:00:00-05:00", 2, "2027-03-15T10:00:00-04:00")],
+        );
+    }
+
+    #[test]
+    fn fall_back_day_with_working_hours_across_the_change() {
+        // A 24/7 calendar in Europe/Berlin: the night of 2026-10-25 has 25 hours.
+        let all_day = Window {
+            start: NaiveTime::from_hms_opt(0, 0, 0).expect("time"),
+            end: NaiveTime::from_hms_opt(23, 59, 59).expect("time"),
+        };
+        let cal = WorkCalendar {
+            tz: chrono_tz::Europe::Berlin,
+            week: [Some(all_day); 7],
+            holidays: BTreeSet::new(),
+        };
+        let from = t("2026-10-25T00:00:00+02:00");
+        let to = t("2026-10-25T23:59:59+01:00");
+        assert_eq!(
+            cal.between(from, to),
+            Duration::hours(25) - Duration::seconds(1)
+        );
+    }
+
+    #[test]
+    fn a_window_starting_inside_a_dst_gap_opens_after_the_gap() {
+        // Europe/Berlin skips 02:00-03:00 on 2027-03-28 (a Sunday); work 02:30-04:00 that day.
+        let w = Window {
+            start: NaiveTime::from_hms_opt(2, 30, 0).expect("time"),
+            end: NaiveTime::from_hms_opt(4, 0, 0).expect("time"),
+        };
+        let cal = WorkCalendar {
+            tz: chrono_tz::Europe::Berlin,
+            week: [None, None, None, None, None, None, Some(w)],
+            holidays: BTreeSet::new(),
+        };
+        let sat = t("2027-03-27T12:00:00+01:00");
+        assert_eq!(
+            cal.add(sat, Duration::zero() + Duration::minutes(30)),
+            t("2027-03-28T03:30:00+02:00")
+        );
+    }
+
+    #[test]
+    fn a_snoozed_clock_resumes_on_its_own_at_the_snooze_end() {
+        let cal = nine_to_five(chrono_tz::UTC, &[]);
+        let mut clock = Clock::started(t("2026-11-23T09:00:00Z"));
+        // One hour worked, then snoozed until 14:00.
+        clock.pause(
+            &cal,
+            t("2026-11-23T10:00:00Z"),
+            Some(t("2026-11-23T14:00:00Z")),
+        );
+        assert_eq!(
+            clock.elapsed(&cal, t("2026-11-23T13:00:00Z")),
+            Duration::hours(1)
+        );
+        assert_eq!(
+            clock.elapsed(&cal, t("2026-11-23T15:00:00Z")),
+            Duration::hours(2)
+        );
+        assert_eq!(
+            clock.reaches(&cal, Duration::hours(4)),
+            Some(t("2026-11-23T17:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_clock_paused_indefinitely_never_reaches_a_target_until_resumed() {
+        let cal = nine_to_five(chrono_tz::UTC, &[]);
+        let mut clock = Clock::started(t("2026-11-23T09:00:00Z"));
+        clock.pause(&cal, t("2026-11-23T11:00:00Z"), None);
+        assert_eq!(clock.reaches(&cal, Duration::hours(4)), None);
+        assert_eq!(
+            clock.elapsed(&cal, t("2026-11-30T11:00:00Z")),
+            Duration::hours(2)
+        );
+        clock.resume(t("2026-11-24T09:00:00Z"));
+        assert_eq!(
+            clock.reaches(&cal, Duration::hours(4)),
+            Some(t("2026-11-24T11:00:00Z"))
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The chat command language shared by the console, Slack and Discord.
+//!
+//! `/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000`, `/ack H-3`,
+//! `/snooze H-3 2h waiting on legal`, … parse into a [`Command`].
+
+use chrono::Duration;
+use thiserror::Error;
+
+use crate::config::parse_duration;
+use crate::handoff::HandoffId;
+
+/// What a person asked Baton to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Hand work off on a seam.
+    New {
+        /// Seam id.
+        seam: String,
+        /// One-line title.
+        title: String,
+        /// `key=value` contract fields (and `tier=`).
+        fields: Vec<(String, String)>,
+    },
+    /// Take ownership.
+    Accept(HandoffId),
+    /// Owner acknowledges.
+    Ack(HandoffId),
+    /// Progress note, optional field changes.
+    Update {
+        /// Handoff.
+        id: HandoffId,
+        /// The note.
+        note: String,
+        /// Field changes.
+        fields: Vec<(String, String)>,
+    },
+    /// Submit for the gate.
+    Done(HandoffId),
+    /// Send back to the requester.
+    Return {
+        /// Handoff.
+        id: HandoffId,
+        /// Why.
+        reason: String,
+    },
+    /// Requester sends it back in after a return.
+    Resubmit {
+        /// Handoff.
+        id: HandoffId,
+        /// Field changes.
+        fields: Vec<(String, String)>,
+        /// Optional note.
+        note: Option<String>,
+    },
+    /// Call it off.
+    Cancel {
+        /// Handoff.
+        id: HandoffId,
+        /// Why.
+        reason: String,
+    },
+    /// Give it to someone else in the receiving function.
+    Reassign {
+        /// Handoff.
+        id: HandoffId,
+        /// New owner (person id).
+        to: String,
+    },
+    /// Approve at the gate.
+    Approve(HandoffId),
+    /// Reject at the gate.
+    Reject {
+        /// Handoff.
+        id: HandoffId,
+        /// Why.
+        reason: String,
+    },
+    /// Pause the clocks.
+    Snooze {
+        /// Handoff.
+        id: HandoffId,
+        /// For how long.
+        duration: Duration,
+        /// Why.
+        reason: String,
+    },
+    /// Show a handoff's card.
+    Show(HandoffId),
+    /// List what I own or requested.
+    Mine,
+    /// Stall history and what is stalled now.
+    Stalls,
+    /// Usage.
+    Help(Option<String>),
+}
+
+impl Command {
+    /// The handoff this command targets, if any.
+    pub fn target(&self) -> Option<HandoffId> {
+        match self {
+            Command::Accept(id)
+            | Command::Ack(id)
+            | Command::Done(id)
+            | Command::Approve(id)
+            | Command::Show(id)
+            | Command::Update { id, .. }
+            | Command::Return { id, .. }
+            | Command::Resubmit { id, .. }
+            | Command::Cancel { id, .. }
+            | Command::Reassign { id, .. }
+            | Command::Reject { id, .. }
+            | Command::Snooze { id, .. } => Some(*id),
+            Command::New { .. } | Command::Mine | Command::Stalls | Command::Help(_) => None,
+        }
+    }
+}
+
+/// A command that could not be parsed; the message says how to write it.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{message}\nusage: {usage}")]
+pub struct ParseError {
+    /// What was wrong.
+    pub message: String,
+    /// The usage line of the command meant.
+    pub usage: &'static str,
+}
+
+/// One usage line per sub-command.
+pub const USAGE: &[(&str, &str)] = &[
+    (
+        "new",
+        "/handoff new <seam> \"<title>\" field=value ... [tier=<tier>]",
+    ),
+    ("accept", "/handoff accept H-<n>"),
+    ("ack", "/ack H-<n>"),
+    ("update", "/handoff update H-<n> <note> [field=value ...]"),
+    ("done", "/handoff done H-<n>"),
+    ("return", "/handoff return H-<n> <reason>"),
+    ("resubmit", "/handoff resubmit H-<n> field=value ... [note]"),
+    ("cancel", "/handoff cancel H-<n> <reason>"),
+    ("reassign", "/handoff reassign H-<n> <person>"),
+    ("approve", "/approve H-<n>"),
+    ("reject", "/reject H-<n> <reason>"),
+    ("snooze", "/snooze H-<n> <duration like 2h or 30m> <reason>"),
+    ("show", "/handoff show H-<n>"),
+    ("mine", "/handoff mine"),
+    ("stalls", "/stalls"),
+    ("help", "/handoff help [command]"),
+];
+
+fn usage(sub: &str) -> &'static str {
+    USAGE
+        .iter()
+        .find(|(name, _)| *name == sub)
+        .map_or("/handoff help", |(_, u)| u)
+}
+
+/// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
+pub fn parse(line: &str) -> Result<Command, ParseError> {
+    let words = split_words(line).ok_or_else(|| ParseError {
+        message: "a quotation mark is not closed".into(),
+        usage: "/handoff help",
+    })?;
+    let mut words = words.into_iter().peekable();
+    let mut sub = words
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_ascii_lowercase();
+    if sub == "handoff" {
+        sub = words
+            .next()
+            .unwrap_or_else(|| "help".into())
+            .to_ascii_lowercase();
+    }
+    let rest: Vec<String> = words.collect();
+    parse_sub(&sub, rest)
+}
+
+/// Parses the words after a sub-command.
+pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
+    let u = usage(sub);
+    let err = |message: String| ParseError { message, usage: u };
+    let mut args = rest.into_iter();
+    let mut id = || -> Result<HandoffId, ParseError> {
+        let word = args
+            .next()
+            .ok_or_else(|| err("name the handoff, like H-12".into()))?;
+        parse_id(&word).ok_or_else(|| {
+            err(format!(
+                "`{word}` is not a handoff reference: write it like H-12"
+            ))
+        })
+    };
+    let cmd = match sub {
+        "new" => {
+            let seam = args
+                .next()
+                .ok_or_else(|| err("name the seam to hand off on".into()))?;
+            let (fields, words) = split_fields(args);
+            let title = words.join(" ");
+            Command::New {
+                seam,
+                title,
+                fields,
+            }
+        }
+        "accept" | "claim" => Command::Accept(id()?),
+        "ack" | "acknowledge" => Command::Ack(id()?),
+        "done" => Command::Done(id()?),
+        "approve" => Command::Approve(id()?),
+        "show" => Command::Show(id()?),
+        "update" => {
+            let id = id()?;
+            let (fields, words) = split_fields(args);
+            let note = words.join(" ");
+            if note.is_empty() && fields.is_empty() {
+                return Err(err("say what progress was made".into()));
+            }
+            Command::Update { id, note, fields }
+        }
+        "resubmit" => {
+            let id = id()?;
+            let (fields, words) = split_fields(args);
+            Command::Resubmit {
+                id,
+                fields,
+                note: (!words.is_empty()).then(|| words.join(" ")),
+            }
+        }
+        "return" | "reject" | "cancel" => {
+            let id = id()?;
+            let reason = args.collect::<Vec<_>>().join(" ");
+            if reason.trim().is_empty() {
+                return Err(err(
+                    "give a reason, so the other side knows what to do".into()
+                ));
+            }
+            match sub {
+                "return" => Command::Return { id, reason },
+                "reject" => Command::Reject { id, reason },
+                _ => Command::Cancel { id, reason },
+            }
+        }
+        "reassign" => {
+            let id = id()?;
+            let to = args
+                .next()
+                .ok_or_else(|| err("name the new owner".into()))?;
+            Command::Reassign {
+                id,
+                to: to.trim_start_matches('@').to_string(),
+            }
+        }
+        "snooze" => {
+            let id = id()?;
+            let word = args
+                .next()
+                .ok_or_else(|| err("say for how long, like 2h".into()))?;
+            let duration = parse_duration(&word).ok_or_else(|| {
+                err(format!(
+                    "`{word}` is not a duration: write 2h, 30m or 1h30m"
+                ))
+            })?;
+            let reason = args.collect::<Vec<_>>().join(" ");
+            if reason.trim().is_empty() {
+                return Err(err("give a reason for the snooze".into()));
+            }
+            Command::Snooze {
+                id,
+                duration,
+                reason,
+            }
+        }
+        "mine" => Command::Mine,
+        "stalls" => Command::Stalls,
+        "help" | "" => Command::Help(args.next()),
+        other => {
+            return Err(ParseError {
+                message: format!("unknown command `{other}`"),
+                usage: "/handoff help lists the commands",
+            });
+        }
+    };
+    Ok(cmd)
+}
+
+/// Splits chat text into words. Double quotes (straight or curly, as chat clients type them)
+/// group words, also inside `key="a value"`; apostrophes are ordinary letters. `None` when a quote
+/// is left open.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut in_word = false;
+    for c in line.chars() {
+        match c {
+            '"' | '\u{201c}' | '\u{201d}' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// `H-12`, `h-12`, `#12` or `12`.
+pub fn parse_id(word: &str) -> Option<HandoffId> {
+    let digits = word
+        .strip_prefix("H-")
+        .or_else(|| word.strip_prefix("h-"))
+        .or_else(|| word.strip_prefix('#'))
+        .unwrap_or(word);
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+/// Splits `key=value` words from the rest.
+fn split_fields(args: impl Iterator<Item = String>) -> (Vec<(String, String)>, Vec<String>) {
+    let mut fields = Vec::new();
+    let mut words = Vec::new();
+    for word in args {
+        match word.split_once('=') {
+            Some((k, v))
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                fields.push((k.to_string(), v.to_string()));
+            }
+            _ => words.push(word),
+        }
+    }
+    (fields, words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Command {
+        parse(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn err(line: &str) -> String {
+        match parse(line) {
+            Ok(c) => panic!("{line} parsed as {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn commands_parse_with_or_without_the_handoff_prefix() {
+        assert_eq!(ok("/handoff accept H-3"), Command::Accept(3));
+        assert_eq!(ok("/ack h-3"), Command::Ack(3));
+        assert_eq!(ok("approve #7"), Command::Approve(7));
+        assert_eq!(
+            ok(r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr="120 000""#),
+            Command::New {
+                seam: "sales-to-cs".into(),
+                title: "Acme renewal".into(),
+                fields: vec![
+                    ("account".into(), "Acme".into()),
+                    ("arr".into(), "120 000".into())
+                ],
+            }
+        );
+        assert_eq!(
+            ok("/snooze H-2 1h30m waiting on legal"),
+            Command::Snooze {
+                id: 2,
+                duration: Duration::minutes(90),
+                reason: "waiting on legal".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong_and_show_usage() {
+        assert!(err("/handoff accept").contains("name the handoff"));
+        assert!(err("/handoff accept X-1").contains("not a handoff reference"));
+        assert!(err("/handoff return H-1").contains("give a reason"));
+        assert!(err("/snooze H-1 soon because").contains("not a duration"));
+        assert!(err("/handoff frobnicate").contains("unknown command `frobnicate`"));
+        assert!(err("/handoff new x \"open quote").contains("quotation mark"));
+        assert!(err("/handoff update H-1").contains("usage: /handoff update"));
+    }
+
+    #[test]
+    fn chat_text_keeps_apostrophes_and_understands_curly_quotes() {
+        assert_eq!(
+            ok("/handoff return H-4 the customer's contract isn't attached"),
+            Command::Return { id: 4, reason: "the customer's contract isn't attached".into() }
+        );
+        assert_eq!(
+            ok("/handoff new s \u{201c}Big deal\u{201d} note=\"a b\""),
+            Command::New { seam: "s".into(), title: "Big deal".into(), fields: vec![("note".into(), "a b".into())] }
+        );
+        assert_eq!(split_words("a \"\" b"), Some(vec!["a".into(), "".into(), "b".into()]));
+    }
+}

@@ -1,0 +1,1085 @@
+//! Loads the operating model (`baton.toml`) and playbooks (`playbooks/*.toml`) from text.
+//!
+//! Every mistake is collected rather than thrown: unknown keys, missing fields, wrong types, bad
+//! time zones, durations or hours, and references to unknown functions, people, reviewers or
+//! playbooks each become a [`ConfigError`] naming file, line and field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{Duration, NaiveDate, NaiveTime};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::calendar::{Window, WorkCalendar};
+use crate::model::*;
+
+/// One mistake in a config file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigError {
+    /// Path of the file, as given by the caller.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// Dotted path of the field (`seams.sales-to-cs.sla.accept`).
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.field, self.message
+        )
+    }
+}
+
+/// A config file's name and text.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    /// Shown in errors.
+    pub name: &'a str,
+    /// The TOML text.
+    pub text: &'a str,
+}
+
+/// Parses the operating model and its playbooks, reporting all mistakes at once.
+pub fn load(
+    model: Source<'_>,
+    playbooks: &[Source<'_>],
+) -> Result<OperatingModel, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut parsed = BTreeMap::new();
+    for src in playbooks {
+        if let Some(p) = parse_playbook(*src, &mut errors) {
+            if parsed.contains_key(&p.id) {
+                errors.push(ConfigError {
+                    file: src.name.to_string(),
+                    line: 1,
+                    field: "id".into(),
+                    message: format!("playbook id `{}` is used by another file", p.id),
+                });
+            }
+            parsed.insert(p.id.clone(), p);
+        }
+    }
+    let playbook_ids = parsed.keys().map(|k| (k.clone(), ())).collect();
+    let mut model = parse_model(model, &playbook_ids, &mut errors).unwrap_or_default();
+    model.playbooks = parsed;
+    if errors.is_empty() {
+        Ok(model)
+    } else {
+        errors.sort();
+        Err(errors)
+    }
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Error sink for one file.
+struct Diag<'s> {
+    file: &'s str,
+    text: &'s str,
+    errors: &'s mut Vec<ConfigError>,
+}
+
+impl Diag<'_> {
+    fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
+        let line = 1 + self.text[..span.start.min(self.text.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count();
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn str(&mut self, v: &Value<'_>, field: &str) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            other => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("expected a string, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, v: &Value<'_>, field: &str) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn str_list(&mut self, v: &Value<'_>, field: &str) -> Vec<Spanned<String>> {
+        match v.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .filter_map(|item| {
+                    let s = self.str(item, field)?;
+                    Some(Spanned::new(item.span(), s))
+                })
+                .collect(),
+            other => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("expected a list of strings, found {}", other.type_str()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn duration(&mut self, v: &Value<'_>, field: &str) -> Option<Duration> {
+        let s = self.str(v, field)?;
+        match parse_duration(&s) {
+            Some(d) => Some(d),
+            None => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("invalid duration `{s}`: write hours and minutes, like `4h`, `30m` or `1h30m`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks that `id` is a key of `known`, reporting `what` otherwise.
+    fn reference<T>(
+        &mut self,
+        id: &Spanned<String>,
+        known: &BTreeMap<String, T>,
+        what: &str,
+        field: &str,
+    ) -> bool {
+        if known.contains_key(id.get_ref()) {
+            return true;
+        }
+        let list: Vec<&str> = known.keys().map(String::as_str).collect();
+        self.err(
+            id.span(),
+            field,
+            format!(
+                "unknown {what} `{}`; known: {}",
+                id.get_ref(),
+                or_none(&list)
+            ),
+        );
+        false
+    }
+}
+
+fn or_none(list: &[&str]) -> String {
+    if list.is_empty() {
+        "(none)".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Parses `4h`, `30m`, `1h30m`, `0h`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().ok()?;
+        digits.clear();
+        total += match c {
+            'h' => Duration::hours(n),
+            'm' => Duration::minutes(n),
+            's' => Duration::seconds(n),
+            _ => return None,
+        };
+    }
+    digits.is_empty().then_some(total)
+}
+
+/// A table being read: remembers which keys the reader asked for, so the rest can be reported.
+struct Table<'t, 'i> {
+    table: &'t DeTable<'i>,
+    span: Range<usize>,
+    path: String,
+    known: Vec<&'static str>,
+}
+
+impl<'t, 'i> Table<'t, 'i> {
+    fn new(d: &mut Diag<'_>, v: &'t Value<'i>, path: &str) -> Option<Self> {
+        match v.get_ref() {
+            DeValue::Table(table) => Some(Table {
+                table,
+                span: v.span(),
+                path: path.to_string(),
+                known: Vec::new(),
+            }),
+            other => {
+                d.err(
+                    v.span(),
+                    path,
+                    format!("expected a table, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn opt(&mut self, key: &'static str) -> Option<&'t Value<'i>> {
+        self.known.push(key);
+        self.table.get(key)
+    }
+
+    fn req(&mut self, d: &mut Diag<'_>, key: &'static str) -> Option<&'t Value<'i>> {
+        let v = self.opt(key);
+        if v.is_none() {
+            d.err(
+                self.span.clone(),
+                &self.field(key),
+                format!("missing field `{key}`"),
+            );
+        }
+        v
+    }
+
+    fn req_str(&mut self, d: &mut Diag<'_>, key: &'static str) -> Option<Spanned<String>> {
+        let v = self.req(d, key)?;
+        let field = self.field(key);
+        d.str(v, &field).map(|s| Spanned::new(v.span(), s))
+    }
+
+    fn opt_str(&mut self, d: &mut Diag<'_>, key: &'static str) -> Option<Spanned<String>> {
+        let v = self.opt(key)?;
+        let field = self.field(key);
+        d.str(v, &field).map(|s| Spanned::new(v.span(), s))
+    }
+
+    fn str_list(&mut self, d: &mut Diag<'_>, key: &'static str) -> Vec<Spanned<String>> {
+        let field = self.field(key);
+        self.opt(key)
+            .map(|v| d.str_list(v, &field))
+            .unwrap_or_default()
+    }
+
+    fn duration(
+        &mut self,
+        d: &mut Diag<'_>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<Duration> {
+        let field = self.field(key);
+        let v = if required {
+            self.req(d, key)?
+        } else {
+            self.opt(key)?
+        };
+        d.duration(v, &field)
+    }
+
+    /// Entries of a sub-table of named items (`[functions.sales]`).
+    fn entries(
+        &mut self,
+        d: &mut Diag<'_>,
+        key: &'static str,
+    ) -> Vec<(Spanned<String>, &'t Value<'i>)> {
+        let Some(v) = self.opt(key) else {
+            return Vec::new();
+        };
+        let field = self.field(key);
+        match v.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .map(|(k, v)| (Spanned::new(k.span(), k.get_ref().to_string()), v))
+                .collect(),
+            other => {
+                d.err(
+                    v.span(),
+                    &field,
+                    format!("expected a table, found {}", other.type_str()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Items of an array of tables (`[[seams.x.fields]]`).
+    fn array(&mut self, d: &mut Diag<'_>, key: &'static str) -> Vec<&'t Value<'i>> {
+        let Some(v) = self.opt(key) else {
+            return Vec::new();
+        };
+        match v.get_ref() {
+            DeValue::Array(items) => items.iter().collect(),
+            other => {
+                let field = self.field(key);
+                d.err(
+                    v.span(),
+                    &field,
+                    format!("expected a list of tables, found {}", other.type_str()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reports every key the reader did not ask for.
+    fn finish(self, d: &mut Diag<'_>) {
+        for (k, _) in self.table.iter() {
+            if !self.known.contains(&k.get_ref().as_ref()) {
+                d.err(
+                    k.span(),
+                    &self.field(k.get_ref()),
+                    format!(
+                        "unknown key `{}`; expected one of: {}",
+                        k.get_ref(),
+                        self.known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn parse_root<'i>(src: Source<'i>, d: &mut Diag<'_>) -> Option<Value<'i>> {
+    match DeTable::parse(src.text) {
+        Ok(t) => {
+            let span = t.span();
+            Some(Spanned::new(span, DeValue::Table(t.into_inner())))
+        }
+        Err(e) => {
+            d.err(
+                e.span().unwrap_or(0..0),
+                "(syntax)",
+                e.message().to_string(),
+            );
+            None
+        }
+    }
+}
+
+fn parse_playbook(src: Source<'_>, errors: &mut Vec<ConfigError>) -> Option<Playbook> {
+    let mut d = Diag {
+        file: src.name,
+        text: src.text,
+        errors,
+    };
+    let root = parse_root(src, &mut d)?;
+    let mut t = Table::new(&mut d, &root, "")?;
+    let id = t.req_str(&mut d, "id");
+    let title = t.req_str(&mut d, "title");
+    let timebox = t.duration(&mut d, "timebox", true);
+    let agenda = t.str_list(&mut d, "agenda");
+    t.finish(&mut d);
+    Some(Playbook {
+        id: id?.into_inner(),
+        title: title?.into_inner(),
+        timebox: timebox?,
+        agenda: agenda.into_iter().map(Spanned::into_inner).collect(),
+    })
+}
+
+fn parse_model(
+    src: Source<'_>,
+    playbook_ids: &BTreeMap<String, ()>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<OperatingModel> {
+    let mut d = Diag {
+        file: src.name,
+        text: src.text,
+        errors,
+    };
+    let root = parse_root(src, &mut d)?;
+    let mut top = Table::new(&mut d, &root, "")?;
+    let mut model = OperatingModel {
+        architects_channel: top
+            .opt_str(&mut d, "architects_channel")
+            .map(Spanned::into_inner),
+        categories: top
+            .str_list(&mut d, "failure_categories")
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
+        ..OperatingModel::default()
+    };
+
+    // Keys first, so that references can be checked in any order.
+    let people = top.entries(&mut d, "people");
+    let functions = top.entries(&mut d, "functions");
+    let reviewers = top.entries(&mut d, "reviewers");
+    let seams = top.entries(&mut d, "seams");
+    let person_ids: BTreeMap<String, ()> = people
+        .iter()
+        .map(|(k, _)| (k.get_ref().clone(), ()))
+        .collect();
+
+    for (id, v) in &people {
+        if let Some(p) = parse_person(&mut d, id, v, &person_ids) {
+            model.people.insert(p.id.clone(), p);
+        }
+    }
+    check_unique_platform_ids(&mut d, &people, &model);
+    for (id, v) in &functions {
+        if let Some(f) = parse_function(&mut d, id, v, &person_ids) {
+            model.functions.insert(f.id.clone(), f);
+        }
+    }
+    for (id, v) in &reviewers {
+        if let Some(r) = parse_reviewer(&mut d, id, v) {
+            model.reviewers.insert(r.id.clone(), r);
+        }
+    }
+    let function_names: BTreeMap<String, ()> = functions
+        .iter()
+        .map(|(k, _)| (k.get_ref().clone(), ()))
+        .collect();
+    let refs = Refs {
+        people: &person_ids,
+        functions: &function_names,
+        reviewers: &model.reviewers.keys().map(|k| (k.clone(), ())).collect(),
+        playbooks: playbook_ids,
+    };
+    for (id, v) in &seams {
+        if let Some(s) = parse_seam(&mut d, id, v, &refs, &model.functions) {
+            model.seams.insert(s.id.clone(), s);
+        }
+    }
+    if seams.is_empty() {
+        d.err(
+            top.span.clone(),
+            "seams",
+            "no seams defined: add at least one `[seams.<id>]` table",
+        );
+    }
+    top.finish(&mut d);
+    Some(model)
+}
+
+struct Refs<'a> {
+    people: &'a BTreeMap<String, ()>,
+    functions: &'a BTreeMap<String, ()>,
+    reviewers: &'a BTreeMap<String, ()>,
+    playbooks: &'a BTreeMap<String, ()>,
+}
+
+fn parse_person(
+    d: &mut Diag<'_>,
+    id: &Spanned<String>,
+    v: &Value<'_>,
+    people: &BTreeMap<String, ()>,
+) -> Option<Person> {
+    let path = format!("people.{}", id.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let name = t.req_str(d, "name");
+    let mut roles = Vec::new();
+    for r in t.str_list(d, "roles") {
+        match Role::ALL.iter().find(|(n, _)| *n == r.get_ref()) {
+            Some((_, role)) => roles.push(*role),
+            None => d.err(
+                r.span(),
+                &t.field("roles"),
+                format!(
+                    "unknown role `{}`; roles are rep, engineer, lead, architect",
+                    r.get_ref()
+                ),
+            ),
+        }
+    }
+    let slack = t.opt_str(d, "slack").map(Spanned::into_inner);
+    let discord = t.opt_str(d, "discord").map(Spanned::into_inner);
+    let agent = match t.opt("agent") {
+        Some(v) => d.bool(v, &t.field("agent")).unwrap_or(false),
+        None => false,
+    };
+    let supervisor = t.opt_str(d, "supervisor");
+    match (&supervisor, agent) {
+        (None, true) => d.err(
+            t.span.clone(),
+            &t.field("supervisor"),
+            "an agent must name the human who supervises it: add `supervisor = \"<person>\"`",
+        ),
+        (Some(s), false) => d.err(
+            s.span(),
+            &t.field("supervisor"),
+            "only agents have a supervisor: add `agent = true` or remove `supervisor`",
+        ),
+        (Some(s), true) => {
+            if d.reference(s, people, "person", &t.field("supervisor"))
+                && s.get_ref() == id.get_ref()
+            {
+                d.err(
+                    s.span(),
+                    &t.field("supervisor"),
+                    "an agent cannot supervise itself",
+                );
+            }
+        }
+        (None, false) => {}
+    }
+    t.finish(d);
+    Some(Person {
+        id: id.get_ref().clone(),
+        name: name?.into_inner(),
+        roles,
+        slack,
+        discord,
+        supervisor: supervisor.filter(|_| agent).map(Spanned::into_inner),
+    })
+}
+
+fn check_unique_platform_ids(
+    d: &mut Diag<'_>,
+    people: &[(Spanned<String>, &Value<'_>)],
+    model: &OperatingModel,
+) {
+    let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for (id, _) in people {
+        let Some(p) = model.people.get(id.get_ref()) else {
+            continue;
+        };
+        for (platform, value) in [("slack", &p.slack), ("discord", &p.discord)] {
+            let Some(value) = value else { continue };
+            if let Some(other) = seen.insert((platform, value), &p.id) {
+                d.err(
+                    id.span(),
+                    &format!("people.{}.{platform}", p.id),
+                    format!("{platform} id `{value}` is also given to `{other}`: one account maps to one person"),
+                );
+            }
+        }
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_function(
+    d: &mut Diag<'_>,
+    id: &Spanned<String>,
+    v: &Value<'_>,
+    people: &BTreeMap<String, ()>,
+) -> Option<Function> {
+    let path = format!("functions.{}", id.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let name = t.req_str(d, "name");
+    let lead = t.req_str(d, "lead");
+    if let Some(lead) = &lead {
+        d.reference(lead, people, "person", &t.field("lead"));
+    }
+    let members = t.str_list(d, "members");
+    for m in &members {
+        d.reference(m, people, "person", &t.field("members"));
+    }
+    let slack_channel = t.opt_str(d, "slack_channel").map(Spanned::into_inner);
+    let discord_channel = t.opt_str(d, "discord_channel").map(Spanned::into_inner);
+    let tz = t
+        .req_str(d, "timezone")
+        .and_then(|tz| match tz.get_ref().parse::<chrono_tz::Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                d.err(
+                    tz.span(),
+                    &t.field("timezone"),
+                    format!(
+                        "unknown time zone `{}`: use an IANA name like `Europe/Berlin`",
+                        tz.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    let week = t
+        .req(d, "hours")
+        .and_then(|h| parse_hours(d, h, &t.field("hours")));
+    let mut holidays = BTreeSet::new();
+    if let Some(v) = t.opt("holidays") {
+        let field = t.field("holidays");
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items {
+                    match parse_date(item.get_ref()) {
+                        Some(date) => {
+                            holidays.insert(date);
+                        }
+                        None => d.err(item.span(), &field, "expected a date like 2026-12-25"),
+                    }
+                }
+            }
+            other => d.err(
+                v.span(),
+                &field,
+                format!("expected a list of dates, found {}", other.type_str()),
+            ),
+        }
+    }
+    t.finish(d);
+    Some(Function {
+        id: id.get_ref().clone(),
+        name: name?.into_inner(),
+        lead: lead?.into_inner(),
+        members: members.into_iter().map(Spanned::into_inner).collect(),
+        slack_channel,
+        discord_channel,
+        calendar: WorkCalendar {
+            tz: tz?,
+            week: week?,
+            holidays,
+        },
+    })
+}
+
+fn parse_date(v: &DeValue<'_>) -> Option<NaiveDate> {
+    match v {
+        DeValue::Datetime(dt) => {
+            let date = dt.date?;
+            if dt.time.is_some() {
+                return None;
+            }
+            NaiveDate::from_ymd_opt(
+                i32::from(date.year),
+                u32::from(date.month),
+                u32::from(date.day),
+            )
+        }
+        DeValue::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// `hours = { mon-fri = "09:00-17:00", sat = "10:00-14:00" }`.
+fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<Window>; 7]> {
+    let DeValue::Table(table) = v.get_ref() else {
+        d.err(
+            v.span(),
+            field,
+            "expected a table like { mon-fri = \"09:00-17:00\" }",
+        );
+        return None;
+    };
+    let mut week = [None; 7];
+    let mut ok = true;
+    for (k, val) in table.iter() {
+        let key_field = format!("{field}.{}", k.get_ref());
+        let days = match weekday_range(k.get_ref()) {
+            Some(days) => days,
+            None => {
+                d.err(
+                    k.span(),
+                    &key_field,
+                    format!(
+                        "unknown day `{}`: use mon..sun or a range like mon-fri",
+                        k.get_ref()
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let Some(text) = d.str(val, &key_field) else {
+            ok = false;
+            continue;
+        };
+        match parse_window(&text) {
+            Some(w) => days.for_each(|i| week[i] = Some(w)),
+            None => {
+                d.err(
+                    val.span(),
+                    &key_field,
+                    format!(
+                        "invalid hours `{text}`: write a start before an end, like \"09:00-17:30\""
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok && week.iter().all(Option::is_none) {
+        d.err(
+            v.span(),
+            field,
+            "no working day: SLA clocks would never run; give at least one day hours",
+        );
+        return None;
+    }
+    ok.then_some(week)
+}
+
+fn weekday_range(key: &str) -> Option<std::ops::RangeInclusive<usize>> {
+    let index = |s: &str| WEEKDAYS.iter().position(|d| *d == s);
+    match key.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (index(a)?, index(b)?);
+            (a <= b).then_some(a..=b)
+        }
+        None => index(key).map(|i| i..=i),
+    }
+}
+
+fn parse_window(s: &str) -> Option<Window> {
+    let (a, b) = s.split_once('-')?;
+    let start = NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
+    let end = NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
+    (start < end).then_some(Window { start, end })
+}
+
+fn parse_reviewer(d: &mut Diag<'_>, id: &Spanned<String>, v: &Value<'_>) -> Option<Reviewer> {
+    let path = format!("reviewers.{}", id.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let version = t.req_str(d, "version");
+    let kind_name = t.req_str(d, "kind");
+    let kind = match kind_name.as_ref().map(|k| k.get_ref().as_str()) {
+        Some("rules") => {
+            let required = t
+                .str_list(d, "required")
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect();
+            let mut patterns = Vec::new();
+            for item in t.array(d, "patterns") {
+                let Some(mut p) = Table::new(d, item, &t.field("patterns")) else {
+                    continue;
+                };
+                let field = p.req_str(d, "field");
+                let pattern = p
+                    .req_str(d, "pattern")
+                    .and_then(|pat| match regex_lite::Regex::new(pat.get_ref()) {
+                        Ok(re) => Some(re),
+                        Err(e) => {
+                            d.err(
+                                pat.span(),
+                                &p.field("pattern"),
+                                format!("invalid pattern: {e}"),
+                            );
+                            None
+                        }
+                    });
+                let message = p.opt_str(d, "message").map(Spanned::into_inner);
+                p.finish(d);
+                if let (Some(field), Some(pattern)) = (field, pattern) {
+                    let message = message.unwrap_or_else(|| {
+                        format!("`{}` must match {}", field.get_ref(), pattern.as_str())
+                    });
+                    patterns.push(PatternRule {
+                        field: field.into_inner(),
+                        pattern,
+                        message,
+                    });
+                }
+            }
+            Some(ReviewerKind::Rules { required, patterns })
+        }
+        Some("webhook") => {
+            let url_env = t.req_str(d, "url_env").map(Spanned::into_inner);
+            let timeout = t
+                .duration(d, "timeout", false)
+                .unwrap_or(Duration::seconds(10));
+            url_env.map(|url_env| ReviewerKind::Webhook { url_env, timeout })
+        }
+        Some(other) => {
+            if let Some(k) = &kind_name {
+                d.err(
+                    k.span(),
+                    &t.field("kind"),
+                    format!("unknown reviewer kind `{other}`: use `rules` or `webhook`"),
+                );
+            }
+            None
+        }
+        None => None,
+    };
+    t.finish(d);
+    Some(Reviewer {
+        id: id.get_ref().clone(),
+        version: version?.into_inner(),
+        kind: kind?,
+    })
+}
+
+const RESERVED_FIELDS: [&str; 3] = ["title", "tier", "owner"];
+
+fn parse_seam(
+    d: &mut Diag<'_>,
+    id: &Spanned<String>,
+    v: &Value<'_>,
+    refs: &Refs<'_>,
+    functions: &BTreeMap<FunctionId, Function>,
+) -> Option<Seam> {
+    let path = format!("seams.{}", id.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let from = t.req_str(d, "from");
+    let to = t.req_str(d, "to");
+    if let Some(f) = &from {
+        d.reference(f, refs.functions, "function", &t.field("from"));
+    }
+    if let Some(to) = &to {
+        d.reference(to, refs.functions, "function", &t.field("to"));
+        if from.as_ref().is_some_and(|f| f.get_ref() == to.get_ref()) {
+            d.err(
+                to.span(),
+                &t.field("to"),
+                "a seam joins two different functions",
+            );
+        }
+    }
+    let mode = t
+        .opt_str(d, "mode")
+        .and_then(|m| match m.get_ref().as_str() {
+            "human-only" => Some(ExecutionMode::HumanOnly),
+            "agent-augmented" => Some(ExecutionMode::AgentAugmented),
+            "agent-ready" => Some(ExecutionMode::AgentReady),
+            other => {
+                d.err(
+                    m.span(),
+                    &t.field("mode"),
+                    format!(
+                        "unknown mode `{other}`: use human-only, agent-augmented or agent-ready"
+                    ),
+                );
+                None
+            }
+        });
+    let tier = t.req_str(d, "tier").and_then(|s| {
+        let tier = RiskTier::parse(s.get_ref());
+        if tier.is_none() {
+            d.err(
+                s.span(),
+                &t.field("tier"),
+                format!(
+                    "unknown tier `{}`: use reversible, irreversible or high-stakes",
+                    s.get_ref()
+                ),
+            );
+        }
+        tier
+    });
+    let approvers = t.str_list(d, "approvers");
+    for a in &approvers {
+        d.reference(a, refs.people, "person", &t.field("approvers"));
+    }
+    if let Some(tier) = tier {
+        let distinct: BTreeSet<&String> = approvers.iter().map(Spanned::get_ref).collect();
+        if distinct.len() < tier.approvals_needed() {
+            d.err(
+                t.span.clone(),
+                &t.field("approvers"),
+                format!(
+                    "tier {tier} needs {} distinct approvers; {} listed",
+                    tier.approvals_needed(),
+                    distinct.len()
+                ),
+            );
+        }
+    }
+    let reviewer = t.opt_str(d, "reviewer");
+    if let Some(r) = &reviewer {
+        d.reference(r, refs.reviewers, "reviewer", &t.field("reviewer"));
+    }
+    let sla = t.req(d, "sla").and_then(|v| {
+        let mut s = Table::new(d, v, &t.field("sla"))?;
+        let accept = s.duration(d, "accept", true);
+        let update = s.duration(d, "update", true);
+        let done = s.duration(d, "done", true);
+        let gate = s.duration(d, "gate", false);
+        s.finish(d);
+        let update = update?;
+        Some(Sla {
+            accept: accept?,
+            update,
+            done: done?,
+            gate: gate.unwrap_or(update),
+        })
+    });
+    let contract = parse_contract(d, &mut t);
+    let to_function = to.as_ref().and_then(|to| functions.get(to.get_ref()));
+    let ladder = parse_ladder(d, &mut t, refs, to_function);
+    t.finish(d);
+    Some(Seam {
+        id: id.get_ref().clone(),
+        from: from?.into_inner(),
+        to: to?.into_inner(),
+        contract: contract?,
+        mode: mode.unwrap_or(ExecutionMode::HumanOnly),
+        tier: tier?,
+        sla: sla?,
+        ladder: ladder?,
+        approvers: approvers.into_iter().map(Spanned::into_inner).collect(),
+        reviewer: reviewer.map(Spanned::into_inner),
+    })
+}
+
+fn parse_contract(d: &mut Diag<'_>, seam: &mut Table<'_, '_>) -> Option<Vec<FieldSpec>> {
+    let mut ok = true;
+    let mut fields: Vec<FieldSpec> = Vec::new();
+    let path = seam.field("fields");
+    for item in seam.array(d, "fields") {
+        let Some(mut f) = Table::new(d, item, &path) else {
+            ok = false;
+            continue;
+        };
+        let name = f.req_str(d, "name");
+        if let Some(n) = &name {
+            let valid = !n.get_ref().is_empty()
+                && n.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                d.err(
+                    n.span(),
+                    &f.field("name"),
+                    format!(
+                        "field name `{}` must be letters, digits, `_` or `-`",
+                        n.get_ref()
+                    ),
+                );
+                ok = false;
+            } else if RESERVED_FIELDS.contains(&n.get_ref().as_str()) {
+                d.err(
+                    n.span(),
+                    &f.field("name"),
+                    format!("`{}` is reserved by Baton; pick another name", n.get_ref()),
+                );
+                ok = false;
+            } else if fields.iter().any(|x| &x.name == n.get_ref()) {
+                d.err(
+                    n.span(),
+                    &f.field("name"),
+                    format!("field `{}` is declared twice", n.get_ref()),
+                );
+                ok = false;
+            }
+        }
+        let options = f.str_list(d, "options");
+        let kind = f.req_str(d, "type").and_then(|k| match k.get_ref().as_str() {
+            "text" => Some(FieldType::Text),
+            "number" => Some(FieldType::Number),
+            "date" => Some(FieldType::Date),
+            "url" => Some(FieldType::Url),
+            "person" => Some(FieldType::Person),
+            "choice" if options.is_empty() => {
+                d.err(k.span(), &f.field("options"), "a choice field needs `options = [\"a\", \"b\"]`");
+                None
+            }
+            "choice" => Some(FieldType::Choice(options.iter().map(|o| o.get_ref().clone()).collect())),
+            other => {
+                d.err(k.span(), &f.field("type"), format!("unknown field type `{other}`: use text, number, date, url, choice or person"));
+                None
+            }
+        });
+        let required = f.opt("required").map(|v| d.bool(v, "required"));
+        let help = f.opt_str(d, "help").map(Spanned::into_inner);
+        f.finish(d);
+        match (name, kind, required) {
+            (Some(name), Some(kind), None | Some(Some(_))) => fields.push(FieldSpec {
+                name: name.into_inner(),
+                kind,
+                required: required.flatten().unwrap_or(false),
+                help,
+            }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(fields)
+}
+
+fn parse_ladder(
+    d: &mut Diag<'_>,
+    seam: &mut Table<'_, '_>,
+    refs: &Refs<'_>,
+    to: Option<&Function>,
+) -> Option<Vec<LadderStep>> {
+    let mut ok = true;
+    let mut steps: Vec<LadderStep> = Vec::new();
+    let path = seam.field("ladder");
+    for item in seam.array(d, "ladder") {
+        let Some(mut s) = Table::new(d, item, &path) else {
+            ok = false;
+            continue;
+        };
+        let after = s.duration(d, "after", true);
+        let playbook = s.opt_str(d, "playbook");
+        let action = s.req_str(d, "action").and_then(|a| {
+            let action = match a.get_ref().as_str() {
+                "remind-owner" => LadderAction::RemindOwner,
+                "notify-lead" => LadderAction::NotifyLead,
+                "post-channel" => LadderAction::PostChannel,
+                "escalate-discord" => LadderAction::EscalateDiscord,
+                "convene" => match &playbook {
+                    Some(p) if d.reference(p, refs.playbooks, "playbook", &s.field("playbook")) => {
+                        LadderAction::Convene(p.get_ref().clone())
+                    }
+                    Some(_) => return None,
+                    None => {
+                        d.err(a.span(), &s.field("playbook"), "a `convene` step names its playbook: add `playbook = \"<id>\"`");
+                        return None;
+                    }
+                },
+                other => {
+                    d.err(
+                        a.span(),
+                        &s.field("action"),
+                        format!("unknown action `{other}`: use remind-owner, notify-lead, post-channel, escalate-discord or convene"),
+                    );
+                    return None;
+                }
+            };
+            let needs = match action {
+                LadderAction::PostChannel => to.map(|f| (f.slack_channel.is_none(), "slack_channel", &f.id)),
+                LadderAction::EscalateDiscord => to.map(|f| (f.discord_channel.is_none(), "discord_channel", &f.id)),
+                _ => None,
+            };
+            if let Some((true, key, function)) = needs {
+                d.err(a.span(), &s.field("action"), format!("`{}` needs `{key}` on function `{function}`", action.name()));
+            }
+            Some(action)
+        });
+        let after_field = s.field("after");
+        s.finish(d);
+        match (after, action) {
+            (Some(after), Some(action)) => {
+                if let Some(prev) = steps.last()
+                    && prev.after > after
+                {
+                    d.err(
+                        item.span(),
+                        &after_field,
+                        "ladder steps must be in order of `after`",
+                    );
+                    ok = false;
+                }
+                steps.push(LadderStep { after, action });
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(steps)
+}

@@ -1,0 +1,92 @@
+//! Config mistakes are all reported at once, each with file, line and field.
+
+use crate::config::{Source, load};
+
+fn errors(model: &str, playbooks: &[(&str, &str)]) -> Vec<String> {
+    let pbs: Vec<Source<'_>> = playbooks.iter().map(|(name, text)| Source { name, text }).collect();
+    match load(Source { name: "bad.toml", text: model }, &pbs) {
+        Ok(_) => panic!("config accepted"),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const BROKEN: &str = r#"
+failure_categories = ["capacity"]
+colour = "blue"
+
+[functions.sales]
+name = "Sales"
+lead = "sam"
+members = ["rita", "ghost"]
+timezone = "Mars/Olympus"
+hours = { mon-fri = "17:00-09:00" }
+
+[functions.cs]
+name = "CS"
+lead = "carla"
+timezone = "UTC"
+hours = { funday = "09:00-17:00" }
+
+[people.sam]
+name = "Sam"
+roles = ["rep", "wizard"]
+
+[people.carla]
+name = "Carla"
+
+[people.bot]
+name = "Bot"
+agent = true
+
+[seams.s]
+from = "sales"
+to = "nowhere"
+tier = "high-stakes"
+approvers = ["sam"]
+sla = { accept = "4 hours", update = "8h" }
+fields = [
+  { name = "account", type = "txt" },
+  { name = "segment", type = "choice" },
+]
+ladder = [
+  { after = "0h", action = "remind-owner" },
+  { after = "2h", action = "convene", playbook = "missing" },
+  { after = "1h", action = "shout" },
+]
+"#;
+
+#[test]
+fn every_mistake_is_reported_with_file_line_and_field() {
+    let errs = errors(BROKEN, &[]);
+    let expected = [
+        "bad.toml:3: colour: unknown key `colour`",
+        "bad.toml:8: functions.sales.members: unknown person `ghost`",
+        "bad.toml:9: functions.sales.timezone: unknown time zone `Mars/Olympus`",
+        "bad.toml:10: functions.sales.hours.mon-fri: invalid hours `17:00-09:00`",
+        "bad.toml:16: functions.cs.hours.funday: unknown day `funday`",
+        "bad.toml:20: people.sam.roles: unknown role `wizard`",
+        "people.bot.supervisor: an agent must name the human who supervises it",
+        "bad.toml:31: seams.s.to: unknown function `nowhere`",
+        "seams.s.approvers: tier high-stakes needs 2 distinct approvers; 1 listed",
+        "bad.toml:34: seams.s.sla.accept: invalid duration `4 hours`",
+        "seams.s.sla.done: missing field `done`",
+        "bad.toml:36: seams.s.fields.type: unknown field type `txt`",
+        "bad.toml:37: seams.s.fields.options: a choice field needs `options",
+        "bad.toml:41: seams.s.ladder.playbook: unknown playbook `missing`",
+        "bad.toml:42: seams.s.ladder.action: unknown action `shout`",
+    ];
+    for e in expected {
+        assert!(errs.iter().any(|x| x.contains(e)), "missing {e:?} in:\n{}", errs.join("\n"));
+    }
+    assert!(errs.len() >= expected.len());
+}
+
+#[test]
+fn syntax_errors_and_bad_playbooks_name_their_file_and_line() {
+    let errs = errors("[functions\nname = 1\n", &[("playbooks/p.toml", "id = \"p\"\ntitle = 3\nagenda = []\nextra = 1\n")]);
+    let joined = errs.join("\n");
+    assert!(joined.contains("bad.toml:1: (syntax)"), "{joined}");
+    assert!(joined.contains("playbooks/p.toml:2: title: expected a string, found integer"), "{joined}");
+    assert!(joined.contains("playbooks/p.toml:1: timebox: missing field `timebox`"), "{joined}");
+    assert!(joined.contains("playbooks/p.toml:4: extra: unknown key `extra`"), "{joined}");
+}

@@ -1,0 +1,117 @@
+//! Validates and normalises contract fields against a seam's contract.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{FieldType, OperatingModel, Seam};
+
+/// One field's problem, addressed to the field (Slack modals show it inline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Field name.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Merges `given` into `existing`, checking names and types; with `require`, also that every
+/// required field has a value. Returns every problem at once.
+pub fn validate_fields(
+    model: &OperatingModel,
+    seam: &Seam,
+    existing: &BTreeMap<String, String>,
+    given: &[(String, String)],
+    require: bool,
+) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut fields = existing.clone();
+    for (name, raw) in given {
+        let Some(spec) = seam.field(name) else {
+            let known: Vec<&str> = seam.contract.iter().map(|f| f.name.as_str()).collect();
+            errors.push(FieldError {
+                field: name.clone(),
+                message: format!(
+                    "{} has no field `{name}`; its fields: {}",
+                    seam.id,
+                    known.join(", ")
+                ),
+            });
+            continue;
+        };
+        let value = raw.trim();
+        if value.is_empty() {
+            fields.remove(name);
+            continue;
+        }
+        match normalise(model, &spec.kind, value) {
+            Ok(v) => {
+                fields.insert(name.clone(), v);
+            }
+            Err(message) => errors.push(FieldError {
+                field: name.clone(),
+                message,
+            }),
+        }
+    }
+    if require {
+        for spec in seam.contract.iter().filter(|f| f.required) {
+            let reported = errors.iter().any(|e| e.field == spec.name);
+            if !fields.contains_key(&spec.name) && !reported {
+                let help = spec
+                    .help
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                errors.push(FieldError {
+                    field: spec.name.clone(),
+                    message: format!("`{}` is required{help}: add {}=...", spec.name, spec.name),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(fields)
+    } else {
+        Err(errors)
+    }
+}
+
+fn normalise(model: &OperatingModel, kind: &FieldType, value: &str) -> Result<String, String> {
+    match kind {
+        FieldType::Text => Ok(value.to_string()),
+        FieldType::Number => value
+            .replace(['_', ','], "")
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(|n| n.to_string())
+            .ok_or_else(|| format!("`{value}` is not a number")),
+        FieldType::Date => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map(|d| d.to_string())
+            .map_err(|_| format!("`{value}` is not a date: write YYYY-MM-DD, like 2026-12-01")),
+        FieldType::Url => {
+            let ok = (value.starts_with("https://") || value.starts_with("http://"))
+                && value.len() > "https://".len()
+                && !value.chars().any(char::is_whitespace);
+            if ok {
+                Ok(value.to_string())
+            } else {
+                Err(format!("`{value}` is not a link: start it with https://"))
+            }
+        }
+        FieldType::Choice(options) => options
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(value))
+            .cloned()
+            .ok_or_else(|| format!("`{value}` is not one of: {}", options.join(", "))),
+        FieldType::Person => {
+            let id = value.trim_start_matches('@');
+            model
+                .person(id)
+                .map(|p| p.id.clone())
+                .ok_or_else(|| format!("there is no person `{id}` in the operating model"))
+        }
+    }
+}

@@ -1,0 +1,984 @@
+//! The handoff state machine: who may do what, in which state, with which fields.
+//!
+//! [`create`] and [`decide`] take the current state, a command, the actor and `now`, and return a
+//! [`Decision`] (new state, audit events, outgoing intents) or a [`Rejection`] that says why and
+//! who can act instead. Nothing here reads the clock or does IO.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use thiserror::Error;
+
+use crate::calendar::{Clock, WorkCalendar};
+use crate::command::Command;
+use crate::contract::{FieldError, validate_fields};
+use crate::handoff::*;
+use crate::model::*;
+use crate::render;
+use crate::stall;
+
+/// Why a command was refused, in words for the person who sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum Rejection {
+    /// The seam does not exist.
+    #[error("there is no seam `{given}`; seams: {known}")]
+    UnknownSeam {
+        /// What was typed.
+        given: String,
+        /// Configured seams.
+        known: String,
+    },
+    /// The sender is not a configured person.
+    #[error(
+        "you are not in Baton's operating model yet: ask a workflow architect to add you to baton.toml"
+    )]
+    UnknownActor,
+    /// A named person does not exist.
+    #[error("there is no person `{0}` in the operating model")]
+    UnknownPerson(String),
+    /// No such handoff.
+    #[error("there is no handoff H-{0}")]
+    NoSuchHandoff(HandoffId),
+    /// Contract fields are missing or invalid.
+    #[error("{}", render::field_errors(.0))]
+    InvalidFields(Vec<FieldError>),
+    /// The command does not apply in the handoff's state.
+    #[error("H-{id} is {state}: {hint}")]
+    WrongState {
+        /// Handoff.
+        id: HandoffId,
+        /// Its state.
+        state: State,
+        /// What can be done instead.
+        hint: String,
+    },
+    /// Only the owner may do this.
+    #[error("only the owner of H-{id}, {owner}, can {action} it")]
+    NotOwner {
+        /// Handoff.
+        id: HandoffId,
+        /// Owner's name.
+        owner: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Only the receiving function may do this.
+    #[error("only members of {function} (lead: {lead}) can {action} H-{id}")]
+    NotReceiver {
+        /// Handoff.
+        id: HandoffId,
+        /// Receiving function's name.
+        function: String,
+        /// Its lead's name.
+        lead: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Only the sending function may hand off on this seam.
+    #[error("handoffs on {seam} come from {function}; ask {lead} (its lead) to hand it off")]
+    NotSender {
+        /// Seam id.
+        seam: String,
+        /// Sending function's name.
+        function: String,
+        /// Its lead's name.
+        lead: String,
+    },
+    /// Only the requester (or the sending lead) may do this.
+    #[error("only the requester of H-{id}, {requester}, can {action} it")]
+    NotRequester {
+        /// Handoff.
+        id: HandoffId,
+        /// Requester's name.
+        requester: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The actor may not approve here.
+    #[error("{reason}; approvers for H-{id}: {approvers}")]
+    CannotApprove {
+        /// Handoff.
+        id: HandoffId,
+        /// Why not.
+        reason: String,
+        /// Who may.
+        approvers: String,
+    },
+    /// An agent may not own work on this seam.
+    #[error("{seam} is {mode}: agents cannot own its handoffs; a human must take it")]
+    AgentNotAllowed {
+        /// Seam id.
+        seam: String,
+        /// Its execution mode.
+        mode: &'static str,
+    },
+    /// A handoff may raise its tier, never lower it.
+    #[error("{seam} handoffs are at least {floor}; `tier={given}` would lower the gate")]
+    TierTooLow {
+        /// Seam id.
+        seam: String,
+        /// The seam's default tier.
+        floor: RiskTier,
+        /// What was asked.
+        given: RiskTier,
+    },
+    /// A snooze must end in the future and within a bound.
+    #[error("a snooze lasts between 1 minute and 14 days; `{0}` is outside that")]
+    BadSnooze(String),
+    /// The command is read-only and does not change a handoff.
+    #[error("`{0}` does not change a handoff")]
+    NotAChange(&'static str),
+}
+
+/// The seam a handoff travels on, with both functions resolved.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    /// The whole model (people, reviewers, playbooks).
+    pub model: &'a OperatingModel,
+    /// The seam.
+    pub seam: &'a Seam,
+    /// Sending function.
+    pub from: &'a Function,
+    /// Receiving function (its calendar drives the clocks).
+    pub to: &'a Function,
+}
+
+impl<'a> Ctx<'a> {
+    /// Resolves a seam id against the model.
+    pub fn new(model: &'a OperatingModel, seam: &str) -> Result<Ctx<'a>, Rejection> {
+        let unknown = || Rejection::UnknownSeam {
+            given: seam.to_string(),
+            known: model.seams.keys().cloned().collect::<Vec<_>>().join(", "),
+        };
+        let s = model.seams.get(seam).ok_or_else(unknown)?;
+        let from = model.functions.get(&s.from).ok_or_else(unknown)?;
+        let to = model.functions.get(&s.to).ok_or_else(unknown)?;
+        Ok(Ctx {
+            model,
+            seam: s,
+            from,
+            to,
+        })
+    }
+
+    /// The calendar SLA clocks run on.
+    pub fn cal(&self) -> &'a WorkCalendar {
+        &self.to.calendar
+    }
+
+    fn name(&self, id: &'a str) -> &'a str {
+        self.model.name_of(id)
+    }
+}
+
+/// Builds a decision step by step: the handoff being changed plus what the change produces.
+pub(crate) struct Draft<'a> {
+    pub ctx: Ctx<'a>,
+    pub h: Handoff,
+    pub actor: String,
+    pub surface: Surface,
+    pub now: DateTime<Utc>,
+    pub events: Vec<Event>,
+    pub intents: Vec<Intent>,
+    pub episodes: Vec<EpisodeRecord>,
+    pub fired: Vec<FiredStep>,
+    pub review: Option<ReviewRequest>,
+}
+
+impl<'a> Draft<'a> {
+    pub(crate) fn new(
+        ctx: Ctx<'a>,
+        h: Handoff,
+        actor: &str,
+        surface: Surface,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Draft {
+            ctx,
+            h,
+            actor: actor.to_string(),
+            surface,
+            now,
+            events: Vec::new(),
+            intents: Vec::new(),
+            episodes: Vec::new(),
+            fired: Vec::new(),
+            review: None,
+        }
+    }
+
+    pub(crate) fn record(&mut self, change: Change) {
+        self.h.updated_at = self.now;
+        self.events.push(Event {
+            at: self.now,
+            actor: self.actor.clone(),
+            surface: self.surface,
+            state: self.h.state,
+            change,
+        });
+    }
+
+    pub(crate) fn tell(
+        &mut self,
+        to: Recipient,
+        kind: IntentKind,
+        text: String,
+        actions: Vec<Action>,
+    ) {
+        self.intents.push(Intent {
+            to,
+            handoff: self.h.id,
+            kind,
+            text,
+            actions,
+        });
+    }
+
+    pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
+        if person != self.actor {
+            self.tell(
+                Recipient::Person(person.to_string()),
+                IntentKind::Notice,
+                text,
+                actions,
+            );
+        }
+    }
+
+    /// Posts the current card to the receiving function's Slack channel.
+    fn post_card(&mut self) {
+        if let Some(channel) = &self.ctx.to.slack_channel {
+            let text = render::card(&self.ctx, &self.h, self.now);
+            let actions = render::actions(&self.h);
+            self.tell(
+                Recipient::SlackChannel(channel.clone()),
+                IntentKind::Card,
+                text,
+                actions,
+            );
+        }
+    }
+
+    /// The handoff moved: close a movement-closable stall and restart the phase clock.
+    fn moved(&mut self) {
+        let closes = self.h.stall.as_ref().is_some_and(|s| {
+            s.kind != StallKind::Overdue
+                || self.h.state.is_terminal()
+                || self.h.state == State::Returned
+        });
+        if closes {
+            self.close_stall();
+        }
+        self.h.phase_clock = Clock::started(self.now);
+        if let Some(snooze) = &self.h.snooze
+            && snooze.until > self.now
+        {
+            // Moving the handoff ends a snooze early: the owner is active again.
+            self.h.snooze = None;
+            self.h.total_clock.resume(self.now);
+        }
+    }
+
+    pub(crate) fn close_stall(&mut self) {
+        let Some(stall) = self.h.stall.take() else {
+            return;
+        };
+        let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
+        self.record(Change::StallClosed {
+            episode: stall.episode,
+            kind: stall.kind,
+            unblock_secs,
+        });
+        self.episodes.push(EpisodeRecord {
+            handoff: self.h.id,
+            episode: stall.episode,
+            seam: self.h.seam.clone(),
+            kind: stall.kind,
+            opened_at: stall.opened_at,
+            closed_at: Some(self.now),
+        });
+    }
+
+    pub(crate) fn finish(self, reply: String) -> Decision {
+        let next_check = stall::next_check(&self.ctx, &self.h);
+        Decision {
+            handoff: self.h,
+            events: self.events,
+            intents: self.intents,
+            episodes: self.episodes,
+            fired: self.fired,
+            next_check,
+            review: self.review,
+            reply,
+        }
+    }
+}
+
+/// Creates handoff `id` from a `/handoff new` command.
+pub fn create(
+    model: &OperatingModel,
+    id: HandoffId,
+    seam: &str,
+    title: &str,
+    given: &[(String, String)],
+    actor: &str,
+    surface: Surface,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
+    let ctx = Ctx::new(model, seam)?;
+    if model.person(actor).is_none() {
+        return Err(Rejection::UnknownActor);
+    }
+    if !ctx.from.has_member(actor) {
+        return Err(Rejection::NotSender {
+            seam: ctx.seam.id.clone(),
+            function: ctx.from.name.clone(),
+            lead: ctx.name(&ctx.from.lead).to_string(),
+        });
+    }
+    let mut tier = ctx.seam.tier;
+    let mut fields = Vec::new();
+    let mut errors = Vec::new();
+    for (k, v) in given {
+        if k == "tier" {
+            match RiskTier::parse(v) {
+                Some(t) if t < ctx.seam.tier => {
+                    return Err(Rejection::TierTooLow {
+                        seam: ctx.seam.id.clone(),
+                        floor: ctx.seam.tier,
+                        given: t,
+                    });
+                }
+                Some(t) => tier = t,
+                None => errors.push(FieldError {
+                    field: "tier".into(),
+                    message: format!(
+                        "`{v}` is not a tier: use reversible, irreversible or high-stakes"
+                    ),
+                }),
+            }
+        } else {
+            fields.push((k.clone(), v.clone()));
+        }
+    }
+    if title.trim().is_empty() {
+        errors.push(FieldError {
+            field: "title".into(),
+            message: "give the handoff a title: one line saying what is handed off".into(),
+        });
+    }
+    let fields = match validate_fields(model, ctx.seam, &BTreeMap::new(), &fields, true) {
+        Ok(f) if errors.is_empty() => f,
+        Ok(_) => return Err(Rejection::InvalidFields(errors)),
+        Err(mut e) => {
+            errors.append(&mut e);
+            return Err(Rejection::InvalidFields(errors));
+        }
+    };
+    let h = Handoff {
+        id,
+        seam: ctx.seam.id.clone(),
+        title: title.trim().to_string(),
+        fields: fields.clone(),
+        requester: actor.to_string(),
+        owner: None,
+        tier,
+        state: State::Open,
+        returned_from: None,
+        created_at: now,
+        updated_at: now,
+        phase_clock: Clock::started(now),
+        total_clock: Clock::started(now),
+        snooze: None,
+        reason: None,
+        approvals: Vec::new(),
+        verdicts: Vec::new(),
+        stall: None,
+        episodes: 0,
+        last_note: None,
+    };
+    let mut d = Draft::new(ctx, h, actor, surface, now);
+    d.record(Change::Created { fields });
+    d.post_card();
+    let due = render::due_line(&ctx, &d.h);
+    let reply = format!(
+        "{} handed to {} on {}. {due}",
+        d.h.label(),
+        ctx.to.name,
+        ctx.seam.id
+    );
+    Ok(d.finish(reply))
+}
+
+/// Applies a person's command to a handoff.
+pub fn decide(
+    model: &OperatingModel,
+    h: &Handoff,
+    command: &Command,
+    actor: &str,
+    surface: Surface,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
+    let ctx = Ctx::new(model, &h.seam)?;
+    let person = model.person(actor).ok_or(Rejection::UnknownActor)?;
+    let mut d = Draft::new(ctx, h.clone(), actor, surface, now);
+    let id = h.id;
+    let label = h.label();
+    let wrong = |hint: &str| Rejection::WrongState {
+        id,
+        state: h.state,
+        hint: hint.to_string(),
+    };
+    if h.state.is_terminal() && !matches!(command, Command::Show(_)) {
+        return Err(wrong(
+            "it is closed; hand off a new one with `/handoff new`",
+        ));
+    }
+    let reply = match command {
+        Command::Accept(_) => {
+            let reassigned_to_me =
+                h.state == State::Reassigned && h.owner.as_deref() == Some(actor);
+            if h.state != State::Open && !reassigned_to_me {
+                return Err(wrong(&format!(
+                    "only open handoffs can be accepted; {} owns it",
+                    owner_name(&ctx, h)
+                )));
+            }
+            require_receiver(&ctx, h, actor, "accept")?;
+            require_may_own(&ctx, person)?;
+            d.h.owner = Some(actor.to_string());
+            d.h.state = State::Accepted;
+            d.moved();
+            d.record(Change::Accepted {
+                owner: actor.to_string(),
+            });
+            d.tell_person(
+                &h.requester,
+                format!("{label} \"{}\" was accepted by {}.", h.title, person.name),
+                vec![],
+            );
+            d.post_card();
+            format!("You own {label} now. {}", render::due_line(&ctx, &d.h))
+        }
+        Command::Ack(_) => {
+            require_owner(&ctx, h, actor, "acknowledge")?;
+            match h.state {
+                State::Accepted | State::Reassigned => d.h.state = State::InProgress,
+                State::InProgress | State::AwaitingGate => {}
+                _ => return Err(wrong("there is nothing to acknowledge")),
+            }
+            d.moved();
+            d.record(Change::Acknowledged);
+            d.post_card();
+            format!("Acknowledged {label}. {}", render::due_line(&ctx, &d.h))
+        }
+        Command::Update { note, fields, .. } => {
+            require_owner(&ctx, h, actor, "update")?;
+            if !matches!(
+                h.state,
+                State::Accepted | State::Reassigned | State::InProgress
+            ) {
+                return Err(wrong("updates are for work under way"));
+            }
+            let changed = validate_fields(model, ctx.seam, &h.fields, fields, false)
+                .map_err(Rejection::InvalidFields)?;
+            d.h.fields = changed.clone();
+            let diff: BTreeMap<String, String> = changed
+                .into_iter()
+                .filter(|(k, v)| h.fields.get(k) != Some(v))
+                .collect();
+            d.h.state = State::InProgress;
+            d.h.last_note = Some(note.clone());
+            d.moved();
+            d.record(Change::Updated {
+                note: note.clone(),
+                fields: diff,
+            });
+            d.tell_person(
+                &h.requester,
+                format!("{label} update from {}: {note}", person.name),
+                vec![],
+            );
+            format!(
+                "Update recorded on {label}. {}",
+                render::due_line(&ctx, &d.h)
+            )
+        }
+        Command::Done(_) => {
+            require_owner(&ctx, h, actor, "finish")?;
+            if !matches!(h.state, State::Accepted | State::InProgress) {
+                return Err(wrong("only work under way can be submitted as done"));
+            }
+            d.h.state = State::AwaitingGate;
+            d.h.approvals.clear();
+            d.moved();
+            d.record(Change::SubmittedForGate { tier: h.tier });
+            if h.tier.approvals_needed() == 0 {
+                d.review = Some(
+                    match ctx
+                        .seam
+                        .reviewer
+                        .as_ref()
+                        .and_then(|r| model.reviewers.get(r))
+                    {
+                        Some(Reviewer {
+                            id,
+                            kind: ReviewerKind::Webhook { .. },
+                            ..
+                        }) => ReviewRequest::Webhook(id.clone()),
+                        Some(r) => ReviewRequest::Rules(Some(r.id.clone())),
+                        None => ReviewRequest::Rules(None),
+                    },
+                );
+                format!("{label} is with the automated reviewer.")
+            } else {
+                let text = format!(
+                    "{label} \"{}\" is done by {} and needs your approval ({} tier, {} approval{} needed).",
+                    h.title,
+                    person.name,
+                    h.tier,
+                    h.tier.approvals_needed(),
+                    if h.tier.approvals_needed() > 1 {
+                        "s"
+                    } else {
+                        ""
+                    }
+                );
+                for approver in eligible_approvers(&ctx, &d.h) {
+                    d.tell(
+                        Recipient::Person(approver),
+                        IntentKind::Notice,
+                        text.clone(),
+                        vec![Action::Approve, Action::Reject],
+                    );
+                }
+                d.post_card();
+                format!(
+                    "{label} is waiting for approval: {}.",
+                    approvers_line(&ctx, &d.h)
+                )
+            }
+        }
+        Command::Approve(_) | Command::Reject { .. } => {
+            if h.state != State::AwaitingGate {
+                return Err(wrong(
+                    "only handoffs waiting at the gate can be approved or rejected",
+                ));
+            }
+            check_approver(&ctx, h, actor)?;
+            if let Command::Reject { reason, .. } = command {
+                d.h.state = State::InProgress;
+                d.h.approvals.clear();
+                d.h.reason = Some(reason.clone());
+                d.moved();
+                d.record(Change::Rejected {
+                    reason: reason.clone(),
+                });
+                if let Some(owner) = &h.owner {
+                    d.tell_person(
+                        owner,
+                        format!(
+                            "{label} was rejected at the gate by {}: {reason}",
+                            person.name
+                        ),
+                        vec![Action::Ack],
+                    );
+                }
+                d.post_card();
+                format!("Rejected {label}; it is back with {}.", owner_name(&ctx, h))
+            } else {
+                d.h.approvals.push(Approval {
+                    by: actor.to_string(),
+                    at: now,
+                });
+                let (count, needed) = (d.h.approvals.len(), h.tier.approvals_needed());
+                d.record(Change::Approved { count, needed });
+                if count >= needed {
+                    complete(&mut d);
+                    format!("Approved. {label} is done.")
+                } else {
+                    format!(
+                        "Approved ({count} of {needed}). Still needed from: {}.",
+                        approvers_line(&ctx, &d.h)
+                    )
+                }
+            }
+        }
+        Command::Return { reason, .. } => {
+            let allowed = match &h.owner {
+                Some(owner) => owner == actor || actor == ctx.to.lead,
+                None => ctx.to.has_member(actor),
+            };
+            if !allowed {
+                return Err(match &h.owner {
+                    Some(owner) => Rejection::NotOwner {
+                        id,
+                        owner: ctx.name(owner).to_string(),
+                        action: "return",
+                    },
+                    None => not_receiver(&ctx, h, "return"),
+                });
+            }
+            if !matches!(
+                h.state,
+                State::Open | State::Accepted | State::Reassigned | State::InProgress
+            ) {
+                return Err(wrong("only work not yet at the gate can be returned"));
+            }
+            d.h.returned_from = Some(h.state);
+            d.h.state = State::Returned;
+            d.h.reason = Some(reason.clone());
+            d.moved();
+            pause_clocks(&mut d, None);
+            d.record(Change::Returned {
+                reason: reason.clone(),
+            });
+            d.tell_person(
+                &h.requester,
+                format!("{label} \"{}\" was returned to you by {}: {reason}\nFix it with `/handoff resubmit {label} field=value ...`.", h.title, person.name),
+                vec![],
+            );
+            d.post_card();
+            format!(
+                "{label} returned to {}. Its clocks are paused until they resubmit.",
+                ctx.name(&h.requester)
+            )
+        }
+        Command::Resubmit { fields, note, .. } => {
+            if h.requester != actor {
+                return Err(Rejection::NotRequester {
+                    id,
+                    requester: ctx.name(&h.requester).to_string(),
+                    action: "resubmit",
+                });
+            }
+            if h.state != State::Returned {
+                return Err(wrong("only returned handoffs can be resubmitted"));
+            }
+            let merged = validate_fields(model, ctx.seam, &h.fields, fields, true)
+                .map_err(Rejection::InvalidFields)?;
+            let diff: BTreeMap<String, String> = merged
+                .iter()
+                .filter(|(k, v)| h.fields.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            d.h.fields = merged;
+            d.h.state = h.returned_from.unwrap_or(State::Open);
+            d.h.returned_from = None;
+            d.h.reason = None;
+            d.h.total_clock.resume(now);
+            d.moved();
+            d.record(Change::Resubmitted { fields: diff });
+            let note = note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            match &h.owner {
+                Some(owner) => d.tell_person(
+                    owner,
+                    format!("{label} was resubmitted by {}{note}", person.name),
+                    vec![Action::Ack],
+                ),
+                None => {}
+            }
+            d.post_card();
+            format!("{label} resubmitted. {}", render::due_line(&ctx, &d.h))
+        }
+        Command::Cancel { reason, .. } => {
+            if h.requester != actor && ctx.from.lead != actor {
+                return Err(Rejection::NotRequester {
+                    id,
+                    requester: ctx.name(&h.requester).to_string(),
+                    action: "cancel",
+                });
+            }
+            d.h.state = State::Cancelled;
+            d.h.reason = Some(reason.clone());
+            d.moved();
+            d.record(Change::Cancelled {
+                reason: reason.clone(),
+            });
+            if let Some(owner) = &h.owner {
+                d.tell_person(
+                    owner,
+                    format!(
+                        "{label} \"{}\" was cancelled by {}: {reason}",
+                        h.title, person.name
+                    ),
+                    vec![],
+                );
+            }
+            d.post_card();
+            format!("{label} cancelled.")
+        }
+        Command::Reassign { to, .. } => {
+            let may = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
+            if !may {
+                return Err(Rejection::NotOwner {
+                    id,
+                    owner: owner_name(&ctx, h),
+                    action: "reassign",
+                });
+            }
+            if !matches!(
+                h.state,
+                State::Open | State::Accepted | State::Reassigned | State::InProgress
+            ) {
+                return Err(wrong("only work not yet at the gate can be reassigned"));
+            }
+            let target = model
+                .person(to)
+                .ok_or_else(|| Rejection::UnknownPerson(to.clone()))?;
+            if !ctx.to.has_member(to) {
+                return Err(not_receiver(&ctx, h, "own"));
+            }
+            require_may_own(&ctx, target)?;
+            d.h.owner = Some(to.clone());
+            d.h.state = State::Reassigned;
+            d.moved();
+            d.record(Change::Reassigned {
+                from: h.owner.clone(),
+                to: to.clone(),
+            });
+            d.tell_person(
+                to,
+                format!(
+                    "{} gave you {label} \"{}\". Accept it with `/handoff accept {label}`.",
+                    person.name, h.title
+                ),
+                vec![Action::Accept, Action::Return],
+            );
+            d.post_card();
+            format!(
+                "{label} reassigned to {}; they must accept it. {}",
+                target.name,
+                render::due_line(&ctx, &d.h)
+            )
+        }
+        Command::Snooze {
+            duration, reason, ..
+        } => {
+            let owner_or_lead = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
+            if !owner_or_lead {
+                return Err(Rejection::NotOwner {
+                    id,
+                    owner: owner_name(&ctx, h),
+                    action: "snooze",
+                });
+            }
+            if matches!(h.state, State::Returned) {
+                return Err(wrong(
+                    "its clocks are already paused while it waits on the requester",
+                ));
+            }
+            if *duration < Duration::minutes(1) || *duration > Duration::days(14) {
+                return Err(Rejection::BadSnooze(render::duration(*duration)));
+            }
+            let until = now + *duration;
+            pause_clocks(&mut d, Some(until));
+            d.h.snooze = Some(Snooze {
+                until,
+                reason: reason.clone(),
+                by: actor.to_string(),
+            });
+            d.record(Change::Snoozed {
+                until,
+                reason: reason.clone(),
+            });
+            format!(
+                "{label} snoozed until {}. Its clocks and ladder resume then.",
+                render::time(ctx.cal(), until)
+            )
+        }
+        Command::New { .. } => return Err(Rejection::NotAChange("new")),
+        Command::Show(_) => return Err(Rejection::NotAChange("show")),
+        Command::Mine => return Err(Rejection::NotAChange("mine")),
+        Command::Stalls => return Err(Rejection::NotAChange("stalls")),
+        Command::Help(_) => return Err(Rejection::NotAChange("help")),
+    };
+    Ok(d.finish(reply))
+}
+
+/// Records an automated reviewer's verdict on a handoff at a reviewed gate.
+pub fn record_verdict(
+    model: &OperatingModel,
+    h: &Handoff,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
+    let ctx = Ctx::new(model, &h.seam)?;
+    if h.state != State::AwaitingGate || h.tier.approvals_needed() > 0 {
+        return Err(Rejection::WrongState {
+            id: h.id,
+            state: h.state,
+            hint: "no automated review is pending".into(),
+        });
+    }
+    let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
+    let pass = verdict.pass;
+    let reasons = verdict.reasons.join("; ");
+    d.h.verdicts.push(verdict.clone());
+    d.record(Change::Reviewed { verdict });
+    let label = h.label();
+    if pass {
+        complete(&mut d);
+        Ok(d.finish(format!("{label} passed automated review and is done.")))
+    } else {
+        d.h.state = State::InProgress;
+        d.moved();
+        if let Some(owner) = &h.owner {
+            d.tell_person(owner, format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again."), vec![Action::Ack]);
+        }
+        d.post_card();
+        Ok(d.finish(format!("{label} did not pass automated review: {reasons}")))
+    }
+}
+
+/// Marks the draft done: stops clocks, closes any stall, tells requester and owner.
+fn complete(d: &mut Draft<'_>) {
+    d.h.state = State::Done;
+    d.moved();
+    d.h.phase_clock.pause(d.ctx.cal(), d.now, None);
+    d.h.total_clock.pause(d.ctx.cal(), d.now, None);
+    d.h.snooze = None;
+    d.record(Change::Done);
+    let label = d.h.label();
+    let text = format!("{label} \"{}\" is done.", d.h.title);
+    let requester = d.h.requester.clone();
+    d.tell_person(&requester, text.clone(), vec![]);
+    if let Some(owner) = d.h.owner.clone() {
+        d.tell_person(&owner, text, vec![]);
+    }
+    d.post_card();
+}
+
+fn pause_clocks(d: &mut Draft<'_>, until: Option<DateTime<Utc>>) {
+    let cal = d.ctx.cal();
+    d.h.phase_clock.pause(cal, d.now, until);
+    d.h.total_clock.pause(cal, d.now, until);
+}
+
+fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
+    match &h.owner {
+        Some(o) => ctx.name(o).to_string(),
+        None => format!(
+            "the {} queue (lead {})",
+            ctx.to.name,
+            ctx.name(&ctx.to.lead)
+        ),
+    }
+}
+
+fn not_receiver(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {
+    Rejection::NotReceiver {
+        id: h.id,
+        function: ctx.to.name.clone(),
+        lead: ctx.name(&ctx.to.lead).to_string(),
+        action,
+    }
+}
+
+fn require_receiver(
+    ctx: &Ctx<'_>,
+    h: &Handoff,
+    actor: &str,
+    action: &'static str,
+) -> Result<(), Rejection> {
+    if ctx.to.has_member(actor) {
+        Ok(())
+    } else {
+        Err(not_receiver(ctx, h, action))
+    }
+}
+
+fn require_owner(
+    ctx: &Ctx<'_>,
+    h: &Handoff,
+    actor: &str,
+    action: &'static str,
+) -> Result<(), Rejection> {
+    match &h.owner {
+        Some(owner) if owner == actor => Ok(()),
+        Some(owner) => Err(Rejection::NotOwner {
+            id: h.id,
+            owner: ctx.name(owner).to_string(),
+            action,
+        }),
+        None => Err(Rejection::WrongState {
+            id: h.id,
+            state: h.state,
+            hint: format!(
+                "nobody owns it yet; a member of {} accepts it first with `/handoff accept {}`",
+                ctx.to.name,
+                h.label()
+            ),
+        }),
+    }
+}
+
+fn require_may_own(ctx: &Ctx<'_>, person: &Person) -> Result<(), Rejection> {
+    if person.is_agent() && ctx.seam.mode != ExecutionMode::AgentReady {
+        return Err(Rejection::AgentNotAllowed {
+            seam: ctx.seam.id.clone(),
+            mode: match ctx.seam.mode {
+                ExecutionMode::HumanOnly => "human-only",
+                _ => "agent-augmented",
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Approvers who may still approve: configured, not the requester, not the owner, not yet approved.
+fn eligible_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
+    ctx.seam
+        .approvers
+        .iter()
+        .filter(|a| {
+            **a != h.requester
+                && h.owner.as_ref() != Some(*a)
+                && !h.approvals.iter().any(|x| &x.by == *a)
+        })
+        .cloned()
+        .collect()
+}
+
+fn approvers_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
+    let eligible = eligible_approvers(ctx, h);
+    let names: Vec<&str> = eligible.iter().map(|a| ctx.model.name_of(a)).collect();
+    if names.is_empty() {
+        "nobody eligible is left: ask a workflow architect to add approvers to the seam".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn check_approver(ctx: &Ctx<'_>, h: &Handoff, actor: &str) -> Result<(), Rejection> {
+    let deny = |reason: &str| {
+        Err(Rejection::CannotApprove {
+            id: h.id,
+            reason: reason.to_string(),
+            approvers: approvers_line(ctx, h),
+        })
+    };
+    if h.tier.approvals_needed() == 0 {
+        return Err(Rejection::WrongState {
+            id: h.id,
+            state: h.state,
+            hint: "its tier is reversible: the automated reviewer decides".into(),
+        });
+    }
+    if actor == h.requester {
+        return deny("the requester cannot approve their own handoff");
+    }
+    if h.owner.as_deref() == Some(actor) {
+        return deny("the owner cannot approve their own work");
+    }
+    if !ctx.seam.approvers.iter().any(|a| a == actor) {
+        return deny("you are not an approver on this seam");
+    }
+    if h.approvals.iter().any(|a| a.by == actor) {
+        return deny("you have already approved it; a second approval must come from someone else");
+    }
+    Ok(())
+}

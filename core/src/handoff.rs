@@ -1,0 +1,502 @@
+//! A handoff and what happens to it: its state, audit events and outgoing message intents.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Clock;
+use crate::model::{PersonId, RiskTier, SeamId};
+
+/// Handoff number, shown to people as `H-<n>`.
+pub type HandoffId = u64;
+
+/// An owned ticket on a seam.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// Number, unique across the installation.
+    pub id: HandoffId,
+    /// The seam it travels on.
+    pub seam: SeamId,
+    /// One line saying what is handed off.
+    pub title: String,
+    /// Contract fields, validated and normalised.
+    pub fields: BTreeMap<String, String>,
+    /// Who handed it off.
+    pub requester: PersonId,
+    /// The one accountable person once accepted; before that the receiving queue (lead accountable).
+    pub owner: Option<PersonId>,
+    /// Risk tier deciding the gate (the seam's default, or higher).
+    pub tier: RiskTier,
+    /// Where it is in its life.
+    pub state: State,
+    /// State before it was returned to the requester, restored on resubmission.
+    pub returned_from: Option<State>,
+    /// Created (time to done counts from here).
+    pub created_at: DateTime<Utc>,
+    /// Last change of any kind.
+    pub updated_at: DateTime<Utc>,
+    /// Business time in the current phase (to accept, since last update, at the gate).
+    pub phase_clock: Clock,
+    /// Business time since creation, for the time-to-done target.
+    pub total_clock: Clock,
+    /// Active snooze, if any.
+    pub snooze: Option<Snooze>,
+    /// Why it was last returned or cancelled.
+    pub reason: Option<String>,
+    /// Human approvals collected at the current gate.
+    pub approvals: Vec<Approval>,
+    /// Automated review verdicts, newest last.
+    pub verdicts: Vec<Verdict>,
+    /// The open stall episode, if stalled.
+    pub stall: Option<Stall>,
+    /// Number of stall episodes so far (the next one is `episodes + 1`).
+    pub episodes: u32,
+    /// The owner's latest progress note.
+    pub last_note: Option<String>,
+}
+
+impl Handoff {
+    /// `H-12`.
+    pub fn label(&self) -> String {
+        label(self.id)
+    }
+}
+
+/// `H-12`.
+pub fn label(id: HandoffId) -> String {
+    format!("H-{id}")
+}
+
+/// Life-cycle states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// In the receiving function's queue, waiting to be accepted.
+    Open,
+    /// Accepted by an owner who has not started yet.
+    Accepted,
+    /// Handed to a new owner who must accept it.
+    Reassigned,
+    /// Work is under way.
+    InProgress,
+    /// Waiting at the validation gate.
+    AwaitingGate,
+    /// Finished and validated.
+    Done,
+    /// Sent back to the requester, waiting on them.
+    Returned,
+    /// Called off.
+    Cancelled,
+}
+
+impl State {
+    /// Lower-case name used in storage and replies.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Accepted => "accepted",
+            State::Reassigned => "reassigned",
+            State::InProgress => "in_progress",
+            State::AwaitingGate => "awaiting_gate",
+            State::Done => "done",
+            State::Returned => "returned",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// Done or cancelled: nothing more happens.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Done | State::Cancelled)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name().replace('_', " "))
+    }
+}
+
+/// A pause asked for by the owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snooze {
+    /// When the clocks run again.
+    pub until: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+    /// Who snoozed.
+    pub by: PersonId,
+}
+
+/// A human approval at the gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Approver.
+    pub by: PersonId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An automated reviewer's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Reviewer id (`builtin` for the built-in contract check).
+    pub reviewer: String,
+    /// The reviewer configuration's version that gave this verdict.
+    pub version: String,
+    /// Whether the work passes.
+    pub pass: bool,
+    /// Why not (or notes).
+    pub reasons: Vec<String>,
+    /// When it was given.
+    pub at: DateTime<Utc>,
+}
+
+/// Why a handoff is stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallKind {
+    /// Not accepted within the accept target.
+    NoAccept,
+    /// No update within the update target.
+    NoProgress,
+    /// Waiting at the gate longer than the gate target.
+    GateWaiting,
+    /// Not done within the time-to-done target.
+    Overdue,
+}
+
+impl StallKind {
+    /// Storage name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StallKind::NoAccept => "no_accept",
+            StallKind::NoProgress => "no_progress",
+            StallKind::GateWaiting => "gate_waiting",
+            StallKind::Overdue => "overdue",
+        }
+    }
+
+    /// Words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StallKind::NoAccept => "not accepted in time",
+            StallKind::NoProgress => "no progress update in time",
+            StallKind::GateWaiting => "waiting at the gate too long",
+            StallKind::Overdue => "past its time-to-done target",
+        }
+    }
+}
+
+/// An open stall episode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    /// Episode number within this handoff, from 1.
+    pub episode: u32,
+    /// What was breached.
+    pub kind: StallKind,
+    /// The instant the target was breached.
+    pub opened_at: DateTime<Utc>,
+    /// Indexes of ladder steps already fired in this episode.
+    pub fired: Vec<usize>,
+}
+
+/// Through which surface a change came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    /// The local console.
+    Console,
+    /// Slack.
+    Slack,
+    /// Discord.
+    Discord,
+    /// Baton itself (scheduler, reviewers).
+    Baton,
+}
+
+impl Surface {
+    /// Storage name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Surface::Console => "console",
+            Surface::Slack => "slack",
+            Surface::Discord => "discord",
+            Surface::Baton => "baton",
+        }
+    }
+}
+
+/// The actor recorded for changes Baton makes on its own.
+pub const BATON: &str = "baton";
+
+/// One audit record: who, when, through which surface, what changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Person id, or [`BATON`].
+    pub actor: String,
+    /// Where the change came from.
+    pub surface: Surface,
+    /// State after the change.
+    pub state: State,
+    /// What changed.
+    pub change: Change,
+}
+
+/// What an event changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// Handed off.
+    Created {
+        /// Contract fields as given.
+        fields: BTreeMap<String, String>,
+    },
+    /// Taken by an owner.
+    Accepted {
+        /// The new owner.
+        owner: PersonId,
+    },
+    /// Owner acknowledged (starts work, or answers an escalation).
+    Acknowledged,
+    /// Progress note, possibly with field changes.
+    Updated {
+        /// The note.
+        note: String,
+        /// Fields changed.
+        fields: BTreeMap<String, String>,
+    },
+    /// Owner says it is done; now at the gate.
+    SubmittedForGate {
+        /// Tier deciding the gate.
+        tier: RiskTier,
+    },
+    /// Automated review.
+    Reviewed {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// A human approval.
+    Approved {
+        /// Approvals collected so far, including this one.
+        count: usize,
+        /// Approvals the tier needs.
+        needed: usize,
+    },
+    /// Sent back from the gate.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Finished.
+    Done,
+    /// Sent back to the requester.
+    Returned {
+        /// Why.
+        reason: String,
+    },
+    /// The requester answered and sent it back in.
+    Resubmitted {
+        /// Fields changed.
+        fields: BTreeMap<String, String>,
+    },
+    /// Called off.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// Given to another owner.
+    Reassigned {
+        /// Previous owner.
+        from: Option<PersonId>,
+        /// New owner.
+        to: PersonId,
+    },
+    /// Clocks paused until a time.
+    Snoozed {
+        /// End of the snooze.
+        until: DateTime<Utc>,
+        /// Why.
+        reason: String,
+    },
+    /// A snooze ran out.
+    SnoozeEnded,
+    /// A target was breached.
+    StallOpened {
+        /// Episode number.
+        episode: u32,
+        /// What was breached.
+        kind: StallKind,
+    },
+    /// The handoff moved again.
+    StallClosed {
+        /// Episode number.
+        episode: u32,
+        /// What had been breached.
+        kind: StallKind,
+        /// Seconds from breach to unblock.
+        unblock_secs: i64,
+    },
+    /// A ladder step fired.
+    LadderStep {
+        /// Episode number.
+        episode: u32,
+        /// Index in the seam's ladder.
+        step: usize,
+        /// Action name.
+        action: String,
+    },
+}
+
+impl Change {
+    /// Storage name of the change kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Created { .. } => "created",
+            Change::Accepted { .. } => "accepted",
+            Change::Acknowledged => "acknowledged",
+            Change::Updated { .. } => "updated",
+            Change::SubmittedForGate { .. } => "submitted_for_gate",
+            Change::Reviewed { .. } => "reviewed",
+            Change::Approved { .. } => "approved",
+            Change::Rejected { .. } => "rejected",
+            Change::Done => "done",
+            Change::Returned { .. } => "returned",
+            Change::Resubmitted { .. } => "resubmitted",
+            Change::Cancelled { .. } => "cancelled",
+            Change::Reassigned { .. } => "reassigned",
+            Change::Snoozed { .. } => "snoozed",
+            Change::SnoozeEnded => "snooze_ended",
+            Change::StallOpened { .. } => "stall_opened",
+            Change::StallClosed { .. } => "stall_closed",
+            Change::LadderStep { .. } => "ladder_step",
+        }
+    }
+}
+
+/// Where an outgoing message goes, independent of platform ids.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Recipient {
+    /// A person, directly (Slack DM or Discord DM, whichever they use).
+    Person(PersonId),
+    /// A function's Slack channel.
+    SlackChannel(String),
+    /// A function's Discord channel.
+    DiscordChannel(String),
+}
+
+/// What kind of message an intent is, so adapters can render it fittingly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentKind {
+    /// The handoff's card (updated in place where the platform allows).
+    Card,
+    /// An informational notice about a change.
+    Notice,
+    /// A ladder reminder or notification.
+    Escalation,
+    /// A recalibration thread is convened.
+    Recalibration {
+        /// Playbook used.
+        playbook: String,
+    },
+}
+
+/// A button offered with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Take ownership.
+    Accept,
+    /// Acknowledge.
+    Ack,
+    /// Pause the clocks.
+    Snooze,
+    /// Send back to the requester.
+    Return,
+    /// Approve at the gate.
+    Approve,
+    /// Reject at the gate.
+    Reject,
+}
+
+/// A message to a person or channel, before any platform renders it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Who receives it.
+    pub to: Recipient,
+    /// The handoff it concerns.
+    pub handoff: HandoffId,
+    /// How to render it.
+    pub kind: IntentKind,
+    /// Plain text (adapters escape it for their platform).
+    pub text: String,
+    /// Buttons offered.
+    pub actions: Vec<Action>,
+}
+
+/// A stall episode as recorded for history queries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeRecord {
+    /// Handoff.
+    pub handoff: HandoffId,
+    /// Episode number within it.
+    pub episode: u32,
+    /// Seam, for per-seam statistics.
+    pub seam: SeamId,
+    /// What was breached.
+    pub kind: StallKind,
+    /// Breach instant.
+    pub opened_at: DateTime<Utc>,
+    /// When it moved again (`None` while open).
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A ladder step that fired, recorded once per (handoff, episode, step).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FiredStep {
+    /// Handoff.
+    pub handoff: HandoffId,
+    /// Episode.
+    pub episode: u32,
+    /// Index in the ladder.
+    pub step: usize,
+    /// Action name.
+    pub action: String,
+    /// When it fired.
+    pub at: DateTime<Utc>,
+}
+
+/// Everything one accepted command or check produces, to be persisted in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The handoff's new state.
+    pub handoff: Handoff,
+    /// Audit events, in order.
+    pub events: Vec<Event>,
+    /// Outgoing messages.
+    pub intents: Vec<Intent>,
+    /// Stall episodes opened or closed.
+    pub episodes: Vec<EpisodeRecord>,
+    /// Ladder steps fired.
+    pub fired: Vec<FiredStep>,
+    /// When the handoff next needs a stall check (`None`: never).
+    pub next_check: Option<DateTime<Utc>>,
+    /// The automated reviewer to run now, if the handoff entered a reviewed gate.
+    pub review: Option<ReviewRequest>,
+    /// What to tell the person who acted.
+    pub reply: String,
+}
+
+/// A request to run an automated reviewer on a handoff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReviewRequest {
+    /// The built-in contract check or a rules reviewer (evaluated in the core).
+    Rules(Option<String>),
+    /// A webhook reviewer (called by the bot).
+    Webhook(String),
+}

@@ -1,0 +1,27 @@
+//! Baton's domain core: the operating model, the handoff state machine, business-hours SLA clocks,
+//! stall detection and the escalation ladder.
+//!
+//! Architecture invariant: this crate does no IO and never reads the clock. Every function takes
+//! `now` as an argument and returns values; the `baton` crate does the input and output.
+
+pub mod calendar;
+pub mod command;
+pub mod config;
+pub mod contract;
+pub mod decide;
+pub mod handoff;
+pub mod model;
+pub mod render;
+pub mod review;
+pub mod stall;
+
+pub use command::{Command, ParseError, parse};
+pub use decide::{Ctx, Rejection, create, decide, record_verdict};
+pub use handoff::*;
+pub use model::OperatingModel;
+pub use stall::check;
+
+#[cfg(test)]
+mod config_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! The operating model: functions, people, seams, reviewers, playbooks, as loaded from config.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::WorkCalendar;
+
+/// A configured person's id (`dana`).
+pub type PersonId = String;
+/// A configured function's id (`customer-success`).
+pub type FunctionId = String;
+/// A configured seam's id (`sales-to-cs`).
+pub type SeamId = String;
+
+/// Everything Baton knows about how the organisation hands work across functions.
+#[derive(Clone, Debug, Default)]
+pub struct OperatingModel {
+    /// Teams, by id.
+    pub functions: BTreeMap<FunctionId, Function>,
+    /// People and agents, by id.
+    pub people: BTreeMap<PersonId, Person>,
+    /// Seams, by id.
+    pub seams: BTreeMap<SeamId, Seam>,
+    /// Automated reviewers, by id.
+    pub reviewers: BTreeMap<String, Reviewer>,
+    /// Recalibration playbooks, by id.
+    pub playbooks: BTreeMap<String, Playbook>,
+    /// The failure-category taxonomy recalibrations classify into.
+    pub categories: Vec<String>,
+    /// Where stall digests and config alarms go (a Slack channel).
+    pub architects_channel: Option<String>,
+}
+
+impl OperatingModel {
+    /// The person with this id.
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.people.get(id)
+    }
+
+    /// Display name for a person id, falling back to the id itself.
+    pub fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.people.get(id).map_or(id, |p| p.name.as_str())
+    }
+
+    /// The person whose Slack user id this is.
+    pub fn by_slack(&self, slack_user: &str) -> Option<&Person> {
+        self.people
+            .values()
+            .find(|p| p.slack.as_deref() == Some(slack_user))
+    }
+
+    /// The person whose Discord user id this is.
+    pub fn by_discord(&self, discord_user: &str) -> Option<&Person> {
+        self.people
+            .values()
+            .find(|p| p.discord.as_deref() == Some(discord_user))
+    }
+}
+
+/// A team that sends or receives handoffs.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// Stable id used in config and commands.
+    pub id: FunctionId,
+    /// Human name.
+    pub name: String,
+    /// Accountable for the function's unaccepted queue.
+    pub lead: PersonId,
+    /// Who may accept work arriving at this function.
+    pub members: Vec<PersonId>,
+    /// Slack channel for cards and escalations.
+    pub slack_channel: Option<String>,
+    /// Discord channel for escalations (engineering).
+    pub discord_channel: Option<String>,
+    /// Working hours; SLA clocks of handoffs received here run on it.
+    pub calendar: WorkCalendar,
+}
+
+impl Function {
+    /// Whether `person` may accept work here (a member or the lead).
+    pub fn has_member(&self, person: &str) -> bool {
+        self.lead == person || self.members.iter().any(|m| m == person)
+    }
+}
+
+/// Roles a person may hold (several allowed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Hands work off (sales, marketing, ops reps).
+    Rep,
+    /// Receives engineering escalations.
+    Engineer,
+    /// Leads a function.
+    Lead,
+    /// Designs and audits the operating model; sees all stall history.
+    Architect,
+}
+
+impl Role {
+    /// All roles, with their config spelling.
+    pub const ALL: [(&'static str, Role); 4] = [
+        ("rep", Role::Rep),
+        ("engineer", Role::Engineer),
+        ("lead", Role::Lead),
+        ("architect", Role::Architect),
+    ];
+}
+
+/// A human, or an agent acting through a bot identity.
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// Stable id used in config and commands.
+    pub id: PersonId,
+    /// Display name.
+    pub name: String,
+    /// What they do.
+    pub roles: Vec<Role>,
+    /// Slack user id (`U…`), if they use Slack.
+    pub slack: Option<String>,
+    /// Discord user id (snowflake), if they use Discord.
+    pub discord: Option<String>,
+    /// For an agent: the human who supervises it and receives its escalations.
+    pub supervisor: Option<PersonId>,
+}
+
+impl Person {
+    /// Whether this person holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether this is an agent rather than a human.
+    pub fn is_agent(&self) -> bool {
+        self.supervisor.is_some()
+    }
+}
+
+/// The kinds of value a contract field takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text.
+    Text,
+    /// A decimal number.
+    Number,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// An `http(s)://` link.
+    Url,
+    /// One of a fixed list.
+    Choice(Vec<String>),
+    /// A configured person.
+    Person,
+}
+
+impl FieldType {
+    /// Config spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Number => "number",
+            FieldType::Date => "date",
+            FieldType::Url => "url",
+            FieldType::Choice(_) => "choice",
+            FieldType::Person => "person",
+        }
+    }
+}
+
+/// One field of a seam's contract.
+#[derive(Clone, Debug)]
+pub struct FieldSpec {
+    /// Key used in commands (`account=Acme`).
+    pub name: String,
+    /// Its type, which decides validation and the input widget.
+    pub kind: FieldType,
+    /// Whether a handoff may be created without it.
+    pub required: bool,
+    /// Shown next to the input and in errors.
+    pub help: Option<String>,
+}
+
+/// How much of a seam's work agents may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionMode {
+    /// Only humans own handoffs here.
+    HumanOnly,
+    /// Humans own; agents assist.
+    AgentAugmented,
+    /// Agents may own handoffs, supervised.
+    AgentReady,
+}
+
+/// Risk tier: picks the validation gate a handoff must pass before it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskTier {
+    /// Automated reviewer.
+    Reversible,
+    /// One human approval.
+    Irreversible,
+    /// Two distinct human approvals.
+    HighStakes,
+}
+
+impl RiskTier {
+    /// Config and command spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RiskTier::Reversible => "reversible",
+            RiskTier::Irreversible => "irreversible",
+            RiskTier::HighStakes => "high-stakes",
+        }
+    }
+
+    /// Parses the config and command spelling.
+    pub fn parse(s: &str) -> Option<RiskTier> {
+        [
+            RiskTier::Reversible,
+            RiskTier::Irreversible,
+            RiskTier::HighStakes,
+        ]
+        .into_iter()
+        .find(|t| t.name() == s)
+    }
+
+    /// Human approvals needed (0 means the automated reviewer decides).
+    pub fn approvals_needed(self) -> usize {
+        match self {
+            RiskTier::Reversible => 0,
+            RiskTier::Irreversible => 1,
+            RiskTier::HighStakes => 2,
+        }
+    }
+}
+
+impl fmt::Display for RiskTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// SLA targets, in business hours of the receiving function.
+#[derive(Clone, Copy, Debug)]
+pub struct Sla {
+    /// From creation (or reassignment) to acceptance.
+    pub accept: Duration,
+    /// Longest silence allowed between updates while work is under way.
+    pub update: Duration,
+    /// From creation to done.
+    pub done: Duration,
+    /// Longest wait at the validation gate.
+    pub gate: Duration,
+}
+
+/// What a ladder step does when it fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LadderAction {
+    /// Remind the owner (or the receiving queue before acceptance; an agent's supervisor too).
+    RemindOwner,
+    /// Tell the receiving function's lead.
+    NotifyLead,
+    /// Post in the receiving function's Slack channel.
+    PostChannel,
+    /// Escalate to the receiving function's Discord channel.
+    EscalateDiscord,
+    /// Convene a recalibration with this playbook.
+    Convene(String),
+}
+
+impl LadderAction {
+    /// Config spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LadderAction::RemindOwner => "remind-owner",
+            LadderAction::NotifyLead => "notify-lead",
+            LadderAction::PostChannel => "post-channel",
+            LadderAction::EscalateDiscord => "escalate-discord",
+            LadderAction::Convene(_) => "convene",
+        }
+    }
+}
+
+/// One rung of an escalation ladder.
+#[derive(Clone, Debug)]
+pub struct LadderStep {
+    /// Business time after the breach at which this step fires.
+    pub after: Duration,
+    /// What it does.
+    pub action: LadderAction,
+}
+
+/// A from-function -> to-function handoff path with its contract and policy.
+#[derive(Clone, Debug)]
+pub struct Seam {
+    /// Stable id used in commands.
+    pub id: SeamId,
+    /// Function handing work off.
+    pub from: FunctionId,
+    /// Function receiving it; its calendar drives the clocks.
+    pub to: FunctionId,
+    /// What the sender must provide.
+    pub contract: Vec<FieldSpec>,
+    /// How much agents may carry.
+    pub mode: ExecutionMode,
+    /// Default risk tier (a handoff may raise it, never lower it).
+    pub tier: RiskTier,
+    /// Clock targets.
+    pub sla: Sla,
+    /// Escalation steps, ordered by `after`.
+    pub ladder: Vec<LadderStep>,
+    /// Who may approve at the gate.
+    pub approvers: Vec<PersonId>,
+    /// Automated reviewer for reversible work (`None`: the built-in contract check).
+    pub reviewer: Option<String>,
+}
+
+impl Seam {
+    /// The contract field with this name.
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.contract.iter().find(|f| f.name == name)
+    }
+}
+
+/// An automated reviewer's configuration.
+#[derive(Clone, Debug)]
+pub struct Reviewer {
+    /// Stable id.
+    pub id: String,
+    /// Configuration version, recorded with every verdict it gives.
+    pub version: String,
+    /// What it checks.
+    pub kind: ReviewerKind,
+}
+
+/// How an automated reviewer decides.
+#[derive(Clone, Debug)]
+pub enum ReviewerKind {
+    /// Built-in rules evaluated in the core.
+    Rules {
+        /// Fields that must be present and non-empty.
+        required: Vec<String>,
+        /// Fields whose value must match a pattern.
+        patterns: Vec<PatternRule>,
+    },
+    /// An HTTP endpoint that receives the handoff as JSON and returns a verdict.
+    Webhook {
+        /// Environment variable holding the URL (URLs never live in the config file).
+        url_env: String,
+        /// How long to wait for an answer.
+        timeout: Duration,
+    },
+}
+
+/// A field-must-match rule.
+#[derive(Clone, Debug)]
+pub struct PatternRule {
+    /// Field checked.
+    pub field: String,
+    /// The compiled pattern.
+    pub pattern: regex_lite::Regex,
+    /// Said to the owner when it does not match.
+    pub message: String,
+}
+
+/// A recalibration playbook (its full thread flow is driven by the bot).
+#[derive(Clone, Debug)]
+pub struct Playbook {
+    /// Stable id referenced by ladders and `/recalibrate`.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// How long the recalibration may take.
+    pub timebox: Duration,
+    /// Questions the thread must answer.
+    pub agenda: Vec<String>,
+}

@@ -1,0 +1,176 @@
+//! Platform-neutral text for cards, reminders and replies. Adapters escape it for their platform.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::calendar::WorkCalendar;
+use crate::contract::FieldError;
+use crate::decide::Ctx;
+use crate::handoff::{Action, Handoff, State};
+use crate::stall;
+
+/// An instant in the receiving function's zone: `Tue 24 Nov 13:00 EST`.
+pub fn time(cal: &WorkCalendar, at: DateTime<Utc>) -> String {
+    at.with_timezone(&cal.tz)
+        .format("%a %d %b %H:%M %Z")
+        .to_string()
+}
+
+/// `2h`, `1h30m`, `45m`.
+pub fn duration(d: Duration) -> String {
+    let minutes = d.num_minutes();
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
+/// Field errors as one reply, one line each.
+pub fn field_errors(errors: &[FieldError]) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| format!("• {}: {}", e.field, e.message))
+        .collect();
+    format!("the handoff's fields need fixing:\n{}", lines.join("\n"))
+}
+
+/// The buttons that make sense in the handoff's state.
+pub fn actions(h: &Handoff) -> Vec<Action> {
+    match h.state {
+        State::Open => vec![Action::Accept, Action::Return],
+        State::Reassigned => vec![Action::Accept, Action::Return],
+        State::Accepted | State::InProgress => vec![Action::Ack, Action::Snooze, Action::Return],
+        State::AwaitingGate if h.tier.approvals_needed() > 0 => {
+            vec![Action::Approve, Action::Reject]
+        }
+        State::AwaitingGate | State::Done | State::Returned | State::Cancelled => vec![],
+    }
+}
+
+/// What the owner should do next, as a sentence.
+pub fn next_move(h: &Handoff) -> String {
+    let label = h.label();
+    match h.state {
+        State::Open | State::Reassigned => format!("Accept it with `/handoff accept {label}`."),
+        State::Accepted => format!(
+            "Start with `/ack {label}` or post progress with `/handoff update {label} <note>`."
+        ),
+        State::InProgress => format!(
+            "Post progress with `/handoff update {label} <note>`, or `/snooze {label} <duration> <reason>`."
+        ),
+        State::AwaitingGate => "It waits for its approvers.".into(),
+        State::Returned => "It waits on the requester.".into(),
+        State::Done | State::Cancelled => "Nothing: it is closed.".into(),
+    }
+}
+
+/// The next deadline, as a sentence (empty when none applies).
+pub fn due_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
+    let what = match h.state {
+        State::Open | State::Reassigned => "acceptance",
+        State::Accepted | State::InProgress => "next update",
+        State::AwaitingGate => "gate decision",
+        _ => return String::new(),
+    };
+    match stall::next_check(ctx, h) {
+        Some(at) if h.stall.is_none() => format!("Due for {what} by {}.", time(ctx.cal(), at)),
+        _ => String::new(),
+    }
+}
+
+/// The handoff card: what it is, where it is, who has it, what it needs.
+pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
+    let name = |id: &str| ctx.model.name_of(id).to_string();
+    let owner = h.owner.as_deref().map_or_else(
+        || format!("queue of {} (lead {})", ctx.to.name, name(&ctx.to.lead)),
+        name,
+    );
+    let mut lines = vec![
+        format!(
+            "{} · {} · {} → {} · {}",
+            h.label(),
+            h.title,
+            ctx.from.name,
+            ctx.to.name,
+            h.tier
+        ),
+        format!(
+            "State: {} · Requester: {} · Owner: {owner}",
+            h.state,
+            name(&h.requester)
+        ),
+    ];
+    if !h.fields.is_empty() {
+        let fields: Vec<String> = h.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        lines.push(fields.join(" · "));
+    }
+    if let Some(stall) = &h.stall {
+        lines.push(format!(
+            "Stalled: {} since {}",
+            stall.kind.describe(),
+            time(ctx.cal(), stall.opened_at)
+        ));
+    }
+    if let Some(snooze) = h.snooze.as_ref().filter(|s| s.until > now) {
+        lines.push(format!(
+            "Snoozed until {}: {}",
+            time(ctx.cal(), snooze.until),
+            snooze.reason
+        ));
+    }
+    if let Some(reason) = &h.reason
+        && matches!(
+            h.state,
+            State::Returned | State::Cancelled | State::InProgress
+        )
+    {
+        lines.push(format!("Reason: {reason}"));
+    }
+    if h.state == State::AwaitingGate && h.tier.approvals_needed() > 0 {
+        let by: Vec<String> = h.approvals.iter().map(|a| name(&a.by)).collect();
+        lines.push(format!(
+            "Approvals: {} of {} {}",
+            h.approvals.len(),
+            h.tier.approvals_needed(),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!("({})", by.join(", "))
+            }
+        ));
+    }
+    if let Some(note) = &h.last_note {
+        lines.push(format!("Latest update: {note}"));
+    }
+    let due = due_line(ctx, h);
+    if !due.is_empty() {
+        lines.push(due);
+    }
+    lines.join("\n")
+}
+
+/// The opening post of a recalibration thread.
+pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, playbook: &str, stalled: &str) -> String {
+    let mut attendees = vec![h.requester.clone()];
+    attendees.extend(h.owner.clone());
+    attendees.push(ctx.from.lead.clone());
+    attendees.push(ctx.to.lead.clone());
+    attendees.dedup();
+    let names: Vec<&str> = attendees.iter().map(|a| ctx.model.name_of(a)).collect();
+    let mut text = format!(
+        "Recalibration convened for {}: {stalled}\nAttendees: {}",
+        h.label(),
+        names.join(", ")
+    );
+    if let Some(pb) = ctx.model.playbooks.get(playbook) {
+        text.push_str(&format!(
+            "\nPlaybook: {} · timebox {}",
+            pb.title,
+            duration(pb.timebox)
+        ));
+        for (i, q) in pb.agenda.iter().enumerate() {
+            text.push_str(&format!("\n{}. {q}", i + 1));
+        }
+    }
+    text
+}

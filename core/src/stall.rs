@@ -1,0 +1,274 @@
+//! Stall detection and the escalation ladder: pure functions of (handoff, seam policy, now).
+//!
+//! A stall episode opens at the instant a target is breached (not when it is noticed) and closes
+//! when the handoff moves again. Ladder steps are measured in business time after the breach on the
+//! same clock that was breached, so snoozes pause the ladder too.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::calendar::Clock;
+use crate::decide::{Ctx, Draft, Rejection};
+use crate::handoff::*;
+use crate::model::{LadderAction, OperatingModel};
+use crate::render;
+
+/// What is stalled about a handoff at an instant, and which ladder steps are now due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StallStatus {
+    /// The breached target, if any.
+    pub kind: Option<StallKind>,
+    /// When it was breached.
+    pub since: Option<DateTime<Utc>>,
+    /// Ladder steps due now and not yet fired, in order.
+    pub due_steps: Vec<usize>,
+}
+
+/// The clock and target a stall kind is measured on.
+fn measure<'h>(ctx: &Ctx<'_>, h: &'h Handoff, kind: StallKind) -> (&'h Clock, Duration) {
+    let sla = &ctx.seam.sla;
+    match kind {
+        StallKind::NoAccept => (&h.phase_clock, sla.accept),
+        StallKind::NoProgress => (&h.phase_clock, sla.update),
+        StallKind::GateWaiting => (&h.phase_clock, sla.gate),
+        StallKind::Overdue => (&h.total_clock, sla.done),
+    }
+}
+
+/// The phase target that applies in the handoff's state.
+fn phase_kind(state: State) -> Option<StallKind> {
+    match state {
+        State::Open | State::Reassigned => Some(StallKind::NoAccept),
+        State::Accepted | State::InProgress => Some(StallKind::NoProgress),
+        State::AwaitingGate => Some(StallKind::GateWaiting),
+        State::Done | State::Returned | State::Cancelled => None,
+    }
+}
+
+/// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
+fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
+    let phase = phase_kind(h.state)?;
+    [phase, StallKind::Overdue]
+        .into_iter()
+        .filter_map(|kind| {
+            let (clock, target) = measure(ctx, h, kind);
+            clock.reaches(ctx.cal(), target).map(|at| (kind, at))
+        })
+        .min_by_key(|(_, at)| *at)
+}
+
+/// When ladder step `step` of the open episode is due.
+fn step_due(ctx: &Ctx<'_>, h: &Handoff, stall: &Stall, step: usize) -> Option<DateTime<Utc>> {
+    let (clock, target) = measure(ctx, h, stall.kind);
+    let after = ctx.seam.ladder.get(step)?.after;
+    clock.reaches(ctx.cal(), target + after)
+}
+
+/// What is stalled at `now` and which ladder steps are due (pure; changes nothing).
+pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
+    let opened;
+    let stall = match &h.stall {
+        Some(s) => s,
+        None => match next_breach(ctx, h) {
+            Some((kind, at)) if at <= now => {
+                opened = Stall {
+                    episode: h.episodes + 1,
+                    kind,
+                    opened_at: at,
+                    fired: Vec::new(),
+                };
+                &opened
+            }
+            _ => {
+                return StallStatus {
+                    kind: None,
+                    since: None,
+                    due_steps: Vec::new(),
+                };
+            }
+        },
+    };
+    let due_steps = (0..ctx.seam.ladder.len())
+        .filter(|i| !stall.fired.contains(i))
+        .filter(|i| step_due(ctx, h, stall, *i).is_some_and(|at| at <= now))
+        .collect();
+    StallStatus {
+        kind: Some(stall.kind),
+        since: Some(stall.opened_at),
+        due_steps,
+    }
+}
+
+/// When the handoff next needs a check (`None`: nothing can happen until someone acts).
+pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
+    let snooze_end = h.snooze.as_ref().map(|s| s.until);
+    let clocks = if h.state.is_terminal() || h.state == State::Returned {
+        None
+    } else {
+        match &h.stall {
+            Some(stall) => (0..ctx.seam.ladder.len())
+                .filter(|i| !stall.fired.contains(i))
+                .filter_map(|i| step_due(ctx, h, stall, i))
+                .min(),
+            None => next_breach(ctx, h).map(|(_, at)| at),
+        }
+    };
+    [snooze_end, clocks].into_iter().flatten().min()
+}
+
+/// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
+/// ladder steps now due. The decision has no events when nothing was due.
+pub fn check(
+    model: &OperatingModel,
+    h: &Handoff,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
+    let ctx = Ctx::new(model, &h.seam)?;
+    let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
+    if let Some(snooze) = &h.snooze
+        && snooze.until <= now
+    {
+        d.h.snooze = None;
+        d.record(Change::SnoozeEnded);
+        if let Some(owner) = h.owner.clone() {
+            let text = format!(
+                "Your snooze on {} is over; its clocks are running again.",
+                h.label()
+            );
+            d.tell_person(&owner, text, render::actions(h));
+        }
+    }
+    let status = status(&ctx, &d.h, now);
+    if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
+        d.h.episodes += 1;
+        let episode = d.h.episodes;
+        d.h.stall = Some(Stall {
+            episode,
+            kind,
+            opened_at: since,
+            fired: Vec::new(),
+        });
+        d.record(Change::StallOpened { episode, kind });
+        d.episodes.push(EpisodeRecord {
+            handoff: h.id,
+            episode,
+            seam: h.seam.clone(),
+            kind,
+            opened_at: since,
+            closed_at: None,
+        });
+    }
+    for step in status.due_steps {
+        fire(&mut d, step);
+    }
+    let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());
+    Ok(d.finish(reply))
+}
+
+fn fire(d: &mut Draft<'_>, step: usize) {
+    let Some(stall) = d.h.stall.as_mut() else {
+        return;
+    };
+    stall.fired.push(step);
+    let (episode, kind, since) = (stall.episode, stall.kind, stall.opened_at);
+    let ctx = d.ctx;
+    let action = ctx.seam.ladder[step].action.clone();
+    d.record(Change::LadderStep {
+        episode,
+        step,
+        action: action.name().to_string(),
+    });
+    d.fired.push(FiredStep {
+        handoff: d.h.id,
+        episode,
+        step,
+        action: action.name().to_string(),
+        at: d.now,
+    });
+    let label = d.h.label();
+    let stalled = format!(
+        "{label} \"{}\" ({}) is stalled: {} since {}.",
+        d.h.title,
+        ctx.seam.id,
+        kind.describe(),
+        render::time(ctx.cal(), since)
+    );
+    let actions = render::actions(&d.h);
+    match action {
+        LadderAction::RemindOwner => {
+            let (recipients, hint) = match &d.h.owner {
+                Some(owner) => {
+                    let mut r = vec![owner.clone()];
+                    if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
+                        r.push(sup);
+                    }
+                    (r, render::next_move(&d.h))
+                }
+                None => {
+                    let mut r = ctx.to.members.clone();
+                    if !r.contains(&ctx.to.lead) {
+                        r.push(ctx.to.lead.clone());
+                    }
+                    (r, format!("Accept it with `/handoff accept {label}`."))
+                }
+            };
+            for person in recipients {
+                let text = format!("Reminder: {stalled} {hint}");
+                d.tell(
+                    Recipient::Person(person),
+                    IntentKind::Escalation,
+                    text,
+                    actions.clone(),
+                );
+            }
+        }
+        LadderAction::NotifyLead => {
+            let owner =
+                d.h.owner
+                    .as_deref()
+                    .map_or("nobody yet (in your queue)".to_string(), |o| {
+                        ctx.model.name_of(o).to_string()
+                    });
+            let text = format!(
+                "For your attention as lead of {}: {stalled} Owner: {owner}.",
+                ctx.to.name
+            );
+            d.tell(
+                Recipient::Person(ctx.to.lead.clone()),
+                IntentKind::Escalation,
+                text,
+                actions,
+            );
+        }
+        LadderAction::PostChannel => {
+            if let Some(channel) = ctx.to.slack_channel.clone() {
+                let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
+                d.tell(
+                    Recipient::SlackChannel(channel),
+                    IntentKind::Escalation,
+                    text,
+                    actions,
+                );
+            }
+        }
+        LadderAction::EscalateDiscord => {
+            if let Some(channel) = ctx.to.discord_channel.clone() {
+                let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
+                d.tell(
+                    Recipient::DiscordChannel(channel),
+                    IntentKind::Escalation,
+                    text,
+                    vec![Action::Ack, Action::Snooze],
+                );
+            }
+        }
+        LadderAction::Convene(playbook) => {
+            let text = render::recalibration(&ctx, &d.h, &playbook, &stalled);
+            let to = match (&ctx.to.slack_channel, &ctx.to.discord_channel) {
+                (Some(c), _) => Recipient::SlackChannel(c.clone()),
+                (None, Some(c)) => Recipient::DiscordChannel(c.clone()),
+                (None, None) => Recipient::Person(ctx.to.lead.clone()),
+            };
+            d.tell(to, IntentKind::Recalibration { playbook }, text, vec![]);
+        }
+    }
+}
