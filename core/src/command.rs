@@ -405,12 +405,22 @@ mod tests {
     fn chat_text_keeps_apostrophes_and_understands_curly_quotes() {
         assert_eq!(
             ok("/handoff return H-4 the customer's contract isn't attached"),
-            Command::Return { id: 4, reason: "the customer's contract isn't attached".into() }
+            Command::Return {
+                id: 4,
+                reason: "the customer's contract isn't attached".into()
+            }
         );
         assert_eq!(
             ok("/handoff new s \u{201c}Big deal\u{201d} note=\"a b\""),
-            Command::New { seam: "s".into(), title: "Big deal".into(), fields: vec![("note".into(), "a b".into())] }
+            Command::New {
+                seam: "s".into(),
+                title: "Big deal".into(),
+                fields: vec![("note".into(), "a b".into())]
+            }
         );
-        assert_eq!(split_words("a \"\" b"), Some(vec!["a".into(), "".into(), "b".into()]));
+        assert_eq!(
+            split_words("a \"\" b"),
+            Some(vec!["a".into(), "".into(), "b".into()])
+        );
     }
 }

@@ -128,15 +128,15 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     }
     if h.state == State::AwaitingGate && h.tier.approvals_needed() > 0 {
         let by: Vec<String> = h.approvals.iter().map(|a| name(&a.by)).collect();
+        let by = if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        };
         lines.push(format!(
-            "Approvals: {} of {} {}",
+            "Approvals: {} of {}{by}",
             h.approvals.len(),
-            h.tier.approvals_needed(),
-            if by.is_empty() {
-                String::new()
-            } else {
-                format!("({})", by.join(", "))
-            }
+            h.tier.approvals_needed()
         ));
     }
     if let Some(note) = &h.last_note {

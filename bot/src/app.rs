@@ -1,0 +1,304 @@
+//! The service: turns a person's command into a persisted decision, and runs stall sweeps.
+//!
+//! Adapters (console, Slack, Discord) call [`App::handle`] with a verified actor; the scheduler calls
+//! [`App::sweep`]. Both load the handoff, ask the core, and save the decision in one transaction,
+//! reloading and deciding again when another command won the race.
+
+use std::sync::Arc;
+
+use baton_core::command::USAGE;
+use baton_core::handoff::ReviewRequest;
+use baton_core::{
+    Command, Ctx, Decision, Handoff, HandoffId, OperatingModel, Rejection, Surface, render, review,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::reviewer;
+use crate::store::{Store, StoreError};
+
+/// How often a command is re-decided after losing a race before giving up.
+const MAX_ATTEMPTS: usize = 5;
+
+/// What went wrong handling a command.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The core refused; the message is for the person.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// This exact request was already handled (a retry or replay).
+    #[error("already handled")]
+    Duplicate,
+    /// Something failed on our side; logged with its cause, a short apology for the person.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate => AppError::Duplicate,
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+/// The Baton service: operating model plus store.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The durable store.
+    pub store: Store,
+    /// The operating model in force.
+    pub model: Arc<OperatingModel>,
+}
+
+impl App {
+    /// A service over `store` with `model`.
+    pub fn new(store: Store, model: OperatingModel) -> App {
+        App {
+            store,
+            model: Arc::new(model),
+        }
+    }
+
+    /// Handles one command from a verified person. `key` identifies the request so a retry or
+    /// replay acts at most once. Returns the reply for the person.
+    pub async fn handle(
+        &self,
+        actor: &str,
+        surface: Surface,
+        command: Command,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<String, AppError> {
+        if self.model.person(actor).is_none() {
+            return Err(Rejection::UnknownActor.into());
+        }
+        match command {
+            Command::Help(topic) => Ok(help(topic.as_deref())),
+            Command::Show(id) => {
+                let h = self.get(id).await?;
+                let ctx = Ctx::new(&self.model, &h.seam)?;
+                Ok(render::card(&ctx, &h, now))
+            }
+            Command::Mine => self.mine(actor).await,
+            Command::Stalls => self.stalls(now).await,
+            Command::New {
+                seam,
+                title,
+                fields,
+            } => {
+                // Validate before taking a number, so refusals leave no gaps in the numbering.
+                baton_core::create(&self.model, 0, &seam, &title, &fields, actor, surface, now)?;
+                let id = self.store.next_id().await?;
+                let d = baton_core::create(
+                    &self.model,
+                    id,
+                    &seam,
+                    &title,
+                    &fields,
+                    actor,
+                    surface,
+                    now,
+                )?;
+                self.store.save(&d, None, key).await?;
+                Ok(d.reply)
+            }
+            command => {
+                let id = command.target().ok_or(Rejection::NotAChange("command"))?;
+                let d = self
+                    .apply(id, key, |h| {
+                        baton_core::decide(&self.model, h, &command, actor, surface, now)
+                    })
+                    .await?;
+                if let Some(req) = d.review.clone() {
+                    self.review(id, req, now).await?;
+                }
+                Ok(d.reply)
+            }
+        }
+    }
+
+    async fn get(&self, id: HandoffId) -> Result<Handoff, AppError> {
+        match self.store.load(id).await? {
+            Some(s) => Ok(s.handoff),
+            None => Err(Rejection::NoSuchHandoff(id).into()),
+        }
+    }
+
+    /// Loads, decides and saves, deciding again on a lost race.
+    async fn apply(
+        &self,
+        id: HandoffId,
+        key: Option<&str>,
+        decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
+    ) -> Result<Decision, AppError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self
+                .store
+                .load(id)
+                .await?
+                .ok_or(Rejection::NoSuchHandoff(id))?;
+            let d = decide(&stored.handoff)?;
+            match self.store.save(&d, Some(stored.version), key).await {
+                Ok(_) => return Ok(d),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(anyhow::anyhow!("H-{id} kept changing under {MAX_ATTEMPTS} attempts").into())
+    }
+
+    /// Runs the automated reviewer a decision asked for and records its verdict.
+    async fn review(
+        &self,
+        id: HandoffId,
+        req: ReviewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let h = self.get(id).await?;
+        let verdict = match &req {
+            ReviewRequest::Rules(reviewer) => {
+                review::rules(&self.model, &h, reviewer.as_deref(), now)
+            }
+            ReviewRequest::Webhook(reviewer) => {
+                reviewer::call_webhook(&self.model, &h, reviewer, now).await
+            }
+        };
+        self.apply(id, None, |h| {
+            baton_core::record_verdict(&self.model, h, verdict.clone(), now)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Runs stall checks on every handoff due at `now`; returns how many changed.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
+        let mut changed = 0;
+        for id in self.store.due(now, 500).await? {
+            let d = self
+                .apply(id, None, |h| baton_core::check(&self.model, h, now))
+                .await?;
+            if !d.events.is_empty() {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn mine(&self, actor: &str) -> Result<String, AppError> {
+        let list = self.store.open_for(actor).await?;
+        if list.is_empty() {
+            return Ok("You own or requested no open handoffs.".into());
+        }
+        let lines: Vec<String> = list
+            .iter()
+            .map(|h| {
+                let role = if h.owner.as_deref() == Some(actor) {
+                    "owner"
+                } else {
+                    "requester"
+                };
+                let stalled = h
+                    .stall
+                    .as_ref()
+                    .map(|s| format!(" · STALLED: {}", s.kind.describe()))
+                    .unwrap_or_default();
+                let due = Ctx::new(&self.model, &h.seam)
+                    .map(|c| render::due_line(&c, h))
+                    .unwrap_or_default();
+                format!(
+                    "{} · {} · {} · you are {role}{stalled} {due}",
+                    h.label(),
+                    h.title,
+                    h.state
+                )
+            })
+            .collect();
+        Ok(lines.join("\n"))
+    }
+
+    async fn stalls(&self, now: DateTime<Utc>) -> Result<String, AppError> {
+        let since = now - Duration::days(90);
+        let episodes = self.store.episodes_since(since).await?;
+        let stalled = self.store.stalled().await?;
+        let mut out = vec![format!(
+            "Stall history, last 90 days ({} episodes):",
+            episodes.len()
+        )];
+        let mut seams: Vec<&str> = episodes.iter().map(|e| e.seam.as_str()).collect();
+        seams.sort_unstable();
+        seams.dedup();
+        for seam in seams {
+            let mine: Vec<_> = episodes.iter().filter(|e| e.seam == seam).collect();
+            let mut unblock: Vec<i64> = mine
+                .iter()
+                .filter_map(|e| e.closed_at.map(|c| (c - e.opened_at).num_seconds()))
+                .collect();
+            unblock.sort_unstable();
+            let pct = |p: f64| {
+                percentile(&unblock, p)
+                    .map_or("-".into(), |s| render::duration(Duration::seconds(s)))
+            };
+            out.push(format!(
+                "• {seam}: {} opened, {} closed · time to unblock p50 {} · p90 {}",
+                mine.len(),
+                unblock.len(),
+                pct(0.5),
+                pct(0.9)
+            ));
+        }
+        if stalled.is_empty() {
+            out.push("Nothing is stalled right now.".into());
+        } else {
+            out.push("Stalled now:".into());
+            for h in &stalled {
+                if let Some(s) = &h.stall {
+                    out.push(format!(
+                        "• {} · {} · {} · {}",
+                        h.label(),
+                        h.seam,
+                        h.title,
+                        s.kind.describe()
+                    ));
+                }
+            }
+        }
+        Ok(out.join("\n"))
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// Usage of one command, or all of them.
+pub fn help(topic: Option<&str>) -> String {
+    match topic.and_then(|t| {
+        USAGE
+            .iter()
+            .find(|(name, _)| *name == t.trim_start_matches('/'))
+    }) {
+        Some((_, usage)) => format!("usage: {usage}"),
+        None => {
+            let lines: Vec<&str> = USAGE.iter().map(|(_, u)| *u).collect();
+            format!("Baton commands:\n{}", lines.join("\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+        assert_eq!(super::percentile(&v, 0.5), Some(50));
+        assert_eq!(super::percentile(&v, 0.9), Some(90));
+        assert_eq!(super::percentile(&[7], 0.9), Some(7));
+        assert_eq!(super::percentile(&[], 0.5), None);
+    }
+}

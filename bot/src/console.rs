@@ -1,0 +1,337 @@
+//! `baton console`: the chat commands in a terminal, as any configured person, on a simulated clock.
+//!
+//! Moving the clock runs the stall sweeps at each instant something falls due, so reminders and
+//! ladder steps appear when they would have. Outgoing messages travel through the same outbox as
+//! the chat platforms' and are printed as delivered.
+
+use std::io::Write;
+
+use baton_core::{Action, IntentKind, Recipient, parse};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::app::{App, AppError};
+
+/// Console-only commands, shown by `help`.
+const CONSOLE_HELP: &str = "Console commands:
+as <person>                 act as a configured person (e.g. `as rita`)
+clock                       show the simulated time
+clock +<n>d<n>h<n>m         move the clock forward (runs the stall checks on the way)
+clock YYYY-MM-DD HH:MM      move the clock to a time in the display zone
+tz <IANA zone>              show times in a zone (e.g. `tz America/New_York`)
+events H-<n>                the handoff's audit trail
+people                      who you can act as
+quit                        leave";
+
+/// A console session.
+#[derive(Debug)]
+pub struct Console<W: Write> {
+    app: App,
+    now: DateTime<Utc>,
+    tz: Tz,
+    actor: Option<String>,
+    out: W,
+    /// Internal errors seen (a script run fails when any occurred).
+    pub failures: usize,
+}
+
+impl<W: Write> Console<W> {
+    /// A session starting at `now`, printing to `out`.
+    pub fn new(app: App, now: DateTime<Utc>, out: W) -> Self {
+        Console {
+            app,
+            now,
+            tz: Tz::UTC,
+            actor: None,
+            out,
+            failures: 0,
+        }
+    }
+
+    /// The output, for tests.
+    pub fn into_output(self) -> W {
+        self.out
+    }
+
+    fn stamp(&self) -> String {
+        self.now
+            .with_timezone(&self.tz)
+            .format("%a %d %b %H:%M %Z")
+            .to_string()
+    }
+
+    /// Reads lines until end of input or `quit`. With `echo`, each line is printed as a transcript.
+    pub async fn run<R: AsyncBufRead + Unpin>(
+        &mut self,
+        input: R,
+        echo: bool,
+    ) -> anyhow::Result<()> {
+        let mut lines = input.lines();
+        let mut after_comment = false;
+        loop {
+            if !echo {
+                write!(
+                    self.out,
+                    "{}> ",
+                    self.actor.as_deref().unwrap_or("(nobody)")
+                )?;
+                self.out.flush()?;
+            }
+            let Some(line) = lines.next_line().await? else {
+                break;
+            };
+            let line = line.trim();
+            if echo && !line.is_empty() {
+                if line.starts_with('#') {
+                    writeln!(self.out, "{}{line}", if after_comment { "" } else { "\n" })?;
+                    after_comment = true;
+                    continue;
+                }
+                after_comment = false;
+                writeln!(
+                    self.out,
+                    "[{}] {}> {line}",
+                    self.stamp(),
+                    self.actor.as_deref().unwrap_or("(nobody)")
+                )?;
+            }
+            if matches!(line, "quit" | "exit") {
+                break;
+            }
+            self.line(line).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one line.
+    pub async fn line(&mut self, line: &str) -> anyhow::Result<()> {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let rest: Vec<&str> = words.collect();
+        match first {
+            "" => {}
+            _ if first.starts_with('#') => {}
+            "help" | "/help" if rest.is_empty() => {
+                writeln!(self.out, "{CONSOLE_HELP}\n\n{}", crate::app::help(None))?;
+            }
+            "as" => self.set_actor(&rest)?,
+            "people" => {
+                for p in self.app.model.people.values() {
+                    writeln!(self.out, "  {} ({})", p.id, p.name)?;
+                }
+            }
+            "tz" => match rest.first().and_then(|z| z.parse::<Tz>().ok()) {
+                Some(tz) => self.tz = tz,
+                None => writeln!(
+                    self.out,
+                    "  ✗ name an IANA time zone, like `tz Europe/Berlin`"
+                )?,
+            },
+            "clock" => self.clock(&rest).await?,
+            "events" => self.events(rest.first().copied()).await?,
+            _ => self.command(line).await?,
+        }
+        Ok(())
+    }
+
+    fn set_actor(&mut self, rest: &[&str]) -> anyhow::Result<()> {
+        match rest.first().map(|p| p.trim_start_matches('@')) {
+            Some(id) if self.app.model.person(id).is_some() => self.actor = Some(id.to_string()),
+            Some(id) => writeln!(
+                self.out,
+                "  ✗ there is no person `{id}`; `people` lists them"
+            )?,
+            None => writeln!(self.out, "  ✗ usage: as <person>")?,
+        }
+        Ok(())
+    }
+
+    async fn clock(&mut self, rest: &[&str]) -> anyhow::Result<()> {
+        if rest.is_empty() {
+            writeln!(self.out, "  {}", self.stamp())?;
+            return Ok(());
+        }
+        let joined = rest.join(" ");
+        let target = if let Some(step) = joined.strip_prefix('+') {
+            parse_step(step).map(|d| self.now + d)
+        } else {
+            NaiveDateTime::parse_from_str(&joined, "%Y-%m-%d %H:%M")
+                .ok()
+                .and_then(|n| self.tz.from_local_datetime(&n).earliest())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        match target {
+            Some(t) if t >= self.now => self.advance(t).await,
+            Some(_) => Ok(writeln!(self.out, "  ✗ the clock only moves forward")?),
+            None => Ok(writeln!(
+                self.out,
+                "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00"
+            )?),
+        }
+    }
+
+    /// Moves the clock to `to`, sweeping at every instant something falls due on the way.
+    async fn advance(&mut self, to: DateTime<Utc>) -> anyhow::Result<()> {
+        for _ in 0..100_000 {
+            match self.app.store.earliest_check().await? {
+                Some(due) if due <= to => {
+                    self.now = self.now.max(due);
+                    self.app.sweep(self.now).await?;
+                    if !self.app.store.pending_outbox(self.now, 1).await?.is_empty() {
+                        writeln!(self.out, "  ⏰ {}", self.stamp())?;
+                    }
+                    self.deliver().await?;
+                }
+                _ => {
+                    self.now = to;
+                    return Ok(());
+                }
+            }
+        }
+        anyhow::bail!("stall checks did not settle before {to}")
+    }
+
+    async fn events(&mut self, id: Option<&str>) -> anyhow::Result<()> {
+        let Some(id) = id.and_then(baton_core::command::parse_id) else {
+            writeln!(self.out, "  ✗ usage: events H-<n>")?;
+            return Ok(());
+        };
+        for row in self.app.store.events(id).await? {
+            let e = row.event;
+            let when = e.at.with_timezone(&self.tz).format("%a %d %b %H:%M");
+            let change = serde_json::to_string(&e.change)?;
+            writeln!(
+                self.out,
+                "  {when} · {} via {} · {} · {change}",
+                e.actor,
+                e.surface.name(),
+                e.state
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn command(&mut self, line: &str) -> anyhow::Result<()> {
+        let command = match parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                writeln!(
+                    self.out,
+                    "  ✗ {}\n    {} (type `help` for all commands)",
+                    e.message, e.usage
+                )?;
+                return Ok(());
+            }
+        };
+        let Some(actor) = self.actor.clone() else {
+            writeln!(
+                self.out,
+                "  ✗ say who you are first: `as <person>` (`people` lists them)"
+            )?;
+            return Ok(());
+        };
+        match self
+            .app
+            .handle(
+                &actor,
+                baton_core::Surface::Console,
+                command,
+                self.now,
+                None,
+            )
+            .await
+        {
+            Ok(reply) => writeln!(self.out, "{}", indent(&reply, "  "))?,
+            Err(AppError::Rejected(r)) => {
+                writeln!(self.out, "{}", indent(&format!("✗ {r}"), "  "))?
+            }
+            Err(AppError::Duplicate) => writeln!(self.out, "  ✗ already handled")?,
+            Err(AppError::Internal(e)) => {
+                self.failures += 1;
+                tracing::error!("console command failed: {e:#}");
+                writeln!(self.out, "  ✗ something went wrong on our side: {e:#}")?;
+            }
+        }
+        self.deliver().await
+    }
+
+    /// Prints every pending outbox message as delivered and records the delivery.
+    async fn deliver(&mut self) -> anyhow::Result<()> {
+        loop {
+            let rows = self.app.store.pending_outbox(self.now, 100).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in rows {
+                let i = &row.intent;
+                let to = match &i.to {
+                    Recipient::Person(p) => format!("@{p} (DM)"),
+                    Recipient::SlackChannel(c) => format!("{c} (Slack)"),
+                    Recipient::DiscordChannel(c) => format!("Discord channel {c}"),
+                };
+                let label = match &i.kind {
+                    IntentKind::Card => "card".to_string(),
+                    IntentKind::Notice => "notice".to_string(),
+                    IntentKind::Escalation => "escalation".to_string(),
+                    IntentKind::Recalibration { playbook } => {
+                        format!("thread \"recalibration H-{} ({playbook})\"", i.handoff)
+                    }
+                };
+                let buttons: Vec<String> = i
+                    .actions
+                    .iter()
+                    .map(|a| format!("[{}]", button(*a)))
+                    .collect();
+                writeln!(self.out, "    → {to} · {label}")?;
+                writeln!(self.out, "{}", indent(&i.text, "      "))?;
+                if !buttons.is_empty() {
+                    writeln!(self.out, "      {}", buttons.join(" "))?;
+                }
+                self.app
+                    .store
+                    .mark_delivered(row.id, self.now, None)
+                    .await?;
+            }
+        }
+    }
+}
+
+fn button(a: Action) -> &'static str {
+    match a {
+        Action::Accept => "Accept",
+        Action::Ack => "Acknowledge",
+        Action::Snooze => "Snooze",
+        Action::Return => "Return to requester",
+        Action::Approve => "Approve",
+        Action::Reject => "Reject",
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| format!("{by}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `1d2h30m` of wall-clock time.
+fn parse_step(s: &str) -> Option<Duration> {
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().ok()?;
+        digits.clear();
+        total += match c {
+            'd' => Duration::days(n),
+            'h' => Duration::hours(n),
+            'm' => Duration::minutes(n),
+            _ => return None,
+        };
+    }
+    (digits.is_empty() && total > Duration::zero()).then_some(total)
+}

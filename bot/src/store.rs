@@ -1,0 +1,501 @@
+//! The durable store: handoffs, audit events, outbox, stall episodes, fired ladder steps.
+//!
+//! One `Store` serves PostgreSQL (production) and SQLite (the embedded default) through sqlx's
+//! `Any` driver: the DML is shared and checked by one conformance suite on both; what differs per
+//! backend (migrations, number allocation) is chosen by [`Backend`]. Every decision is saved in one
+//! transaction guarded by the handoff's version, so two concurrent commands cannot both win.
+
+use anyhow::Context as _;
+use baton_core::{Decision, EpisodeRecord, Event, Handoff, HandoffId, Intent, Recipient};
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://…`
+    Postgres,
+    /// `sqlite://…`
+    Sqlite,
+}
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The handoff changed since it was loaded; reload and decide again.
+    #[error("the handoff changed concurrently")]
+    Conflict,
+    /// This request key was already acted on.
+    #[error("this request was already handled")]
+    Duplicate,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A handoff as stored, with the version that guards its next save.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The handoff.
+    pub handoff: Handoff,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+}
+
+/// An undelivered outgoing message.
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The message.
+    pub intent: Intent,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+}
+
+/// A recorded audit event.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    /// The event.
+    pub event: Event,
+}
+
+/// A closed or open stall episode, for statistics.
+#[derive(Clone, Debug)]
+pub struct EpisodeRow {
+    /// Seam.
+    pub seam: String,
+    /// Breach kind.
+    pub kind: String,
+    /// Breach instant.
+    pub opened_at: DateTime<Utc>,
+    /// Unblock instant, if closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The database, PostgreSQL or SQLite.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+/// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient queries.
+fn recipient_key(r: &Recipient) -> String {
+    match r {
+        Recipient::Person(p) => format!("person:{p}"),
+        Recipient::SlackChannel(c) => format!("slack:{c}"),
+        Recipient::DiscordChannel(c) => format!("discord:{c}"),
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else if let Some(rest) = url.strip_prefix("sqlite://") {
+            // Create the file when missing, as users expect of an embedded database.
+            let url = if rest.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else {
+            anyhow::bail!(
+                "BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)"
+            );
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        let store = Store { pool, backend };
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&store.pool)
+                .await?;
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for backend-specific queries and tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.pool)
+                    .await
+            }
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await,
+        }
+        .context("applying database migrations")
+    }
+
+    /// Allocates the next handoff number.
+    pub async fn next_id(&self) -> Result<HandoffId, StoreError> {
+        let sql = match self.backend {
+            Backend::Postgres => "SELECT nextval('handoff_numbers')",
+            Backend::Sqlite => {
+                "UPDATE counters SET value = value + 1 WHERE name = 'handoff' RETURNING value"
+            }
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(n as HandoffId)
+    }
+
+    /// Saves a decision in one transaction: the handoff (inserted when `expected` is `None`, else
+    /// updated only if still at version `expected`), its events, outbox messages, stall episodes
+    /// and fired ladder steps, and the request key when given. Returns the new version.
+    pub async fn save(
+        &self,
+        d: &Decision,
+        expected: Option<i64>,
+        request_key: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let h = &d.handoff;
+        let id = h.id as i64;
+        let doc = serde_json::to_string(h).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let now = ms(h.updated_at);
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = request_key {
+            let inserted = sqlx::query("INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        let stall_kind = h.stall.as_ref().map(|s| s.kind.name());
+        let next_check = d.next_check.map(ms);
+        let version = match expected {
+            None => {
+                sqlx::query(
+                    "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
+                )
+                .bind(id)
+                .bind(&h.seam)
+                .bind(h.state.name())
+                .bind(&h.requester)
+                .bind(h.owner.as_deref())
+                .bind(stall_kind)
+                .bind(ms(h.created_at))
+                .bind(now)
+                .bind(next_check)
+                .bind(&doc)
+                .execute(&mut *tx)
+                .await?;
+                1
+            }
+            Some(v) => {
+                let updated = sqlx::query(
+                    "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6 \
+                     WHERE id = $7 AND version = $8",
+                )
+                .bind(h.state.name())
+                .bind(h.owner.as_deref())
+                .bind(stall_kind)
+                .bind(now)
+                .bind(next_check)
+                .bind(&doc)
+                .bind(id)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                v + 1
+            }
+        };
+        for e in &d.events {
+            let change = serde_json::to_string(&e.change)
+                .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+            sqlx::query("INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(id)
+                .bind(ms(e.at))
+                .bind(&e.actor)
+                .bind(e.surface.name())
+                .bind(e.change.kind())
+                .bind(e.state.name())
+                .bind(change)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for intent in &d.intents {
+            let body =
+                serde_json::to_string(intent).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+            sqlx::query("INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES ($1, $2, $3, $4, $2)")
+                .bind(id)
+                .bind(now)
+                .bind(recipient_key(&intent.to))
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for ep in &d.episodes {
+            save_episode(&mut tx, ep).await?;
+        }
+        for step in &d.fired {
+            sqlx::query("INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(i64::from(step.episode))
+                .bind(step.step as i64)
+                .bind(&step.action)
+                .bind(ms(step.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+                    _ => StoreError::Db(e),
+                })?;
+        }
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Loads a handoff with its version.
+    pub async fn load(&self, id: HandoffId) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query("SELECT doc, version FROM handoffs WHERE id = $1")
+            .bind(id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let doc: String = r.try_get("doc")?;
+            let handoff =
+                serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(Stored {
+                handoff,
+                version: r.try_get("version")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Handoffs whose next check is at or before `now`, earliest first.
+    pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<HandoffId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(|i| i as HandoffId).collect())
+    }
+
+    /// The earliest pending check, if any.
+    pub async fn earliest_check(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(next_check_ms) FROM handoffs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.map(from_ms))
+    }
+
+    async fn docs(&self, sql: &str, bind: Option<&str>) -> Result<Vec<Handoff>, StoreError> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+        if let Some(b) = bind {
+            q = q.bind(b.to_string());
+        }
+        let rows: Vec<AnyRow> = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let doc: String = r.try_get("doc")?;
+                serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+            })
+            .collect()
+    }
+
+    /// Open handoffs a person owns or requested.
+    pub async fn open_for(&self, person: &str) -> Result<Vec<Handoff>, StoreError> {
+        self.docs(
+            "SELECT doc FROM handoffs WHERE (owner = $1 OR requester = $1) AND state NOT IN ('done', 'cancelled') ORDER BY id",
+            Some(person),
+        )
+        .await
+    }
+
+    /// Handoffs stalled right now.
+    pub async fn stalled(&self) -> Result<Vec<Handoff>, StoreError> {
+        self.docs(
+            "SELECT doc FROM handoffs WHERE stall_kind IS NOT NULL ORDER BY id",
+            None,
+        )
+        .await
+    }
+
+    /// A handoff's audit trail, oldest first.
+    pub async fn events(&self, id: HandoffId) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query("SELECT at_ms, actor, surface, state, change FROM events WHERE handoff_id = $1 ORDER BY id")
+            .bind(id as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let decode =
+                    |e: serde_json::Error| StoreError::Db(sqlx::Error::Decode(Box::new(e)));
+                let change: String = r.try_get("change")?;
+                let surface: String = r.try_get("surface")?;
+                let state: String = r.try_get("state")?;
+                Ok(EventRow {
+                    event: Event {
+                        at: from_ms(r.try_get("at_ms")?),
+                        actor: r.try_get("actor")?,
+                        surface: serde_json::from_value(serde_json::Value::String(surface))
+                            .map_err(decode)?,
+                        state: serde_json::from_value(serde_json::Value::String(state))
+                            .map_err(decode)?,
+                        change: serde_json::from_str(&change).map_err(decode)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Stall episodes opened since `since`.
+    pub async fn episodes_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<EpisodeRow>, StoreError> {
+        let rows = sqlx::query("SELECT seam, kind, opened_at_ms, closed_at_ms FROM stall_episodes WHERE opened_at_ms >= $1 ORDER BY opened_at_ms")
+            .bind(ms(since))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EpisodeRow {
+                    seam: r.try_get("seam")?,
+                    kind: r.try_get("kind")?,
+                    opened_at: from_ms(r.try_get("opened_at_ms")?),
+                    closed_at: r.try_get::<Option<i64>, _>("closed_at_ms")?.map(from_ms),
+                })
+            })
+            .collect()
+    }
+
+    /// Undelivered messages whose next attempt is due, oldest first.
+    pub async fn pending_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query("SELECT id, intent, attempts FROM outbox WHERE delivered_at_ms IS NULL AND next_attempt_ms <= $1 ORDER BY id LIMIT $2")
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("intent")?;
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    intent: serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a delivery and the platform's id for the message.
+    pub async fn mark_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        platform_ref: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, attempts = attempts + 1 WHERE id = $3")
+            .bind(ms(at))
+            .bind(platform_ref)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_ms = $2 WHERE id = $3")
+            .bind(error)
+            .bind(ms(retry_at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Number of undelivered messages.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+async fn save_episode(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ep: &EpisodeRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO stall_episodes (handoff_id, episode, seam, kind, opened_at_ms, closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (handoff_id, episode) DO UPDATE SET closed_at_ms = excluded.closed_at_ms",
+    )
+    .bind(ep.handoff as i64)
+    .bind(i64::from(ep.episode))
+    .bind(&ep.seam)
+    .bind(ep.kind.name())
+    .bind(ms(ep.opened_at))
+    .bind(ep.closed_at.map(ms))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Hides a password in a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
