@@ -9,11 +9,11 @@ use std::sync::Arc;
 use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
 use baton_core::{
-    Command, Ctx, Decision, Handoff, HandoffId, OperatingModel, Rejection, Surface, render, review,
+    Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render, review,
 };
 use chrono::{DateTime, Duration, Utc};
 
-use crate::reviewer;
+use crate::reviewer::Webhooks;
 use crate::store::{Store, StoreError};
 
 /// How often a command is re-decided after losing a race before giving up.
@@ -49,15 +49,18 @@ pub struct App {
     pub store: Store,
     /// The operating model in force.
     pub model: Arc<OperatingModel>,
+    /// Webhook reviewers.
+    pub webhooks: Webhooks,
 }
 
 impl App {
-    /// A service over `store` with `model`.
+    /// A service over `store` with `model`, reading webhook reviewer URLs from the environment.
     pub fn new(store: Store, model: OperatingModel) -> App {
-        App {
-            store,
-            model: Arc::new(model),
+        let (webhooks, missing) = Webhooks::from_env(&model);
+        for var in missing {
+            tracing::warn!("{var} is not set: its webhook reviewer will fail every review");
         }
+        App { store, model: Arc::new(model), webhooks }
     }
 
     /// Handles one command from a verified person. `key` identifies the request so a retry or
@@ -73,6 +76,13 @@ impl App {
         if self.model.person(actor).is_none() {
             return Err(Rejection::UnknownActor.into());
         }
+        // A replay is recognised before deciding, so it is not answered as a fresh, refused command;
+        // two copies racing past this check still meet the key's unique index when saving.
+        if let Some(key) = key
+            && self.store.processed(key).await?
+        {
+            return Err(AppError::Duplicate);
+        }
         match command {
             Command::Help(topic) => Ok(help(topic.as_deref())),
             Command::Show(id) => {
@@ -82,34 +92,19 @@ impl App {
             }
             Command::Mine => self.mine(actor).await,
             Command::Stalls => self.stalls(now).await,
-            Command::New {
-                seam,
-                title,
-                fields,
-            } => {
+            Command::New { seam, title, fields } => {
+                let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
                 // Validate before taking a number, so refusals leave no gaps in the numbering.
-                baton_core::create(&self.model, 0, &seam, &title, &fields, actor, surface, now)?;
+                baton_core::create(&self.model, 0, new, actor, surface, now)?;
                 let id = self.store.next_id().await?;
-                let d = baton_core::create(
-                    &self.model,
-                    id,
-                    &seam,
-                    &title,
-                    &fields,
-                    actor,
-                    surface,
-                    now,
-                )?;
+                let d = baton_core::create(&self.model, id, new, actor, surface, now)?;
                 self.store.save(&d, None, key).await?;
                 Ok(d.reply)
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
-                let d = self
-                    .apply(id, key, |h| {
-                        baton_core::decide(&self.model, h, &command, actor, surface, now)
-                    })
-                    .await?;
+                let d =
+                    self.apply(id, key, |h| baton_core::decide(&self.model, h, &command, actor, surface, now)).await?;
                 if let Some(req) = d.review.clone() {
                     self.review(id, req, now).await?;
                 }
@@ -133,11 +128,7 @@ impl App {
         decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
     ) -> Result<Decision, AppError> {
         for _ in 0..MAX_ATTEMPTS {
-            let stored = self
-                .store
-                .load(id)
-                .await?
-                .ok_or(Rejection::NoSuchHandoff(id))?;
+            let stored = self.store.load(id).await?.ok_or(Rejection::NoSuchHandoff(id))?;
             let d = decide(&stored.handoff)?;
             match self.store.save(&d, Some(stored.version), key).await {
                 Ok(_) => return Ok(d),
@@ -149,25 +140,13 @@ impl App {
     }
 
     /// Runs the automated reviewer a decision asked for and records its verdict.
-    async fn review(
-        &self,
-        id: HandoffId,
-        req: ReviewRequest,
-        now: DateTime<Utc>,
-    ) -> Result<(), AppError> {
+    async fn review(&self, id: HandoffId, req: ReviewRequest, now: DateTime<Utc>) -> Result<(), AppError> {
         let h = self.get(id).await?;
         let verdict = match &req {
-            ReviewRequest::Rules(reviewer) => {
-                review::rules(&self.model, &h, reviewer.as_deref(), now)
-            }
-            ReviewRequest::Webhook(reviewer) => {
-                reviewer::call_webhook(&self.model, &h, reviewer, now).await
-            }
+            ReviewRequest::Rules(reviewer) => review::rules(&self.model, &h, reviewer.as_deref(), now),
+            ReviewRequest::Webhook(reviewer) => self.webhooks.review(&self.model, &h, reviewer, now).await,
         };
-        self.apply(id, None, |h| {
-            baton_core::record_verdict(&self.model, h, verdict.clone(), now)
-        })
-        .await?;
+        self.apply(id, None, |h| baton_core::record_verdict(&self.model, h, verdict.clone(), now)).await?;
         Ok(())
     }
 
@@ -175,9 +154,7 @@ impl App {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
         for id in self.store.due(now, 500).await? {
-            let d = self
-                .apply(id, None, |h| baton_core::check(&self.model, h, now))
-                .await?;
+            let d = self.apply(id, None, |h| baton_core::check(&self.model, h, now)).await?;
             if !d.events.is_empty() {
                 changed += 1;
             }
@@ -193,25 +170,11 @@ impl App {
         let lines: Vec<String> = list
             .iter()
             .map(|h| {
-                let role = if h.owner.as_deref() == Some(actor) {
-                    "owner"
-                } else {
-                    "requester"
-                };
-                let stalled = h
-                    .stall
-                    .as_ref()
-                    .map(|s| format!(" · STALLED: {}", s.kind.describe()))
-                    .unwrap_or_default();
-                let due = Ctx::new(&self.model, &h.seam)
-                    .map(|c| render::due_line(&c, h))
-                    .unwrap_or_default();
-                format!(
-                    "{} · {} · {} · you are {role}{stalled} {due}",
-                    h.label(),
-                    h.title,
-                    h.state
-                )
+                let role = if h.owner.as_deref() == Some(actor) { "owner" } else { "requester" };
+                let stalled =
+                    h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
+                let due = Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h)).unwrap_or_default();
+                format!("{} · {} · {} · you are {role}{stalled} {due}", h.label(), h.title, h.state)
             })
             .collect();
         Ok(lines.join("\n"))
@@ -221,24 +184,16 @@ impl App {
         let since = now - Duration::days(90);
         let episodes = self.store.episodes_since(since).await?;
         let stalled = self.store.stalled().await?;
-        let mut out = vec![format!(
-            "Stall history, last 90 days ({} episodes):",
-            episodes.len()
-        )];
+        let mut out = vec![format!("Stall history, last 90 days ({} episodes):", episodes.len())];
         let mut seams: Vec<&str> = episodes.iter().map(|e| e.seam.as_str()).collect();
         seams.sort_unstable();
         seams.dedup();
         for seam in seams {
             let mine: Vec<_> = episodes.iter().filter(|e| e.seam == seam).collect();
-            let mut unblock: Vec<i64> = mine
-                .iter()
-                .filter_map(|e| e.closed_at.map(|c| (c - e.opened_at).num_seconds()))
-                .collect();
+            let mut unblock: Vec<i64> =
+                mine.iter().filter_map(|e| e.closed_at.map(|c| (c - e.opened_at).num_seconds())).collect();
             unblock.sort_unstable();
-            let pct = |p: f64| {
-                percentile(&unblock, p)
-                    .map_or("-".into(), |s| render::duration(Duration::seconds(s)))
-            };
+            let pct = |p: f64| percentile(&unblock, p).map_or("-".into(), |s| render::duration(Duration::seconds(s)));
             out.push(format!(
                 "• {seam}: {} opened, {} closed · time to unblock p50 {} · p90 {}",
                 mine.len(),
@@ -253,13 +208,7 @@ impl App {
             out.push("Stalled now:".into());
             for h in &stalled {
                 if let Some(s) = &h.stall {
-                    out.push(format!(
-                        "• {} · {} · {} · {}",
-                        h.label(),
-                        h.seam,
-                        h.title,
-                        s.kind.describe()
-                    ));
+                    out.push(format!("• {} · {} · {} · {}", h.label(), h.seam, h.title, s.kind.describe()));
                 }
             }
         }
@@ -278,11 +227,7 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 
 /// Usage of one command, or all of them.
 pub fn help(topic: Option<&str>) -> String {
-    match topic.and_then(|t| {
-        USAGE
-            .iter()
-            .find(|(name, _)| *name == t.trim_start_matches('/'))
-    }) {
+    match topic.and_then(|t| USAGE.iter().find(|(name, _)| *name == t.trim_start_matches('/'))) {
         Some((_, usage)) => format!("usage: {usage}"),
         None => {
             let lines: Vec<&str> = USAGE.iter().map(|(_, u)| *u).collect();

@@ -7,10 +7,7 @@ use baton_core::config::{ConfigError, Source, load};
 
 /// Loads `config` and the playbooks in `playbooks` (default: `playbooks/` beside `config`).
 /// Every problem is returned, each naming file, line and field.
-pub fn load_files(
-    config: &Path,
-    playbooks: Option<&Path>,
-) -> Result<OperatingModel, Vec<ConfigError>> {
+pub fn load_files(config: &Path, playbooks: Option<&Path>) -> Result<OperatingModel, Vec<ConfigError>> {
     let unreadable = |path: &Path, e: std::io::Error| ConfigError {
         file: path.display().to_string(),
         line: 0,
@@ -18,9 +15,8 @@ pub fn load_files(
         message: format!("cannot read it: {e}"),
     };
     let text = std::fs::read_to_string(config).map_err(|e| vec![unreadable(config, e)])?;
-    let dir = playbooks
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| config.parent().unwrap_or(Path::new(".")).join("playbooks"));
+    let dir =
+        playbooks.map(Path::to_path_buf).unwrap_or_else(|| config.parent().unwrap_or(Path::new(".")).join("playbooks"));
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -40,17 +36,8 @@ pub fn load_files(
         }
     }
     let name = config.display().to_string();
-    let sources: Vec<Source<'_>> = texts
-        .iter()
-        .map(|(n, t)| Source { name: n, text: t })
-        .collect();
-    match load(
-        Source {
-            name: &name,
-            text: &text,
-        },
-        &sources,
-    ) {
+    let sources: Vec<Source<'_>> = texts.iter().map(|(n, t)| Source { name: n, text: t }).collect();
+    match load(Source { name: &name, text: &text }, &sources) {
         Ok(model) if errors.is_empty() => Ok(model),
         Ok(_) => Err(errors),
         Err(mut e) => {

@@ -39,14 +39,7 @@ pub struct Console<W: Write> {
 impl<W: Write> Console<W> {
     /// A session starting at `now`, printing to `out`.
     pub fn new(app: App, now: DateTime<Utc>, out: W) -> Self {
-        Console {
-            app,
-            now,
-            tz: Tz::UTC,
-            actor: None,
-            out,
-            failures: 0,
-        }
+        Console { app, now, tz: Tz::UTC, actor: None, out, failures: 0 }
     }
 
     /// The output, for tests.
@@ -55,27 +48,16 @@ impl<W: Write> Console<W> {
     }
 
     fn stamp(&self) -> String {
-        self.now
-            .with_timezone(&self.tz)
-            .format("%a %d %b %H:%M %Z")
-            .to_string()
+        self.now.with_timezone(&self.tz).format("%a %d %b %H:%M %Z").to_string()
     }
 
     /// Reads lines until end of input or `quit`. With `echo`, each line is printed as a transcript.
-    pub async fn run<R: AsyncBufRead + Unpin>(
-        &mut self,
-        input: R,
-        echo: bool,
-    ) -> anyhow::Result<()> {
+    pub async fn run<R: AsyncBufRead + Unpin>(&mut self, input: R, echo: bool) -> anyhow::Result<()> {
         let mut lines = input.lines();
         let mut after_comment = false;
         loop {
             if !echo {
-                write!(
-                    self.out,
-                    "{}> ",
-                    self.actor.as_deref().unwrap_or("(nobody)")
-                )?;
+                write!(self.out, "{}> ", self.actor.as_deref().unwrap_or("(nobody)"))?;
                 self.out.flush()?;
             }
             let Some(line) = lines.next_line().await? else {
@@ -89,12 +71,7 @@ impl<W: Write> Console<W> {
                     continue;
                 }
                 after_comment = false;
-                writeln!(
-                    self.out,
-                    "[{}] {}> {line}",
-                    self.stamp(),
-                    self.actor.as_deref().unwrap_or("(nobody)")
-                )?;
+                writeln!(self.out, "[{}] {}> {line}", self.stamp(), self.actor.as_deref().unwrap_or("(nobody)"))?;
             }
             if matches!(line, "quit" | "exit") {
                 break;
@@ -123,10 +100,7 @@ impl<W: Write> Console<W> {
             }
             "tz" => match rest.first().and_then(|z| z.parse::<Tz>().ok()) {
                 Some(tz) => self.tz = tz,
-                None => writeln!(
-                    self.out,
-                    "  ✗ name an IANA time zone, like `tz Europe/Berlin`"
-                )?,
+                None => writeln!(self.out, "  ✗ name an IANA time zone, like `tz Europe/Berlin`")?,
             },
             "clock" => self.clock(&rest).await?,
             "events" => self.events(rest.first().copied()).await?,
@@ -138,10 +112,7 @@ impl<W: Write> Console<W> {
     fn set_actor(&mut self, rest: &[&str]) -> anyhow::Result<()> {
         match rest.first().map(|p| p.trim_start_matches('@')) {
             Some(id) if self.app.model.person(id).is_some() => self.actor = Some(id.to_string()),
-            Some(id) => writeln!(
-                self.out,
-                "  ✗ there is no person `{id}`; `people` lists them"
-            )?,
+            Some(id) => writeln!(self.out, "  ✗ there is no person `{id}`; `people` lists them")?,
             None => writeln!(self.out, "  ✗ usage: as <person>")?,
         }
         Ok(())
@@ -164,10 +135,7 @@ impl<W: Write> Console<W> {
         match target {
             Some(t) if t >= self.now => self.advance(t).await,
             Some(_) => Ok(writeln!(self.out, "  ✗ the clock only moves forward")?),
-            None => Ok(writeln!(
-                self.out,
-                "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00"
-            )?),
+            None => Ok(writeln!(self.out, "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00")?),
         }
     }
 
@@ -201,13 +169,7 @@ impl<W: Write> Console<W> {
             let e = row.event;
             let when = e.at.with_timezone(&self.tz).format("%a %d %b %H:%M");
             let change = serde_json::to_string(&e.change)?;
-            writeln!(
-                self.out,
-                "  {when} · {} via {} · {} · {change}",
-                e.actor,
-                e.surface.name(),
-                e.state
-            )?;
+            writeln!(self.out, "  {when} · {} via {} · {} · {change}", e.actor, e.surface.name(), e.state)?;
         }
         Ok(())
     }
@@ -216,36 +178,17 @@ impl<W: Write> Console<W> {
         let command = match parse(line) {
             Ok(c) => c,
             Err(e) => {
-                writeln!(
-                    self.out,
-                    "  ✗ {}\n    {} (type `help` for all commands)",
-                    e.message, e.usage
-                )?;
+                writeln!(self.out, "  ✗ {}\n    {} (type `help` for all commands)", e.message, e.usage)?;
                 return Ok(());
             }
         };
         let Some(actor) = self.actor.clone() else {
-            writeln!(
-                self.out,
-                "  ✗ say who you are first: `as <person>` (`people` lists them)"
-            )?;
+            writeln!(self.out, "  ✗ say who you are first: `as <person>` (`people` lists them)")?;
             return Ok(());
         };
-        match self
-            .app
-            .handle(
-                &actor,
-                baton_core::Surface::Console,
-                command,
-                self.now,
-                None,
-            )
-            .await
-        {
+        match self.app.handle(&actor, baton_core::Surface::Console, command, self.now, None).await {
             Ok(reply) => writeln!(self.out, "{}", indent(&reply, "  "))?,
-            Err(AppError::Rejected(r)) => {
-                writeln!(self.out, "{}", indent(&format!("✗ {r}"), "  "))?
-            }
+            Err(AppError::Rejected(r)) => writeln!(self.out, "{}", indent(&format!("✗ {r}"), "  "))?,
             Err(AppError::Duplicate) => writeln!(self.out, "  ✗ already handled")?,
             Err(AppError::Internal(e)) => {
                 self.failures += 1;
@@ -278,20 +221,13 @@ impl<W: Write> Console<W> {
                         format!("thread \"recalibration H-{} ({playbook})\"", i.handoff)
                     }
                 };
-                let buttons: Vec<String> = i
-                    .actions
-                    .iter()
-                    .map(|a| format!("[{}]", button(*a)))
-                    .collect();
+                let buttons: Vec<String> = i.actions.iter().map(|a| format!("[{}]", button(*a))).collect();
                 writeln!(self.out, "    → {to} · {label}")?;
                 writeln!(self.out, "{}", indent(&i.text, "      "))?;
                 if !buttons.is_empty() {
                     writeln!(self.out, "      {}", buttons.join(" "))?;
                 }
-                self.app
-                    .store
-                    .mark_delivered(row.id, self.now, None)
-                    .await?;
+                self.app.store.mark_delivered(row.id, self.now, None).await?;
             }
         }
     }
@@ -309,10 +245,7 @@ fn button(a: Action) -> &'static str {
 }
 
 fn indent(text: &str, by: &str) -> String {
-    text.lines()
-        .map(|l| format!("{by}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("{by}{l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// `1d2h30m` of wall-clock time.

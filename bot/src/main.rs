@@ -45,10 +45,7 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(settings::LOG)
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -85,10 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Cmd::Migrate => {
-            let url = cli
-                .database_url
-                .as_deref()
-                .unwrap_or(settings::DEFAULT_DATABASE_URL);
+            let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             Store::open(url).await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
@@ -100,17 +94,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     for e in &errors {
                         eprintln!("{e}");
                     }
-                    anyhow::bail!(
-                        "the operating model has {} problem(s); `baton check` lists them",
-                        errors.len()
-                    );
+                    anyhow::bail!("the operating model has {} problem(s); `baton check` lists them", errors.len());
                 }
             };
             let (url, temp) = match &cli.database_url {
                 Some(url) => (url.clone(), None),
                 None => {
-                    let path = std::env::temp_dir()
-                        .join(format!("baton-console-{}.db", std::process::id()));
+                    let path = std::env::temp_dir().join(format!("baton-console-{}.db", std::process::id()));
                     (format!("sqlite://{}", path.display()), Some(path))
                 }
             };
@@ -127,16 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut console = Console::new(app, chrono::Utc::now(), std::io::stdout().lock());
             let result = match script {
                 Some(path) => {
-                    let file = tokio::fs::File::open(&path)
-                        .await
-                        .with_context(|| format!("opening {}", path.display()))?;
+                    let file =
+                        tokio::fs::File::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
                     console.run(tokio::io::BufReader::new(file), true).await
                 }
-                None => {
-                    console
-                        .run(tokio::io::BufReader::new(tokio::io::stdin()), false)
-                        .await
-                }
+                None => console.run(tokio::io::BufReader::new(tokio::io::stdin()), false).await,
             };
             let failures = console.failures;
             if let Some(path) = temp {
@@ -145,11 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             result?;
-            Ok(if failures == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }

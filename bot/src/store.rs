@@ -106,16 +106,10 @@ impl Store {
             (Backend::Postgres, url.to_string())
         } else if let Some(rest) = url.strip_prefix("sqlite://") {
             // Create the file when missing, as users expect of an embedded database.
-            let url = if rest.contains('?') {
-                url.to_string()
-            } else {
-                format!("{url}?mode=rwc")
-            };
+            let url = if rest.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
             (Backend::Sqlite, url)
         } else {
-            anyhow::bail!(
-                "BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)"
-            );
+            anyhow::bail!("BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)");
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
@@ -124,9 +118,7 @@ impl Store {
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         let store = Store { pool, backend };
         if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&store.pool)
-                .await?;
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
         }
         store.migrate().await?;
         Ok(store)
@@ -145,11 +137,7 @@ impl Store {
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self.backend {
-            Backend::Postgres => {
-                sqlx::migrate!("../migrations/postgres")
-                    .run(&self.pool)
-                    .await
-            }
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await,
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await,
         }
         .context("applying database migrations")
@@ -159,9 +147,7 @@ impl Store {
     pub async fn next_id(&self) -> Result<HandoffId, StoreError> {
         let sql = match self.backend {
             Backend::Postgres => "SELECT nextval('handoff_numbers')",
-            Backend::Sqlite => {
-                "UPDATE counters SET value = value + 1 WHERE name = 'handoff' RETURNING value"
-            }
+            Backend::Sqlite => "UPDATE counters SET value = value + 1 WHERE name = 'handoff' RETURNING value",
         };
         let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
         Ok(n as HandoffId)
@@ -236,8 +222,7 @@ impl Store {
             }
         };
         for e in &d.events {
-            let change = serde_json::to_string(&e.change)
-                .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+            let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
             sqlx::query("INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(id)
                 .bind(ms(e.at))
@@ -250,8 +235,7 @@ impl Store {
                 .await?;
         }
         for intent in &d.intents {
-            let body =
-                serde_json::to_string(intent).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+            let body = serde_json::to_string(intent).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
             sqlx::query("INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES ($1, $2, $3, $4, $2)")
                 .bind(id)
                 .bind(now)
@@ -264,21 +248,32 @@ impl Store {
             save_episode(&mut tx, ep).await?;
         }
         for step in &d.fired {
-            sqlx::query("INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id)
-                .bind(i64::from(step.episode))
-                .bind(step.step as i64)
-                .bind(&step.action)
-                .bind(ms(step.at))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-                    _ => StoreError::Db(e),
-                })?;
+            sqlx::query(
+                "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(i64::from(step.episode))
+            .bind(step.step as i64)
+            .bind(&step.action)
+            .bind(ms(step.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+                _ => StoreError::Db(e),
+            })?;
         }
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// Whether a request with this key was already acted on.
+    pub async fn processed(&self, key: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_requests WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     /// Loads a handoff with its version.
@@ -289,33 +284,27 @@ impl Store {
             .await?;
         row.map(|r| {
             let doc: String = r.try_get("doc")?;
-            let handoff =
-                serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(Stored {
-                handoff,
-                version: r.try_get("version")?,
-            })
+            let handoff = serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(Stored { handoff, version: r.try_get("version")? })
         })
         .transpose()
     }
 
     /// Handoffs whose next check is at or before `now`, earliest first.
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<HandoffId>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2",
-        )
-        .bind(ms(now))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2")
+                .bind(ms(now))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(ids.into_iter().map(|i| i as HandoffId).collect())
     }
 
     /// The earliest pending check, if any.
     pub async fn earliest_check(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MIN(next_check_ms) FROM handoffs")
-            .fetch_one(&self.pool)
-            .await?;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_check_ms) FROM handoffs").fetch_one(&self.pool).await?;
         Ok(v.map(from_ms))
     }
 
@@ -328,8 +317,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let doc: String = r.try_get("doc")?;
-                serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+                serde_json::from_str(&doc).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
             })
             .collect()
     }
@@ -345,23 +333,19 @@ impl Store {
 
     /// Handoffs stalled right now.
     pub async fn stalled(&self) -> Result<Vec<Handoff>, StoreError> {
-        self.docs(
-            "SELECT doc FROM handoffs WHERE stall_kind IS NOT NULL ORDER BY id",
-            None,
-        )
-        .await
+        self.docs("SELECT doc FROM handoffs WHERE stall_kind IS NOT NULL ORDER BY id", None).await
     }
 
     /// A handoff's audit trail, oldest first.
     pub async fn events(&self, id: HandoffId) -> Result<Vec<EventRow>, StoreError> {
-        let rows = sqlx::query("SELECT at_ms, actor, surface, state, change FROM events WHERE handoff_id = $1 ORDER BY id")
-            .bind(id as i64)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT at_ms, actor, surface, state, change FROM events WHERE handoff_id = $1 ORDER BY id")
+                .bind(id as i64)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
-                let decode =
-                    |e: serde_json::Error| StoreError::Db(sqlx::Error::Decode(Box::new(e)));
+                let decode = |e: serde_json::Error| StoreError::Db(sqlx::Error::Decode(Box::new(e)));
                 let change: String = r.try_get("change")?;
                 let surface: String = r.try_get("surface")?;
                 let state: String = r.try_get("state")?;
@@ -369,10 +353,8 @@ impl Store {
                     event: Event {
                         at: from_ms(r.try_get("at_ms")?),
                         actor: r.try_get("actor")?,
-                        surface: serde_json::from_value(serde_json::Value::String(surface))
-                            .map_err(decode)?,
-                        state: serde_json::from_value(serde_json::Value::String(state))
-                            .map_err(decode)?,
+                        surface: serde_json::from_value(serde_json::Value::String(surface)).map_err(decode)?,
+                        state: serde_json::from_value(serde_json::Value::String(state)).map_err(decode)?,
                         change: serde_json::from_str(&change).map_err(decode)?,
                     },
                 })
@@ -381,10 +363,7 @@ impl Store {
     }
 
     /// Stall episodes opened since `since`.
-    pub async fn episodes_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<EpisodeRow>, StoreError> {
+    pub async fn episodes_since(&self, since: DateTime<Utc>) -> Result<Vec<EpisodeRow>, StoreError> {
         let rows = sqlx::query("SELECT seam, kind, opened_at_ms, closed_at_ms FROM stall_episodes WHERE opened_at_ms >= $1 ORDER BY opened_at_ms")
             .bind(ms(since))
             .fetch_all(&self.pool)
@@ -402,11 +381,7 @@ impl Store {
     }
 
     /// Undelivered messages whose next attempt is due, oldest first.
-    pub async fn pending_outbox(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
+    pub async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query("SELECT id, intent, attempts FROM outbox WHERE delivered_at_ms IS NULL AND next_attempt_ms <= $1 ORDER BY id LIMIT $2")
             .bind(ms(now))
             .bind(limit)
@@ -442,12 +417,7 @@ impl Store {
     }
 
     /// Records a failed attempt and when to try again.
-    pub async fn mark_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_failed(&self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_ms = $2 WHERE id = $3")
             .bind(error)
             .bind(ms(retry_at))
@@ -459,18 +429,13 @@ impl Store {
 
     /// Number of undelivered messages.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
-async fn save_episode(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ep: &EpisodeRecord,
-) -> Result<(), sqlx::Error> {
+async fn save_episode(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ep: &EpisodeRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stall_episodes (handoff_id, episode, seam, kind, opened_at_ms, closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (handoff_id, episode) DO UPDATE SET closed_at_ms = excluded.closed_at_ms",

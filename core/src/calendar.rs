@@ -132,17 +132,12 @@ pub struct Clock {
 impl Clock {
     /// A clock that starts counting at `at`.
     pub fn started(at: DateTime<Utc>) -> Clock {
-        Clock {
-            banked_secs: 0,
-            running_since: Some(at),
-        }
+        Clock { banked_secs: 0, running_since: Some(at) }
     }
 
     /// Working time counted up to `now`.
     pub fn elapsed(&self, cal: &WorkCalendar, now: DateTime<Utc>) -> Duration {
-        let running = self
-            .running_since
-            .map_or(Duration::zero(), |since| cal.between(since, now));
+        let running = self.running_since.map_or(Duration::zero(), |since| cal.between(since, now));
         Duration::seconds(self.banked_secs) + running
     }
 
@@ -153,12 +148,7 @@ impl Clock {
     }
 
     /// Stops counting at `now` until `resume_at` (`None`: until [`Clock::resume`]).
-    pub fn pause(
-        &mut self,
-        cal: &WorkCalendar,
-        now: DateTime<Utc>,
-        resume_at: Option<DateTime<Utc>>,
-    ) {
+    pub fn pause(&mut self, cal: &WorkCalendar, now: DateTime<Utc>, resume_at: Option<DateTime<Utc>>) {
         self.banked_secs = self.elapsed(cal, now).num_seconds();
         self.running_since = resume_at;
     }
@@ -177,9 +167,7 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("test time")
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
     }
 
     fn nine_to_five(tz: Tz, holidays: &[&str]) -> WorkCalendar {
@@ -199,11 +187,7 @@ mod tests {
         for (from, hours, expected) in cases {
             let got = cal.add(t(from), Duration::hours(*hours));
             assert_eq!(got, t(expected), "add({from}, {hours}h)");
-            assert_eq!(
-                cal.between(t(from), got),
-                Duration::hours(*hours),
-                "between is the inverse of add from {from}"
-            );
+            assert_eq!(cal.between(t(from), got), Duration::hours(*hours), "between is the inverse of add from {from}");
         }
     }
 
@@ -229,20 +213,14 @@ mod tests {
     fn holidays_are_skipped() {
         let cal = nine_to_five(chrono_tz::America::New_York, &["2026-11-26", "2026-11-27"]);
         // Wednesday 16:00 + 2h: one hour Wednesday, Thursday/Friday holidays, one hour Monday.
-        check_add(
-            &cal,
-            &[("2026-11-25T16:00:00-05:00", 2, "2026-11-30T10:00:00-05:00")],
-        );
+        check_add(&cal, &[("2026-11-25T16:00:00-05:00", 2, "2026-11-30T10:00:00-05:00")]);
     }
 
     #[test]
     fn spring_forward_keeps_local_opening_hours() {
         // US DST starts Sunday 2027-03-14; Friday 16:00 EST + 2h = Monday 10:00 EDT (14:00 UTC).
         let cal = nine_to_five(chrono_tz::America::New_York, &[]);
-        check_add(
-            &cal,
-            &[("2027-03-12T16:00:00-05:00", 2, "2027-03-15T10:00:00-04:00")],
-        );
+        check_add(&cal, &[("2027-03-12T16:00:00-05:00", 2, "2027-03-15T10:00:00-04:00")]);
     }
 
     #[test]
@@ -252,17 +230,10 @@ mod tests {
             start: NaiveTime::from_hms_opt(0, 0, 0).expect("time"),
             end: NaiveTime::from_hms_opt(23, 59, 59).expect("time"),
         };
-        let cal = WorkCalendar {
-            tz: chrono_tz::Europe::Berlin,
-            week: [Some(all_day); 7],
-            holidays: BTreeSet::new(),
-        };
+        let cal = WorkCalendar { tz: chrono_tz::Europe::Berlin, week: [Some(all_day); 7], holidays: BTreeSet::new() };
         let from = t("2026-10-25T00:00:00+02:00");
         let to = t("2026-10-25T23:59:59+01:00");
-        assert_eq!(
-            cal.between(from, to),
-            Duration::hours(25) - Duration::seconds(1)
-        );
+        assert_eq!(cal.between(from, to), Duration::hours(25) - Duration::seconds(1));
     }
 
     #[test]
@@ -278,10 +249,7 @@ mod tests {
             holidays: BTreeSet::new(),
         };
         let sat = t("2027-03-27T12:00:00+01:00");
-        assert_eq!(
-            cal.add(sat, Duration::zero() + Duration::minutes(30)),
-            t("2027-03-28T03:30:00+02:00")
-        );
+        assert_eq!(cal.add(sat, Duration::zero() + Duration::minutes(30)), t("2027-03-28T03:30:00+02:00"));
     }
 
     #[test]
@@ -289,23 +257,10 @@ mod tests {
         let cal = nine_to_five(chrono_tz::UTC, &[]);
         let mut clock = Clock::started(t("2026-11-23T09:00:00Z"));
         // One hour worked, then snoozed until 14:00.
-        clock.pause(
-            &cal,
-            t("2026-11-23T10:00:00Z"),
-            Some(t("2026-11-23T14:00:00Z")),
-        );
-        assert_eq!(
-            clock.elapsed(&cal, t("2026-11-23T13:00:00Z")),
-            Duration::hours(1)
-        );
-        assert_eq!(
-            clock.elapsed(&cal, t("2026-11-23T15:00:00Z")),
-            Duration::hours(2)
-        );
-        assert_eq!(
-            clock.reaches(&cal, Duration::hours(4)),
-            Some(t("2026-11-23T17:00:00Z"))
-        );
+        clock.pause(&cal, t("2026-11-23T10:00:00Z"), Some(t("2026-11-23T14:00:00Z")));
+        assert_eq!(clock.elapsed(&cal, t("2026-11-23T13:00:00Z")), Duration::hours(1));
+        assert_eq!(clock.elapsed(&cal, t("2026-11-23T15:00:00Z")), Duration::hours(2));
+        assert_eq!(clock.reaches(&cal, Duration::hours(4)), Some(t("2026-11-23T17:00:00Z")));
     }
 
     #[test]
@@ -314,14 +269,8 @@ mod tests {
         let mut clock = Clock::started(t("2026-11-23T09:00:00Z"));
         clock.pause(&cal, t("2026-11-23T11:00:00Z"), None);
         assert_eq!(clock.reaches(&cal, Duration::hours(4)), None);
-        assert_eq!(
-            clock.elapsed(&cal, t("2026-11-30T11:00:00Z")),
-            Duration::hours(2)
-        );
+        assert_eq!(clock.elapsed(&cal, t("2026-11-30T11:00:00Z")), Duration::hours(2));
         clock.resume(t("2026-11-24T09:00:00Z"));
-        assert_eq!(
-            clock.reaches(&cal, Duration::hours(4)),
-            Some(t("2026-11-24T11:00:00Z"))
-        );
+        assert_eq!(clock.reaches(&cal, Duration::hours(4)), Some(t("2026-11-24T11:00:00Z")));
     }
 }

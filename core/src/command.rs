@@ -127,10 +127,7 @@ pub struct ParseError {
 
 /// One usage line per sub-command.
 pub const USAGE: &[(&str, &str)] = &[
-    (
-        "new",
-        "/handoff new <seam> \"<title>\" field=value ... [tier=<tier>]",
-    ),
+    ("new", "/handoff new <seam> \"<title>\" field=value ... [tier=<tier>]"),
     ("accept", "/handoff accept H-<n>"),
     ("ack", "/ack H-<n>"),
     ("update", "/handoff update H-<n> <note> [field=value ...]"),
@@ -149,29 +146,17 @@ pub const USAGE: &[(&str, &str)] = &[
 ];
 
 fn usage(sub: &str) -> &'static str {
-    USAGE
-        .iter()
-        .find(|(name, _)| *name == sub)
-        .map_or("/handoff help", |(_, u)| u)
+    USAGE.iter().find(|(name, _)| *name == sub).map_or("/handoff help", |(_, u)| u)
 }
 
 /// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
 pub fn parse(line: &str) -> Result<Command, ParseError> {
-    let words = split_words(line).ok_or_else(|| ParseError {
-        message: "a quotation mark is not closed".into(),
-        usage: "/handoff help",
-    })?;
+    let words = split_words(line)
+        .ok_or_else(|| ParseError { message: "a quotation mark is not closed".into(), usage: "/handoff help" })?;
     let mut words = words.into_iter().peekable();
-    let mut sub = words
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_ascii_lowercase();
+    let mut sub = words.next().unwrap_or_default().trim_start_matches('/').to_ascii_lowercase();
     if sub == "handoff" {
-        sub = words
-            .next()
-            .unwrap_or_else(|| "help".into())
-            .to_ascii_lowercase();
+        sub = words.next().unwrap_or_else(|| "help".into()).to_ascii_lowercase();
     }
     let rest: Vec<String> = words.collect();
     parse_sub(&sub, rest)
@@ -183,27 +168,15 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
     let err = |message: String| ParseError { message, usage: u };
     let mut args = rest.into_iter();
     let mut id = || -> Result<HandoffId, ParseError> {
-        let word = args
-            .next()
-            .ok_or_else(|| err("name the handoff, like H-12".into()))?;
-        parse_id(&word).ok_or_else(|| {
-            err(format!(
-                "`{word}` is not a handoff reference: write it like H-12"
-            ))
-        })
+        let word = args.next().ok_or_else(|| err("name the handoff, like H-12".into()))?;
+        parse_id(&word).ok_or_else(|| err(format!("`{word}` is not a handoff reference: write it like H-12")))
     };
     let cmd = match sub {
         "new" => {
-            let seam = args
-                .next()
-                .ok_or_else(|| err("name the seam to hand off on".into()))?;
+            let seam = args.next().ok_or_else(|| err("name the seam to hand off on".into()))?;
             let (fields, words) = split_fields(args);
             let title = words.join(" ");
-            Command::New {
-                seam,
-                title,
-                fields,
-            }
+            Command::New { seam, title, fields }
         }
         "accept" | "claim" => Command::Accept(id()?),
         "ack" | "acknowledge" => Command::Ack(id()?),
@@ -222,19 +195,13 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "resubmit" => {
             let id = id()?;
             let (fields, words) = split_fields(args);
-            Command::Resubmit {
-                id,
-                fields,
-                note: (!words.is_empty()).then(|| words.join(" ")),
-            }
+            Command::Resubmit { id, fields, note: (!words.is_empty()).then(|| words.join(" ")) }
         }
         "return" | "reject" | "cancel" => {
             let id = id()?;
             let reason = args.collect::<Vec<_>>().join(" ");
             if reason.trim().is_empty() {
-                return Err(err(
-                    "give a reason, so the other side knows what to do".into()
-                ));
+                return Err(err("give a reason, so the other side knows what to do".into()));
             }
             match sub {
                 "return" => Command::Return { id, reason },
@@ -244,33 +211,19 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "reassign" => {
             let id = id()?;
-            let to = args
-                .next()
-                .ok_or_else(|| err("name the new owner".into()))?;
-            Command::Reassign {
-                id,
-                to: to.trim_start_matches('@').to_string(),
-            }
+            let to = args.next().ok_or_else(|| err("name the new owner".into()))?;
+            Command::Reassign { id, to: to.trim_start_matches('@').to_string() }
         }
         "snooze" => {
             let id = id()?;
-            let word = args
-                .next()
-                .ok_or_else(|| err("say for how long, like 2h".into()))?;
-            let duration = parse_duration(&word).ok_or_else(|| {
-                err(format!(
-                    "`{word}` is not a duration: write 2h, 30m or 1h30m"
-                ))
-            })?;
+            let word = args.next().ok_or_else(|| err("say for how long, like 2h".into()))?;
+            let duration = parse_duration(&word)
+                .ok_or_else(|| err(format!("`{word}` is not a duration: write 2h, 30m or 1h30m")))?;
             let reason = args.collect::<Vec<_>>().join(" ");
             if reason.trim().is_empty() {
                 return Err(err("give a reason for the snooze".into()));
             }
-            Command::Snooze {
-                id,
-                duration,
-                reason,
-            }
+            Command::Snooze { id, duration, reason }
         }
         "mine" => Command::Mine,
         "stalls" => Command::Stalls,
@@ -322,11 +275,8 @@ pub fn split_words(line: &str) -> Option<Vec<String>> {
 
 /// `H-12`, `h-12`, `#12` or `12`.
 pub fn parse_id(word: &str) -> Option<HandoffId> {
-    let digits = word
-        .strip_prefix("H-")
-        .or_else(|| word.strip_prefix("h-"))
-        .or_else(|| word.strip_prefix('#'))
-        .unwrap_or(word);
+    let digits =
+        word.strip_prefix("H-").or_else(|| word.strip_prefix("h-")).or_else(|| word.strip_prefix('#')).unwrap_or(word);
     digits.parse().ok().filter(|n| *n > 0)
 }
 
@@ -336,11 +286,7 @@ fn split_fields(args: impl Iterator<Item = String>) -> (Vec<(String, String)>, V
     let mut words = Vec::new();
     for word in args {
         match word.split_once('=') {
-            Some((k, v))
-                if !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
-            {
+            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
                 fields.push((k.to_string(), v.to_string()));
             }
             _ => words.push(word),
@@ -374,19 +320,12 @@ mod tests {
             Command::New {
                 seam: "sales-to-cs".into(),
                 title: "Acme renewal".into(),
-                fields: vec![
-                    ("account".into(), "Acme".into()),
-                    ("arr".into(), "120 000".into())
-                ],
+                fields: vec![("account".into(), "Acme".into()), ("arr".into(), "120 000".into())],
             }
         );
         assert_eq!(
             ok("/snooze H-2 1h30m waiting on legal"),
-            Command::Snooze {
-                id: 2,
-                duration: Duration::minutes(90),
-                reason: "waiting on legal".into()
-            }
+            Command::Snooze { id: 2, duration: Duration::minutes(90), reason: "waiting on legal".into() }
         );
     }
 
@@ -405,22 +344,12 @@ mod tests {
     fn chat_text_keeps_apostrophes_and_understands_curly_quotes() {
         assert_eq!(
             ok("/handoff return H-4 the customer's contract isn't attached"),
-            Command::Return {
-                id: 4,
-                reason: "the customer's contract isn't attached".into()
-            }
+            Command::Return { id: 4, reason: "the customer's contract isn't attached".into() }
         );
         assert_eq!(
             ok("/handoff new s \u{201c}Big deal\u{201d} note=\"a b\""),
-            Command::New {
-                seam: "s".into(),
-                title: "Big deal".into(),
-                fields: vec![("note".into(), "a b".into())]
-            }
+            Command::New { seam: "s".into(), title: "Big deal".into(), fields: vec![("note".into(), "a b".into())] }
         );
-        assert_eq!(
-            split_words("a \"\" b"),
-            Some(vec!["a".into(), "".into(), "b".into()])
-        );
+        assert_eq!(split_words("a \"\" b"), Some(vec!["a".into(), "".into(), "b".into()]));
     }
 }

@@ -30,11 +30,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.file, self.line, self.field, self.message
-        )
+        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.message)
     }
 }
 
@@ -48,10 +44,7 @@ pub struct Source<'a> {
 }
 
 /// Parses the operating model and its playbooks, reporting all mistakes at once.
-pub fn load(
-    model: Source<'_>,
-    playbooks: &[Source<'_>],
-) -> Result<OperatingModel, Vec<ConfigError>> {
+pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingModel, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut parsed = BTreeMap::new();
     for src in playbooks {
@@ -89,10 +82,7 @@ struct Diag<'s> {
 
 impl Diag<'_> {
     fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
-        let line = 1 + self.text[..span.start.min(self.text.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count();
+        let line = 1 + self.text[..span.start.min(self.text.len())].bytes().filter(|b| *b == b'\n').count();
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             line,
@@ -105,11 +95,7 @@ impl Diag<'_> {
         match v.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             other => {
-                self.err(
-                    v.span(),
-                    field,
-                    format!("expected a string, found {}", other.type_str()),
-                );
+                self.err(v.span(), field, format!("expected a string, found {}", other.type_str()));
                 None
             }
         }
@@ -119,11 +105,7 @@ impl Diag<'_> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.err(
-                    v.span(),
-                    field,
-                    format!("expected true or false, found {}", other.type_str()),
-                );
+                self.err(v.span(), field, format!("expected true or false, found {}", other.type_str()));
                 None
             }
         }
@@ -139,11 +121,7 @@ impl Diag<'_> {
                 })
                 .collect(),
             other => {
-                self.err(
-                    v.span(),
-                    field,
-                    format!("expected a list of strings, found {}", other.type_str()),
-                );
+                self.err(v.span(), field, format!("expected a list of strings, found {}", other.type_str()));
                 Vec::new()
             }
         }
@@ -165,36 +143,18 @@ impl Diag<'_> {
     }
 
     /// Checks that `id` is a key of `known`, reporting `what` otherwise.
-    fn reference<T>(
-        &mut self,
-        id: &Spanned<String>,
-        known: &BTreeMap<String, T>,
-        what: &str,
-        field: &str,
-    ) -> bool {
+    fn reference<T>(&mut self, id: &Spanned<String>, known: &BTreeMap<String, T>, what: &str, field: &str) -> bool {
         if known.contains_key(id.get_ref()) {
             return true;
         }
         let list: Vec<&str> = known.keys().map(String::as_str).collect();
-        self.err(
-            id.span(),
-            field,
-            format!(
-                "unknown {what} `{}`; known: {}",
-                id.get_ref(),
-                or_none(&list)
-            ),
-        );
+        self.err(id.span(), field, format!("unknown {what} `{}`; known: {}", id.get_ref(), or_none(&list)));
         false
     }
 }
 
 fn or_none(list: &[&str]) -> String {
-    if list.is_empty() {
-        "(none)".into()
-    } else {
-        list.join(", ")
-    }
+    if list.is_empty() { "(none)".into() } else { list.join(", ") }
 }
 
 /// Parses `4h`, `30m`, `1h30m`, `0h`.
@@ -233,29 +193,16 @@ struct Table<'t, 'i> {
 impl<'t, 'i> Table<'t, 'i> {
     fn new(d: &mut Diag<'_>, v: &'t Value<'i>, path: &str) -> Option<Self> {
         match v.get_ref() {
-            DeValue::Table(table) => Some(Table {
-                table,
-                span: v.span(),
-                path: path.to_string(),
-                known: Vec::new(),
-            }),
+            DeValue::Table(table) => Some(Table { table, span: v.span(), path: path.to_string(), known: Vec::new() }),
             other => {
-                d.err(
-                    v.span(),
-                    path,
-                    format!("expected a table, found {}", other.type_str()),
-                );
+                d.err(v.span(), path, format!("expected a table, found {}", other.type_str()));
                 None
             }
         }
     }
 
     fn field(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
 
     fn opt(&mut self, key: &'static str) -> Option<&'t Value<'i>> {
@@ -266,11 +213,7 @@ impl<'t, 'i> Table<'t, 'i> {
     fn req(&mut self, d: &mut Diag<'_>, key: &'static str) -> Option<&'t Value<'i>> {
         let v = self.opt(key);
         if v.is_none() {
-            d.err(
-                self.span.clone(),
-                &self.field(key),
-                format!("missing field `{key}`"),
-            );
+            d.err(self.span.clone(), &self.field(key), format!("missing field `{key}`"));
         }
         v
     }
@@ -289,47 +232,25 @@ impl<'t, 'i> Table<'t, 'i> {
 
     fn str_list(&mut self, d: &mut Diag<'_>, key: &'static str) -> Vec<Spanned<String>> {
         let field = self.field(key);
-        self.opt(key)
-            .map(|v| d.str_list(v, &field))
-            .unwrap_or_default()
+        self.opt(key).map(|v| d.str_list(v, &field)).unwrap_or_default()
     }
 
-    fn duration(
-        &mut self,
-        d: &mut Diag<'_>,
-        key: &'static str,
-        required: bool,
-    ) -> Option<Duration> {
+    fn duration(&mut self, d: &mut Diag<'_>, key: &'static str, required: bool) -> Option<Duration> {
         let field = self.field(key);
-        let v = if required {
-            self.req(d, key)?
-        } else {
-            self.opt(key)?
-        };
+        let v = if required { self.req(d, key)? } else { self.opt(key)? };
         d.duration(v, &field)
     }
 
     /// Entries of a sub-table of named items (`[functions.sales]`).
-    fn entries(
-        &mut self,
-        d: &mut Diag<'_>,
-        key: &'static str,
-    ) -> Vec<(Spanned<String>, &'t Value<'i>)> {
+    fn entries(&mut self, d: &mut Diag<'_>, key: &'static str) -> Vec<(Spanned<String>, &'t Value<'i>)> {
         let Some(v) = self.opt(key) else {
             return Vec::new();
         };
         let field = self.field(key);
         match v.get_ref() {
-            DeValue::Table(t) => t
-                .iter()
-                .map(|(k, v)| (Spanned::new(k.span(), k.get_ref().to_string()), v))
-                .collect(),
+            DeValue::Table(t) => t.iter().map(|(k, v)| (Spanned::new(k.span(), k.get_ref().to_string()), v)).collect(),
             other => {
-                d.err(
-                    v.span(),
-                    &field,
-                    format!("expected a table, found {}", other.type_str()),
-                );
+                d.err(v.span(), &field, format!("expected a table, found {}", other.type_str()));
                 Vec::new()
             }
         }
@@ -344,11 +265,7 @@ impl<'t, 'i> Table<'t, 'i> {
             DeValue::Array(items) => items.iter().collect(),
             other => {
                 let field = self.field(key);
-                d.err(
-                    v.span(),
-                    &field,
-                    format!("expected a list of tables, found {}", other.type_str()),
-                );
+                d.err(v.span(), &field, format!("expected a list of tables, found {}", other.type_str()));
                 Vec::new()
             }
         }
@@ -361,11 +278,7 @@ impl<'t, 'i> Table<'t, 'i> {
                 d.err(
                     k.span(),
                     &self.field(k.get_ref()),
-                    format!(
-                        "unknown key `{}`; expected one of: {}",
-                        k.get_ref(),
-                        self.known.join(", ")
-                    ),
+                    format!("unknown key `{}`; expected one of: {}", k.get_ref(), self.known.join(", ")),
                 );
             }
         }
@@ -379,22 +292,14 @@ fn parse_root<'i>(src: Source<'i>, d: &mut Diag<'_>) -> Option<Value<'i>> {
             Some(Spanned::new(span, DeValue::Table(t.into_inner())))
         }
         Err(e) => {
-            d.err(
-                e.span().unwrap_or(0..0),
-                "(syntax)",
-                e.message().to_string(),
-            );
+            d.err(e.span().unwrap_or(0..0), "(syntax)", e.message().to_string());
             None
         }
     }
 }
 
 fn parse_playbook(src: Source<'_>, errors: &mut Vec<ConfigError>) -> Option<Playbook> {
-    let mut d = Diag {
-        file: src.name,
-        text: src.text,
-        errors,
-    };
+    let mut d = Diag { file: src.name, text: src.text, errors };
     let root = parse_root(src, &mut d)?;
     let mut t = Table::new(&mut d, &root, "")?;
     let id = t.req_str(&mut d, "id");
@@ -415,22 +320,12 @@ fn parse_model(
     playbook_ids: &BTreeMap<String, ()>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<OperatingModel> {
-    let mut d = Diag {
-        file: src.name,
-        text: src.text,
-        errors,
-    };
+    let mut d = Diag { file: src.name, text: src.text, errors };
     let root = parse_root(src, &mut d)?;
     let mut top = Table::new(&mut d, &root, "")?;
     let mut model = OperatingModel {
-        architects_channel: top
-            .opt_str(&mut d, "architects_channel")
-            .map(Spanned::into_inner),
-        categories: top
-            .str_list(&mut d, "failure_categories")
-            .into_iter()
-            .map(Spanned::into_inner)
-            .collect(),
+        architects_channel: top.opt_str(&mut d, "architects_channel").map(Spanned::into_inner),
+        categories: top.str_list(&mut d, "failure_categories").into_iter().map(Spanned::into_inner).collect(),
         ..OperatingModel::default()
     };
 
@@ -439,10 +334,7 @@ fn parse_model(
     let functions = top.entries(&mut d, "functions");
     let reviewers = top.entries(&mut d, "reviewers");
     let seams = top.entries(&mut d, "seams");
-    let person_ids: BTreeMap<String, ()> = people
-        .iter()
-        .map(|(k, _)| (k.get_ref().clone(), ()))
-        .collect();
+    let person_ids: BTreeMap<String, ()> = people.iter().map(|(k, _)| (k.get_ref().clone(), ())).collect();
 
     for (id, v) in &people {
         if let Some(p) = parse_person(&mut d, id, v, &person_ids) {
@@ -460,10 +352,7 @@ fn parse_model(
             model.reviewers.insert(r.id.clone(), r);
         }
     }
-    let function_names: BTreeMap<String, ()> = functions
-        .iter()
-        .map(|(k, _)| (k.get_ref().clone(), ()))
-        .collect();
+    let function_names: BTreeMap<String, ()> = functions.iter().map(|(k, _)| (k.get_ref().clone(), ())).collect();
     let refs = Refs {
         people: &person_ids,
         functions: &function_names,
@@ -476,11 +365,7 @@ fn parse_model(
         }
     }
     if seams.is_empty() {
-        d.err(
-            top.span.clone(),
-            "seams",
-            "no seams defined: add at least one `[seams.<id>]` table",
-        );
+        d.err(top.span.clone(), "seams", "no seams defined: add at least one `[seams.<id>]` table");
     }
     top.finish(&mut d);
     Some(model)
@@ -509,10 +394,7 @@ fn parse_person(
             None => d.err(
                 r.span(),
                 &t.field("roles"),
-                format!(
-                    "unknown role `{}`; roles are rep, engineer, lead, architect",
-                    r.get_ref()
-                ),
+                format!("unknown role `{}`; roles are rep, engineer, lead, architect", r.get_ref()),
             ),
         }
     }
@@ -535,14 +417,8 @@ fn parse_person(
             "only agents have a supervisor: add `agent = true` or remove `supervisor`",
         ),
         (Some(s), true) => {
-            if d.reference(s, people, "person", &t.field("supervisor"))
-                && s.get_ref() == id.get_ref()
-            {
-                d.err(
-                    s.span(),
-                    &t.field("supervisor"),
-                    "an agent cannot supervise itself",
-                );
+            if d.reference(s, people, "person", &t.field("supervisor")) && s.get_ref() == id.get_ref() {
+                d.err(s.span(), &t.field("supervisor"), "an agent cannot supervise itself");
             }
         }
         (None, false) => {}
@@ -558,11 +434,7 @@ fn parse_person(
     })
 }
 
-fn check_unique_platform_ids(
-    d: &mut Diag<'_>,
-    people: &[(Spanned<String>, &Value<'_>)],
-    model: &OperatingModel,
-) {
+fn check_unique_platform_ids(d: &mut Diag<'_>, people: &[(Spanned<String>, &Value<'_>)], model: &OperatingModel) {
     let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for (id, _) in people {
         let Some(p) = model.people.get(id.get_ref()) else {
@@ -602,25 +474,18 @@ fn parse_function(
     }
     let slack_channel = t.opt_str(d, "slack_channel").map(Spanned::into_inner);
     let discord_channel = t.opt_str(d, "discord_channel").map(Spanned::into_inner);
-    let tz = t
-        .req_str(d, "timezone")
-        .and_then(|tz| match tz.get_ref().parse::<chrono_tz::Tz>() {
-            Ok(zone) => Some(zone),
-            Err(_) => {
-                d.err(
-                    tz.span(),
-                    &t.field("timezone"),
-                    format!(
-                        "unknown time zone `{}`: use an IANA name like `Europe/Berlin`",
-                        tz.get_ref()
-                    ),
-                );
-                None
-            }
-        });
-    let week = t
-        .req(d, "hours")
-        .and_then(|h| parse_hours(d, h, &t.field("hours")));
+    let tz = t.req_str(d, "timezone").and_then(|tz| match tz.get_ref().parse::<chrono_tz::Tz>() {
+        Ok(zone) => Some(zone),
+        Err(_) => {
+            d.err(
+                tz.span(),
+                &t.field("timezone"),
+                format!("unknown time zone `{}`: use an IANA name like `Europe/Berlin`", tz.get_ref()),
+            );
+            None
+        }
+    });
+    let week = t.req(d, "hours").and_then(|h| parse_hours(d, h, &t.field("hours")));
     let mut holidays = BTreeSet::new();
     if let Some(v) = t.opt("holidays") {
         let field = t.field("holidays");
@@ -635,11 +500,7 @@ fn parse_function(
                     }
                 }
             }
-            other => d.err(
-                v.span(),
-                &field,
-                format!("expected a list of dates, found {}", other.type_str()),
-            ),
+            other => d.err(v.span(), &field, format!("expected a list of dates, found {}", other.type_str())),
         }
     }
     t.finish(d);
@@ -650,11 +511,7 @@ fn parse_function(
         members: members.into_iter().map(Spanned::into_inner).collect(),
         slack_channel,
         discord_channel,
-        calendar: WorkCalendar {
-            tz: tz?,
-            week: week?,
-            holidays,
-        },
+        calendar: WorkCalendar { tz: tz?, week: week?, holidays },
     })
 }
 
@@ -665,11 +522,7 @@ fn parse_date(v: &DeValue<'_>) -> Option<NaiveDate> {
             if dt.time.is_some() {
                 return None;
             }
-            NaiveDate::from_ymd_opt(
-                i32::from(date.year),
-                u32::from(date.month),
-                u32::from(date.day),
-            )
+            NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))
         }
         DeValue::String(s) => s.parse().ok(),
         _ => None,
@@ -679,11 +532,7 @@ fn parse_date(v: &DeValue<'_>) -> Option<NaiveDate> {
 /// `hours = { mon-fri = "09:00-17:00", sat = "10:00-14:00" }`.
 fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<Window>; 7]> {
     let DeValue::Table(table) = v.get_ref() else {
-        d.err(
-            v.span(),
-            field,
-            "expected a table like { mon-fri = \"09:00-17:00\" }",
-        );
+        d.err(v.span(), field, "expected a table like { mon-fri = \"09:00-17:00\" }");
         return None;
     };
     let mut week = [None; 7];
@@ -696,10 +545,7 @@ fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<W
                 d.err(
                     k.span(),
                     &key_field,
-                    format!(
-                        "unknown day `{}`: use mon..sun or a range like mon-fri",
-                        k.get_ref()
-                    ),
+                    format!("unknown day `{}`: use mon..sun or a range like mon-fri", k.get_ref()),
                 );
                 ok = false;
                 continue;
@@ -715,20 +561,14 @@ fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<W
                 d.err(
                     val.span(),
                     &key_field,
-                    format!(
-                        "invalid hours `{text}`: write a start before an end, like \"09:00-17:30\""
-                    ),
+                    format!("invalid hours `{text}`: write a start before an end, like \"09:00-17:30\""),
                 );
                 ok = false;
             }
         }
     }
     if ok && week.iter().all(Option::is_none) {
-        d.err(
-            v.span(),
-            field,
-            "no working day: SLA clocks would never run; give at least one day hours",
-        );
+        d.err(v.span(), field, "no working day: SLA clocks would never run; give at least one day hours");
         return None;
     }
     ok.then_some(week)
@@ -759,70 +599,45 @@ fn parse_reviewer(d: &mut Diag<'_>, id: &Spanned<String>, v: &Value<'_>) -> Opti
     let kind_name = t.req_str(d, "kind");
     let kind = match kind_name.as_ref().map(|k| k.get_ref().as_str()) {
         Some("rules") => {
-            let required = t
-                .str_list(d, "required")
-                .into_iter()
-                .map(Spanned::into_inner)
-                .collect();
+            let required = t.str_list(d, "required").into_iter().map(Spanned::into_inner).collect();
             let mut patterns = Vec::new();
             for item in t.array(d, "patterns") {
                 let Some(mut p) = Table::new(d, item, &t.field("patterns")) else {
                     continue;
                 };
                 let field = p.req_str(d, "field");
-                let pattern = p
-                    .req_str(d, "pattern")
-                    .and_then(|pat| match regex_lite::Regex::new(pat.get_ref()) {
-                        Ok(re) => Some(re),
-                        Err(e) => {
-                            d.err(
-                                pat.span(),
-                                &p.field("pattern"),
-                                format!("invalid pattern: {e}"),
-                            );
-                            None
-                        }
-                    });
+                let pattern = p.req_str(d, "pattern").and_then(|pat| match regex_lite::Regex::new(pat.get_ref()) {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        d.err(pat.span(), &p.field("pattern"), format!("invalid pattern: {e}"));
+                        None
+                    }
+                });
                 let message = p.opt_str(d, "message").map(Spanned::into_inner);
                 p.finish(d);
                 if let (Some(field), Some(pattern)) = (field, pattern) {
-                    let message = message.unwrap_or_else(|| {
-                        format!("`{}` must match {}", field.get_ref(), pattern.as_str())
-                    });
-                    patterns.push(PatternRule {
-                        field: field.into_inner(),
-                        pattern,
-                        message,
-                    });
+                    let message =
+                        message.unwrap_or_else(|| format!("`{}` must match {}", field.get_ref(), pattern.as_str()));
+                    patterns.push(PatternRule { field: field.into_inner(), pattern, message });
                 }
             }
             Some(ReviewerKind::Rules { required, patterns })
         }
         Some("webhook") => {
             let url_env = t.req_str(d, "url_env").map(Spanned::into_inner);
-            let timeout = t
-                .duration(d, "timeout", false)
-                .unwrap_or(Duration::seconds(10));
+            let timeout = t.duration(d, "timeout", false).unwrap_or(Duration::seconds(10));
             url_env.map(|url_env| ReviewerKind::Webhook { url_env, timeout })
         }
         Some(other) => {
             if let Some(k) = &kind_name {
-                d.err(
-                    k.span(),
-                    &t.field("kind"),
-                    format!("unknown reviewer kind `{other}`: use `rules` or `webhook`"),
-                );
+                d.err(k.span(), &t.field("kind"), format!("unknown reviewer kind `{other}`: use `rules` or `webhook`"));
             }
             None
         }
         None => None,
     };
     t.finish(d);
-    Some(Reviewer {
-        id: id.get_ref().clone(),
-        version: version?.into_inner(),
-        kind: kind?,
-    })
+    Some(Reviewer { id: id.get_ref().clone(), version: version?.into_inner(), kind: kind? })
 }
 
 const RESERVED_FIELDS: [&str; 3] = ["title", "tier", "owner"];
@@ -844,40 +659,29 @@ fn parse_seam(
     if let Some(to) = &to {
         d.reference(to, refs.functions, "function", &t.field("to"));
         if from.as_ref().is_some_and(|f| f.get_ref() == to.get_ref()) {
-            d.err(
-                to.span(),
-                &t.field("to"),
-                "a seam joins two different functions",
-            );
+            d.err(to.span(), &t.field("to"), "a seam joins two different functions");
         }
     }
-    let mode = t
-        .opt_str(d, "mode")
-        .and_then(|m| match m.get_ref().as_str() {
-            "human-only" => Some(ExecutionMode::HumanOnly),
-            "agent-augmented" => Some(ExecutionMode::AgentAugmented),
-            "agent-ready" => Some(ExecutionMode::AgentReady),
-            other => {
-                d.err(
-                    m.span(),
-                    &t.field("mode"),
-                    format!(
-                        "unknown mode `{other}`: use human-only, agent-augmented or agent-ready"
-                    ),
-                );
-                None
-            }
-        });
+    let mode = t.opt_str(d, "mode").and_then(|m| match m.get_ref().as_str() {
+        "human-only" => Some(ExecutionMode::HumanOnly),
+        "agent-augmented" => Some(ExecutionMode::AgentAugmented),
+        "agent-ready" => Some(ExecutionMode::AgentReady),
+        other => {
+            d.err(
+                m.span(),
+                &t.field("mode"),
+                format!("unknown mode `{other}`: use human-only, agent-augmented or agent-ready"),
+            );
+            None
+        }
+    });
     let tier = t.req_str(d, "tier").and_then(|s| {
         let tier = RiskTier::parse(s.get_ref());
         if tier.is_none() {
             d.err(
                 s.span(),
                 &t.field("tier"),
-                format!(
-                    "unknown tier `{}`: use reversible, irreversible or high-stakes",
-                    s.get_ref()
-                ),
+                format!("unknown tier `{}`: use reversible, irreversible or high-stakes", s.get_ref()),
             );
         }
         tier
@@ -892,11 +696,7 @@ fn parse_seam(
             d.err(
                 t.span.clone(),
                 &t.field("approvers"),
-                format!(
-                    "tier {tier} needs {} distinct approvers; {} listed",
-                    tier.approvals_needed(),
-                    distinct.len()
-                ),
+                format!("tier {tier} needs {} distinct approvers; {} listed", tier.approvals_needed(), distinct.len()),
             );
         }
     }
@@ -912,12 +712,7 @@ fn parse_seam(
         let gate = s.duration(d, "gate", false);
         s.finish(d);
         let update = update?;
-        Some(Sla {
-            accept: accept?,
-            update,
-            done: done?,
-            gate: gate.unwrap_or(update),
-        })
+        Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update) })
     });
     let contract = parse_contract(d, &mut t);
     let to_function = to.as_ref().and_then(|to| functions.get(to.get_ref()));
@@ -949,32 +744,19 @@ fn parse_contract(d: &mut Diag<'_>, seam: &mut Table<'_, '_>) -> Option<Vec<Fiel
         let name = f.req_str(d, "name");
         if let Some(n) = &name {
             let valid = !n.get_ref().is_empty()
-                && n.get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                && n.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 d.err(
                     n.span(),
                     &f.field("name"),
-                    format!(
-                        "field name `{}` must be letters, digits, `_` or `-`",
-                        n.get_ref()
-                    ),
+                    format!("field name `{}` must be letters, digits, `_` or `-`", n.get_ref()),
                 );
                 ok = false;
             } else if RESERVED_FIELDS.contains(&n.get_ref().as_str()) {
-                d.err(
-                    n.span(),
-                    &f.field("name"),
-                    format!("`{}` is reserved by Baton; pick another name", n.get_ref()),
-                );
+                d.err(n.span(), &f.field("name"), format!("`{}` is reserved by Baton; pick another name", n.get_ref()));
                 ok = false;
             } else if fields.iter().any(|x| &x.name == n.get_ref()) {
-                d.err(
-                    n.span(),
-                    &f.field("name"),
-                    format!("field `{}` is declared twice", n.get_ref()),
-                );
+                d.err(n.span(), &f.field("name"), format!("field `{}` is declared twice", n.get_ref()));
                 ok = false;
             }
         }
@@ -991,7 +773,11 @@ fn parse_contract(d: &mut Diag<'_>, seam: &mut Table<'_, '_>) -> Option<Vec<Fiel
             }
             "choice" => Some(FieldType::Choice(options.iter().map(|o| o.get_ref().clone()).collect())),
             other => {
-                d.err(k.span(), &f.field("type"), format!("unknown field type `{other}`: use text, number, date, url, choice or person"));
+                d.err(
+                    k.span(),
+                    &f.field("type"),
+                    format!("unknown field type `{other}`: use text, number, date, url, choice or person"),
+                );
                 None
             }
         });
@@ -1069,11 +855,7 @@ fn parse_ladder(
                 if let Some(prev) = steps.last()
                     && prev.after > after
                 {
-                    d.err(
-                        item.span(),
-                        &after_field,
-                        "ladder steps must be in order of `after`",
-                    );
+                    d.err(item.span(), &after_field, "ladder steps must be in order of `after`");
                     ok = false;
                 }
                 steps.push(LadderStep { after, action });

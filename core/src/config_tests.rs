@@ -3,17 +3,8 @@
 use crate::config::{Source, load};
 
 fn errors(model: &str, playbooks: &[(&str, &str)]) -> Vec<String> {
-    let pbs: Vec<Source<'_>> = playbooks
-        .iter()
-        .map(|(name, text)| Source { name, text })
-        .collect();
-    match load(
-        Source {
-            name: "bad.toml",
-            text: model,
-        },
-        &pbs,
-    ) {
+    let pbs: Vec<Source<'_>> = playbooks.iter().map(|(name, text)| Source { name, text }).collect();
+    match load(Source { name: "bad.toml", text: model }, &pbs) {
         Ok(_) => panic!("config accepted"),
         Err(e) => e.iter().map(ToString::to_string).collect(),
     }
@@ -85,36 +76,18 @@ fn every_mistake_is_reported_with_file_line_and_field() {
         "bad.toml:42: seams.s.ladder.action: unknown action `shout`",
     ];
     for e in expected {
-        assert!(
-            errs.iter().any(|x| x.contains(e)),
-            "missing {e:?} in:\n{}",
-            errs.join("\n")
-        );
+        assert!(errs.iter().any(|x| x.contains(e)), "missing {e:?} in:\n{}", errs.join("\n"));
     }
     assert!(errs.len() >= expected.len());
 }
 
 #[test]
 fn syntax_errors_and_bad_playbooks_name_their_file_and_line() {
-    let errs = errors(
-        "[functions\nname = 1\n",
-        &[(
-            "playbooks/p.toml",
-            "id = \"p\"\ntitle = 3\nagenda = []\nextra = 1\n",
-        )],
-    );
+    let errs =
+        errors("[functions\nname = 1\n", &[("playbooks/p.toml", "id = \"p\"\ntitle = 3\nagenda = []\nextra = 1\n")]);
     let joined = errs.join("\n");
     assert!(joined.contains("bad.toml:1: (syntax)"), "{joined}");
-    assert!(
-        joined.contains("playbooks/p.toml:2: title: expected a string, found integer"),
-        "{joined}"
-    );
-    assert!(
-        joined.contains("playbooks/p.toml:1: timebox: missing field `timebox`"),
-        "{joined}"
-    );
-    assert!(
-        joined.contains("playbooks/p.toml:4: extra: unknown key `extra`"),
-        "{joined}"
-    );
+    assert!(joined.contains("playbooks/p.toml:2: title: expected a string, found integer"), "{joined}");
+    assert!(joined.contains("playbooks/p.toml:1: timebox: missing field `timebox`"), "{joined}");
+    assert!(joined.contains("playbooks/p.toml:4: extra: unknown key `extra`"), "{joined}");
 }

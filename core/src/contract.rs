@@ -32,11 +32,7 @@ pub fn validate_fields(
             let known: Vec<&str> = seam.contract.iter().map(|f| f.name.as_str()).collect();
             errors.push(FieldError {
                 field: name.clone(),
-                message: format!(
-                    "{} has no field `{name}`; its fields: {}",
-                    seam.id,
-                    known.join(", ")
-                ),
+                message: format!("{} has no field `{name}`; its fields: {}", seam.id, known.join(", ")),
             });
             continue;
         };
@@ -49,21 +45,14 @@ pub fn validate_fields(
             Ok(v) => {
                 fields.insert(name.clone(), v);
             }
-            Err(message) => errors.push(FieldError {
-                field: name.clone(),
-                message,
-            }),
+            Err(message) => errors.push(FieldError { field: name.clone(), message }),
         }
     }
     if require {
         for spec in seam.contract.iter().filter(|f| f.required) {
             let reported = errors.iter().any(|e| e.field == spec.name);
             if !fields.contains_key(&spec.name) && !reported {
-                let help = spec
-                    .help
-                    .as_deref()
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
+                let help = spec.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
                 errors.push(FieldError {
                     field: spec.name.clone(),
                     message: format!("`{}` is required{help}: add {}=...", spec.name, spec.name),
@@ -71,11 +60,7 @@ pub fn validate_fields(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(fields)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(fields) } else { Err(errors) }
 }
 
 fn normalise(model: &OperatingModel, kind: &FieldType, value: &str) -> Result<String, String> {
@@ -95,11 +80,7 @@ fn normalise(model: &OperatingModel, kind: &FieldType, value: &str) -> Result<St
             let ok = (value.starts_with("https://") || value.starts_with("http://"))
                 && value.len() > "https://".len()
                 && !value.chars().any(char::is_whitespace);
-            if ok {
-                Ok(value.to_string())
-            } else {
-                Err(format!("`{value}` is not a link: start it with https://"))
-            }
+            if ok { Ok(value.to_string()) } else { Err(format!("`{value}` is not a link: start it with https://")) }
         }
         FieldType::Choice(options) => options
             .iter()

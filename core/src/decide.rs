@@ -29,9 +29,7 @@ pub enum Rejection {
         known: String,
     },
     /// The sender is not a configured person.
-    #[error(
-        "you are not in Baton's operating model yet: ask a workflow architect to add you to baton.toml"
-    )]
+    #[error("you are not in Baton's operating model yet: ask a workflow architect to add you to baton.toml")]
     UnknownActor,
     /// A named person does not exist.
     #[error("there is no person `{0}` in the operating model")]
@@ -153,12 +151,7 @@ impl<'a> Ctx<'a> {
         let s = model.seams.get(seam).ok_or_else(unknown)?;
         let from = model.functions.get(&s.from).ok_or_else(unknown)?;
         let to = model.functions.get(&s.to).ok_or_else(unknown)?;
-        Ok(Ctx {
-            model,
-            seam: s,
-            from,
-            to,
-        })
+        Ok(Ctx { model, seam: s, from, to })
     }
 
     /// The calendar SLA clocks run on.
@@ -186,13 +179,7 @@ pub(crate) struct Draft<'a> {
 }
 
 impl<'a> Draft<'a> {
-    pub(crate) fn new(
-        ctx: Ctx<'a>,
-        h: Handoff,
-        actor: &str,
-        surface: Surface,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub(crate) fn new(ctx: Ctx<'a>, h: Handoff, actor: &str, surface: Surface, now: DateTime<Utc>) -> Self {
         Draft {
             ctx,
             h,
@@ -218,30 +205,13 @@ impl<'a> Draft<'a> {
         });
     }
 
-    pub(crate) fn tell(
-        &mut self,
-        to: Recipient,
-        kind: IntentKind,
-        text: String,
-        actions: Vec<Action>,
-    ) {
-        self.intents.push(Intent {
-            to,
-            handoff: self.h.id,
-            kind,
-            text,
-            actions,
-        });
+    pub(crate) fn tell(&mut self, to: Recipient, kind: IntentKind, text: String, actions: Vec<Action>) {
+        self.intents.push(Intent { to, handoff: self.h.id, kind, text, actions });
     }
 
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
         if person != self.actor {
-            self.tell(
-                Recipient::Person(person.to_string()),
-                IntentKind::Notice,
-                text,
-                actions,
-            );
+            self.tell(Recipient::Person(person.to_string()), IntentKind::Notice, text, actions);
         }
     }
 
@@ -250,21 +220,14 @@ impl<'a> Draft<'a> {
         if let Some(channel) = &self.ctx.to.slack_channel {
             let text = render::card(&self.ctx, &self.h, self.now);
             let actions = render::actions(&self.h);
-            self.tell(
-                Recipient::SlackChannel(channel.clone()),
-                IntentKind::Card,
-                text,
-                actions,
-            );
+            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text, actions);
         }
     }
 
     /// The handoff moved: close a movement-closable stall and restart the phase clock.
     fn moved(&mut self) {
         let closes = self.h.stall.as_ref().is_some_and(|s| {
-            s.kind != StallKind::Overdue
-                || self.h.state.is_terminal()
-                || self.h.state == State::Returned
+            s.kind != StallKind::Overdue || self.h.state.is_terminal() || self.h.state == State::Returned
         });
         if closes {
             self.close_stall();
@@ -284,11 +247,7 @@ impl<'a> Draft<'a> {
             return;
         };
         let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
-        self.record(Change::StallClosed {
-            episode: stall.episode,
-            kind: stall.kind,
-            unblock_secs,
-        });
+        self.record(Change::StallClosed { episode: stall.episode, kind: stall.kind, unblock_secs });
         self.episodes.push(EpisodeRecord {
             handoff: self.h.id,
             episode: stall.episode,
@@ -314,17 +273,27 @@ impl<'a> Draft<'a> {
     }
 }
 
+/// What a `/handoff new` command asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct NewHandoff<'a> {
+    /// Seam id.
+    pub seam: &'a str,
+    /// One-line title.
+    pub title: &'a str,
+    /// `key=value` contract fields (and `tier=`).
+    pub fields: &'a [(String, String)],
+}
+
 /// Creates handoff `id` from a `/handoff new` command.
 pub fn create(
     model: &OperatingModel,
     id: HandoffId,
-    seam: &str,
-    title: &str,
-    given: &[(String, String)],
+    new: NewHandoff<'_>,
     actor: &str,
     surface: Surface,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    let NewHandoff { seam, title, fields: given } = new;
     let ctx = Ctx::new(model, seam)?;
     if model.person(actor).is_none() {
         return Err(Rejection::UnknownActor);
@@ -343,18 +312,12 @@ pub fn create(
         if k == "tier" {
             match RiskTier::parse(v) {
                 Some(t) if t < ctx.seam.tier => {
-                    return Err(Rejection::TierTooLow {
-                        seam: ctx.seam.id.clone(),
-                        floor: ctx.seam.tier,
-                        given: t,
-                    });
+                    return Err(Rejection::TierTooLow { seam: ctx.seam.id.clone(), floor: ctx.seam.tier, given: t });
                 }
                 Some(t) => tier = t,
                 None => errors.push(FieldError {
                     field: "tier".into(),
-                    message: format!(
-                        "`{v}` is not a tier: use reversible, irreversible or high-stakes"
-                    ),
+                    message: format!("`{v}` is not a tier: use reversible, irreversible or high-stakes"),
                 }),
             }
         } else {
@@ -401,12 +364,7 @@ pub fn create(
     d.record(Change::Created { fields });
     d.post_card();
     let due = render::due_line(&ctx, &d.h);
-    let reply = format!(
-        "{} handed to {} on {}. {due}",
-        d.h.label(),
-        ctx.to.name,
-        ctx.seam.id
-    );
+    let reply = format!("{} handed to {} on {}. {due}", d.h.label(), ctx.to.name, ctx.seam.id);
     Ok(d.finish(reply))
 }
 
@@ -424,39 +382,23 @@ pub fn decide(
     let mut d = Draft::new(ctx, h.clone(), actor, surface, now);
     let id = h.id;
     let label = h.label();
-    let wrong = |hint: &str| Rejection::WrongState {
-        id,
-        state: h.state,
-        hint: hint.to_string(),
-    };
+    let wrong = |hint: &str| Rejection::WrongState { id, state: h.state, hint: hint.to_string() };
     if h.state.is_terminal() && !matches!(command, Command::Show(_)) {
-        return Err(wrong(
-            "it is closed; hand off a new one with `/handoff new`",
-        ));
+        return Err(wrong("it is closed; hand off a new one with `/handoff new`"));
     }
     let reply = match command {
         Command::Accept(_) => {
-            let reassigned_to_me =
-                h.state == State::Reassigned && h.owner.as_deref() == Some(actor);
+            let reassigned_to_me = h.state == State::Reassigned && h.owner.as_deref() == Some(actor);
             if h.state != State::Open && !reassigned_to_me {
-                return Err(wrong(&format!(
-                    "only open handoffs can be accepted; {} owns it",
-                    owner_name(&ctx, h)
-                )));
+                return Err(wrong(&format!("only open handoffs can be accepted; {} owns it", owner_name(&ctx, h))));
             }
             require_receiver(&ctx, h, actor, "accept")?;
             require_may_own(&ctx, person)?;
             d.h.owner = Some(actor.to_string());
             d.h.state = State::Accepted;
             d.moved();
-            d.record(Change::Accepted {
-                owner: actor.to_string(),
-            });
-            d.tell_person(
-                &h.requester,
-                format!("{label} \"{}\" was accepted by {}.", h.title, person.name),
-                vec![],
-            );
+            d.record(Change::Accepted { owner: actor.to_string() });
+            d.tell_person(&h.requester, format!("{label} \"{}\" was accepted by {}.", h.title, person.name), vec![]);
             d.post_card();
             format!("You own {label} now. {}", render::due_line(&ctx, &d.h))
         }
@@ -474,35 +416,20 @@ pub fn decide(
         }
         Command::Update { note, fields, .. } => {
             require_owner(&ctx, h, actor, "update")?;
-            if !matches!(
-                h.state,
-                State::Accepted | State::Reassigned | State::InProgress
-            ) {
+            if !matches!(h.state, State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("updates are for work under way"));
             }
-            let changed = validate_fields(model, ctx.seam, &h.fields, fields, false)
-                .map_err(Rejection::InvalidFields)?;
+            let changed =
+                validate_fields(model, ctx.seam, &h.fields, fields, false).map_err(Rejection::InvalidFields)?;
             d.h.fields = changed.clone();
-            let diff: BTreeMap<String, String> = changed
-                .into_iter()
-                .filter(|(k, v)| h.fields.get(k) != Some(v))
-                .collect();
+            let diff: BTreeMap<String, String> =
+                changed.into_iter().filter(|(k, v)| h.fields.get(k) != Some(v)).collect();
             d.h.state = State::InProgress;
             d.h.last_note = Some(note.clone());
             d.moved();
-            d.record(Change::Updated {
-                note: note.clone(),
-                fields: diff,
-            });
-            d.tell_person(
-                &h.requester,
-                format!("{label} update from {}: {note}", person.name),
-                vec![],
-            );
-            format!(
-                "Update recorded on {label}. {}",
-                render::due_line(&ctx, &d.h)
-            )
+            d.record(Change::Updated { note: note.clone(), fields: diff });
+            d.tell_person(&h.requester, format!("{label} update from {}: {note}", person.name), vec![]);
+            format!("Update recorded on {label}. {}", render::due_line(&ctx, &d.h))
         }
         Command::Done(_) => {
             require_owner(&ctx, h, actor, "finish")?;
@@ -514,22 +441,11 @@ pub fn decide(
             d.moved();
             d.record(Change::SubmittedForGate { tier: h.tier });
             if h.tier.approvals_needed() == 0 {
-                d.review = Some(
-                    match ctx
-                        .seam
-                        .reviewer
-                        .as_ref()
-                        .and_then(|r| model.reviewers.get(r))
-                    {
-                        Some(Reviewer {
-                            id,
-                            kind: ReviewerKind::Webhook { .. },
-                            ..
-                        }) => ReviewRequest::Webhook(id.clone()),
-                        Some(r) => ReviewRequest::Rules(Some(r.id.clone())),
-                        None => ReviewRequest::Rules(None),
-                    },
-                );
+                d.review = Some(match ctx.seam.reviewer.as_ref().and_then(|r| model.reviewers.get(r)) {
+                    Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => ReviewRequest::Webhook(id.clone()),
+                    Some(r) => ReviewRequest::Rules(Some(r.id.clone())),
+                    None => ReviewRequest::Rules(None),
+                });
                 format!("{label} is with the automated reviewer.")
             } else {
                 let text = format!(
@@ -538,11 +454,7 @@ pub fn decide(
                     person.name,
                     h.tier,
                     h.tier.approvals_needed(),
-                    if h.tier.approvals_needed() > 1 {
-                        "s"
-                    } else {
-                        ""
-                    }
+                    if h.tier.approvals_needed() > 1 { "s" } else { "" }
                 );
                 for approver in eligible_approvers(&ctx, &d.h) {
                     d.tell(
@@ -553,17 +465,12 @@ pub fn decide(
                     );
                 }
                 d.post_card();
-                format!(
-                    "{label} is waiting for approval: {}.",
-                    approvers_line(&ctx, &d.h)
-                )
+                format!("{label} is waiting for approval: {}.", approvers_line(&ctx, &d.h))
             }
         }
         Command::Approve(_) | Command::Reject { .. } => {
             if h.state != State::AwaitingGate {
-                return Err(wrong(
-                    "only handoffs waiting at the gate can be approved or rejected",
-                ));
+                return Err(wrong("only handoffs waiting at the gate can be approved or rejected"));
             }
             check_approver(&ctx, h, actor)?;
             if let Command::Reject { reason, .. } = command {
@@ -571,36 +478,25 @@ pub fn decide(
                 d.h.approvals.clear();
                 d.h.reason = Some(reason.clone());
                 d.moved();
-                d.record(Change::Rejected {
-                    reason: reason.clone(),
-                });
+                d.record(Change::Rejected { reason: reason.clone() });
                 if let Some(owner) = &h.owner {
                     d.tell_person(
                         owner,
-                        format!(
-                            "{label} was rejected at the gate by {}: {reason}",
-                            person.name
-                        ),
+                        format!("{label} was rejected at the gate by {}: {reason}", person.name),
                         vec![Action::Ack],
                     );
                 }
                 d.post_card();
                 format!("Rejected {label}; it is back with {}.", owner_name(&ctx, h))
             } else {
-                d.h.approvals.push(Approval {
-                    by: actor.to_string(),
-                    at: now,
-                });
+                d.h.approvals.push(Approval { by: actor.to_string(), at: now });
                 let (count, needed) = (d.h.approvals.len(), h.tier.approvals_needed());
                 d.record(Change::Approved { count, needed });
                 if count >= needed {
                     complete(&mut d);
                     format!("Approved. {label} is done.")
                 } else {
-                    format!(
-                        "Approved ({count} of {needed}). Still needed from: {}.",
-                        approvers_line(&ctx, &d.h)
-                    )
+                    format!("Approved ({count} of {needed}). Still needed from: {}.", approvers_line(&ctx, &d.h))
                 }
             }
         }
@@ -611,18 +507,11 @@ pub fn decide(
             };
             if !allowed {
                 return Err(match &h.owner {
-                    Some(owner) => Rejection::NotOwner {
-                        id,
-                        owner: ctx.name(owner).to_string(),
-                        action: "return",
-                    },
+                    Some(owner) => Rejection::NotOwner { id, owner: ctx.name(owner).to_string(), action: "return" },
                     None => not_receiver(&ctx, h, "return"),
                 });
             }
-            if !matches!(
-                h.state,
-                State::Open | State::Accepted | State::Reassigned | State::InProgress
-            ) {
+            if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be returned"));
             }
             d.h.returned_from = Some(h.state);
@@ -630,19 +519,14 @@ pub fn decide(
             d.h.reason = Some(reason.clone());
             d.moved();
             pause_clocks(&mut d, None);
-            d.record(Change::Returned {
-                reason: reason.clone(),
-            });
+            d.record(Change::Returned { reason: reason.clone() });
             d.tell_person(
                 &h.requester,
                 format!("{label} \"{}\" was returned to you by {}: {reason}\nFix it with `/handoff resubmit {label} field=value ...`.", h.title, person.name),
                 vec![],
             );
             d.post_card();
-            format!(
-                "{label} returned to {}. Its clocks are paused until they resubmit.",
-                ctx.name(&h.requester)
-            )
+            format!("{label} returned to {}. Its clocks are paused until they resubmit.", ctx.name(&h.requester))
         }
         Command::Resubmit { fields, note, .. } => {
             if h.requester != actor {
@@ -655,8 +539,7 @@ pub fn decide(
             if h.state != State::Returned {
                 return Err(wrong("only returned handoffs can be resubmitted"));
             }
-            let merged = validate_fields(model, ctx.seam, &h.fields, fields, true)
-                .map_err(Rejection::InvalidFields)?;
+            let merged = validate_fields(model, ctx.seam, &h.fields, fields, true).map_err(Rejection::InvalidFields)?;
             let diff: BTreeMap<String, String> = merged
                 .iter()
                 .filter(|(k, v)| h.fields.get(*k) != Some(*v))
@@ -669,17 +552,9 @@ pub fn decide(
             d.h.total_clock.resume(now);
             d.moved();
             d.record(Change::Resubmitted { fields: diff });
-            let note = note
-                .as_deref()
-                .map(|n| format!(": {n}"))
-                .unwrap_or_default();
-            match &h.owner {
-                Some(owner) => d.tell_person(
-                    owner,
-                    format!("{label} was resubmitted by {}{note}", person.name),
-                    vec![Action::Ack],
-                ),
-                None => {}
+            let note = note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            if let Some(owner) = &h.owner {
+                d.tell_person(owner, format!("{label} was resubmitted by {}{note}", person.name), vec![Action::Ack]);
             }
             d.post_card();
             format!("{label} resubmitted. {}", render::due_line(&ctx, &d.h))
@@ -695,16 +570,11 @@ pub fn decide(
             d.h.state = State::Cancelled;
             d.h.reason = Some(reason.clone());
             d.moved();
-            d.record(Change::Cancelled {
-                reason: reason.clone(),
-            });
+            d.record(Change::Cancelled { reason: reason.clone() });
             if let Some(owner) = &h.owner {
                 d.tell_person(
                     owner,
-                    format!(
-                        "{label} \"{}\" was cancelled by {}: {reason}",
-                        h.title, person.name
-                    ),
+                    format!("{label} \"{}\" was cancelled by {}: {reason}", h.title, person.name),
                     vec![],
                 );
             }
@@ -714,21 +584,12 @@ pub fn decide(
         Command::Reassign { to, .. } => {
             let may = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
             if !may {
-                return Err(Rejection::NotOwner {
-                    id,
-                    owner: owner_name(&ctx, h),
-                    action: "reassign",
-                });
+                return Err(Rejection::NotOwner { id, owner: owner_name(&ctx, h), action: "reassign" });
             }
-            if !matches!(
-                h.state,
-                State::Open | State::Accepted | State::Reassigned | State::InProgress
-            ) {
+            if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be reassigned"));
             }
-            let target = model
-                .person(to)
-                .ok_or_else(|| Rejection::UnknownPerson(to.clone()))?;
+            let target = model.person(to).ok_or_else(|| Rejection::UnknownPerson(to.clone()))?;
             if !ctx.to.has_member(to) {
                 return Err(not_receiver(&ctx, h, "own"));
             }
@@ -736,59 +597,31 @@ pub fn decide(
             d.h.owner = Some(to.clone());
             d.h.state = State::Reassigned;
             d.moved();
-            d.record(Change::Reassigned {
-                from: h.owner.clone(),
-                to: to.clone(),
-            });
+            d.record(Change::Reassigned { from: h.owner.clone(), to: to.clone() });
             d.tell_person(
                 to,
-                format!(
-                    "{} gave you {label} \"{}\". Accept it with `/handoff accept {label}`.",
-                    person.name, h.title
-                ),
+                format!("{} gave you {label} \"{}\". Accept it with `/handoff accept {label}`.", person.name, h.title),
                 vec![Action::Accept, Action::Return],
             );
             d.post_card();
-            format!(
-                "{label} reassigned to {}; they must accept it. {}",
-                target.name,
-                render::due_line(&ctx, &d.h)
-            )
+            format!("{label} reassigned to {}; they must accept it. {}", target.name, render::due_line(&ctx, &d.h))
         }
-        Command::Snooze {
-            duration, reason, ..
-        } => {
+        Command::Snooze { duration, reason, .. } => {
             let owner_or_lead = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
             if !owner_or_lead {
-                return Err(Rejection::NotOwner {
-                    id,
-                    owner: owner_name(&ctx, h),
-                    action: "snooze",
-                });
+                return Err(Rejection::NotOwner { id, owner: owner_name(&ctx, h), action: "snooze" });
             }
             if matches!(h.state, State::Returned) {
-                return Err(wrong(
-                    "its clocks are already paused while it waits on the requester",
-                ));
+                return Err(wrong("its clocks are already paused while it waits on the requester"));
             }
             if *duration < Duration::minutes(1) || *duration > Duration::days(14) {
                 return Err(Rejection::BadSnooze(render::duration(*duration)));
             }
             let until = now + *duration;
             pause_clocks(&mut d, Some(until));
-            d.h.snooze = Some(Snooze {
-                until,
-                reason: reason.clone(),
-                by: actor.to_string(),
-            });
-            d.record(Change::Snoozed {
-                until,
-                reason: reason.clone(),
-            });
-            format!(
-                "{label} snoozed until {}. Its clocks and ladder resume then.",
-                render::time(ctx.cal(), until)
-            )
+            d.h.snooze = Some(Snooze { until, reason: reason.clone(), by: actor.to_string() });
+            d.record(Change::Snoozed { until, reason: reason.clone() });
+            format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until))
         }
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
@@ -808,11 +641,7 @@ pub fn record_verdict(
 ) -> Result<Decision, Rejection> {
     let ctx = Ctx::new(model, &h.seam)?;
     if h.state != State::AwaitingGate || h.tier.approvals_needed() > 0 {
-        return Err(Rejection::WrongState {
-            id: h.id,
-            state: h.state,
-            hint: "no automated review is pending".into(),
-        });
+        return Err(Rejection::WrongState { id: h.id, state: h.state, hint: "no automated review is pending".into() });
     }
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
     let pass = verdict.pass;
@@ -827,7 +656,11 @@ pub fn record_verdict(
         d.h.state = State::InProgress;
         d.moved();
         if let Some(owner) = &h.owner {
-            d.tell_person(owner, format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again."), vec![Action::Ack]);
+            d.tell_person(
+                owner,
+                format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again."),
+                vec![Action::Ack],
+            );
         }
         d.post_card();
         Ok(d.finish(format!("{label} did not pass automated review: {reasons}")))
@@ -861,49 +694,22 @@ fn pause_clocks(d: &mut Draft<'_>, until: Option<DateTime<Utc>>) {
 fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
     match &h.owner {
         Some(o) => ctx.name(o).to_string(),
-        None => format!(
-            "the {} queue (lead {})",
-            ctx.to.name,
-            ctx.name(&ctx.to.lead)
-        ),
+        None => format!("the {} queue (lead {})", ctx.to.name, ctx.name(&ctx.to.lead)),
     }
 }
 
 fn not_receiver(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {
-    Rejection::NotReceiver {
-        id: h.id,
-        function: ctx.to.name.clone(),
-        lead: ctx.name(&ctx.to.lead).to_string(),
-        action,
-    }
+    Rejection::NotReceiver { id: h.id, function: ctx.to.name.clone(), lead: ctx.name(&ctx.to.lead).to_string(), action }
 }
 
-fn require_receiver(
-    ctx: &Ctx<'_>,
-    h: &Handoff,
-    actor: &str,
-    action: &'static str,
-) -> Result<(), Rejection> {
-    if ctx.to.has_member(actor) {
-        Ok(())
-    } else {
-        Err(not_receiver(ctx, h, action))
-    }
+fn require_receiver(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) -> Result<(), Rejection> {
+    if ctx.to.has_member(actor) { Ok(()) } else { Err(not_receiver(ctx, h, action)) }
 }
 
-fn require_owner(
-    ctx: &Ctx<'_>,
-    h: &Handoff,
-    actor: &str,
-    action: &'static str,
-) -> Result<(), Rejection> {
+fn require_owner(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) -> Result<(), Rejection> {
     match &h.owner {
         Some(owner) if owner == actor => Ok(()),
-        Some(owner) => Err(Rejection::NotOwner {
-            id: h.id,
-            owner: ctx.name(owner).to_string(),
-            action,
-        }),
+        Some(owner) => Err(Rejection::NotOwner { id: h.id, owner: ctx.name(owner).to_string(), action }),
         None => Err(Rejection::WrongState {
             id: h.id,
             state: h.state,
@@ -934,11 +740,7 @@ fn eligible_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
     ctx.seam
         .approvers
         .iter()
-        .filter(|a| {
-            **a != h.requester
-                && h.owner.as_ref() != Some(*a)
-                && !h.approvals.iter().any(|x| &x.by == *a)
-        })
+        .filter(|a| **a != h.requester && h.owner.as_ref() != Some(*a) && !h.approvals.iter().any(|x| &x.by == *a))
         .cloned()
         .collect()
 }
@@ -955,11 +757,7 @@ fn approvers_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
 
 fn check_approver(ctx: &Ctx<'_>, h: &Handoff, actor: &str) -> Result<(), Rejection> {
     let deny = |reason: &str| {
-        Err(Rejection::CannotApprove {
-            id: h.id,
-            reason: reason.to_string(),
-            approvers: approvers_line(ctx, h),
-        })
+        Err(Rejection::CannotApprove { id: h.id, reason: reason.to_string(), approvers: approvers_line(ctx, h) })
     };
     if h.tier.approvals_needed() == 0 {
         return Err(Rejection::WrongState {

@@ -16,7 +16,7 @@ pub mod review;
 pub mod stall;
 
 pub use command::{Command, ParseError, parse};
-pub use decide::{Ctx, Rejection, create, decide, record_verdict};
+pub use decide::{Ctx, NewHandoff, Rejection, create, decide, record_verdict};
 pub use handoff::*;
 pub use model::OperatingModel;
 pub use stall::check;

@@ -47,16 +47,12 @@ impl OperatingModel {
 
     /// The person whose Slack user id this is.
     pub fn by_slack(&self, slack_user: &str) -> Option<&Person> {
-        self.people
-            .values()
-            .find(|p| p.slack.as_deref() == Some(slack_user))
+        self.people.values().find(|p| p.slack.as_deref() == Some(slack_user))
     }
 
     /// The person whose Discord user id this is.
     pub fn by_discord(&self, discord_user: &str) -> Option<&Person> {
-        self.people
-            .values()
-            .find(|p| p.discord.as_deref() == Some(discord_user))
+        self.people.values().find(|p| p.discord.as_deref() == Some(discord_user))
     }
 }
 
@@ -102,12 +98,8 @@ pub enum Role {
 
 impl Role {
     /// All roles, with their config spelling.
-    pub const ALL: [(&'static str, Role); 4] = [
-        ("rep", Role::Rep),
-        ("engineer", Role::Engineer),
-        ("lead", Role::Lead),
-        ("architect", Role::Architect),
-    ];
+    pub const ALL: [(&'static str, Role); 4] =
+        [("rep", Role::Rep), ("engineer", Role::Engineer), ("lead", Role::Lead), ("architect", Role::Architect)];
 }
 
 /// A human, or an agent acting through a bot identity.
@@ -219,13 +211,7 @@ impl RiskTier {
 
     /// Parses the config and command spelling.
     pub fn parse(s: &str) -> Option<RiskTier> {
-        [
-            RiskTier::Reversible,
-            RiskTier::Irreversible,
-            RiskTier::HighStakes,
-        ]
-        .into_iter()
-        .find(|t| t.name() == s)
+        [RiskTier::Reversible, RiskTier::Irreversible, RiskTier::HighStakes].into_iter().find(|t| t.name() == s)
     }
 
     /// Human approvals needed (0 means the automated reviewer decides).

@@ -10,9 +10,7 @@ use crate::stall;
 
 /// An instant in the receiving function's zone: `Tue 24 Nov 13:00 EST`.
 pub fn time(cal: &WorkCalendar, at: DateTime<Utc>) -> String {
-    at.with_timezone(&cal.tz)
-        .format("%a %d %b %H:%M %Z")
-        .to_string()
+    at.with_timezone(&cal.tz).format("%a %d %b %H:%M %Z").to_string()
 }
 
 /// `2h`, `1h30m`, `45m`.
@@ -27,10 +25,7 @@ pub fn duration(d: Duration) -> String {
 
 /// Field errors as one reply, one line each.
 pub fn field_errors(errors: &[FieldError]) -> String {
-    let lines: Vec<String> = errors
-        .iter()
-        .map(|e| format!("• {}: {}", e.field, e.message))
-        .collect();
+    let lines: Vec<String> = errors.iter().map(|e| format!("• {}: {}", e.field, e.message)).collect();
     format!("the handoff's fields need fixing:\n{}", lines.join("\n"))
 }
 
@@ -52,12 +47,10 @@ pub fn next_move(h: &Handoff) -> String {
     let label = h.label();
     match h.state {
         State::Open | State::Reassigned => format!("Accept it with `/handoff accept {label}`."),
-        State::Accepted => format!(
-            "Start with `/ack {label}` or post progress with `/handoff update {label} <note>`."
-        ),
-        State::InProgress => format!(
-            "Post progress with `/handoff update {label} <note>`, or `/snooze {label} <duration> <reason>`."
-        ),
+        State::Accepted => format!("Start with `/ack {label}` or post progress with `/handoff update {label} <note>`."),
+        State::InProgress => {
+            format!("Post progress with `/handoff update {label} <note>`, or `/snooze {label} <duration> <reason>`.")
+        }
         State::AwaitingGate => "It waits for its approvers.".into(),
         State::Returned => "It waits on the requester.".into(),
         State::Done | State::Cancelled => "Nothing: it is closed.".into(),
@@ -81,63 +74,31 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
 /// The handoff card: what it is, where it is, who has it, what it needs.
 pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     let name = |id: &str| ctx.model.name_of(id).to_string();
-    let owner = h.owner.as_deref().map_or_else(
-        || format!("queue of {} (lead {})", ctx.to.name, name(&ctx.to.lead)),
-        name,
-    );
+    let owner =
+        h.owner.as_deref().map_or_else(|| format!("queue of {} (lead {})", ctx.to.name, name(&ctx.to.lead)), name);
     let mut lines = vec![
-        format!(
-            "{} · {} · {} → {} · {}",
-            h.label(),
-            h.title,
-            ctx.from.name,
-            ctx.to.name,
-            h.tier
-        ),
-        format!(
-            "State: {} · Requester: {} · Owner: {owner}",
-            h.state,
-            name(&h.requester)
-        ),
+        format!("{} · {} · {} → {} · {}", h.label(), h.title, ctx.from.name, ctx.to.name, h.tier),
+        format!("State: {} · Requester: {} · Owner: {owner}", h.state, name(&h.requester)),
     ];
     if !h.fields.is_empty() {
         let fields: Vec<String> = h.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         lines.push(fields.join(" · "));
     }
     if let Some(stall) = &h.stall {
-        lines.push(format!(
-            "Stalled: {} since {}",
-            stall.kind.describe(),
-            time(ctx.cal(), stall.opened_at)
-        ));
+        lines.push(format!("Stalled: {} since {}", stall.kind.describe(), time(ctx.cal(), stall.opened_at)));
     }
     if let Some(snooze) = h.snooze.as_ref().filter(|s| s.until > now) {
-        lines.push(format!(
-            "Snoozed until {}: {}",
-            time(ctx.cal(), snooze.until),
-            snooze.reason
-        ));
+        lines.push(format!("Snoozed until {}: {}", time(ctx.cal(), snooze.until), snooze.reason));
     }
     if let Some(reason) = &h.reason
-        && matches!(
-            h.state,
-            State::Returned | State::Cancelled | State::InProgress
-        )
+        && matches!(h.state, State::Returned | State::Cancelled | State::InProgress)
     {
         lines.push(format!("Reason: {reason}"));
     }
     if h.state == State::AwaitingGate && h.tier.approvals_needed() > 0 {
         let by: Vec<String> = h.approvals.iter().map(|a| name(&a.by)).collect();
-        let by = if by.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", by.join(", "))
-        };
-        lines.push(format!(
-            "Approvals: {} of {}{by}",
-            h.approvals.len(),
-            h.tier.approvals_needed()
-        ));
+        let by = if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) };
+        lines.push(format!("Approvals: {} of {}{by}", h.approvals.len(), h.tier.approvals_needed()));
     }
     if let Some(note) = &h.last_note {
         lines.push(format!("Latest update: {note}"));
@@ -157,17 +118,9 @@ pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, playbook: &str, stalled: &str) 
     attendees.push(ctx.to.lead.clone());
     attendees.dedup();
     let names: Vec<&str> = attendees.iter().map(|a| ctx.model.name_of(a)).collect();
-    let mut text = format!(
-        "Recalibration convened for {}: {stalled}\nAttendees: {}",
-        h.label(),
-        names.join(", ")
-    );
+    let mut text = format!("Recalibration convened for {}: {stalled}\nAttendees: {}", h.label(), names.join(", "));
     if let Some(pb) = ctx.model.playbooks.get(playbook) {
-        text.push_str(&format!(
-            "\nPlaybook: {} · timebox {}",
-            pb.title,
-            duration(pb.timebox)
-        ));
+        text.push_str(&format!("\nPlaybook: {} · timebox {}", pb.title, duration(pb.timebox)));
         for (i, q) in pb.agenda.iter().enumerate() {
             text.push_str(&format!("\n{}. {q}", i + 1));
         }

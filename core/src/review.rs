@@ -14,20 +14,11 @@ use crate::model::{OperatingModel, ReviewerKind};
 pub const BUILTIN: (&str, &str) = ("builtin", "1");
 
 /// Evaluates the built-in contract check (`reviewer = None`) or a rules reviewer.
-pub fn rules(
-    model: &OperatingModel,
-    h: &Handoff,
-    reviewer: Option<&str>,
-    now: DateTime<Utc>,
-) -> Verdict {
+pub fn rules(model: &OperatingModel, h: &Handoff, reviewer: Option<&str>, now: DateTime<Utc>) -> Verdict {
     let mut reasons = Vec::new();
     let missing = |field: &str| h.fields.get(field).is_none_or(|v| v.trim().is_empty());
     if let Some(seam) = model.seams.get(&h.seam) {
-        for f in seam
-            .contract
-            .iter()
-            .filter(|f| f.required && missing(&f.name))
-        {
+        for f in seam.contract.iter().filter(|f| f.required && missing(&f.name)) {
             reasons.push(format!("`{}` is required", f.name));
         }
     }
@@ -49,13 +40,7 @@ pub fn rules(
         }
         None => (BUILTIN.0.to_string(), BUILTIN.1.to_string()),
     };
-    Verdict {
-        reviewer: id,
-        version,
-        pass: reasons.is_empty(),
-        reasons,
-        at: now,
-    }
+    Verdict { reviewer: id, version, pass: reasons.is_empty(), reasons, at: now }
 }
 
 /// What a webhook reviewer receives.

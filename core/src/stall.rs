@@ -70,20 +70,11 @@ pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
         Some(s) => s,
         None => match next_breach(ctx, h) {
             Some((kind, at)) if at <= now => {
-                opened = Stall {
-                    episode: h.episodes + 1,
-                    kind,
-                    opened_at: at,
-                    fired: Vec::new(),
-                };
+                opened = Stall { episode: h.episodes + 1, kind, opened_at: at, fired: Vec::new() };
                 &opened
             }
             _ => {
-                return StallStatus {
-                    kind: None,
-                    since: None,
-                    due_steps: Vec::new(),
-                };
+                return StallStatus { kind: None, since: None, due_steps: Vec::new() };
             }
         },
     };
@@ -91,11 +82,7 @@ pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
         .filter(|i| !stall.fired.contains(i))
         .filter(|i| step_due(ctx, h, stall, *i).is_some_and(|at| at <= now))
         .collect();
-    StallStatus {
-        kind: Some(stall.kind),
-        since: Some(stall.opened_at),
-        due_steps,
-    }
+    StallStatus { kind: Some(stall.kind), since: Some(stall.opened_at), due_steps }
 }
 
 /// When the handoff next needs a check (`None`: nothing can happen until someone acts).
@@ -117,11 +104,7 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 
 /// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
 /// ladder steps now due. The decision has no events when nothing was due.
-pub fn check(
-    model: &OperatingModel,
-    h: &Handoff,
-    now: DateTime<Utc>,
-) -> Result<Decision, Rejection> {
+pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<Decision, Rejection> {
     let ctx = Ctx::new(model, &h.seam)?;
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
     if let Some(snooze) = &h.snooze
@@ -130,10 +113,7 @@ pub fn check(
         d.h.snooze = None;
         d.record(Change::SnoozeEnded);
         if let Some(owner) = h.owner.clone() {
-            let text = format!(
-                "Your snooze on {} is over; its clocks are running again.",
-                h.label()
-            );
+            let text = format!("Your snooze on {} is over; its clocks are running again.", h.label());
             d.tell_person(&owner, text, render::actions(h));
         }
     }
@@ -141,12 +121,7 @@ pub fn check(
     if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
         d.h.episodes += 1;
         let episode = d.h.episodes;
-        d.h.stall = Some(Stall {
-            episode,
-            kind,
-            opened_at: since,
-            fired: Vec::new(),
-        });
+        d.h.stall = Some(Stall { episode, kind, opened_at: since, fired: Vec::new() });
         d.record(Change::StallOpened { episode, kind });
         d.episodes.push(EpisodeRecord {
             handoff: h.id,
@@ -172,18 +147,8 @@ fn fire(d: &mut Draft<'_>, step: usize) {
     let (episode, kind, since) = (stall.episode, stall.kind, stall.opened_at);
     let ctx = d.ctx;
     let action = ctx.seam.ladder[step].action.clone();
-    d.record(Change::LadderStep {
-        episode,
-        step,
-        action: action.name().to_string(),
-    });
-    d.fired.push(FiredStep {
-        handoff: d.h.id,
-        episode,
-        step,
-        action: action.name().to_string(),
-        at: d.now,
-    });
+    d.record(Change::LadderStep { episode, step, action: action.name().to_string() });
+    d.fired.push(FiredStep { handoff: d.h.id, episode, step, action: action.name().to_string(), at: d.now });
     let label = d.h.label();
     let stalled = format!(
         "{label} \"{}\" ({}) is stalled: {} since {}.",
@@ -213,41 +178,21 @@ fn fire(d: &mut Draft<'_>, step: usize) {
             };
             for person in recipients {
                 let text = format!("Reminder: {stalled} {hint}");
-                d.tell(
-                    Recipient::Person(person),
-                    IntentKind::Escalation,
-                    text,
-                    actions.clone(),
-                );
+                d.tell(Recipient::Person(person), IntentKind::Escalation, text, actions.clone());
             }
         }
         LadderAction::NotifyLead => {
             let owner =
                 d.h.owner
                     .as_deref()
-                    .map_or("nobody yet (in your queue)".to_string(), |o| {
-                        ctx.model.name_of(o).to_string()
-                    });
-            let text = format!(
-                "For your attention as lead of {}: {stalled} Owner: {owner}.",
-                ctx.to.name
-            );
-            d.tell(
-                Recipient::Person(ctx.to.lead.clone()),
-                IntentKind::Escalation,
-                text,
-                actions,
-            );
+                    .map_or("nobody yet (in your queue)".to_string(), |o| ctx.model.name_of(o).to_string());
+            let text = format!("For your attention as lead of {}: {stalled} Owner: {owner}.", ctx.to.name);
+            d.tell(Recipient::Person(ctx.to.lead.clone()), IntentKind::Escalation, text, actions);
         }
         LadderAction::PostChannel => {
             if let Some(channel) = ctx.to.slack_channel.clone() {
                 let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
-                d.tell(
-                    Recipient::SlackChannel(channel),
-                    IntentKind::Escalation,
-                    text,
-                    actions,
-                );
+                d.tell(Recipient::SlackChannel(channel), IntentKind::Escalation, text, actions);
             }
         }
         LadderAction::EscalateDiscord => {

@@ -5,51 +5,24 @@ use chrono::{DateTime, Utc};
 use crate::config::{Source, load};
 use crate::handoff::*;
 use crate::model::OperatingModel;
-use crate::{Command, Rejection, check, create, decide, parse, record_verdict, review};
+use crate::{Command, NewHandoff, Rejection, check, create, decide, parse, record_verdict, review};
 
 const MODEL: &str = include_str!("../../baton.toml");
 const PLAYBOOKS: &[(&str, &str)] = &[
-    (
-        "unacknowledged.toml",
-        include_str!("../../playbooks/unacknowledged.toml"),
-    ),
-    (
-        "agent-stalled.toml",
-        include_str!("../../playbooks/agent-stalled.toml"),
-    ),
-    (
-        "ownership-dispute.toml",
-        include_str!("../../playbooks/ownership-dispute.toml"),
-    ),
-    (
-        "missing-information.toml",
-        include_str!("../../playbooks/missing-information.toml"),
-    ),
-    (
-        "approvals-deadlocked.toml",
-        include_str!("../../playbooks/approvals-deadlocked.toml"),
-    ),
+    ("unacknowledged.toml", include_str!("../../playbooks/unacknowledged.toml")),
+    ("agent-stalled.toml", include_str!("../../playbooks/agent-stalled.toml")),
+    ("ownership-dispute.toml", include_str!("../../playbooks/ownership-dispute.toml")),
+    ("missing-information.toml", include_str!("../../playbooks/missing-information.toml")),
+    ("approvals-deadlocked.toml", include_str!("../../playbooks/approvals-deadlocked.toml")),
 ];
 
 fn model() -> OperatingModel {
-    let pbs: Vec<Source<'_>> = PLAYBOOKS
-        .iter()
-        .map(|(name, text)| Source { name, text })
-        .collect();
-    load(
-        Source {
-            name: "baton.toml",
-            text: MODEL,
-        },
-        &pbs,
-    )
-    .unwrap_or_else(|e| panic!("sample config: {e:?}"))
+    let pbs: Vec<Source<'_>> = PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    load(Source { name: "baton.toml", text: MODEL }, &pbs).unwrap_or_else(|e| panic!("sample config: {e:?}"))
 }
 
 fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("test time")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
 }
 
 /// One handoff driven by a script of commands and checks at given times.
@@ -65,31 +38,11 @@ impl World {
     fn new(at: &str, actor: &str, line: &str) -> World {
         let model = model();
         let now = t(at);
-        let Ok(Command::New {
-            seam,
-            title,
-            fields,
-        }) = parse(line)
-        else {
-            panic!("not a new command: {line}")
-        };
-        let d = create(
-            &model,
-            1,
-            &seam,
-            &title,
-            &fields,
-            actor,
-            Surface::Console,
-            now,
-        )
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-        World {
-            model,
-            h: d.handoff.clone(),
-            now,
-            log: vec![d],
-        }
+        let Ok(Command::New { seam, title, fields }) = parse(line) else { panic!("not a new command: {line}") };
+        let d =
+            create(&model, 1, NewHandoff { seam: &seam, title: &title, fields: &fields }, actor, Surface::Console, now)
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+        World { model, h: d.handoff.clone(), now, log: vec![d] }
     }
 
     fn at(&mut self, when: &str) -> &mut Self {
@@ -99,14 +52,7 @@ impl World {
 
     fn try_run(&mut self, actor: &str, line: &str) -> Result<&Decision, Rejection> {
         let cmd = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        let d = decide(
-            &self.model,
-            &self.h,
-            &cmd,
-            actor,
-            Surface::Console,
-            self.now,
-        )?;
+        let d = decide(&self.model, &self.h, &cmd, actor, Surface::Console, self.now)?;
         self.h = d.handoff.clone();
         self.log.push(d);
         Ok(self.log.last().expect("just pushed"))
@@ -144,17 +90,13 @@ impl World {
     }
 
     fn recipients(&self) -> Vec<String> {
-        self.last()
-            .intents
-            .iter()
-            .map(|i| format!("{:?}", i.to))
-            .collect()
+        self.last().intents.iter().map(|i| format!("{:?}", i.to)).collect()
     }
 }
 
-const ACME: &str =
-    r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
-const LAUNCH: &str = r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/brief"#;
+const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
+const LAUNCH: &str =
+    r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/brief"#;
 
 #[test]
 fn a_high_stakes_handoff_needs_two_distinct_approvers_who_are_neither_requester_nor_owner() {
@@ -163,90 +105,41 @@ fn a_high_stakes_handoff_needs_two_distinct_approvers_who_are_neither_requester_
     assert_eq!(w.h.tier, crate::model::RiskTier::HighStakes);
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/ack H-1");
-    w.run(
-        "ana",
-        "/handoff update H-1 kickoff booked kickoff=2026-12-03",
-    );
+    w.run("ana", "/handoff update H-1 kickoff booked kickoff=2026-12-03");
     assert_eq!(w.h.fields["kickoff"], "2026-12-03");
     w.run("ana", "/handoff done H-1");
     assert_eq!(w.h.state, State::AwaitingGate);
-    assert!(
-        w.refused("rita", "/approve H-1")
-            .contains("requester cannot approve")
-    );
-    assert!(
-        w.refused("ana", "/approve H-1")
-            .contains("owner cannot approve")
-    );
+    assert!(w.refused("rita", "/approve H-1").contains("requester cannot approve"));
+    assert!(w.refused("ana", "/approve H-1").contains("owner cannot approve"));
     assert!(w.refused("ben", "/approve H-1").contains("not an approver"));
     w.run("sam", "/approve H-1");
     assert_eq!(w.h.state, State::AwaitingGate, "one approval is not enough");
-    assert!(
-        w.refused("sam", "/approve H-1")
-            .contains("already approved")
-    );
+    assert!(w.refused("sam", "/approve H-1").contains("already approved"));
     w.run("carla", "/approve H-1");
     assert_eq!(w.h.state, State::Done);
     assert!(w.refused("vic", "/approve H-1").contains("closed"));
-    let kinds: Vec<&str> = w
-        .log
-        .iter()
-        .flat_map(|d| d.events.iter().map(|e| e.change.kind()))
-        .collect();
+    let kinds: Vec<&str> = w.log.iter().flat_map(|d| d.events.iter().map(|e| e.change.kind())).collect();
     assert_eq!(
         kinds,
-        [
-            "created",
-            "accepted",
-            "acknowledged",
-            "updated",
-            "submitted_for_gate",
-            "approved",
-            "approved",
-            "done"
-        ]
+        ["created", "accepted", "acknowledged", "updated", "submitted_for_gate", "approved", "approved", "done"]
     );
 }
 
 #[test]
 fn only_the_right_people_may_act_and_refusals_say_who_can() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
-    assert!(
-        w.refused("max", "/handoff accept H-1")
-            .contains("only members of Customer Success (lead: Carla Costa)")
-    );
+    assert!(w.refused("max", "/handoff accept H-1").contains("only members of Customer Success (lead: Carla Costa)"));
     assert!(w.refused("ana", "/ack H-1").contains("nobody owns it yet"));
     w.run("ana", "/handoff accept H-1");
-    assert!(
-        w.refused("ben", "/handoff update H-1 hi")
-            .contains("only the owner of H-1, Ana Alves")
-    );
-    assert!(
-        w.refused("ben", "/handoff accept H-1")
-            .contains("Ana Alves owns it")
-    );
-    assert!(
-        w.refused("ana", "/approve H-1")
-            .contains("waiting at the gate")
-    );
-    assert!(
-        w.refused("ana", "/handoff resubmit H-1 arr=1")
-            .contains("only the requester")
-    );
-    assert!(
-        w.refused("nobody", "/ack H-1")
-            .contains("not in Baton's operating model")
-    );
+    assert!(w.refused("ben", "/handoff update H-1 hi").contains("only the owner of H-1, Ana Alves"));
+    assert!(w.refused("ben", "/handoff accept H-1").contains("Ana Alves owns it"));
+    assert!(w.refused("ana", "/approve H-1").contains("waiting at the gate"));
+    assert!(w.refused("ana", "/handoff resubmit H-1 arr=1").contains("only the requester"));
+    assert!(w.refused("nobody", "/ack H-1").contains("not in Baton's operating model"));
     // The lead may reassign within the function; the new owner must accept.
     w.run("carla", "/handoff reassign H-1 ben");
-    assert_eq!(
-        (w.h.state, w.h.owner.as_deref()),
-        (State::Reassigned, Some("ben"))
-    );
-    assert!(
-        w.refused("carla", "/handoff reassign H-1 max")
-            .contains("only members of Customer Success")
-    );
+    assert_eq!((w.h.state, w.h.owner.as_deref()), (State::Reassigned, Some("ben")));
+    assert!(w.refused("carla", "/handoff reassign H-1 max").contains("only members of Customer Success"));
     w.run("ben", "/handoff accept H-1");
     assert_eq!(w.h.state, State::Accepted);
 }
@@ -255,24 +148,12 @@ fn only_the_right_people_may_act_and_refusals_say_who_can() {
 fn creation_checks_the_contract_and_reports_every_field_problem() {
     let model = model();
     let now = t("2026-11-30T09:00:00-05:00");
-    let fields = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
+    let new_acme = |actor: &str, pairs: &[(&str, &str)]| {
+        let fields: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let new = NewHandoff { seam: "sales-to-cs", title: "x", fields: &fields };
+        create(&model, 1, new, actor, Surface::Console, now).expect_err("refused")
     };
-    let err = create(
-        &model,
-        1,
-        "sales-to-cs",
-        "x",
-        &fields(&[("arr", "lots"), ("segment", "huge"), ("colour", "red")]),
-        "rita",
-        Surface::Console,
-        now,
-    )
-    .expect_err("invalid")
-    .to_string();
+    let err = new_acme("rita", &[("arr", "lots"), ("segment", "huge"), ("colour", "red")]).to_string();
     for expected in [
         "`lots` is not a number",
         "`huge` is not one of: smb, mid-market, enterprise",
@@ -281,41 +162,13 @@ fn creation_checks_the_contract_and_reports_every_field_problem() {
     ] {
         assert!(err.contains(expected), "{expected:?} missing from {err}");
     }
-    let err = create(
-        &model,
-        1,
-        "sales-to-cs",
-        "x",
-        &fields(&[("account", "A"), ("arr", "1"), ("segment", "smb")]),
-        "ana",
-        Surface::Console,
-        now,
-    )
-    .expect_err("wrong function");
+    let err = new_acme("ana", &[("account", "A"), ("arr", "1"), ("segment", "smb")]);
     assert!(err.to_string().contains("come from Sales"));
-    let err = create(
-        &model,
-        1,
-        "sales-to-cs",
-        "x",
-        &fields(&[
-            ("account", "A"),
-            ("arr", "1"),
-            ("segment", "smb"),
-            ("tier", "reversible"),
-        ]),
-        "rita",
-        Surface::Console,
-        now,
-    )
-    .expect_err("tier lowered");
+    let err = new_acme("rita", &[("account", "A"), ("arr", "1"), ("segment", "smb"), ("tier", "reversible")]);
     assert!(matches!(err, Rejection::TierTooLow { .. }));
-    let err = create(&model, 1, "nope", "x", &[], "rita", Surface::Console, now)
+    let err = create(&model, 1, NewHandoff { seam: "nope", title: "x", fields: &[] }, "rita", Surface::Console, now)
         .expect_err("unknown seam");
-    assert!(
-        err.to_string()
-            .contains("seams: eng-to-ops, marketing-to-eng, sales-to-cs")
-    );
+    assert!(err.to_string().contains("seams: eng-to-ops, marketing-to-eng, sales-to-cs"));
 }
 
 #[test]
@@ -324,15 +177,9 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     assert_eq!(w.last().next_check, Some(t("2026-11-30T13:00:00-05:00")));
     assert!(w.at("2026-11-30T12:59:00-05:00").check().is_empty());
-    assert_eq!(
-        w.at("2026-11-30T13:00:00-05:00").check(),
-        ["stall_opened", "ladder_step"]
-    );
+    assert_eq!(w.at("2026-11-30T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
     // Before acceptance the reminder goes to the whole receiving queue.
-    assert_eq!(
-        w.recipients(),
-        [r#"Person("ana")"#, r#"Person("ben")"#, r#"Person("carla")"#]
-    );
+    assert_eq!(w.recipients(), [r#"Person("ana")"#, r#"Person("ben")"#, r#"Person("carla")"#]);
     assert_eq!(w.last().next_check, Some(t("2026-11-30T15:00:00-05:00")));
     assert_eq!(w.at("2026-11-30T15:00:00-05:00").check(), ["ladder_step"]);
     assert_eq!(w.recipients(), [r#"Person("carla")"#]);
@@ -342,43 +189,24 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
     assert!(w.at("2026-12-01T12:00:00-05:00").check().is_empty());
     assert_eq!(w.at("2026-12-01T13:00:00-05:00").check(), ["ladder_step"]);
-    assert!(matches!(
-        w.last().intents[0].kind,
-        IntentKind::Recalibration { .. }
-    ));
+    assert!(matches!(w.last().intents[0].kind, IntentKind::Recalibration { .. }));
     assert!(w.last().intents[0].text.contains("Unacknowledged handoff"));
-    assert!(
-        w.at("2026-12-01T16:00:00-05:00").check().is_empty(),
-        "each step fires once"
-    );
+    assert!(w.at("2026-12-01T16:00:00-05:00").check().is_empty(), "each step fires once");
     w.run("ana", "/handoff accept H-1");
     let closed = w.last().events.iter().find_map(|e| match e.change {
         Change::StallClosed { unblock_secs, .. } => Some(unblock_secs),
         _ => None,
     });
-    assert_eq!(
-        closed,
-        Some(27 * 3600),
-        "Monday 13:00 to Tuesday 16:00 wall time"
-    );
-    assert_eq!(
-        w.last().episodes[0].closed_at,
-        Some(t("2026-12-01T16:00:00-05:00"))
-    );
+    assert_eq!(closed, Some(27 * 3600), "Monday 13:00 to Tuesday 16:00 wall time");
+    assert_eq!(w.last().episodes[0].closed_at, Some(t("2026-12-01T16:00:00-05:00")));
     assert!(w.h.stall.is_none());
 }
 
 #[test]
 fn a_late_check_dates_the_episode_at_the_breach_and_fires_all_steps_due() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
-    assert_eq!(
-        w.at("2026-11-30T16:00:00-05:00").check(),
-        ["stall_opened", "ladder_step", "ladder_step"]
-    );
-    assert_eq!(
-        w.h.stall.as_ref().map(|s| s.opened_at),
-        Some(t("2026-11-30T13:00:00-05:00"))
-    );
+    assert_eq!(w.at("2026-11-30T16:00:00-05:00").check(), ["stall_opened", "ladder_step", "ladder_step"]);
+    assert_eq!(w.h.stall.as_ref().map(|s| s.opened_at), Some(t("2026-11-30T13:00:00-05:00")));
 }
 
 #[test]
@@ -395,54 +223,30 @@ fn holidays_and_weekends_do_not_count_towards_targets() {
 #[test]
 fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
-    w.at("2026-11-30T10:00:00-05:00")
-        .run("ana", "/handoff accept H-1");
+    w.at("2026-11-30T10:00:00-05:00").run("ana", "/handoff accept H-1");
     // Update target 8h: due Tuesday 10:00. Snooze for 3h at 11:00 (one business hour used).
-    w.at("2026-11-30T11:00:00-05:00").run(
-        "ana",
-        "/snooze H-1 3h waiting for the customer's legal team",
-    );
-    assert_eq!(
-        w.last().next_check,
-        Some(t("2026-11-30T14:00:00-05:00")),
-        "the snooze end is checked"
-    );
+    w.at("2026-11-30T11:00:00-05:00").run("ana", "/snooze H-1 3h waiting for the customer's legal team");
+    assert_eq!(w.last().next_check, Some(t("2026-11-30T14:00:00-05:00")), "the snooze end is checked");
     assert_eq!(w.at("2026-11-30T14:00:00-05:00").check(), ["snooze_ended"]);
     assert!(w.h.snooze.is_none());
     // 1h banked + 7h from 14:00: Monday 14-17 (3h) and Tuesday 9-13 (4h).
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
-    assert!(
-        w.refused("ben", "/snooze H-1 1h x")
-            .contains("only the owner")
-    );
-    assert!(
-        w.refused("ana", "/snooze H-1 20000h x")
-            .contains("between 1 minute and 14 days")
-    );
+    assert!(w.refused("ben", "/snooze H-1 1h x").contains("only the owner"));
+    assert!(w.refused("ana", "/snooze H-1 20000h x").contains("between 1 minute and 14 days"));
 }
 
 #[test]
 fn returning_to_the_requester_pauses_clocks_until_resubmission() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
-    w.at("2026-11-30T10:00:00-05:00")
-        .run("ana", "/handoff return H-1 which contract is this?");
+    w.at("2026-11-30T10:00:00-05:00").run("ana", "/handoff return H-1 which contract is this?");
     assert_eq!(w.h.state, State::Returned);
-    assert_eq!(
-        w.last().next_check,
-        None,
-        "nothing is due while it waits on the requester"
-    );
+    assert_eq!(w.last().next_check, None, "nothing is due while it waits on the requester");
     assert!(
-        w.last()
-            .intents
-            .iter()
-            .any(|i| i.to == Recipient::Person("rita".into()) && i.text.contains("which contract"))
+        w.last().intents.iter().any(|i| i.to == Recipient::Person("rita".into()) && i.text.contains("which contract"))
     );
     // Two days later the requester answers: the accept clock restarts, time to done resumes.
-    w.at("2026-12-02T10:00:00-05:00").run(
-        "rita",
-        "/handoff resubmit H-1 crm=https://crm.example/acme contract attached",
-    );
+    w.at("2026-12-02T10:00:00-05:00")
+        .run("rita", "/handoff resubmit H-1 crm=https://crm.example/acme contract attached");
     assert_eq!(w.h.state, State::Open);
     assert_eq!(w.h.fields["crm"], "https://crm.example/acme");
     assert_eq!(w.last().next_check, Some(t("2026-12-02T14:00:00-05:00")));
@@ -452,31 +256,18 @@ fn returning_to_the_requester_pauses_clocks_until_resubmission() {
 fn reversible_work_passes_or_fails_the_versioned_rules_reviewer() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");
-    w.run(
-        "eli",
-        "/handoff update H-1 brief moved brief=http://intranet/brief",
-    );
+    w.run("eli", "/handoff update H-1 brief moved brief=http://intranet/brief");
     let d = w.run("eli", "/handoff done H-1").clone();
-    assert_eq!(
-        d.review,
-        Some(ReviewRequest::Rules(Some("launch-check".into())))
-    );
+    assert_eq!(d.review, Some(ReviewRequest::Rules(Some("launch-check".into()))));
     let verdict = review::rules(&w.model, &w.h, Some("launch-check"), w.now);
     assert!(!verdict.pass);
     assert_eq!(verdict.reasons, ["the brief must be an https:// link"]);
     assert_eq!(verdict.version, "2026-11-01");
     let d = record_verdict(&w.model, &w.h, verdict, w.now).expect("verdict");
     assert_eq!(d.handoff.state, State::InProgress);
-    assert!(
-        d.intents
-            .iter()
-            .any(|i| i.to == Recipient::Person("eli".into()) && i.text.contains("https://"))
-    );
+    assert!(d.intents.iter().any(|i| i.to == Recipient::Person("eli".into()) && i.text.contains("https://")));
     w.h = d.handoff;
-    w.run(
-        "eli",
-        "/handoff update H-1 fixed brief=https://docs.example/brief",
-    );
+    w.run("eli", "/handoff update H-1 fixed brief=https://docs.example/brief");
     w.run("eli", "/handoff done H-1");
     let verdict = review::rules(&w.model, &w.h, Some("launch-check"), w.now);
     let d = record_verdict(&w.model, &w.h, verdict, w.now).expect("verdict");
@@ -487,31 +278,21 @@ fn reversible_work_passes_or_fails_the_versioned_rules_reviewer() {
 #[test]
 fn an_overdue_stall_is_not_closed_by_a_mere_update() {
     // eng-to-ops: done target 24h of ops time (08:00-20:00 UTC weekdays): Monday 08:00 + 24h = Tuesday 20:00.
-    let line =
-        r#"/handoff new eng-to-ops "DB failover" service=db runbook=https://runbooks.example/db"#;
+    let line = r#"/handoff new eng-to-ops "DB failover" service=db runbook=https://runbooks.example/db"#;
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", line);
     w.run("omar", "/handoff accept H-1");
     for hour in ["T11:00", "T14:00", "T17:00", "T19:59"] {
-        w.at(&format!("2026-11-30{hour}:00Z"))
-            .run("omar", "/handoff update H-1 still going");
+        w.at(&format!("2026-11-30{hour}:00Z")).run("omar", "/handoff update H-1 still going");
     }
     for hour in ["T09:00", "T12:00", "T15:00", "T18:00"] {
-        w.at(&format!("2026-12-01{hour}:00Z"))
-            .run("omar", "/handoff update H-1 still going");
+        w.at(&format!("2026-12-01{hour}:00Z")).run("omar", "/handoff update H-1 still going");
     }
     assert_eq!(w.at("2026-12-01T20:00:00Z").check()[0], "stall_opened");
     assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::Overdue));
-    w.at("2026-12-02T09:00:00Z")
-        .run("omar", "/handoff update H-1 nearly there");
-    assert!(
-        w.h.stall.is_some(),
-        "an update does not make overdue work on time"
-    );
+    w.at("2026-12-02T09:00:00Z").run("omar", "/handoff update H-1 nearly there");
+    assert!(w.h.stall.is_some(), "an update does not make overdue work on time");
     w.run("omar", "/handoff done H-1");
-    assert!(
-        w.h.stall.is_some(),
-        "it is still not done until the gate passes"
-    );
+    assert!(w.h.stall.is_some(), "it is still not done until the gate passes");
     w.run("olga", "/approve H-1");
     assert_eq!(w.h.state, State::Done);
     assert!(w.h.stall.is_none());
@@ -520,23 +301,14 @@ fn an_overdue_stall_is_not_closed_by_a_mere_update() {
 #[test]
 fn agents_own_only_agent_ready_work_and_their_reminders_reach_their_supervisor() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
-    assert!(
-        w.refused("eve", "/handoff reassign H-1 deploy-bot")
-            .contains("only members of Engineering")
-    );
+    assert!(w.refused("eve", "/handoff reassign H-1 deploy-bot").contains("only members of Engineering"));
     let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", line);
     w.run("deploy-bot", "/handoff accept H-1");
     w.run("deploy-bot", "/ack H-1");
     // Update target 4h: at 12:00 the stall opens and the reminder goes to the agent and to Omar.
-    assert_eq!(
-        w.at("2026-11-30T12:00:00Z").check(),
-        ["stall_opened", "ladder_step"]
-    );
-    assert_eq!(
-        w.recipients(),
-        [r#"Person("deploy-bot")"#, r#"Person("omar")"#]
-    );
+    assert_eq!(w.at("2026-11-30T12:00:00Z").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("deploy-bot")"#, r#"Person("omar")"#]);
 }
 
 #[test]
@@ -546,35 +318,11 @@ fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
         seam.mode = crate::model::ExecutionMode::HumanOnly;
     }
     let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
-    let Ok(Command::New {
-        seam,
-        title,
-        fields,
-    }) = parse(line)
-    else {
-        panic!("parse")
-    };
+    let Ok(Command::New { seam, title, fields }) = parse(line) else { panic!("parse") };
     let now = t("2026-11-30T08:00:00Z");
-    let d = create(
-        &model,
-        1,
-        &seam,
-        &title,
-        &fields,
-        "eve",
-        Surface::Console,
-        now,
-    )
-    .expect("create");
-    let err = decide(
-        &model,
-        &d.handoff,
-        &Command::Accept(1),
-        "deploy-bot",
-        Surface::Console,
-        now,
-    )
-    .expect_err("agent");
+    let d = create(&model, 1, NewHandoff { seam: &seam, title: &title, fields: &fields }, "eve", Surface::Console, now)
+        .expect("create");
+    let err = decide(&model, &d.handoff, &Command::Accept(1), "deploy-bot", Surface::Console, now).expect_err("agent");
     assert!(err.to_string().contains("agents cannot own"));
 }
 

@@ -1,1 +1,7 @@
-fn main() {}
+//! Baton's integration tests: one binary, a module per area (see matklad, "How to Test").
+
+mod cli;
+mod console;
+mod review;
+mod store;
+mod support;

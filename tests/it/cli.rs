@@ -1,0 +1,65 @@
+//! The `baton` binary as an operator runs it.
+
+use std::process::Command;
+
+use crate::support::repo;
+
+fn baton(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("BATON_CONFIG")
+        .env_remove("BATON_DATABASE_URL")
+        .env_remove("BATON_PLAYBOOKS_DIR")
+        .output()
+        .expect("run baton");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn check_accepts_the_shipped_operating_model() {
+    let (ok, stdout, stderr) = baton(&["check"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("baton.toml: ok (5 functions, 15 people, 3 seams, 5 playbooks)"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_mistake_with_file_and_line_and_fails() {
+    let dir = std::env::temp_dir().join(format!("baton-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("playbooks")).expect("dir");
+    for entry in std::fs::read_dir(repo().join("playbooks")).expect("playbooks") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.join("playbooks").join(path.file_name().expect("name"))).expect("copy");
+    }
+    let shipped = std::fs::read_to_string(repo().join("baton.toml")).expect("model");
+    let broken = shipped
+        .replace("timezone = \"Europe/Berlin\"", "timezone = \"Europe/Atlantis\"")
+        .replace("lead = \"carla\"", "lead = \"carl\"")
+        .replace("accept = \"2h\"", "accept = \"2 hours\"")
+        .replace("playbook = \"agent-stalled\"", "playbook = \"agent-stuck\"");
+    std::fs::write(dir.join("baton.toml"), broken).expect("write");
+    std::fs::write(dir.join("playbooks/bad.toml"), "id = \"bad\"\ntitle = \"Bad\"\ntimebox = \"soon\"\n")
+        .expect("write");
+    let config = dir.join("baton.toml");
+    let (ok, _, stderr) = baton(&["check", "--config", config.to_str().expect("path")]);
+    assert!(!ok, "check must fail");
+    let file = config.display().to_string();
+    for expected in [
+        format!("{file}:28: functions.customer-success.lead: unknown person `carl`"),
+        format!("{file}:50: functions.engineering.timezone: unknown time zone `Europe/Atlantis`"),
+        format!("{file}:205: seams.eng-to-ops.sla.accept: invalid duration `2 hours`"),
+        format!("{file}:215: seams.eng-to-ops.ladder.playbook: unknown playbook `agent-stuck`"),
+        "playbooks/bad.toml:3: timebox: invalid duration `soon`".to_string(),
+        "5 problem(s) found".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_readme_quick_start_runs_the_demo() {
+    let (ok, stdout, stderr) = baton(&["console", "--script", "demo/demo.baton"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Approved. H-1 is done."), "{stdout}");
+    assert!(stderr.contains("temporary SQLite"), "{stderr}");
+}

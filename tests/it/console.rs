@@ -1,0 +1,95 @@
+//! The console runs the shipped demo script end to end on a real SQLite store.
+
+use baton::console::Console;
+use tokio::io::BufReader;
+
+use crate::support::{app, repo, sqlite, t};
+
+async fn run(script: &str) -> String {
+    let mut console = Console::new(app(sqlite().await), t("2026-11-22T09:00:00Z"), Vec::new());
+    console.run(BufReader::new(script.as_bytes()), true).await.expect("script runs");
+    assert_eq!(console.failures, 0);
+    String::from_utf8(console.into_output()).expect("utf-8")
+}
+
+/// Asserts that `needles` appear in `haystack` in this order.
+fn in_order(haystack: &str, needles: &[&str]) {
+    let mut from = 0;
+    for n in needles {
+        match haystack[from..].find(n) {
+            Some(i) => from += i + n.len(),
+            None => panic!("{n:?} not found (in order) in:\n{haystack}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_demo_script_walks_both_handoffs_through_their_lives() {
+    let script = std::fs::read_to_string(repo().join("demo/demo.baton")).expect("demo script");
+    let out = run(&script).await;
+    in_order(
+        &out,
+        &[
+            "H-1 handed to Customer Success on sales-to-cs. Due for acceptance by Mon 30 Nov 13:00 EST.",
+            "• arr: `lots` is not a number",
+            "⏰ Mon 30 Nov 13:00 EST",
+            "→ @ana (DM) · escalation",
+            "⏰ Mon 30 Nov 15:00 EST",
+            "For your attention as lead of Customer Success",
+            "You own H-1 now.",
+            "✗ the requester cannot approve their own handoff",
+            "Approved (1 of 2).",
+            "Approved. H-1 is done.",
+            "State: done",
+            "H-2 handed to Engineering on marketing-to-eng.",
+            "⏰ Tue 01 Dec 13:00 GMT",
+            "For your attention as lead of Engineering",
+            "→ #eng-handoffs (Slack) · escalation",
+            "→ Discord channel 1100000000000000001 · escalation",
+            "thread \"recalibration H-2 (unacknowledged)\"",
+            "Playbook: Unacknowledged handoff · timebox 30m",
+            "• sales-to-cs: 1 opened, 1 closed · time to unblock p50 2h30m",
+            "• H-2 · marketing-to-eng · Spring launch landing page · not accepted in time",
+            "You own H-2 now.",
+            "H-2 snoozed until",
+            "✗ unknown command `frobnicate`",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn console_mistakes_get_precise_answers() {
+    let out = run(
+        "/ack H-1\nas nobody\nas rita\n/handoff accept\nclock tomorrow\nclock 2020-01-01 09:00\n/ack H-7\nevents\n",
+    )
+    .await;
+    in_order(
+        &out,
+        &[
+            "✗ say who you are first: `as <person>`",
+            "✗ there is no person `nobody`",
+            "✗ name the handoff, like H-12\n    /handoff accept H-<n>",
+            "✗ usage: clock +4h",
+            "✗ the clock only moves forward",
+            "✗ there is no handoff H-7",
+            "✗ usage: events H-<n>",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_snooze_holds_the_ladder_until_it_ends() {
+    let out = run("tz America/New_York\nclock 2026-11-30 09:00\nas rita\n\
+         /handoff new sales-to-cs \"Acme\" account=Acme arr=1 segment=smb\n\
+         as ana\n/handoff accept H-1\n/snooze H-1 4h customer on holiday\nclock +3h\nclock +2h\nevents H-1\n")
+    .await;
+    in_order(
+        &out,
+        &[
+            "snoozed until Mon 30 Nov 13:00 EST",
+            "⏰ Mon 30 Nov 13:00 EST",
+            "Your snooze on H-1 is over",
+            "snooze_ended",
+        ],
+    );
+}

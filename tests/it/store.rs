@@ -1,0 +1,188 @@
+//! Store conformance: the same cases on SQLite and PostgreSQL.
+
+use baton::app::AppError;
+use baton::store::{Backend, StoreError};
+use baton_core::{Command, State, Surface};
+
+use crate::support::{app, on_each_store, t};
+
+const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
+const MONDAY_9: &str = "2026-11-30T09:00:00-05:00";
+
+async fn count(store: &baton::store::Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.expect(sql)
+}
+
+fn cmd(line: &str) -> Command {
+    baton_core::parse(line).expect(line)
+}
+
+#[tokio::test]
+async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        let stored = store.load(1).await.expect("load").expect("exists");
+        assert_eq!((stored.handoff.title.as_str(), stored.version), ("Acme renewal", 1));
+        assert_eq!(store.earliest_check().await.expect("due"), Some(t("2026-11-30T13:00:00-05:00")));
+        assert!(store.due(t("2026-11-30T12:59:00-05:00"), 10).await.expect("due").is_empty());
+        assert_eq!(store.due(t("2026-11-30T13:00:00-05:00"), 10).await.expect("due"), [1]);
+        assert_eq!(app.sweep(t("2026-11-30T15:00:00-05:00")).await.expect("sweep"), 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM ladder_steps").await, 2);
+        let episodes = store.episodes_since(t("2026-11-01T00:00:00Z")).await.expect("episodes");
+        assert_eq!(episodes.len(), 1);
+        assert_eq!((episodes[0].opened_at, episodes[0].closed_at), (t("2026-11-30T13:00:00-05:00"), None));
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), t("2026-11-30T16:00:00-05:00"), None)
+            .await
+            .expect("accept");
+        let episodes = store.episodes_since(t("2026-11-01T00:00:00Z")).await.expect("episodes");
+        assert_eq!(episodes[0].closed_at, Some(t("2026-11-30T16:00:00-05:00")));
+        let kinds: Vec<String> =
+            store.events(1).await.expect("events").iter().map(|e| e.event.change.kind().to_string()).collect();
+        assert_eq!(kinds, ["created", "stall_opened", "ladder_step", "ladder_step", "stall_closed", "accepted"]);
+        let surfaces: Vec<Surface> = store.events(1).await.expect("events").iter().map(|e| e.event.surface).collect();
+        assert_eq!(surfaces.last(), Some(&Surface::Slack));
+        // Card, queue reminders (3), lead notice, acceptance notice, new card.
+        let pending = store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox");
+        assert_eq!(pending.len(), 7);
+        store.mark_delivered(pending[0].id, t("2026-12-01T00:00:00Z"), Some("1700000000.000100")).await.expect("mark");
+        store.mark_failed(pending[1].id, "HTTP 500", t("2026-12-01T01:00:00Z")).await.expect("mark");
+        assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 5);
+        assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 6);
+        assert_eq!(store.outbox_depth().await.expect("depth"), 6);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_concurrent_commands_on_one_handoff_cannot_both_win() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        for round in 0..5 {
+            let now = t(MONDAY_9) + chrono::Duration::minutes(round);
+            let (a, b) = tokio::join!(
+                app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now, None),
+                app.handle("ben", Surface::Slack, cmd("/handoff accept H-1"), now, None),
+            );
+            assert!(a.is_ok() != b.is_ok(), "exactly one accept wins: {a:?} / {b:?}");
+            let loser = if a.is_ok() { b } else { a };
+            assert!(matches!(loser, Err(AppError::Rejected(_))), "the loser is told why: {loser:?}");
+            assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'accepted'").await, 1);
+            // Give it back to the queue for the next round.
+            let owner = store.load(1).await.expect("load").expect("exists").handoff.owner.expect("owner");
+            let reassigned = if owner == "ana" { "ben" } else { "ana" };
+            app.handle("carla", Surface::Console, cmd(&format!("/handoff reassign H-1 {reassigned}")), now, None)
+                .await
+                .expect("reassign");
+            sqlx::query("DELETE FROM events WHERE kind = 'accepted'").execute(store.pool()).await.expect("reset");
+            let mut h = store.load(1).await.expect("load").expect("exists");
+            h.handoff.state = State::Open;
+            h.handoff.owner = None;
+            let d = baton_core::Decision {
+                handoff: h.handoff,
+                events: vec![],
+                intents: vec![],
+                episodes: vec![],
+                fired: vec![],
+                next_check: None,
+                review: None,
+                reply: String::new(),
+            };
+            store.save(&d, Some(h.version), None).await.expect("reopen");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_in_the_middle_of_a_command_leaves_no_partial_state() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        let before = store.load(1).await.expect("load").expect("exists");
+        let (events, outbox) =
+            (count(&store, "SELECT COUNT(*) FROM events").await, count(&store, "SELECT COUNT(*) FROM outbox").await);
+        // A real database failure after the handoff row and events are written: the outbox refuses inserts.
+        let ddl: &[&str] = match store.backend() {
+            Backend::Postgres => &[
+                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
+            ],
+            Backend::Sqlite => &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        };
+        for sql in ddl {
+            sqlx::query(*sql).execute(store.pool()).await.expect(sql);
+        }
+        let err = app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await;
+        assert!(matches!(err, Err(AppError::Internal(ref e)) if format!("{e:#}").contains("injected failure")), "{err:?}");
+        let after = store.load(1).await.expect("load").expect("exists");
+        assert_eq!(after.version, before.version);
+        assert_eq!(after.handoff, before.handoff);
+        assert_eq!(after.handoff.state, State::Open);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events").await, events);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox").await, outbox);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_request_acts_once() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), Some("create-1")).await.expect("create");
+        let again = app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), Some("create-1")).await;
+        assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), t(MONDAY_9), Some("click-1"))
+            .await
+            .expect("accept");
+        let again = app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), t(MONDAY_9), Some("click-1")).await;
+        assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM handoffs").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'accepted'").await, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_ladder_step_is_saved_once_per_episode_even_from_a_stale_decision() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let model = crate::support::model();
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        let stored = store.load(1).await.expect("load").expect("exists");
+        let d = baton_core::check(&model, &stored.handoff, t("2026-11-30T13:00:00-05:00")).expect("check");
+        assert_eq!(d.fired.len(), 1);
+        store.save(&d, Some(stored.version), None).await.expect("first save");
+        // The same decision again, as a second replica would produce it: refused by version...
+        assert!(matches!(store.save(&d, Some(stored.version), None).await, Err(StoreError::Conflict)));
+        // ...and by the step's unique key even when the version check is passed.
+        let current = store.load(1).await.expect("load").expect("exists").version;
+        assert!(matches!(store.save(&d, Some(current), None).await, Err(StoreError::Conflict)));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM ladder_steps").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'ladder_step'").await, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn handoff_numbers_have_no_gaps_from_refused_creations_and_lists_answer_per_person() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let bad =
+            app.handle("rita", Surface::Console, cmd("/handoff new sales-to-cs x arr=1"), t(MONDAY_9), None).await;
+        assert!(matches!(bad, Err(AppError::Rejected(_))));
+        let reply = app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        assert!(reply.starts_with("H-1 "), "{reply}");
+        app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+        let mine = app.handle("ana", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(mine.contains("H-1 · Acme renewal · accepted · you are owner"), "{mine}");
+        let theirs = app.handle("rita", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(theirs.contains("you are requester"), "{theirs}");
+        let nobody = app.handle("ben", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(nobody.contains("no open handoffs"));
+        let missing = app.handle("ben", Surface::Console, cmd("/handoff show H-9"), t(MONDAY_9), None).await;
+        assert!(matches!(missing, Err(AppError::Rejected(ref r)) if r.to_string() == "there is no handoff H-9"));
+    })
+    .await;
+}
