@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use baton_core::config::parse_wall_duration;
 use baton_core::{Action, IntentKind, Recipient, parse};
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -125,7 +126,7 @@ impl<W: Write> Console<W> {
         }
         let joined = rest.join(" ");
         let target = if let Some(step) = joined.strip_prefix('+') {
-            parse_step(step).map(|d| self.now + d)
+            parse_wall_duration(step).filter(|d| *d > Duration::zero()).map(|d| self.now + d)
         } else {
             NaiveDateTime::parse_from_str(&joined, "%Y-%m-%d %H:%M")
                 .ok()
@@ -246,25 +247,4 @@ fn button(a: Action) -> &'static str {
 
 fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}")).collect::<Vec<_>>().join("\n")
-}
-
-/// `1d2h30m` of wall-clock time.
-fn parse_step(s: &str) -> Option<Duration> {
-    let mut total = Duration::zero();
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: i64 = digits.parse().ok()?;
-        digits.clear();
-        total += match c {
-            'd' => Duration::days(n),
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            _ => return None,
-        };
-    }
-    (digits.is_empty() && total > Duration::zero()).then_some(total)
 }

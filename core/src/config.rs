@@ -157,8 +157,18 @@ fn or_none(list: &[&str]) -> String {
     if list.is_empty() { "(none)".into() } else { list.join(", ") }
 }
 
-/// Parses `4h`, `30m`, `1h30m`, `0h`.
+/// Parses a business-time duration: `4h`, `30m`, `1h30m`, `0h` (no days: a "day" of business time
+/// is ambiguous).
 pub fn parse_duration(s: &str) -> Option<Duration> {
+    parse_units(s, &[('h', Duration::hours(1)), ('m', Duration::minutes(1)), ('s', Duration::seconds(1))])
+}
+
+/// Parses a wall-clock duration, days allowed: `1d2h30m`.
+pub fn parse_wall_duration(s: &str) -> Option<Duration> {
+    parse_units(s, &[('d', Duration::days(1)), ('h', Duration::hours(1)), ('m', Duration::minutes(1))])
+}
+
+fn parse_units(s: &str, units: &[(char, Duration)]) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
         return None;
@@ -170,14 +180,10 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             digits.push(c);
             continue;
         }
-        let n: i64 = digits.parse().ok()?;
+        let n: i32 = digits.parse().ok()?;
         digits.clear();
-        total += match c {
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            's' => Duration::seconds(n),
-            _ => return None,
-        };
+        let (_, unit) = units.iter().find(|(u, _)| *u == c)?;
+        total += *unit * n;
     }
     digits.is_empty().then_some(total)
 }
