@@ -166,8 +166,7 @@ impl<W: Write> Console<W> {
             writeln!(self.out, "  ✗ usage: events H-<n>")?;
             return Ok(());
         };
-        for row in self.app.store.events(id).await? {
-            let e = row.event;
+        for e in self.app.store.events(id).await? {
             let when = e.at.with_timezone(&self.tz).format("%a %d %b %H:%M");
             let change = serde_json::to_string(&e.change)?;
             writeln!(self.out, "  {when} · {} via {} · {} · {change}", e.actor, e.surface.name(), e.state)?;

@@ -54,13 +54,6 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
-/// A recorded audit event.
-#[derive(Clone, Debug)]
-pub struct EventRow {
-    /// The event.
-    pub event: Event,
-}
-
 /// A closed or open stall episode, for statistics.
 #[derive(Clone, Debug)]
 pub struct EpisodeRow {
@@ -337,7 +330,7 @@ impl Store {
     }
 
     /// A handoff's audit trail, oldest first.
-    pub async fn events(&self, id: HandoffId) -> Result<Vec<EventRow>, StoreError> {
+    pub async fn events(&self, id: HandoffId) -> Result<Vec<Event>, StoreError> {
         let rows =
             sqlx::query("SELECT at_ms, actor, surface, state, change FROM events WHERE handoff_id = $1 ORDER BY id")
                 .bind(id as i64)
@@ -349,14 +342,12 @@ impl Store {
                 let change: String = r.try_get("change")?;
                 let surface: String = r.try_get("surface")?;
                 let state: String = r.try_get("state")?;
-                Ok(EventRow {
-                    event: Event {
-                        at: from_ms(r.try_get("at_ms")?),
-                        actor: r.try_get("actor")?,
-                        surface: serde_json::from_value(serde_json::Value::String(surface)).map_err(decode)?,
-                        state: serde_json::from_value(serde_json::Value::String(state)).map_err(decode)?,
-                        change: serde_json::from_str(&change).map_err(decode)?,
-                    },
+                Ok(Event {
+                    at: from_ms(r.try_get("at_ms")?),
+                    actor: r.try_get("actor")?,
+                    surface: serde_json::from_value(serde_json::Value::String(surface)).map_err(decode)?,
+                    state: serde_json::from_value(serde_json::Value::String(state)).map_err(decode)?,
+                    change: serde_json::from_str(&change).map_err(decode)?,
                 })
             })
             .collect()

@@ -38,9 +38,9 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
         let episodes = store.episodes_since(t("2026-11-01T00:00:00Z")).await.expect("episodes");
         assert_eq!(episodes[0].closed_at, Some(t("2026-11-30T16:00:00-05:00")));
         let kinds: Vec<String> =
-            store.events(1).await.expect("events").iter().map(|e| e.event.change.kind().to_string()).collect();
+            store.events(1).await.expect("events").iter().map(|e| e.change.kind().to_string()).collect();
         assert_eq!(kinds, ["created", "stall_opened", "ladder_step", "ladder_step", "stall_closed", "accepted"]);
-        let surfaces: Vec<Surface> = store.events(1).await.expect("events").iter().map(|e| e.event.surface).collect();
+        let surfaces: Vec<Surface> = store.events(1).await.expect("events").iter().map(|e| e.surface).collect();
         assert_eq!(surfaces.last(), Some(&Surface::Slack));
         // Card, queue reminders (3), lead notice, acceptance notice, new card.
         let pending = store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox");
