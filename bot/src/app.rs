@@ -12,12 +12,16 @@ use baton_core::{
     Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render, review,
 };
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Notify;
 
 use crate::reviewer::Webhooks;
 use crate::store::{Store, StoreError};
 
 /// How often a command is re-decided after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 5;
+
+/// Handoffs claimed and checked per sweep transaction.
+pub const SWEEP_BATCH: i64 = 200;
 
 /// What went wrong handling a command.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,24 @@ pub struct App {
     pub model: Arc<OperatingModel>,
     /// Webhook reviewers.
     pub webhooks: Webhooks,
+    /// Wakes the background tasks after a command saved something.
+    pub wake: Wake,
+}
+
+/// Wakes the scheduler (a new check may be due sooner) and the delivery worker (messages queued).
+#[derive(Clone, Debug, Default)]
+pub struct Wake {
+    /// The scheduler's wake-up.
+    pub scheduler: Arc<Notify>,
+    /// The delivery worker's wake-up.
+    pub delivery: Arc<Notify>,
+}
+
+impl Wake {
+    fn both(&self) {
+        self.scheduler.notify_one();
+        self.delivery.notify_one();
+    }
 }
 
 impl App {
@@ -60,7 +82,7 @@ impl App {
         for var in missing {
             tracing::warn!("{var} is not set: its webhook reviewer will fail every review");
         }
-        App { store, model: Arc::new(model), webhooks }
+        App { store, model: Arc::new(model), webhooks, wake: Wake::default() }
     }
 
     /// Handles one command from a verified person. `key` identifies the request so a retry or
@@ -91,7 +113,7 @@ impl App {
                 Ok(render::card(&ctx, &h, now))
             }
             Command::Mine => self.mine(actor).await,
-            Command::Stalls => self.stalls(now).await,
+            Command::Stalls => Ok(self.stall_report(now, Duration::days(90)).await?),
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
                 // Validate before taking a number, so refusals leave no gaps in the numbering.
@@ -99,6 +121,7 @@ impl App {
                 let id = self.store.next_id().await?;
                 let d = baton_core::create(&self.model, id, new, actor, surface, now)?;
                 self.store.save(&d, None, key).await?;
+                self.wake.both();
                 Ok(d.reply)
             }
             command => {
@@ -108,6 +131,7 @@ impl App {
                 if let Some(req) = d.review.clone() {
                     self.review(id, req, now).await?;
                 }
+                self.wake.both();
                 Ok(d.reply)
             }
         }
@@ -150,16 +174,18 @@ impl App {
         Ok(())
     }
 
-    /// Runs stall checks on every handoff due at `now`; returns how many changed.
+    /// Runs stall checks on every handoff due at `now`, in claimed batches of `SWEEP_BATCH`;
+    /// returns how many handoffs changed. Its cost follows the number due, not the number open.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
-        for id in self.store.due(now, 500).await? {
-            let d = self.apply(id, None, |h| baton_core::check(&self.model, h, now)).await?;
-            if !d.events.is_empty() {
-                changed += 1;
+        loop {
+            let (claimed, n) =
+                self.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&self.model, h, now)).await?;
+            changed += n;
+            if claimed < SWEEP_BATCH as usize {
+                return Ok(changed);
             }
         }
-        Ok(changed)
     }
 
     async fn mine(&self, actor: &str) -> Result<String, AppError> {
@@ -180,11 +206,11 @@ impl App {
         Ok(lines.join("\n"))
     }
 
-    async fn stalls(&self, now: DateTime<Utc>) -> Result<String, AppError> {
-        let since = now - Duration::days(90);
-        let episodes = self.store.episodes_since(since).await?;
+    /// Stall history over the `window` before `now`, and what is stalled now.
+    pub async fn stall_report(&self, now: DateTime<Utc>, window: Duration) -> Result<String, StoreError> {
+        let episodes = self.store.episodes_since(now - window).await?;
         let stalled = self.store.stalled().await?;
-        let mut out = vec![format!("Stall history, last 90 days ({} episodes):", episodes.len())];
+        let mut out = vec![format!("Stall history, last {} days ({} episodes):", window.num_days(), episodes.len())];
         let mut seams: Vec<&str> = episodes.iter().map(|e| e.seam.as_str()).collect();
         seams.sort_unstable();
         seams.dedup();

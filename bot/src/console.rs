@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::app::{App, AppError};
+use crate::deliver::plan;
 
 /// Console-only commands, shown by `help`.
 const CONSOLE_HELP: &str = "Console commands:
@@ -140,10 +141,13 @@ impl<W: Write> Console<W> {
         }
     }
 
-    /// Moves the clock to `to`, sweeping at every instant something falls due on the way.
+    /// Moves the clock to `to`, sweeping at every instant something falls due on the way
+    /// (a stall check, or a message held for its recipient's working hours).
     async fn advance(&mut self, to: DateTime<Utc>) -> anyhow::Result<()> {
         for _ in 0..100_000 {
-            match self.app.store.earliest_check().await? {
+            let check = self.app.store.earliest_check().await?;
+            let held = self.app.store.earliest_outbox().await?;
+            match [check, held].into_iter().flatten().min() {
                 Some(due) if due <= to => {
                     self.now = self.now.max(due);
                     self.app.sweep(self.now).await?;
@@ -199,27 +203,26 @@ impl<W: Write> Console<W> {
         self.deliver().await
     }
 
-    /// Prints every pending outbox message as delivered and records the delivery.
+    /// Prints every pending outbox message as delivered (folding floods into digests, as the
+    /// delivery worker does) and records the delivery.
     async fn deliver(&mut self) -> anyhow::Result<()> {
         loop {
             let rows = self.app.store.pending_outbox(self.now, 100).await?;
             if rows.is_empty() {
                 return Ok(());
             }
-            for row in rows {
-                let i = &row.intent;
+            for piece in plan(rows, self.app.model.delivery.digest_threshold).into_iter().flatten() {
+                let i = piece.intent();
                 let to = match &i.to {
                     Recipient::Person(p) => format!("@{p} (DM)"),
                     Recipient::SlackChannel(c) => format!("{c} (Slack)"),
                     Recipient::DiscordChannel(c) => format!("Discord channel {c}"),
                 };
-                let label = match &i.kind {
-                    IntentKind::Card => "card".to_string(),
-                    IntentKind::Notice => "notice".to_string(),
-                    IntentKind::Escalation => "escalation".to_string(),
-                    IntentKind::Recalibration { playbook } => {
-                        format!("thread \"recalibration H-{} ({playbook})\"", i.handoff)
+                let label = match (&i.kind, i.handoff) {
+                    (IntentKind::Recalibration { playbook }, Some(h)) => {
+                        format!("thread \"recalibration H-{h} ({playbook})\"")
                     }
+                    (kind, _) => kind.name().to_string(),
                 };
                 let buttons: Vec<String> = i.actions.iter().map(|a| format!("[{}]", button(*a))).collect();
                 writeln!(self.out, "    → {to} · {label}")?;
@@ -227,7 +230,7 @@ impl<W: Write> Console<W> {
                 if !buttons.is_empty() {
                     writeln!(self.out, "      {}", buttons.join(" "))?;
                 }
-                self.app.store.mark_delivered(row.id, self.now, None).await?;
+                self.app.store.mark_delivered(&piece.ids(), self.now, None, None).await?;
             }
         }
     }

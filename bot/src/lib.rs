@@ -4,12 +4,22 @@
 //! - [`app`]: loads, decides through the core, saves; runs stall sweeps.
 //! - [`console`]: the chat commands in a terminal on a simulated clock.
 //! - [`config`]: reads the operating model and playbooks from disk.
+//! - [`scheduler`], [`jobs`]: stall sweeps and periodic jobs inside `baton serve`.
+//! - [`deliver`]: the outbox worker (digests, retries, rate limits, dead letters).
+//! - [`slack`], [`discord`]: the platforms' wire formats; nothing else knows them.
+//! - [`serve`]: `baton serve` (HTTP routes, background tasks, graceful shutdown).
 //! - [`reviewer`]: calls webhook reviewers.
 //! - [`settings`]: every environment variable Baton reads.
 
 pub mod app;
 pub mod config;
 pub mod console;
+pub mod deliver;
+pub mod discord;
+pub mod jobs;
 pub mod reviewer;
+pub mod scheduler;
+pub mod serve;
 pub mod settings;
+pub mod slack;
 pub mod store;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use baton::app::App;
 use baton::console::Console;
+use baton::deliver::{Limits, Outbound};
+use baton::discord::DiscordApi;
+use baton::serve::{self, Server};
+use baton::slack::SlackApi;
 use baton::store::Store;
 use baton::{config, settings};
 use clap::{Parser, Subcommand};
@@ -40,12 +44,39 @@ enum Cmd {
     Check,
     /// Apply database migrations.
     Migrate,
+    /// Run the bot: HTTP endpoints, the stall scheduler and the delivery worker.
+    Serve {
+        /// Address to bind (port 0 picks a free one and logs it).
+        #[arg(long, env = settings::LISTEN, default_value = settings::DEFAULT_LISTEN)]
+        listen: String,
+        /// Longest sleep between scheduler and delivery passes (other replicas' work is seen
+        /// within this), like `5s` or `500ms`.
+        #[arg(long, env = settings::POLL_INTERVAL, default_value = "5s", value_parser = parse_interval)]
+        poll_interval: std::time::Duration,
+        /// How long a delivery claim lasts before another replica retries the message.
+        #[arg(long, env = settings::DELIVERY_LEASE, default_value = "60s", value_parser = parse_interval)]
+        delivery_lease: std::time::Duration,
+    },
+}
+
+/// `5s`, `500ms`, `2m`.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}`: write a number and a unit, like 5s or 500ms"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("`{s}`: the unit must be ms, s or m")),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn,baton=info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -60,6 +91,14 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let load = || config::load_files(&cli.config, cli.playbooks.as_deref());
+    let load_model = || {
+        load().map_err(|errors| {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            anyhow::anyhow!("the operating model has {} problem(s); `baton check` lists them", errors.len())
+        })
+    };
     match cli.command {
         Cmd::Check => match load() {
             Ok(model) => {
@@ -87,16 +126,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Console { script } => {
-            let model = match load() {
-                Ok(m) => m,
-                Err(errors) => {
-                    for e in &errors {
-                        eprintln!("{e}");
-                    }
-                    anyhow::bail!("the operating model has {} problem(s); `baton check` lists them", errors.len());
-                }
+        Cmd::Serve { listen, poll_interval, delivery_lease } => {
+            let model = load_model()?;
+            let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
+            let store = Store::open(url).await?;
+            let app = App::new(store, model);
+            let server = Server {
+                app,
+                out: outbound_from_env(),
+                poll: poll_interval,
+                lease: chrono::Duration::from_std(delivery_lease).context("delivery lease too long")?,
             };
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+            serve::run(server, listener, serve::signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Console { script } => {
+            let model = load_model()?;
             let (url, temp) = match &cli.database_url {
                 Some(url) => (url.clone(), None),
                 None => {
@@ -133,4 +179,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
+}
+
+/// The platforms whose credentials are set; the log says which are not started.
+fn outbound_from_env() -> Outbound {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let limits = Limits::default();
+    let slack = match var(settings::SLACK_BOT_TOKEN) {
+        Some(token) => {
+            let base = var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
+            Some(SlackApi::new(&base, &token, limits.clone()))
+        }
+        None => {
+            tracing::warn!("{} is not set: Slack is not started", settings::SLACK_BOT_TOKEN);
+            None
+        }
+    };
+    let discord = match var(settings::DISCORD_BOT_TOKEN) {
+        Some(token) => {
+            let base =
+                var(settings::DISCORD_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_DISCORD_API_BASE_URL.into());
+            Some(DiscordApi::new(&base, &token, limits))
+        }
+        None => {
+            tracing::warn!("{} is not set: Discord is not started", settings::DISCORD_BOT_TOKEN);
+            None
+        }
+    };
+    Outbound { slack, discord }
 }

@@ -13,3 +13,23 @@ pub const DATABASE_URL: &str = "BATON_DATABASE_URL";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://baton.db";
 /// Log filter (`info`, `baton=debug`, …).
 pub const LOG: &str = "RUST_LOG";
+/// Address `baton serve` binds (port 0 picks a free one and logs it).
+pub const LISTEN: &str = "BATON_LISTEN";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Longest sleep of the scheduler and delivery worker, like `5s` or `500ms`.
+pub const POLL_INTERVAL: &str = "BATON_POLL_INTERVAL";
+/// How long a delivery claim lasts before another replica may retry the message, like `60s`.
+pub const DELIVERY_LEASE: &str = "BATON_DELIVERY_LEASE";
+/// Slack bot token (`xoxb-…`); Slack is not started without it.
+pub const SLACK_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
+/// Slack Web API base.
+pub const SLACK_API_BASE_URL: &str = "SLACK_API_BASE_URL";
+/// Default Slack Web API base.
+pub const DEFAULT_SLACK_API_BASE_URL: &str = "https://slack.com/api";
+/// Discord bot token; Discord is not started without it.
+pub const DISCORD_BOT_TOKEN: &str = "DISCORD_BOT_TOKEN";
+/// Discord REST base.
+pub const DISCORD_API_BASE_URL: &str = "DISCORD_API_BASE_URL";
+/// Default Discord REST base.
+pub const DEFAULT_DISCORD_API_BASE_URL: &str = "https://discord.com";

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use toml::Spanned;
@@ -247,6 +247,37 @@ impl<'t, 'i> Table<'t, 'i> {
         d.duration(v, &field)
     }
 
+    /// The required `timezone` key, an IANA zone name.
+    fn timezone(&mut self, d: &mut Diag<'_>) -> Option<chrono_tz::Tz> {
+        let tz = self.req_str(d, "timezone")?;
+        let zone = tz.get_ref().parse::<chrono_tz::Tz>().ok();
+        if zone.is_none() {
+            let message = format!("unknown time zone `{}`: use an IANA name like `Europe/Berlin`", tz.get_ref());
+            d.err(tz.span(), &self.field("timezone"), message);
+        }
+        zone
+    }
+
+    /// An optional whole number within `range`.
+    fn int(&mut self, d: &mut Diag<'_>, key: &'static str, range: RangeInclusive<i64>) -> Option<i64> {
+        let v = self.opt(key)?;
+        let field = self.field(key);
+        match v.get_ref() {
+            DeValue::Integer(i) => match i.as_str().parse::<i64>() {
+                Ok(n) if range.contains(&n) => Some(n),
+                _ => {
+                    let (lo, hi) = (range.start(), range.end());
+                    d.err(v.span(), &field, format!("expected a whole number from {lo} to {hi}"));
+                    None
+                }
+            },
+            other => {
+                d.err(v.span(), &field, format!("expected a whole number, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
     /// Entries of a sub-table of named items (`[functions.sales]`).
     fn entries(&mut self, d: &mut Diag<'_>, key: &'static str) -> Vec<(Spanned<String>, &'t Value<'i>)> {
         let Some(v) = self.opt(key) else {
@@ -370,11 +401,80 @@ fn parse_model(
             model.seams.insert(s.id.clone(), s);
         }
     }
+    for (tier, v) in top.entries(&mut d, "tiers") {
+        let path = format!("tiers.{}", tier.get_ref());
+        let Some(parsed) = RiskTier::parse(tier.get_ref()) else {
+            d.err(tier.span(), &path, "unknown tier; tiers are reversible, irreversible, high-stakes");
+            continue;
+        };
+        let Some(mut t) = Table::new(&mut d, v, &path) else { continue };
+        if let Some(loud) = t.opt("ping_outside_hours")
+            && d.bool(loud, &t.field("ping_outside_hours")) == Some(true)
+        {
+            model.loud_tiers.push(parsed);
+        }
+        t.finish(&mut d);
+    }
+    if let Some(v) = top.opt("delivery")
+        && let Some(mut t) = Table::new(&mut d, v, "delivery")
+    {
+        let defaults = Delivery::default();
+        model.delivery = Delivery {
+            max_attempts: t.int(&mut d, "max_attempts", 1..=100).map_or(defaults.max_attempts, |n| n as u32),
+            digest_threshold: t
+                .int(&mut d, "digest_threshold", 1..=100)
+                .map_or(defaults.digest_threshold, |n| n as usize),
+        };
+        t.finish(&mut d);
+    }
+    for (name, v) in top.entries(&mut d, "jobs") {
+        if let Some(job) = parse_job(&mut d, &name, v, &function_names) {
+            model.jobs.push(job);
+        }
+    }
     if seams.is_empty() {
         d.err(top.span.clone(), "seams", "no seams defined: add at least one `[seams.<id>]` table");
     }
     top.finish(&mut d);
     Some(model)
+}
+
+fn parse_job(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, functions: &BTreeMap<String, ()>) -> Option<Job> {
+    let path = format!("jobs.{}", name.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let kind = t.req_str(d, "kind").and_then(|k| {
+        let found = JobKind::ALL.iter().find(|(n, _)| *n == k.get_ref()).map(|(_, kind)| *kind);
+        if found.is_none() {
+            let message = format!("unknown job kind `{}`; kinds are stall-digest, still-open, catch-up", k.get_ref());
+            d.err(k.span(), &t.field("kind"), message);
+        }
+        found
+    });
+    let schedule = t.req_str(d, "cron").and_then(|c| match c.get_ref().parse::<cron::Schedule>() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let message = format!(
+                "invalid cron expression `{}` ({e}): write six fields, seconds first, with day names, \
+                 like `0 30 9 * * Mon-Fri`",
+                c.get_ref()
+            );
+            d.err(c.span(), &t.field("cron"), message);
+            None
+        }
+    });
+    let tz = t.timezone(d);
+    let fs = t.str_list(d, "functions");
+    for f in &fs {
+        d.reference(f, functions, "function", &t.field("functions"));
+    }
+    t.finish(d);
+    Some(Job {
+        name: name.get_ref().clone(),
+        kind: kind?,
+        schedule: schedule?,
+        tz: tz?,
+        functions: fs.into_iter().map(Spanned::into_inner).collect(),
+    })
 }
 
 struct Refs<'a> {
@@ -480,17 +580,7 @@ fn parse_function(
     }
     let slack_channel = t.opt_str(d, "slack_channel").map(Spanned::into_inner);
     let discord_channel = t.opt_str(d, "discord_channel").map(Spanned::into_inner);
-    let tz = t.req_str(d, "timezone").and_then(|tz| match tz.get_ref().parse::<chrono_tz::Tz>() {
-        Ok(zone) => Some(zone),
-        Err(_) => {
-            d.err(
-                tz.span(),
-                &t.field("timezone"),
-                format!("unknown time zone `{}`: use an IANA name like `Europe/Berlin`", tz.get_ref()),
-            );
-            None
-        }
-    });
+    let tz = t.timezone(d);
     let week = t.req(d, "hours").and_then(|h| parse_hours(d, h, &t.field("hours")));
     let mut holidays = BTreeSet::new();
     if let Some(v) = t.opt("holidays") {

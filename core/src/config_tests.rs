@@ -53,6 +53,23 @@ ladder = [
   { after = "2h", action = "convene", playbook = "missing" },
   { after = "1h", action = "shout" },
 ]
+
+[tiers.risky]
+ping_outside_hours = true
+
+[delivery]
+max_attempts = 0
+
+[jobs.digest]
+kind = "stall-digest"
+cron = "0 9 * * 1"
+timezone = "UTC"
+
+[jobs.morning]
+kind = "coffee"
+cron = "0 0 9 * * Mon-Fri"
+timezone = "UTC"
+functions = ["sales", "legal"]
 "#;
 
 #[test]
@@ -74,6 +91,11 @@ fn every_mistake_is_reported_with_file_line_and_field() {
         "bad.toml:37: seams.s.fields.options: a choice field needs `options",
         "bad.toml:41: seams.s.ladder.playbook: unknown playbook `missing`",
         "bad.toml:42: seams.s.ladder.action: unknown action `shout`",
+        "bad.toml:45: tiers.risky: unknown tier",
+        "bad.toml:49: delivery.max_attempts: expected a whole number from 1 to 100",
+        "bad.toml:53: jobs.digest.cron: invalid cron expression `0 9 * * 1`",
+        "bad.toml:57: jobs.morning.kind: unknown job kind `coffee`",
+        "bad.toml:60: jobs.morning.functions: unknown function `legal`",
     ];
     for e in expected {
         assert!(errs.iter().any(|x| x.contains(e)), "missing {e:?} in:\n{}", errs.join("\n"));

@@ -206,7 +206,12 @@ impl<'a> Draft<'a> {
     }
 
     pub(crate) fn tell(&mut self, to: Recipient, kind: IntentKind, text: String, actions: Vec<Action>) {
-        self.intents.push(Intent { to, handoff: self.h.id, kind, text, actions });
+        // Direct messages wait for the recipient's working hours; channel posts go out at once.
+        let not_before = match &to {
+            Recipient::Person(p) => self.ctx.model.quiet_until(p, self.h.tier, self.now),
+            _ => None,
+        };
+        self.intents.push(Intent { to, handoff: Some(self.h.id), kind, text, actions, not_before });
     }
 
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {

@@ -348,6 +348,10 @@ pub enum Change {
         step: usize,
         /// Action name.
         action: String,
+        /// Passed over because a later step was also due (a check that ran late after downtime
+        /// sends only the highest step, not the whole ladder at once).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skipped: bool,
     },
 }
 
@@ -399,6 +403,9 @@ pub enum IntentKind {
     Notice,
     /// A ladder reminder or notification.
     Escalation,
+    /// A scheduled summary (stall digest, morning catch-up, still-open nudge) or several
+    /// messages to one recipient folded into one.
+    Digest,
     /// A recalibration thread is convened.
     Recalibration {
         /// Playbook used.
@@ -429,14 +436,38 @@ pub enum Action {
 pub struct Intent {
     /// Who receives it.
     pub to: Recipient,
-    /// The handoff it concerns.
-    pub handoff: HandoffId,
+    /// The handoff it concerns (`None` for scheduled digests about many).
+    pub handoff: Option<HandoffId>,
     /// How to render it.
     pub kind: IntentKind,
     /// Plain text (adapters escape it for their platform).
     pub text: String,
     /// Buttons offered.
     pub actions: Vec<Action>,
+    /// Held until this instant: the recipient's quiet hours (`None`: send now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl IntentKind {
+    /// Lower-case name, for logs and the console.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IntentKind::Card => "card",
+            IntentKind::Notice => "notice",
+            IntentKind::Escalation => "escalation",
+            IntentKind::Digest => "digest",
+            IntentKind::Recalibration { .. } => "recalibration",
+        }
+    }
+}
+
+impl Intent {
+    /// Whether the delivery worker may fold this message into a digest with others to the same
+    /// recipient (cards are edited in place and recalibrations open threads, so they stay apart).
+    pub fn digestible(&self) -> bool {
+        matches!(self.kind, IntentKind::Notice | IntentKind::Escalation | IntentKind::Digest)
+    }
 }
 
 /// A stall episode as recorded for history queries.
@@ -469,6 +500,8 @@ pub struct FiredStep {
     pub action: String,
     /// When it fired.
     pub at: DateTime<Utc>,
+    /// Passed over by a late check (recorded so it never fires later).
+    pub skipped: bool,
 }
 
 /// Everything one accepted command or check produces, to be persisted in one transaction.

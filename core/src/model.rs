@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkCalendar;
@@ -32,6 +33,12 @@ pub struct OperatingModel {
     pub categories: Vec<String>,
     /// Where stall digests and config alarms go (a Slack channel).
     pub architects_channel: Option<String>,
+    /// Tiers whose pings go out at any hour; others wait for the recipient's working hours.
+    pub loud_tiers: Vec<RiskTier>,
+    /// Outbox delivery policy.
+    pub delivery: Delivery,
+    /// Periodic jobs (digests, nudges, morning catch-up).
+    pub jobs: Vec<Job>,
 }
 
 impl OperatingModel {
@@ -53,6 +60,90 @@ impl OperatingModel {
     /// The person whose Discord user id this is.
     pub fn by_discord(&self, discord_user: &str) -> Option<&Person> {
         self.people.values().find(|p| p.discord.as_deref() == Some(discord_user))
+    }
+
+    /// The function a person works in (where they lead, else where they are a member).
+    pub fn home_function(&self, person: &str) -> Option<&Function> {
+        let mut funcs = self.functions.values();
+        funcs.clone().find(|f| f.lead == person).or_else(|| funcs.find(|f| f.members.iter().any(|m| m == person)))
+    }
+
+    /// Until when a ping to `person` about work of `tier` waits for their working hours: `None`
+    /// sends now (inside their hours, a loud tier, an agent, or nobody knows their hours).
+    pub fn quiet_until(&self, person: &str, tier: RiskTier, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.loud_tiers.contains(&tier) || self.person(person).is_some_and(Person::is_agent) {
+            return None;
+        }
+        let cal = &self.home_function(person)?.calendar;
+        // A window's closing instant still counts: a ping due exactly at 17:00 goes out then.
+        if cal.is_working(now) || cal.is_working(now - Duration::seconds(1)) {
+            return None;
+        }
+        Some(cal.add(now, Duration::zero()))
+    }
+}
+
+/// How the outbox is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Attempts before a message is dead-lettered and the seam's lead told.
+    pub max_attempts: u32,
+    /// More than this many foldable messages due together for one recipient become one digest.
+    pub digest_threshold: usize,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery { max_attempts: 8, digest_threshold: 3 }
+    }
+}
+
+/// What a periodic job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// Stall history of the last week to the architects' channel.
+    StallDigest,
+    /// "Still open?" nudge to owners of handoffs with no change for a day.
+    StillOpen,
+    /// Start-of-business summary to each function's lead: queue waiting, stalls open.
+    CatchUp,
+}
+
+impl JobKind {
+    /// All kinds, with their config spelling.
+    pub const ALL: [(&'static str, JobKind); 3] =
+        [("stall-digest", JobKind::StallDigest), ("still-open", JobKind::StillOpen), ("catch-up", JobKind::CatchUp)];
+
+    /// Config spelling.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map_or("?", |(n, _)| n)
+    }
+}
+
+/// A periodic job: runs at each instant of its cron schedule, read in its time zone.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Config key; with the scheduled instant, it makes each run happen once across replicas.
+    pub name: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// When (six or seven cron fields, seconds first).
+    pub schedule: cron::Schedule,
+    /// The zone the schedule is read in.
+    pub tz: Tz,
+    /// Functions it covers (empty: all).
+    pub functions: Vec<FunctionId>,
+}
+
+impl Job {
+    /// The first scheduled instant strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule.after(&after.with_timezone(&self.tz)).next().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Whether it covers `function`.
+    pub fn covers(&self, function: &str) -> bool {
+        self.functions.is_empty() || self.functions.iter().any(|f| f == function)
     }
 }
 

@@ -127,3 +127,9 @@ pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, playbook: &str, stalled: &str) 
     }
     text
 }
+
+/// Several messages to one recipient folded into one, in the order they were raised.
+pub fn digest<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let items: Vec<String> = texts.into_iter().map(|t| format!("• {}", t.replace('\n', "\n  "))).collect();
+    format!("{} updates for you:\n{}", items.len(), items.join("\n"))
+}

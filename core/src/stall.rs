@@ -19,8 +19,8 @@ pub struct StallStatus {
     pub kind: Option<StallKind>,
     /// When it was breached.
     pub since: Option<DateTime<Utc>>,
-    /// Ladder steps due now and not yet fired, in order.
-    pub due_steps: Vec<usize>,
+    /// Ladder steps due now and not yet fired, in order, with the instant each fell due.
+    pub due_steps: Vec<(usize, DateTime<Utc>)>,
 }
 
 /// The clock and target a stall kind is measured on.
@@ -80,7 +80,7 @@ pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
     };
     let due_steps = (0..ctx.seam.ladder.len())
         .filter(|i| !stall.fired.contains(i))
-        .filter(|i| step_due(ctx, h, stall, *i).is_some_and(|at| at <= now))
+        .filter_map(|i| step_due(ctx, h, stall, i).filter(|at| *at <= now).map(|at| (i, at)))
         .collect();
     StallStatus { kind: Some(stall.kind), since: Some(stall.opened_at), due_steps }
 }
@@ -104,6 +104,10 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 
 /// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
 /// ladder steps now due. The decision has no events when nothing was due.
+///
+/// A check that runs late (after downtime) can find several steps due. Only the steps that fell
+/// due last are sent; the earlier ones are recorded as skipped, so nobody receives the whole
+/// ladder at once and no step fires later.
 pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<Decision, Rejection> {
     let ctx = Ctx::new(model, &h.seam)?;
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
@@ -132,14 +136,15 @@ pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<
             closed_at: None,
         });
     }
-    for step in status.due_steps {
-        fire(&mut d, step);
+    let latest = status.due_steps.iter().map(|(_, at)| *at).max();
+    for (step, at) in status.due_steps {
+        fire(&mut d, step, Some(at) < latest);
     }
     let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());
     Ok(d.finish(reply))
 }
 
-fn fire(d: &mut Draft<'_>, step: usize) {
+fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
     let Some(stall) = d.h.stall.as_mut() else {
         return;
     };
@@ -147,8 +152,12 @@ fn fire(d: &mut Draft<'_>, step: usize) {
     let (episode, kind, since) = (stall.episode, stall.kind, stall.opened_at);
     let ctx = d.ctx;
     let action = ctx.seam.ladder[step].action.clone();
-    d.record(Change::LadderStep { episode, step, action: action.name().to_string() });
-    d.fired.push(FiredStep { handoff: d.h.id, episode, step, action: action.name().to_string(), at: d.now });
+    let name = action.name().to_string();
+    d.record(Change::LadderStep { episode, step, action: name.clone(), skipped });
+    d.fired.push(FiredStep { handoff: d.h.id, episode, step, action: name, at: d.now, skipped });
+    if skipped {
+        return;
+    }
     let label = d.h.label();
     let stalled = format!(
         "{label} \"{}\" ({}) is stalled: {} since {}.",

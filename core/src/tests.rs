@@ -203,10 +203,40 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
 }
 
 #[test]
-fn a_late_check_dates_the_episode_at_the_breach_and_fires_all_steps_due() {
+fn a_late_check_dates_the_episode_at_the_breach_and_sends_only_the_highest_due_step() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Baton was down from 12:00 to 16:00: the reminder (13:00) and the lead's step (15:00) are both due.
     assert_eq!(w.at("2026-11-30T16:00:00-05:00").check(), ["stall_opened", "ladder_step", "ladder_step"]);
     assert_eq!(w.h.stall.as_ref().map(|s| s.opened_at), Some(t("2026-11-30T13:00:00-05:00")));
+    let steps: Vec<_> = w.last().fired.iter().map(|f| (f.step, f.skipped)).collect();
+    assert_eq!(steps, [(0, true), (1, false)], "the reminder is recorded as skipped, never sent later");
+    assert_eq!(w.recipients(), [r#"Person("carla")"#], "only the lead hears, once");
+    assert!(w.at("2026-11-30T16:30:00-05:00").check().is_empty());
+    // The next step is still measured from the breach: 4h after 13:00 is 17:00.
+    assert_eq!(w.last().next_check, Some(t("2026-11-30T17:00:00-05:00")));
+}
+
+#[test]
+fn direct_messages_wait_for_the_recipients_working_hours_unless_the_tier_is_loud() {
+    // Mia (marketing, London 09:00-17:30) hands a launch to engineering (Berlin 09:00-18:00).
+    let mut w = World::new("2026-11-30T10:00:00+00:00", "mia", LAUNCH);
+    // Eli accepts at 09:05 Berlin, which is 08:05 in London: Mia's notice waits for 09:00 London.
+    w.at("2026-12-01T09:05:00+01:00").run("eli", "/handoff accept H-1");
+    let held: Vec<_> = w.last().intents.iter().filter(|i| i.to == Recipient::Person("mia".into())).collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].not_before, Some(t("2026-12-01T09:00:00+00:00")));
+    // Channel cards are not held.
+    assert!(
+        w.last().intents.iter().filter(|i| matches!(i.to, Recipient::SlackChannel(_))).all(|i| i.not_before.is_none())
+    );
+    // Inside her hours, nothing waits.
+    w.at("2026-12-01T11:00:00+01:00").run("eli", "/handoff update H-1 spec read, starting");
+    assert!(w.last().intents.iter().all(|i| i.not_before.is_none()));
+    // A tier configured to ping at any hour is never held.
+    w.model.loud_tiers.push(crate::model::RiskTier::Reversible);
+    w.at("2026-12-01T20:00:00+01:00").run("eli", "/handoff update H-1 half way");
+    assert!(w.last().intents.iter().any(|i| i.to == Recipient::Person("mia".into())));
+    assert!(w.last().intents.iter().all(|i| i.not_before.is_none()));
 }
 
 #[test]

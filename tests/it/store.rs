@@ -27,8 +27,9 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
         assert_eq!(store.earliest_check().await.expect("due"), Some(t("2026-11-30T13:00:00-05:00")));
         assert!(store.due(t("2026-11-30T12:59:00-05:00"), 10).await.expect("due").is_empty());
         assert_eq!(store.due(t("2026-11-30T13:00:00-05:00"), 10).await.expect("due"), [1]);
+        assert_eq!(app.sweep(t("2026-11-30T13:00:00-05:00")).await.expect("sweep"), 1);
         assert_eq!(app.sweep(t("2026-11-30T15:00:00-05:00")).await.expect("sweep"), 1);
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM ladder_steps").await, 2);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM ladder_steps WHERE skipped = 0").await, 2);
         let episodes = store.episodes_since(t("2026-11-01T00:00:00Z")).await.expect("episodes");
         assert_eq!(episodes.len(), 1);
         assert_eq!((episodes[0].opened_at, episodes[0].closed_at), (t("2026-11-30T13:00:00-05:00"), None));
@@ -45,8 +46,19 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
         // Card, queue reminders (3), lead notice, acceptance notice, new card.
         let pending = store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox");
         assert_eq!(pending.len(), 7);
-        store.mark_delivered(pending[0].id, t("2026-12-01T00:00:00Z"), Some("1700000000.000100")).await.expect("mark");
-        store.mark_failed(pending[1].id, "HTTP 500", t("2026-12-01T01:00:00Z")).await.expect("mark");
+        let card = &pending[0].intent;
+        assert_eq!(card.kind, baton_core::IntentKind::Card);
+        store
+            .mark_delivered(
+                &[pending[0].id],
+                t("2026-12-01T00:00:00Z"),
+                Some("C1:1700000000.000100"),
+                Some((1, &card.to)),
+            )
+            .await
+            .expect("mark");
+        assert_eq!(store.message_ref(1, &card.to).await.expect("ref").as_deref(), Some("C1:1700000000.000100"));
+        store.mark_retry(&[pending[1].id], "HTTP 500", t("2026-12-01T01:00:00Z"), true).await.expect("mark");
         assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 5);
         assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 6);
         assert_eq!(store.outbox_depth().await.expect("depth"), 6);

@@ -6,10 +6,14 @@
 //! transaction guarded by the handoff's version, so two concurrent commands cannot both win.
 
 use anyhow::Context as _;
-use baton_core::{Decision, EpisodeRecord, Event, Handoff, HandoffId, Intent, Recipient};
+use baton_core::{Decision, EpisodeRecord, Event, Handoff, HandoffId, Rejection};
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+
+mod outbox;
+
+pub use outbox::{Claimed, recipient_key};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,17 +47,6 @@ pub struct Stored {
     pub version: i64,
 }
 
-/// An undelivered outgoing message.
-#[derive(Clone, Debug)]
-pub struct OutboxRow {
-    /// Row id.
-    pub id: i64,
-    /// The message.
-    pub intent: Intent,
-    /// Delivery attempts so far.
-    pub attempts: i64,
-}
-
 /// A closed or open stall episode, for statistics.
 #[derive(Clone, Debug)]
 pub struct EpisodeRow {
@@ -74,21 +67,12 @@ pub struct Store {
     backend: Backend,
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> DateTime<Utc> {
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
-}
-
-/// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient queries.
-fn recipient_key(r: &Recipient) -> String {
-    match r {
-        Recipient::Person(p) => format!("person:{p}"),
-        Recipient::SlackChannel(c) => format!("slack:{c}"),
-        Recipient::DiscordChannel(c) => format!("discord:{c}"),
-    }
 }
 
 impl Store {
@@ -136,6 +120,25 @@ impl Store {
         .context("applying database migrations")
     }
 
+    /// Ok when the database answers and every migration this binary embeds is applied.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        };
+        let expected = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .context("the database does not answer")?;
+        anyhow::ensure!(
+            applied.unwrap_or(0) >= expected,
+            "migrations applied up to {}, this binary needs {expected}: run `baton migrate`",
+            applied.unwrap_or(0)
+        );
+        Ok(())
+    }
+
     /// Allocates the next handoff number.
     pub async fn next_id(&self) -> Result<HandoffId, StoreError> {
         let sql = match self.backend {
@@ -155,109 +158,57 @@ impl Store {
         expected: Option<i64>,
         request_key: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let h = &d.handoff;
-        let id = h.id as i64;
-        let doc = serde_json::to_string(h).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let now = ms(h.updated_at);
         let mut tx = self.pool.begin().await?;
-        if let Some(key) = request_key {
-            let inserted = sqlx::query("INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::Duplicate);
-            }
-        }
-        let stall_kind = h.stall.as_ref().map(|s| s.kind.name());
-        let next_check = d.next_check.map(ms);
-        let version = match expected {
-            None => {
-                sqlx::query(
-                    "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
-                )
-                .bind(id)
-                .bind(&h.seam)
-                .bind(h.state.name())
-                .bind(&h.requester)
-                .bind(h.owner.as_deref())
-                .bind(stall_kind)
-                .bind(ms(h.created_at))
-                .bind(now)
-                .bind(next_check)
-                .bind(&doc)
-                .execute(&mut *tx)
-                .await?;
-                1
-            }
-            Some(v) => {
-                let updated = sqlx::query(
-                    "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6 \
-                     WHERE id = $7 AND version = $8",
-                )
-                .bind(h.state.name())
-                .bind(h.owner.as_deref())
-                .bind(stall_kind)
-                .bind(now)
-                .bind(next_check)
-                .bind(&doc)
-                .bind(id)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err(StoreError::Conflict);
-                }
-                v + 1
-            }
-        };
-        for e in &d.events {
-            let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-            sqlx::query("INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(id)
-                .bind(ms(e.at))
-                .bind(&e.actor)
-                .bind(e.surface.name())
-                .bind(e.change.kind())
-                .bind(e.state.name())
-                .bind(change)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for intent in &d.intents {
-            let body = serde_json::to_string(intent).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-            sqlx::query("INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES ($1, $2, $3, $4, $2)")
-                .bind(id)
-                .bind(now)
-                .bind(recipient_key(&intent.to))
-                .bind(body)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for ep in &d.episodes {
-            save_episode(&mut tx, ep).await?;
-        }
-        for step in &d.fired {
-            sqlx::query(
-                "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(i64::from(step.episode))
-            .bind(step.step as i64)
-            .bind(&step.action)
-            .bind(ms(step.at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-                _ => StoreError::Db(e),
-            })?;
-        }
+        let version = write_decision(&mut tx, d, expected, request_key).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// Claims up to `limit` handoffs due at `now` and saves `decide`'s decision for each, all in
+    /// one transaction. On PostgreSQL the rows are locked with `FOR UPDATE SKIP LOCKED`, so
+    /// replicas sweeping together take disjoint batches; SQLite serves one process. A handoff
+    /// the core refuses (its seam left the config) is parked for an hour and logged. Returns how
+    /// many handoffs were claimed and how many of them changed.
+    pub async fn sweep_batch(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
+    ) -> Result<(usize, usize), StoreError> {
+        let (mut tx, lock) = match self.backend {
+            Backend::Postgres => (self.pool.begin().await?, " FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => (self.pool.begin_with("BEGIN IMMEDIATE").await?, ""),
+        };
+        let sql = format!(
+            "SELECT id, doc, version FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2{lock}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
+        let mut changed = 0;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let doc: String = row.try_get("doc")?;
+            let decided = serde_json::from_str::<Handoff>(&doc)
+                .map_err(|e| format!("stored document does not decode: {e}"))
+                .and_then(|h| decide(&h).map_err(|r| r.to_string()));
+            match decided {
+                Ok(d) => {
+                    if !d.events.is_empty() {
+                        changed += 1;
+                    }
+                    write_decision(&mut tx, &d, Some(row.try_get("version")?), None).await?;
+                }
+                Err(why) => {
+                    tracing::error!(handoff = id, "stall check refused, parked for an hour: {why}");
+                    sqlx::query("UPDATE handoffs SET next_check_ms = $1 WHERE id = $2")
+                        .bind(ms(now + chrono::Duration::hours(1)))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok((rows.len(), changed))
     }
 
     /// Whether a request with this key was already acted on.
@@ -324,6 +275,21 @@ impl Store {
         .await
     }
 
+    /// Handoffs still moving (not done, cancelled or returned) on the given seams.
+    pub async fn open_in_seams(&self, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
+        let mut out = Vec::new();
+        for seam in seams {
+            out.extend(
+                self.docs(
+                    "SELECT doc FROM handoffs WHERE seam = $1 AND state NOT IN ('done', 'cancelled', 'returned') ORDER BY id",
+                    Some(seam),
+                )
+                .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Handoffs stalled right now.
     pub async fn stalled(&self) -> Result<Vec<Handoff>, StoreError> {
         self.docs("SELECT doc FROM handoffs WHERE stall_kind IS NOT NULL ORDER BY id", None).await
@@ -370,60 +336,112 @@ impl Store {
             })
             .collect()
     }
+}
 
-    /// Undelivered messages whose next attempt is due, oldest first.
-    pub async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, intent, attempts FROM outbox WHERE delivered_at_ms IS NULL AND next_attempt_ms <= $1 ORDER BY id LIMIT $2")
-            .bind(ms(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let body: String = r.try_get("intent")?;
-                Ok(OutboxRow {
-                    id: r.try_get("id")?,
-                    intent: serde_json::from_str(&body)
-                        .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+/// Writes a decision inside `tx` (see [`Store::save`]).
+async fn write_decision(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    d: &Decision,
+    expected: Option<i64>,
+    request_key: Option<&str>,
+) -> Result<i64, StoreError> {
+    let h = &d.handoff;
+    let id = h.id as i64;
+    let doc = serde_json::to_string(h).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let now = ms(h.updated_at);
+    if let Some(key) = request_key {
+        let inserted = sqlx::query(
+            "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Duplicate);
+        }
     }
-
-    /// Records a delivery and the platform's id for the message.
-    pub async fn mark_delivered(
-        &self,
-        id: i64,
-        at: DateTime<Utc>,
-        platform_ref: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, attempts = attempts + 1 WHERE id = $3")
-            .bind(ms(at))
-            .bind(platform_ref)
+    let stall_kind = h.stall.as_ref().map(|s| s.kind.name());
+    let next_check = d.next_check.map(ms);
+    let version = match expected {
+        None => {
+            sqlx::query(
+                "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
+            )
             .bind(id)
-            .execute(&self.pool)
+            .bind(&h.seam)
+            .bind(h.state.name())
+            .bind(&h.requester)
+            .bind(h.owner.as_deref())
+            .bind(stall_kind)
+            .bind(ms(h.created_at))
+            .bind(now)
+            .bind(next_check)
+            .bind(&doc)
+            .execute(&mut **tx)
             .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again.
-    pub async fn mark_failed(&self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_ms = $2 WHERE id = $3")
-            .bind(error)
-            .bind(ms(retry_at))
+            1
+        }
+        Some(v) => {
+            let updated = sqlx::query(
+                "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6 \
+                 WHERE id = $7 AND version = $8",
+            )
+            .bind(h.state.name())
+            .bind(h.owner.as_deref())
+            .bind(stall_kind)
+            .bind(now)
+            .bind(next_check)
+            .bind(&doc)
             .bind(id)
-            .execute(&self.pool)
+            .bind(v)
+            .execute(&mut **tx)
             .await?;
-        Ok(())
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::Conflict);
+            }
+            v + 1
+        }
+    };
+    for e in &d.events {
+        let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+        sqlx::query("INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id)
+            .bind(ms(e.at))
+            .bind(&e.actor)
+            .bind(e.surface.name())
+            .bind(e.change.kind())
+            .bind(e.state.name())
+            .bind(change)
+            .execute(&mut **tx)
+            .await?;
     }
-
-    /// Number of undelivered messages.
-    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL")
-            .fetch_one(&self.pool)
-            .await?)
+    for intent in &d.intents {
+        outbox::enqueue(tx, intent, h.updated_at).await?;
     }
+    for ep in &d.episodes {
+        save_episode(tx, ep).await?;
+    }
+    for step in &d.fired {
+        sqlx::query(
+            "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms, skipped) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(i64::from(step.episode))
+        .bind(step.step as i64)
+        .bind(&step.action)
+        .bind(ms(step.at))
+        .bind(i64::from(step.skipped))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Db(e),
+        })?;
+    }
+    Ok(version)
 }
 
 async fn save_episode(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ep: &EpisodeRecord) -> Result<(), sqlx::Error> {

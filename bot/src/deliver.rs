@@ -1,0 +1,423 @@
+//! The delivery worker: claims due outbox messages, folds floods into digests, renders each for
+//! its platform, sends it, and records the outcome: delivered (with the platform's message id),
+//! retried later (exponential backoff with jitter, or exactly when a rate limit lifts), or
+//! dead-lettered after the configured attempts, with the seam's lead told.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use baton_core::{Intent, IntentKind, OperatingModel, Recipient, render};
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{Notify, watch};
+
+use crate::discord::DiscordApi;
+use crate::slack::SlackApi;
+use crate::store::{Claimed, Store, recipient_key};
+
+/// Why a send did not go through.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again: a network error, a 5xx, a rate limit (then `after` says when).
+    #[error("{reason}")]
+    Retry {
+        /// What happened.
+        reason: String,
+        /// Not before this long (`Retry-After`); `None`: exponential backoff.
+        after: Option<Duration>,
+    },
+    /// Not sent: a rate limit learnt earlier is still in force for this long (not an attempt).
+    #[error("waiting for the platform's rate limit")]
+    Held(Duration),
+    /// Will not work by trying again (a 4xx, an unknown channel, no account on any platform).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    /// A retryable error with backoff.
+    pub fn retry(reason: String) -> SendError {
+        SendError::Retry { reason, after: None }
+    }
+}
+
+/// Rate-limit holds shared by all sends of a process: key (`slack:chat.postMessage:C1`,
+/// `discord:channels/1/messages`, `discord:global`) to the instant it lifts.
+#[derive(Clone, Debug, Default)]
+pub struct Limits(Arc<Mutex<HashMap<String, DateTime<Utc>>>>);
+
+impl Limits {
+    /// Refuses, without calling the platform, while any of `keys` is held.
+    pub fn check(&self, keys: &[&str], now: DateTime<Utc>) -> Result<(), SendError> {
+        let held = self.0.lock().map(|m| keys.iter().filter_map(|k| m.get(*k).copied()).max()).unwrap_or(None);
+        match held {
+            Some(until) if until > now => Err(SendError::Held(until - now)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Holds `key` until `until`.
+    pub fn hold(&self, key: &str, until: DateTime<Utc>) {
+        if let Ok(mut m) = self.0.lock() {
+            let slot = m.entry(key.to_string()).or_insert(until);
+            *slot = (*slot).max(until);
+        }
+    }
+}
+
+/// The chat platforms configured for sending.
+#[derive(Clone, Debug, Default)]
+pub struct Outbound {
+    /// Slack, when `SLACK_BOT_TOKEN` is set.
+    pub slack: Option<SlackApi>,
+    /// Discord, when `DISCORD_BOT_TOKEN` is set.
+    pub discord: Option<DiscordApi>,
+}
+
+impl Outbound {
+    /// Sends one message: edits the earlier message `existing` when given (cards), otherwise
+    /// posts. When `in_doubt`, first looks for the message on platforms that allow it. Returns
+    /// the platform's reference to the message.
+    pub async fn send(
+        &self,
+        model: &OperatingModel,
+        intent: &Intent,
+        nonce: i64,
+        existing: Option<&str>,
+        in_doubt: bool,
+        now: DateTime<Utc>,
+    ) -> Result<String, SendError> {
+        let slack = || self.slack.as_ref().ok_or_else(|| SendError::Permanent("Slack is not configured".into()));
+        let discord = || self.discord.as_ref().ok_or_else(|| SendError::Permanent("Discord is not configured".into()));
+        let slack_send = |channel: String| async move {
+            let api = slack()?;
+            let body = crate::slack::blocks::message(intent);
+            if let Some(r) = existing {
+                return api.update(r, &body, now).await;
+            }
+            if in_doubt && let Ok(Some(found)) = api.find_posted(&channel, nonce, now).await {
+                return Ok(found);
+            }
+            api.post(&channel, &body, nonce, now).await
+        };
+        match &intent.to {
+            Recipient::SlackChannel(c) => slack_send(c.clone()).await,
+            Recipient::DiscordChannel(c) => {
+                let api = discord()?;
+                let body = crate::discord::api::message(intent, nonce);
+                match existing {
+                    Some(r) => api.edit(r, &body, now).await,
+                    None => api.post(c, &body, now).await,
+                }
+            }
+            Recipient::Person(p) => {
+                let person = model.person(p).ok_or_else(|| SendError::Permanent(format!("`{p}` is not configured")))?;
+                match (&person.slack, &person.discord) {
+                    (Some(u), _) if self.slack.is_some() => slack_send(u.clone()).await,
+                    (_, Some(u)) if self.discord.is_some() => {
+                        let api = discord()?;
+                        let channel = api.dm_channel(u, now).await?;
+                        api.post(&channel, &crate::discord::api::message(intent, nonce), now).await
+                    }
+                    _ => Err(SendError::Permanent(format!(
+                        "{} has no account on a configured platform (Slack or Discord)",
+                        person.name
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// One platform message: a single outbox row, or several folded into a digest.
+#[derive(Clone, Debug)]
+pub struct Piece {
+    /// The rows it delivers, oldest first.
+    pub rows: Vec<Claimed>,
+}
+
+impl Piece {
+    /// The message to send.
+    pub fn intent(&self) -> Intent {
+        match self.rows.as_slice() {
+            [one] => one.intent.clone(),
+            rows => Intent {
+                to: rows[0].intent.to.clone(),
+                handoff: None,
+                kind: IntentKind::Digest,
+                text: render::digest(rows.iter().map(|r| r.intent.text.as_str())),
+                actions: Vec::new(),
+                not_before: None,
+            },
+        }
+    }
+
+    /// Row ids.
+    pub fn ids(&self) -> Vec<i64> {
+        self.rows.iter().map(|r| r.id).collect()
+    }
+}
+
+/// Groups claimed rows by recipient, keeping each recipient's order. When more than `threshold`
+/// foldable messages (notices, escalations) wait for one recipient, they become one digest sent
+/// after that recipient's other messages; cards and recalibrations always go alone.
+pub fn plan(rows: Vec<Claimed>, threshold: usize) -> Vec<Vec<Piece>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<Claimed>> = HashMap::new();
+    for row in rows {
+        let key = recipient_key(&row.intent.to);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(row);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| groups.remove(&key))
+        .map(|rows| {
+            let foldable = rows.iter().filter(|r| r.intent.digestible()).count();
+            if foldable <= threshold {
+                return rows.into_iter().map(|r| Piece { rows: vec![r] }).collect();
+            }
+            let (fold, alone): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.intent.digestible());
+            let mut pieces: Vec<Piece> = alone.into_iter().map(|r| Piece { rows: vec![r] }).collect();
+            pieces.push(Piece { rows: fold });
+            pieces
+        })
+        .collect()
+}
+
+/// Backoff before attempt `attempts + 1`: 2 s doubling to at most 15 minutes, with full jitter
+/// over the upper half so that many failures do not retry in step.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(0, 20) as u32;
+    let ceiling = (2_000i64.saturating_mul(1 << exp.min(19))).min(15 * 60 * 1000);
+    Duration::milliseconds(fastrand::i64(ceiling / 2..=ceiling))
+}
+
+/// Delivers the outbox.
+#[derive(Clone, Debug)]
+pub struct Deliverer {
+    /// The outbox lives here.
+    pub store: Store,
+    /// Who people are on each platform, the seam leads to tell of dead letters, the policy.
+    pub model: Arc<OperatingModel>,
+    /// Where messages go.
+    pub out: Outbound,
+    /// How long a claim lasts before another worker may take the message over.
+    pub lease: Duration,
+    /// Messages claimed per pass.
+    pub batch: i64,
+    /// Sends in flight at once (across recipients; one recipient's messages go in order).
+    pub concurrency: usize,
+}
+
+impl Deliverer {
+    /// Claims and delivers what is due at `now`; returns how many messages were claimed.
+    pub async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let rows = self.store.claim_outbox(now, self.lease, self.batch).await?;
+        let claimed = rows.len();
+        let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for pieces in plan(rows, self.model.delivery.digest_threshold) {
+            let me = self.clone();
+            let gate = gate.clone();
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                me.deliver_in_order(pieces, now).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("recording a delivery failed: {e:#}"),
+                Err(e) => tracing::error!("a delivery task failed: {e}"),
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// One recipient's messages, in order; once one must wait, the rest wait with it.
+    async fn deliver_in_order(&self, pieces: Vec<Piece>, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let mut waiting: Option<DateTime<Utc>> = None;
+        for piece in pieces {
+            if let Some(until) = waiting {
+                self.store.mark_retry(&piece.ids(), "waiting behind an earlier message", until, false).await?;
+                continue;
+            }
+            waiting = self.deliver(&piece, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one piece and records the outcome; returns when to try again if it must wait.
+    async fn deliver(&self, piece: &Piece, now: DateTime<Utc>) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let intent = piece.intent();
+        let first = &piece.rows[0];
+        let card = match (&intent.kind, intent.handoff) {
+            (IntentKind::Card, Some(h)) => Some(h),
+            _ => None,
+        };
+        let existing = match card {
+            Some(h) => self.store.message_ref(h, &intent.to).await?,
+            None => None,
+        };
+        let in_doubt = piece.rows.len() == 1 && first.in_doubt;
+        let span = tracing::info_span!("deliver", outbox = first.id, handoff = intent.handoff, to = %recipient_key(&intent.to));
+        let _enter = span.enter();
+        let result = self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, now).await;
+        drop(_enter);
+        let ids = piece.ids();
+        match result {
+            Ok(reference) => {
+                self.store.mark_delivered(&ids, now, Some(&reference), card.map(|h| (h, &intent.to))).await?;
+                Ok(None)
+            }
+            Err(SendError::Retry { reason, after }) => {
+                let attempts = piece.rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+                if attempts >= i64::from(self.model.delivery.max_attempts) {
+                    self.dead(piece, &intent, &format!("{reason} (after {attempts} attempts)"), now).await?;
+                    return Ok(None);
+                }
+                let at = now + after.unwrap_or_else(|| backoff(attempts - 1));
+                tracing::warn!(outbox = first.id, "delivery will be retried at {at}: {reason}");
+                self.store.mark_retry(&ids, &reason, at, true).await?;
+                Ok(Some(at))
+            }
+            Err(SendError::Held(wait)) => {
+                let at = now + wait;
+                self.store.mark_retry(&ids, "waiting for the platform's rate limit", at, false).await?;
+                Ok(Some(at))
+            }
+            Err(SendError::Permanent(reason)) => {
+                self.dead(piece, &intent, &reason, now).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Dead-letters a piece and tells the seam's lead (unless the lead is who we failed to reach).
+    async fn dead(&self, piece: &Piece, intent: &Intent, reason: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+        tracing::error!(outbox = piece.rows[0].id, "delivery abandoned: {reason}");
+        let handoff = piece.rows.iter().find_map(|r| r.intent.handoff);
+        let lead = match handoff {
+            Some(id) => self.store.load(id).await?.and_then(|s| {
+                let seam = self.model.seams.get(&s.handoff.seam)?;
+                Some((id, self.model.functions.get(&seam.to)?.lead.clone()))
+            }),
+            None => None,
+        };
+        let notice = lead.filter(|(_, lead)| intent.to != Recipient::Person(lead.clone())).map(|(id, lead)| Intent {
+            to: Recipient::Person(lead),
+            handoff: Some(id),
+            kind: IntentKind::Notice,
+            text: format!(
+                "Baton could not deliver a message about H-{id} to {}: {reason}. The message was:\n{}",
+                describe(&self.model, &intent.to),
+                intent.text
+            ),
+            actions: Vec::new(),
+            not_before: None,
+        });
+        self.store.mark_dead(&piece.ids(), reason, now, notice.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Delivers until `shutdown`: wakes when `wake` is notified, when the earliest pending
+    /// message falls due, or after `poll` at the latest (other replicas enqueue too). A pass in
+    /// progress finishes before it stops.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: std::time::Duration) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let busy = match self.pass(Utc::now()).await {
+                Ok(n) => n as i64 >= self.batch,
+                Err(e) => {
+                    tracing::error!("delivery pass failed (will retry): {e:#}");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            let wait = match self.store.earliest_outbox().await {
+                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(poll),
+                _ => poll,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// A recipient as people say it.
+fn describe(model: &OperatingModel, to: &Recipient) -> String {
+    match to {
+        Recipient::Person(p) => model.name_of(p).to_string(),
+        Recipient::SlackChannel(c) => format!("Slack channel {c}"),
+        Recipient::DiscordChannel(c) => format!("Discord channel {c}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::Action;
+
+    fn row(id: i64, to: &str, kind: IntentKind) -> Claimed {
+        Claimed {
+            id,
+            intent: Intent {
+                to: Recipient::Person(to.into()),
+                handoff: Some(id as u64),
+                kind,
+                text: format!("message {id}"),
+                actions: vec![Action::Ack],
+                not_before: None,
+            },
+            attempts: 0,
+            in_doubt: false,
+        }
+    }
+
+    #[test]
+    fn a_flood_to_one_recipient_becomes_one_digest_while_others_are_untouched() {
+        let mut rows: Vec<Claimed> = (1..=5).map(|i| row(i, "ana", IntentKind::Escalation)).collect();
+        rows.push(row(6, "ana", IntentKind::Card));
+        rows.push(row(7, "ben", IntentKind::Notice));
+        rows.push(row(8, "ben", IntentKind::Notice));
+        let plan = plan(rows, 3);
+        assert_eq!(plan.len(), 2);
+        let ana: Vec<Vec<i64>> = plan[0].iter().map(Piece::ids).collect();
+        assert_eq!(ana, [vec![6], vec![1, 2, 3, 4, 5]], "the card alone, the five escalations folded");
+        let digest = plan[0][1].intent();
+        assert_eq!(digest.kind, IntentKind::Digest);
+        assert!(digest.text.starts_with("5 updates for you:"));
+        assert!(digest.text.contains("• message 1") && digest.text.contains("• message 5"));
+        assert!(digest.actions.is_empty());
+        let ben: Vec<Vec<i64>> = plan[1].iter().map(Piece::ids).collect();
+        assert_eq!(ben, [vec![7], vec![8]], "at or under the threshold each goes alone");
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        for attempts in 0..30 {
+            let ceiling = (2_000i64 << attempts.min(19)).min(900_000);
+            let b = backoff(attempts).num_milliseconds();
+            assert!(b >= ceiling / 2 && b <= ceiling, "attempt {attempts}: {b} ms");
+        }
+    }
+
+    #[test]
+    fn limits_refuse_until_the_hold_lifts() {
+        let limits = Limits::default();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        limits.hold("k", t0 + Duration::seconds(5));
+        let err = limits.check(&["other", "k"], t0).expect_err("held");
+        assert_eq!(err, SendError::Held(Duration::seconds(5)));
+        assert!(limits.check(&["k"], t0 + Duration::seconds(5)).is_ok());
+    }
+}

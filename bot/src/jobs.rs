@@ -1,0 +1,189 @@
+//! Periodic jobs from the operating model's cron schedules: the weekly stall digest, daily
+//! "still open?" nudges, start-of-business catch-up.
+//!
+//! Each scheduled instant runs once across replicas: its messages are queued in the same
+//! transaction that records (job, instant), whose key refuses a second run. After downtime only
+//! the latest missed instant runs, so a restart does not replay a week of digests.
+
+use std::collections::{BTreeMap, HashMap};
+
+use baton_core::model::{Job, JobKind, RiskTier};
+use baton_core::{Ctx, Handoff, Intent, IntentKind, Recipient, State, render};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::App;
+
+/// How long without a change before an owner is asked "still open?".
+const STILL_OPEN_AFTER: Duration = Duration::days(1);
+
+/// Upper bound on schedule instants walked in one tick (a per-second cron after a long outage).
+const MAX_INSTANTS: usize = 100_000;
+
+/// Remembers, per job, the instant up to which it has been considered.
+#[derive(Debug, Default)]
+pub struct JobClock {
+    seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl JobClock {
+    /// Runs every job whose schedule passed since the last tick; returns how many ran here.
+    pub async fn tick(&mut self, app: &App, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        for job in &app.model.jobs {
+            let since = match self.seen.get(&job.name) {
+                Some(t) => *t,
+                // First tick: resume after the last recorded run; a new job starts from now.
+                None => app.store.last_job_run(&job.name).await?.unwrap_or(now),
+            };
+            if let Some(at) = latest_due(job, since, now) {
+                let intents = messages(app, job, now).await?;
+                if app.store.record_job_run(&job.name, at, now, &intents).await? {
+                    tracing::info!(job = %job.name, scheduled = %at, messages = intents.len(), "periodic job ran");
+                    ran += 1;
+                }
+            }
+            self.seen.insert(job.name.clone(), now);
+        }
+        Ok(ran)
+    }
+
+    /// The next instant any job falls due after `now`.
+    pub fn next_due(&self, app: &App, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        app.model.jobs.iter().filter_map(|j| j.next_after(now)).min()
+    }
+}
+
+/// The latest scheduled instant in `(since, now]`, skipping older missed ones.
+pub fn latest_due(job: &Job, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut latest = None;
+    let mut t = since;
+    for _ in 0..MAX_INSTANTS {
+        match job.next_after(t) {
+            Some(next) if next <= now => {
+                latest = Some(next);
+                t = next;
+            }
+            _ => break,
+        }
+    }
+    latest
+}
+
+/// The messages a job sends at `now`.
+pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<Vec<Intent>> {
+    let model = &app.model;
+    let to_person = |person: &str, text: String| Intent {
+        to: Recipient::Person(person.to_string()),
+        handoff: None,
+        kind: IntentKind::Digest,
+        text,
+        actions: Vec::new(),
+        not_before: model.quiet_until(person, RiskTier::Reversible, now),
+    };
+    let seams = |function: &str| -> Vec<String> {
+        model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
+    };
+    let line = |h: &Handoff| {
+        let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h)).unwrap_or_default();
+        let stalled = h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
+        format!("{} \"{}\" ({}) · {}{stalled} {due}", h.label(), h.title, h.seam, h.state)
+    };
+    let mut out = Vec::new();
+    match job.kind {
+        JobKind::StallDigest => {
+            let text = format!("Weekly stall digest\n{}", app.stall_report(now, Duration::days(7)).await?);
+            match &model.architects_channel {
+                Some(c) => out.push(Intent {
+                    to: Recipient::SlackChannel(c.clone()),
+                    handoff: None,
+                    kind: IntentKind::Digest,
+                    text,
+                    actions: Vec::new(),
+                    not_before: None,
+                }),
+                None => {
+                    let architects = model.people.values().filter(|p| p.has_role(baton_core::model::Role::Architect));
+                    out.extend(architects.map(|p| to_person(&p.id, text.clone())));
+                }
+            }
+        }
+        JobKind::StillOpen => {
+            let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for f in model.functions.values().filter(|f| job.covers(&f.id)) {
+                for h in app.store.open_in_seams(&seams(&f.id)).await? {
+                    if let Some(owner) = &h.owner
+                        && h.updated_at <= now - STILL_OPEN_AFTER
+                        && h.snooze.is_none()
+                    {
+                        by_owner.entry(owner.clone()).or_default().push(format!("• {}", line(&h)));
+                    }
+                }
+            }
+            for (owner, lines) in by_owner {
+                let text = format!(
+                    "Still open? No change for a day on:\n{}\nPost progress with `/handoff update H-<n> <note>`, \
+                     finish with `/handoff done H-<n>`, or hand it back with `/handoff return H-<n> <reason>`.",
+                    lines.join("\n")
+                );
+                out.push(to_person(&owner, text));
+            }
+        }
+        JobKind::CatchUp => {
+            for f in model.functions.values().filter(|f| job.covers(&f.id)) {
+                let open = app.store.open_in_seams(&seams(&f.id)).await?;
+                let queue: Vec<String> = open
+                    .iter()
+                    .filter(|h| matches!(h.state, State::Open | State::Reassigned))
+                    .map(|h| format!("• {}", line(h)))
+                    .collect();
+                let stalled: Vec<String> =
+                    open.iter().filter(|h| h.stall.is_some()).map(|h| format!("• {}", line(h))).collect();
+                if queue.is_empty() && stalled.is_empty() {
+                    continue;
+                }
+                let mut text = format!("Good morning, {}.", f.name);
+                if !queue.is_empty() {
+                    text.push_str(&format!("\n{} waiting to be accepted:\n{}", queue.len(), queue.join("\n")));
+                }
+                if !stalled.is_empty() {
+                    text.push_str(&format!("\n{} stalled:\n{}", stalled.len(), stalled.join("\n")));
+                }
+                out.push(to_person(&f.lead, text));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::model::JobKind;
+
+    fn job(expr: &str, tz: chrono_tz::Tz) -> Job {
+        Job {
+            name: "j".into(),
+            kind: JobKind::CatchUp,
+            schedule: expr.parse().expect("cron"),
+            tz,
+            functions: Vec::new(),
+        }
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_missed_instant_runs() {
+        let j = job("0 0 9 * * Mon-Fri", chrono_tz::America::New_York);
+        // Down from Friday 08:00 to Tuesday 10:00 New York: Friday, Monday and Tuesday 09:00 were
+        // missed; only Tuesday's runs.
+        let since = t("2026-11-27T08:00:00-05:00");
+        assert_eq!(latest_due(&j, since, t("2026-12-01T10:00:00-05:00")), Some(t("2026-12-01T09:00:00-05:00")));
+        assert_eq!(latest_due(&j, since, t("2026-11-27T08:59:59-05:00")), None);
+        // Read in the job's zone across the DST change: 09:00 New York is 14:00 UTC in winter,
+        // 13:00 UTC in summer.
+        assert_eq!(j.next_after(t("2027-03-12T15:00:00Z")), Some(t("2027-03-15T13:00:00Z")));
+    }
+}

@@ -1,0 +1,112 @@
+//! `baton serve`: the HTTP server, the scheduler and the delivery worker, shut down together.
+//!
+//! Following mini-redis, [`run`] takes its listener and a shutdown future, so tests start it on
+//! port 0 and stop it when they like. On shutdown the server stops accepting, the scheduler
+//! stops claiming, and the delivery worker finishes the pass in flight before returning.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::deliver::{Deliverer, Outbound};
+
+/// What `baton serve` runs with.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// The service.
+    pub app: App,
+    /// The chat platforms configured for sending.
+    pub out: Outbound,
+    /// Longest sleep of the scheduler and delivery worker (other replicas' changes are seen
+    /// within this).
+    pub poll: std::time::Duration,
+    /// How long a delivery claim lasts before another replica may retry the message.
+    pub lease: chrono::Duration,
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops every task in order.
+pub async fn run(
+    server: Server,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = server.app.clone();
+    let deliverer = Deliverer {
+        store: app.store.clone(),
+        model: app.model.clone(),
+        out: server.out.clone(),
+        lease: server.lease,
+        batch: 500,
+        concurrency: 32,
+    };
+    let delivery = tokio::spawn(deliverer.run(app.wake.delivery.clone(), stop_rx.clone(), server.poll));
+    let scheduler = tokio::spawn(crate::scheduler::run(
+        app.clone(),
+        app.wake.scheduler.clone(),
+        app.wake.delivery.clone(),
+        stop_rx.clone(),
+        server.poll,
+    ));
+    let router = routes(app);
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new requests or claims; finishing deliveries in flight");
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    let (d, s) = tokio::join!(delivery, scheduler);
+    if let Err(e) = d.and(s) {
+        tracing::error!("a background task ended abnormally: {e}");
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The HTTP routes.
+pub fn routes(app: App) -> Router {
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready)).with_state(Arc::new(app))
+}
+
+/// Ready when the database answers and every migration this binary knows is applied.
+async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    match app.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e:#}")),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,141 @@
+//! The Slack Web API calls the delivery worker makes: `chat.postMessage`, `chat.update`, and the
+//! history lookup that finds a message a crashed worker may already have posted.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::deliver::{Limits, SendError};
+
+/// Slack error codes worth retrying; every other `ok: false` is permanent.
+const TRANSIENT: [&str; 5] = ["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
+
+/// Metadata event type carrying the outbox row id, for finding a message after a crash.
+const METADATA_EVENT: &str = "baton_outbox";
+
+/// A Slack Web API client for one bot token.
+#[derive(Clone, Debug)]
+pub struct SlackApi {
+    http: reqwest::Client,
+    /// `https://slack.com/api`, or a test server.
+    base: String,
+    token: String,
+    limits: Limits,
+}
+
+impl SlackApi {
+    /// A client for `base` (no trailing slash) with a bot token, sharing rate-limit state.
+    pub fn new(base: &str, token: &str, limits: Limits) -> SlackApi {
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
+        SlackApi { http, base: base.trim_end_matches('/').to_string(), token: token.to_string(), limits }
+    }
+
+    /// Calls `method` with a JSON body. `channel` keys Slack's per-method, per-channel limits.
+    async fn call(&self, method: &str, channel: &str, body: &Value, now: DateTime<Utc>) -> Result<Value, SendError> {
+        let key = format!("slack:{method}:{channel}");
+        self.limits.check(&[&key], now)?;
+        let resp = self
+            .http
+            .post(format!("{}/{method}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| SendError::retry(format!("{method}: {e}")))?;
+        let status = resp.status();
+        if status.as_u16() == 429 {
+            let after = retry_after(resp.headers()).unwrap_or(Duration::seconds(30));
+            self.limits.hold(&key, now + after);
+            return Err(SendError::Retry { reason: format!("{method}: rate limited (429)"), after: Some(after) });
+        }
+        if status.is_server_error() {
+            return Err(SendError::retry(format!("{method}: Slack answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(SendError::Permanent(format!("{method}: Slack answered {status}")));
+        }
+        let value: Value =
+            resp.json().await.map_err(|e| SendError::retry(format!("{method}: unreadable answer: {e}")))?;
+        if value["ok"].as_bool() == Some(true) {
+            return Ok(value);
+        }
+        let error = value["error"].as_str().unwrap_or("unknown_error").to_string();
+        if TRANSIENT.contains(&error.as_str()) {
+            Err(SendError::retry(format!("{method}: {error}")))
+        } else {
+            Err(SendError::Permanent(format!("{method}: {error}")))
+        }
+    }
+
+    /// Posts a message (see [`super::blocks::message`]) to a channel or user id; returns the
+    /// platform reference `channel:ts`. `nonce` is recorded in the message's metadata.
+    pub async fn post(
+        &self,
+        channel: &str,
+        message: &Value,
+        nonce: i64,
+        now: DateTime<Utc>,
+    ) -> Result<String, SendError> {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        body["metadata"] = json!({"event_type": METADATA_EVENT, "event_payload": {"outbox_id": nonce}});
+        let v = self.call("chat.postMessage", channel, &body, now).await?;
+        reference(&v)
+    }
+
+    /// Replaces the message `reference` (`channel:ts`) in place.
+    pub async fn update(&self, reference: &str, message: &Value, now: DateTime<Utc>) -> Result<String, SendError> {
+        let (channel, ts) = reference
+            .split_once(':')
+            .ok_or_else(|| SendError::Permanent(format!("malformed Slack message reference `{reference}`")))?;
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        body["ts"] = json!(ts);
+        let v = self.call("chat.update", channel, &body, now).await?;
+        reference_or(&v, reference)
+    }
+
+    /// Looks for a message this bot already posted for outbox row `nonce` in `channel` (a
+    /// channel id or a user id, whose DM is opened first). Channel names cannot be searched;
+    /// they return `None` and the message is posted again (at least once).
+    pub async fn find_posted(
+        &self,
+        channel: &str,
+        nonce: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, SendError> {
+        let channel_id = if channel.starts_with('U') || channel.starts_with('W') {
+            let v = self.call("conversations.open", channel, &json!({"users": channel}), now).await?;
+            match v["channel"]["id"].as_str() {
+                Some(id) => id.to_string(),
+                None => return Ok(None),
+            }
+        } else if channel.starts_with('#') {
+            return Ok(None);
+        } else {
+            channel.to_string()
+        };
+        let body = json!({"channel": channel_id, "limit": 100, "include_all_metadata": true});
+        let v = self.call("conversations.history", &channel_id, &body, now).await?;
+        let found = v["messages"].as_array().into_iter().flatten().find(|m| {
+            m["metadata"]["event_type"] == METADATA_EVENT && m["metadata"]["event_payload"]["outbox_id"] == nonce
+        });
+        Ok(found.and_then(|m| m["ts"].as_str()).map(|ts| format!("{channel_id}:{ts}")))
+    }
+}
+
+fn reference(v: &Value) -> Result<String, SendError> {
+    match (v["channel"].as_str(), v["ts"].as_str()) {
+        (Some(c), Some(ts)) => Ok(format!("{c}:{ts}")),
+        _ => Err(SendError::Permanent("Slack's answer had no channel and ts".into())),
+    }
+}
+
+fn reference_or(v: &Value, fallback: &str) -> Result<String, SendError> {
+    reference(v).or_else(|_| Ok(fallback.to_string()))
+}
+
+/// The `Retry-After` header, in seconds.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::milliseconds((secs * 1000.0).ceil() as i64))
+}

@@ -1,0 +1,126 @@
+//! Block Kit rendering of platform-neutral intents, with Slack's escaping and size limits.
+
+use baton_core::{Action, Intent, IntentKind};
+use serde_json::{Value, json};
+
+/// Slack's limit on a section block's text.
+const SECTION_MAX: usize = 3000;
+/// Slack's limit on a message's fallback `text`.
+const TEXT_MAX: usize = 4000;
+/// Slack's limit on blocks per message.
+const BLOCKS_MAX: usize = 50;
+/// Appended where text was cut to fit a limit.
+const TRUNCATED: &str = "… (truncated)";
+
+/// Escapes user text for mrkdwn: `&`, `<` and `>` become entities, so no `<!channel>`,
+/// `<!here>`, `<@U…>` or `<!subteam^…>` can be formed from handoff fields.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(TRUNCATED.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(TRUNCATED);
+    out
+}
+
+/// Button label and `action_id`.
+pub fn button(a: Action) -> (&'static str, &'static str) {
+    match a {
+        Action::Accept => ("Accept", "accept"),
+        Action::Ack => ("Acknowledge", "ack"),
+        Action::Snooze => ("Snooze", "snooze"),
+        Action::Return => ("Return to requester", "return"),
+        Action::Approve => ("Approve", "approve"),
+        Action::Reject => ("Reject", "reject"),
+    }
+}
+
+/// The `chat.postMessage` / `chat.update` body (without `channel`) for an intent.
+pub fn message(intent: &Intent) -> Value {
+    let text = escape(&intent.text);
+    let mut blocks = Vec::new();
+    if let IntentKind::Recalibration { playbook } = &intent.kind {
+        let title = format!("Recalibration: {}", escape(playbook));
+        blocks.push(json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}}));
+    }
+    // Long text is split over several sections rather than lost.
+    let chars: Vec<char> = text.chars().collect();
+    for chunk in chars.chunks(SECTION_MAX - TRUNCATED.len()) {
+        if blocks.len() + 2 >= BLOCKS_MAX {
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": TRUNCATED}]}));
+            break;
+        }
+        let s: String = chunk.iter().collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}));
+    }
+    if !intent.actions.is_empty()
+        && let Some(h) = intent.handoff
+    {
+        let elements: Vec<Value> = intent
+            .actions
+            .iter()
+            .map(|a| {
+                let (label, id) = button(*a);
+                let mut b = json!({"type": "button", "action_id": id, "value": format!("H-{h}"),
+                    "text": {"type": "plain_text", "text": label}});
+                match a {
+                    Action::Accept | Action::Approve => b["style"] = json!("primary"),
+                    Action::Reject => b["style"] = json!("danger"),
+                    _ => {}
+                }
+                b
+            })
+            .collect();
+        blocks.push(json!({"type": "actions", "block_id": format!("handoff:{h}"), "elements": elements}));
+    }
+    json!({"text": truncate(&text, TEXT_MAX), "blocks": blocks, "unfurl_links": false, "unfurl_media": false})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::Recipient;
+
+    fn intent(text: &str) -> Intent {
+        Intent {
+            to: Recipient::SlackChannel("#x".into()),
+            handoff: Some(7),
+            kind: IntentKind::Card,
+            text: text.into(),
+            actions: vec![Action::Accept],
+            not_before: None,
+        }
+    }
+
+    #[test]
+    fn user_text_cannot_form_mentions_or_links() {
+        let m = message(&intent("<!channel> <!here|here> <@U123> <!subteam^S1> a & b"));
+        let body = m.to_string();
+        for bad in ["<!channel>", "<!here", "<@U123>", "<!subteam^"] {
+            assert!(!body.contains(bad), "{bad} survived: {body}");
+        }
+        assert!(body.contains("&lt;!channel&gt;"));
+        assert!(body.contains("a &amp; b"));
+    }
+
+    #[test]
+    fn long_text_is_split_and_limits_are_respected() {
+        let m = message(&intent(&"x".repeat(200_000)));
+        let blocks = m["blocks"].as_array().expect("blocks");
+        assert!(blocks.len() <= BLOCKS_MAX);
+        assert!(m["text"].as_str().expect("text").chars().count() <= TEXT_MAX);
+        assert!(m["text"].as_str().expect("text").ends_with(TRUNCATED));
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= SECTION_MAX);
+            }
+        }
+        assert_eq!(blocks.last().expect("last")["type"], "actions", "buttons survive truncation");
+    }
+}

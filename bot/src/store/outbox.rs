@@ -1,0 +1,260 @@
+//! The outbox: messages committed in the same transaction as the decision that caused them, then
+//! claimed and delivered by workers, at least once, across any number of replicas.
+//!
+//! A claim is a lease: the row's `next_attempt_ms` moves to the end of the lease and
+//! `claimed_at_ms` is set. A worker that dies mid-send leaves the row to reappear when the lease
+//! ends, still marked as claimed, so the next worker knows the first attempt's outcome is unknown
+//! and can look for the message on the platform before posting again.
+
+use baton_core::{HandoffId, Intent, Recipient};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::{Backend, Store, StoreError, from_ms, ms};
+
+/// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient grouping and refs.
+pub fn recipient_key(r: &Recipient) -> String {
+    match r {
+        Recipient::Person(p) => format!("person:{p}"),
+        Recipient::SlackChannel(c) => format!("slack:{c}"),
+        Recipient::DiscordChannel(c) => format!("discord:{c}"),
+    }
+}
+
+/// An outgoing message taken for delivery.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// Row id (also the idempotency nonce sent to platforms that accept one).
+    pub id: i64,
+    /// The message.
+    pub intent: Intent,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// A previous worker claimed it and vanished: it may already have been posted.
+    pub in_doubt: bool,
+}
+
+fn encode(e: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(e))
+}
+
+/// Adds a message to the outbox inside `tx`; it is due at `now`, or when the recipient's quiet
+/// hours end.
+pub(crate) async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    intent: &Intent,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let body = serde_json::to_string(intent).map_err(encode)?;
+    let due = intent.not_before.unwrap_or(now).max(now);
+    sqlx::query(
+        "INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(intent.handoff.map(|h| h as i64))
+    .bind(ms(now))
+    .bind(recipient_key(&intent.to))
+    .bind(body)
+    .bind(ms(due))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {
+    let body: String = r.try_get("intent")?;
+    Ok(Claimed {
+        id: r.try_get("id")?,
+        intent: serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+        attempts: r.try_get("attempts")?,
+        in_doubt: r.try_get::<Option<i64>, _>("claimed_at_ms")?.is_some(),
+    })
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    /// Claims up to `limit` messages due at `now` for `lease`, oldest first. On PostgreSQL,
+    /// `FOR UPDATE SKIP LOCKED` gives concurrent workers disjoint sets.
+    pub async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let (mut tx, lock) = match self.backend {
+            Backend::Postgres => (self.pool.begin().await?, " FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => (self.pool.begin_with("BEGIN IMMEDIATE").await?, ""),
+        };
+        let sql = format!(
+            "SELECT id, intent, attempts, claimed_at_ms FROM outbox \
+             WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND next_attempt_ms <= $1 \
+             ORDER BY next_attempt_ms, id LIMIT $2{lock}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
+        let claimed: Vec<Claimed> = rows.iter().map(decode_claimed).collect::<Result<_, _>>()?;
+        if !claimed.is_empty() {
+            let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+            let sql =
+                format!("UPDATE outbox SET next_attempt_ms = $1, claimed_at_ms = $2 WHERE id IN ({})", id_list(&ids));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now + lease)).bind(ms(now)).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Messages due at `now`, without claiming them (the console delivers in-process).
+    pub async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, intent, attempts, claimed_at_ms FROM outbox \
+             WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND next_attempt_ms <= $1 ORDER BY next_attempt_ms, id LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_claimed).collect()
+    }
+
+    /// When the next undelivered message falls due (quiet hours, backoff), if any.
+    pub async fn earliest_outbox(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(v.map(from_ms))
+    }
+
+    /// Records that the messages `ids` were delivered as one platform message `platform_ref`
+    /// (several when folded into a digest). For a card, `card` remembers the platform message
+    /// so that later cards of the same handoff to the same recipient edit it in place.
+    pub async fn mark_delivered(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+        platform_ref: Option<&str>,
+        card: Option<(HandoffId, &Recipient)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, claimed_at_ms = NULL WHERE id IN ({})",
+            id_list(ids)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref).execute(&mut *tx).await?;
+        if let (Some((handoff, to)), Some(platform_ref)) = (card, platform_ref) {
+            sqlx::query(
+                "INSERT INTO message_refs (handoff_id, recipient, platform_ref, updated_at_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (handoff_id, recipient) DO UPDATE SET platform_ref = excluded.platform_ref, updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(handoff as i64)
+            .bind(recipient_key(to))
+            .bind(platform_ref)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts messages back for a later attempt at `retry_at`. `failed` counts an attempt (a
+    /// platform or network error); a hold for a known rate limit does not.
+    pub async fn mark_retry(
+        &self,
+        ids: &[i64],
+        error: &str,
+        retry_at: DateTime<Utc>,
+        failed: bool,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + $1, last_error = $2, next_attempt_ms = $3, claimed_at_ms = NULL \
+             WHERE id IN ({})",
+            id_list(ids)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(failed))
+            .bind(error)
+            .bind(ms(retry_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up on messages: they are dead-lettered with the reason, and `notice` (telling the
+    /// seam's lead) is queued in the same transaction.
+    pub async fn mark_dead(
+        &self,
+        ids: &[i64],
+        error: &str,
+        at: DateTime<Utc>,
+        notice: Option<&Intent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, dead_at_ms = $2, claimed_at_ms = NULL WHERE id IN ({})",
+            id_list(ids)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(error).bind(ms(at)).execute(&mut *tx).await?;
+        if let Some(notice) = notice {
+            enqueue(&mut tx, notice, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The platform message holding a handoff's card for a recipient, if one was posted.
+    pub async fn message_ref(&self, handoff: HandoffId, to: &Recipient) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT platform_ref FROM message_refs WHERE handoff_id = $1 AND recipient = $2")
+            .bind(handoff as i64)
+            .bind(recipient_key(to))
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Number of undelivered, not dead-lettered messages.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Records a periodic job's run for its scheduled instant and queues its messages, in one
+    /// transaction. Returns `false` (and queues nothing) when that run already happened, on this
+    /// replica or another.
+    pub async fn record_job_run(
+        &self,
+        job: &str,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        intents: &[Intent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO job_runs (job, scheduled_at_ms, ran_at_ms) VALUES ($1, $2, $3) ON CONFLICT (job, scheduled_at_ms) DO NOTHING",
+        )
+        .bind(job)
+        .bind(ms(scheduled))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for intent in intents {
+            enqueue(&mut tx, intent, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The latest scheduled instant a job ran for, if it ever ran.
+    pub async fn last_job_run(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(scheduled_at_ms) FROM job_runs WHERE job = $1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.map(from_ms))
+    }
+}
