@@ -75,15 +75,16 @@ pub struct Outbound {
 
 impl Outbound {
     /// Sends one message: edits the earlier message `existing` when given (cards), otherwise
-    /// posts. When `in_doubt`, first looks for the message on platforms that allow it. Returns
-    /// the platform's reference to the message.
+    /// posts. `in_doubt` carries, when an earlier attempt's outcome is unknown, the platform id
+    /// of the conversation if known: the message is first looked for there (Slack message
+    /// metadata; Discord drops a repeated nonce by itself). Returns the platform's reference.
     pub async fn send(
         &self,
         model: &OperatingModel,
         intent: &Intent,
         nonce: i64,
         existing: Option<&str>,
-        in_doubt: bool,
+        in_doubt: Option<Option<String>>,
         now: DateTime<Utc>,
     ) -> Result<String, SendError> {
         let slack = || self.slack.as_ref().ok_or_else(|| SendError::Permanent("Slack is not configured".into()));
@@ -94,8 +95,12 @@ impl Outbound {
             if let Some(r) = existing {
                 return api.update(r, &body, now).await;
             }
-            if in_doubt && let Ok(Some(found)) = api.find_posted(&channel, nonce, now).await {
-                return Ok(found);
+            if let Some(known) = in_doubt {
+                let search = known.unwrap_or_else(|| channel.clone());
+                if let Ok(Some(found)) = api.find_posted(&search, nonce, now).await {
+                    tracing::info!(outbox = nonce, "found the message a previous attempt posted; not posting again");
+                    return Ok(found);
+                }
             }
             api.post(&channel, &body, nonce, now).await
         };
@@ -194,6 +199,20 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::milliseconds(fastrand::i64(ceiling / 2..=ceiling))
 }
 
+/// The pass's time: the instant it began (real or simulated) plus the real time elapsed since,
+/// so that a retry is scheduled from when the platform answered.
+#[derive(Clone, Copy, Debug)]
+struct PassClock {
+    start: DateTime<Utc>,
+    started: std::time::Instant,
+}
+
+impl PassClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+}
+
 /// Delivers the outbox.
 #[derive(Clone, Debug)]
 pub struct Deliverer {
@@ -214,6 +233,7 @@ pub struct Deliverer {
 impl Deliverer {
     /// Claims and delivers what is due at `now`; returns how many messages were claimed.
     pub async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let clock = PassClock { start: now, started: std::time::Instant::now() };
         let rows = self.store.claim_outbox(now, self.lease, self.batch).await?;
         let claimed = rows.len();
         let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency.max(1)));
@@ -223,7 +243,7 @@ impl Deliverer {
             let gate = gate.clone();
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                me.deliver_in_order(pieces, now).await
+                me.deliver_in_order(pieces, clock).await
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -237,20 +257,20 @@ impl Deliverer {
     }
 
     /// One recipient's messages, in order; once one must wait, the rest wait with it.
-    async fn deliver_in_order(&self, pieces: Vec<Piece>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    async fn deliver_in_order(&self, pieces: Vec<Piece>, clock: PassClock) -> anyhow::Result<()> {
         let mut waiting: Option<DateTime<Utc>> = None;
         for piece in pieces {
             if let Some(until) = waiting {
                 self.store.mark_retry(&piece.ids(), "waiting behind an earlier message", until, false).await?;
                 continue;
             }
-            waiting = self.deliver(&piece, now).await?;
+            waiting = self.deliver(&piece, clock).await?;
         }
         Ok(())
     }
 
     /// Sends one piece and records the outcome; returns when to try again if it must wait.
-    async fn deliver(&self, piece: &Piece, now: DateTime<Utc>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<DateTime<Utc>>> {
         let intent = piece.intent();
         let first = &piece.rows[0];
         let card = match (&intent.kind, intent.handoff) {
@@ -261,11 +281,18 @@ impl Deliverer {
             Some(h) => self.store.message_ref(h, &intent.to).await?,
             None => None,
         };
-        let in_doubt = piece.rows.len() == 1 && first.in_doubt;
+        // Only a lone message can be matched to what an earlier attempt posted; a digest's
+        // composition may differ from the one a crashed worker sent.
+        let in_doubt = match piece.rows.len() == 1 && first.in_doubt {
+            true => Some(self.store.known_conversation(&intent.to).await?),
+            false => None,
+        };
         let span = tracing::info_span!("deliver", outbox = first.id, handoff = intent.handoff, to = %recipient_key(&intent.to));
         let _enter = span.enter();
-        let result = self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, now).await;
+        let result = self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, clock.now()).await;
         drop(_enter);
+        // Retry times count from when the answer came, not from when the pass began.
+        let now = clock.now();
         let ids = piece.ids();
         match result {
             Ok(reference) => {

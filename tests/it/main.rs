@@ -2,6 +2,9 @@
 
 mod cli;
 mod console;
+mod engine;
+mod fake_slack;
+mod replicas;
 mod review;
 mod store;
 mod support;

@@ -49,6 +49,12 @@ static PG_READY: OnceCell<bool> = OnceCell::const_new();
 /// A fresh PostgreSQL database, or `None` (with a loud notice) when no server is reachable and
 /// `BATON_REQUIRE_POSTGRES=1` is not set; with it, an unreachable server fails the test.
 pub async fn postgres() -> Option<Store> {
+    let url = postgres_url().await?;
+    Some(Store::open(&url).await.expect("postgres store"))
+}
+
+/// The URL of a fresh, empty PostgreSQL database (see [`postgres`]).
+pub async fn postgres_url() -> Option<String> {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let ready = *PG_READY
@@ -92,11 +98,10 @@ pub async fn postgres() -> Option<Store> {
         .await
         .expect("create database");
     let base = admin_url();
-    let url = match base.rfind('/') {
-        Some(i) => format!("{}/{name}", &base[..i]),
+    match base.rfind('/') {
+        Some(i) => Some(format!("{}/{name}", &base[..i])),
         None => panic!("unexpected postgres url {base}"),
-    };
-    Some(Store::open(&url).await.expect("postgres store"))
+    }
 }
 
 /// Runs `case` once per available backend, each on a fresh database.
@@ -114,4 +119,97 @@ where
 /// A service on `store` with the shipped model.
 pub fn app(store: Store) -> App {
     App::new(store, model())
+}
+
+/// A `baton serve` process.
+#[derive(Debug)]
+pub struct Replica {
+    child: std::process::Child,
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// Everything it logged, for failure messages.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `baton serve` on a free port against `database`, with extra environment variables.
+pub fn spawn_serve(database: &str, env: &[(&str, &str)]) -> Replica {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.current_dir(repo())
+        .args(["serve"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BATON_DATABASE_URL", database)
+        .env("BATON_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn,baton=info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn baton serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            sink.lock().expect("log").push(line);
+        }
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(url) => Replica { child, url, log },
+        Err(_) => {
+            let _ = child.kill();
+            panic!("baton serve did not start:\n{}", log.lock().expect("log").join("\n"));
+        }
+    }
+}
+
+impl Replica {
+    /// Sends SIGTERM and waits; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().expect("wait");
+        status.success()
+    }
+
+    /// `kill -9`: no chance to finish anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its log so far.
+    pub fn logged(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` every 50 ms until it returns true, failing with `what` after `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {secs}s waiting for: {what}");
 }

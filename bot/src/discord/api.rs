@@ -79,6 +79,7 @@ impl DiscordApi {
     ) -> Result<Value, SendError> {
         let key = format!("discord:{route}");
         self.limits.check(&[GLOBAL, &key], now)?;
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .request(method, format!("{}/api/v10/{route}", self.base))
@@ -88,6 +89,8 @@ impl DiscordApi {
             .await
             .map_err(|e| SendError::retry(format!("{route}: {e}")))?;
         let status = resp.status();
+        // Limits count from when the answer came, not from when the pass began.
+        let now = now + Duration::from_std(started.elapsed()).unwrap_or_default();
         let headers = resp.headers().clone();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if header("x-ratelimit-remaining").as_deref() == Some("0")

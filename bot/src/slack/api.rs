@@ -33,6 +33,7 @@ impl SlackApi {
     async fn call(&self, method: &str, channel: &str, body: &Value, now: DateTime<Utc>) -> Result<Value, SendError> {
         let key = format!("slack:{method}:{channel}");
         self.limits.check(&[&key], now)?;
+        let started = std::time::Instant::now();
         let resp = self
             .http
             .post(format!("{}/{method}", self.base))
@@ -42,9 +43,11 @@ impl SlackApi {
             .await
             .map_err(|e| SendError::retry(format!("{method}: {e}")))?;
         let status = resp.status();
+        // Limits count from when the answer came, not from when the pass began.
+        let answered = now + Duration::from_std(started.elapsed()).unwrap_or_default();
         if status.as_u16() == 429 {
             let after = retry_after(resp.headers()).unwrap_or(Duration::seconds(30));
-            self.limits.hold(&key, now + after);
+            self.limits.hold(&key, answered + after);
             return Err(SendError::Retry { reason: format!("{method}: rate limited (429)"), after: Some(after) });
         }
         if status.is_server_error() {

@@ -90,6 +90,8 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            // Fail fast while the database is away: the background loops retry on their own.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;

@@ -213,6 +213,18 @@ impl Store {
             .await?)
     }
 
+    /// The platform's id for a recipient's conversation, learnt from an earlier delivery to it
+    /// (references are `conversation:message`), so a channel configured by name can be searched.
+    pub async fn known_conversation(&self, to: &Recipient) -> Result<Option<String>, StoreError> {
+        let r: Option<String> = sqlx::query_scalar(
+            "SELECT platform_ref FROM outbox WHERE recipient = $1 AND platform_ref IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(recipient_key(to))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.and_then(|r| r.split_once(':').map(|(c, _)| c.to_string())))
+    }
+
     /// Number of undelivered, not dead-lettered messages.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL")

@@ -1,0 +1,234 @@
+//! The escalation engine in one process: delivery through a fake Slack (retries, rate limits,
+//! dead letters, cards edited in place, quiet hours), restarts, once-only periodic jobs.
+
+use std::time::Duration as StdDuration;
+
+use baton::app::App;
+use baton::deliver::{Deliverer, Limits, Outbound};
+use baton::jobs::JobClock;
+use baton::serve::{self, Server};
+use baton::slack::SlackApi;
+use baton_core::{Command, Surface};
+use chrono::{Duration, Utc};
+
+use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
+use crate::support::{app, eventually, model, on_each_store, sqlite, t};
+
+const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
+const LAUNCH: &str =
+    r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/brief"#;
+
+fn cmd(line: &str) -> Command {
+    baton_core::parse(line).expect(line)
+}
+
+fn outbound(slack: &FakeSlack) -> Outbound {
+    Outbound { slack: Some(SlackApi::new(&slack.url, TOKEN, Limits::default())), discord: None }
+}
+
+fn deliverer(app: &App, slack: &FakeSlack) -> Deliverer {
+    Deliverer {
+        store: app.store.clone(),
+        model: app.model.clone(),
+        out: outbound(slack),
+        lease: Duration::seconds(60),
+        batch: 100,
+        concurrency: 8,
+    }
+}
+
+async fn outbox_row(app: &App, sql: &str) -> (i64, Option<String>, Option<i64>) {
+    sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(app.store.pool()).await.expect(sql)
+}
+
+#[tokio::test]
+async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_after() {
+    let slack = FakeSlack::start().await;
+    slack.script("chat.postMessage", vec![Scripted::Status(429, Some(2)), Scripted::Status(500, None)]);
+    let app = app(sqlite().await);
+    let server = Server {
+        app: app.clone(),
+        out: outbound(&slack),
+        poll: StdDuration::from_millis(100),
+        lease: Duration::seconds(30),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(serve::run(server, listener, async {
+        let _ = stopped.await;
+    }));
+    // The card goes to the receiving channel at once.
+    app.handle("rita", Surface::Slack, cmd(ACME), Utc::now(), None).await.expect("create");
+    eventually(20, "the card is delivered", || async { !slack.ok_calls("chat.postMessage").is_empty() }).await;
+    let posts: Vec<_> = slack.calls().into_iter().filter(|c| c.method == "chat.postMessage").collect();
+    let statuses: Vec<u16> = posts.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [429, 500, 200]);
+    assert!(
+        posts[1].at - posts[0].at >= StdDuration::from_secs(2),
+        "retried before Retry-After: {:?}",
+        posts[1].at - posts[0].at
+    );
+    assert!(posts[2].at > posts[1].at);
+    assert_eq!(slack.history("#cs-handoffs").len(), 1, "posted exactly once");
+    let (attempts, platform_ref, delivered) = outbox_row(
+        &app,
+        "SELECT attempts, platform_ref, delivered_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'",
+    )
+    .await;
+    assert_eq!(attempts, 2, "two failed attempts recorded");
+    assert_eq!(platform_ref.as_deref(), Some("C_cs-handoffs:1800000000.000001"));
+    assert!(delivered.is_some());
+    let _ = stop.send(());
+    running.await.expect("join").expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn cards_are_edited_in_place_as_the_handoff_moves() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let now = t("2026-11-30T09:00:00-05:00");
+        app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+        d.pass(now).await.expect("deliver");
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now + Duration::minutes(5), None)
+            .await
+            .expect("accept");
+        d.pass(now + Duration::minutes(5)).await.expect("deliver");
+        let channel = slack.history("#cs-handoffs");
+        assert_eq!(channel.len(), 1, "one card in the channel, updated: {channel:?}");
+        let text = channel[0]["text"].as_str().expect("text");
+        assert!(text.contains("Ana Alves"), "the card shows the new owner: {text}");
+        assert_eq!(slack.ok_calls("chat.update").len(), 1);
+        assert_eq!(slack.ok_calls("chat.update")[0].body["ts"], "1800000000.000001");
+        // Rita heard about the acceptance by DM.
+        assert!(slack.history("U0RITA0001").iter().any(|m| m["text"].as_str().is_some_and(|t| t.contains("accepted"))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
+    let slack = FakeSlack::start().await;
+    let mut m = model();
+    m.delivery.max_attempts = 2;
+    let app = App::new(sqlite().await, m);
+    let d = deliverer(&app, &slack);
+    let now = t("2026-11-30T09:00:00-05:00");
+    // A permanent error: the card's channel does not exist.
+    slack.script("chat.postMessage", vec![Scripted::Error("channel_not_found")]);
+    app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+    d.pass(now).await.expect("deliver");
+    let (_, _, dead) =
+        outbox_row(&app, "SELECT attempts, last_error, dead_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'")
+            .await;
+    assert!(dead.is_some(), "a 4xx-class error is not retried");
+    d.pass(now + Duration::seconds(1)).await.expect("deliver the lead's notice");
+    let carla = slack.history("U0CARLA001");
+    assert_eq!(carla.len(), 1);
+    let text = carla[0]["text"].as_str().expect("text");
+    assert!(
+        text.contains(
+            "could not deliver a message about H-1 to Slack channel #cs-handoffs: chat.postMessage: channel_not_found"
+        ),
+        "{text}"
+    );
+
+    // Retryable errors until the attempts run out (the new card and Rita's notice each fail twice).
+    let failures = [500, 500, 503, 503].map(|code| Scripted::Status(code, None));
+    slack.script("chat.postMessage", failures.to_vec());
+    app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now + Duration::minutes(1), None)
+        .await
+        .expect("accept");
+    let later = now + Duration::minutes(1);
+    d.pass(later).await.expect("first attempt");
+    let (attempts, error, dead) =
+        outbox_row(&app, "SELECT attempts, last_error, dead_at_ms FROM outbox WHERE recipient = 'person:rita'").await;
+    assert_eq!((attempts, dead), (1, None), "{error:?}");
+    d.pass(later + Duration::hours(1)).await.expect("second attempt");
+    let (attempts, error, dead) =
+        outbox_row(&app, "SELECT attempts, last_error, dead_at_ms FROM outbox WHERE recipient = 'person:rita'").await;
+    assert_eq!(attempts, 2);
+    assert!(dead.is_some());
+    assert!(error.expect("error").contains("after 2 attempts"));
+}
+
+#[tokio::test]
+async fn direct_messages_outside_working_hours_wait_for_the_morning() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        app.handle("mia", Surface::Slack, cmd(LAUNCH), t("2026-11-30T10:00:00Z"), None).await.expect("create");
+        // Eli accepts at 09:05 Berlin, 08:05 in London: Mia's notice waits for her 09:00.
+        let accepted = t("2026-12-01T09:05:00+01:00");
+        app.handle("eli", Surface::Slack, cmd("/handoff accept H-1"), accepted, None).await.expect("accept");
+        d.pass(accepted).await.expect("deliver");
+        assert!(slack.history("U0MIA00001").is_empty(), "held outside her hours");
+        assert_eq!(app.store.earliest_outbox().await.expect("earliest"), Some(t("2026-12-01T09:00:00Z")));
+        d.pass(t("2026-12-01T09:00:00Z")).await.expect("deliver");
+        assert_eq!(slack.history("U0MIA00001").len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_snoozed_ladder_resumes_after_a_restart() {
+    on_each_store(|store| async move {
+        let monday = t("2026-11-30T09:00:00-05:00");
+        {
+            let before = app(store.clone());
+            before.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+            before
+                .handle("ana", Surface::Slack, cmd("/handoff accept H-1"), monday + Duration::hours(1), None)
+                .await
+                .expect("accept");
+            before
+                .handle("ana", Surface::Slack, cmd("/snooze H-1 3h legal review"), monday + Duration::hours(2), None)
+                .await
+                .expect("snooze");
+        }
+        // A new process on the same database: the snooze still ends on time.
+        let after = app(store.clone());
+        assert_eq!(after.store.earliest_check().await.expect("next"), Some(monday + Duration::hours(5)));
+        after.sweep(monday + Duration::hours(5)).await.expect("sweep");
+        let kinds: Vec<String> =
+            after.store.events(1).await.expect("events").iter().map(|e| e.change.kind().into()).collect();
+        assert_eq!(kinds.last().map(String::as_str), Some("snooze_ended"));
+        // The update clock runs again: 8h target, 1h used before the snooze, 7h from 14:00 is
+        // Tuesday 13:00.
+        assert_eq!(after.store.earliest_check().await.expect("next"), Some(t("2026-12-01T13:00:00-05:00")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_scheduled_job_instant_runs_once_however_many_replicas_tick() {
+    on_each_store(|store| async move {
+        let (a, b) = (app(store.clone()), app(store.clone()));
+        let friday = t("2026-11-27T10:00:00-05:00");
+        a.handle("rita", Surface::Slack, cmd(ACME), friday, None).await.expect("create");
+        let (mut clock_a, mut clock_b) = (JobClock::default(), JobClock::default());
+        // Both replicas start on Sunday (no run yet: a new job starts from now).
+        let sunday = t("2026-11-29T12:00:00Z");
+        assert_eq!(clock_a.tick(&a, sunday).await.expect("tick"), 0);
+        assert_eq!(clock_b.tick(&b, sunday).await.expect("tick"), 0);
+        // Monday 09:00 New York passes: the Americas catch-up runs once across both.
+        let monday = t("2026-11-30T09:00:30-05:00");
+        let ran = clock_a.tick(&a, monday).await.expect("tick") + clock_b.tick(&b, monday).await.expect("tick");
+        assert!(ran >= 1);
+        let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE job = 'catch-up-americas'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(runs, 1);
+        let to_carla: Vec<String> = sqlx::query_scalar("SELECT intent FROM outbox WHERE recipient = 'person:carla'")
+            .fetch_all(store.pool())
+            .await
+            .expect("outbox");
+        let mornings: Vec<&String> = to_carla.iter().filter(|i| i.contains("Good morning, Customer Success")).collect();
+        assert_eq!(mornings.len(), 1, "{to_carla:?}");
+        assert!(mornings[0].contains("1 waiting to be accepted") && mornings[0].contains("H-1"));
+    })
+    .await;
+}

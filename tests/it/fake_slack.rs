@@ -1,0 +1,218 @@
+//! A local stand-in for Slack's Web API that checks requests the way Slack does (bot token, JSON
+//! body, required arguments, Block Kit limits), keeps channel histories with message metadata,
+//! can be scripted to fail, and records every call.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// The bot token the fake accepts.
+pub const TOKEN: &str = "xoxb-test-token";
+
+/// A recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// `chat.postMessage`, …
+    pub method: String,
+    /// The JSON body as sent.
+    pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// A scripted answer for the next matching call.
+#[derive(Clone, Debug)]
+pub enum Scripted {
+    /// An HTTP status with an optional `Retry-After` (seconds).
+    Status(u16, Option<u64>),
+    /// `200 {"ok": false, "error": …}`.
+    Error(&'static str),
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    calls: Vec<Call>,
+    script: HashMap<String, VecDeque<Scripted>>,
+    delay: Duration,
+    next_ts: u64,
+    /// Messages per resolved channel id, oldest first.
+    history: HashMap<String, Vec<Value>>,
+}
+
+/// A running fake.
+#[derive(Clone, Debug)]
+pub struct FakeSlack {
+    /// Base URL to give Baton as `SLACK_API_BASE_URL`.
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Channel id a name or user id resolves to (`#ops` → `C_ops`, `U1` → `D_U1`).
+pub fn resolve(channel: &str) -> String {
+    match channel.strip_prefix('#') {
+        Some(name) => format!("C_{name}"),
+        None if channel.starts_with('U') => format!("D_{channel}"),
+        None => channel.to_string(),
+    }
+}
+
+impl FakeSlack {
+    /// Starts the fake on a free port.
+    pub async fn start() -> FakeSlack {
+        let inner = Arc::new(Mutex::new(Inner { next_ts: 1, ..Inner::default() }));
+        let app = axum::Router::new().route("/{method}", post(handle)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeSlack { url: format!("http://{addr}"), inner }
+    }
+
+    /// Answers the next calls of `method` with `answers`, in order, then normally.
+    pub fn script(&self, method: &str, answers: Vec<Scripted>) {
+        self.inner.lock().expect("lock").script.entry(method.into()).or_default().extend(answers);
+    }
+
+    /// Waits this long before answering each call (a slow Slack).
+    pub fn set_delay(&self, delay: Duration) {
+        self.inner.lock().expect("lock").delay = delay;
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().expect("lock").calls.clone()
+    }
+
+    /// Successful calls of `method`.
+    pub fn ok_calls(&self, method: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.method == method && c.status == 200).collect()
+    }
+
+    /// Messages now in a channel (after edits), oldest first.
+    pub fn history(&self, channel: &str) -> Vec<Value> {
+        self.inner.lock().expect("lock").history.get(&resolve(channel)).cloned().unwrap_or_default()
+    }
+}
+
+fn slack_error(error: &str) -> Value {
+    json!({"ok": false, "error": error})
+}
+
+/// What Slack would say about a request's arguments, if anything is wrong.
+fn validate(method: &str, body: &Value) -> Option<&'static str> {
+    let channel = body["channel"].as_str().unwrap_or("");
+    match method {
+        "chat.postMessage" | "chat.update" => {
+            if channel.is_empty() {
+                return Some("channel_not_found");
+            }
+            if body["text"].as_str().is_none_or(str::is_empty) && body["blocks"].as_array().is_none_or(Vec::is_empty) {
+                return Some("no_text");
+            }
+            let blocks = body["blocks"].as_array().cloned().unwrap_or_default();
+            if blocks.len() > 50 || body["text"].as_str().is_some_and(|t| t.chars().count() > 40_000) {
+                return Some("msg_too_long");
+            }
+            for b in &blocks {
+                if b["type"] == "section" && b["text"]["text"].as_str().is_some_and(|t| t.chars().count() > 3000) {
+                    return Some("invalid_blocks");
+                }
+            }
+            if method == "chat.update" && body["ts"].as_str().is_none() {
+                return Some("message_not_found");
+            }
+            None
+        }
+        "conversations.open" => body["users"].as_str().is_none().then_some("user_not_found"),
+        "conversations.history" => channel.is_empty().then_some("channel_not_found"),
+        _ => Some("unknown_method"),
+    }
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let delay = inner.lock().expect("lock").delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut s = inner.lock().expect("lock");
+    let json_body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let call = |status: u16| Call { method: method.clone(), body: json_body.clone(), at: Instant::now(), status };
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {TOKEN}")) {
+        s.calls.push(call(200));
+        return axum::Json(slack_error("invalid_auth")).into_response();
+    }
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/json") || json_body.is_null() {
+        s.calls.push(call(200));
+        return axum::Json(slack_error("invalid_form_data")).into_response();
+    }
+    let scripted = s.script.get_mut(&method).and_then(VecDeque::pop_front);
+    match scripted {
+        Some(Scripted::Status(code, retry)) => {
+            s.calls.push(call(code));
+            let mut resp =
+                (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "scripted").into_response();
+            if let Some(secs) = retry {
+                resp.headers_mut().insert("retry-after", secs.to_string().parse().expect("header"));
+            }
+            return resp;
+        }
+        Some(Scripted::Error(e)) => {
+            s.calls.push(call(200));
+            return axum::Json(slack_error(e)).into_response();
+        }
+        None => {}
+    }
+    if let Some(e) = validate(&method, &json_body) {
+        s.calls.push(call(200));
+        return axum::Json(slack_error(e)).into_response();
+    }
+    s.calls.push(call(200));
+    let channel = resolve(json_body["channel"].as_str().unwrap_or(""));
+    match method.as_str() {
+        "chat.postMessage" => {
+            let ts = format!("1800000000.{:06}", s.next_ts);
+            s.next_ts += 1;
+            let mut msg = json!({"ts": ts, "text": json_body["text"], "blocks": json_body["blocks"]});
+            if json_body["metadata"].is_object() {
+                msg["metadata"] = json_body["metadata"].clone();
+            }
+            s.history.entry(channel.clone()).or_default().push(msg);
+            axum::Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+        }
+        "chat.update" => {
+            let ts = json_body["ts"].as_str().unwrap_or("").to_string();
+            let found = s.history.get_mut(&channel).and_then(|h| h.iter_mut().find(|m| m["ts"] == ts.as_str()));
+            match found {
+                Some(m) => {
+                    m["text"] = json_body["text"].clone();
+                    m["blocks"] = json_body["blocks"].clone();
+                    axum::Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+                }
+                None => axum::Json(slack_error("message_not_found")).into_response(),
+            }
+        }
+        "conversations.open" => {
+            let user = json_body["users"].as_str().unwrap_or("");
+            axum::Json(json!({"ok": true, "channel": {"id": resolve(user)}})).into_response()
+        }
+        _ => {
+            let mut messages = s.history.get(&channel).cloned().unwrap_or_default();
+            messages.reverse();
+            axum::Json(json!({"ok": true, "messages": messages})).into_response()
+        }
+    }
+}
