@@ -12,6 +12,7 @@
 //! - [`settings`]: every environment variable Baton reads.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod console;
 pub mod deliver;

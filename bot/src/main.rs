@@ -44,6 +44,11 @@ enum Cmd {
     Check,
     /// Apply database migrations.
     Migrate,
+    /// Measure Baton (prints figures; needs a PostgreSQL server it may create databases on).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCmd,
+    },
     /// Run the bot: HTTP endpoints, the stall scheduler and the delivery worker.
     Serve {
         /// Address to bind (port 0 picks a free one and logs it).
@@ -56,6 +61,22 @@ enum Cmd {
         /// How long a delivery claim lasts before another replica retries the message.
         #[arg(long, env = settings::DELIVERY_LEASE, default_value = "60s", value_parser = parse_interval)]
         delivery_lease: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Sweep cost against the number of open handoffs, and due-to-delivered time for many due at once.
+    Escalation {
+        /// PostgreSQL server URL with rights to create databases (each run uses its own).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+        /// Open handoff counts to compare, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,4000000")]
+        open: Vec<u64>,
+        /// Handoffs due at once.
+        #[arg(long, default_value_t = 10_000)]
+        due: u64,
     },
 }
 
@@ -124,6 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             Store::open(url).await?;
             println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { which: BenchCmd::Escalation { admin_url, open, due } } => {
+            baton::bench::escalation(load_model()?, &admin_url, &open, due).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { listen, poll_interval, delivery_lease } => {

@@ -407,18 +407,25 @@ async fn write_decision(
             v + 1
         }
     };
-    for e in &d.events {
-        let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-        sqlx::query("INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(id)
-            .bind(ms(e.at))
-            .bind(&e.actor)
-            .bind(e.surface.name())
-            .bind(e.change.kind())
-            .bind(e.state.name())
-            .bind(change)
-            .execute(&mut **tx)
-            .await?;
+    // One statement for all events, and one for all fired steps: round trips dominate a sweep.
+    if !d.events.is_empty() {
+        let sql = format!(
+            "INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES {}",
+            placeholders(d.events.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in &d.events {
+            let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+            q = q
+                .bind(id)
+                .bind(ms(e.at))
+                .bind(e.actor.clone())
+                .bind(e.surface.name())
+                .bind(e.change.kind())
+                .bind(e.state.name())
+                .bind(change);
+        }
+        q.execute(&mut **tx).await?;
     }
     for intent in &d.intents {
         outbox::enqueue(tx, intent, h.updated_at).await?;
@@ -426,24 +433,38 @@ async fn write_decision(
     for ep in &d.episodes {
         save_episode(tx, ep).await?;
     }
-    for step in &d.fired {
-        sqlx::query(
-            "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms, skipped) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(i64::from(step.episode))
-        .bind(step.step as i64)
-        .bind(&step.action)
-        .bind(ms(step.at))
-        .bind(i64::from(step.skipped))
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| match &e {
+    if !d.fired.is_empty() {
+        let sql = format!(
+            "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms, skipped) VALUES {}",
+            placeholders(d.fired.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for step in &d.fired {
+            q = q
+                .bind(id)
+                .bind(i64::from(step.episode))
+                .bind(step.step as i64)
+                .bind(step.action.clone())
+                .bind(ms(step.at))
+                .bind(i64::from(step.skipped));
+        }
+        q.execute(&mut **tx).await.map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             _ => StoreError::Db(e),
         })?;
     }
     Ok(version)
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn save_episode(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ep: &EpisodeRecord) -> Result<(), sqlx::Error> {
