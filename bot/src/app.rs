@@ -118,9 +118,10 @@ impl App {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
                 // Validate before taking a number, so refusals leave no gaps in the numbering.
                 baton_core::create(&self.model, 0, new, actor, surface, now)?;
-                let id = self.store.next_id().await?;
-                let d = baton_core::create(&self.model, id, new, actor, surface, now)?;
-                self.store.save(&d, None, key).await?;
+                let d = self
+                    .store
+                    .create(key, now, |id| baton_core::create(&self.model, id, new, actor, surface, now).ok())
+                    .await?;
                 self.wake.both();
                 Ok(d.reply)
             }
@@ -137,7 +138,23 @@ impl App {
         }
     }
 
-    async fn get(&self, id: HandoffId) -> Result<Handoff, AppError> {
+    /// Queues a message once per request `key` (a reply to a platform event); `false` when the
+    /// key was already used.
+    pub async fn reply_once(
+        &self,
+        key: &str,
+        intent: &baton_core::Intent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let queued = self.store.enqueue_once(key, intent, now).await?;
+        if queued {
+            self.wake.delivery.notify_one();
+        }
+        Ok(queued)
+    }
+
+    /// A handoff, or a refusal naming it.
+    pub async fn get(&self, id: HandoffId) -> Result<Handoff, AppError> {
         match self.store.load(id).await? {
             Some(s) => Ok(s.handoff),
             None => Err(Rejection::NoSuchHandoff(id).into()),

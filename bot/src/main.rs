@@ -9,7 +9,8 @@ use baton::console::Console;
 use baton::deliver::{Limits, Outbound};
 use baton::discord::DiscordApi;
 use baton::serve::{self, Server};
-use baton::slack::SlackApi;
+use baton::slack::routes::Endpoints;
+use baton::slack::{Slack, SlackApi};
 use baton::store::Store;
 use baton::{config, settings};
 use clap::{Parser, Subcommand};
@@ -156,11 +157,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             let store = Store::open(url).await?;
             let app = App::new(store, model);
+            let out = outbound_from_env();
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let slack = out.slack.clone().map(|api| Slack { app: app.clone(), api });
+            let signing_secret = var(settings::SLACK_SIGNING_SECRET);
+            if slack.is_some() && signing_secret.is_none() {
+                tracing::warn!("{} is not set: /slack/* answers 503", settings::SLACK_SIGNING_SECRET);
+            }
+            let socket_mode = var(settings::SLACK_APP_TOKEN).map(|token| {
+                let base =
+                    var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
+                (base, token)
+            });
             let server = Server {
                 app,
-                out: outbound_from_env(),
+                out,
                 poll: poll_interval,
                 lease: chrono::Duration::from_std(delivery_lease).context("delivery lease too long")?,
+                slack: Endpoints { slack, signing_secret },
+                socket_mode,
             };
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
             serve::run(server, listener, serve::signal()).await?;

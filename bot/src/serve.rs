@@ -29,6 +29,10 @@ pub struct Server {
     pub poll: std::time::Duration,
     /// How long a delivery claim lasts before another replica may retry the message.
     pub lease: chrono::Duration,
+    /// Slack's inbound endpoints (refuse with 503 when Slack is not configured).
+    pub slack: crate::slack::routes::Endpoints,
+    /// Socket Mode instead of (besides) HTTP: the API base and the app-level token.
+    pub socket_mode: Option<(String, String)>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then stops every task in order.
@@ -55,7 +59,13 @@ pub async fn run(
         stop_rx.clone(),
         server.poll,
     ));
-    let router = routes(app);
+    let socket = match (&server.socket_mode, &server.slack.slack) {
+        (Some((base, token)), Some(slack)) => {
+            Some(tokio::spawn(crate::slack::socket::run(slack.clone(), base.clone(), token.clone(), stop_rx.clone())))
+        }
+        _ => None,
+    };
+    let router = routes(app).merge(crate::slack::routes::routes(server.slack.clone()));
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -67,6 +77,11 @@ pub async fn run(
     let (d, s) = tokio::join!(delivery, scheduler);
     if let Err(e) = d.and(s) {
         tracing::error!("a background task ended abnormally: {e}");
+    }
+    if let Some(socket) = socket
+        && let Err(e) = socket.await
+    {
+        tracing::error!("Socket Mode ended abnormally: {e}");
     }
     served?;
     tracing::info!("stopped");

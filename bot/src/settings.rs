@@ -23,6 +23,10 @@ pub const POLL_INTERVAL: &str = "BATON_POLL_INTERVAL";
 pub const DELIVERY_LEASE: &str = "BATON_DELIVERY_LEASE";
 /// Slack bot token (`xoxb-…`); Slack is not started without it.
 pub const SLACK_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
+/// Slack signing secret; Slack's HTTP endpoints refuse every request without it.
+pub const SLACK_SIGNING_SECRET: &str = "SLACK_SIGNING_SECRET";
+/// Slack app-level token (`xapp-…`); when set, Baton also receives Slack through Socket Mode.
+pub const SLACK_APP_TOKEN: &str = "SLACK_APP_TOKEN";
 /// Slack Web API base.
 pub const SLACK_API_BASE_URL: &str = "SLACK_API_BASE_URL";
 /// Default Slack Web API base.

@@ -220,12 +220,16 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// Posts the current card to the receiving function's Slack channel.
+    /// Posts the current card to the receiving function's Slack channel and to the owner by
+    /// DM (platforms edit an earlier card of the same handoff and recipient in place).
     fn post_card(&mut self) {
+        let text = render::card(&self.ctx, &self.h, self.now);
+        let actions = render::actions(&self.h);
         if let Some(channel) = &self.ctx.to.slack_channel {
-            let text = render::card(&self.ctx, &self.h, self.now);
-            let actions = render::actions(&self.h);
-            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text, actions);
+            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text.clone(), actions.clone());
+        }
+        if let Some(owner) = self.h.owner.clone() {
+            self.tell(Recipient::Person(owner), IntentKind::Card, text, actions);
         }
     }
 

@@ -6,13 +6,14 @@ use std::time::Duration as StdDuration;
 use baton::app::App;
 use baton::deliver::{Deliverer, Limits, Outbound};
 use baton::jobs::JobClock;
-use baton::serve::{self, Server};
+use baton::serve::Server;
 use baton::slack::SlackApi;
+use baton::slack::routes::Endpoints;
 use baton_core::{Command, Surface};
 use chrono::{Duration, Utc};
 
 use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
-use crate::support::{app, eventually, model, on_each_store, sqlite, t};
+use crate::support::{Running, app, eventually, model, on_each_store, sqlite, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const LAUNCH: &str =
@@ -51,12 +52,10 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
         out: outbound(&slack),
         poll: StdDuration::from_millis(100),
         lease: Duration::seconds(30),
+        slack: Endpoints { slack: None, signing_secret: None },
+        socket_mode: None,
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(serve::run(server, listener, async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(server).await;
     // The card goes to the receiving channel at once.
     app.handle("rita", Surface::Slack, cmd(ACME), Utc::now(), None).await.expect("create");
     eventually(20, "the card is delivered", || async { !slack.ok_calls("chat.postMessage").is_empty() }).await;
@@ -78,8 +77,7 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
     assert_eq!(attempts, 2, "two failed attempts recorded");
     assert_eq!(platform_ref.as_deref(), Some("C_cs-handoffs:1800000000.000001"));
     assert!(delivered.is_some());
-    let _ = stop.send(());
-    running.await.expect("join").expect("clean shutdown");
+    running.stop().await;
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 /// The bot token the fake accepts.
 pub const TOKEN: &str = "xoxb-test-token";
+/// The app-level token the fake accepts for Socket Mode.
+pub const APP_TOKEN: &str = "xapp-test-token";
 
 /// A recorded call.
 #[derive(Clone, Debug)]
@@ -45,6 +47,8 @@ struct Inner {
     next_ts: u64,
     /// Messages per resolved channel id, oldest first.
     history: HashMap<String, Vec<Value>>,
+    /// What `apps.connections.open` hands out.
+    socket_url: Option<String>,
 }
 
 /// A running fake.
@@ -68,7 +72,10 @@ impl FakeSlack {
     /// Starts the fake on a free port.
     pub async fn start() -> FakeSlack {
         let inner = Arc::new(Mutex::new(Inner { next_ts: 1, ..Inner::default() }));
-        let app = axum::Router::new().route("/{method}", post(handle)).with_state(inner.clone());
+        let app = axum::Router::new()
+            .route("/{method}", post(handle))
+            .route("/hooks/{*path}", post(hook))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -83,6 +90,16 @@ impl FakeSlack {
     /// Waits this long before answering each call (a slow Slack).
     pub fn set_delay(&self, delay: Duration) {
         self.inner.lock().expect("lock").delay = delay;
+    }
+
+    /// The WebSocket URL `apps.connections.open` answers with.
+    pub fn set_socket_url(&self, url: &str) {
+        self.inner.lock().expect("lock").socket_url = Some(url.into());
+    }
+
+    /// Answers posted to `response_url`s (`{base}/hooks/…`).
+    pub fn responses(&self) -> Vec<Value> {
+        self.calls().into_iter().filter(|c| c.method == "hooks").map(|c| c.body).collect()
     }
 
     /// Every call so far.
@@ -131,6 +148,10 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
             None
         }
         "conversations.open" => body["users"].as_str().is_none().then_some("user_not_found"),
+        "views.open" => (body["trigger_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
+            .then_some("invalid_arguments"),
+        "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
+            .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
         _ => Some("unknown_method"),
     }
@@ -150,6 +171,15 @@ async fn handle(
     let json_body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let call = |status: u16| Call { method: method.clone(), body: json_body.clone(), at: Instant::now(), status };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if method == "apps.connections.open" {
+        let ok = auth == Some(&format!("Bearer {APP_TOKEN}"));
+        s.calls.push(call(200));
+        return match (&s.socket_url, ok) {
+            (Some(url), true) => axum::Json(json!({"ok": true, "url": url})).into_response(),
+            (_, false) => axum::Json(slack_error("invalid_auth")).into_response(),
+            (None, true) => axum::Json(slack_error("internal_error")).into_response(),
+        };
+    }
     if auth != Some(&format!("Bearer {TOKEN}")) {
         s.calls.push(call(200));
         return axum::Json(slack_error("invalid_auth")).into_response();
@@ -205,6 +235,7 @@ async fn handle(
                 None => axum::Json(slack_error("message_not_found")).into_response(),
             }
         }
+        "views.open" | "views.update" => axum::Json(json!({"ok": true, "view": json_body["view"]})).into_response(),
         "conversations.open" => {
             let user = json_body["users"].as_str().unwrap_or("");
             axum::Json(json!({"ok": true, "channel": {"id": resolve(user)}})).into_response()
@@ -215,4 +246,17 @@ async fn handle(
             axum::Json(json!({"ok": true, "messages": messages})).into_response()
         }
     }
+}
+
+/// A `response_url` answer: no token, JSON body.
+async fn hook(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+    let json_body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let status = if json_body.is_object() { 200 } else { 400 };
+    inner.lock().expect("lock").calls.push(Call {
+        method: "hooks".into(),
+        body: json_body,
+        at: Instant::now(),
+        status,
+    });
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response()
 }

@@ -6,5 +6,6 @@ mod engine;
 mod fake_slack;
 mod replicas;
 mod review;
+mod slack;
 mod store;
 mod support;

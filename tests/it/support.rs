@@ -213,3 +213,31 @@ where
     }
     panic!("timed out after {secs}s waiting for: {what}");
 }
+
+/// `baton serve` running inside the test process, on a free port.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts `server`.
+    pub async fn start(server: baton::serve::Server) -> Running {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(baton::serve::run(server, listener, async {
+            let _ = stopped.await;
+        }));
+        Running { url, stop, task }
+    }
+
+    /// Shuts it down and checks it stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("clean shutdown");
+    }
+}

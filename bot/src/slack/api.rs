@@ -97,6 +97,51 @@ impl SlackApi {
         reference_or(&v, reference)
     }
 
+    /// Opens a modal (within 3 seconds of the trigger).
+    pub async fn views_open(&self, trigger_id: &str, view: &Value, now: DateTime<Utc>) -> Result<(), SendError> {
+        self.call("views.open", "views", &json!({"trigger_id": trigger_id, "view": view}), now).await.map(drop)
+    }
+
+    /// Replaces an open modal; `hash` guards against a concurrent update.
+    pub async fn views_update(
+        &self,
+        view_id: &str,
+        hash: &str,
+        view: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), SendError> {
+        let body = json!({"view_id": view_id, "hash": hash, "view": view});
+        self.call("views.update", "views", &body, now).await.map(drop)
+    }
+
+    /// Whether `url` may receive a `response_url` answer: exactly `https://hooks.slack.com/…`
+    /// (no user info, no other port), or the same origin as this client's API base (a test
+    /// server).
+    pub fn response_url_allowed(&self, url: &str) -> bool {
+        let Ok(u) = reqwest::Url::parse(url) else { return false };
+        if !u.username().is_empty() || u.password().is_some() {
+            return false;
+        }
+        let slack = u.scheme() == "https" && u.host_str() == Some("hooks.slack.com") && u.port().is_none();
+        let configured = reqwest::Url::parse(&self.base).is_ok_and(|b| b.origin() == u.origin());
+        slack || configured
+    }
+
+    /// Posts an ephemeral answer to an interaction's `response_url`, refusing any other host.
+    pub async fn respond(&self, url: &str, text: &str) -> Result<(), SendError> {
+        if !self.response_url_allowed(url) {
+            return Err(SendError::Permanent(format!("refused to call response_url on an unexpected host: {url}")));
+        }
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": super::blocks::truncate(text, 3000)});
+        let resp =
+            self.http.post(url).json(&body).send().await.map_err(|e| SendError::retry(format!("response_url: {e}")))?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            s if s.is_server_error() || s.as_u16() == 429 => Err(SendError::retry(format!("response_url: {s}"))),
+            s => Err(SendError::Permanent(format!("response_url: {s}"))),
+        }
+    }
+
     /// Looks for a message this bot already posted for outbox row `nonce` in `channel` (a
     /// channel id or a user id, whose DM is opened first). Channel names cannot be searched;
     /// they return `None` and the message is posted again (at least once).

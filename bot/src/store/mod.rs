@@ -141,14 +141,37 @@ impl Store {
         Ok(())
     }
 
-    /// Allocates the next handoff number.
-    pub async fn next_id(&self) -> Result<HandoffId, StoreError> {
+    /// Creates a handoff in one transaction: records the request key first (a replay, even a
+    /// concurrent one, stops there as `Duplicate` without taking a number), then takes the next
+    /// handoff number, and saves the decision `build` makes for it. Returns that decision.
+    pub async fn create(
+        &self,
+        request_key: Option<&str>,
+        now: DateTime<Utc>,
+        build: impl FnOnce(HandoffId) -> Option<Decision>,
+    ) -> Result<Decision, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = request_key {
+            let inserted = sqlx::query(
+                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Duplicate);
+            }
+        }
         let sql = match self.backend {
             Backend::Postgres => "SELECT nextval('handoff_numbers')",
             Backend::Sqlite => "UPDATE counters SET value = value + 1 WHERE name = 'handoff' RETURNING value",
         };
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
-        Ok(n as HandoffId)
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
+        let d = build(n as HandoffId).ok_or(StoreError::Conflict)?;
+        write_decision(&mut tx, &d, None, None).await?;
+        tx.commit().await?;
+        Ok(d)
     }
 
     /// Saves a decision in one transaction: the handoff (inserted when `expected` is `None`, else

@@ -261,6 +261,26 @@ impl Store {
         Ok(true)
     }
 
+    /// Queues a reply once per request `key` (a platform event id): `false` when the key was
+    /// already used, and nothing is queued.
+    pub async fn enqueue_once(&self, key: &str, intent: &Intent, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(intent.handoff.map(|h| h as i64))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        enqueue(&mut tx, intent, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The latest scheduled instant a job ran for, if it ever ran.
     pub async fn last_job_run(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<i64> = sqlx::query_scalar("SELECT MAX(scheduled_at_ms) FROM job_runs WHERE job = $1")

@@ -1,0 +1,301 @@
+//! What Baton does with a verified Slack request, whichever transport brought it (signed HTTP or
+//! Socket Mode). Every function returns the acknowledgement body at once (Slack allows 3
+//! seconds); Slack API calls and slow work happen after it, in spawned tasks.
+
+use std::time::Duration;
+
+use baton_core::{Command, Ctx, Intent, IntentKind, Recipient, Surface, command::parse_id, parse, render};
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::api::SlackApi;
+use super::blocks::escape;
+use super::modal;
+use super::payload::{Event, EventRequest, Interaction, SlashCommand, View};
+use crate::app::{App, AppError};
+
+/// How long a command may run before the acknowledgement goes out without it; the answer then
+/// follows through `response_url`.
+const ACK_BUDGET: Duration = Duration::from_millis(2000);
+
+/// Slack inbound processing.
+#[derive(Clone, Debug)]
+pub struct Slack {
+    /// The service.
+    pub app: App,
+    /// For modals and `response_url` answers (never on the acknowledgement path).
+    pub api: SlackApi,
+}
+
+fn ephemeral(text: &str) -> Value {
+    json!({"response_type": "ephemeral", "text": escape(text)})
+}
+
+/// What an unknown Slack user is told.
+pub fn unknown_user(user: &str) -> String {
+    format!(
+        "Baton does not know your Slack account ({user}) yet. Ask a workflow architect to add \
+         `slack = \"{user}\"` to your entry under [people] in baton.toml."
+    )
+}
+
+/// The text for a command's outcome.
+fn outcome(result: Result<String, AppError>) -> String {
+    match result {
+        Ok(reply) => reply,
+        Err(AppError::Rejected(r)) => format!("✗ {r}"),
+        Err(AppError::Duplicate) => "This request was already handled.".into(),
+        Err(AppError::Internal(e)) => {
+            tracing::error!("command failed: {e:#}");
+            "Something went wrong on Baton's side; it has been logged. Please try again in a minute.".into()
+        }
+    }
+}
+
+impl Slack {
+    fn person(&self, slack_user: &str) -> Option<String> {
+        self.app.model.by_slack(slack_user).map(|p| p.id.clone())
+    }
+
+    /// Opens a modal after the acknowledgement.
+    fn open_modal(&self, trigger_id: String, view: Value) {
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api.views_open(&trigger_id, &view, Utc::now()).await {
+                tracing::error!("views.open failed: {e}");
+            }
+        });
+    }
+
+    /// Answers through `response_url` after the acknowledgement.
+    fn respond_later(&self, url: Option<String>, text: String) {
+        let Some(url) = url else { return };
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                match api.respond(&url, &escape(&text)).await {
+                    Ok(()) => return,
+                    Err(crate::deliver::SendError::Permanent(e)) => {
+                        tracing::warn!("{e}");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!("response_url failed (attempt {}): {e}", attempt + 1);
+                        tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs a command; returns its outcome if it finished within the budget, else `None`
+    /// (and the outcome goes to `late` when it finishes).
+    async fn run(&self, person: String, command: Command, key: String, late: Option<String>) -> Option<String> {
+        let app = self.app.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let text = outcome(app.handle(&person, Surface::Slack, command, Utc::now(), Some(&key)).await);
+            if let Err(text) = tx.send(text) {
+                me.respond_later(late, text);
+            }
+        });
+        tokio::time::timeout(ACK_BUDGET, rx).await.ok().and_then(Result::ok)
+    }
+
+    /// A slash command: the acknowledgement body (`Value::Null` for an empty 200).
+    pub async fn command(&self, cmd: SlashCommand) -> Value {
+        let Some(person) = self.person(&cmd.user_id) else {
+            return ephemeral(&unknown_user(&cmd.user_id));
+        };
+        let text = cmd.text.trim();
+        if cmd.command == "/handoff" && (text.is_empty() || text.eq_ignore_ascii_case("new")) {
+            self.open_modal(cmd.trigger_id.clone(), modal::new_handoff(&self.app.model, &person, None));
+            return Value::Null;
+        }
+        let line = format!("{} {text}", cmd.command);
+        let command = match parse(&line) {
+            Ok(c) => c,
+            Err(e) => return ephemeral(&format!("✗ {}\nusage: {}", e.message, e.usage)),
+        };
+        let key = format!("slack:command:{}", cmd.trigger_id);
+        match self.run(person, command, key, Some(cmd.response_url.clone())).await {
+            Some(reply) => ephemeral(&reply),
+            None => ephemeral("Working on it; the answer will follow here."),
+        }
+    }
+
+    /// An interaction: the acknowledgement body (`Value::Null` for an empty 200).
+    pub async fn interaction(&self, i: Interaction) -> Value {
+        match i {
+            Interaction::BlockActions { user, actions, trigger_id, response_url, message, view } => {
+                let Some(person) = self.person(&user) else {
+                    self.respond_later(response_url, unknown_user(&user));
+                    return Value::Null;
+                };
+                let Some(action) = actions.first() else { return Value::Null };
+                let handoff = action.value.as_deref().and_then(parse_id);
+                match (action.action_id.as_str(), handoff) {
+                    (modal::SEAM_PICK, _) => {
+                        if let (Some(view), Some(seam)) = (view, action.selected_option.as_ref()) {
+                            let form = modal::new_handoff(&self.app.model, &person, Some(&seam.value));
+                            let api = self.api.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = api.views_update(&view.id, &view.hash, &form, Utc::now()).await {
+                                    tracing::error!("views.update failed: {e}");
+                                }
+                            });
+                        }
+                    }
+                    (kind @ ("return" | "reject" | "snooze"), Some(id)) => {
+                        self.open_modal(trigger_id, modal::reason(kind, id));
+                    }
+                    (kind @ ("accept" | "ack" | "approve"), Some(id)) => {
+                        let command = match kind {
+                            "accept" => Command::Accept(id),
+                            "ack" => Command::Ack(id),
+                            _ => Command::Approve(id),
+                        };
+                        let key = click_key(&user, &action.action_id, action.value.as_deref(), message.as_ref());
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            // The answer always goes through response_url: a block action's
+                            // acknowledgement body is not shown.
+                            if let Some(text) = me.run(person, command, key, response_url.clone()).await {
+                                me.respond_later(response_url, text);
+                            }
+                        });
+                    }
+                    (other, _) => tracing::debug!("ignored block action `{other}`"),
+                }
+                Value::Null
+            }
+            Interaction::ViewSubmission { user, view } => self.submission(&user, view).await,
+            Interaction::Other(kind) => {
+                tracing::debug!("ignored interaction `{kind}`");
+                Value::Null
+            }
+        }
+    }
+
+    async fn submission(&self, user: &str, view: View) -> Value {
+        let errors =
+            |map: std::collections::BTreeMap<String, String>| json!({"response_action": "errors", "errors": map});
+        let Some(person) = self.person(user) else {
+            let block = if view.callback_id == modal::NEW_HANDOFF { "seam" } else { "reason" };
+            return errors([(block.to_string(), unknown_user(user))].into());
+        };
+        let command = match view.callback_id.as_str() {
+            modal::NEW_HANDOFF => match modal::read_new_handoff(&self.app.model, &view) {
+                Ok(c) => c,
+                Err(e) => return errors(e),
+            },
+            modal::REASON => match modal::read_reason(&view) {
+                Ok(c) => c,
+                Err(e) => return errors(e),
+            },
+            other => {
+                tracing::debug!("ignored submission of `{other}`");
+                return Value::Null;
+            }
+        };
+        let is_new = matches!(command, Command::New { .. });
+        let key = format!("slack:view:{}:{}", view.id, view.hash);
+        let now = Utc::now();
+        match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {
+            Ok(reply) => {
+                // A modal has no response_url: the confirmation goes to the person by DM.
+                let dm = Intent {
+                    to: Recipient::Person(person.clone()),
+                    handoff: None,
+                    kind: IntentKind::Notice,
+                    text: reply,
+                    actions: Vec::new(),
+                    not_before: None,
+                };
+                if let Err(e) = self.app.reply_once(&format!("{key}:reply"), &dm, now).await {
+                    tracing::error!("queueing the confirmation failed: {e}");
+                }
+                json!({"response_action": "clear"})
+            }
+            Err(AppError::Duplicate) => json!({"response_action": "clear"}),
+            Err(AppError::Rejected(r)) if is_new => errors(modal::errors_for(&r)),
+            Err(AppError::Rejected(r)) => errors([("reason".to_string(), format!("✗ {r}"))].into()),
+            Err(AppError::Internal(e)) => {
+                tracing::error!("submission failed: {e:#}");
+                let block = if is_new { "seam" } else { "reason" };
+                errors(
+                    [(block.to_string(), "Something went wrong on Baton's side; please submit again.".into())].into(),
+                )
+            }
+        }
+    }
+
+    /// An Events API request: the acknowledgement body.
+    pub async fn event(&self, e: EventRequest) -> Value {
+        match e {
+            EventRequest::UrlVerification { challenge } => json!({"challenge": challenge}),
+            EventRequest::Callback { event_id, event: Event::AppMention { user, text, channel } } => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let reply = me.mention_reply(&user, &text).await;
+                    let intent = Intent {
+                        to: Recipient::SlackChannel(channel),
+                        handoff: None,
+                        kind: IntentKind::Notice,
+                        text: reply,
+                        actions: Vec::new(),
+                        not_before: None,
+                    };
+                    // Slack retries an event it thinks was missed; its id makes the reply once.
+                    if let Err(e) = me.app.reply_once(&format!("slack:event:{event_id}"), &intent, Utc::now()).await {
+                        tracing::error!("answering a mention failed: {e}");
+                    }
+                });
+                Value::Null
+            }
+            EventRequest::Callback { event: Event::Other(kind), .. } => {
+                tracing::debug!("ignored event `{kind}`");
+                Value::Null
+            }
+        }
+    }
+
+    /// `@baton H-12` answers with the card.
+    async fn mention_reply(&self, user: &str, text: &str) -> String {
+        if self.person(user).is_none() {
+            return unknown_user(user);
+        }
+        let Some(id) = text.split_whitespace().find_map(parse_id) else {
+            return "Mention me with a handoff to see its card, like `@baton H-12`; `/handoff help` lists the commands."
+                .into();
+        };
+        match self.app.get(id).await {
+            Ok(h) => match Ctx::new(&self.app.model, &h.seam) {
+                Ok(ctx) => render::card(&ctx, &h, Utc::now()),
+                Err(r) => format!("✗ {r}"),
+            },
+            Err(e) => outcome(Err(e)),
+        }
+    }
+}
+
+/// The replay key of a button click: the same person pressing the same button on the same
+/// rendering of a message (a double click, or a replayed request) acts once; once the card has
+/// changed, the button works again.
+pub fn click_key(user: &str, action: &str, value: Option<&str>, message: Option<&Value>) -> String {
+    let mut h = Sha256::new();
+    for part in [user, action, value.unwrap_or("")] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    if let Some(m) = message {
+        h.update(m["ts"].as_str().unwrap_or("").as_bytes());
+        h.update(m["text"].as_str().unwrap_or("").as_bytes());
+        h.update(m["blocks"].to_string().as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("slack:click:{hex}")
+}

@@ -1,0 +1,193 @@
+//! Modals: the new-handoff form (seam first, then the seam's contract with matching inputs) and
+//! the short forms behind the Return, Reject and Snooze buttons. Building and reading are pure.
+
+use std::collections::BTreeMap;
+
+use baton_core::Command;
+use baton_core::config::parse_duration;
+use baton_core::decide::Rejection;
+use baton_core::model::{FieldType, OperatingModel};
+use serde_json::{Value, json};
+
+use super::blocks::truncate;
+use super::payload::View;
+
+/// `callback_id` of the new-handoff form.
+pub const NEW_HANDOFF: &str = "handoff_new";
+/// `callback_id` of the reason forms.
+pub const REASON: &str = "reason";
+/// `action_id` of the seam picker (dispatches, so the form grows the seam's fields).
+pub const SEAM_PICK: &str = "seam_pick";
+
+/// Snooze lengths offered (business time).
+pub const SNOOZE_CHOICES: [&str; 4] = ["1h", "2h", "4h", "8h"];
+
+fn text(s: &str) -> Value {
+    json!({"type": "plain_text", "text": truncate(s, 75)})
+}
+
+fn option(label: &str, value: &str) -> Value {
+    json!({"text": text(label), "value": value})
+}
+
+/// Block id of a contract field's input.
+pub fn field_block(name: &str) -> String {
+    format!("field:{name}")
+}
+
+/// The new-handoff form for `person`; with `seam`, including that seam's contract.
+pub fn new_handoff(model: &OperatingModel, person: &str, seam: Option<&str>) -> Value {
+    let seams: Vec<Value> = model
+        .seams
+        .values()
+        .filter(|s| model.functions.get(&s.from).is_some_and(|f| f.has_member(person)))
+        .map(|s| {
+            let to = model.functions.get(&s.to).map_or(s.to.as_str(), |f| f.name.as_str());
+            option(&format!("{} → {to}", s.id), &s.id)
+        })
+        .take(100)
+        .collect();
+    let mut picker =
+        json!({"type": "static_select", "action_id": SEAM_PICK, "placeholder": text("Pick a seam"), "options": seams});
+    let chosen = seam.and_then(|id| model.seams.get(id));
+    if let Some(s) = chosen {
+        let to = model.functions.get(&s.to).map_or(s.to.as_str(), |f| f.name.as_str());
+        picker["initial_option"] = option(&format!("{} → {to}", s.id), &s.id);
+    }
+    let mut blocks = vec![json!({
+        "type": "input", "block_id": "seam", "dispatch_action": true, "label": text("Seam"), "element": picker,
+        "hint": text("Where the work goes; the form then asks for that seam's contract."),
+    })];
+    if let Some(s) = chosen {
+        blocks.push(json!({
+            "type": "input", "block_id": "title", "label": text("Title"),
+            "element": {"type": "plain_text_input", "action_id": "title", "max_length": 150,
+                        "placeholder": text("One line saying what is handed off")},
+        }));
+        for f in &s.contract {
+            let action_id = f.name.clone();
+            let element = match &f.kind {
+                FieldType::Text => json!({"type": "plain_text_input", "action_id": action_id}),
+                FieldType::Number => {
+                    json!({"type": "number_input", "action_id": action_id, "is_decimal_allowed": true})
+                }
+                FieldType::Date => json!({"type": "datepicker", "action_id": action_id}),
+                FieldType::Url => json!({"type": "url_text_input", "action_id": action_id}),
+                FieldType::Choice(options) => json!({"type": "static_select", "action_id": action_id,
+                    "options": options.iter().take(100).map(|o| option(o, o)).collect::<Vec<_>>()}),
+                FieldType::Person => json!({"type": "users_select", "action_id": action_id}),
+            };
+            let mut block = json!({"type": "input", "block_id": field_block(&f.name), "label": text(&f.name),
+                "optional": !f.required, "element": element});
+            if let Some(help) = &f.help {
+                block["hint"] = text(help);
+            }
+            blocks.push(block);
+        }
+    }
+    let mut view = json!({
+        "type": "modal", "callback_id": NEW_HANDOFF, "title": text("New handoff"),
+        "close": text("Cancel"), "private_metadata": chosen.map_or("", |s| s.id.as_str()), "blocks": blocks,
+    });
+    if chosen.is_some() {
+        view["submit"] = text("Hand off");
+    }
+    view
+}
+
+/// Inline errors by block id, as `response_action: errors` takes them.
+pub type BlockErrors = BTreeMap<String, String>;
+
+/// What a submitted new-handoff form holds, as the command it stands for (person fields mapped
+/// from Slack user to configured person), or errors by block.
+pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
+    let mut errors = BTreeMap::new();
+    let seam_id =
+        view.value("seam").or_else(|| (!view.private_metadata.is_empty()).then(|| view.private_metadata.clone()));
+    let Some(seam) = seam_id.as_deref().and_then(|id| model.seams.get(id)) else {
+        errors.insert("seam".into(), "Pick the seam to hand off on.".into());
+        return Err(errors);
+    };
+    let title = view.value("title").unwrap_or_default();
+    let mut fields = Vec::new();
+    for f in &seam.contract {
+        let Some(v) = view.value(&field_block(&f.name)) else { continue };
+        if f.kind == FieldType::Person {
+            match model.by_slack(&v) {
+                Some(p) => fields.push((f.name.clone(), p.id.clone())),
+                None => {
+                    errors.insert(field_block(&f.name), "That Slack user is not in Baton's operating model.".into());
+                }
+            }
+        } else {
+            fields.push((f.name.clone(), v));
+        }
+    }
+    if errors.is_empty() { Ok(Command::New { seam: seam.id.clone(), title, fields }) } else { Err(errors) }
+}
+
+/// Inline errors for a refused new handoff: each field problem under its input, anything else
+/// under the seam picker.
+pub fn errors_for(rejection: &Rejection) -> BlockErrors {
+    let mut errors = BTreeMap::new();
+    match rejection {
+        Rejection::InvalidFields(list) => {
+            for e in list {
+                let block = if e.field == "title" { "title".to_string() } else { field_block(&e.field) };
+                errors.entry(block).or_insert_with(|| truncate(&e.message, 150));
+            }
+        }
+        other => {
+            errors.insert("seam".into(), truncate(&other.to_string(), 150));
+        }
+    }
+    errors
+}
+
+/// The form behind Return, Reject and Snooze: a reason (and for Snooze, how long).
+pub fn reason(kind: &str, handoff: u64) -> Value {
+    let (title, submit) = match kind {
+        "return" => ("Return to requester", "Return"),
+        "reject" => ("Reject at the gate", "Reject"),
+        _ => ("Snooze", "Snooze"),
+    };
+    let mut blocks = Vec::new();
+    if kind == "snooze" {
+        blocks.push(json!({"type": "input", "block_id": "duration", "label": text("For how long (business hours)"),
+            "element": {"type": "static_select", "action_id": "duration",
+                "options": SNOOZE_CHOICES.iter().map(|c| option(c, c)).collect::<Vec<_>>()}}));
+    }
+    blocks.push(json!({"type": "input", "block_id": "reason", "label": text("Reason"),
+        "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 500},
+        "hint": text("The other side sees this, so say what they should do.")}));
+    json!({"type": "modal", "callback_id": REASON, "title": text(title), "submit": text(submit), "close": text("Cancel"),
+        "private_metadata": format!("{kind}:H-{handoff}"), "blocks": blocks})
+}
+
+/// The command a submitted reason form stands for, or errors by block.
+pub fn read_reason(view: &View) -> Result<Command, BlockErrors> {
+    let stale = || {
+        BTreeMap::from([("reason".to_string(), "This form is out of date; use the card's buttons again.".to_string())])
+    };
+    let (kind, label) = view.private_metadata.split_once(':').ok_or_else(stale)?;
+    let id = baton_core::command::parse_id(label).ok_or_else(stale)?;
+    let mut errors = BTreeMap::new();
+    let reason = view.value("reason").unwrap_or_default();
+    if reason.is_empty() {
+        errors.insert("reason".to_string(), "Give a reason, so the other side knows what to do.".to_string());
+    }
+    let duration =
+        view.value("duration").filter(|d| SNOOZE_CHOICES.contains(&d.as_str())).and_then(|d| parse_duration(&d));
+    if kind == "snooze" && duration.is_none() {
+        errors.insert("duration".to_string(), "Pick how long to snooze.".to_string());
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    match (kind, duration) {
+        ("snooze", Some(duration)) => Ok(Command::Snooze { id, duration, reason }),
+        ("return", _) => Ok(Command::Return { id, reason }),
+        ("reject", _) => Ok(Command::Reject { id, reason }),
+        _ => Err(stale()),
+    }
+}

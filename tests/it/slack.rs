@@ -1,0 +1,525 @@
+//! Slack end to end: genuinely signed requests in Slack's wire format through `baton serve`'s
+//! real routes, a fake Slack Web API that checks token and bodies, and the database behind.
+
+use std::time::Duration as StdDuration;
+
+use baton::app::App;
+use baton::deliver::{Limits, Outbound};
+use baton::serve::Server;
+use baton::slack::routes::Endpoints;
+use baton::slack::{Slack, SlackApi};
+use chrono::{Duration, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+
+use crate::fake_slack::{APP_TOKEN, FakeSlack, TOKEN};
+use crate::support::{Running, app, eventually, postgres, repo, sqlite};
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const RITA: &str = "U0RITA0001";
+const ANA: &str = "U0ANA00001";
+
+/// `baton serve` with Slack configured against a fake.
+struct Bot {
+    slack: FakeSlack,
+    app: App,
+    running: Running,
+    http: reqwest::Client,
+}
+
+async fn bot_with(socket: bool) -> Bot {
+    bot_on(sqlite().await, socket).await
+}
+
+async fn bot_on(store: baton::store::Store, socket: bool) -> Bot {
+    let slack = FakeSlack::start().await;
+    let app = app(store);
+    let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let server = Server {
+        app: app.clone(),
+        out: Outbound { slack: Some(api.clone()), discord: None },
+        poll: StdDuration::from_millis(50),
+        lease: Duration::seconds(30),
+        slack: Endpoints { slack: Some(Slack { app: app.clone(), api }), signing_secret: Some(SECRET.into()) },
+        socket_mode: socket.then(|| (slack.url.clone(), APP_TOKEN.to_string())),
+    };
+    let running = Running::start(server).await;
+    Bot { slack, app, running, http: reqwest::Client::new() }
+}
+
+async fn bot() -> Bot {
+    bot_with(false).await
+}
+
+/// `v0=` HMAC-SHA256 of `v0:{ts}:{body}`, as Slack signs.
+fn signature(secret: &str, ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={hex}")
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).expect("form")
+}
+
+impl Bot {
+    async fn post(&self, path: &str, content_type: &str, body: String, headers: &[(&str, String)]) -> (u16, String) {
+        let mut req =
+            self.http.post(format!("{}{path}", self.running.url)).header("content-type", content_type).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.expect("request");
+        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    }
+
+    async fn signed(&self, path: &str, content_type: &str, body: String) -> (u16, String) {
+        let ts = Utc::now().timestamp();
+        let sig = signature(SECRET, ts, &body);
+        self.post(
+            path,
+            content_type,
+            body,
+            &[("x-slack-request-timestamp", ts.to_string()), ("x-slack-signature", sig)],
+        )
+        .await
+    }
+
+    fn command_body(&self, user: &str, text: &str, trigger: &str) -> String {
+        form(&[
+            ("token", "legacy"),
+            ("team_id", "T0001"),
+            ("enterprise_id", "E0001"),
+            ("channel_id", "C0001"),
+            ("user_id", user),
+            ("command", "/handoff"),
+            ("text", text),
+            ("response_url", &format!("{}/hooks/commands/1", self.slack.url)),
+            ("trigger_id", trigger),
+        ])
+    }
+
+    async fn command(&self, user: &str, text: &str, trigger: &str) -> (u16, Value) {
+        let (status, body) = self
+            .signed("/slack/commands", "application/x-www-form-urlencoded", self.command_body(user, text, trigger))
+            .await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    async fn interact(&self, payload: &Value) -> (u16, Value) {
+        let body = form(&[("payload", &payload.to_string())]);
+        let (status, body) = self.signed("/slack/interactions", "application/x-www-form-urlencoded", body).await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(self.app.store.pool()).await.expect(sql)
+    }
+
+    async fn delivered(&self) {
+        eventually(10, "the outbox drains", || async { self.app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    }
+
+    /// A click on a button of the card as it now stands in `channel`.
+    fn click(&self, user: &str, action: &str, channel: &str) -> Value {
+        let message = self.slack.history(channel).last().cloned().expect("a card");
+        let value = message["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["elements"].as_array())
+            .flatten()
+            .find(|e| e["action_id"] == action)
+            .map(|e| e["value"].clone())
+            .unwrap_or_else(|| panic!("no `{action}` button on {message}"));
+        json!({
+            "type": "block_actions", "team": {"id": "T0001", "domain": "example"}, "user": {"id": user},
+            "api_app_id": "A1", "token": "legacy", "trigger_id": format!("trig-{action}-{user}"),
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+            "channel": {"id": channel}, "message": message,
+            "response_url": format!("{}/hooks/actions/1", self.slack.url),
+            "actions": [{"action_id": action, "block_id": "b", "value": value, "type": "button",
+                         "action_ts": format!("{}", Utc::now().timestamp_micros())}],
+        })
+    }
+}
+
+const ACME: &str = r#"new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
+
+#[tokio::test]
+async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_accepted() {
+    let bot = bot().await;
+    let (status, reply) = bot.command(RITA, ACME, "trig-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert!(reply["text"].as_str().expect("text").contains("H-1"), "{reply}");
+    bot.delivered().await;
+    let channel = bot.slack.history("#cs-handoffs");
+    assert_eq!(channel.len(), 1);
+    let buttons: Vec<&str> = channel[0]["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .filter_map(|b| b["elements"].as_array())
+        .flatten()
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
+    assert_eq!(buttons, ["accept", "return"]);
+
+    // Ana presses Accept; the answer arrives through response_url, the card is edited in place
+    // and Ana gets her own card by DM.
+    let (status, _) = bot.interact(&bot.click(ANA, "accept", "#cs-handoffs")).await;
+    assert_eq!(status, 200);
+    eventually(10, "the answer", || async { !bot.slack.responses().is_empty() }).await;
+    let answer = bot.slack.responses()[0]["text"].as_str().expect("text").to_string();
+    assert!(answer.contains("You own H-1 now"), "{answer}");
+    bot.delivered().await;
+    let channel = bot.slack.history("#cs-handoffs");
+    assert_eq!(channel.len(), 1, "edited, not reposted");
+    assert!(channel[0]["text"].as_str().expect("text").contains("Ana Alves"));
+    let dm = bot.slack.history(ANA);
+    assert!(dm.iter().any(|m| m["blocks"].to_string().contains("\"ack\"")), "Ana's card offers Acknowledge: {dm:?}");
+    running_stop(bot).await;
+}
+
+async fn running_stop(bot: Bot) {
+    bot.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_double_clicked_or_replayed_button_acts_once() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    let click = bot.click(ANA, "accept", "#cs-handoffs");
+    let (a, b) = tokio::join!(bot.interact(&click), bot.interact(&click));
+    assert_eq!((a.0, b.0), (200, 200));
+    eventually(10, "both answers", || async { bot.slack.responses().len() == 2 }).await;
+    assert_eq!(bot.count("SELECT COUNT(*) FROM events WHERE kind = 'accepted'").await, 1);
+    let texts: Vec<String> =
+        bot.slack.responses().iter().map(|r| r["text"].as_str().unwrap_or("").to_string()).collect();
+    assert!(texts.iter().any(|t| t.contains("already handled")), "{texts:?}");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_inline() {
+    let bot = bot().await;
+    let (status, body) = bot.command(RITA, "", "trig-modal").await;
+    assert_eq!((status, body), (200, Value::Null), "an empty acknowledgement");
+    eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let opened = &bot.slack.ok_calls("views.open")[0].body;
+    assert_eq!(opened["trigger_id"], "trig-modal");
+    assert_eq!(opened["view"]["callback_id"], "handoff_new");
+
+    // Picking the seam grows the form with its contract.
+    let view = json!({"id": "V1", "hash": "h1", "callback_id": "handoff_new", "private_metadata": "",
+                      "state": {"values": {}}});
+    let pick = json!({"type": "block_actions", "team": null, "enterprise": {"id": "E0001"}, "user": {"id": RITA},
+        "trigger_id": "trig-pick", "view": view,
+        "actions": [{"action_id": "seam_pick", "block_id": "seam", "type": "static_select",
+                     "selected_option": {"value": "sales-to-cs"}}]});
+    assert_eq!(bot.interact(&pick).await.0, 200);
+    eventually(10, "views.update", || async { !bot.slack.ok_calls("views.update").is_empty() }).await;
+    let form = bot.slack.ok_calls("views.update")[0].body["view"].clone();
+    let block = |id: &str| {
+        form["blocks"].as_array().expect("blocks").iter().find(|b| b["block_id"] == id).cloned().unwrap_or(Value::Null)
+    };
+    assert_eq!(block("field:account")["element"]["type"], "plain_text_input");
+    assert_eq!(block("field:arr")["element"]["type"], "number_input");
+    assert_eq!(block("field:segment")["element"]["type"], "static_select");
+    assert_eq!(block("field:kickoff")["element"]["type"], "datepicker");
+    assert_eq!(block("field:crm")["element"]["type"], "url_text_input");
+    assert_eq!(block("field:account")["optional"], false);
+    assert_eq!(block("field:kickoff")["optional"], true);
+    assert_eq!(block("field:account")["hint"]["text"], "CRM account name");
+
+    // Submitted without the required fields: inline errors, nothing created.
+    let submit = |values: Value| {
+        json!({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": RITA},
+               "view": {"id": "V1", "hash": format!("h-{}", values.to_string().len()), "callback_id": "handoff_new",
+                        "private_metadata": "sales-to-cs", "state": {"values": values}}})
+    };
+    let input = |v: &str| json!({"a": {"type": "plain_text_input", "value": v}});
+    let partial = json!({"title": input("Acme renewal"), "field:account": input("Acme"),
+                         "field:arr": {"arr": {"type": "number_input", "value": "lots"}}});
+    let (status, answer) = bot.interact(&submit(partial)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["response_action"], "errors", "{answer}");
+    assert!(answer["errors"]["field:arr"].as_str().expect("arr error").contains("number"), "{answer}");
+    assert!(answer["errors"]["field:segment"].is_string(), "{answer}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 0);
+
+    let full = json!({"title": input("Acme renewal"), "field:account": input("Acme"),
+                      "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
+                      "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "enterprise"}}},
+                      "field:kickoff": {"kickoff": {"type": "datepicker", "selected_date": "2026-12-07"}}});
+    let (status, answer) = bot.interact(&submit(full)).await;
+    assert_eq!((status, answer), (200, json!({"response_action": "clear"})));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 1);
+    bot.delivered().await;
+    assert!(
+        bot.slack.history(RITA).iter().any(|m| m["text"].as_str().unwrap_or("").contains("H-1")),
+        "confirmation DM"
+    );
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn return_asks_for_a_reason_in_a_modal() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    bot.interact(&bot.click(ANA, "return", "#cs-handoffs")).await;
+    eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
+    assert_eq!(view["private_metadata"], "return:H-1");
+    let submit = |reason: &str| {
+        json!({"type": "view_submission", "user": {"id": ANA}, "team": {"id": "T0001"},
+               "view": {"id": "V2", "hash": format!("h{}", reason.len()), "callback_id": "reason",
+                        "private_metadata": "return:H-1",
+                        "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}}}})
+    };
+    let (_, answer) = bot.interact(&submit("")).await;
+    assert!(answer["errors"]["reason"].as_str().expect("error").contains("Give a reason"));
+    let (_, answer) = bot.interact(&submit("the ARR is missing a currency")).await;
+    assert_eq!(answer["response_action"], "clear", "{answer}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs WHERE state = 'returned'").await, 1);
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn people_slack_does_not_know_are_told_how_to_be_added() {
+    let bot = bot().await;
+    let (status, reply) = bot.command("U0NOBODY01", ACME, "trig-x").await;
+    assert_eq!(status, 200);
+    let text = reply["text"].as_str().expect("text");
+    assert!(text.contains("does not know your Slack account (U0NOBODY01)") && text.contains("slack = \"U0NOBODY01\""));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 0);
+    let (_, reply) = bot.command(RITA, "frobnicate H-1", "trig-y").await;
+    assert!(reply["text"].as_str().expect("text").contains("unknown command `frobnicate`"));
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn unsigned_stale_or_tampered_requests_are_refused_and_change_nothing() {
+    let bot = bot().await;
+    let body = bot.command_body(RITA, ACME, "trig-sig");
+    let now = Utc::now().timestamp();
+    let ct = "application/x-www-form-urlencoded";
+    let hdrs = |ts: i64, sig: String| vec![("x-slack-request-timestamp", ts.to_string()), ("x-slack-signature", sig)];
+    type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
+        ("wrong secret", body.clone(), hdrs(now, signature("not-the-secret", now, &body)), 401),
+        ("no signature", body.clone(), vec![("x-slack-request-timestamp", now.to_string())], 401),
+        ("no timestamp", body.clone(), vec![("x-slack-signature", signature(SECRET, now, &body))], 401),
+        ("stale by 301 s", body.clone(), hdrs(now - 301, signature(SECRET, now - 301, &body)), 401),
+        ("future by 301 s", body.clone(), hdrs(now + 301, signature(SECRET, now + 301, &body)), 401),
+        ("re-serialised body", body.replace("%2F", "/"), hdrs(now, signature(SECRET, now, &body)), 401),
+    ];
+    for (what, body, headers, expected) in cases {
+        for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
+            let (status, reason) = bot.post(path, ct, body.clone(), &headers).await;
+            assert_eq!(status, expected, "{what} on {path}: {reason}");
+            assert!(!reason.is_empty(), "{what}: a refusal says why");
+        }
+    }
+    let huge = "x".repeat(300 * 1024);
+    let (status, _) = bot.post("/slack/commands", ct, huge.clone(), &hdrs(now, signature(SECRET, now, &huge))).await;
+    assert_eq!(status, 413);
+    for table in ["handoffs", "events", "outbox", "processed_requests"] {
+        assert_eq!(bot.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table} untouched");
+    }
+    // The same request, correctly signed, works.
+    assert_eq!(bot.signed("/slack/commands", ct, body).await.0, 200);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 1);
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn a_request_delivered_four_times_even_at_once_makes_one_handoff_and_one_card() {
+    retried_four_times(bot().await).await;
+    if let Some(pg) = postgres().await {
+        retried_four_times(bot_on(pg, false).await).await;
+    }
+}
+
+async fn retried_four_times(bot: Bot) {
+    let body = bot.command_body(RITA, ACME, "trig-retry");
+    let ct = "application/x-www-form-urlencoded";
+    let sends = (0..4).map(|_| bot.signed("/slack/commands", ct, body.clone()));
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    bot.delivered().await;
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 1);
+    assert_eq!(bot.slack.history("#cs-handoffs").len(), 1, "one card");
+
+    // An app mention retried by Slack (x-slack-retry-num), also concurrently: one answer.
+    let event = json!({"token": "legacy", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback",
+        "event_id": "Ev0001", "event_time": 1, "event": {"type": "app_mention", "user": ANA,
+        "text": "<@U0BATON> H-1", "ts": "1.1", "channel": "C0CHAT", "event_ts": "1.1"}});
+    let bot_ref = &bot;
+    let sends = (0..4).map(|n| {
+        let body = event.to_string();
+        let ts = Utc::now().timestamp();
+        let mut headers =
+            vec![("x-slack-request-timestamp", ts.to_string()), ("x-slack-signature", signature(SECRET, ts, &body))];
+        if n > 0 {
+            headers.push(("x-slack-retry-num", n.to_string()));
+            headers.push(("x-slack-retry-reason", "http_timeout".to_string()));
+        }
+        async move { bot_ref.post("/slack/events", "application/json", body, &headers).await }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    eventually(10, "the mention answered", || async { !bot.slack.history("C0CHAT").is_empty() }).await;
+    bot.delivered().await;
+    let replies = bot.slack.history("C0CHAT");
+    assert_eq!(replies.len(), 1, "one answer to four deliveries");
+    assert!(replies[0]["text"].as_str().expect("text").contains("Acme renewal"), "{replies:?}");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn url_verification_echoes_the_challenge() {
+    let bot = bot().await;
+    let body = std::fs::read_to_string(repo().join("tests/fixtures/slack/url_verification.json")).expect("fixture");
+    let challenge = serde_json::from_str::<Value>(&body).expect("json")["challenge"].clone();
+    let (status, answer) = bot.signed("/slack/events", "application/json", body).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&answer).expect("json")["challenge"], challenge);
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn handoff_text_cannot_mention_channels_people_or_groups() {
+    let bot = bot().await;
+    let text = r#"new sales-to-cs "<!channel> urgent <@U0SAM00001> <!subteam^S0001|@cs>" account="<!here> &co <https://evil.example|click>" arr=1 segment=smb"#;
+    let (status, reply) = bot.command(RITA, text, "trig-inject").await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["text"].as_str().expect("text").contains("H-1"), "{reply}");
+    bot.interact(&{
+        bot.delivered().await;
+        bot.click(ANA, "accept", "#cs-handoffs")
+    })
+    .await;
+    eventually(10, "the answer", || async { !bot.slack.responses().is_empty() }).await;
+    bot.delivered().await;
+    let mut seen = 0;
+    for call in bot.slack.calls() {
+        let sent = call.body.to_string();
+        for bad in ["<!channel>", "<!here", "<@U0SAM00001>", "<!subteam", "<https://evil"] {
+            assert!(!sent.contains(bad), "{bad} reached Slack in {}: {sent}", call.method);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "card, edit, DM card, answer");
+    assert!(bot.slack.history("#cs-handoffs")[0]["text"].as_str().expect("text").contains("&lt;!channel&gt;"));
+    assert!(!reply.to_string().contains("<!"), "the ephemeral reply is escaped too: {reply}");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn response_url_is_only_called_on_slacks_hooks_host() {
+    let api = SlackApi::new("http://127.0.0.1:9/api", TOKEN, Limits::default());
+    for url in ["https://hooks.slack.com/commands/T1/2/x", "http://127.0.0.1:9/hooks/commands/1"] {
+        assert!(api.response_url_allowed(url), "{url}");
+    }
+    for url in [
+        "http://hooks.slack.com/commands/1",
+        "https://hooks.slack.com.evil.example/commands/1",
+        "https://evil.example/hooks.slack.com/commands/1",
+        "https://hooks.slack.com@evil.example/commands/1",
+        "https://user:pw@hooks.slack.com/commands/1",
+        "https://hooks.slack.com:8443/commands/1",
+        "https://xhooks.slack.com/commands/1",
+        "http://127.0.0.1:10/hooks/commands/1",
+        "not a url",
+    ] {
+        assert!(!api.response_url_allowed(url), "{url}");
+    }
+
+    // End to end: a click whose response_url points elsewhere gets no call there.
+    let bot = bot().await;
+    let trap = FakeSlack::start().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    let mut click = bot.click(ANA, "accept", "#cs-handoffs");
+    click["response_url"] = json!(format!("{}/hooks/actions/1", trap.url));
+    bot.interact(&click).await;
+    eventually(10, "the click acted", || async {
+        bot.count("SELECT COUNT(*) FROM events WHERE kind = 'accepted'").await == 1
+    })
+    .await;
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert!(trap.calls().is_empty(), "no call to a foreign response_url");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn socket_mode_delivers_a_slash_command_and_the_bot_acknowledges_its_envelope() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let ws_url = format!("ws://{}/link", listener.local_addr().expect("addr"));
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let bot = bot_with(false).await;
+    bot.slack.set_socket_url(&ws_url);
+    let command = json!({"token": "legacy", "team_id": "T0001", "channel_id": "C0001", "user_id": RITA,
+        "command": "/handoff", "text": ACME, "response_url": format!("{}/hooks/commands/9", bot.slack.url),
+        "trigger_id": "trig-socket", "api_app_id": "A1"});
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+        ws.send(Message::Text(json!({"type": "hello", "num_connections": 1}).to_string().into())).await.expect("hello");
+        let envelope = json!({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": true,
+                              "payload": command});
+        ws.send(Message::Text(envelope.to_string().into())).await.expect("send");
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Text(t) = msg {
+                let _ = acks_tx.send(serde_json::from_str(&t).unwrap_or(Value::Null));
+            }
+        }
+    });
+    // A second server with Socket Mode on, sharing nothing with the first but the fake Slack.
+    let app = app(sqlite().await);
+    let api = SlackApi::new(&bot.slack.url, TOKEN, Limits::default());
+    let server = Server {
+        app: app.clone(),
+        out: Outbound { slack: Some(api.clone()), discord: None },
+        poll: StdDuration::from_millis(50),
+        lease: Duration::seconds(30),
+        slack: Endpoints { slack: Some(Slack { app: app.clone(), api }), signing_secret: None },
+        socket_mode: Some((bot.slack.url.clone(), APP_TOKEN.into())),
+    };
+    let running = Running::start(server).await;
+    let ack = tokio::time::timeout(StdDuration::from_secs(10), acks.recv()).await.expect("ack in time").expect("ack");
+    assert_eq!(ack["envelope_id"], "env-1");
+    assert!(ack["payload"]["text"].as_str().expect("answer").contains("H-1"), "{ack}");
+    let made: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM handoffs").fetch_one(app.store.pool()).await.expect("count");
+    assert_eq!(made, 1);
+    running.stop().await;
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
+    let manifest = std::fs::read_to_string(repo().join("deploy/slack/manifest.yaml")).expect("manifest");
+    for needle in [
+        "/slack/commands",
+        "/slack/interactions",
+        "/slack/events",
+        "command: /handoff",
+        "chat:write",
+        "commands",
+        "im:write",
+        "app_mentions:read",
+        "channels:history",
+        "app_mention",
+        "interactivity:",
+    ] {
+        assert!(manifest.contains(needle), "the manifest lacks {needle}");
+    }
+}
