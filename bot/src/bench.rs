@@ -71,14 +71,8 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
     load_due(&store, &model, 0, due, now).await?;
     let (slack_url, posts) = fake_slack().await?;
     let app = App::new(store.clone(), model);
-    let server = Server {
-        app,
-        out: Outbound { slack: Some(SlackApi::new(&slack_url, "xoxb-bench", Limits::default())), discord: None },
-        poll: std::time::Duration::from_millis(50),
-        lease: Duration::seconds(60),
-        slack: crate::slack::routes::Endpoints { slack: None, signing_secret: None },
-        socket_mode: None,
-    };
+    let out = Outbound { slack: Some(SlackApi::new(&slack_url, "xoxb-bench", Limits::default())), discord: None };
+    let server = Server { poll: std::time::Duration::from_millis(50), ..Server::new(app, out) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();

@@ -73,11 +73,37 @@ pub struct Outbound {
     pub discord: Option<DiscordApi>,
 }
 
+/// What a Discord channel message needs besides the intent.
+#[derive(Clone, Debug, Default)]
+pub struct DiscordExtras {
+    /// The handoff's thread in this channel, once one was opened: later messages go there.
+    pub thread: Option<String>,
+    /// Discord users to ping (and only they can be).
+    pub ping: Vec<String>,
+}
+
+/// What a send produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// The platform's reference to the message (`conversation:message`).
+    pub reference: String,
+    /// A Discord thread opened on it for the handoff.
+    pub thread: Option<String>,
+}
+
+impl Sent {
+    fn plain(reference: String) -> Sent {
+        Sent { reference, thread: None }
+    }
+}
+
 impl Outbound {
     /// Sends one message: edits the earlier message `existing` when given (cards), otherwise
     /// posts. `in_doubt` carries, when an earlier attempt's outcome is unknown, the platform id
     /// of the conversation if known: the message is first looked for there (Slack message
-    /// metadata; Discord drops a repeated nonce by itself). Returns the platform's reference.
+    /// metadata; Discord drops a repeated nonce by itself). A handoff's first message in a
+    /// Discord channel opens a thread for it, where its later messages go.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         model: &OperatingModel,
@@ -85,8 +111,9 @@ impl Outbound {
         nonce: i64,
         existing: Option<&str>,
         in_doubt: Option<Option<String>>,
+        extras: &DiscordExtras,
         now: DateTime<Utc>,
-    ) -> Result<String, SendError> {
+    ) -> Result<Sent, SendError> {
         let slack = || self.slack.as_ref().ok_or_else(|| SendError::Permanent("Slack is not configured".into()));
         let discord = || self.discord.as_ref().ok_or_else(|| SendError::Permanent("Discord is not configured".into()));
         let slack_send = |channel: String| async move {
@@ -105,23 +132,40 @@ impl Outbound {
             api.post(&channel, &body, nonce, now).await
         };
         match &intent.to {
-            Recipient::SlackChannel(c) => slack_send(c.clone()).await,
+            Recipient::SlackChannel(c) => slack_send(c.clone()).await.map(Sent::plain),
             Recipient::DiscordChannel(c) => {
                 let api = discord()?;
-                let body = crate::discord::api::message(intent, nonce);
-                match existing {
-                    Some(r) => api.edit(r, &body, now).await,
-                    None => api.post(c, &body, now).await,
+                let body = crate::discord::api::message(intent, nonce, &extras.ping);
+                if let Some(r) = existing {
+                    return api.edit(r, &body, now).await.map(Sent::plain);
                 }
+                let target = extras.thread.as_deref().unwrap_or(c);
+                let reference = api.post(target, &body, now).await?;
+                let thread = match (intent.handoff, &extras.thread) {
+                    (Some(h), None) => {
+                        let name = format!("H-{h} {}", intent.text.lines().next().unwrap_or(""));
+                        match api.start_thread(&reference, &name, now).await {
+                            Ok(t) => Some(t),
+                            Err(e) => {
+                                tracing::warn!("could not open a thread for H-{h}: {e}");
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                Ok(Sent { reference, thread })
             }
             Recipient::Person(p) => {
                 let person = model.person(p).ok_or_else(|| SendError::Permanent(format!("`{p}` is not configured")))?;
-                match (&person.slack, &person.discord) {
-                    (Some(u), _) if self.slack.is_some() => slack_send(u.clone()).await,
+                let discord_id = person.discord.clone().or_else(|| extras.ping.first().cloned());
+                match (&person.slack, discord_id) {
+                    (Some(u), _) if self.slack.is_some() => slack_send(u.clone()).await.map(Sent::plain),
                     (_, Some(u)) if self.discord.is_some() => {
                         let api = discord()?;
-                        let channel = api.dm_channel(u, now).await?;
-                        api.post(&channel, &crate::discord::api::message(intent, nonce), now).await
+                        let channel = api.dm_channel(&u, now).await?;
+                        let body = crate::discord::api::message(intent, nonce, &[]);
+                        api.post(&channel, &body, now).await.map(Sent::plain)
                     }
                     _ => Err(SendError::Permanent(format!(
                         "{} has no account on a configured platform (Slack or Discord)",
@@ -256,6 +300,19 @@ impl Deliverer {
         Ok(claimed)
     }
 
+    /// Passes at `now` until nothing more is due (a message held behind an earlier one to the
+    /// same recipient goes in a later pass); returns how many messages were claimed.
+    pub async fn drain(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut total = 0;
+        for _ in 0..1000 {
+            match self.pass(now).await? {
+                0 => break,
+                n => total += n,
+            }
+        }
+        Ok(total)
+    }
+
     /// One recipient's messages, in order; once one must wait, the rest wait with it.
     async fn deliver_in_order(&self, pieces: Vec<Piece>, clock: PassClock) -> anyhow::Result<()> {
         let mut waiting: Option<DateTime<Utc>> = None;
@@ -289,14 +346,21 @@ impl Deliverer {
         };
         let span = tracing::info_span!("deliver", outbox = first.id, handoff = intent.handoff, to = %recipient_key(&intent.to));
         let _enter = span.enter();
-        let result = self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, clock.now()).await;
+        let extras = self.discord_extras(&intent).await?;
+        let result =
+            self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, &extras, clock.now()).await;
         drop(_enter);
         // Retry times count from when the answer came, not from when the pass began.
         let now = clock.now();
         let ids = piece.ids();
         match result {
-            Ok(reference) => {
-                self.store.mark_delivered(&ids, now, Some(&reference), card.map(|h| (h, &intent.to))).await?;
+            Ok(sent) => {
+                if let (Some(thread), Some(h), Recipient::DiscordChannel(c)) =
+                    (&sent.thread, intent.handoff, &intent.to)
+                {
+                    self.store.set_ref(h, &thread_key(c), thread, now).await?;
+                }
+                self.store.mark_delivered(&ids, now, Some(&sent.reference), card.map(|h| (h, &intent.to))).await?;
                 Ok(None)
             }
             Err(SendError::Retry { reason, after }) => {
@@ -319,6 +383,42 @@ impl Deliverer {
                 self.dead(piece, &intent, &reason, now).await?;
                 Ok(None)
             }
+        }
+    }
+
+    /// For a Discord channel message about a handoff: its thread, and who to ping (the owner's
+    /// Discord accounts, configured or linked; before acceptance, the receiving lead's). For a DM
+    /// to someone without a configured Discord id, `ping` carries their linked account.
+    async fn discord_extras(&self, intent: &Intent) -> anyhow::Result<DiscordExtras> {
+        let accounts = |person: String| async move {
+            let mut ids: Vec<String> = self.model.person(&person).and_then(|p| p.discord.clone()).into_iter().collect();
+            ids.extend(self.store.linked_accounts("discord", &person).await?);
+            anyhow::Ok(ids)
+        };
+        match (&intent.to, intent.handoff) {
+            (Recipient::DiscordChannel(c), Some(h)) => {
+                let thread = self.store.get_ref(h, &thread_key(c)).await?;
+                let ping = match (&intent.kind, self.store.load(h).await?) {
+                    (IntentKind::Escalation | IntentKind::Recalibration { .. }, Some(s)) => {
+                        let person = s.handoff.owner.clone().or_else(|| {
+                            let seam = self.model.seams.get(&s.handoff.seam)?;
+                            Some(self.model.functions.get(&seam.to)?.lead.clone())
+                        });
+                        match person {
+                            Some(p) => accounts(p).await?,
+                            None => Vec::new(),
+                        }
+                    }
+                    _ => Vec::new(),
+                };
+                Ok(DiscordExtras { thread, ping })
+            }
+            (Recipient::Person(p), _)
+                if self.model.person(p).is_some_and(|x| x.slack.is_none() && x.discord.is_none()) =>
+            {
+                Ok(DiscordExtras { thread: None, ping: accounts(p.clone()).await? })
+            }
+            _ => Ok(DiscordExtras::default()),
         }
     }
 
@@ -378,6 +478,11 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// The message-reference key of a handoff's thread in a Discord channel.
+fn thread_key(channel: &str) -> String {
+    format!("discord-thread:{channel}")
 }
 
 /// A recipient as people say it.

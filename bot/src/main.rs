@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use baton::app::App;
 use baton::console::Console;
 use baton::deliver::{Limits, Outbound};
-use baton::discord::DiscordApi;
+use baton::discord::routes::Endpoint as DiscordEndpoint;
+use baton::discord::verify::Keys;
+use baton::discord::{Discord, DiscordApi};
 use baton::serve::{self, Server};
 use baton::slack::routes::Endpoints;
 use baton::slack::{Slack, SlackApi};
@@ -50,6 +52,11 @@ enum Cmd {
         #[command(subcommand)]
         which: BenchCmd,
     },
+    /// Discord set-up.
+    Discord {
+        #[command(subcommand)]
+        which: DiscordCmd,
+    },
     /// Run the bot: HTTP endpoints, the stall scheduler and the delivery worker.
     Serve {
         /// Address to bind (port 0 picks a free one and logs it).
@@ -62,6 +69,16 @@ enum Cmd {
         /// How long a delivery claim lasts before another replica retries the message.
         #[arg(long, env = settings::DELIVERY_LEASE, default_value = "60s", value_parser = parse_interval)]
         delivery_lease: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DiscordCmd {
+    /// Register Baton's slash commands: in one guild (instant, for testing) or globally.
+    Register {
+        /// Guild (server) id; without it the commands are global.
+        #[arg(long)]
+        guild: Option<String>,
     },
 }
 
@@ -148,6 +165,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Discord { which: DiscordCmd::Register { guild } } => {
+            let model = load_model()?;
+            let out = outbound_from_env();
+            let api = out.discord.context("DISCORD_BOT_TOKEN is not set")?;
+            let app_id = std::env::var(settings::DISCORD_APPLICATION_ID)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .context("DISCORD_APPLICATION_ID is not set")?;
+            let defs = baton::discord::commands::definitions(&model);
+            let answer = api.register(&app_id, guild.as_deref(), &defs).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let n = answer.as_array().map_or(0, Vec::len);
+            let scope =
+                guild.map_or("globally (may take up to an hour to appear)".to_string(), |g| format!("in guild {g}"));
+            println!("registered {n} commands {scope}");
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { which: BenchCmd::Escalation { admin_url, open, due } } => {
             baton::bench::escalation(load_model()?, &admin_url, &open, due).await?;
             Ok(ExitCode::SUCCESS)
@@ -169,7 +202,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
                 (base, token)
             });
+            let discord_keys = match var(settings::DISCORD_PUBLIC_KEY) {
+                Some(k) => Some(Keys::new(&k).map_err(|e| anyhow::anyhow!("{e}"))?),
+                None => None,
+            };
+            let discord = match (out.discord.clone(), var(settings::DISCORD_APPLICATION_ID)) {
+                (Some(api), Some(application_id)) => Some(Discord { app: app.clone(), api, application_id }),
+                (Some(_), None) => {
+                    tracing::warn!(
+                        "{} is not set: Discord interactions are not served",
+                        settings::DISCORD_APPLICATION_ID
+                    );
+                    None
+                }
+                _ => None,
+            };
+            let discord_gateway = match var(settings::DISCORD_TRANSPORT).as_deref() {
+                None | Some("http") => false,
+                Some("gateway") => true,
+                Some(other) => {
+                    anyhow::bail!("{} must be `http` or `gateway`, not `{other}`", settings::DISCORD_TRANSPORT)
+                }
+            };
             let server = Server {
+                discord: std::sync::Arc::new(DiscordEndpoint { discord, keys: discord_keys }),
+                discord_gateway,
                 app,
                 out,
                 poll: poll_interval,

@@ -33,6 +33,26 @@ pub struct Server {
     pub slack: crate::slack::routes::Endpoints,
     /// Socket Mode instead of (besides) HTTP: the API base and the app-level token.
     pub socket_mode: Option<(String, String)>,
+    /// Discord's interactions endpoint (refuses with 503 when Discord is not configured).
+    pub discord: Arc<crate::discord::routes::Endpoint>,
+    /// Receive Discord interactions over the Gateway instead of the HTTP endpoint.
+    pub discord_gateway: bool,
+}
+
+impl Server {
+    /// A server with no chat inbound configured, the default poll (5 s) and lease (60 s).
+    pub fn new(app: App, out: Outbound) -> Server {
+        Server {
+            app,
+            out,
+            poll: std::time::Duration::from_secs(5),
+            lease: chrono::Duration::seconds(60),
+            slack: crate::slack::routes::Endpoints { slack: None, signing_secret: None },
+            socket_mode: None,
+            discord: Arc::default(),
+            discord_gateway: false,
+        }
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then stops every task in order.
@@ -65,7 +85,13 @@ pub async fn run(
         }
         _ => None,
     };
-    let router = routes(app).merge(crate::slack::routes::routes(server.slack.clone()));
+    let gateway = match (&server.discord.discord, server.discord_gateway) {
+        (Some(d), true) => Some(tokio::spawn(crate::discord::gateway::run(d.clone(), stop_rx.clone()))),
+        _ => None,
+    };
+    let router = routes(app)
+        .merge(crate::slack::routes::routes(server.slack.clone()))
+        .merge(crate::discord::routes::routes(server.discord.clone()));
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -78,10 +104,10 @@ pub async fn run(
     if let Err(e) = d.and(s) {
         tracing::error!("a background task ended abnormally: {e}");
     }
-    if let Some(socket) = socket
-        && let Err(e) = socket.await
-    {
-        tracing::error!("Socket Mode ended abnormally: {e}");
+    for task in [socket, gateway].into_iter().flatten() {
+        if let Err(e) = task.await {
+            tracing::error!("a chat connection ended abnormally: {e}");
+        }
     }
     served?;
     tracing::info!("stopped");

@@ -33,6 +33,12 @@ pub const SLACK_API_BASE_URL: &str = "SLACK_API_BASE_URL";
 pub const DEFAULT_SLACK_API_BASE_URL: &str = "https://slack.com/api";
 /// Discord bot token; Discord is not started without it.
 pub const DISCORD_BOT_TOKEN: &str = "DISCORD_BOT_TOKEN";
+/// Discord application public key (hex); verifies requests to `/discord/interactions`.
+pub const DISCORD_PUBLIC_KEY: &str = "DISCORD_PUBLIC_KEY";
+/// Discord application id (follow-ups, command registration).
+pub const DISCORD_APPLICATION_ID: &str = "DISCORD_APPLICATION_ID";
+/// `http` (default: interactions arrive at `/discord/interactions`) or `gateway`.
+pub const DISCORD_TRANSPORT: &str = "BATON_DISCORD_TRANSPORT";
 /// Discord REST base.
 pub const DISCORD_API_BASE_URL: &str = "DISCORD_API_BASE_URL";
 /// Default Discord REST base.

@@ -90,6 +90,13 @@ pub enum Command {
     Mine,
     /// Stall history and what is stalled now.
     Stalls,
+    /// Convene a recalibration now (someone is blocked), with a playbook or the seam's default.
+    Recalibrate {
+        /// Handoff.
+        id: HandoffId,
+        /// Playbook id (`None`: the one the seam's ladder convenes, else the first).
+        playbook: Option<String>,
+    },
     /// Usage.
     Help(Option<String>),
 }
@@ -109,7 +116,8 @@ impl Command {
             | Command::Cancel { id, .. }
             | Command::Reassign { id, .. }
             | Command::Reject { id, .. }
-            | Command::Snooze { id, .. } => Some(*id),
+            | Command::Snooze { id, .. }
+            | Command::Recalibrate { id, .. } => Some(*id),
             Command::New { .. } | Command::Mine | Command::Stalls | Command::Help(_) => None,
         }
     }
@@ -142,6 +150,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("show", "/handoff show H-<n>"),
     ("mine", "/handoff mine"),
     ("stalls", "/stalls"),
+    ("recalibrate", "/recalibrate H-<n> [playbook]"),
     ("help", "/handoff help [command]"),
 ];
 
@@ -227,6 +236,10 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "mine" => Command::Mine,
         "stalls" => Command::Stalls,
+        "recalibrate" => {
+            let id = id()?;
+            Command::Recalibrate { id, playbook: args.next() }
+        }
         "help" | "" => Command::Help(args.next()),
         other => {
             return Err(ParseError {

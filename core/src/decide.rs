@@ -28,6 +28,14 @@ pub enum Rejection {
         /// Configured seams.
         known: String,
     },
+    /// No such playbook.
+    #[error("there is no playbook `{given}`; playbooks: {known}")]
+    UnknownPlaybook {
+        /// What was typed.
+        given: String,
+        /// Configured playbooks.
+        known: String,
+    },
     /// The sender is not a configured person.
     #[error("you are not in Baton's operating model yet: ask a workflow architect to add you to baton.toml")]
     UnknownActor,
@@ -631,6 +639,34 @@ pub fn decide(
             d.h.snooze = Some(Snooze { until, reason: reason.clone(), by: actor.to_string() });
             d.record(Change::Snoozed { until, reason: reason.clone() });
             format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until))
+        }
+        Command::Recalibrate { playbook, .. } => {
+            let involved = h.owner.as_deref() == Some(actor)
+                || h.requester == actor
+                || ctx.to.has_member(actor)
+                || ctx.from.lead == actor
+                || person.has_role(Role::Architect);
+            if !involved {
+                return Err(not_receiver(&ctx, h, "convene a recalibration on"));
+            }
+            let default = ctx.seam.ladder.iter().find_map(|s| match &s.action {
+                LadderAction::Convene(p) => Some(p.clone()),
+                _ => None,
+            });
+            let chosen = playbook.clone().or(default).or_else(|| model.playbooks.keys().next().cloned());
+            let Some(chosen) = chosen.filter(|p| model.playbooks.contains_key(p)) else {
+                let known: Vec<&str> = model.playbooks.keys().map(String::as_str).collect();
+                return Err(Rejection::UnknownPlaybook {
+                    given: playbook.clone().unwrap_or_default(),
+                    known: known.join(", "),
+                });
+            };
+            d.record(Change::RecalibrationConvened { playbook: chosen.clone() });
+            let why = format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title);
+            let text = render::recalibration(&ctx, &d.h, &chosen, &why);
+            let to = crate::stall::convene_to(&ctx, surface);
+            d.tell(to, IntentKind::Recalibration { playbook: chosen.clone() }, text, vec![]);
+            format!("Recalibration convened for {label} with the {chosen} playbook.")
         }
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),

@@ -340,6 +340,11 @@ pub enum Change {
         /// Seconds from breach to unblock.
         unblock_secs: i64,
     },
+    /// Someone convened a recalibration by hand.
+    RecalibrationConvened {
+        /// Playbook used.
+        playbook: String,
+    },
     /// A ladder step fired.
     LadderStep {
         /// Episode number.
@@ -377,6 +382,7 @@ impl Change {
             Change::StallOpened { .. } => "stall_opened",
             Change::StallClosed { .. } => "stall_closed",
             Change::LadderStep { .. } => "ladder_step",
+            Change::RecalibrationConvened { .. } => "recalibration_convened",
         }
     }
 }

@@ -217,12 +217,19 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
         }
         LadderAction::Convene(playbook) => {
             let text = render::recalibration(&ctx, &d.h, &playbook, &stalled);
-            let to = match (&ctx.to.slack_channel, &ctx.to.discord_channel) {
-                (Some(c), _) => Recipient::SlackChannel(c.clone()),
-                (None, Some(c)) => Recipient::DiscordChannel(c.clone()),
-                (None, None) => Recipient::Person(ctx.to.lead.clone()),
-            };
+            let to = convene_to(&ctx, Surface::Baton);
             d.tell(to, IntentKind::Recalibration { playbook }, text, vec![]);
         }
+    }
+}
+
+/// Where a recalibration thread opens: the receiving function's Slack channel, or its Discord
+/// channel when convened from Discord (or when it has no Slack channel), else its lead by DM.
+pub fn convene_to(ctx: &Ctx<'_>, surface: Surface) -> Recipient {
+    match (&ctx.to.slack_channel, &ctx.to.discord_channel) {
+        (_, Some(c)) if surface == Surface::Discord => Recipient::DiscordChannel(c.clone()),
+        (Some(c), _) => Recipient::SlackChannel(c.clone()),
+        (None, Some(c)) => Recipient::DiscordChannel(c.clone()),
+        (None, None) => Recipient::Person(ctx.to.lead.clone()),
     }
 }

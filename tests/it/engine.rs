@@ -8,7 +8,6 @@ use baton::deliver::{Deliverer, Limits, Outbound};
 use baton::jobs::JobClock;
 use baton::serve::Server;
 use baton::slack::SlackApi;
-use baton::slack::routes::Endpoints;
 use baton_core::{Command, Surface};
 use chrono::{Duration, Utc};
 
@@ -48,12 +47,9 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
     slack.script("chat.postMessage", vec![Scripted::Status(429, Some(2)), Scripted::Status(500, None)]);
     let app = app(sqlite().await);
     let server = Server {
-        app: app.clone(),
-        out: outbound(&slack),
         poll: StdDuration::from_millis(100),
         lease: Duration::seconds(30),
-        slack: Endpoints { slack: None, signing_secret: None },
-        socket_mode: None,
+        ..Server::new(app.clone(), outbound(&slack))
     };
     let running = Running::start(server).await;
     // The card goes to the receiving channel at once.
@@ -88,11 +84,11 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
         let d = deliverer(&app, &slack);
         let now = t("2026-11-30T09:00:00-05:00");
         app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
-        d.pass(now).await.expect("deliver");
+        d.drain(now).await.expect("deliver");
         app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now + Duration::minutes(5), None)
             .await
             .expect("accept");
-        d.pass(now + Duration::minutes(5)).await.expect("deliver");
+        d.drain(now + Duration::minutes(5)).await.expect("deliver");
         let channel = slack.history("#cs-handoffs");
         assert_eq!(channel.len(), 1, "one card in the channel, updated: {channel:?}");
         let text = channel[0]["text"].as_str().expect("text");
@@ -161,10 +157,10 @@ async fn direct_messages_outside_working_hours_wait_for_the_morning() {
         // Eli accepts at 09:05 Berlin, 08:05 in London: Mia's notice waits for her 09:00.
         let accepted = t("2026-12-01T09:05:00+01:00");
         app.handle("eli", Surface::Slack, cmd("/handoff accept H-1"), accepted, None).await.expect("accept");
-        d.pass(accepted).await.expect("deliver");
+        d.drain(accepted).await.expect("deliver");
         assert!(slack.history("U0MIA00001").is_empty(), "held outside her hours");
         assert_eq!(app.store.earliest_outbox().await.expect("earliest"), Some(t("2026-12-01T09:00:00Z")));
-        d.pass(t("2026-12-01T09:00:00Z")).await.expect("deliver");
+        d.drain(t("2026-12-01T09:00:00Z")).await.expect("deliver");
         assert_eq!(slack.history("U0MIA00001").len(), 1);
     })
     .await;

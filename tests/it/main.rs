@@ -2,7 +2,9 @@
 
 mod cli;
 mod console;
+mod discord;
 mod engine;
+mod fake_discord;
 mod fake_slack;
 mod replicas;
 mod review;

@@ -36,12 +36,14 @@ async fn bot_on(store: baton::store::Store, socket: bool) -> Bot {
     let app = app(store);
     let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
     let server = Server {
-        app: app.clone(),
-        out: Outbound { slack: Some(api.clone()), discord: None },
         poll: StdDuration::from_millis(50),
         lease: Duration::seconds(30),
-        slack: Endpoints { slack: Some(Slack { app: app.clone(), api }), signing_secret: Some(SECRET.into()) },
+        slack: Endpoints {
+            slack: Some(Slack { app: app.clone(), api: api.clone() }),
+            signing_secret: Some(SECRET.into()),
+        },
         socket_mode: socket.then(|| (slack.url.clone(), APP_TOKEN.to_string())),
+        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
     };
     let running = Running::start(server).await;
     Bot { slack, app, running, http: reqwest::Client::new() }
@@ -486,12 +488,10 @@ async fn socket_mode_delivers_a_slash_command_and_the_bot_acknowledges_its_envel
     let app = app(sqlite().await);
     let api = SlackApi::new(&bot.slack.url, TOKEN, Limits::default());
     let server = Server {
-        app: app.clone(),
-        out: Outbound { slack: Some(api.clone()), discord: None },
         poll: StdDuration::from_millis(50),
-        lease: Duration::seconds(30),
-        slack: Endpoints { slack: Some(Slack { app: app.clone(), api }), signing_secret: None },
+        slack: Endpoints { slack: Some(Slack { app: app.clone(), api: api.clone() }), signing_secret: None },
         socket_mode: Some((bot.slack.url.clone(), APP_TOKEN.into())),
+        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
     };
     let running = Running::start(server).await;
     let ack = tokio::time::timeout(StdDuration::from_secs(10), acks.recv()).await.expect("ack in time").expect("ack");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use baton_core::{Action, Intent};
+use baton_core::{Action, Intent, IntentKind};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -27,11 +27,13 @@ pub struct DiscordApi {
     dms: Arc<Mutex<HashMap<String, String>>>,
 }
 
-/// The message body for an intent: content cut to Discord's limit, buttons, and no mentions
-/// parsed from text (escalations ping through the explicit `allowed_mentions` only).
-pub fn message(intent: &Intent, nonce: i64) -> Value {
-    let content = crate::slack::blocks::truncate(&intent.text, CONTENT_MAX);
-    let buttons: Vec<Value> = match intent.handoff {
+/// The message body for an intent: content cut to Discord's limit, buttons (an escalation also
+/// offers "I'm blocked"), and pings for exactly the users in `ping`: `allowed_mentions` parses
+/// nothing from the text, so no `@everyone` or mention typed into a handoff can ping anyone.
+pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
+    let mentions: String = ping.iter().map(|u| format!("<@{u}> ")).collect();
+    let content = crate::slack::blocks::truncate(&format!("{mentions}{}", intent.text), CONTENT_MAX);
+    let mut buttons: Vec<Value> = match intent.handoff {
         Some(h) => intent
             .actions
             .iter()
@@ -47,11 +49,14 @@ pub fn message(intent: &Intent, nonce: i64) -> Value {
             .collect(),
         None => Vec::new(),
     };
+    if let (IntentKind::Escalation, Some(h)) = (&intent.kind, intent.handoff) {
+        buttons.push(json!({"type": 2, "style": 4, "label": "I'm blocked", "custom_id": format!("blocked:H-{h}")}));
+    }
     let components = if buttons.is_empty() { json!([]) } else { json!([{"type": 1, "components": buttons}]) };
     json!({
         "content": content,
         "components": components,
-        "allowed_mentions": {"parse": []},
+        "allowed_mentions": {"parse": [], "users": ping},
         "nonce": format!("baton-{nonce}"),
         "enforce_nonce": true,
     })
@@ -80,14 +85,14 @@ impl DiscordApi {
         let key = format!("discord:{route}");
         self.limits.check(&[GLOBAL, &key], now)?;
         let started = std::time::Instant::now();
-        let resp = self
+        let mut req = self
             .http
             .request(method, format!("{}/api/v10/{route}", self.base))
-            .header("Authorization", format!("Bot {}", self.token))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| SendError::retry(format!("{route}: {e}")))?;
+            .header("Authorization", format!("Bot {}", self.token));
+        if !body.is_null() {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| SendError::retry(format!("{route}: {e}")))?;
         let status = resp.status();
         // Limits count from when the answer came, not from when the pass began.
         let now = now + Duration::from_std(started.elapsed()).unwrap_or_default();
@@ -113,7 +118,11 @@ impl DiscordApi {
             let text = resp.text().await.unwrap_or_default();
             return Err(SendError::Permanent(format!("{route}: Discord answered {status}: {text}")));
         }
-        resp.json().await.map_err(|e| SendError::retry(format!("{route}: unreadable answer: {e}")))
+        let text = resp.text().await.map_err(|e| SendError::retry(format!("{route}: unreadable answer: {e}")))?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| SendError::retry(format!("{route}: unreadable answer: {e}")))
     }
 
     /// The DM channel with a user.
@@ -137,6 +146,58 @@ impl DiscordApi {
             Some(id) => Ok(format!("{channel}:{id}")),
             None => Err(SendError::Permanent("Discord's answer had no message id".into())),
         }
+    }
+
+    /// Opens a thread on a message (`channel:message`); returns the thread's channel id.
+    pub async fn start_thread(&self, reference: &str, name: &str, now: DateTime<Utc>) -> Result<String, SendError> {
+        let (channel, id) = reference
+            .split_once(':')
+            .ok_or_else(|| SendError::Permanent(format!("malformed Discord message reference `{reference}`")))?;
+        let name = crate::slack::blocks::truncate(name, 100);
+        let body = json!({"name": name, "auto_archive_duration": 10080});
+        let v =
+            self.call(reqwest::Method::POST, &format!("channels/{channel}/messages/{id}/threads"), &body, now).await?;
+        v["id"].as_str().map(str::to_string).ok_or_else(|| SendError::Permanent("the thread answer had no id".into()))
+    }
+
+    /// Replaces the answer to an interaction (deferred earlier) while its token is valid.
+    pub async fn edit_original(&self, application_id: &str, token: &str, content: &str) -> Result<(), SendError> {
+        let body =
+            json!({"content": crate::slack::blocks::truncate(content, CONTENT_MAX), "allowed_mentions": {"parse": []}});
+        let route = format!("webhooks/{application_id}/{token}/messages/@original");
+        self.call(reqwest::Method::PATCH, &route, &body, Utc::now()).await.map(drop)
+    }
+
+    /// Replaces the application's slash commands, in one guild (for testing) or globally.
+    pub async fn register(
+        &self,
+        application_id: &str,
+        guild: Option<&str>,
+        commands: &Value,
+    ) -> Result<Value, SendError> {
+        let route = match guild {
+            Some(g) => format!("applications/{application_id}/guilds/{g}/commands"),
+            None => format!("applications/{application_id}/commands"),
+        };
+        self.call(reqwest::Method::PUT, &route, commands, Utc::now()).await
+    }
+
+    /// Answers an interaction received over the Gateway (HTTP interactions answer in the response).
+    pub async fn callback(&self, id: &str, token: &str, response: &Value) -> Result<(), SendError> {
+        self.call(reqwest::Method::POST, &format!("interactions/{id}/{token}/callback"), response, Utc::now())
+            .await
+            .map(drop)
+    }
+
+    /// The Gateway URL for this bot.
+    pub async fn gateway_url(&self) -> Result<String, SendError> {
+        let v = self.call(reqwest::Method::GET, "gateway/bot", &Value::Null, Utc::now()).await?;
+        v["url"].as_str().map(str::to_string).ok_or_else(|| SendError::Permanent("gateway/bot had no url".into()))
+    }
+
+    /// The bot token (the Gateway identifies with it).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// Edits the message `reference` (`channel:message`) in place.

@@ -11,8 +11,10 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod links;
 mod outbox;
 
+pub use links::{LinkOutcome, LinkRequest};
 pub use outbox::{Claimed, recipient_key};
 
 /// Which database a store talks to.

@@ -75,7 +75,8 @@ fn id_list(ids: &[i64]) -> String {
 }
 
 impl Store {
-    /// Claims up to `limit` messages due at `now` for `lease`, oldest first. On PostgreSQL,
+    /// Claims up to `limit` messages due at `now` for `lease`, oldest first, each only once the
+    /// messages before it to the same recipient about the same handoff are done. On PostgreSQL,
     /// `FOR UPDATE SKIP LOCKED` gives concurrent workers disjoint sets.
     pub async fn claim_outbox(
         &self,
@@ -87,9 +88,14 @@ impl Store {
             Backend::Postgres => (self.pool.begin().await?, " FOR UPDATE SKIP LOCKED"),
             Backend::Sqlite => (self.pool.begin_with("BEGIN IMMEDIATE").await?, ""),
         };
+        // A message waits while an earlier one to the same recipient about the same handoff is
+        // pending (perhaps in flight on another replica): a card's edit must follow its post.
         let sql = format!(
             "SELECT id, intent, attempts, claimed_at_ms FROM outbox \
              WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND next_attempt_ms <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.recipient = outbox.recipient \
+                 AND earlier.handoff_id = outbox.handoff_id AND earlier.id < outbox.id \
+                 AND earlier.delivered_at_ms IS NULL AND earlier.dead_at_ms IS NULL) \
              ORDER BY next_attempt_ms, id LIMIT $2{lock}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;

@@ -1,0 +1,29 @@
+//! The slash commands `baton discord register` installs.
+
+use baton_core::OperatingModel;
+use serde_json::{Value, json};
+
+/// Command definitions for Discord's bulk-overwrite endpoint.
+pub fn definitions(model: &OperatingModel) -> Value {
+    let handoff = |required: bool| {
+        json!({"type": 3, "name": "handoff", "description": "The handoff, like H-12", "required": required,
+               "min_length": 3, "max_length": 20})
+    };
+    let playbooks: Vec<Value> =
+        model.playbooks.values().take(25).map(|p| json!({"name": p.title, "value": p.id})).collect();
+    json!([
+        {"name": "ack", "type": 1, "description": "Acknowledge an escalated handoff", "options": [handoff(true)]},
+        {"name": "escalations", "type": 1, "description": "What is escalated to you or your functions"},
+        {"name": "handoff", "type": 1, "description": "Handoffs", "options": [
+            {"type": 1, "name": "show", "description": "Show a handoff's card", "options": [handoff(true)]}]},
+        {"name": "stalls", "type": 1, "description": "Stall history and what is stalled now"},
+        {"name": "recalibrate", "type": 1, "description": "Convene a recalibration on a handoff", "options": [
+            handoff(true),
+            {"type": 3, "name": "playbook", "description": "Playbook (default: the seam's)", "required": false,
+             "choices": playbooks}]},
+        {"name": "baton", "type": 1, "description": "Baton account settings", "options": [
+            {"type": 1, "name": "link", "description": "Link this Discord account to your Baton identity", "options": [
+                {"type": 3, "name": "person", "description": "Your Baton id (step 1)", "required": false},
+                {"type": 3, "name": "code", "description": "The code Baton sent you in Slack (step 2)", "required": false}]}]},
+    ])
+}

@@ -1,0 +1,92 @@
+//! The Discord Gateway: the alternative to the HTTP endpoint for bots without a public URL.
+//! Baton identifies with no intents (interactions arrive regardless), heartbeats, and hands each
+//! `INTERACTION_CREATE` to the same handler as the HTTP endpoint, answering through the REST
+//! callback. It reconnects when Discord asks it to or the connection drops.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::handler::Discord;
+use super::payload;
+
+/// Runs until `shutdown`, reconnecting with backoff.
+pub async fn run(discord: Discord, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match session(&discord, &mut shutdown).await {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(e) => {
+                tracing::warn!("Discord Gateway connection failed, retrying in {backoff:?}: {e:#}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+async fn session(discord: &Discord, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+    let base = discord.api.gateway_url().await.map_err(|e| anyhow::anyhow!("gateway/bot: {e}"))?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{base}/?v=10&encoding=json")).await?;
+    let mut seq: Option<u64> = None;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        let frame = tokio::select! {
+            m = ws.next() => m,
+            _ = heartbeat.tick() => {
+                ws.send(Message::Text(json!({"op": 1, "d": seq}).to_string().into())).await?;
+                continue;
+            }
+            _ = shutdown.changed() => {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(t))) => t.to_string(),
+            Some(Ok(Message::Close(_))) | None => return Ok(()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+        };
+        let v: Value = serde_json::from_str(&text)?;
+        if let Some(s) = v["s"].as_u64() {
+            seq = Some(s);
+        }
+        match v["op"].as_u64() {
+            Some(10) => {
+                let every = v["d"]["heartbeat_interval"].as_u64().unwrap_or(41_250);
+                heartbeat = tokio::time::interval(Duration::from_millis(every));
+                heartbeat.tick().await;
+                let identify = json!({"op": 2, "d": {"token": discord.api.token(), "intents": 0,
+                    "properties": {"os": std::env::consts::OS, "browser": "baton", "device": "baton"}}});
+                ws.send(Message::Text(identify.to_string().into())).await?;
+            }
+            Some(1) => ws.send(Message::Text(json!({"op": 1, "d": seq}).to_string().into())).await?,
+            Some(7 | 9) => return Ok(()),
+            Some(0) if v["t"] == "INTERACTION_CREATE" => {
+                let body = v["d"].to_string();
+                match payload::parse(body.as_bytes()) {
+                    Ok(i) => {
+                        let (id, token) = (i.id.clone(), i.token.clone());
+                        let response = discord.interaction(i, Utc::now()).await;
+                        if let Err(e) = discord.api.callback(&id, &token, &response).await {
+                            tracing::warn!("answering an interaction over REST failed: {e}");
+                        }
+                    }
+                    Err(why) => tracing::warn!("ignored a Gateway interaction: {why}"),
+                }
+            }
+            _ => {}
+        }
+    }
+}

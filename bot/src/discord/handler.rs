@@ -1,0 +1,326 @@
+//! What Baton does with a verified Discord interaction, whichever transport brought it (HTTP
+//! endpoint or Gateway). Each call returns the interaction response at once: the answer when the
+//! work finished within the budget, else a deferred response followed by an edit of the original
+//! answer, or, once the 15-minute token has expired, a plain message in the channel.
+
+use std::time::Duration;
+
+use baton_core::{
+    Command, HandoffId, Intent, IntentKind, Recipient, Surface, command::parse_id, config::parse_duration,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::api::DiscordApi;
+use super::payload::{Interaction, Kind};
+use crate::app::{App, AppError};
+use crate::store::LinkOutcome;
+
+/// How long a command may run before a deferred response goes out instead.
+const ACK_BUDGET: Duration = Duration::from_millis(2000);
+/// How long an interaction token allows follow-ups.
+const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(15);
+/// How long a link code is valid.
+const CODE_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+/// Ephemeral message flag.
+const EPHEMERAL: u64 = 64;
+
+/// Discord interaction processing.
+#[derive(Clone, Debug)]
+pub struct Discord {
+    /// The service.
+    pub app: App,
+    /// For follow-ups.
+    pub api: DiscordApi,
+    /// `DISCORD_APPLICATION_ID`, for follow-up URLs.
+    pub application_id: String,
+}
+
+/// An ephemeral answer that pings nobody.
+pub fn reply(text: &str) -> Value {
+    json!({"type": 4, "data": {"content": crate::slack::blocks::truncate(text, 2000), "flags": EPHEMERAL,
+        "allowed_mentions": {"parse": []}}})
+}
+
+fn outcome(result: Result<String, AppError>) -> String {
+    match result {
+        Ok(reply) => reply,
+        Err(AppError::Rejected(r)) => format!("✗ {r}"),
+        Err(AppError::Duplicate) => "This was already handled.".into(),
+        Err(AppError::Internal(e)) => {
+            tracing::error!("command failed: {e:#}");
+            "Something went wrong on Baton's side; it has been logged. Please try again in a minute.".into()
+        }
+    }
+}
+
+fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+impl Discord {
+    /// The configured person behind a Discord account (configured id, or linked).
+    pub async fn person(&self, user: &str) -> Result<Option<String>, AppError> {
+        if let Some(p) = self.app.model.by_discord(user) {
+            return Ok(Some(p.id.clone()));
+        }
+        Ok(self.app.store.linked_person("discord", user).await?)
+    }
+
+    /// Answers one interaction.
+    pub async fn interaction(&self, i: Interaction, received: DateTime<Utc>) -> Value {
+        if i.kind == Kind::Ping {
+            return json!({"type": 1});
+        }
+        let user = i.user.clone().unwrap_or_default();
+        if let Kind::Command { name, options } = &i.kind
+            && name == "baton"
+        {
+            return reply(&self.link(&user, options, received).await);
+        }
+        let person = match self.person(&user).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return reply(&format!(
+                    "Baton does not know your Discord account ({user}) yet. If you use Baton in Slack, link this \
+                     account with `/baton link person:<your Baton id>`; otherwise ask a workflow architect to add \
+                     `discord = \"{user}\"` to your entry under [people] in baton.toml."
+                ));
+            }
+            Err(e) => return reply(&outcome(Err(e))),
+        };
+        let key = format!("discord:interaction:{}", i.id);
+        let command = match &i.kind {
+            Kind::Command { name, options } => {
+                let id = option(options, "handoff").and_then(parse_id);
+                let need_id = |id: Option<HandoffId>| id.ok_or("name the handoff, like H-12");
+                let c = match name.as_str() {
+                    "ack" => need_id(id).map(Command::Ack),
+                    "stalls" => Ok(Command::Stalls),
+                    "handoff" => need_id(id).map(Command::Show),
+                    "recalibrate" => need_id(id)
+                        .map(|id| Command::Recalibrate { id, playbook: option(options, "playbook").map(String::from) }),
+                    "escalations" => return reply(&self.escalations(&person).await),
+                    other => {
+                        return reply(&format!("✗ Baton has no command `/{other}`; try /ack, /escalations, /stalls"));
+                    }
+                };
+                match c {
+                    Ok(c) => c,
+                    Err(why) => return reply(&format!("✗ {why}")),
+                }
+            }
+            Kind::Component { custom_id } => {
+                let Some((action, id)) = custom_id.split_once(':').and_then(|(a, h)| Some((a, parse_id(h)?))) else {
+                    return reply("✗ This button is out of date.");
+                };
+                match action {
+                    "ack" => Command::Ack(id),
+                    "accept" => Command::Accept(id),
+                    "approve" => Command::Approve(id),
+                    "blocked" => Command::Recalibrate { id, playbook: None },
+                    "snooze" | "return" | "reject" => return reason_modal(action, id),
+                    _ => return reply("✗ This button is out of date."),
+                }
+            }
+            Kind::ModalSubmit { custom_id, values } => match modal_command(custom_id, values) {
+                Ok(c) => c,
+                Err(why) => return reply(&format!("✗ {why}")),
+            },
+            Kind::Ping => return json!({"type": 1}),
+            Kind::Other(t) => return reply(&format!("✗ Baton does not handle interactions of type {t}.")),
+        };
+        // A double click is two interactions: key clicks by the button and the message as seen.
+        let key = match (&i.kind, &i.message_stamp) {
+            (Kind::Component { custom_id }, Some(stamp)) => click_key(&user, custom_id, stamp),
+            _ => key,
+        };
+        self.run(person, command, key, i, received).await
+    }
+
+    /// Runs a command within the budget, else defers and follows up.
+    async fn run(
+        &self,
+        person: String,
+        command: Command,
+        key: String,
+        i: Interaction,
+        received: DateTime<Utc>,
+    ) -> Value {
+        let app = self.app.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let text = outcome(app.handle(&person, Surface::Discord, command, Utc::now(), Some(&key)).await);
+            if let Err(text) = tx.send(text) {
+                me.follow_up(&i, &text, received).await;
+            }
+        });
+        match tokio::time::timeout(ACK_BUDGET, rx).await {
+            Ok(Ok(text)) => reply(&text),
+            _ => json!({"type": 5, "data": {"flags": EPHEMERAL}}),
+        }
+    }
+
+    /// Delivers a late answer: edits the deferred response while the token lives, else posts a
+    /// plain message in the channel through the outbox.
+    async fn follow_up(&self, i: &Interaction, text: &str, received: DateTime<Utc>) {
+        if Utc::now() - received < TOKEN_LIFETIME {
+            match self.api.edit_original(&self.application_id, &i.token, text).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!("follow-up failed, posting in the channel instead: {e}"),
+            }
+        }
+        let Some(channel) = i.channel_id.clone() else { return };
+        let intent = Intent {
+            to: Recipient::DiscordChannel(channel),
+            handoff: None,
+            kind: IntentKind::Notice,
+            text: text.to_string(),
+            actions: Vec::new(),
+            not_before: None,
+        };
+        if let Err(e) = self.app.reply_once(&format!("discord:late:{}", i.id), &intent, Utc::now()).await {
+            tracing::error!("queueing a late answer failed: {e}");
+        }
+    }
+
+    /// `/escalations`: what is stalled for me or my functions.
+    async fn escalations(&self, person: &str) -> String {
+        let stalled = match self.app.store.stalled().await {
+            Ok(s) => s,
+            Err(e) => return outcome(Err(e.into())),
+        };
+        let model = &self.app.model;
+        let mine: Vec<String> = stalled
+            .iter()
+            .filter(|h| {
+                h.owner.as_deref() == Some(person)
+                    || model
+                        .seams
+                        .get(&h.seam)
+                        .and_then(|s| model.functions.get(&s.to))
+                        .is_some_and(|f| f.has_member(person))
+            })
+            .map(|h| {
+                let kind = h.stall.as_ref().map_or("", |s| s.kind.describe());
+                let owner = h.owner.as_deref().map_or("nobody yet", |o| model.name_of(o));
+                format!("• {} \"{}\" ({}) · {kind} · owner: {owner}", h.label(), h.title, h.seam)
+            })
+            .collect();
+        if mine.is_empty() {
+            "Nothing is escalated to you or your functions.".into()
+        } else {
+            format!("Escalated to you or your functions:\n{}", mine.join("\n"))
+        }
+    }
+
+    /// `/baton link person:<id>` sends a code to the person in Slack; `/baton link code:<code>`
+    /// proves it and links this Discord account to them.
+    async fn link(&self, user: &str, options: &[(String, String)], now: DateTime<Utc>) -> String {
+        let model = &self.app.model;
+        if let Some(code) = option(options, "code") {
+            return match self.app.store.finish_link("discord", user, code.trim(), now).await {
+                Ok(LinkOutcome::Linked(p)) => {
+                    format!("Linked: this Discord account acts as {} in Baton.", model.name_of(&p))
+                }
+                Ok(LinkOutcome::Refused(why)) => format!("✗ {why}"),
+                Err(e) => outcome(Err(e.into())),
+            };
+        }
+        let Some(id) = option(options, "person") else {
+            return "Link this Discord account to your Baton identity: `/baton link person:<your Baton id>`, then \
+                    `/baton link code:<code>` with the code Baton sends you in Slack."
+                .into();
+        };
+        let Some(person) = model.person(id.trim()) else {
+            return format!("✗ There is no person `{id}` in Baton's operating model.");
+        };
+        if person.slack.is_none() {
+            return format!(
+                "✗ {} has no Slack account in Baton, so no code can be sent; ask an architect to add \
+                            `discord = \"{user}\"` to their entry instead.",
+                person.name
+            );
+        }
+        if let Some(configured) = &person.discord
+            && configured != user
+        {
+            return format!("✗ {} already has another Discord account in Baton's operating model.", person.name);
+        }
+        let code = format!("{:06}", fastrand::u32(0..1_000_000));
+        let message = Intent {
+            to: Recipient::Person(person.id.clone()),
+            handoff: None,
+            kind: IntentKind::Notice,
+            text: format!(
+                "Your Baton link code is {code}. In Discord, run `/baton link code:{code}` within 10 minutes to link \
+                 Discord account {user} to you. If you did not ask for this, ignore this message."
+            ),
+            actions: Vec::new(),
+            not_before: None,
+        };
+        let link = crate::store::LinkRequest { platform: "discord", user, person: &person.id, code: &code };
+        match self.app.store.start_link(link, now + CODE_LIFETIME, &message, now).await {
+            Ok(()) => {
+                self.app.wake.delivery.notify_one();
+                format!(
+                    "A code is on its way to {} in Slack. Run `/baton link code:<code>` here within 10 minutes.",
+                    person.name
+                )
+            }
+            Err(e) => outcome(Err(e.into())),
+        }
+    }
+}
+
+/// The modal behind Snooze, Return and Reject.
+fn reason_modal(action: &str, id: HandoffId) -> Value {
+    let title = match action {
+        "snooze" => format!("Snooze H-{id}"),
+        "return" => format!("Return H-{id} to requester"),
+        _ => format!("Reject H-{id}"),
+    };
+    let input = |custom_id: &str, label: &str, style: u8, placeholder: &str| {
+        json!({"type": 1, "components": [{"type": 4, "custom_id": custom_id, "label": label, "style": style,
+            "required": true, "max_length": 500, "placeholder": placeholder}]})
+    };
+    let mut rows = Vec::new();
+    if action == "snooze" {
+        rows.push(input("duration", "For how long (business time)", 1, "2h, 30m or 1h30m"));
+    }
+    rows.push(input("reason", "Reason", 2, "The other side sees this"));
+    json!({"type": 9, "data": {"custom_id": format!("{action}:H-{id}"), "title": title, "components": rows}})
+}
+
+/// The command a submitted modal stands for.
+fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command, String> {
+    let (action, id) = custom_id
+        .split_once(':')
+        .and_then(|(a, h)| Some((a, parse_id(h)?)))
+        .ok_or("this form is out of date; use the buttons again")?;
+    let value = |name: &str| option(values, name).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    let reason = value("reason").ok_or("give a reason, so the other side knows what to do")?;
+    match action {
+        "snooze" => {
+            let raw = value("duration").unwrap_or_default();
+            let duration = parse_duration(&raw).ok_or(format!("`{raw}` is not a duration: write 2h, 30m or 1h30m"))?;
+            Ok(Command::Snooze { id, duration, reason })
+        }
+        "return" => Ok(Command::Return { id, reason }),
+        "reject" => Ok(Command::Reject { id, reason }),
+        _ => Err("this form is out of date; use the buttons again".into()),
+    }
+}
+
+/// The replay key of a button click on one rendering of a message.
+fn click_key(user: &str, custom_id: &str, stamp: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [user, custom_id, stamp] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("discord:click:{hex}")
+}
