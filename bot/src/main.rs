@@ -192,7 +192,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::new(store, model);
             let out = outbound_from_env();
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let slack = out.slack.clone().map(|api| Slack { app: app.clone(), api });
+            let slack = out.slack.clone().map(|api| Slack {
+                app: app.clone(),
+                api,
+                ack_budget: baton::slack::handler::ACK_BUDGET,
+            });
             let signing_secret = var(settings::SLACK_SIGNING_SECRET);
             if slack.is_some() && signing_secret.is_none() {
                 tracing::warn!("{} is not set: /slack/* answers 503", settings::SLACK_SIGNING_SECRET);
@@ -207,7 +211,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let discord = match (out.discord.clone(), var(settings::DISCORD_APPLICATION_ID)) {
-                (Some(api), Some(application_id)) => Some(Discord { app: app.clone(), api, application_id }),
+                (Some(api), Some(application_id)) => Some(Discord {
+                    app: app.clone(),
+                    api,
+                    application_id,
+                    ack_budget: baton::discord::handler::ACK_BUDGET,
+                }),
                 (Some(_), None) => {
                     tracing::warn!(
                         "{} is not set: Discord interactions are not served",

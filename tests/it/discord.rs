@@ -47,6 +47,10 @@ struct Bot {
 }
 
 async fn bot(model: OperatingModel) -> Bot {
+    bot_with_budget(model, baton::discord::handler::ACK_BUDGET).await
+}
+
+async fn bot_with_budget(model: OperatingModel, ack_budget: StdDuration) -> Bot {
     let discord = FakeDiscord::start().await;
     let slack = FakeSlack::start().await;
     let app = App::new(sqlite().await, model);
@@ -54,13 +58,13 @@ async fn bot(model: OperatingModel) -> Bot {
     let dapi = DiscordApi::new(&discord.url, DISCORD_TOKEN, limits.clone());
     let sapi = SlackApi::new(&slack.url, SLACK_TOKEN, limits);
     let endpoint = Endpoint {
-        discord: Some(Discord { app: app.clone(), api: dapi.clone(), application_id: APP_ID.into() }),
+        discord: Some(Discord { app: app.clone(), api: dapi.clone(), application_id: APP_ID.into(), ack_budget }),
         keys: Some(Keys::new(&public_hex()).expect("key")),
     };
     let server = Server {
         poll: StdDuration::from_millis(50),
         slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: sapi.clone() }),
+            slack: Some(Slack { app: app.clone(), api: sapi.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
             signing_secret: Some("s".into()),
         },
         discord: Arc::new(endpoint),
@@ -427,7 +431,12 @@ async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_
     let app = App::new(sqlite().await, model());
     let api = DiscordApi::new(&fake.url, DISCORD_TOKEN, Limits::default());
     let endpoint = Endpoint {
-        discord: Some(Discord { app: app.clone(), api: api.clone(), application_id: APP_ID.into() }),
+        discord: Some(Discord {
+            app: app.clone(),
+            api: api.clone(),
+            application_id: APP_ID.into(),
+            ack_budget: baton::discord::handler::ACK_BUDGET,
+        }),
         keys: None,
     };
     let server = Server {
@@ -448,4 +457,21 @@ async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_
     assert_eq!(callback.body["type"], 4);
     assert!(callback.body["data"]["content"].as_str().expect("content").contains("Stall history"), "{}", callback.body);
     running.stop().await;
+}
+
+#[tokio::test]
+async fn work_slower_than_the_budget_is_deferred_and_its_answer_edited_in() {
+    // A zero budget stands in for a slow command: the response is deferred at once.
+    let bot = bot_with_budget(model(), StdDuration::ZERO).await;
+    let (status, answer) = bot.signed(&command("d1", "200000000000000002", "stalls", json!([]))).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, json!({"type": 5, "data": {"flags": 64}}));
+    eventually(10, "the follow-up", || async {
+        bot.discord.calls().iter().any(|c| c.route == format!("webhooks/{APP_ID}/tok-d1/messages/@original"))
+    })
+    .await;
+    let edit = bot.discord.calls().into_iter().find(|c| c.method == "PATCH").expect("edit");
+    assert!(edit.body["content"].as_str().expect("content").contains("Stall history"), "{}", edit.body);
+    assert_eq!(edit.body["allowed_mentions"], json!({"parse": []}));
+    bot.running.stop().await;
 }

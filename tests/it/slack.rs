@@ -39,7 +39,7 @@ async fn bot_on(store: baton::store::Store, socket: bool) -> Bot {
         poll: StdDuration::from_millis(50),
         lease: Duration::seconds(30),
         slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: api.clone() }),
+            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
             signing_secret: Some(SECRET.into()),
         },
         socket_mode: socket.then(|| (slack.url.clone(), APP_TOKEN.to_string())),
@@ -489,7 +489,10 @@ async fn socket_mode_delivers_a_slash_command_and_the_bot_acknowledges_its_envel
     let api = SlackApi::new(&bot.slack.url, TOKEN, Limits::default());
     let server = Server {
         poll: StdDuration::from_millis(50),
-        slack: Endpoints { slack: Some(Slack { app: app.clone(), api: api.clone() }), signing_secret: None },
+        slack: Endpoints {
+            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
+            signing_secret: None,
+        },
         socket_mode: Some((bot.slack.url.clone(), APP_TOKEN.into())),
         ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
     };
@@ -522,4 +525,28 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
     ] {
         assert!(manifest.contains(needle), "the manifest lacks {needle}");
     }
+}
+
+#[tokio::test]
+async fn slow_work_is_acknowledged_first_and_answered_through_response_url() {
+    let slack = FakeSlack::start().await;
+    let app = app(sqlite().await);
+    let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let server = Server {
+        poll: StdDuration::from_millis(50),
+        slack: Endpoints {
+            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: StdDuration::ZERO }),
+            signing_secret: Some(SECRET.into()),
+        },
+        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+    };
+    let running = Running::start(server).await;
+    let bot = Bot { slack, app, running, http: reqwest::Client::new() };
+    let (status, ack) = bot.command(RITA, ACME, "trig-slow").await;
+    assert_eq!(status, 200);
+    assert!(ack["text"].as_str().expect("text").contains("Working on it"), "{ack}");
+    eventually(10, "the late answer", || async { !bot.slack.responses().is_empty() }).await;
+    assert!(bot.slack.responses()[0]["text"].as_str().expect("text").contains("H-1"));
+    assert_eq!(bot.slack.responses()[0]["response_type"], "ephemeral");
+    running_stop(bot).await;
 }

@@ -17,8 +17,8 @@ use super::payload::{Interaction, Kind};
 use crate::app::{App, AppError};
 use crate::store::LinkOutcome;
 
-/// How long a command may run before a deferred response goes out instead.
-const ACK_BUDGET: Duration = Duration::from_millis(2000);
+/// By default, how long a command may run before a deferred response goes out instead.
+pub const ACK_BUDGET: Duration = Duration::from_millis(2000);
 /// How long an interaction token allows follow-ups.
 const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(15);
 /// How long a link code is valid.
@@ -35,6 +35,8 @@ pub struct Discord {
     pub api: DiscordApi,
     /// `DISCORD_APPLICATION_ID`, for follow-up URLs.
     pub application_id: String,
+    /// How long to wait for a command before deferring (Discord allows 3 seconds).
+    pub ack_budget: Duration,
 }
 
 /// An ephemeral answer that pings nobody.
@@ -157,7 +159,7 @@ impl Discord {
                 me.follow_up(&i, &text, received).await;
             }
         });
-        match tokio::time::timeout(ACK_BUDGET, rx).await {
+        match tokio::time::timeout(self.ack_budget, rx).await {
             Ok(Ok(text)) => reply(&text),
             _ => json!({"type": 5, "data": {"flags": EPHEMERAL}}),
         }

@@ -15,9 +15,9 @@ use super::modal;
 use super::payload::{Event, EventRequest, Interaction, SlashCommand, View};
 use crate::app::{App, AppError};
 
-/// How long a command may run before the acknowledgement goes out without it; the answer then
+/// By default, how long a command may run before the acknowledgement goes out without it; the answer then
 /// follows through `response_url`.
-const ACK_BUDGET: Duration = Duration::from_millis(2000);
+pub const ACK_BUDGET: Duration = Duration::from_millis(2000);
 
 /// Slack inbound processing.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub struct Slack {
     pub app: App,
     /// For modals and `response_url` answers (never on the acknowledgement path).
     pub api: SlackApi,
+    /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s).
+    pub ack_budget: Duration,
 }
 
 fn ephemeral(text: &str) -> Value {
@@ -101,7 +103,7 @@ impl Slack {
                 me.respond_later(late, text);
             }
         });
-        tokio::time::timeout(ACK_BUDGET, rx).await.ok().and_then(Result::ok)
+        tokio::time::timeout(self.ack_budget, rx).await.ok().and_then(Result::ok)
     }
 
     /// A slash command: the acknowledgement body (`Value::Null` for an empty 200).
