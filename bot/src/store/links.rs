@@ -59,7 +59,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let LinkRequest { platform, user, person, code } = link;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM link_codes WHERE platform = $1 AND platform_user = $2 AND expires_at_ms < $3")
             .bind(platform)
             .bind(user)
@@ -90,7 +90,7 @@ impl Store {
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<LinkOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let person: Option<String> = sqlx::query_scalar(
             "SELECT person FROM link_codes WHERE code = $1 AND platform = $2 AND platform_user = $3 AND expires_at_ms >= $4",
         )

@@ -105,6 +105,16 @@ impl Store {
         Ok(store)
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// that a transaction which reads before it writes waits its turn instead of failing with
+    /// "database is locked" when another connection wrote in between.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+        }
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -152,7 +162,7 @@ impl Store {
         now: DateTime<Utc>,
         build: impl FnOnce(HandoffId) -> Option<Decision>,
     ) -> Result<Decision, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         if let Some(key) = request_key {
             let inserted = sqlx::query(
                 "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING",
@@ -185,7 +195,7 @@ impl Store {
         expected: Option<i64>,
         request_key: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let version = write_decision(&mut tx, d, expected, request_key).await?;
         tx.commit().await?;
         Ok(version)
@@ -203,8 +213,8 @@ impl Store {
         decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
     ) -> Result<(usize, usize), StoreError> {
         let (mut tx, lock) = match self.backend {
-            Backend::Postgres => (self.pool.begin().await?, " FOR UPDATE SKIP LOCKED"),
-            Backend::Sqlite => (self.pool.begin_with("BEGIN IMMEDIATE").await?, ""),
+            Backend::Postgres => (self.write().await?, " FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => (self.write().await?, ""),
         };
         let sql = format!(
             "SELECT id, doc, version FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2{lock}"

@@ -85,8 +85,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let (mut tx, lock) = match self.backend {
-            Backend::Postgres => (self.pool.begin().await?, " FOR UPDATE SKIP LOCKED"),
-            Backend::Sqlite => (self.pool.begin_with("BEGIN IMMEDIATE").await?, ""),
+            Backend::Postgres => (self.write().await?, " FOR UPDATE SKIP LOCKED"),
+            Backend::Sqlite => (self.write().await?, ""),
         };
         // A message waits while an earlier one to the same recipient about the same handoff is
         // pending (perhaps in flight on another replica): a card's edit must follow its post.
@@ -143,7 +143,7 @@ impl Store {
         platform_ref: Option<&str>,
         card: Option<(HandoffId, &Recipient)>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, claimed_at_ms = NULL WHERE id IN ({})",
             id_list(ids)
@@ -197,7 +197,7 @@ impl Store {
         at: DateTime<Utc>,
         notice: Option<&Intent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, dead_at_ms = $2, claimed_at_ms = NULL WHERE id IN ({})",
             id_list(ids)
@@ -248,7 +248,7 @@ impl Store {
         now: DateTime<Utc>,
         intents: &[Intent],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO job_runs (job, scheduled_at_ms, ran_at_ms) VALUES ($1, $2, $3) ON CONFLICT (job, scheduled_at_ms) DO NOTHING",
         )
@@ -270,7 +270,7 @@ impl Store {
     /// Queues a reply once per request `key` (a platform event id): `false` when the key was
     /// already used, and nothing is queued.
     pub async fn enqueue_once(&self, key: &str, intent: &Intent, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
         )
