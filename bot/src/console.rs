@@ -222,10 +222,15 @@ impl<W: Write> Console<W> {
                     (IntentKind::Recalibration { playbook }, Some(h)) => {
                         format!("thread \"recalibration H-{h} ({playbook})\"")
                     }
+                    (IntentKind::Thread, Some(h)) => format!("in thread \"recalibration H-{h}\""),
                     (kind, _) => kind.name().to_string(),
                 };
                 let buttons: Vec<String> = i.actions.iter().map(|a| format!("[{}]", button(*a))).collect();
                 writeln!(self.out, "    → {to} · {label}")?;
+                if !i.mentions.is_empty() {
+                    let names: Vec<String> = i.mentions.iter().map(|p| format!("@{p}")).collect();
+                    writeln!(self.out, "      {}", names.join(" "))?;
+                }
                 writeln!(self.out, "{}", indent(&i.text, "      "))?;
                 if !buttons.is_empty() {
                     writeln!(self.out, "      {}", buttons.join(" "))?;

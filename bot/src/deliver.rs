@@ -73,12 +73,13 @@ pub struct Outbound {
     pub discord: Option<DiscordApi>,
 }
 
-/// What a Discord channel message needs besides the intent.
+/// What a channel message needs besides the intent.
 #[derive(Clone, Debug, Default)]
 pub struct DiscordExtras {
-    /// The handoff's thread in this channel, once one was opened: later messages go there.
+    /// The handoff's thread in this channel, once one was opened: later messages go there
+    /// (a Discord thread id; for Slack, the `ts` of the recalibration's opening post).
     pub thread: Option<String>,
-    /// Discord users to ping (and only they can be).
+    /// Users to ping, as platform user ids (and only they can be).
     pub ping: Vec<String>,
 }
 
@@ -118,7 +119,10 @@ impl Outbound {
         let discord = || self.discord.as_ref().ok_or_else(|| SendError::Permanent("Discord is not configured".into()));
         let slack_send = |channel: String| async move {
             let api = slack()?;
-            let body = crate::slack::blocks::message(intent);
+            let mut body = crate::slack::blocks::message(intent, &extras.ping);
+            if let Some(ts) = &extras.thread {
+                body["thread_ts"] = serde_json::json!(ts);
+            }
             if let Some(r) = existing {
                 return api.update(r, &body, now).await;
             }
@@ -196,6 +200,7 @@ impl Piece {
                 text: render::digest(rows.iter().map(|r| r.intent.text.as_str())),
                 actions: Vec::new(),
                 not_before: None,
+                mentions: Vec::new(),
             },
         }
     }
@@ -360,6 +365,13 @@ impl Deliverer {
                 {
                     self.store.set_ref(h, &thread_key(c), thread, now).await?;
                 }
+                // A recalibration's opening post in Slack is its thread: later thread messages reply to it.
+                if let (IntentKind::Recalibration { .. }, Some(h), Recipient::SlackChannel(c)) =
+                    (&intent.kind, intent.handoff, &intent.to)
+                    && let Some((_, ts)) = sent.reference.split_once(':')
+                {
+                    self.store.set_ref(h, &slack_thread_key(c), ts, now).await?;
+                }
                 self.store.mark_delivered(&ids, now, Some(&sent.reference), card.map(|h| (h, &intent.to))).await?;
                 Ok(None)
             }
@@ -390,33 +402,42 @@ impl Deliverer {
     /// Discord accounts, configured or linked; before acceptance, the receiving lead's). For a DM
     /// to someone without a configured Discord id, `ping` carries their linked account.
     async fn discord_extras(&self, intent: &Intent) -> anyhow::Result<DiscordExtras> {
-        let accounts = |person: String| async move {
+        let discord_ids = |person: String| async move {
             let mut ids: Vec<String> = self.model.person(&person).and_then(|p| p.discord.clone()).into_iter().collect();
             ids.extend(self.store.linked_accounts("discord", &person).await?);
             anyhow::Ok(ids)
         };
         match (&intent.to, intent.handoff) {
+            (Recipient::SlackChannel(c), Some(h)) => {
+                let thread = match intent.kind {
+                    IntentKind::Thread => self.store.get_ref(h, &slack_thread_key(c)).await?,
+                    _ => None,
+                };
+                let ping = intent.mentions.iter().filter_map(|p| self.model.person(p)?.slack.clone()).collect();
+                Ok(DiscordExtras { thread, ping })
+            }
             (Recipient::DiscordChannel(c), Some(h)) => {
                 let thread = self.store.get_ref(h, &thread_key(c)).await?;
-                let ping = match (&intent.kind, self.store.load(h).await?) {
-                    (IntentKind::Escalation | IntentKind::Recalibration { .. }, Some(s)) => {
-                        let person = s.handoff.owner.clone().or_else(|| {
-                            let seam = self.model.seams.get(&s.handoff.seam)?;
-                            Some(self.model.functions.get(&seam.to)?.lead.clone())
-                        });
-                        match person {
-                            Some(p) => accounts(p).await?,
-                            None => Vec::new(),
-                        }
+                let mut ping = Vec::new();
+                if !intent.mentions.is_empty() {
+                    for p in &intent.mentions {
+                        ping.extend(discord_ids(p.clone()).await?);
                     }
-                    _ => Vec::new(),
-                };
+                } else if let (IntentKind::Escalation, Some(s)) = (&intent.kind, self.store.load(h).await?) {
+                    let person = s.handoff.owner.clone().or_else(|| {
+                        let seam = self.model.seams.get(&s.handoff.seam)?;
+                        Some(self.model.functions.get(&seam.to)?.lead.clone())
+                    });
+                    if let Some(p) = person {
+                        ping = discord_ids(p).await?;
+                    }
+                }
                 Ok(DiscordExtras { thread, ping })
             }
             (Recipient::Person(p), _)
                 if self.model.person(p).is_some_and(|x| x.slack.is_none() && x.discord.is_none()) =>
             {
-                Ok(DiscordExtras { thread: None, ping: accounts(p.clone()).await? })
+                Ok(DiscordExtras { thread: None, ping: discord_ids(p.clone()).await? })
             }
             _ => Ok(DiscordExtras::default()),
         }
@@ -444,6 +465,7 @@ impl Deliverer {
             ),
             actions: Vec::new(),
             not_before: None,
+            mentions: Vec::new(),
         });
         self.store.mark_dead(&piece.ids(), reason, now, notice.as_ref()).await?;
         Ok(())
@@ -480,6 +502,11 @@ impl Deliverer {
     }
 }
 
+/// The message-reference key of a handoff's recalibration thread in a Slack channel.
+fn slack_thread_key(channel: &str) -> String {
+    format!("slack-thread:{channel}")
+}
+
 /// The message-reference key of a handoff's thread in a Discord channel.
 fn thread_key(channel: &str) -> String {
     format!("discord-thread:{channel}")
@@ -509,6 +536,7 @@ mod tests {
                 text: format!("message {id}"),
                 actions: vec![Action::Ack],
                 not_before: None,
+                mentions: Vec::new(),
             },
             attempts: 0,
             in_doubt: false,

@@ -79,6 +79,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         text,
         actions: Vec::new(),
         not_before: model.quiet_until(person, RiskTier::Reversible, now),
+        mentions: Vec::new(),
     };
     let seams = |function: &str| -> Vec<String> {
         model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
@@ -100,6 +101,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                     text,
                     actions: Vec::new(),
                     not_before: None,
+                    mentions: Vec::new(),
                 }),
                 None => {
                     let architects = model.people.values().filter(|p| p.has_role(baton_core::model::Role::Architect));

@@ -52,6 +52,13 @@ enum Cmd {
         #[command(subcommand)]
         which: BenchCmd,
     },
+    /// Write the operating model (functions, seams, contracts, SLAs, gates, ladders, playbooks)
+    /// as Markdown.
+    Docs {
+        /// Where to write it (`-` for standard output).
+        #[arg(long, default_value = "docs/operating-model.md")]
+        out: PathBuf,
+    },
     /// Discord set-up.
     Discord {
         #[command(subcommand)]
@@ -163,6 +170,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             Store::open(url).await?;
             println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Docs { out } => {
+            let text = baton_core::docs::markdown(&load_model()?);
+            if out.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+                println!("wrote {}", out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Discord { which: DiscordCmd::Register { guild } } => {

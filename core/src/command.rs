@@ -90,6 +90,20 @@ pub enum Command {
     Mine,
     /// Stall history and what is stalled now.
     Stalls,
+    /// Record the open recalibration's artifact (and apply its decision).
+    Record {
+        /// Handoff.
+        id: HandoffId,
+        /// Artifact fields.
+        fields: Vec<(String, String)>,
+    },
+    /// Record a post-mortem on a done or cancelled handoff.
+    Postmortem {
+        /// Handoff.
+        id: HandoffId,
+        /// Artifact fields (and optionally `playbook=`).
+        fields: Vec<(String, String)>,
+    },
     /// Convene a recalibration now (someone is blocked), with a playbook or the seam's default.
     Recalibrate {
         /// Handoff.
@@ -117,7 +131,9 @@ impl Command {
             | Command::Reassign { id, .. }
             | Command::Reject { id, .. }
             | Command::Snooze { id, .. }
-            | Command::Recalibrate { id, .. } => Some(*id),
+            | Command::Recalibrate { id, .. }
+            | Command::Record { id, .. }
+            | Command::Postmortem { id, .. } => Some(*id),
             Command::New { .. } | Command::Mine | Command::Stalls | Command::Help(_) => None,
         }
     }
@@ -151,6 +167,11 @@ pub const USAGE: &[(&str, &str)] = &[
     ("mine", "/handoff mine"),
     ("stalls", "/stalls"),
     ("recalibrate", "/recalibrate H-<n> [playbook]"),
+    (
+        "record",
+        "/handoff record H-<n> decision=<resume|new-owner|new-date|return|cancel> assumption_broke=\"...\" category=<category> [new_owner=..] [new_date=..] [follow_ups=\"person YYYY-MM-DD what; ...\"]",
+    ),
+    ("postmortem", "/postmortem H-<n> [playbook=<id>] assumption_broke=\"...\" category=<category> [field=value ...]"),
     ("help", "/handoff help [command]"),
 ];
 
@@ -236,6 +257,14 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "mine" => Command::Mine,
         "stalls" => Command::Stalls,
+        "record" | "postmortem" => {
+            let id = id()?;
+            let (fields, words) = split_fields(args);
+            if !words.is_empty() {
+                return Err(err(format!("write every part as field=value; `{}` is not", words.join(" "))));
+            }
+            if sub == "record" { Command::Record { id, fields } } else { Command::Postmortem { id, fields } }
+        }
         "recalibrate" => {
             let id = id()?;
             Command::Recalibrate { id, playbook: args.next() }

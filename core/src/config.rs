@@ -47,8 +47,9 @@ pub struct Source<'a> {
 pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingModel, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut parsed = BTreeMap::new();
+    let mut seam_refs = Vec::new();
     for src in playbooks {
-        if let Some(p) = parse_playbook(*src, &mut errors) {
+        if let Some(p) = parse_playbook(*src, &mut errors, &mut seam_refs) {
             if parsed.contains_key(&p.id) {
                 errors.push(ConfigError {
                     file: src.name.to_string(),
@@ -62,6 +63,19 @@ pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingMode
     }
     let playbook_ids = parsed.keys().map(|k| (k.clone(), ())).collect();
     let mut model = parse_model(model, &playbook_ids, &mut errors).unwrap_or_default();
+    let seam_ids: BTreeMap<String, ()> = model.seams.keys().map(|k| (k.clone(), ())).collect();
+    for r in &seam_refs {
+        let mut d = Diag { file: r.src.name, text: r.src.text, errors: &mut errors };
+        for seam in &r.seams {
+            d.reference(seam, &seam_ids, "seam", "applies.seams");
+        }
+    }
+    // A `category` artifact field offers the operating model's failure taxonomy.
+    for p in parsed.values_mut() {
+        if let Some(f) = p.artifact.iter_mut().find(|f| f.name == "category") {
+            f.kind = ArtifactType::Choice(model.categories.clone());
+        }
+    }
     model.playbooks = parsed;
     if errors.is_empty() {
         Ok(model)
@@ -335,7 +349,25 @@ fn parse_root<'i>(src: Source<'i>, d: &mut Diag<'_>) -> Option<Value<'i>> {
     }
 }
 
-fn parse_playbook(src: Source<'_>, errors: &mut Vec<ConfigError>) -> Option<Playbook> {
+/// Stall kinds a playbook may name in `applies.kinds`.
+const STALL_KINDS: [&str; 4] = ["no_accept", "no_progress", "gate_waiting", "overdue"];
+
+/// Artifact fields every playbook must declare, required: what was decided, which workflow
+/// assumption broke, and the failure category.
+const REQUIRED_ARTIFACT: [(&str, &str); 3] =
+    [("decision", "decision"), ("assumption_broke", "text"), ("category", "category")];
+
+/// A playbook's references to seams, checked once the model is read.
+struct SeamRefs<'s> {
+    src: Source<'s>,
+    seams: Vec<Spanned<String>>,
+}
+
+fn parse_playbook<'s>(
+    src: Source<'s>,
+    errors: &mut Vec<ConfigError>,
+    refs: &mut Vec<SeamRefs<'s>>,
+) -> Option<Playbook> {
     let mut d = Diag { file: src.name, text: src.text, errors };
     let root = parse_root(src, &mut d)?;
     let mut t = Table::new(&mut d, &root, "")?;
@@ -343,13 +375,142 @@ fn parse_playbook(src: Source<'_>, errors: &mut Vec<ConfigError>) -> Option<Play
     let title = t.req_str(&mut d, "title");
     let timebox = t.duration(&mut d, "timebox", true);
     let agenda = t.str_list(&mut d, "agenda");
+    let (mut kinds, mut seams, mut tiers) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(v) = t.opt("applies")
+        && let Some(mut a) = Table::new(&mut d, v, "applies")
+    {
+        for k in a.str_list(&mut d, "kinds") {
+            if STALL_KINDS.contains(&k.get_ref().as_str()) {
+                kinds.push(k.into_inner());
+            } else {
+                let message = format!("unknown stall kind `{}`; kinds are {}", k.get_ref(), STALL_KINDS.join(", "));
+                d.err(k.span(), "applies.kinds", message);
+            }
+        }
+        for tier in a.str_list(&mut d, "tiers") {
+            match RiskTier::parse(tier.get_ref()) {
+                Some(parsed) => tiers.push(parsed),
+                None => d.err(
+                    tier.span(),
+                    "applies.tiers",
+                    format!("unknown tier `{}`; tiers are reversible, irreversible, high-stakes", tier.get_ref()),
+                ),
+            }
+        }
+        seams = a.str_list(&mut d, "seams");
+        a.finish(&mut d);
+    }
+    let role = |d: &mut Diag<'_>, r: &Spanned<String>, field: &str| {
+        let found = Participant::ALL.iter().find(|(n, _)| *n == r.get_ref()).map(|(_, p)| *p);
+        if found.is_none() {
+            let names: Vec<&str> = Participant::ALL.iter().map(|(n, _)| *n).collect();
+            d.err(r.span(), field, format!("unknown role `{}`; roles are {}", r.get_ref(), names.join(", ")));
+        }
+        found
+    };
+    let convener = t.req_str(&mut d, "convener").and_then(|r| role(&mut d, &r, "convener"));
+    let attendees: Vec<Participant> =
+        t.str_list(&mut d, "attendees").iter().filter_map(|r| role(&mut d, r, "attendees")).collect();
+    let mut artifact: Vec<ArtifactField> = Vec::new();
+    for item in t.array(&mut d, "artifact") {
+        if let Some(f) = parse_artifact_field(&mut d, item) {
+            artifact.push(f);
+        }
+    }
+    for (name, kind) in REQUIRED_ARTIFACT {
+        match artifact.iter().find(|f| f.name == name) {
+            Some(f) if f.required => {}
+            Some(_) => d.err(t.span.clone(), "artifact", format!("artifact field `{name}` must be required")),
+            None => d.err(
+                t.span.clone(),
+                "artifact",
+                format!(
+                    "missing required artifact field `{name}`: add {{ name = \"{name}\", type = \"{kind}\", required = true }}"
+                ),
+            ),
+        }
+    }
+    let opening = template(&mut d, &mut t, "opening");
+    let reminder = template(&mut d, &mut t, "reminder");
     t.finish(&mut d);
+    refs.push(SeamRefs { src, seams: seams.clone() });
     Some(Playbook {
         id: id?.into_inner(),
         title: title?.into_inner(),
         timebox: timebox?,
         agenda: agenda.into_iter().map(Spanned::into_inner).collect(),
+        kinds,
+        seams: seams.into_iter().map(Spanned::into_inner).collect(),
+        tiers,
+        convener: convener?,
+        attendees,
+        artifact,
+        opening: opening?,
+        reminder: reminder?,
     })
+}
+
+/// An optional message template, compiled to report syntax errors on the file's own line.
+/// `Some(None)` when absent; `None` when invalid.
+fn template(d: &mut Diag<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<Option<String>> {
+    let Some(v) = t.opt(key) else { return Some(None) };
+    let text = d.str(v, key)?;
+    let env = minijinja::Environment::new();
+    match env.template_from_str(&text) {
+        Ok(_) => Some(Some(text)),
+        Err(e) => {
+            // The template's first line is the string's own line; a `"""` string starts on the next.
+            let start = v.span().start.min(d.text.len());
+            let rest = &d.text[start..];
+            let opens_block = rest.starts_with("\"\"\"\n") || rest.starts_with("'''\n");
+            let first = d.text[..start].bytes().filter(|b| *b == b'\n').count() + 1 + usize::from(opens_block);
+            let line = first + e.line().unwrap_or(1).saturating_sub(1);
+            d.errors.push(ConfigError {
+                file: d.file.to_string(),
+                line,
+                field: key.to_string(),
+                message: format!("template error: {}", e.detail().unwrap_or("invalid syntax")),
+            });
+            None
+        }
+    }
+}
+
+fn parse_artifact_field(d: &mut Diag<'_>, v: &Value<'_>) -> Option<ArtifactField> {
+    let mut t = Table::new(d, v, "artifact")?;
+    let name = t.req_str(d, "name");
+    let kind = t.req_str(d, "type");
+    let required = match t.opt("required") {
+        Some(v) => d.bool(v, "artifact.required").unwrap_or(false),
+        None => false,
+    };
+    let help = t.opt_str(d, "help").map(Spanned::into_inner);
+    let options = t.str_list(d, "options");
+    let kind = kind.and_then(|k| match k.get_ref().as_str() {
+        "text" => Some(ArtifactType::Text),
+        "person" => Some(ArtifactType::Person),
+        "date" => Some(ArtifactType::Date),
+        "follow-ups" => Some(ArtifactType::FollowUps),
+        // Filled with the operating model's failure categories once it is read.
+        "category" => Some(ArtifactType::Choice(Vec::new())),
+        "decision" => Some(ArtifactType::Choice(DECISIONS.iter().map(|s| s.to_string()).collect())),
+        "choice" if !options.is_empty() => {
+            Some(ArtifactType::Choice(options.iter().map(|o| o.get_ref().clone()).collect()))
+        }
+        "choice" => {
+            d.err(k.span(), "artifact.options", "a choice field needs `options = [...]`");
+            None
+        }
+        other => {
+            let message = format!(
+                "unknown artifact type `{other}`; types are text, choice, person, date, follow-ups, category, decision"
+            );
+            d.err(k.span(), "artifact.type", message);
+            None
+        }
+    });
+    t.finish(d);
+    Some(ArtifactField { name: name?.into_inner(), kind: kind?, required, help })
 }
 
 fn parse_model(

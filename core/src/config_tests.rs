@@ -113,3 +113,36 @@ fn syntax_errors_and_bad_playbooks_name_their_file_and_line() {
     assert!(joined.contains("playbooks/p.toml:1: timebox: missing field `timebox`"), "{joined}");
     assert!(joined.contains("playbooks/p.toml:4: extra: unknown key `extra`"), "{joined}");
 }
+
+#[test]
+fn bad_playbooks_are_reported_with_file_line_and_field() {
+    let model = include_str!("../../baton.toml");
+    let bad = r#"id = "bad"
+title = "Bad"
+timebox = "30m"
+convener = "chief"
+attendees = ["owner", "janitor"]
+applies = { kinds = ["sleepy"], seams = ["nowhere"] }
+artifact = [
+  { name = "decision", type = "decision", required = true },
+  { name = "mood", type = "feeling" },
+]
+opening = """
+Hello {{ handoff.title
+"""
+"#;
+    let errs = errors(model, &[("playbooks/bad.toml", bad)]);
+    let joined = errs.join("\n");
+    for expected in [
+        "playbooks/bad.toml:4: convener: unknown role `chief`",
+        "playbooks/bad.toml:5: attendees: unknown role `janitor`",
+        "playbooks/bad.toml:6: applies.kinds: unknown stall kind `sleepy`",
+        "playbooks/bad.toml:6: applies.seams: unknown seam `nowhere`",
+        "playbooks/bad.toml:9: artifact.type: unknown artifact type `feeling`",
+        "artifact: missing required artifact field `assumption_broke`",
+        "artifact: missing required artifact field `category`",
+        "playbooks/bad.toml:12: opening: template error",
+    ] {
+        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+    }
+}

@@ -28,6 +28,14 @@ pub enum Rejection {
         /// Configured seams.
         known: String,
     },
+    /// Only those answering for a recalibration may record it.
+    #[error("the recalibration of H-{id} is recorded by its convener, {convener}, the owner, or a lead")]
+    NotConvener {
+        /// Handoff.
+        id: HandoffId,
+        /// Convener's name.
+        convener: String,
+    },
     /// No such playbook.
     #[error("there is no playbook `{given}`; playbooks: {known}")]
     UnknownPlaybook {
@@ -167,7 +175,7 @@ impl<'a> Ctx<'a> {
         &self.to.calendar
     }
 
-    fn name(&self, id: &'a str) -> &'a str {
+    pub(crate) fn name(&self, id: &'a str) -> &'a str {
         self.model.name_of(id)
     }
 }
@@ -184,6 +192,8 @@ pub(crate) struct Draft<'a> {
     pub episodes: Vec<EpisodeRecord>,
     pub fired: Vec<FiredStep>,
     pub review: Option<ReviewRequest>,
+    pub artifacts: Vec<ArtifactRecord>,
+    pub follow_ups: Vec<FollowUp>,
 }
 
 impl<'a> Draft<'a> {
@@ -199,6 +209,8 @@ impl<'a> Draft<'a> {
             episodes: Vec::new(),
             fired: Vec::new(),
             review: None,
+            artifacts: Vec::new(),
+            follow_ups: Vec::new(),
         }
     }
 
@@ -219,7 +231,15 @@ impl<'a> Draft<'a> {
             Recipient::Person(p) => self.ctx.model.quiet_until(p, self.h.tier, self.now),
             _ => None,
         };
-        self.intents.push(Intent { to, handoff: Some(self.h.id), kind, text, actions, not_before });
+        self.intents.push(Intent {
+            to,
+            handoff: Some(self.h.id),
+            kind,
+            text,
+            actions,
+            not_before,
+            mentions: Vec::new(),
+        });
     }
 
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
@@ -230,7 +250,7 @@ impl<'a> Draft<'a> {
 
     /// Posts the current card to the receiving function's Slack channel and to the owner by
     /// DM (platforms edit an earlier card of the same handoff and recipient in place).
-    fn post_card(&mut self) {
+    pub(crate) fn post_card(&mut self) {
         let text = render::card(&self.ctx, &self.h, self.now);
         let actions = render::actions(&self.h);
         if let Some(channel) = &self.ctx.to.slack_channel {
@@ -242,7 +262,7 @@ impl<'a> Draft<'a> {
     }
 
     /// The handoff moved: close a movement-closable stall and restart the phase clock.
-    fn moved(&mut self) {
+    pub(crate) fn moved(&mut self) {
         let closes = self.h.stall.as_ref().is_some_and(|s| {
             s.kind != StallKind::Overdue || self.h.state.is_terminal() || self.h.state == State::Returned
         });
@@ -285,6 +305,8 @@ impl<'a> Draft<'a> {
             fired: self.fired,
             next_check,
             review: self.review,
+            artifacts: self.artifacts,
+            follow_ups: self.follow_ups,
             reply,
         }
     }
@@ -376,6 +398,8 @@ pub fn create(
         stall: None,
         episodes: 0,
         last_note: None,
+        recalibration: None,
+        due_date: None,
     };
     let mut d = Draft::new(ctx, h, actor, surface, now);
     d.record(Change::Created { fields });
@@ -400,7 +424,7 @@ pub fn decide(
     let id = h.id;
     let label = h.label();
     let wrong = |hint: &str| Rejection::WrongState { id, state: h.state, hint: hint.to_string() };
-    if h.state.is_terminal() && !matches!(command, Command::Show(_)) {
+    if h.state.is_terminal() && !matches!(command, Command::Show(_) | Command::Postmortem { .. }) {
         return Err(wrong("it is closed; hand off a new one with `/handoff new`"));
     }
     let reply = match command {
@@ -649,11 +673,7 @@ pub fn decide(
             if !involved {
                 return Err(not_receiver(&ctx, h, "convene a recalibration on"));
             }
-            let default = ctx.seam.ladder.iter().find_map(|s| match &s.action {
-                LadderAction::Convene(p) => Some(p.clone()),
-                _ => None,
-            });
-            let chosen = playbook.clone().or(default).or_else(|| model.playbooks.keys().next().cloned());
+            let chosen = playbook.clone().or_else(|| crate::recalibrate::default_playbook(&d));
             let Some(chosen) = chosen.filter(|p| model.playbooks.contains_key(p)) else {
                 let known: Vec<&str> = model.playbooks.keys().map(String::as_str).collect();
                 return Err(Rejection::UnknownPlaybook {
@@ -663,11 +683,23 @@ pub fn decide(
             };
             d.record(Change::RecalibrationConvened { playbook: chosen.clone() });
             let why = format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title);
-            let text = render::recalibration(&ctx, &d.h, &chosen, &why);
             let to = crate::stall::convene_to(&ctx, surface);
-            d.tell(to, IntentKind::Recalibration { playbook: chosen.clone() }, text, vec![]);
+            crate::recalibrate::convene(&mut d, &chosen, &why, to);
             format!("Recalibration convened for {label} with the {chosen} playbook.")
         }
+        Command::Record { fields, .. } => {
+            let involved = h.recalibration.as_ref().is_some_and(|r| r.convener == actor)
+                || h.owner.as_deref() == Some(actor)
+                || ctx.to.lead == actor
+                || ctx.from.lead == actor
+                || person.has_role(Role::Architect);
+            if !involved {
+                let convener = h.recalibration.as_ref().map_or(ctx.to.lead.as_str(), |r| r.convener.as_str());
+                return Err(Rejection::NotConvener { id, convener: ctx.name(convener).to_string() });
+            }
+            crate::recalibrate::record(&mut d, fields)?
+        }
+        Command::Postmortem { fields, .. } => crate::recalibrate::postmortem(&mut d, fields)?,
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),

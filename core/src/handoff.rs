@@ -55,6 +55,65 @@ pub struct Handoff {
     pub episodes: u32,
     /// The owner's latest progress note.
     pub last_note: Option<String>,
+    /// The recalibration under way, if one was convened and not yet recorded.
+    #[serde(default)]
+    pub recalibration: Option<Recalibration>,
+    /// A due date agreed in a recalibration (shown on the card).
+    #[serde(default)]
+    pub due_date: Option<chrono::NaiveDate>,
+}
+
+/// A recalibration under way on a handoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recalibration {
+    /// Playbook followed.
+    pub playbook: String,
+    /// Who convenes and answers for the artifact.
+    pub convener: PersonId,
+    /// When it was convened.
+    pub convened_at: DateTime<Utc>,
+    /// When its timebox runs out (the convener is reminded then).
+    pub timebox_ends: DateTime<Utc>,
+    /// Whether the reminder went out.
+    pub reminded: bool,
+    /// Where its thread is.
+    pub thread: Recipient,
+}
+
+/// A recorded recalibration (or post-mortem) artifact, for history queries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// Handoff.
+    pub handoff: HandoffId,
+    /// The stall episode it closed, if any.
+    pub episode: Option<u32>,
+    /// Playbook followed.
+    pub playbook: String,
+    /// Failure category (from the taxonomy).
+    pub category: String,
+    /// Which workflow assumption broke.
+    pub assumption: String,
+    /// What was decided (`resume`, `new-owner`, …; `postmortem` for a post-mortem).
+    pub decision: String,
+    /// Every field as recorded.
+    pub fields: BTreeMap<String, String>,
+    /// Who recorded it.
+    pub by: PersonId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A follow-up agreed in a recalibration: tracked, and its owner reminded on its due date.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Handoff it came from.
+    pub handoff: HandoffId,
+    /// Who does it.
+    pub owner: PersonId,
+    /// By when.
+    pub due: chrono::NaiveDate,
+    /// What.
+    pub what: String,
 }
 
 impl Handoff {
@@ -345,6 +404,15 @@ pub enum Change {
         /// Playbook used.
         playbook: String,
     },
+    /// A recalibration's (or post-mortem's) artifact was recorded.
+    ArtifactRecorded {
+        /// Playbook followed.
+        playbook: String,
+        /// The fields as recorded.
+        fields: BTreeMap<String, String>,
+    },
+    /// The convener was reminded that the timebox ran out.
+    TimeboxReminded,
     /// A ladder step fired.
     LadderStep {
         /// Episode number.
@@ -383,6 +451,8 @@ impl Change {
             Change::StallClosed { .. } => "stall_closed",
             Change::LadderStep { .. } => "ladder_step",
             Change::RecalibrationConvened { .. } => "recalibration_convened",
+            Change::ArtifactRecorded { .. } => "artifact_recorded",
+            Change::TimeboxReminded => "timebox_reminded",
         }
     }
 }
@@ -412,6 +482,8 @@ pub enum IntentKind {
     /// A scheduled summary (stall digest, morning catch-up, still-open nudge) or several
     /// messages to one recipient folded into one.
     Digest,
+    /// A message in the handoff's recalibration thread (timebox reminder, recorded outcome).
+    Thread,
     /// A recalibration thread is convened.
     Recalibration {
         /// Playbook used.
@@ -453,6 +525,9 @@ pub struct Intent {
     /// Held until this instant: the recipient's quiet hours (`None`: send now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
+    /// People to mention (ping) in a channel message: a recalibration's participants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<PersonId>,
 }
 
 impl IntentKind {
@@ -463,6 +538,7 @@ impl IntentKind {
             IntentKind::Notice => "notice",
             IntentKind::Escalation => "escalation",
             IntentKind::Digest => "digest",
+            IntentKind::Thread => "thread",
             IntentKind::Recalibration { .. } => "recalibration",
         }
     }
@@ -527,6 +603,10 @@ pub struct Decision {
     pub next_check: Option<DateTime<Utc>>,
     /// The automated reviewer to run now, if the handoff entered a reviewed gate.
     pub review: Option<ReviewRequest>,
+    /// Recalibration and post-mortem artifacts recorded.
+    pub artifacts: Vec<ArtifactRecord>,
+    /// Follow-ups agreed.
+    pub follow_ups: Vec<FollowUp>,
     /// What to tell the person who acted.
     pub reply: String,
 }

@@ -444,15 +444,109 @@ pub struct PatternRule {
     pub message: String,
 }
 
-/// A recalibration playbook (its full thread flow is driven by the bot).
+/// A recalibration playbook: when it applies, who convenes and attends, the agenda and timebox,
+/// and the artifact the thread must record.
 #[derive(Clone, Debug)]
 pub struct Playbook {
     /// Stable id referenced by ladders and `/recalibrate`.
     pub id: String,
     /// Human title.
     pub title: String,
-    /// How long the recalibration may take.
+    /// How long the recalibration may take; the convener is reminded when it runs out.
     pub timebox: Duration,
     /// Questions the thread must answer.
     pub agenda: Vec<String>,
+    /// Stall kinds it is meant for (empty: any).
+    pub kinds: Vec<String>,
+    /// Seams it is meant for (empty: any).
+    pub seams: Vec<SeamId>,
+    /// Tiers it is meant for (empty: any).
+    pub tiers: Vec<RiskTier>,
+    /// Who convenes and answers for the artifact.
+    pub convener: Participant,
+    /// Who is called in.
+    pub attendees: Vec<Participant>,
+    /// The artifact's fields, in order; always includes `decision`, `assumption_broke` and `category`.
+    pub artifact: Vec<ArtifactField>,
+    /// Opening post (a minijinja template; `None`: the standard text).
+    pub opening: Option<String>,
+    /// Timebox reminder to the convener (a minijinja template; `None`: the standard text).
+    pub reminder: Option<String>,
 }
+
+impl Playbook {
+    /// Whether it is meant for this seam, tier and stall kind.
+    pub fn applies(&self, seam: &str, tier: RiskTier, kind: Option<&str>) -> bool {
+        (self.seams.is_empty() || self.seams.iter().any(|s| s == seam))
+            && (self.tiers.is_empty() || self.tiers.contains(&tier))
+            && (self.kinds.is_empty() || kind.is_some_and(|k| self.kinds.iter().any(|x| x == k)))
+    }
+
+    /// The artifact field with this name.
+    pub fn field(&self, name: &str) -> Option<&ArtifactField> {
+        self.artifact.iter().find(|f| f.name == name)
+    }
+}
+
+/// A role in a recalibration, resolved to people per handoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Participant {
+    /// Who handed it off.
+    Requester,
+    /// Its owner (before acceptance: nobody).
+    Owner,
+    /// The sending function's lead.
+    FromLead,
+    /// The receiving function's lead.
+    ToLead,
+    /// Every architect.
+    Architect,
+    /// The seam's approvers.
+    Approvers,
+    /// The seam's automated reviewer's owner: the receiving lead answers for it.
+    Reviewer,
+}
+
+impl Participant {
+    /// All roles with their config spelling.
+    pub const ALL: [(&'static str, Participant); 7] = [
+        ("requester", Participant::Requester),
+        ("owner", Participant::Owner),
+        ("from-lead", Participant::FromLead),
+        ("to-lead", Participant::ToLead),
+        ("architect", Participant::Architect),
+        ("approvers", Participant::Approvers),
+        ("reviewer", Participant::Reviewer),
+    ];
+}
+
+/// What an artifact field holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArtifactType {
+    /// Free text.
+    Text,
+    /// One of a list.
+    Choice(Vec<String>),
+    /// A configured person.
+    Person,
+    /// A calendar date.
+    Date,
+    /// Follow-ups: `person YYYY-MM-DD what; …`.
+    FollowUps,
+}
+
+/// One field of a recalibration artifact.
+#[derive(Clone, Debug)]
+pub struct ArtifactField {
+    /// Key used when recording (`assumption_broke=...`).
+    pub name: String,
+    /// Its type.
+    pub kind: ArtifactType,
+    /// Whether the artifact may be recorded without it.
+    pub required: bool,
+    /// What to write there.
+    pub help: Option<String>,
+}
+
+/// The decisions a recalibration can take.
+pub const DECISIONS: [&str; 5] = ["resume", "new-owner", "new-date", "return", "cancel"];

@@ -6,6 +6,7 @@ use crate::calendar::WorkCalendar;
 use crate::contract::FieldError;
 use crate::decide::Ctx;
 use crate::handoff::{Action, Handoff, State};
+use crate::model::Playbook;
 use crate::stall;
 
 /// An instant in the receiving function's zone: `Tue 24 Nov 13:00 EST`.
@@ -103,6 +104,12 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     if let Some(note) = &h.last_note {
         lines.push(format!("Latest update: {note}"));
     }
+    if let Some(date) = h.due_date {
+        lines.push(format!("Agreed due date: {date}"));
+    }
+    if let Some(r) = &h.recalibration {
+        lines.push(format!("Recalibration under way ({}), convened by {}", r.playbook, ctx.model.name_of(&r.convener)));
+    }
     let due = due_line(ctx, h);
     if !due.is_empty() {
         lines.push(due);
@@ -110,21 +117,26 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     lines.join("\n")
 }
 
-/// The opening post of a recalibration thread.
-pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, playbook: &str, stalled: &str) -> String {
-    let mut attendees = vec![h.requester.clone()];
-    attendees.extend(h.owner.clone());
-    attendees.push(ctx.from.lead.clone());
-    attendees.push(ctx.to.lead.clone());
-    attendees.dedup();
-    let names: Vec<&str> = attendees.iter().map(|a| ctx.model.name_of(a)).collect();
-    let mut text = format!("Recalibration convened for {}: {stalled}\nAttendees: {}", h.label(), names.join(", "));
-    if let Some(pb) = ctx.model.playbooks.get(playbook) {
-        text.push_str(&format!("\nPlaybook: {} · timebox {}", pb.title, duration(pb.timebox)));
-        for (i, q) in pb.agenda.iter().enumerate() {
-            text.push_str(&format!("\n{}. {q}", i + 1));
-        }
+/// The standard opening post of a recalibration thread (a playbook may template its own).
+pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, pb: &Playbook, reason: &str, people: &[String]) -> String {
+    let names: Vec<&str> = people.iter().map(|a| ctx.model.name_of(a)).collect();
+    let convener = names.first().copied().unwrap_or("");
+    let mut text = format!(
+        "Recalibration convened for {}: {reason}\nPlaybook: {} · timebox {} · convener {convener}\nAttendees: {}",
+        h.label(),
+        pb.title,
+        duration(pb.timebox),
+        names.join(", ")
+    );
+    for (i, q) in pb.agenda.iter().enumerate() {
+        text.push_str(&format!("\n{}. {q}", i + 1));
     }
+    let required: Vec<&str> = pb.artifact.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
+    text.push_str(&format!(
+        "\nRecord the outcome: `/handoff record {} {}`",
+        h.label(),
+        required.iter().map(|f| format!("{f}=...")).collect::<Vec<_>>().join(" ")
+    ));
     text
 }
 

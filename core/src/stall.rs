@@ -88,6 +88,7 @@ pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
 /// When the handoff next needs a check (`None`: nothing can happen until someone acts).
 pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
     let snooze_end = h.snooze.as_ref().map(|s| s.until);
+    let timebox = h.recalibration.as_ref().filter(|r| !r.reminded).map(|r| r.timebox_ends);
     let clocks = if h.state.is_terminal() || h.state == State::Returned {
         None
     } else {
@@ -99,7 +100,7 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
             None => next_breach(ctx, h).map(|(_, at)| at),
         }
     };
-    [snooze_end, clocks].into_iter().flatten().min()
+    [snooze_end, clocks, timebox].into_iter().flatten().min()
 }
 
 /// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
@@ -121,6 +122,7 @@ pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<
             d.tell_person(&owner, text, render::actions(h));
         }
     }
+    crate::recalibrate::remind(&mut d);
     let status = status(&ctx, &d.h, now);
     if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
         d.h.episodes += 1;
@@ -216,9 +218,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
             }
         }
         LadderAction::Convene(playbook) => {
-            let text = render::recalibration(&ctx, &d.h, &playbook, &stalled);
             let to = convene_to(&ctx, Surface::Baton);
-            d.tell(to, IntentKind::Recalibration { playbook }, text, vec![]);
+            crate::recalibrate::convene(d, &playbook, &stalled, to);
         }
     }
 }

@@ -190,7 +190,28 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
     assert!(w.at("2026-12-01T12:00:00-05:00").check().is_empty());
     assert_eq!(w.at("2026-12-01T13:00:00-05:00").check(), ["ladder_step"]);
     assert!(matches!(w.last().intents[0].kind, IntentKind::Recalibration { .. }));
-    assert!(w.last().intents[0].text.contains("Unacknowledged handoff"));
+    // The playbook's own opening template, then its agenda; participants are mentioned.
+    let opening = &w.last().intents[0];
+    assert!(
+        opening
+            .text
+            .starts_with("Recalibration convened for H-1 \"Acme renewal\" (sales-to-cs, Unacknowledged handoff)"),
+        "{}",
+        opening.text
+    );
+    assert!(
+        opening.text.contains("Carla Costa convenes; Rita Reyes, Sam Sato attend. Timebox 30m."),
+        "{}",
+        opening.text
+    );
+    assert!(opening.text.contains("1. Did the receiving function see the handoff?"));
+    assert_eq!(opening.mentions, ["carla", "rita", "sam"]);
+    // The convener is reminded in the thread when the 30-minute timebox runs out, once.
+    assert_eq!(w.last().next_check, Some(t("2026-12-01T13:30:00-05:00")));
+    assert_eq!(w.at("2026-12-01T13:30:00-05:00").check(), ["timebox_reminded"]);
+    assert_eq!(w.last().intents[0].kind, IntentKind::Thread);
+    assert_eq!(w.last().intents[0].mentions, ["carla"]);
+    assert!(w.last().intents[0].text.contains("timebox for the recalibration of H-1"));
     assert!(w.at("2026-12-01T16:00:00-05:00").check().is_empty(), "each step fires once");
     w.run("ana", "/handoff accept H-1");
     let closed = w.last().events.iter().find_map(|e| match e.change {
@@ -362,4 +383,64 @@ fn the_shipped_model_loads_with_every_seam_and_playbook() {
     assert_eq!(m.seams.len(), 3);
     assert_eq!(m.playbooks.len(), 5);
     assert_eq!(m.by_slack("U0ANA00001").map(|p| p.id.as_str()), Some("ana"));
+}
+
+#[test]
+fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Nobody accepts; the ladder convenes the unacknowledged playbook on Tuesday at 13:00.
+    for at in [
+        "2026-11-30T13:00:00-05:00",
+        "2026-11-30T15:00:00-05:00",
+        "2026-11-30T17:00:00-05:00",
+        "2026-12-01T13:00:00-05:00",
+    ] {
+        w.at(at).check();
+    }
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.convener.as_str()), Some("carla"));
+    w.at("2026-12-01T13:20:00-05:00");
+    // Missing and wrong fields are all named.
+    let err = w.refused("carla", r#"/handoff record H-1 decision=new-owner category=weather colour=red"#);
+    for expected in ["colour", "category: `weather` is not one of", "assumption_broke: required", "new_owner"] {
+        assert!(err.contains(expected), "{expected} missing in: {err}");
+    }
+    // Someone unrelated may not record it.
+    assert!(w.refused("mia", "/handoff record H-1 decision=resume").contains("recorded by its convener, Carla Costa"));
+    w.run(
+        "carla",
+        r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="the CS queue had no owner on Mondays" category=capacity follow_ups="carla 2026-12-04 add a Monday rota; ana 2026-12-07 review the queue alerts""#,
+    );
+    let d = w.last();
+    assert_eq!((d.handoff.owner.as_deref(), d.handoff.state), (Some("ben"), State::Reassigned));
+    assert!(d.handoff.recalibration.is_none() && d.handoff.stall.is_none());
+    assert_eq!(
+        d.episodes[0].closed_at,
+        Some(t("2026-12-01T13:20:00-05:00")),
+        "the episode closes with its time to unblock"
+    );
+    assert_eq!(d.artifacts.len(), 1);
+    assert_eq!((d.artifacts[0].category.as_str(), d.artifacts[0].decision.as_str()), ("capacity", "new-owner"));
+    assert_eq!(d.artifacts[0].episode, Some(1));
+    assert_eq!(d.follow_ups.len(), 2);
+    assert_eq!(d.follow_ups[1].owner, "ana");
+    // The outcome goes to the thread; each follow-up's reminder waits for its due morning.
+    let thread = d.intents.iter().find(|i| i.kind == IntentKind::Thread).expect("thread message");
+    assert!(thread.text.contains("Assumption that broke: the CS queue had no owner on Mondays"));
+    let reminder =
+        d.intents.iter().find(|i| i.text.starts_with("Follow-up due today") && i.to == Recipient::Person("ana".into()));
+    assert_eq!(reminder.and_then(|r| r.not_before), Some(t("2026-12-07T09:00:00-05:00")));
+    assert!(w.refused("carla", "/handoff record H-1 decision=resume").contains("no recalibration is open"));
+}
+
+#[test]
+fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let err = w.refused("rita", r#"/postmortem H-1 assumption_broke="x" category=capacity"#);
+    assert!(err.contains("post-mortems are for done or cancelled handoffs"), "{err}");
+    w.run("rita", "/handoff cancel H-1 the customer churned");
+    let err = w.refused("rita", "/postmortem H-1 playbook=ownership-dispute category=capacity");
+    assert!(err.contains("assumption_broke: required"), "{err}");
+    w.run("rita", r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
+    assert_eq!(w.last().artifacts[0].decision, "postmortem");
+    assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
 }

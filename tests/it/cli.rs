@@ -38,8 +38,9 @@ fn check_reports_every_mistake_with_file_and_line_and_fails() {
         .replace("accept = \"2h\"", "accept = \"2 hours\"")
         .replace("playbook = \"agent-stalled\"", "playbook = \"agent-stuck\"");
     std::fs::write(dir.join("baton.toml"), broken).expect("write");
-    std::fs::write(dir.join("playbooks/bad.toml"), "id = \"bad\"\ntitle = \"Bad\"\ntimebox = \"soon\"\n")
-        .expect("write");
+    let bad = std::fs::read_to_string(repo().join("playbooks/agent-stalled.toml")).expect("playbook");
+    let bad = bad.replace("id = \"agent-stalled\"", "id = \"bad\"").replace("timebox = \"30m\"", "timebox = \"soon\"");
+    std::fs::write(dir.join("playbooks/bad.toml"), &bad).expect("write");
     let config = dir.join("baton.toml");
     let (ok, _, stderr) = baton(&["check", "--config", config.to_str().expect("path")]);
     assert!(!ok, "check must fail");
@@ -60,7 +61,10 @@ fn check_reports_every_mistake_with_file_and_line_and_fails() {
             "{file}:{}: seams.eng-to-ops.ladder.playbook: unknown playbook `agent-stuck`",
             line("playbook = \"agent-stalled\"", 0)
         ),
-        "playbooks/bad.toml:3: timebox: invalid duration `soon`".to_string(),
+        format!(
+            "playbooks/bad.toml:{}: timebox: invalid duration `soon`",
+            1 + bad.lines().position(|l| l.contains("soon")).expect("timebox line")
+        ),
         format!("{} problem(s) found", 4 + zones),
     ] {
         assert!(stderr.contains(&expected), "{expected:?} missing from:\n{stderr}");

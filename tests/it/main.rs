@@ -6,6 +6,7 @@ mod discord;
 mod engine;
 mod fake_discord;
 mod fake_slack;
+mod playbooks;
 mod replicas;
 mod review;
 mod slack;

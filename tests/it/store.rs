@@ -100,6 +100,8 @@ async fn two_concurrent_commands_on_one_handoff_cannot_both_win() {
                 fired: vec![],
                 next_check: None,
                 review: None,
+                artifacts: vec![],
+                follow_ups: vec![],
                 reply: String::new(),
             };
             store.save(&d, Some(h.version), None).await.expect("reopen");

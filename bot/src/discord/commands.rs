@@ -15,7 +15,10 @@ pub fn definitions(model: &OperatingModel) -> Value {
         {"name": "ack", "type": 1, "description": "Acknowledge an escalated handoff", "options": [handoff(true)]},
         {"name": "escalations", "type": 1, "description": "What is escalated to you or your functions"},
         {"name": "handoff", "type": 1, "description": "Handoffs", "options": [
-            {"type": 1, "name": "show", "description": "Show a handoff's card", "options": [handoff(true)]}]},
+            {"type": 1, "name": "show", "description": "Show a handoff's card", "options": [handoff(true)]},
+            {"type": 1, "name": "record", "description": "Record a recalibration's outcome", "options": [handoff(true),
+                {"type": 3, "name": "artifact", "required": true, "max_length": 2000,
+                 "description": "decision=... assumption_broke=\"...\" category=... [field=value ...]"}]}]},
         {"name": "stalls", "type": 1, "description": "Stall history and what is stalled now"},
         {"name": "recalibrate", "type": 1, "description": "Convene a recalibration on a handoff", "options": [
             handoff(true),

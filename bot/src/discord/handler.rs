@@ -100,6 +100,17 @@ impl Discord {
                 let c = match name.as_str() {
                     "ack" => need_id(id).map(Command::Ack),
                     "stalls" => Ok(Command::Stalls),
+                    "handoff" if option(options, "sub") == Some("record") => {
+                        let line = format!(
+                            "/handoff record {} {}",
+                            option(options, "handoff").unwrap_or(""),
+                            option(options, "artifact").unwrap_or("")
+                        );
+                        match baton_core::parse(&line) {
+                            Ok(c) => Ok(c),
+                            Err(e) => return reply(&format!("✗ {}\nusage: {}", e.message, e.usage)),
+                        }
+                    }
                     "handoff" => need_id(id).map(Command::Show),
                     "recalibrate" => need_id(id)
                         .map(|id| Command::Recalibrate { id, playbook: option(options, "playbook").map(String::from) }),
@@ -182,6 +193,7 @@ impl Discord {
             text: text.to_string(),
             actions: Vec::new(),
             not_before: None,
+            mentions: Vec::new(),
         };
         if let Err(e) = self.app.reply_once(&format!("discord:late:{}", i.id), &intent, Utc::now()).await {
             tracing::error!("queueing a late answer failed: {e}");
@@ -262,6 +274,7 @@ impl Discord {
             ),
             actions: Vec::new(),
             not_before: None,
+            mentions: Vec::new(),
         };
         let link = crate::store::LinkRequest { platform: "discord", user, person: &person.id, code: &code };
         match self.app.store.start_link(link, now + CODE_LIFETIME, &message, now).await {

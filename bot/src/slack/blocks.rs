@@ -41,9 +41,13 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
     }
 }
 
-/// The `chat.postMessage` / `chat.update` body (without `channel`) for an intent.
-pub fn message(intent: &Intent) -> Value {
-    let text = escape(&intent.text);
+/// The `chat.postMessage` / `chat.update` body (without `channel`) for an intent. `mentions`
+/// are Slack user ids to ping (a recalibration's participants): only Baton adds mention tokens;
+/// anything in the text is escaped.
+pub fn message(intent: &Intent, mentions: &[String]) -> Value {
+    let ping: String =
+        mentions.iter().filter(|u| u.chars().all(|c| c.is_ascii_alphanumeric())).map(|u| format!("<@{u}> ")).collect();
+    let text = format!("{ping}{}", escape(&intent.text));
     let mut blocks = Vec::new();
     if let IntentKind::Recalibration { playbook } = &intent.kind {
         let title = format!("Recalibration: {}", escape(playbook));
@@ -95,12 +99,13 @@ mod tests {
             text: text.into(),
             actions: vec![Action::Accept],
             not_before: None,
+            mentions: Vec::new(),
         }
     }
 
     #[test]
     fn user_text_cannot_form_mentions_or_links() {
-        let m = message(&intent("<!channel> <!here|here> <@U123> <!subteam^S1> a & b"));
+        let m = message(&intent("<!channel> <!here|here> <@U123> <!subteam^S1> a & b"), &[]);
         let body = m.to_string();
         for bad in ["<!channel>", "<!here", "<@U123>", "<!subteam^"] {
             assert!(!body.contains(bad), "{bad} survived: {body}");
@@ -111,7 +116,7 @@ mod tests {
 
     #[test]
     fn long_text_is_split_and_limits_are_respected() {
-        let m = message(&intent(&"x".repeat(200_000)));
+        let m = message(&intent(&"x".repeat(200_000)), &[]);
         let blocks = m["blocks"].as_array().expect("blocks");
         assert!(blocks.len() <= BLOCKS_MAX);
         assert!(m["text"].as_str().expect("text").chars().count() <= TEXT_MAX);

@@ -215,6 +215,7 @@ impl Slack {
                     text: reply,
                     actions: Vec::new(),
                     not_before: None,
+                    mentions: Vec::new(),
                 };
                 if let Err(e) = self.app.reply_once(&format!("{key}:reply"), &dm, now).await {
                     tracing::error!("queueing the confirmation failed: {e}");
@@ -249,6 +250,7 @@ impl Slack {
                         text: reply,
                         actions: Vec::new(),
                         not_before: None,
+                        mentions: Vec::new(),
                     };
                     // Slack retries an event it thinks was missed; its id makes the reply once.
                     if let Err(e) = me.app.reply_once(&format!("slack:event:{event_id}"), &intent, Utc::now()).await {

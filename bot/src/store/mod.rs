@@ -468,6 +468,33 @@ async fn write_decision(
     for ep in &d.episodes {
         save_episode(tx, ep).await?;
     }
+    for a in &d.artifacts {
+        let fields = serde_json::to_string(&a.fields).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+        sqlx::query(
+            "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(a.episode.map(i64::from))
+        .bind(&a.playbook)
+        .bind(&a.category)
+        .bind(&a.assumption)
+        .bind(&a.decision)
+        .bind(fields)
+        .bind(&a.by)
+        .bind(ms(a.at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for f in &d.follow_ups {
+        sqlx::query("INSERT INTO follow_ups (handoff_id, owner, due, what) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(&f.owner)
+            .bind(f.due.to_string())
+            .bind(&f.what)
+            .execute(&mut **tx)
+            .await?;
+    }
     if !d.fired.is_empty() {
         let sql = format!(
             "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms, skipped) VALUES {}",

@@ -1,0 +1,385 @@
+//! Recalibrations: convening one from a playbook (participants resolved per handoff, opening
+//! text from the playbook's template), the timebox reminder, and recording the artifact, whose
+//! decision applies in the same decision as the record.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate};
+use serde_json::json;
+
+use crate::contract::FieldError;
+use crate::decide::{Draft, Rejection};
+use crate::handoff::*;
+use crate::model::{ArtifactType, Participant, Playbook, Role};
+use crate::render;
+
+/// The people a playbook role stands for on this handoff.
+fn resolve(d: &Draft<'_>, p: Participant) -> Vec<String> {
+    let ctx = &d.ctx;
+    match p {
+        Participant::Requester => vec![d.h.requester.clone()],
+        Participant::Owner => d.h.owner.clone().into_iter().collect(),
+        Participant::FromLead => vec![ctx.from.lead.clone()],
+        Participant::ToLead | Participant::Reviewer => vec![ctx.to.lead.clone()],
+        Participant::Architect => {
+            ctx.model.people.values().filter(|x| x.has_role(Role::Architect)).map(|x| x.id.clone()).collect()
+        }
+        Participant::Approvers => ctx.seam.approvers.clone(),
+    }
+}
+
+/// Who convenes: the playbook's role, else the receiving lead when nobody holds it.
+fn convener(d: &Draft<'_>, pb: &Playbook) -> String {
+    resolve(d, pb.convener).into_iter().next().unwrap_or_else(|| d.ctx.to.lead.clone())
+}
+
+/// Everyone called in, convener first, each once.
+fn participants(d: &Draft<'_>, pb: &Playbook) -> Vec<String> {
+    let mut out = vec![convener(d, pb)];
+    for p in &pb.attendees {
+        for person in resolve(d, *p) {
+            if !out.contains(&person) {
+                out.push(person);
+            }
+        }
+    }
+    out
+}
+
+/// Renders one of the playbook's templates over the handoff; `None` when the playbook has none
+/// or it fails at run time (the standard text is used then).
+fn render_template(d: &Draft<'_>, pb: &Playbook, template: Option<&str>, reason: &str) -> Option<String> {
+    let template = template?;
+    let names = |ids: &[String]| ids.iter().map(|i| d.ctx.name(i).to_string()).collect::<Vec<_>>().join(", ");
+    let ctx = json!({
+        "handoff": {
+            "id": d.h.id, "label": d.h.label(), "title": d.h.title, "seam": d.h.seam, "state": d.h.state.name(),
+            "owner": d.h.owner.as_deref().map(|o| d.ctx.name(o)), "requester": d.ctx.name(&d.h.requester),
+            "fields": d.h.fields,
+        },
+        "playbook": {"id": pb.id, "title": pb.title},
+        "reason": reason,
+        "convener": d.ctx.name(&convener(d, pb)),
+        "attendees": names(&participants(d, pb)[1..]),
+        "timebox": render::duration(pb.timebox),
+        "agenda": pb.agenda,
+    });
+    let env = minijinja::Environment::new();
+    env.render_str(template, minijinja::Value::from(minijinja::value::Serde(&ctx))).ok()
+}
+
+/// Convenes a recalibration with playbook `id`: opens its thread at `to`, mentioning the
+/// participants, with the agenda and timebox; the convener is reminded when the timebox runs out.
+pub(crate) fn convene(d: &mut Draft<'_>, id: &str, reason: &str, to: Recipient) {
+    let Some(pb) = d.ctx.model.playbooks.get(id).cloned() else {
+        return;
+    };
+    let people = participants(d, &pb);
+    let text = match render_template(d, &pb, pb.opening.as_deref(), reason) {
+        Some(t) => format!("{t}\n{}", agenda(&pb)),
+        None => render::recalibration(&d.ctx, &d.h, &pb, reason, &people),
+    };
+    d.h.recalibration = Some(Recalibration {
+        playbook: pb.id.clone(),
+        convener: people[0].clone(),
+        convened_at: d.now,
+        timebox_ends: d.now + pb.timebox,
+        reminded: false,
+        thread: to.clone(),
+    });
+    d.tell(to, IntentKind::Recalibration { playbook: pb.id.clone() }, text, vec![]);
+    if let Some(last) = d.intents.last_mut() {
+        last.mentions = people;
+    }
+}
+
+fn agenda(pb: &Playbook) -> String {
+    let lines: Vec<String> = pb.agenda.iter().enumerate().map(|(i, q)| format!("{}. {q}", i + 1)).collect();
+    lines.join("\n")
+}
+
+/// Reminds the convener in the thread when the timebox has run out (once).
+pub(crate) fn remind(d: &mut Draft<'_>) {
+    let Some(r) = d.h.recalibration.clone() else { return };
+    if r.reminded || r.timebox_ends > d.now {
+        return;
+    }
+    let Some(pb) = d.ctx.model.playbooks.get(&r.playbook).cloned() else { return };
+    let label = d.h.label();
+    let text = render_template(d, &pb, pb.reminder.as_deref(), "").unwrap_or_else(|| {
+        format!(
+            "{}: the {} timebox for the recalibration of {label} ran out. Record the outcome with \
+             `/handoff record {label} decision=... assumption_broke=\"...\" category=...`.",
+            d.ctx.name(&r.convener),
+            render::duration(pb.timebox)
+        )
+    });
+    if let Some(rec) = d.h.recalibration.as_mut() {
+        rec.reminded = true;
+    }
+    d.record(Change::TimeboxReminded);
+    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![]);
+    if let Some(last) = d.intents.last_mut() {
+        last.mentions = vec![r.convener.clone()];
+    }
+}
+
+/// Checks an artifact against the playbook's template: unknown fields, missing required ones,
+/// wrong types, and what the decision needs. A post-mortem records no decision.
+pub(crate) fn validate(
+    d: &Draft<'_>,
+    pb: &Playbook,
+    given: &[(String, String)],
+    postmortem: bool,
+) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut fields = BTreeMap::new();
+    let err = |field: &str, message: String| FieldError { field: field.to_string(), message };
+    for (name, value) in given {
+        let value = value.trim();
+        let Some(spec) = pb.field(name) else {
+            let known: Vec<&str> = pb.artifact.iter().map(|f| f.name.as_str()).collect();
+            errors.push(err(
+                name,
+                format!("the {} artifact has no field `{name}`; its fields: {}", pb.id, known.join(", ")),
+            ));
+            continue;
+        };
+        let ok = match &spec.kind {
+            ArtifactType::Text | ArtifactType::FollowUps => Ok(()),
+            ArtifactType::Choice(options) if options.iter().any(|o| o == value) => Ok(()),
+            ArtifactType::Choice(options) => Err(format!("`{value}` is not one of: {}", options.join(", "))),
+            ArtifactType::Person if d.ctx.model.person(value).is_some() => Ok(()),
+            ArtifactType::Person => Err(format!("there is no person `{value}`")),
+            ArtifactType::Date => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map(drop)
+                .map_err(|_| format!("`{value}` is not a date like 2026-12-01")),
+        };
+        match ok {
+            Ok(()) if spec.kind == ArtifactType::FollowUps => match follow_ups(d, value) {
+                Ok(_) => {
+                    fields.insert(name.clone(), value.to_string());
+                }
+                Err(e) => errors.push(err(name, e)),
+            },
+            Ok(()) => {
+                fields.insert(name.clone(), value.to_string());
+            }
+            Err(e) => errors.push(err(name, e)),
+        }
+    }
+    for f in pb.artifact.iter().filter(|f| f.required && !fields.contains_key(&f.name)) {
+        if postmortem && f.name == "decision" {
+            continue;
+        }
+        if !errors.iter().any(|e| e.field == f.name) {
+            let help = f.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+            errors.push(err(&f.name, format!("required: add {}=...{help}", f.name)));
+        }
+    }
+    match fields.get("decision").map(String::as_str) {
+        Some("new-owner") if !fields.contains_key("new_owner") => {
+            errors.push(err("new_owner", "decision=new-owner needs new_owner=<person>".into()));
+        }
+        Some("new-date") if !fields.contains_key("new_date") => {
+            errors.push(err("new_date", "decision=new-date needs new_date=YYYY-MM-DD".into()));
+        }
+        _ => {}
+    }
+    if errors.is_empty() { Ok(fields) } else { Err(errors) }
+}
+
+/// Parses `person YYYY-MM-DD what; …`.
+fn follow_ups(d: &Draft<'_>, text: &str) -> Result<Vec<FollowUp>, String> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let mut words = item.splitn(3, char::is_whitespace);
+            let (owner, due, what) =
+                (words.next().unwrap_or(""), words.next().unwrap_or(""), words.next().unwrap_or(""));
+            if d.ctx.model.person(owner).is_none() {
+                return Err(format!(
+                    "follow-up `{item}`: there is no person `{owner}`; write `person YYYY-MM-DD what`"
+                ));
+            }
+            let due = NaiveDate::parse_from_str(due, "%Y-%m-%d")
+                .map_err(|_| format!("follow-up `{item}`: `{due}` is not a date like 2026-12-01"))?;
+            if what.trim().is_empty() {
+                return Err(format!("follow-up `{item}`: say what is to be done"));
+            }
+            Ok(FollowUp { handoff: d.h.id, owner: owner.to_string(), due, what: what.trim().to_string() })
+        })
+        .collect()
+}
+
+/// Records a recalibration's artifact and applies its decision; returns the reply.
+pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<String, Rejection> {
+    let label = d.h.label();
+    let Some(rec) = d.h.recalibration.clone() else {
+        return Err(Rejection::WrongState {
+            id: d.h.id,
+            state: d.h.state,
+            hint: format!("no recalibration is open on it; convene one with `/recalibrate {label}`"),
+        });
+    };
+    let pb = d.ctx.model.playbooks.get(&rec.playbook).cloned().ok_or_else(|| Rejection::UnknownPlaybook {
+        given: rec.playbook.clone(),
+        known: d.ctx.model.playbooks.keys().cloned().collect::<Vec<_>>().join(", "),
+    })?;
+    let fields = validate(d, &pb, given, false).map_err(Rejection::InvalidFields)?;
+    let decision = fields.get("decision").cloned().unwrap_or_default();
+    let episode = d.h.stall.as_ref().map(|s| s.episode);
+    d.close_stall();
+    let outcome = match decision.as_str() {
+        "new-owner" => {
+            let to = fields.get("new_owner").cloned().unwrap_or_default();
+            if !d.ctx.to.has_member(&to) {
+                return Err(Rejection::InvalidFields(vec![FieldError {
+                    field: "new_owner".into(),
+                    message: format!("{} is not a member of {}, so cannot own it", d.ctx.name(&to), d.ctx.to.name),
+                }]));
+            }
+            d.h.owner = Some(to.clone());
+            d.h.state = State::Reassigned;
+            d.moved();
+            format!("{} owns it now and must accept it", d.ctx.name(&to))
+        }
+        "new-date" => {
+            let date = fields.get("new_date").and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok());
+            d.h.due_date = date;
+            d.moved();
+            format!("new due date {}", fields.get("new_date").cloned().unwrap_or_default())
+        }
+        "return" => {
+            if matches!(d.h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
+                d.h.returned_from = Some(d.h.state);
+                d.h.state = State::Returned;
+                d.h.reason = fields.get("assumption_broke").cloned();
+                d.moved();
+                let cal = d.ctx.cal();
+                d.h.phase_clock.pause(cal, d.now, None);
+                d.h.total_clock.pause(cal, d.now, None);
+            }
+            format!("returned to {}", d.ctx.name(&d.h.requester))
+        }
+        "cancel" => {
+            d.h.state = State::Cancelled;
+            d.h.reason = fields.get("assumption_broke").cloned();
+            d.moved();
+            "cancelled".to_string()
+        }
+        _ => {
+            d.moved();
+            "work resumes; its clocks restart now".to_string()
+        }
+    };
+    d.h.recalibration = None;
+    let ups = fields
+        .get("follow_ups")
+        .map(|t| follow_ups(d, t))
+        .transpose()
+        .map_err(|e| Rejection::InvalidFields(vec![FieldError { field: "follow_ups".into(), message: e }]))?;
+    d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
+    d.artifacts.push(ArtifactRecord {
+        handoff: d.h.id,
+        episode,
+        playbook: pb.id.clone(),
+        category: fields.get("category").cloned().unwrap_or_default(),
+        assumption: fields.get("assumption_broke").cloned().unwrap_or_default(),
+        decision: decision.clone(),
+        fields: fields.clone(),
+        by: d.actor.clone(),
+        at: d.now,
+    });
+    let mut summary = format!(
+        "Recalibration of {label} recorded by {}: {outcome}.\nAssumption that broke: {}\nCategory: {}",
+        d.ctx.name(&d.actor),
+        fields.get("assumption_broke").cloned().unwrap_or_default(),
+        fields.get("category").cloned().unwrap_or_default()
+    );
+    for f in ups.unwrap_or_default() {
+        summary.push_str(&format!("\nFollow-up: {} by {}: {}", d.ctx.name(&f.owner), f.due, f.what));
+        remind_follow_up(d, &f);
+        d.follow_ups.push(f);
+    }
+    d.tell(rec.thread.clone(), IntentKind::Thread, summary, vec![]);
+    d.post_card();
+    Ok(format!("Recorded the {} recalibration of {label}: {outcome}.", pb.id))
+}
+
+/// Queues the follow-up's reminder for the start of its due day in its owner's working hours.
+fn remind_follow_up(d: &mut Draft<'_>, f: &FollowUp) {
+    let cal = d.ctx.model.home_function(&f.owner).map_or_else(|| d.ctx.cal().clone(), |func| func.calendar.clone());
+    let midnight = f.due.and_hms_opt(0, 0, 0).and_then(|t| t.and_local_timezone(cal.tz).earliest());
+    let at = midnight.map(|m| cal.add(m.with_timezone(&chrono::Utc), Duration::zero()));
+    let text = format!("Follow-up due today from the recalibration of {}: {}", d.h.label(), f.what);
+    d.intents.push(Intent {
+        to: Recipient::Person(f.owner.clone()),
+        handoff: Some(d.h.id),
+        kind: IntentKind::Notice,
+        text,
+        actions: vec![],
+        not_before: at.filter(|a| *a > d.now),
+        mentions: Vec::new(),
+    });
+}
+
+/// Records a post-mortem on a finished handoff: the same artifact, no decision to apply.
+pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<String, Rejection> {
+    let label = d.h.label();
+    if !d.h.state.is_terminal() {
+        return Err(Rejection::WrongState {
+            id: d.h.id,
+            state: d.h.state,
+            hint: format!("post-mortems are for done or cancelled handoffs; for live ones use `/recalibrate {label}`"),
+        });
+    }
+    let mut given = given.to_vec();
+    let chosen = given.iter().position(|(k, _)| k == "playbook").map(|i| given.remove(i).1);
+    let pb_id = chosen.clone().or_else(|| default_playbook(d)).unwrap_or_default();
+    let pb = d.ctx.model.playbooks.get(&pb_id).cloned().ok_or_else(|| Rejection::UnknownPlaybook {
+        given: pb_id.clone(),
+        known: d.ctx.model.playbooks.keys().cloned().collect::<Vec<_>>().join(", "),
+    })?;
+    let fields = validate(d, &pb, &given, true).map_err(Rejection::InvalidFields)?;
+    d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
+    d.artifacts.push(ArtifactRecord {
+        handoff: d.h.id,
+        episode: None,
+        playbook: pb.id.clone(),
+        category: fields.get("category").cloned().unwrap_or_default(),
+        assumption: fields.get("assumption_broke").cloned().unwrap_or_default(),
+        decision: "postmortem".into(),
+        fields: fields.clone(),
+        by: d.actor.clone(),
+        at: d.now,
+    });
+    if let Some(text) = fields.get("follow_ups") {
+        for f in follow_ups(d, text)
+            .map_err(|e| Rejection::InvalidFields(vec![FieldError { field: "follow_ups".into(), message: e }]))?
+        {
+            remind_follow_up(d, &f);
+            d.follow_ups.push(f);
+        }
+    }
+    Ok(format!("Post-mortem of {label} recorded ({}).", pb.title))
+}
+
+/// The playbook the seam's ladder convenes, else the first that applies, else the first.
+pub(crate) fn default_playbook(d: &Draft<'_>) -> Option<String> {
+    let model = d.ctx.model;
+    d.ctx
+        .seam
+        .ladder
+        .iter()
+        .find_map(|s| match &s.action {
+            crate::model::LadderAction::Convene(p) => Some(p.clone()),
+            _ => None,
+        })
+        .or_else(|| {
+            let kind = d.h.stall.as_ref().map(|s| s.kind.name());
+            model.playbooks.values().find(|p| p.applies(&d.h.seam, d.h.tier, kind)).map(|p| p.id.clone())
+        })
+        .or_else(|| model.playbooks.keys().next().cloned())
+}
