@@ -683,7 +683,7 @@ pub fn decide(
             };
             d.record(Change::RecalibrationConvened { playbook: chosen.clone() });
             let why = format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title);
-            let to = crate::stall::convene_to(&ctx, surface);
+            let to = crate::stall::convene_to(&ctx);
             crate::recalibrate::convene(&mut d, &chosen, &why, to);
             format!("Recalibration convened for {label} with the {chosen} playbook.")
         }

@@ -218,19 +218,18 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
             }
         }
         LadderAction::Convene(playbook) => {
-            let to = convene_to(&ctx, Surface::Baton);
+            let to = convene_to(&ctx);
             crate::recalibrate::convene(d, &playbook, &stalled, to);
         }
     }
 }
 
-/// Where a recalibration thread opens: the receiving function's Slack channel, or its Discord
-/// channel when convened from Discord (or when it has no Slack channel), else its lead by DM.
-pub fn convene_to(ctx: &Ctx<'_>, surface: Surface) -> Recipient {
-    match (&ctx.to.slack_channel, &ctx.to.discord_channel) {
-        (_, Some(c)) if surface == Surface::Discord => Recipient::DiscordChannel(c.clone()),
-        (Some(c), _) => Recipient::SlackChannel(c.clone()),
-        (None, Some(c)) => Recipient::DiscordChannel(c.clone()),
+/// Where a recalibration thread opens: for a function that escalates to Discord (engineering),
+/// a Discord thread in its channel; otherwise a Slack thread in its channel; else its lead by DM.
+pub fn convene_to(ctx: &Ctx<'_>) -> Recipient {
+    match (&ctx.to.discord_channel, &ctx.to.slack_channel) {
+        (Some(c), _) => Recipient::DiscordChannel(c.clone()),
+        (None, Some(c)) => Recipient::SlackChannel(c.clone()),
         (None, None) => Recipient::Person(ctx.to.lead.clone()),
     }
 }
