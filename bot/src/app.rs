@@ -196,9 +196,10 @@ impl App {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
         loop {
-            let (claimed, n) =
+            let (claimed, n, fired) =
                 self.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&self.model, h, now)).await?;
             changed += n;
+            metrics::counter!("baton_ladder_steps_fired_total").increment(fired as u64);
             if claimed < SWEEP_BATCH as usize {
                 return Ok(changed);
             }

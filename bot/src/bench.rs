@@ -39,7 +39,7 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
         let mut times = Vec::new();
         loop {
             let started = Instant::now();
-            let (claimed, _) =
+            let (claimed, _, _) =
                 app.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&app.model, h, now)).await?;
             if claimed == 0 {
                 break;

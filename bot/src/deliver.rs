@@ -360,6 +360,7 @@ impl Deliverer {
         let ids = piece.ids();
         match result {
             Ok(sent) => {
+                metrics::counter!("baton_messages_delivered_total").increment(ids.len() as u64);
                 if let (Some(thread), Some(h), Recipient::DiscordChannel(c)) =
                     (&sent.thread, intent.handoff, &intent.to)
                 {
@@ -381,6 +382,7 @@ impl Deliverer {
                     self.dead(piece, &intent, &format!("{reason} (after {attempts} attempts)"), now).await?;
                     return Ok(None);
                 }
+                metrics::counter!("baton_delivery_failures_total", "outcome" => "retry").increment(1);
                 let at = now + after.unwrap_or_else(|| backoff(attempts - 1));
                 tracing::warn!(outbox = first.id, "delivery will be retried at {at}: {reason}");
                 self.store.mark_retry(&ids, &reason, at, true).await?;
@@ -446,6 +448,7 @@ impl Deliverer {
     /// Dead-letters a piece and tells the seam's lead (unless the lead is who we failed to reach).
     async fn dead(&self, piece: &Piece, intent: &Intent, reason: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
         tracing::error!(outbox = piece.rows[0].id, "delivery abandoned: {reason}");
+        metrics::counter!("baton_delivery_failures_total", "outcome" => "dead").increment(piece.rows.len() as u64);
         let handoff = piece.rows.iter().find_map(|r| r.intent.handoff);
         let lead = match handoff {
             Some(id) => self.store.load(id).await?.and_then(|s| {

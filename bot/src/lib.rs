@@ -18,6 +18,7 @@ pub mod console;
 pub mod deliver;
 pub mod discord;
 pub mod jobs;
+pub mod metrics;
 pub mod reviewer;
 pub mod scheduler;
 pub mod serve;

@@ -31,6 +31,9 @@ struct Cli {
     /// temporary database unless this is given).
     #[arg(long, global = true, env = settings::DATABASE_URL)]
     database_url: Option<String>,
+    /// Log format: `text` for people, `json` (one object per line) for log shippers.
+    #[arg(long, global = true, env = settings::LOG_FORMAT, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -203,66 +206,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { listen, poll_interval, delivery_lease } => {
-            let model = load_model()?;
+            let mut model = load_model()?;
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             let store = Store::open(url).await?;
-            let app = App::new(store, model);
-            let out = outbound_from_env();
-            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let slack = out.slack.clone().map(|api| Slack {
-                app: app.clone(),
-                api,
-                ack_budget: baton::slack::handler::ACK_BUDGET,
-            });
-            let signing_secret = var(settings::SLACK_SIGNING_SECRET);
-            if slack.is_some() && signing_secret.is_none() {
-                tracing::warn!("{} is not set: /slack/* answers 503", settings::SLACK_SIGNING_SECRET);
+            let lease = chrono::Duration::from_std(delivery_lease).context("delivery lease too long")?;
+            // One socket for the process: a reload restarts the server on it without a gap in binding.
+            let socket = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+            socket.set_nonblocking(true)?;
+            let (config_path, playbooks_dir) = (cli.config.clone(), cli.playbooks.clone());
+            loop {
+                let (config_path, playbooks_dir) = (config_path.clone(), playbooks_dir.clone());
+                let reload = move || config::load_files(&config_path, playbooks_dir.as_deref());
+                let app = App::new(store.clone(), model);
+                let server = build_server(app.clone(), poll_interval, lease)?;
+                let listener = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+                let next = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let slot = next.clone();
+                let signals = async move {
+                    let reloaded = serve::signals(&app, reload).await;
+                    if let Ok(mut s) = slot.lock() {
+                        *s = reloaded;
+                    }
+                };
+                serve::run(server, listener, signals).await?;
+                let reloaded = next.lock().ok().and_then(|mut s| s.take());
+                match reloaded {
+                    Some(m) => {
+                        tracing::info!("operating model reloaded");
+                        model = m;
+                    }
+                    None => return Ok(ExitCode::SUCCESS),
+                }
             }
-            let socket_mode = var(settings::SLACK_APP_TOKEN).map(|token| {
-                let base =
-                    var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
-                (base, token)
-            });
-            let discord_keys = match var(settings::DISCORD_PUBLIC_KEY) {
-                Some(k) => Some(Keys::new(&k).map_err(|e| anyhow::anyhow!("{e}"))?),
-                None => None,
-            };
-            let discord = match (out.discord.clone(), var(settings::DISCORD_APPLICATION_ID)) {
-                (Some(api), Some(application_id)) => Some(Discord {
-                    app: app.clone(),
-                    api,
-                    application_id,
-                    ack_budget: baton::discord::handler::ACK_BUDGET,
-                }),
-                (Some(_), None) => {
-                    tracing::warn!(
-                        "{} is not set: Discord interactions are not served",
-                        settings::DISCORD_APPLICATION_ID
-                    );
-                    None
-                }
-                _ => None,
-            };
-            let discord_gateway = match var(settings::DISCORD_TRANSPORT).as_deref() {
-                None | Some("http") => false,
-                Some("gateway") => true,
-                Some(other) => {
-                    anyhow::bail!("{} must be `http` or `gateway`, not `{other}`", settings::DISCORD_TRANSPORT)
-                }
-            };
-            let server = Server {
-                discord: std::sync::Arc::new(DiscordEndpoint { discord, keys: discord_keys }),
-                discord_gateway,
-                app,
-                out,
-                poll: poll_interval,
-                lease: chrono::Duration::from_std(delivery_lease).context("delivery lease too long")?,
-                slack: Endpoints { slack, signing_secret },
-                socket_mode,
-            };
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
-            serve::run(server, listener, serve::signal()).await?;
-            Ok(ExitCode::SUCCESS)
         }
         Cmd::Console { script } => {
             let model = load_model()?;
@@ -330,4 +305,52 @@ fn outbound_from_env() -> Outbound {
         }
     };
     Outbound { slack, discord }
+}
+
+/// `baton serve`'s server for one operating model, from the environment.
+fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) -> anyhow::Result<Server> {
+    let out = outbound_from_env();
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let slack =
+        out.slack.clone().map(|api| Slack { app: app.clone(), api, ack_budget: baton::slack::handler::ACK_BUDGET });
+    let signing_secret = var(settings::SLACK_SIGNING_SECRET);
+    if slack.is_some() && signing_secret.is_none() {
+        tracing::warn!("{} is not set: /slack/* answers 503", settings::SLACK_SIGNING_SECRET);
+    }
+    let socket_mode = var(settings::SLACK_APP_TOKEN).map(|token| {
+        let base = var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
+        (base, token)
+    });
+    let discord_keys = match var(settings::DISCORD_PUBLIC_KEY) {
+        Some(k) => Some(Keys::new(&k).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => None,
+    };
+    let discord = match (out.discord.clone(), var(settings::DISCORD_APPLICATION_ID)) {
+        (Some(api), Some(application_id)) => {
+            Some(Discord { app: app.clone(), api, application_id, ack_budget: baton::discord::handler::ACK_BUDGET })
+        }
+        (Some(_), None) => {
+            tracing::warn!("{} is not set: Discord interactions are not served", settings::DISCORD_APPLICATION_ID);
+            None
+        }
+        _ => None,
+    };
+    let discord_gateway = match var(settings::DISCORD_TRANSPORT).as_deref() {
+        None | Some("http") => false,
+        Some("gateway") => true,
+        Some(other) => {
+            anyhow::bail!("{} must be `http` or `gateway`, not `{other}`", settings::DISCORD_TRANSPORT)
+        }
+    };
+    let server = Server {
+        discord: std::sync::Arc::new(DiscordEndpoint { discord, keys: discord_keys }),
+        discord_gateway,
+        app,
+        out,
+        poll,
+        lease,
+        slack: Endpoints { slack, signing_secret },
+        socket_mode,
+    };
+    Ok(server)
 }

@@ -91,7 +91,9 @@ pub async fn run(
     };
     let router = routes(app)
         .merge(crate::slack::routes::routes(server.slack.clone()))
-        .merge(crate::discord::routes::routes(server.discord.clone()));
+        .merge(crate::discord::routes::routes(server.discord.clone()))
+        .layer(axum::middleware::from_fn(crate::metrics::track));
+    crate::metrics::handle();
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -116,7 +118,20 @@ pub async fn run(
 
 /// The HTTP routes.
 pub fn routes(app: App) -> Router {
-    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready)).with_state(Arc::new(app))
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(app))
+}
+
+/// Prometheus metrics.
+async fn metrics(State(app): State<Arc<App>>) -> (StatusCode, [(axum::http::HeaderName, &'static str); 1], String) {
+    let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4");
+    match crate::metrics::render(&app.store).await {
+        Ok(text) => (StatusCode::OK, [content_type], text),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, [content_type], format!("# metrics unavailable: {e:#}\n")),
+    }
 }
 
 /// Ready when the database answers and every migration this binary knows is applied.
@@ -124,6 +139,70 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
     match app.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready".into()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e:#}")),
+    }
+}
+
+/// Waits for SIGTERM or Ctrl-C (`None`: stop) or for a SIGHUP whose configuration `reload`
+/// accepts (`Some(model)`: restart with it). A refused configuration keeps the running one; the
+/// log and the architects' channel say why.
+pub async fn signals(
+    app: &App,
+    reload: impl Fn() -> Result<baton_core::OperatingModel, Vec<baton_core::config::ConfigError>>,
+) -> Option<baton_core::OperatingModel> {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = signal() => return None,
+            _ = hangup => match reload() {
+                Ok(model) => return Some(model),
+                Err(errors) => refuse_reload(app, &errors).await,
+            },
+        }
+    }
+}
+
+/// Logs why a new configuration was refused and tells the architects' channel.
+async fn refuse_reload(app: &App, errors: &[baton_core::config::ConfigError]) {
+    for e in errors {
+        tracing::error!("reload refused: {e}");
+    }
+    let lines: Vec<String> = errors.iter().map(|e| format!("• {e}")).collect();
+    let text = format!(
+        "The new operating model was refused ({} problem(s)); Baton keeps running on the last good one.\n{}",
+        errors.len(),
+        lines.join("\n")
+    );
+    let to = match &app.model.architects_channel {
+        Some(c) => baton_core::Recipient::SlackChannel(c.clone()),
+        None => {
+            tracing::warn!("no architects_channel is configured to report the refused reload to");
+            return;
+        }
+    };
+    let now = chrono::Utc::now();
+    let intent = baton_core::Intent {
+        to,
+        handoff: None,
+        kind: baton_core::IntentKind::Notice,
+        text,
+        actions: Vec::new(),
+        not_before: None,
+        mentions: Vec::new(),
+    };
+    if let Err(e) = app.reply_once(&format!("config-reload:{}", now.timestamp_millis()), &intent, now).await {
+        tracing::error!("could not queue the reload report: {e}");
     }
 }
 

@@ -13,6 +13,8 @@ pub const DATABASE_URL: &str = "BATON_DATABASE_URL";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://baton.db";
 /// Log filter (`info`, `baton=debug`, …).
 pub const LOG: &str = "RUST_LOG";
+/// Log format: `text` or `json`.
+pub const LOG_FORMAT: &str = "BATON_LOG_FORMAT";
 /// Address `baton serve` binds (port 0 picks a free one and logs it).
 pub const LISTEN: &str = "BATON_LISTEN";
 /// Default listen address.
@@ -43,3 +45,24 @@ pub const DISCORD_TRANSPORT: &str = "BATON_DISCORD_TRANSPORT";
 pub const DISCORD_API_BASE_URL: &str = "DISCORD_API_BASE_URL";
 /// Default Discord REST base.
 pub const DEFAULT_DISCORD_API_BASE_URL: &str = "https://discord.com";
+
+/// Every variable above, for tests that check deployment files name only real ones.
+pub const ALL: &[&str] = &[
+    CONFIG,
+    PLAYBOOKS_DIR,
+    DATABASE_URL,
+    LOG,
+    LOG_FORMAT,
+    LISTEN,
+    POLL_INTERVAL,
+    DELIVERY_LEASE,
+    SLACK_BOT_TOKEN,
+    SLACK_SIGNING_SECRET,
+    SLACK_APP_TOKEN,
+    SLACK_API_BASE_URL,
+    DISCORD_BOT_TOKEN,
+    DISCORD_PUBLIC_KEY,
+    DISCORD_APPLICATION_ID,
+    DISCORD_TRANSPORT,
+    DISCORD_API_BASE_URL,
+];

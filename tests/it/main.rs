@@ -2,6 +2,7 @@
 
 mod cli;
 mod console;
+mod deploy;
 mod discord;
 mod engine;
 mod fake_discord;

@@ -179,6 +179,11 @@ impl Replica {
         status.success()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`: no chance to finish anything.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -161,15 +161,19 @@ impl Discord {
         i: Interaction,
         received: DateTime<Utc>,
     ) -> Value {
+        let span = tracing::info_span!("discord_interaction", id = %i.id, person = %person, handoff = command.target());
         let app = self.app.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
-        tokio::spawn(async move {
-            let text = outcome(app.handle(&person, Surface::Discord, command, Utc::now(), Some(&key)).await);
-            if let Err(text) = tx.send(text) {
-                me.follow_up(&i, &text, received).await;
-            }
-        });
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let text = outcome(app.handle(&person, Surface::Discord, command, Utc::now(), Some(&key)).await);
+                if let Err(text) = tx.send(text) {
+                    me.follow_up(&i, &text, received).await;
+                }
+            },
+            span,
+        ));
         match tokio::time::timeout(self.ack_budget, rx).await {
             Ok(Ok(text)) => reply(&text),
             _ => json!({"type": 5, "data": {"flags": EPHEMERAL}}),

@@ -94,15 +94,19 @@ impl Slack {
     /// Runs a command; returns its outcome if it finished within the budget, else `None`
     /// (and the outcome goes to `late` when it finishes).
     async fn run(&self, person: String, command: Command, key: String, late: Option<String>) -> Option<String> {
+        let span = tracing::info_span!("slack_interaction", person = %person, handoff = command.target());
         let app = self.app.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
-        tokio::spawn(async move {
-            let text = outcome(app.handle(&person, Surface::Slack, command, Utc::now(), Some(&key)).await);
-            if let Err(text) = tx.send(text) {
-                me.respond_later(late, text);
-            }
-        });
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let text = outcome(app.handle(&person, Surface::Slack, command, Utc::now(), Some(&key)).await);
+                if let Err(text) = tx.send(text) {
+                    me.respond_later(late, text);
+                }
+            },
+            span,
+        ));
         tokio::time::timeout(self.ack_budget, rx).await.ok().and_then(Result::ok)
     }
 

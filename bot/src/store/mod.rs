@@ -15,7 +15,7 @@ mod links;
 mod outbox;
 
 pub use links::{LinkOutcome, LinkRequest};
-pub use outbox::{Claimed, recipient_key};
+pub use outbox::{Claimed, MetricsSnapshot, recipient_key};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,13 +205,13 @@ impl Store {
     /// one transaction. On PostgreSQL the rows are locked with `FOR UPDATE SKIP LOCKED`, so
     /// replicas sweeping together take disjoint batches; SQLite serves one process. A handoff
     /// the core refuses (its seam left the config) is parked for an hour and logged. Returns how
-    /// many handoffs were claimed and how many of them changed.
+    /// many handoffs were claimed, how many changed, and how many ladder steps were sent.
     pub async fn sweep_batch(
         &self,
         now: DateTime<Utc>,
         limit: i64,
         decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
-    ) -> Result<(usize, usize), StoreError> {
+    ) -> Result<(usize, usize, usize), StoreError> {
         let (mut tx, lock) = match self.backend {
             Backend::Postgres => (self.write().await?, " FOR UPDATE SKIP LOCKED"),
             Backend::Sqlite => (self.write().await?, ""),
@@ -220,7 +220,7 @@ impl Store {
             "SELECT id, doc, version FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2{lock}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
-        let mut changed = 0;
+        let (mut changed, mut fired) = (0, 0);
         for row in &rows {
             let id: i64 = row.try_get("id")?;
             let doc: String = row.try_get("doc")?;
@@ -232,6 +232,7 @@ impl Store {
                     if !d.events.is_empty() {
                         changed += 1;
                     }
+                    fired += d.fired.iter().filter(|f| !f.skipped).count();
                     write_decision(&mut tx, &d, Some(row.try_get("version")?), None).await?;
                 }
                 Err(why) => {
@@ -245,7 +246,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok((rows.len(), changed))
+        Ok((rows.len(), changed, fired))
     }
 
     /// Whether a request with this key was already acted on.

@@ -21,6 +21,21 @@ pub fn recipient_key(r: &Recipient) -> String {
     }
 }
 
+/// Database figures for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct MetricsSnapshot {
+    /// Handoffs per state.
+    pub by_state: Vec<(String, i64)>,
+    /// Open stalls per seam.
+    pub stalls_by_seam: Vec<(String, i64)>,
+    /// Messages waiting to be delivered.
+    pub outbox_depth: i64,
+    /// When the oldest waiting message was queued.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// Messages given up on.
+    pub dead: i64,
+}
+
 /// An outgoing message taken for delivery.
 #[derive(Clone, Debug)]
 pub struct Claimed {
@@ -229,6 +244,25 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(r.and_then(|r| r.split_once(':').map(|(c, _)| c.to_string())))
+    }
+
+    /// The figures `/metrics` reports from the database.
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, StoreError> {
+        let by_state: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM handoffs GROUP BY state").fetch_all(&self.pool).await?;
+        let stalls_by_seam: Vec<(String, i64)> =
+            sqlx::query_as("SELECT seam, COUNT(*) FROM handoffs WHERE stall_kind IS NOT NULL GROUP BY seam")
+                .fetch_all(&self.pool)
+                .await?;
+        let (outbox_depth, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at_ms) FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(MetricsSnapshot { by_state, stalls_by_seam, outbox_depth, oldest_pending: oldest.map(from_ms), dead })
     }
 
     /// Number of undelivered, not dead-lettered messages.

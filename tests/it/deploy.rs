@@ -1,0 +1,206 @@
+//! Operating Baton: metrics scraped from a running server, the deployment files checked against
+//! the binary, and a SIGHUP reload of a good and a bad operating model.
+
+use std::time::Duration as StdDuration;
+
+use baton::deliver::{Limits, Outbound};
+use baton::serve::Server;
+use baton::settings;
+use baton::slack::SlackApi;
+use baton_core::Surface;
+use chrono::Utc;
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::fake_slack::{FakeSlack, TOKEN};
+use crate::support::{Running, app, eventually, repo, spawn_serve, sqlite, t};
+
+#[tokio::test]
+async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
+    let slack = FakeSlack::start().await;
+    let app = app(sqlite().await);
+    let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let server = Server {
+        poll: StdDuration::from_millis(50),
+        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+    };
+    let running = Running::start(server).await;
+    let acme =
+        baton_core::parse(r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#)
+            .expect("command");
+    app.handle("rita", Surface::Slack, acme, Utc::now() - chrono::Duration::days(30), None).await.expect("create");
+    app.sweep(Utc::now()).await.expect("sweep");
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{}/healthz", running.url)).send().await.expect("healthz").status(), 200);
+    let scrape = || async {
+        http.get(format!("{}/metrics", running.url)).send().await.expect("scrape").text().await.expect("text")
+    };
+    let text = scrape().await;
+    for line in [
+        r#"baton_handoffs{state="open"} 1"#,
+        r#"baton_open_stalls{seam="sales-to-cs"} 1"#,
+        "baton_outbox_depth ",
+        "baton_outbox_oldest_age_seconds ",
+        "baton_ladder_steps_fired_total ",
+        r#"baton_http_request_duration_seconds_bucket{route="/healthz",status="200",le="0.005"}"#,
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    eventually(10, "delivery", || async { scrape().await.contains("baton_outbox_depth 0") }).await;
+    running.stop().await;
+}
+
+fn yaml(path: &str) -> Vec<Yaml> {
+    let text = std::fs::read_to_string(repo().join(path)).expect(path);
+    YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{path} does not parse: {e}"))
+}
+
+fn str_of(y: &Yaml) -> String {
+    match y {
+        Yaml::String(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn deployment_files_parse_and_name_only_variables_and_ports_the_binary_uses() {
+    let known = |name: &str, file: &str| {
+        assert!(settings::ALL.contains(&name), "{file} sets `{name}`, which baton does not read")
+    };
+    let port = settings::DEFAULT_LISTEN.rsplit(':').next().expect("port").to_string();
+    // Kubernetes: every document parses; env names, Secret keys and the container port.
+    let docs = yaml("deploy/kubernetes/baton.yaml");
+    let kinds: Vec<String> = docs.iter().map(|d| str_of(&d["kind"])).collect();
+    for kind in ["Secret", "Deployment", "PodDisruptionBudget", "Service"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+    for d in &docs {
+        match str_of(&d["kind"]).as_str() {
+            "Secret" => {
+                for (k, _) in d["stringData"].as_hash().expect("stringData") {
+                    known(&str_of(k), "the Secret");
+                }
+            }
+            "Deployment" => {
+                assert!(d["spec"]["replicas"].as_i64().expect("replicas") >= 2);
+                let c = &d["spec"]["template"]["spec"]["containers"][0];
+                for e in c["env"].as_vec().expect("env") {
+                    known(&str_of(&e["name"]), "the Deployment");
+                    if str_of(&e["name"]) == settings::LISTEN {
+                        assert!(str_of(&e["value"]).ends_with(&format!(":{port}")));
+                    }
+                }
+                assert_eq!(str_of(&c["ports"][0]["containerPort"]), port);
+                assert_eq!(str_of(&c["readinessProbe"]["httpGet"]["path"]), "/readyz");
+                assert_eq!(str_of(&c["livenessProbe"]["httpGet"]["path"]), "/healthz");
+            }
+            _ => {}
+        }
+    }
+    // Compose.
+    let compose = &yaml("deploy/docker-compose.yml")[0];
+    for (k, _) in compose["services"]["baton"]["environment"].as_hash().expect("environment") {
+        known(&str_of(k), "docker-compose.yml");
+    }
+    assert_eq!(str_of(&compose["services"]["baton"]["ports"][0]), format!("{port}:{port}"));
+    assert!(!compose["services"]["postgres"]["healthcheck"].is_badvalue());
+    // Dockerfile and systemd unit.
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).expect("Dockerfile");
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")) && dockerfile.contains("USER 10001"));
+    for line in dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("ENV "))
+        .take_while(|l| l.starts_with("ENV ") || l.starts_with("    "))
+    {
+        let name = line.trim_start_matches("ENV ").trim().split('=').next().expect("name");
+        known(name, "Dockerfile");
+    }
+    let unit = std::fs::read_to_string(repo().join("deploy/systemd/baton.service")).expect("unit");
+    for line in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
+        known(line.split('=').next().expect("name"), "baton.service");
+    }
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    let _ = t("2026-01-01T00:00:00Z");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_one_is_bad() {
+    let slack = FakeSlack::start().await;
+    let dir = std::env::temp_dir().join(format!("baton-reload-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("playbooks")).expect("dir");
+    for entry in std::fs::read_dir(repo().join("playbooks")).expect("playbooks") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.join("playbooks").join(path.file_name().expect("name"))).expect("copy");
+    }
+    let shipped = std::fs::read_to_string(repo().join("baton.toml")).expect("model");
+    let config = dir.join("baton.toml");
+    std::fs::write(&config, &shipped).expect("write");
+    let db = format!("sqlite://{}", dir.join("baton.db").display());
+    let config_arg = config.display().to_string();
+    let bot = spawn_serve(
+        &db,
+        &[
+            ("BATON_CONFIG", config_arg.as_str()),
+            ("SLACK_BOT_TOKEN", TOKEN),
+            ("SLACK_API_BASE_URL", slack.url.as_str()),
+            ("BATON_POLL_INTERVAL", "100ms"),
+            ("SLACK_SIGNING_SECRET", "reload-secret"),
+        ],
+    );
+    let hup = |pid: String| std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("kill");
+    let pid = bot.pid().to_string();
+
+    // A broken model is refused: the log and the architects' channel say why; Baton keeps serving.
+    std::fs::write(&config, shipped.replace("timezone = \"Europe/London\"", "timezone = \"Europe/Narnia\""))
+        .expect("write");
+    hup(pid.clone());
+    eventually(10, "the refusal reaches the architects", || async { !slack.history("#ops-architecture").is_empty() })
+        .await;
+    let report = slack.history("#ops-architecture")[0]["text"].as_str().expect("text").to_string();
+    assert!(
+        report.contains("keeps running on the last good one") && report.contains("unknown time zone `Europe/Narnia`"),
+        "{report}"
+    );
+    assert!(bot.logged().contains("reload refused"), "{}", bot.logged());
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz").status(), 200);
+
+    // A good model is taken: the server restarts in place on the same address.
+    std::fs::write(&config, shipped.replace("name = \"Customer Success\"", "name = \"Customer Success & Renewals\""))
+        .expect("write");
+    hup(pid);
+    eventually(10, "the reload", || async { bot.logged().contains("operating model reloaded") }).await;
+    eventually(10, "serving again", || async {
+        http.get(format!("{}/readyz", bot.url)).send().await.map(|r| r.status().as_u16()).unwrap_or(0) == 200
+    })
+    .await;
+    // The running bot answers with the new model.
+    let body = serde_urlencoded::to_string([
+        ("user_id", "U0RITA0001"),
+        ("command", "/handoff"),
+        ("text", r#"new sales-to-cs "Acme renewal" account=Acme arr=1 segment=smb"#),
+        ("channel_id", "C1"),
+        ("response_url", &format!("{}/hooks/x", slack.url)),
+        ("trigger_id", "trig-reload"),
+    ])
+    .expect("form");
+    let ts = Utc::now().timestamp();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"reload-secret").expect("key");
+    hmac::Mac::update(&mut mac, format!("v0:{ts}:{body}").as_bytes());
+    let sig: String = hmac::Mac::finalize(mac).into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let answer: serde_json::Value = http
+        .post(format!("{}/slack/commands", bot.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", format!("v0={sig}"))
+        .body(body)
+        .send()
+        .await
+        .expect("command")
+        .json()
+        .await
+        .expect("json");
+    assert!(answer["text"].as_str().expect("text").contains("handed to Customer Success &amp; Renewals"), "{answer}");
+    assert!(bot.terminate(), "SIGTERM after reloads still ends cleanly");
+    let _ = std::fs::remove_dir_all(&dir);
+}
