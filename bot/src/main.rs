@@ -206,6 +206,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { listen, poll_interval, delivery_lease } => {
+            // Take over SIGHUP and SIGTERM before anything can send them: their default action
+            // would end the process instead of reloading or stopping gracefully.
+            let signals = std::sync::Arc::new(tokio::sync::Mutex::new(serve::Signals::install()?));
             let mut model = load_model()?;
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
             let store = Store::open(url).await?;
@@ -222,13 +225,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let listener = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
                 let next = std::sync::Arc::new(std::sync::Mutex::new(None));
                 let slot = next.clone();
-                let signals = async move {
-                    let reloaded = serve::signals(&app, reload).await;
+                let signals = signals.clone();
+                let shutdown = async move {
+                    let reloaded = signals.lock().await.next(&app, reload).await;
                     if let Ok(mut s) = slot.lock() {
                         *s = reloaded;
                     }
                 };
-                serve::run(server, listener, signals).await?;
+                serve::run(server, listener, shutdown).await?;
                 let reloaded = next.lock().ok().and_then(|mut s| s.take());
                 match reloaded {
                     Some(m) => {

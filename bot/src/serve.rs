@@ -142,33 +142,49 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
     }
 }
 
-/// Waits for SIGTERM or Ctrl-C (`None`: stop) or for a SIGHUP whose configuration `reload`
-/// accepts (`Some(model)`: restart with it). A refused configuration keeps the running one; the
-/// log and the architects' channel say why.
-pub async fn signals(
-    app: &App,
-    reload: impl Fn() -> Result<baton_core::OperatingModel, Vec<baton_core::config::ConfigError>>,
-) -> Option<baton_core::OperatingModel> {
+/// The process's SIGHUP and SIGTERM streams, registered once at start so that no signal is missed
+/// or, arriving early, takes its default (fatal) action.
+#[derive(Debug)]
+pub struct Signals {
     #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
+    hup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the handlers.
+    pub fn install() -> anyhow::Result<Signals> {
         #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals { hup: signal(SignalKind::hangup())?, term: signal(SignalKind::terminate())? })
+        }
         #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
-        tokio::select! {
-            _ = signal() => return None,
-            _ = hangup => match reload() {
-                Ok(model) => return Some(model),
-                Err(errors) => refuse_reload(app, &errors).await,
-            },
+        Ok(Signals {})
+    }
+
+    /// Waits for SIGTERM or Ctrl-C (`None`: stop) or for a SIGHUP whose configuration `reload`
+    /// accepts (`Some(model)`: restart with it). A refused configuration keeps the running one;
+    /// the log and the architects' channel say why.
+    pub async fn next(
+        &mut self,
+        app: &App,
+        reload: impl Fn() -> Result<baton_core::OperatingModel, Vec<baton_core::config::ConfigError>>,
+    ) -> Option<baton_core::OperatingModel> {
+        loop {
+            #[cfg(unix)]
+            let (hangup, term) = (self.hup.recv(), self.term.recv());
+            #[cfg(not(unix))]
+            let (hangup, term) = (std::future::pending::<Option<()>>(), std::future::pending::<Option<()>>());
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return None,
+                _ = term => return None,
+                _ = hangup => match reload() {
+                    Ok(model) => return Some(model),
+                    Err(errors) => refuse_reload(app, &errors).await,
+                },
+            }
         }
     }
 }
@@ -203,30 +219,5 @@ async fn refuse_reload(app: &App, errors: &[baton_core::config::ConfigError]) {
     };
     if let Err(e) = app.reply_once(&format!("config-reload:{}", now.timestamp_millis()), &intent, now).await {
         tracing::error!("could not queue the reload report: {e}");
-    }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }

@@ -128,8 +128,9 @@ async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
         "{text}"
     );
 
-    // Retryable errors until the attempts run out (the new card and Rita's notice each fail twice).
-    let failures = [500, 500, 503, 503].map(|code| Scripted::Status(code, None));
+    // Retryable errors until the attempts run out (the new card, Ana's card and Rita's notice each
+    // fail twice).
+    let failures = [500, 500, 500, 503, 503, 503].map(|code| Scripted::Status(code, None));
     slack.script("chat.postMessage", failures.to_vec());
     app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now + Duration::minutes(1), None)
         .await

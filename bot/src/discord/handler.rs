@@ -35,7 +35,7 @@ pub struct Discord {
     pub api: DiscordApi,
     /// `DISCORD_APPLICATION_ID`, for follow-up URLs.
     pub application_id: String,
-    /// How long to wait for a command before deferring (Discord allows 3 seconds).
+    /// How long to wait for a command before deferring (Discord allows 3 seconds; zero: always defer).
     pub ack_budget: Duration,
 }
 
@@ -174,6 +174,10 @@ impl Discord {
             },
             span,
         ));
+        if self.ack_budget.is_zero() {
+            drop(rx);
+            return json!({"type": 5, "data": {"flags": EPHEMERAL}});
+        }
         match tokio::time::timeout(self.ack_budget, rx).await {
             Ok(Ok(text)) => reply(&text),
             _ => json!({"type": 5, "data": {"flags": EPHEMERAL}}),

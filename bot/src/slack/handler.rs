@@ -26,7 +26,8 @@ pub struct Slack {
     pub app: App,
     /// For modals and `response_url` answers (never on the acknowledgement path).
     pub api: SlackApi,
-    /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s).
+    /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s;
+    /// zero: always acknowledge first).
     pub ack_budget: Duration,
 }
 
@@ -107,6 +108,9 @@ impl Slack {
             },
             span,
         ));
+        if self.ack_budget.is_zero() {
+            return None;
+        }
         tokio::time::timeout(self.ack_budget, rx).await.ok().and_then(Result::ok)
     }
 
