@@ -109,14 +109,14 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
 }
 
 /// A database of the benchmark's own.
-struct Scratch {
+pub(crate) struct Scratch {
     admin: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Scratch {
-    async fn create(admin: &str, label: &str) -> anyhow::Result<Scratch> {
+    pub(crate) async fn create(admin: &str, label: &str) -> anyhow::Result<Scratch> {
         sqlx::any::install_default_drivers();
         let name = format!("baton_bench_{}_{label}", std::process::id());
         let mut conn = sqlx::AnyConnection::connect(admin).await.with_context(|| format!("connecting to {admin}"))?;
@@ -125,7 +125,7 @@ impl Scratch {
         Ok(Scratch { admin: admin.to_string(), url: format!("{base}/{name}"), name })
     }
 
-    async fn drop_it(self) -> anyhow::Result<()> {
+    pub(crate) async fn drop_it(self) -> anyhow::Result<()> {
         let mut conn = sqlx::AnyConnection::connect(&self.admin).await?;
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
@@ -223,7 +223,7 @@ async fn load_due(
 }
 
 /// A local Slack Web API that accepts everything and counts posts.
-async fn fake_slack() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+pub(crate) async fn fake_slack() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
     let posts = Arc::new(AtomicUsize::new(0));
     let counter = posts.clone();
     let app = axum::Router::new().route(

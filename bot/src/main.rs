@@ -94,6 +94,25 @@ enum DiscordCmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// The front door under load: signed `/handoff new` against `baton serve`, beside `/healthz`
+    /// and pgbench's single-row inserts at the same concurrency.
+    Serve {
+        /// PostgreSQL server URL with rights to create databases (each run uses its own).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+        /// Open-loop requests per second.
+        #[arg(long, default_value_t = 300)]
+        rate: u64,
+        /// Closed-loop clients (and pgbench clients).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Length of each run, like `10s`.
+        #[arg(long, default_value = "10s", value_parser = parse_interval)]
+        duration: std::time::Duration,
+        /// Interleaved repeats for the ratios (at least 3).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// Sweep cost against the number of open handoffs, and due-to-delivered time for many due at once.
     Escalation {
         /// PostgreSQL server URL with rights to create databases (each run uses its own).
@@ -199,6 +218,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let scope =
                 guild.map_or("globally (may take up to an hour to appear)".to_string(), |g| format!("in guild {g}"));
             println!("registered {n} commands {scope}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { which: BenchCmd::Serve { admin_url, rate, concurrency, duration, repeats } } => {
+            let plan = baton::bench_serve::Plan { admin_url, rate, concurrency, duration, repeats };
+            baton::bench_serve::run(plan).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { which: BenchCmd::Escalation { admin_url, open, due } } => {

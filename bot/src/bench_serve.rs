@@ -1,0 +1,321 @@
+//! `baton bench serve`: the front door under load. Starts `baton serve` (this binary, as its own
+//! process, so its memory is its own) on PostgreSQL with a local fake Slack and Discord configured,
+//! sends genuinely signed `/handoff new` slash commands open-loop at a fixed rate and closed-loop at
+//! a fixed concurrency, measures the same load against `/healthz`, and PostgreSQL's own
+//! single-row-insert rate with pgbench at the same concurrency. Figures are printed, not asserted.
+
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// PostgreSQL server URL with rights to create databases.
+    pub admin_url: String,
+    /// Open-loop request rate.
+    pub rate: u64,
+    /// Closed-loop concurrency (also pgbench's clients).
+    pub concurrency: usize,
+    /// Length of each measured run.
+    pub duration: Duration,
+    /// Interleaved repeats of the ratio measurements (at least 3).
+    pub repeats: usize,
+}
+
+/// Latencies and outcome counts of one run.
+#[derive(Clone, Debug, Default)]
+struct Run {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[rank - 1] as f64 / 1000.0
+    }
+
+    fn throughput(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn line(&self, what: &str) -> String {
+        format!(
+            "{what:<28} {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>7.2} ms  errors {}",
+            self.throughput(),
+            self.pct(0.5),
+            self.pct(0.99),
+            self.pct(0.999),
+            self.pct(1.0),
+            self.errors
+        )
+    }
+}
+
+/// `v0=` HMAC-SHA256 of `v0:{ts}:{body}`, as Slack signs requests.
+fn sign(ts: i64, body: &str) -> String {
+    use hmac::Mac as _;
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()) else { return String::new() };
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={hex}")
+}
+
+const SECRET: &str = "bench-signing-secret";
+
+/// The server under test: a child process.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(db: &str, fake: &str) -> anyhow::Result<Served> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .env("BATON_DATABASE_URL", db)
+            .env("BATON_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn,baton=info")
+            .env("NO_COLOR", "1")
+            .env("SLACK_BOT_TOKEN", "xoxb-bench")
+            .env("SLACK_SIGNING_SECRET", SECRET)
+            .env("SLACK_API_BASE_URL", fake)
+            .env("DISCORD_BOT_TOKEN", "bench")
+            .env("DISCORD_APPLICATION_ID", "1")
+            .env("DISCORD_PUBLIC_KEY", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+            .env("DISCORD_API_BASE_URL", fake)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting baton serve")?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(30)).context("baton serve did not start")?;
+        Ok(Served { child, url })
+    }
+
+    /// (peak, current) resident set size in MiB, from /proc.
+    fn rss(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
+
+/// One signed `/handoff new` request body, unique by its trigger id.
+fn slash_body(n: u64) -> String {
+    let text = format!(r#"new sales-to-cs "Bench account {n}" account=Bench{n} arr=1000 segment=smb"#);
+    let trigger = format!("bench-{}-{n}", std::process::id());
+    serde_urlencoded::to_string([
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", "U0RITA0001"),
+        ("command", "/handoff"),
+        ("text", text.as_str()),
+        ("response_url", "https://hooks.slack.com/commands/1/2/3"),
+        ("trigger_id", trigger.as_str()),
+    ])
+    .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Target {
+    Handoff,
+    Healthz,
+}
+
+async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> bool {
+    let sent = match target {
+        Target::Healthz => http.get(format!("{base}/healthz")).send().await,
+        Target::Handoff => {
+            let body = slash_body(n);
+            let ts = Utc::now().timestamp();
+            http.post(format!("{base}/slack/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", ts.to_string())
+                .header("x-slack-signature", sign(ts, &body))
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            let text = r.text().await.unwrap_or_default();
+            target == Target::Healthz || text.contains("handed to")
+        }
+        _ => false,
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Open loop: requests start on a fixed schedule whatever the answers; latency counts from the
+/// scheduled start, so a slow server cannot hide its queueing.
+async fn open_loop(base: &str, target: Target, rate: u64, duration: Duration) -> Run {
+    let http = reqwest::Client::new();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (http, base) = (http.clone(), base.to_string());
+        tasks.spawn(async move {
+            let ok = one(&http, &base, target, SEQ.fetch_add(1, Ordering::Relaxed)).await;
+            (ok, due.elapsed())
+        });
+    }
+    collect(tasks, start).await
+}
+
+/// Closed loop: `concurrency` clients, each sending its next request when the last is answered.
+async fn closed_loop(base: &str, target: Target, concurrency: usize, duration: Duration) -> Run {
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (http, base) = (http.clone(), base.to_string());
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                let ok = one(&http, &base, target, SEQ.fetch_add(1, Ordering::Relaxed)).await;
+                out.push((ok, t.elapsed()));
+            }
+            out
+        });
+    }
+    let mut run = Run::default();
+    while let Some(Ok(results)) = tasks.join_next().await {
+        for (ok, latency) in results {
+            record(&mut run, ok, latency);
+        }
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+fn record(run: &mut Run, ok: bool, latency: Duration) {
+    if ok {
+        run.latencies_us.push(latency.as_micros() as u64);
+    } else {
+        run.errors += 1;
+    }
+}
+
+async fn collect(mut tasks: tokio::task::JoinSet<(bool, Duration)>, start: Instant) -> Run {
+    let mut run = Run::default();
+    while let Some(Ok((ok, latency))) = tasks.join_next().await {
+        record(&mut run, ok, latency);
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+/// pgbench's single-row-insert rate at `clients` over `secs`.
+fn pgbench(db: &str, clients: usize, secs: u64) -> anyhow::Result<f64> {
+    let script = std::env::temp_dir().join(format!("baton-pgbench-{}.sql", std::process::id()));
+    std::fs::write(&script, "INSERT INTO bench_inserts (v) VALUES (:client_id);\n")?;
+    let out = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-c", &clients.to_string(), "-j", "2", "-T", &secs.to_string(), "-f"])
+        .arg(&script)
+        .arg(db)
+        .output()
+        .context("running pgbench (Debian: apt install postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = ").and_then(|r| r.split_whitespace().next()?.parse().ok()))
+        .with_context(|| format!("pgbench printed no tps: {text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs the whole benchmark and prints its figures.
+pub async fn run(plan: Plan) -> anyhow::Result<()> {
+    let db = crate::bench::Scratch::create(&plan.admin_url, "serve").await?;
+    let store = crate::store::Store::open(&db.url).await?;
+    sqlx::query("CREATE TABLE bench_inserts (id BIGSERIAL PRIMARY KEY, v BIGINT)").execute(store.pool()).await?;
+    let (fake, _) = crate::bench::fake_slack().await?;
+    let served = Served::start(&db.url, &fake)?;
+    let base = served.url.clone();
+    let secs = plan.duration.as_secs().max(1);
+    println!(
+        "baton bench serve · {} cores · open loop {} req/s · closed loop {} clients · {secs} s per run",
+        std::thread::available_parallelism()?,
+        plan.rate,
+        plan.concurrency
+    );
+    // Warm up: connections, caches, the first allocations.
+    let _ = closed_loop(&base, Target::Handoff, plan.concurrency, Duration::from_secs(2)).await;
+    let (_, idle_rss) = served.rss();
+
+    let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
+    let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
+    println!("\nopen loop at {} req/s", plan.rate);
+    println!("{}", open.line("/handoff new (signed)"));
+    println!("{}", open_health.line("/healthz"));
+
+    let mut p99_ratios = Vec::new();
+    let mut create_ratios = Vec::new();
+    println!("\nclosed loop at {} clients, {} interleaved repeats", plan.concurrency, plan.repeats.max(3));
+    for i in 0..plan.repeats.max(3) {
+        let handoffs = closed_loop(&base, Target::Handoff, plan.concurrency, plan.duration).await;
+        let health = closed_loop(&base, Target::Healthz, plan.concurrency, plan.duration).await;
+        let inserts = pgbench(&db.url, plan.concurrency, secs)?;
+        println!("{}", handoffs.line(&format!("[{}] /handoff new", i + 1)));
+        println!("{}", health.line(&format!("[{}] /healthz", i + 1)));
+        println!("[{}] pgbench single-row inserts {inserts:>9.1}/s", i + 1);
+        p99_ratios.push(handoffs.pct(0.99) / health.pct(0.99).max(1e-3));
+        create_ratios.push(handoffs.throughput() / inserts.max(1e-9));
+    }
+    let (peak, steady) = served.rss();
+    println!("\nratios (median of {} repeats)", p99_ratios.len());
+    println!("handoff p99 / healthz p99            {:.2}   (target at most 3)", median(p99_ratios));
+    println!("handoff creations/s / pgbench inserts/s {:.2}   (target at least 0.5)", median(create_ratios));
+    println!(
+        "\nserver RSS: after warm-up {idle_rss:.1} MiB · now {steady:.1} MiB · peak {peak:.1} MiB (Slack and Discord configured)"
+    );
+    println!("open-loop p99 at {} req/s: {:.2} ms (target at most 50 ms)", plan.rate, open.pct(0.99));
+    drop(served);
+    store.pool().close().await;
+    db.drop_it().await?;
+    Ok(())
+}
