@@ -69,8 +69,9 @@ pub struct Wake {
 }
 
 impl Wake {
-    fn both(&self) {
-        self.scheduler.notify_one();
+    /// After a command: its messages are queued now. The scheduler is not woken: a command's
+    /// next check lies at least a business minute ahead, and its poll comes sooner than that.
+    fn after_command(&self) {
         self.delivery.notify_one();
     }
 }
@@ -99,8 +100,10 @@ impl App {
             return Err(Rejection::UnknownActor.into());
         }
         // A replay is recognised before deciding, so it is not answered as a fresh, refused command;
-        // two copies racing past this check still meet the key's unique index when saving.
+        // two copies racing past this check still meet the key's unique index when saving. A new
+        // handoff records its key first thing in its own transaction, so it needs no lookup.
         if let Some(key) = key
+            && !matches!(command, Command::New { .. })
             && self.store.processed(key).await?
         {
             return Err(AppError::Duplicate);
@@ -122,7 +125,7 @@ impl App {
                     .store
                     .create(key, now, |id| baton_core::create(&self.model, id, new, actor, surface, now).ok())
                     .await?;
-                self.wake.both();
+                self.wake.after_command();
                 Ok(d.reply)
             }
             command => {
@@ -132,7 +135,7 @@ impl App {
                 if let Some(req) = d.review.clone() {
                     self.review(id, req, now).await?;
                 }
-                self.wake.both();
+                self.wake.after_command();
                 Ok(d.reply)
             }
         }

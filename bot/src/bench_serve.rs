@@ -63,15 +63,6 @@ impl Run {
     }
 }
 
-/// `v0=` HMAC-SHA256 of `v0:{ts}:{body}`, as Slack signs requests.
-fn sign(ts: i64, body: &str) -> String {
-    use hmac::Mac as _;
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()) else { return String::new() };
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v0={hex}")
-}
-
 const SECRET: &str = "bench-signing-secret";
 
 /// The server under test: a child process.
@@ -165,7 +156,7 @@ async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> bool
             http.post(format!("{base}/slack/commands"))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("x-slack-request-timestamp", ts.to_string())
-                .header("x-slack-signature", sign(ts, &body))
+                .header("x-slack-signature", crate::slack::verify::sign(SECRET, ts, &body))
                 .body(body)
                 .send()
                 .await

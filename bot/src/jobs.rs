@@ -73,13 +73,8 @@ pub fn latest_due(job: &Job, since: DateTime<Utc>, now: DateTime<Utc>) -> Option
 pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<Vec<Intent>> {
     let model = &app.model;
     let to_person = |person: &str, text: String| Intent {
-        to: Recipient::Person(person.to_string()),
-        handoff: None,
-        kind: IntentKind::Digest,
-        text,
-        actions: Vec::new(),
         not_before: model.quiet_until(person, RiskTier::Reversible, now),
-        mentions: Vec::new(),
+        ..Intent::message(Recipient::Person(person.to_string()), IntentKind::Digest, text)
     };
     let seams = |function: &str| -> Vec<String> {
         model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
@@ -94,15 +89,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         JobKind::StallDigest => {
             let text = format!("Weekly stall digest\n{}", app.stall_report(now, Duration::days(7)).await?);
             match &model.architects_channel {
-                Some(c) => out.push(Intent {
-                    to: Recipient::SlackChannel(c.clone()),
-                    handoff: None,
-                    kind: IntentKind::Digest,
-                    text,
-                    actions: Vec::new(),
-                    not_before: None,
-                    mentions: Vec::new(),
-                }),
+                Some(c) => out.push(Intent::message(Recipient::SlackChannel(c.clone()), IntentKind::Digest, text)),
                 None => {
                     let architects = model.people.values().filter(|p| p.has_role(baton_core::model::Role::Architect));
                     out.extend(architects.map(|p| to_person(&p.id, text.clone())));

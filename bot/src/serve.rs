@@ -208,15 +208,7 @@ async fn refuse_reload(app: &App, errors: &[baton_core::config::ConfigError]) {
         }
     };
     let now = chrono::Utc::now();
-    let intent = baton_core::Intent {
-        to,
-        handoff: None,
-        kind: baton_core::IntentKind::Notice,
-        text,
-        actions: Vec::new(),
-        not_before: None,
-        mentions: Vec::new(),
-    };
+    let intent = baton_core::Intent::message(to, baton_core::IntentKind::Notice, text);
     if let Err(e) = app.reply_once(&format!("config-reload:{}", now.timestamp_millis()), &intent, now).await {
         tracing::error!("could not queue the reload report: {e}");
     }

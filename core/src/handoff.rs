@@ -545,6 +545,11 @@ impl IntentKind {
 }
 
 impl Intent {
+    /// A message about no handoff in particular (a reply, a report, a digest), sent at once.
+    pub fn message(to: Recipient, kind: IntentKind, text: String) -> Intent {
+        Intent { to, handoff: None, kind, text, actions: Vec::new(), not_before: None, mentions: Vec::new() }
+    }
+
     /// Whether the delivery worker may fold this message into a digest with others to the same
     /// recipient (cards are edited in place and recalibrations open threads, so they stay apart).
     pub fn digestible(&self) -> bool {

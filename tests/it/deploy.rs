@@ -185,14 +185,12 @@ async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_on
     ])
     .expect("form");
     let ts = Utc::now().timestamp();
-    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"reload-secret").expect("key");
-    hmac::Mac::update(&mut mac, format!("v0:{ts}:{body}").as_bytes());
-    let sig: String = hmac::Mac::finalize(mac).into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let sig = baton::slack::verify::sign("reload-secret", ts, &body);
     let answer: serde_json::Value = http
         .post(format!("{}/slack/commands", bot.url))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", format!("v0={sig}"))
+        .header("x-slack-signature", sig)
         .body(body)
         .send()
         .await

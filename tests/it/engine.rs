@@ -65,6 +65,7 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
     );
     assert!(posts[2].at > posts[1].at);
     assert_eq!(slack.history("#cs-handoffs").len(), 1, "posted exactly once");
+    eventually(10, "the delivery is recorded", || async { app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
     let (attempts, platform_ref, delivered) = outbox_row(
         &app,
         "SELECT attempts, platform_ref, delivered_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'",

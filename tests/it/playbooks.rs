@@ -13,7 +13,6 @@ use baton::slack::routes::Endpoints;
 use baton::slack::{Slack, SlackApi};
 use baton_core::Surface;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tokio::io::BufReader;
 
@@ -100,10 +99,7 @@ const SECRET: &str = "slack-secret";
 const APP_ID: &str = "1200000000000000000";
 
 fn slack_sig(ts: i64, body: &str) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v0={hex}")
+    baton::slack::verify::sign(SECRET, ts, body)
 }
 
 fn discord_key() -> ed25519_dalek::SigningKey {

@@ -9,7 +9,6 @@ use baton::serve::Server;
 use baton::slack::routes::Endpoints;
 use baton::slack::{Slack, SlackApi};
 use chrono::{Duration, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::fake_slack::{APP_TOKEN, FakeSlack, TOKEN};
@@ -53,13 +52,7 @@ async fn bot() -> Bot {
     bot_with(false).await
 }
 
-/// `v0=` HMAC-SHA256 of `v0:{ts}:{body}`, as Slack signs.
-fn signature(secret: &str, ts: i64, body: &str) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v0={hex}")
-}
+use baton::slack::verify::sign as signature;
 
 fn form(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(pairs).expect("form")

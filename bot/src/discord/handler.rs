@@ -194,15 +194,7 @@ impl Discord {
             }
         }
         let Some(channel) = i.channel_id.clone() else { return };
-        let intent = Intent {
-            to: Recipient::DiscordChannel(channel),
-            handoff: None,
-            kind: IntentKind::Notice,
-            text: text.to_string(),
-            actions: Vec::new(),
-            not_before: None,
-            mentions: Vec::new(),
-        };
+        let intent = Intent::message(Recipient::DiscordChannel(channel), IntentKind::Notice, text.to_string());
         if let Err(e) = self.app.reply_once(&format!("discord:late:{}", i.id), &intent, Utc::now()).await {
             tracing::error!("queueing a late answer failed: {e}");
         }
@@ -272,18 +264,14 @@ impl Discord {
             return format!("✗ {} already has another Discord account in Baton's operating model.", person.name);
         }
         let code = format!("{:06}", fastrand::u32(0..1_000_000));
-        let message = Intent {
-            to: Recipient::Person(person.id.clone()),
-            handoff: None,
-            kind: IntentKind::Notice,
-            text: format!(
+        let message = Intent::message(
+            Recipient::Person(person.id.clone()),
+            IntentKind::Notice,
+            format!(
                 "Your Baton link code is {code}. In Discord, run `/baton link code:{code}` within 10 minutes to link \
                  Discord account {user} to you. If you did not ask for this, ignore this message."
             ),
-            actions: Vec::new(),
-            not_before: None,
-            mentions: Vec::new(),
-        };
+        );
         let link = crate::store::LinkRequest { platform: "discord", user, person: &person.id, code: &code };
         match self.app.store.start_link(link, now + CODE_LIFETIME, &message, now).await {
             Ok(()) => {

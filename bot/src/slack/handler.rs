@@ -216,15 +216,7 @@ impl Slack {
         match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {
             Ok(reply) => {
                 // A modal has no response_url: the confirmation goes to the person by DM.
-                let dm = Intent {
-                    to: Recipient::Person(person.clone()),
-                    handoff: None,
-                    kind: IntentKind::Notice,
-                    text: reply,
-                    actions: Vec::new(),
-                    not_before: None,
-                    mentions: Vec::new(),
-                };
+                let dm = Intent::message(Recipient::Person(person.clone()), IntentKind::Notice, reply);
                 if let Err(e) = self.app.reply_once(&format!("{key}:reply"), &dm, now).await {
                     tracing::error!("queueing the confirmation failed: {e}");
                 }
@@ -251,15 +243,7 @@ impl Slack {
                 let me = self.clone();
                 tokio::spawn(async move {
                     let reply = me.mention_reply(&user, &text).await;
-                    let intent = Intent {
-                        to: Recipient::SlackChannel(channel),
-                        handoff: None,
-                        kind: IntentKind::Notice,
-                        text: reply,
-                        actions: Vec::new(),
-                        not_before: None,
-                        mentions: Vec::new(),
-                    };
+                    let intent = Intent::message(Recipient::SlackChannel(channel), IntentKind::Notice, reply);
                     // Slack retries an event it thinks was missed; its id makes the reply once.
                     if let Err(e) = me.app.reply_once(&format!("slack:event:{event_id}"), &intent, Utc::now()).await {
                         tracing::error!("answering a mention failed: {e}");

@@ -91,7 +91,7 @@ impl Store {
             anyhow::bail!("BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)");
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 20 })
             // Fail fast while the database is away: the background loops retry on their own.
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(&url)
