@@ -263,6 +263,20 @@ impl App {
     }
 }
 
+/// The text a chat platform answers with for a command's outcome: the reply, the refusal, or a
+/// short apology (the cause goes to the log).
+pub fn outcome(result: Result<String, AppError>) -> String {
+    match result {
+        Ok(reply) => reply,
+        Err(AppError::Rejected(r)) => format!("✗ {r}"),
+        Err(AppError::Duplicate) => "This request was already handled.".into(),
+        Err(AppError::Internal(e)) => {
+            tracing::error!("command failed: {e:#}");
+            "Something went wrong on Baton's side; it has been logged. Please try again in a minute.".into()
+        }
+    }
+}
+
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::api::DiscordApi;
 use super::payload::{Interaction, Kind};
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, outcome};
 use crate::store::LinkOutcome;
 
 /// By default, how long a command may run before a deferred response goes out instead.
@@ -43,18 +43,6 @@ pub struct Discord {
 pub fn reply(text: &str) -> Value {
     json!({"type": 4, "data": {"content": crate::slack::blocks::truncate(text, 2000), "flags": EPHEMERAL,
         "allowed_mentions": {"parse": []}}})
-}
-
-fn outcome(result: Result<String, AppError>) -> String {
-    match result {
-        Ok(reply) => reply,
-        Err(AppError::Rejected(r)) => format!("✗ {r}"),
-        Err(AppError::Duplicate) => "This was already handled.".into(),
-        Err(AppError::Internal(e)) => {
-            tracing::error!("command failed: {e:#}");
-            "Something went wrong on Baton's side; it has been logged. Please try again in a minute.".into()
-        }
-    }
 }
 
 fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -13,7 +13,7 @@ use super::api::SlackApi;
 use super::blocks::escape;
 use super::modal;
 use super::payload::{Event, EventRequest, Interaction, SlashCommand, View};
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, outcome};
 
 /// By default, how long a command may run before the acknowledgement goes out without it; the answer then
 /// follows through `response_url`.
@@ -41,19 +41,6 @@ pub fn unknown_user(user: &str) -> String {
         "Baton does not know your Slack account ({user}) yet. Ask a workflow architect to add \
          `slack = \"{user}\"` to your entry under [people] in baton.toml."
     )
-}
-
-/// The text for a command's outcome.
-fn outcome(result: Result<String, AppError>) -> String {
-    match result {
-        Ok(reply) => reply,
-        Err(AppError::Rejected(r)) => format!("✗ {r}"),
-        Err(AppError::Duplicate) => "This request was already handled.".into(),
-        Err(AppError::Internal(e)) => {
-            tracing::error!("command failed: {e:#}");
-            "Something went wrong on Baton's side; it has been logged. Please try again in a minute.".into()
-        }
-    }
 }
 
 impl Slack {
