@@ -130,8 +130,16 @@ impl App {
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
-                let d =
-                    self.apply(id, key, |h| baton_core::decide(&self.model, h, &command, actor, surface, now)).await?;
+                let decided =
+                    self.apply(id, key, |h| baton_core::decide(&self.model, h, &command, actor, surface, now)).await;
+                let d = match (decided, key) {
+                    // A copy of this request won the race while it was being decided: it is a replay,
+                    // not a fresh command that no longer applies.
+                    (Err(AppError::Rejected(_)), Some(key)) if self.store.processed(key).await? => {
+                        return Err(AppError::Duplicate);
+                    }
+                    (decided, _) => decided?,
+                };
                 if let Some(req) = d.review.clone() {
                     self.review(id, req, now).await?;
                 }
