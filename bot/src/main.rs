@@ -141,13 +141,18 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn,baton=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn,baton=info".into());
+    // Colours only for a terminal: log files and collectors get plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        // One JSON object per line, with the span (handoff id, interaction) it was logged in.
+        logs.json().with_current_span(true).init();
+    } else {
+        logs.init();
+    }
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {

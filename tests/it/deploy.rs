@@ -202,3 +202,34 @@ async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_on
     assert!(bot.terminate(), "SIGTERM after reloads still ends cleanly");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::BufRead as _;
+    let dir = std::env::temp_dir().join(format!("baton-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(repo())
+        .args(["serve", "--log-format", "json"])
+        .env("BATON_DATABASE_URL", format!("sqlite://{}", dir.join("b.db").display()))
+        .env("BATON_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+        let listening = v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("listening on"));
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(seen.iter().any(|l| l.contains("SLACK_BOT_TOKEN is not set")), "{seen:?}");
+}
