@@ -75,7 +75,7 @@ pub struct Outbound {
 
 /// What a channel message needs besides the intent.
 #[derive(Clone, Debug, Default)]
-pub struct DiscordExtras {
+pub struct Extras {
     /// The handoff's thread in this channel, once one was opened: later messages go there
     /// (a Discord thread id; for Slack, the `ts` of the recalibration's opening post).
     pub thread: Option<String>,
@@ -112,7 +112,7 @@ impl Outbound {
         nonce: i64,
         existing: Option<&str>,
         in_doubt: Option<Option<String>>,
-        extras: &DiscordExtras,
+        extras: &Extras,
         now: DateTime<Utc>,
     ) -> Result<Sent, SendError> {
         let slack = || self.slack.as_ref().ok_or_else(|| SendError::Permanent("Slack is not configured".into()));
@@ -351,7 +351,7 @@ impl Deliverer {
         };
         let span = tracing::info_span!("deliver", outbox = first.id, handoff = intent.handoff, to = %recipient_key(&intent.to));
         let _enter = span.enter();
-        let extras = self.discord_extras(&intent).await?;
+        let extras = self.extras(&intent).await?;
         let result =
             self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, &extras, clock.now()).await;
         drop(_enter);
@@ -400,10 +400,12 @@ impl Deliverer {
         }
     }
 
-    /// For a Discord channel message about a handoff: its thread, and who to ping (the owner's
-    /// Discord accounts, configured or linked; before acceptance, the receiving lead's). For a DM
-    /// to someone without a configured Discord id, `ping` carries their linked account.
-    async fn discord_extras(&self, intent: &Intent) -> anyhow::Result<DiscordExtras> {
+    /// What a message needs besides its intent: in a Slack channel, the recalibration thread to
+    /// reply in and the participants to mention; in a Discord channel, the handoff's thread and who
+    /// to ping (the mentioned people, or for an escalation the owner, else the receiving lead,
+    /// by their configured or linked accounts); for a DM to someone with no configured account,
+    /// their linked Discord account.
+    async fn extras(&self, intent: &Intent) -> anyhow::Result<Extras> {
         let discord_ids = |person: String| async move {
             let mut ids: Vec<String> = self.model.person(&person).and_then(|p| p.discord.clone()).into_iter().collect();
             ids.extend(self.store.linked_accounts("discord", &person).await?);
@@ -416,7 +418,7 @@ impl Deliverer {
                     _ => None,
                 };
                 let ping = intent.mentions.iter().filter_map(|p| self.model.person(p)?.slack.clone()).collect();
-                Ok(DiscordExtras { thread, ping })
+                Ok(Extras { thread, ping })
             }
             (Recipient::DiscordChannel(c), Some(h)) => {
                 let thread = self.store.get_ref(h, &thread_key(c)).await?;
@@ -434,14 +436,14 @@ impl Deliverer {
                         ping = discord_ids(p).await?;
                     }
                 }
-                Ok(DiscordExtras { thread, ping })
+                Ok(Extras { thread, ping })
             }
             (Recipient::Person(p), _)
                 if self.model.person(p).is_some_and(|x| x.slack.is_none() && x.discord.is_none()) =>
             {
-                Ok(DiscordExtras { thread: None, ping: discord_ids(p.clone()).await? })
+                Ok(Extras { thread: None, ping: discord_ids(p.clone()).await? })
             }
-            _ => Ok(DiscordExtras::default()),
+            _ => Ok(Extras::default()),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod deliver;
 pub mod discord;
 pub mod jobs;
 pub mod metrics;
+pub mod reconnect;
 pub mod reviewer;
 pub mod scheduler;
 pub mod serve;

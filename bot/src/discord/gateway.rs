@@ -15,24 +15,12 @@ use super::handler::Discord;
 use super::payload;
 
 /// Runs until `shutdown`, reconnecting with backoff.
-pub async fn run(discord: Discord, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match session(&discord, &mut shutdown).await {
-            Ok(()) => backoff = Duration::from_secs(1),
-            Err(e) => {
-                tracing::warn!("Discord Gateway connection failed, retrying in {backoff:?}: {e:#}");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
-        }
-    }
+pub async fn run(discord: Discord, shutdown: watch::Receiver<bool>) {
+    crate::reconnect::forever("Discord Gateway", Duration::from_secs(60), shutdown, |mut stop| {
+        let discord = discord.clone();
+        async move { session(&discord, &mut stop).await }
+    })
+    .await;
 }
 
 async fn session(discord: &Discord, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {

@@ -14,25 +14,13 @@ use super::handler::Slack;
 use super::payload;
 
 /// Runs until `shutdown`, reconnecting with backoff.
-pub async fn run(slack: Slack, api_base: String, app_token: String, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(slack: Slack, api_base: String, app_token: String, shutdown: watch::Receiver<bool>) {
     let http = reqwest::Client::new();
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match session(&slack, &http, &api_base, &app_token, &mut shutdown).await {
-            Ok(()) => backoff = Duration::from_secs(1),
-            Err(e) => {
-                tracing::warn!("Socket Mode connection failed, retrying in {backoff:?}: {e:#}");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
+    crate::reconnect::forever("Socket Mode", Duration::from_secs(30), shutdown, |mut stop| {
+        let (slack, http, api_base, app_token) = (slack.clone(), http.clone(), api_base.clone(), app_token.clone());
+        async move { session(&slack, &http, &api_base, &app_token, &mut stop).await }
+    })
+    .await;
 }
 
 /// One connection, until Slack says to reconnect, it drops, or shutdown.
