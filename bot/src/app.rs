@@ -6,14 +6,19 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
+use baton_core::history::{StallsQuery, View, Viewer};
 use baton_core::{
     Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render, review,
 };
-use chrono::{DateTime, Duration, Utc};
+use baton_core::{Image, Intent, IntentKind, Recipient};
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use crate::report;
 use crate::reviewer::Webhooks;
 use crate::store::{Store, StoreError};
 
@@ -96,6 +101,19 @@ impl App {
         now: DateTime<Utc>,
         key: Option<&str>,
     ) -> Result<String, AppError> {
+        self.handle_in(actor, surface, command, now, key, None).await
+    }
+
+    /// [`App::handle`] for a command typed in a channel (`place`), where a chart is posted.
+    pub async fn handle_in(
+        &self,
+        actor: &str,
+        surface: Surface,
+        command: Command,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+        place: Option<Recipient>,
+    ) -> Result<String, AppError> {
         if self.model.person(actor).is_none() {
             return Err(Rejection::UnknownActor.into());
         }
@@ -116,7 +134,7 @@ impl App {
                 Ok(render::card(&ctx, &h, now))
             }
             Command::Mine => self.mine(actor).await,
-            Command::Stalls => Ok(self.stall_report(now, Duration::days(90)).await?),
+            Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
                 // Validate before taking a number, so refusals leave no gaps in the numbering.
@@ -236,38 +254,59 @@ impl App {
     }
 
     /// Stall history over the `window` before `now`, and what is stalled now.
-    pub async fn stall_report(&self, now: DateTime<Utc>, window: Duration) -> Result<String, StoreError> {
-        let episodes = self.store.episodes_since(now - window).await?;
-        let stalled = self.store.stalled().await?;
-        let mut out = vec![format!("Stall history, last {} days ({} episodes):", window.num_days(), episodes.len())];
-        let mut seams: Vec<&str> = episodes.iter().map(|e| e.seam.as_str()).collect();
-        seams.sort_unstable();
-        seams.dedup();
-        for seam in seams {
-            let mine: Vec<_> = episodes.iter().filter(|e| e.seam == seam).collect();
-            let mut unblock: Vec<i64> =
-                mine.iter().filter_map(|e| e.closed_at.map(|c| (c - e.opened_at).num_seconds())).collect();
-            unblock.sort_unstable();
-            let pct = |p: f64| percentile(&unblock, p).map_or("-".into(), |s| render::duration(Duration::seconds(s)));
-            out.push(format!(
-                "• {seam}: {} opened, {} closed · time to unblock p50 {} · p90 {}",
-                mine.len(),
-                unblock.len(),
-                pct(0.5),
-                pct(0.9)
-            ));
-        }
-        if stalled.is_empty() {
-            out.push("Nothing is stalled right now.".into());
-        } else {
-            out.push("Stalled now:".into());
-            for h in &stalled {
-                if let Some(s) = &h.stall {
-                    out.push(format!("• {} · {} · {} · {}", h.label(), h.seam, h.title, s.kind.describe()));
-                }
+    /// Answers `/stalls`: the report, the health report, or (when asked in a channel, `place`)
+    /// the chart, queued for that channel once per request `key`.
+    pub async fn stalls(
+        &self,
+        actor: &str,
+        q: &StallsQuery,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+        place: Option<Recipient>,
+    ) -> Result<String, AppError> {
+        let viewer = Viewer::Person(actor);
+        match q.view {
+            View::Summary => Ok(report::summary(&self.store, &self.model, viewer, &q.filter, now).await?.text()),
+            View::Health => Ok(report::health(&self.store, &self.model, viewer, &q.filter, now, None).await?.text()),
+            View::Chart => {
+                let Some(place) = place else {
+                    return Err(Rejection::History(
+                        "charts are posted to the Slack or Discord channel you ask in; the console writes them to a file"
+                            .into(),
+                    )
+                    .into());
+                };
+                let intent = self.chart(viewer, &q.filter, now, place).await?;
+                let key = key.map_or_else(|| format!("chart:{}", now.timestamp_millis()), |k| format!("{k}:chart"));
+                self.reply_once(&key, &intent, now).await?;
+                Ok(format!("Drawing the chart of time to unblock ({}); it will be posted here.", q.filter.describe()))
             }
         }
-        Ok(out.join("\n"))
+    }
+
+    /// A message carrying the weekly time-to-unblock chart for `filter`.
+    pub async fn chart(
+        &self,
+        viewer: Viewer<'_>,
+        filter: &baton_core::history::Filter,
+        now: DateTime<Utc>,
+        to: Recipient,
+    ) -> Result<Intent, AppError> {
+        let png = self.chart_png(viewer, filter, now).await?;
+        let title = report::chart_title(filter);
+        let image = Image { name: "stalls.png".into(), title: title.clone(), png_base64: BASE64.encode(png) };
+        Ok(Intent { image: Some(image), ..Intent::message(to, IntentKind::Digest, title) })
+    }
+
+    /// The weekly time-to-unblock chart for `filter` as a PNG.
+    pub async fn chart_png(
+        &self,
+        viewer: Viewer<'_>,
+        filter: &baton_core::history::Filter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, AppError> {
+        let series = report::series(&self.store, &self.model, viewer, filter, now).await?;
+        Ok(report::png(&report::chart_title(filter), &series, filter.from(now), now)?)
     }
 }
 
@@ -285,15 +324,6 @@ pub fn outcome(result: Result<String, AppError>) -> String {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
 /// Usage of one command, or all of them.
 pub fn help(topic: Option<&str>) -> String {
     match topic.and_then(|t| USAGE.iter().find(|(name, _)| *name == t.trim_start_matches('/'))) {
@@ -302,17 +332,5 @@ pub fn help(topic: Option<&str>) -> String {
             let lines: Vec<&str> = USAGE.iter().map(|(_, u)| *u).collect();
             format!("Baton commands:\n{}", lines.join("\n"))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
-        assert_eq!(super::percentile(&v, 0.5), Some(50));
-        assert_eq!(super::percentile(&v, 0.9), Some(90));
-        assert_eq!(super::percentile(&[7], 0.9), Some(7));
-        assert_eq!(super::percentile(&[], 0.5), None);
     }
 }

@@ -6,14 +6,17 @@
 
 use std::io::Write;
 
+use anyhow::Context as _;
 use baton_core::config::parse_wall_duration;
-use baton_core::{Action, IntentKind, Recipient, parse};
+use baton_core::history::{Filter, View, Viewer};
+use baton_core::{Action, Command, IntentKind, Recipient, parse};
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::app::{App, AppError};
 use crate::deliver::plan;
+use crate::report;
 
 /// Console-only commands, shown by `help`.
 const CONSOLE_HELP: &str = "Console commands:
@@ -36,12 +39,14 @@ pub struct Console<W: Write> {
     out: W,
     /// Internal errors seen (a script run fails when any occurred).
     pub failures: usize,
+    /// Where `/stalls chart` writes its PNG (the current directory unless set).
+    pub chart_dir: std::path::PathBuf,
 }
 
 impl<W: Write> Console<W> {
     /// A session starting at `now`, printing to `out`.
     pub fn new(app: App, now: DateTime<Utc>, out: W) -> Self {
-        Console { app, now, tz: Tz::UTC, actor: None, out, failures: 0 }
+        Console { app, now, tz: Tz::UTC, actor: None, out, failures: 0, chart_dir: ".".into() }
     }
 
     /// The output, for tests.
@@ -190,7 +195,11 @@ impl<W: Write> Console<W> {
             writeln!(self.out, "  ✗ say who you are first: `as <person>` (`people` lists them)")?;
             return Ok(());
         };
-        match self.app.handle(&actor, baton_core::Surface::Console, command, self.now, None).await {
+        let result = match &command {
+            Command::Stalls(q) if q.view == View::Chart => self.chart(&actor, &q.filter).await,
+            _ => self.app.handle(&actor, baton_core::Surface::Console, command, self.now, None).await,
+        };
+        match result {
             Ok(reply) => writeln!(self.out, "{}", indent(&reply, "  "))?,
             Err(AppError::Rejected(r)) => writeln!(self.out, "{}", indent(&format!("✗ {r}"), "  "))?,
             Err(AppError::Duplicate) => writeln!(self.out, "  ✗ already handled")?,
@@ -201,6 +210,14 @@ impl<W: Write> Console<W> {
             }
         }
         self.deliver().await
+    }
+
+    /// `/stalls chart`: the chart a channel would get, written to a PNG file.
+    async fn chart(&self, actor: &str, filter: &Filter) -> Result<String, AppError> {
+        let png = self.app.chart_png(Viewer::Person(actor), filter, self.now).await?;
+        let path = self.chart_dir.join(format!("stalls-{}.png", self.now.format("%Y%m%d-%H%M")));
+        std::fs::write(&path, &png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(format!("{} written to {} ({} bytes)", report::chart_title(filter), path.display(), png.len()))
     }
 
     /// Prints every pending outbox message as delivered (folding floods into digests, as the

@@ -133,6 +133,13 @@ impl Outbound {
                     return Ok(found);
                 }
             }
+            if let Some(image) = &intent.image {
+                let file = api.upload(image, now).await?;
+                let block = serde_json::json!({"type": "image", "slack_file": {"id": file}, "alt_text": image.title});
+                if let Some(blocks) = body["blocks"].as_array_mut() {
+                    blocks.push(block);
+                }
+            }
             api.post(&channel, &body, nonce, now).await
         };
         match &intent.to {
@@ -144,7 +151,10 @@ impl Outbound {
                     return api.edit(r, &body, now).await.map(Sent::plain);
                 }
                 let target = extras.thread.as_deref().unwrap_or(c);
-                let reference = api.post(target, &body, now).await?;
+                let reference = match &intent.image {
+                    Some(image) => api.post_image(target, &body, image, now).await?,
+                    None => api.post(target, &body, now).await?,
+                };
                 let thread = match (intent.handoff, &extras.thread) {
                     (Some(h), None) => {
                         let name = format!("H-{h} {}", intent.text.lines().next().unwrap_or(""));
@@ -169,7 +179,10 @@ impl Outbound {
                         let api = discord()?;
                         let channel = api.dm_channel(&u, now).await?;
                         let body = crate::discord::api::message(intent, nonce, &[]);
-                        api.post(&channel, &body, now).await.map(Sent::plain)
+                        match &intent.image {
+                            Some(image) => api.post_image(&channel, &body, image, now).await.map(Sent::plain),
+                            None => api.post(&channel, &body, now).await.map(Sent::plain),
+                        }
                     }
                     _ => Err(SendError::Permanent(format!(
                         "{} has no account on a configured platform (Slack or Discord)",
@@ -201,6 +214,7 @@ impl Piece {
                 actions: Vec::new(),
                 not_before: None,
                 mentions: Vec::new(),
+                image: None,
             },
         }
     }
@@ -471,6 +485,7 @@ impl Deliverer {
             actions: Vec::new(),
             not_before: None,
             mentions: Vec::new(),
+            image: None,
         });
         self.store.mark_dead(&piece.ids(), reason, now, notice.as_ref()).await?;
         Ok(())
@@ -542,6 +557,7 @@ mod tests {
                 actions: vec![Action::Ack],
                 not_before: None,
                 mentions: Vec::new(),
+                image: None,
             },
             attempts: 0,
             in_doubt: false,

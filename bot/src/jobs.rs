@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use baton_core::history::{Filter, Viewer};
 use baton_core::model::{Job, JobKind, RiskTier};
 use baton_core::{Ctx, Handoff, Intent, IntentKind, Recipient, State, render};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
+use crate::report;
 
 /// How long without a change before an owner is asked "still open?".
 const STILL_OPEN_AFTER: Duration = Duration::days(1);
@@ -87,12 +89,28 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
     let mut out = Vec::new();
     match job.kind {
         JobKind::StallDigest => {
-            let text = format!("Weekly stall digest\n{}", app.stall_report(now, Duration::days(7)).await?);
-            match &model.architects_channel {
-                Some(c) => out.push(Intent::message(Recipient::SlackChannel(c.clone()), IntentKind::Digest, text)),
-                None => {
-                    let architects = model.people.values().filter(|p| p.has_role(baton_core::model::Role::Architect));
-                    out.extend(architects.map(|p| to_person(&p.id, text.clone())));
+            // The last week's numbers against the week before, and the chart of the last 12 weeks.
+            let week = Filter { days: 7, ..Filter::default() };
+            let report = report::summary(&app.store, model, Viewer::Operator, &week, now).await?;
+            let text = format!("Weekly stall digest\n{}", report.text());
+            let quarter = Filter { days: 84, ..Filter::default() };
+            let recipients: Vec<Recipient> = match &model.architects_channel {
+                Some(c) => vec![Recipient::SlackChannel(c.clone())],
+                None => model
+                    .people
+                    .values()
+                    .filter(|p| p.has_role(baton_core::model::Role::Architect))
+                    .map(|p| Recipient::Person(p.id.clone()))
+                    .collect(),
+            };
+            for to in recipients {
+                let chart = app.chart(Viewer::Operator, &quarter, now, to.clone()).await?;
+                match &to {
+                    Recipient::Person(p) => {
+                        out.push(to_person(p, text.clone()));
+                        out.push(Intent { not_before: model.quiet_until(p, RiskTier::Reversible, now), ..chart });
+                    }
+                    _ => out.extend([Intent::message(to, IntentKind::Digest, text.clone()), chart]),
                 }
             }
         }

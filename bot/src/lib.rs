@@ -21,6 +21,7 @@ pub mod discord;
 pub mod jobs;
 pub mod metrics;
 pub mod reconnect;
+pub mod report;
 pub mod reviewer;
 pub mod scheduler;
 pub mod serve;

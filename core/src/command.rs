@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::config::parse_duration;
 use crate::handoff::HandoffId;
+use crate::history::StallsQuery;
 
 /// What a person asked Baton to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,8 +89,8 @@ pub enum Command {
     Show(HandoffId),
     /// List what I own or requested.
     Mine,
-    /// Stall history and what is stalled now.
-    Stalls,
+    /// Stall history, the health report or the chart.
+    Stalls(StallsQuery),
     /// Record the open recalibration's artifact (and apply its decision).
     Record {
         /// Handoff.
@@ -134,7 +135,7 @@ impl Command {
             | Command::Recalibrate { id, .. }
             | Command::Record { id, .. }
             | Command::Postmortem { id, .. } => Some(*id),
-            Command::New { .. } | Command::Mine | Command::Stalls | Command::Help(_) => None,
+            Command::New { .. } | Command::Mine | Command::Stalls(_) | Command::Help(_) => None,
         }
     }
 }
@@ -165,7 +166,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("snooze", "/snooze H-<n> <duration like 2h or 30m> <reason>"),
     ("show", "/handoff show H-<n>"),
     ("mine", "/handoff mine"),
-    ("stalls", "/stalls"),
+    ("stalls", crate::history::USAGE),
     ("recalibrate", "/recalibrate H-<n> [playbook]"),
     (
         "record",
@@ -256,7 +257,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             Command::Snooze { id, duration, reason }
         }
         "mine" => Command::Mine,
-        "stalls" => Command::Stalls,
+        "stalls" => Command::Stalls(crate::history::parse_query(&args.collect::<Vec<_>>()).map_err(err)?),
         "record" | "postmortem" => {
             let id = id()?;
             let (fields, words) = split_fields(args);

@@ -142,6 +142,9 @@ pub enum Rejection {
     /// The command is read-only and does not change a handoff.
     #[error("`{0}` does not change a handoff")]
     NotAChange(&'static str),
+    /// A stall-history request that names something unknown or outside what the asker may see.
+    #[error("{0}")]
+    History(String),
 }
 
 /// The seam a handoff travels on, with both functions resolved.
@@ -239,6 +242,7 @@ impl<'a> Draft<'a> {
             actions,
             not_before,
             mentions: Vec::new(),
+            image: None,
         });
     }
 
@@ -400,6 +404,8 @@ pub fn create(
         last_note: None,
         recalibration: None,
         due_date: None,
+        accepted_at: None,
+        closed_at: None,
     };
     let mut d = Draft::new(ctx, h, actor, surface, now);
     d.record(Change::Created { fields });
@@ -437,6 +443,7 @@ pub fn decide(
             require_may_own(&ctx, person)?;
             d.h.owner = Some(actor.to_string());
             d.h.state = State::Accepted;
+            d.h.accepted_at.get_or_insert(now);
             d.moved();
             d.record(Change::Accepted { owner: actor.to_string() });
             d.tell_person(&h.requester, format!("{label} \"{}\" was accepted by {}.", h.title, person.name), vec![]);
@@ -609,6 +616,7 @@ pub fn decide(
                 });
             }
             d.h.state = State::Cancelled;
+            d.h.closed_at = Some(now);
             d.h.reason = Some(reason.clone());
             d.moved();
             d.record(Change::Cancelled { reason: reason.clone() });
@@ -703,7 +711,7 @@ pub fn decide(
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),
-        Command::Stalls => return Err(Rejection::NotAChange("stalls")),
+        Command::Stalls(_) => return Err(Rejection::NotAChange("stalls")),
         Command::Help(_) => return Err(Rejection::NotAChange("help")),
     };
     Ok(d.finish(reply))
@@ -747,6 +755,7 @@ pub fn record_verdict(
 /// Marks the draft done: stops clocks, closes any stall, tells requester and owner.
 fn complete(d: &mut Draft<'_>) {
     d.h.state = State::Done;
+    d.h.closed_at = Some(d.now);
     d.moved();
     d.h.phase_clock.pause(d.ctx.cal(), d.now, None);
     d.h.total_clock.pause(d.ctx.cal(), d.now, None);

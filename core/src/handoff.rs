@@ -61,6 +61,12 @@ pub struct Handoff {
     /// A due date agreed in a recalibration (shown on the card).
     #[serde(default)]
     pub due_date: Option<chrono::NaiveDate>,
+    /// First accepted (time to accept counts to here; wall-clock, for stall history).
+    #[serde(default)]
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// Done or cancelled.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// A recalibration under way on a handoff.
@@ -528,6 +534,20 @@ pub struct Intent {
     /// People to mention (ping) in a channel message: a recalibration's participants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<PersonId>,
+    /// A picture sent with the text (a stall-history chart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// A PNG picture attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// File name, like `stalls.png`.
+    pub name: String,
+    /// Alternative text and title.
+    pub title: String,
+    /// The PNG, base64-encoded (it travels inside the outbox row).
+    pub png_base64: String,
 }
 
 impl IntentKind {
@@ -547,13 +567,22 @@ impl IntentKind {
 impl Intent {
     /// A message about no handoff in particular (a reply, a report, a digest), sent at once.
     pub fn message(to: Recipient, kind: IntentKind, text: String) -> Intent {
-        Intent { to, handoff: None, kind, text, actions: Vec::new(), not_before: None, mentions: Vec::new() }
+        Intent {
+            to,
+            handoff: None,
+            kind,
+            text,
+            actions: Vec::new(),
+            not_before: None,
+            mentions: Vec::new(),
+            image: None,
+        }
     }
 
     /// Whether the delivery worker may fold this message into a digest with others to the same
     /// recipient (cards are edited in place and recalibrations open threads, so they stay apart).
     pub fn digestible(&self) -> bool {
-        matches!(self.kind, IntentKind::Notice | IntentKind::Escalation | IntentKind::Digest)
+        self.image.is_none() && matches!(self.kind, IntentKind::Notice | IntentKind::Escalation | IntentKind::Digest)
     }
 }
 

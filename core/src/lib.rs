@@ -11,6 +11,7 @@ pub mod contract;
 pub mod decide;
 pub mod docs;
 pub mod handoff;
+pub mod history;
 pub mod model;
 pub mod recalibrate;
 pub mod render;

@@ -265,6 +265,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         }
         "cancel" => {
             d.h.state = State::Cancelled;
+            d.h.closed_at = Some(d.now);
             d.h.reason = fields.get("assumption_broke").cloned();
             d.moved();
             "cancelled".to_string()
@@ -322,6 +323,7 @@ fn remind_follow_up(d: &mut Draft<'_>, f: &FollowUp) {
         actions: vec![],
         not_before: at.filter(|a| *a > d.now),
         mentions: Vec::new(),
+        image: None,
     });
 }
 

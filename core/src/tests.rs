@@ -444,3 +444,40 @@ fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
     assert_eq!(w.last().artifacts[0].decision, "postmortem");
     assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
 }
+
+#[test]
+fn stall_history_is_scoped_to_the_viewers_functions_and_architects_see_everything() {
+    use crate::history::{Filter, Viewer, scope};
+    let model = model();
+    let all = Filter::default();
+    let architect = scope(&model, Viewer::Person("ada"), &all).expect("accepted");
+    assert!(architect.everything);
+    assert_eq!(architect.seams, model.seams.keys().cloned().collect::<Vec<_>>());
+
+    // An engineer sees the seams to and from engineering, and says so.
+    let eve = scope(&model, Viewer::Person("eve"), &all).expect("accepted");
+    assert_eq!(eve.seams, ["eng-to-ops", "marketing-to-eng"]);
+    assert_eq!(eve.described, "seams to or from Engineering");
+
+    // Asking for someone else's seam or function is refused with what may be seen instead.
+    let other = Filter { seam: Some("sales-to-cs".into()), ..Filter::default() };
+    let refusal = scope(&model, Viewer::Person("eve"), &other).expect_err("refused").to_string();
+    assert!(refusal.contains("seams to or from Engineering only (architects see every seam)"), "{refusal}");
+    assert!(refusal.contains("sales-to-cs joins Sales and Customer Success"), "{refusal}");
+    let func = Filter { function: Some("sales".into()), ..Filter::default() };
+    assert!(
+        scope(&model, Viewer::Person("eve"), &func).expect_err("refused").to_string().contains("you are not in Sales")
+    );
+    assert_eq!(scope(&model, Viewer::Person("rita"), &func).expect("accepted").seams, ["sales-to-cs"]);
+
+    // Unknown names are refused with the known ones.
+    for (f, says) in [
+        (Filter { seam: Some("nope".into()), ..Filter::default() }, "seams: eng-to-ops"),
+        (Filter { function: Some("legal".into()), ..Filter::default() }, "functions: customer-success"),
+        (Filter { category: Some("luck".into()), ..Filter::default() }, "categories:"),
+        (Filter { owner: Some("zed".into()), ..Filter::default() }, "no person `zed`"),
+    ] {
+        let e = scope(&model, Viewer::Operator, &f).expect_err("refused").to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -6,7 +6,13 @@ use tokio::io::BufReader;
 use crate::support::{app, repo, sqlite, t};
 
 async fn run(script: &str) -> String {
+    run_in(script, &std::env::temp_dir()).await
+}
+
+/// Runs a script with charts written to `charts`.
+async fn run_in(script: &str, charts: &std::path::Path) -> String {
     let mut console = Console::new(app(sqlite().await), t("2026-11-22T09:00:00Z"), Vec::new());
+    console.chart_dir = charts.to_path_buf();
     console.run(BufReader::new(script.as_bytes()), true).await.expect("script runs");
     assert_eq!(console.failures, 0);
     String::from_utf8(console.into_output()).expect("utf-8")
@@ -26,7 +32,9 @@ fn in_order(haystack: &str, needles: &[&str]) {
 #[tokio::test]
 async fn the_demo_script_walks_both_handoffs_through_their_lives() {
     let script = std::fs::read_to_string(repo().join("demo/demo.baton")).expect("demo script");
-    let out = run(&script).await;
+    let charts = std::env::temp_dir().join(format!("baton-demo-charts-{}", std::process::id()));
+    std::fs::create_dir_all(&charts).expect("chart dir");
+    let out = run_in(&script, &charts).await;
     in_order(
         &out,
         &[
@@ -49,16 +57,34 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "thread \"recalibration H-2 (unacknowledged)\"",
             "Recalibration convened for H-2 \"Spring launch landing page\" (marketing-to-eng, Unacknowledged handoff)",
             "Eve Engel convenes; Mia Moreau attend. Timebox 30m.",
-            "• sales-to-cs: 1 opened, 1 closed · time to unblock p50 2h30m",
-            "• H-2 · marketing-to-eng · Spring launch landing page · not accepted in time",
+            "mia> /stalls",
+            "Stall history · last 90 days · 2026-09-03 to 2026-12-02 · seams to or from Marketing",
+            "• marketing-to-eng: stalls opened 1, closed 0",
+            "• H-2 · marketing-to-eng · Spring launch landing page · not accepted in time · owner none yet",
             "Recorded the unacknowledged recalibration of H-2: Eli Ek owns it now and must accept it.",
             "in thread \"recalibration H-2\"",
             "Follow-up: Eve Engel by 2026-12-04: add a Tuesday rota for the launch queue",
             "You own H-2 now.",
             "H-2 snoozed until",
             "✗ unknown command `frobnicate`",
+            "ada> /stalls",
+            "· every seam",
+            "all: stalls opened 2, closed 2",
+            "• sales-to-cs: stalls opened 1, closed 1",
+            "time to unblock: p50 2h30m · p90 2h30m, nothing to compare in the previous 90 days",
+            "1. capacity · 1 (previous 90 days: 0) new",
+            "Nothing is stalled right now.",
+            "ada> /stalls health",
+            "4. Is every seam explicit and owned? ✓ yes",
+            "5. Are recurring failure categories declining? ✗ no",
+            "rising: capacity",
+            "ada> /stalls chart window=4w",
+            "· last 28 days written to",
         ],
     );
+    let png = std::fs::read(charts.join("stalls-20261202-1400.png")).expect("the chart was written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_dir_all(&charts).ok();
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use baton_core::{Action, Intent, IntentKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use baton_core::{Action, Image, Intent, IntentKind};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -82,6 +84,18 @@ impl DiscordApi {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<Value, SendError> {
+        self.call_with(method, route, body, None, now).await
+    }
+
+    /// [`Self::call`], sending `body` as `payload_json` beside a file when one is given.
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        route: &str,
+        body: &Value,
+        file: Option<(String, Vec<u8>)>,
+        now: DateTime<Utc>,
+    ) -> Result<Value, SendError> {
         let key = format!("discord:{route}");
         self.limits.check(&[GLOBAL, &key], now)?;
         let started = std::time::Instant::now();
@@ -89,7 +103,15 @@ impl DiscordApi {
             .http
             .request(method, format!("{}/api/v10/{route}", self.base))
             .header("Authorization", format!("Bot {}", self.token));
-        if !body.is_null() {
+        if let Some((name, bytes)) = file {
+            let part = reqwest::multipart::Part::bytes(bytes)
+                .file_name(name)
+                .mime_str("image/png")
+                .map_err(|e| SendError::Permanent(format!("{route}: {e}")))?;
+            req = req.multipart(
+                reqwest::multipart::Form::new().text("payload_json", body.to_string()).part("files[0]", part),
+            );
+        } else if !body.is_null() {
             req = req.json(body);
         }
         let resp = req.send().await.map_err(|e| SendError::retry(format!("{route}: {e}")))?;
@@ -142,6 +164,27 @@ impl DiscordApi {
     /// nonce (`enforce_nonce`), so a retry after a crash does not post twice.
     pub async fn post(&self, channel: &str, body: &Value, now: DateTime<Utc>) -> Result<String, SendError> {
         let v = self.call(reqwest::Method::POST, &format!("channels/{channel}/messages"), body, now).await?;
+        match v["id"].as_str() {
+            Some(id) => Ok(format!("{channel}:{id}")),
+            None => Err(SendError::Permanent("Discord's answer had no message id".into())),
+        }
+    }
+
+    /// Posts a message with a PNG attached (multipart: `payload_json` and `files[0]`).
+    pub async fn post_image(
+        &self,
+        channel: &str,
+        body: &Value,
+        image: &Image,
+        now: DateTime<Utc>,
+    ) -> Result<String, SendError> {
+        let png = BASE64
+            .decode(&image.png_base64)
+            .map_err(|e| SendError::Permanent(format!("the queued image is not base64: {e}")))?;
+        let mut body = body.clone();
+        body["attachments"] = json!([{"id": 0, "filename": image.name, "description": image.title}]);
+        let route = format!("channels/{channel}/messages");
+        let v = self.call_with(reqwest::Method::POST, &route, &body, Some((image.name.clone(), png)), now).await?;
         match v["id"].as_str() {
             Some(id) => Ok(format!("{channel}:{id}")),
             None => Err(SendError::Permanent("Discord's answer had no message id".into())),

@@ -3,6 +3,29 @@
 use baton_core::OperatingModel;
 use serde_json::{Value, json};
 
+/// `/stalls`: the view, then the same filters as `/stalls` in Slack.
+fn stalls_options(model: &OperatingModel) -> Value {
+    let choices = |names: Vec<&String>| -> Vec<Value> {
+        names.into_iter().take(25).map(|n| json!({"name": n, "value": n})).collect()
+    };
+    let text =
+        |name: &str, description: &str| json!({"type": 3, "name": name, "description": description, "required": false});
+    json!([
+        {"type": 3, "name": "view", "description": "What to show (default: summary)", "required": false, "choices": [
+            {"name": "summary", "value": "summary"}, {"name": "health", "value": "health"}, {"name": "chart", "value": "chart"}]},
+        {"type": 3, "name": "seam", "description": "One seam", "required": false, "choices": choices(model.seams.keys().collect())},
+        {"type": 3, "name": "function", "description": "Seams from or to one function", "required": false,
+         "choices": choices(model.functions.keys().collect())},
+        {"type": 3, "name": "category", "description": "Failure category recorded", "required": false,
+         "choices": choices(model.categories.iter().collect())},
+        text("owner", "Owner (Baton person id)"),
+        {"type": 3, "name": "tier", "description": "Risk tier", "required": false, "choices": [
+            {"name": "reversible", "value": "reversible"}, {"name": "irreversible", "value": "irreversible"},
+            {"name": "high-stakes", "value": "high-stakes"}]},
+        text("window", "Window, like 90d or 12w (default 90d)"),
+    ])
+}
+
 /// Command definitions for Discord's bulk-overwrite endpoint.
 pub fn definitions(model: &OperatingModel) -> Value {
     let handoff = |required: bool| {
@@ -19,7 +42,8 @@ pub fn definitions(model: &OperatingModel) -> Value {
             {"type": 1, "name": "record", "description": "Record a recalibration's outcome", "options": [handoff(true),
                 {"type": 3, "name": "artifact", "required": true, "max_length": 2000,
                  "description": "decision=... assumption_broke=\"...\" category=... [field=value ...]"}]}]},
-        {"name": "stalls", "type": 1, "description": "Stall history and what is stalled now"},
+        {"name": "stalls", "type": 1, "description": "Stall history, the operating-model health report, or a chart",
+         "options": stalls_options(model)},
         {"name": "recalibrate", "type": 1, "description": "Convene a recalibration on a handoff", "options": [
             handoff(true),
             {"type": 3, "name": "playbook", "description": "Playbook (default: the seam's)", "required": false,

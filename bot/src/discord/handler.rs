@@ -87,7 +87,16 @@ impl Discord {
                 let need_id = |id: Option<HandoffId>| id.ok_or("name the handoff, like H-12");
                 let c = match name.as_str() {
                     "ack" => need_id(id).map(Command::Ack),
-                    "stalls" => Ok(Command::Stalls),
+                    "stalls" => {
+                        let words: Vec<String> = options
+                            .iter()
+                            .map(|(n, v)| if n == "view" { v.clone() } else { format!("{n}={v}") })
+                            .collect();
+                        match baton_core::history::parse_query(&words) {
+                            Ok(q) => Ok(Command::Stalls(q)),
+                            Err(e) => return reply(&format!("✗ {e}\nusage: {}", baton_core::history::USAGE)),
+                        }
+                    }
                     "handoff" if option(options, "sub") == Some("record") => {
                         let line = format!(
                             "/handoff record {} {}",
@@ -155,7 +164,9 @@ impl Discord {
         let me = self.clone();
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let text = outcome(app.handle(&person, Surface::Discord, command, Utc::now(), Some(&key)).await);
+                let place = i.channel_id.clone().map(Recipient::DiscordChannel);
+                let text =
+                    outcome(app.handle_in(&person, Surface::Discord, command, Utc::now(), Some(&key), place).await);
                 if let Err(text) = tx.send(text) {
                     me.follow_up(&i, &text, received).await;
                 }

@@ -1,6 +1,10 @@
-//! The Slack Web API calls the delivery worker makes: `chat.postMessage`, `chat.update`, and the
-//! history lookup that finds a message a crashed worker may already have posted.
+//! The Slack Web API calls the delivery worker makes: `chat.postMessage`, `chat.update`, file
+//! uploads for charts, and the history lookup that finds a message a crashed worker may already
+//! have posted.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use baton_core::Image;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -31,17 +35,26 @@ impl SlackApi {
 
     /// Calls `method` with a JSON body. `channel` keys Slack's per-method, per-channel limits.
     async fn call(&self, method: &str, channel: &str, body: &Value, now: DateTime<Utc>) -> Result<Value, SendError> {
+        self.call_with(method, channel, Args::Json(body), now).await
+    }
+
+    /// Calls `method` with JSON or form-encoded arguments (some methods take only the latter).
+    async fn call_with(
+        &self,
+        method: &str,
+        channel: &str,
+        args: Args<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Value, SendError> {
         let key = format!("slack:{method}:{channel}");
         self.limits.check(&[&key], now)?;
         let started = std::time::Instant::now();
-        let resp = self
-            .http
-            .post(format!("{}/{method}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| SendError::retry(format!("{method}: {e}")))?;
+        let req = self.http.post(format!("{}/{method}", self.base)).bearer_auth(&self.token);
+        let req = match args {
+            Args::Json(body) => req.json(body),
+            Args::Form(form) => req.form(form),
+        };
+        let resp = req.send().await.map_err(|e| SendError::retry(format!("{method}: {e}")))?;
         let status = resp.status();
         // Limits count from when the answer came, not from when the pass began.
         let answered = now + Duration::from_std(started.elapsed()).unwrap_or_default();
@@ -83,6 +96,40 @@ impl SlackApi {
         body["metadata"] = json!({"event_type": METADATA_EVENT, "event_payload": {"outbox_id": nonce}});
         let v = self.call("chat.postMessage", channel, &body, now).await?;
         reference(&v)
+    }
+
+    /// Uploads a PNG with Slack's external-upload flow (`files.getUploadURLExternal`, the bytes,
+    /// `files.completeUploadExternal` without a channel) and returns the file id, which an
+    /// `image` block then shows in a message posted the usual way (so the message carries the
+    /// outbox id in its metadata like any other).
+    pub async fn upload(&self, image: &Image, now: DateTime<Utc>) -> Result<String, SendError> {
+        let png = BASE64
+            .decode(&image.png_base64)
+            .map_err(|e| SendError::Permanent(format!("the queued image is not base64: {e}")))?;
+        let form =
+            [("filename", image.name.clone()), ("length", png.len().to_string()), ("alt_txt", image.title.clone())];
+        let v = self.call_with("files.getUploadURLExternal", "files", Args::Form(&form), now).await?;
+        let (Some(url), Some(id)) = (v["upload_url"].as_str(), v["file_id"].as_str()) else {
+            return Err(SendError::Permanent(
+                "files.getUploadURLExternal answered without upload_url and file_id".into(),
+            ));
+        };
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .body(png)
+            .send()
+            .await
+            .map_err(|e| SendError::retry(format!("file upload: {e}")))?;
+        match resp.status() {
+            s if s.is_success() => {}
+            s if s.is_server_error() || s.as_u16() == 429 => return Err(SendError::retry(format!("file upload: {s}"))),
+            s => return Err(SendError::Permanent(format!("file upload: {s}"))),
+        }
+        let files = json!([{"id": id, "title": image.title}]).to_string();
+        self.call_with("files.completeUploadExternal", "files", Args::Form(&[("files", files)]), now).await?;
+        Ok(id.to_string())
     }
 
     /// Replaces the message `reference` (`channel:ts`) in place.
@@ -169,6 +216,12 @@ impl SlackApi {
         });
         Ok(found.and_then(|m| m["ts"].as_str()).map(|ts| format!("{channel_id}:{ts}")))
     }
+}
+
+/// Arguments of a Web API call.
+enum Args<'a> {
+    Json(&'a Value),
+    Form(&'a [(&'a str, String)]),
 }
 
 fn reference(v: &Value) -> Result<String, SendError> {

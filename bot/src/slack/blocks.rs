@@ -100,6 +100,7 @@ mod tests {
             actions: vec![Action::Accept],
             not_before: None,
             mentions: Vec::new(),
+            image: None,
         }
     }
 

@@ -81,14 +81,22 @@ impl Slack {
 
     /// Runs a command; returns its outcome if it finished within the budget, else `None`
     /// (and the outcome goes to `late` when it finishes).
-    async fn run(&self, person: String, command: Command, key: String, late: Option<String>) -> Option<String> {
+    async fn run(
+        &self,
+        person: String,
+        command: Command,
+        key: String,
+        late: Option<String>,
+        place: Option<Recipient>,
+    ) -> Option<String> {
         let span = tracing::info_span!("slack_interaction", person = %person, handoff = command.target());
         let app = self.app.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let text = outcome(app.handle(&person, Surface::Slack, command, Utc::now(), Some(&key)).await);
+                let text =
+                    outcome(app.handle_in(&person, Surface::Slack, command, Utc::now(), Some(&key), place).await);
                 if let Err(text) = tx.send(text) {
                     me.respond_later(late, text);
                 }
@@ -117,7 +125,8 @@ impl Slack {
             Err(e) => return ephemeral(&format!("✗ {}\nusage: {}", e.message, e.usage)),
         };
         let key = format!("slack:command:{}", cmd.trigger_id);
-        match self.run(person, command, key, Some(cmd.response_url.clone())).await {
+        let place = Some(Recipient::SlackChannel(cmd.channel_id.clone()));
+        match self.run(person, command, key, Some(cmd.response_url.clone()), place).await {
             Some(reply) => ephemeral(&reply),
             None => ephemeral("Working on it; the answer will follow here."),
         }
@@ -159,7 +168,7 @@ impl Slack {
                         tokio::spawn(async move {
                             // The answer always goes through response_url: a block action's
                             // acknowledgement body is not shown.
-                            if let Some(text) = me.run(person, command, key, response_url.clone()).await {
+                            if let Some(text) = me.run(person, command, key, response_url.clone(), None).await {
                                 me.respond_later(response_url, text);
                             }
                         });

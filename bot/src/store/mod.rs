@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod history;
 mod links;
 mod outbox;
 
+pub use history::{Buckets, Metric, PercentileRow, Slice};
 pub use links::{LinkOutcome, LinkRequest};
 pub use outbox::{Claimed, MetricsSnapshot, recipient_key};
 
@@ -296,12 +298,7 @@ impl Store {
             q = q.bind(b.to_string());
         }
         let rows: Vec<AnyRow> = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let doc: String = r.try_get("doc")?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
-            })
-            .collect()
+        rows.iter().map(decode_doc).collect()
     }
 
     /// Open handoffs a person owns or requested.
@@ -376,6 +373,12 @@ impl Store {
     }
 }
 
+/// The handoff in a row's `doc` column.
+fn decode_doc(r: &AnyRow) -> Result<Handoff, StoreError> {
+    let doc: String = r.try_get("doc")?;
+    serde_json::from_str(&doc).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+}
+
 /// Writes a decision inside `tx` (see [`Store::save`]).
 async fn write_decision(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -405,8 +408,8 @@ async fn write_decision(
     let version = match expected {
         None => {
             sqlx::query(
-                "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)",
+                "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc, \
+                 tier, accepted_at_ms, closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12, $13)",
             )
             .bind(id)
             .bind(&h.seam)
@@ -418,14 +421,17 @@ async fn write_decision(
             .bind(now)
             .bind(next_check)
             .bind(&doc)
+            .bind(h.tier.name())
+            .bind(h.accepted_at.map(ms))
+            .bind(h.closed_at.map(ms))
             .execute(&mut **tx)
             .await?;
             1
         }
         Some(v) => {
             let updated = sqlx::query(
-                "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6 \
-                 WHERE id = $7 AND version = $8",
+                "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6, \
+                 accepted_at_ms = COALESCE(accepted_at_ms, $7), closed_at_ms = COALESCE(closed_at_ms, $8) WHERE id = $9 AND version = $10",
             )
             .bind(h.state.name())
             .bind(h.owner.as_deref())
@@ -433,6 +439,8 @@ async fn write_decision(
             .bind(now)
             .bind(next_check)
             .bind(&doc)
+            .bind(h.accepted_at.map(ms))
+            .bind(h.closed_at.map(ms))
             .bind(id)
             .bind(v)
             .execute(&mut **tx)

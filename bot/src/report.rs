@@ -1,0 +1,339 @@
+//! Stall history from the store: the `/stalls` report, the health report and the weekly chart.
+//!
+//! The core says what a report covers and how it reads ([`baton_core::history`]); this module
+//! runs the queries (concurrently: each is an index range scan) and draws charts with plotters.
+
+use std::collections::BTreeMap;
+
+use baton_core::history::{
+    self, Documentation, Filter, Health, Measure, Ownership, Percentiles, Report, Scope, SeamHistory, Series,
+    StalledNow, Throughput, Viewer,
+};
+use baton_core::{OperatingModel, StallKind};
+use chrono::{DateTime, Duration, Utc};
+use sha2::Digest as _;
+
+use crate::app::AppError;
+use crate::store::{Buckets, Metric, Slice, Store};
+
+/// Handoffs listed under "stalled now" (the count says how many more there are).
+const STALLED_SHOWN: i64 = 50;
+
+/// What a report covers: the checked scope plus the filter.
+struct Covered {
+    scope: Scope,
+    filter: Filter,
+    tier: Option<&'static str>,
+}
+
+impl Covered {
+    fn new(model: &OperatingModel, viewer: Viewer<'_>, filter: &Filter) -> Result<Covered, AppError> {
+        let scope = history::scope(model, viewer, filter)?;
+        Ok(Covered { scope, filter: filter.clone(), tier: filter.tier.map(|t| t.name()) })
+    }
+
+    fn slice(&self) -> Slice<'_> {
+        Slice {
+            seams: &self.scope.seams,
+            owner: self.filter.owner.as_deref(),
+            tier: self.tier,
+            category: self.filter.category.as_deref(),
+        }
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The `/stalls` report for `viewer`, over the window ending at `now`.
+pub async fn summary(
+    store: &Store,
+    model: &OperatingModel,
+    viewer: Viewer<'_>,
+    filter: &Filter,
+    now: DateTime<Utc>,
+) -> Result<Report, AppError> {
+    let c = Covered::new(model, viewer, filter)?;
+    let s = c.slice();
+    // The window includes its last millisecond: what happened at the moment of asking counts.
+    let (from, split, to) = (ms(filter.previous_from(now)), ms(filter.from(now)), ms(now) + 1);
+    let weeks = i64::from(filter.days / 7);
+    let (accept, unblock, opened, done, categories, (stalled, stalled_total)) = tokio::try_join!(
+        store.percentiles(Metric::Accept, &s, from, to, Buckets::Windows { split }),
+        store.percentiles(Metric::Unblock, &s, from, to, Buckets::Windows { split }),
+        store.stalls_opened(&s, split, to),
+        store.done_per_week(&s, weeks, to),
+        store.categories(&s, from, split, to),
+        store.stalled_in(&s, STALLED_SHOWN),
+    )?;
+
+    let measure = |rows: &[(String, i64, Percentiles)], seam: &str| {
+        let get = |b| rows.iter().find(|(g, bucket, _)| g == seam && *bucket == b).map(|r| r.2).unwrap_or_default();
+        Measure::new(get(0), get(1))
+    };
+    // Weekly done counts, oldest week first; a seam with nothing done in a week has a zero there.
+    let mut weekly: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for seam in c.scope.seams.iter().map(String::as_str).chain(["*"]) {
+        weekly.insert(seam, vec![0; weeks as usize]);
+    }
+    for (seam, ago, n) in &done {
+        let Some(i) = usize::try_from(weeks - 1 - ago).ok().filter(|i| *i < weeks as usize) else { continue };
+        for key in [seam.as_str(), "*"] {
+            if let Some(w) = weekly.get_mut(key) {
+                w[i] += n;
+            }
+        }
+    }
+    let seam_history = |seam: &str, name: &str| {
+        let u = measure(&unblock, seam);
+        SeamHistory {
+            seam: name.to_string(),
+            stalls_opened: if seam == "*" {
+                opened.iter().map(|(_, n)| n).sum()
+            } else {
+                opened.iter().find(|(s, _)| s == seam).map_or(0, |(_, n)| *n)
+            },
+            stalls_closed: u.current.count,
+            time_to_accept: measure(&accept, seam),
+            time_to_unblock: u,
+            throughput: Throughput::new(weekly.get(seam).cloned().unwrap_or_default()),
+        }
+    };
+    let mut stalled_now: Vec<StalledNow> = stalled
+        .iter()
+        .filter_map(|h| {
+            let st = h.stall.as_ref()?;
+            Some(StalledNow {
+                handoff: h.label(),
+                seam: h.seam.clone(),
+                title: h.title.clone(),
+                owner: h.owner.as_ref().map(|o| model.name_of(o).to_string()),
+                stall: st.kind.describe().to_string(),
+                since: st.opened_at,
+            })
+        })
+        .collect();
+    if stalled_total > stalled_now.len() as u64 {
+        let more = stalled_total - stalled_now.len() as u64;
+        stalled_now.push(StalledNow {
+            handoff: format!("…and {more} more"),
+            seam: String::new(),
+            title: "narrow the report with seam= or owner= to list them".into(),
+            owner: None,
+            stall: String::new(),
+            since: now,
+        });
+    }
+    Ok(Report {
+        filter: filter.clone(),
+        scope: c.scope.described.clone(),
+        from: filter.from(now),
+        to: now,
+        all: seam_history("*", "all"),
+        seams: c.scope.seams.iter().map(|s| seam_history(s, s)).collect(),
+        categories: history::rank_categories(categories),
+        stalled_now,
+    })
+}
+
+/// The operating-model health report. `checked_copy` is a checked-in copy of the generated
+/// reference to compare with the live model (path and contents).
+pub async fn health(
+    store: &Store,
+    model: &OperatingModel,
+    viewer: Viewer<'_>,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    checked_copy: Option<(String, String)>,
+) -> Result<Health, AppError> {
+    let report = summary(store, model, viewer, filter, now).await?;
+    let c = Covered::new(model, viewer, filter)?;
+    let s = c.slice();
+    let everyone = Slice { owner: None, ..s };
+    let (owners, unowned, per_seam) = tokio::try_join!(
+        store.open_owners(&s),
+        store.stalled_in(&everyone, 1000),
+        store.created_per_seam(ms(filter.from(now)), ms(now) + 1),
+    )?;
+    let own = Ownership {
+        unowned: unowned
+            .0
+            .iter()
+            .filter(|h| h.owner.is_none() && h.stall.as_ref().is_some_and(|st| st.kind == StallKind::NoAccept))
+            .map(|h| (h.label(), h.seam.clone()))
+            .collect(),
+        unknown_owners: owners.into_iter().filter(|(p, _)| model.person(p).is_none()).collect(),
+        // Seams outside the model are only the whole organisation's business.
+        off_model_seams: if c.scope.everything {
+            per_seam.into_iter().filter(|(seam, _)| !model.seams.contains_key(seam)).collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let reference = baton_core::docs::markdown(model);
+    let docs = Documentation {
+        config_version: version(&reference),
+        reference: "`baton docs` writes it, and `baton serve` shows it at /dashboard/model".into(),
+        checked_copy: checked_copy.map(|(path, text)| (path, text == reference)),
+    };
+    Ok(history::health(model, &report, &own, &docs))
+}
+
+/// A short, stable version of the operating model: a hash of its generated reference.
+pub fn version(reference: &str) -> String {
+    let digest = sha2::Sha256::digest(reference.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Weekly time-to-unblock percentiles per covered seam.
+pub async fn series(
+    store: &Store,
+    model: &OperatingModel,
+    viewer: Viewer<'_>,
+    filter: &Filter,
+    now: DateTime<Utc>,
+) -> Result<Vec<Series>, AppError> {
+    let c = Covered::new(model, viewer, filter)?;
+    let from = filter.from(now);
+    let rows = store.percentiles(Metric::Unblock, &c.slice(), ms(from), ms(now) + 1, Buckets::Weeks).await?;
+    Ok(c.scope
+        .seams
+        .iter()
+        .map(|seam| Series {
+            seam: seam.clone(),
+            weeks: rows
+                .iter()
+                .filter(|(g, _, _)| g == seam)
+                .map(|(_, week, p)| (from + Duration::weeks(*week), *p))
+                .collect(),
+        })
+        .collect())
+}
+
+/// The chart's title for a filter.
+pub fn chart_title(filter: &Filter) -> String {
+    format!("Time to unblock per week, p50 and p90 (hours) · {}", filter.describe())
+}
+
+pub use chart::{png, svg};
+
+/// Drawing with plotters: one colour per seam, p50 solid, p90 dashed.
+mod chart {
+    use baton_core::history::Series;
+    use chrono::{DateTime, Utc};
+    use plotters::prelude::*;
+
+    const W: u32 = 960;
+    const H: u32 = 480;
+    /// DejaVu Sans (Bitstream Vera licence), so PNGs need no system fonts.
+    const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+    fn register_font() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
+                tracing::error!("the chart font could not be loaded");
+            }
+        });
+    }
+
+    /// Tableau 10: distinct on white, readable by most colour-blind viewers.
+    const COLOURS: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+
+    fn hours(secs: Option<i64>) -> f64 {
+        secs.unwrap_or(0) as f64 / 3600.0
+    }
+
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, plotters::coord::Shift>,
+        title: &str,
+        series: &[Series],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        root.fill(&WHITE)?;
+        let top =
+            series.iter().flat_map(|s| s.weeks.iter().map(|(_, p)| hours(p.p90_secs))).fold(1.0_f64, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(from..to, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .x_label_formatter(&|t| t.format("%d %b").to_string())
+            .y_desc("hours")
+            .label_style(("sans-serif", 13))
+            .draw()?;
+        for (i, s) in series.iter().enumerate().filter(|(_, s)| !s.weeks.is_empty()) {
+            let colour = COLOURS[i % COLOURS.len()].to_rgba();
+            let p50 = s.weeks.iter().map(|(t, p)| (*t, hours(p.p50_secs)));
+            let p90: Vec<_> = s.weeks.iter().map(|(t, p)| (*t, hours(p.p90_secs))).collect();
+            chart
+                .draw_series(LineSeries::new(p50, colour.stroke_width(2)).point_size(3))?
+                .label(format!("{} p50", s.seam))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            chart
+                .draw_series(DashedLineSeries::new(p90, 6, 4, colour.stroke_width(1)))?
+                .label(format!("{} p90", s.seam))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(1)));
+        }
+        if series.iter().all(|s| s.weeks.is_empty()) {
+            root.draw(&Text::new(
+                "No stall was unblocked in this window.",
+                (W as i32 / 3, H as i32 / 2),
+                ("sans-serif", 16),
+            ))?;
+        } else {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font(("sans-serif", 12))
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()?;
+        }
+        root.present()
+    }
+
+    /// The chart as a PNG image.
+    pub fn png(title: &str, series: &[Series], from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
+        register_font();
+        let mut pixels = vec![0u8; (W * H * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, (W, H)).into_drawing_area();
+            draw(root, title, series, from, to).map_err(|e| anyhow::anyhow!("drawing the chart: {e}"))?;
+        }
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, W, H);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header()?.write_image_data(&pixels)?;
+        Ok(out)
+    }
+
+    /// The chart as an SVG document (for the dashboard).
+    pub fn svg(title: &str, series: &[Series], from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<String> {
+        register_font();
+        let mut out = String::new();
+        {
+            let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+            draw(root, title, series, from, to).map_err(|e| anyhow::anyhow!("drawing the chart: {e}"))?;
+        }
+        Ok(out)
+    }
+}
