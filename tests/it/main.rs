@@ -7,6 +7,7 @@ mod discord;
 mod engine;
 mod fake_discord;
 mod fake_slack;
+mod history;
 mod playbooks;
 mod replicas;
 mod review;

@@ -1,0 +1,295 @@
+//! Stall history on both stores: percentiles, trends, filters, throughput, categories, access,
+//! the health report and the chart, over a history written straight into the tables with known
+//! answers.
+
+use baton::report;
+use baton::store::Store;
+use baton_core::history::{Direction, Filter, Verdict, View, Viewer, parse_query};
+use baton_core::model::RiskTier;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::support::{model, on_each_store, t};
+
+const NOW: &str = "2026-11-30T12:00:00Z";
+const HOUR: i64 = 3_600_000;
+
+/// Writes rows the way the store does, with ids chosen by the test.
+struct History<'a> {
+    store: &'a Store,
+    next: i64,
+}
+
+impl History<'_> {
+    async fn exec(&self, sql: String) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(self.store.pool()).await.expect(&sql);
+    }
+
+    /// A handoff created at `created`, accepted `accept_ms` later, done at `done` if given.
+    async fn handoff(
+        &mut self,
+        seam: &str,
+        owner: &str,
+        tier: &str,
+        created: DateTime<Utc>,
+        accept_ms: Option<i64>,
+        done: Option<DateTime<Utc>>,
+    ) -> i64 {
+        self.next += 1;
+        let id = self.next;
+        let c = created.timestamp_millis();
+        let accepted = accept_ms.map_or("NULL".into(), |a| (c + a).to_string());
+        let (state, closed) = match done {
+            Some(d) => ("done", d.timestamp_millis().to_string()),
+            None => ("in_progress", "NULL".into()),
+        };
+        self.exec(format!(
+            "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, \
+             version, doc, tier, accepted_at_ms, closed_at_ms) \
+             VALUES ({id}, '{seam}', '{state}', 'rita', '{owner}', NULL, {c}, {c}, NULL, 1, '{{}}', '{tier}', {accepted}, {closed})"
+        ))
+        .await;
+        id
+    }
+
+    /// A stall episode of `hours` that ended at `closed`.
+    async fn episode(&self, handoff: i64, seam: &str, closed: DateTime<Utc>, hours: i64) {
+        let end = closed.timestamp_millis();
+        self.exec(format!(
+            "INSERT INTO stall_episodes (handoff_id, episode, seam, kind, opened_at_ms, closed_at_ms) \
+             VALUES ({handoff}, 1, '{seam}', 'no_progress', {}, {end})",
+            end - hours * HOUR
+        ))
+        .await;
+    }
+
+    async fn artifact(&self, handoff: i64, category: &str, at: DateTime<Utc>) {
+        self.exec(format!(
+            "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms) \
+             VALUES ({handoff}, 1, 'unacknowledged', '{category}', 'x', 'resume', '{{}}', 'eve', {})",
+            at.timestamp_millis()
+        ))
+        .await;
+    }
+}
+
+/// 28-day window ending at NOW (from 2 Nov), the previous one from 5 Oct.
+///
+/// sales-to-cs (ana, high-stakes): unblocked in 1h..10h now and 2h..20h before; accepted after
+/// 10..100 minutes; 3 done in each of the last 4 weeks; `capacity` recorded 3 times now, once before.
+/// marketing-to-eng (eli, reversible): unblocked in 1h, 1h, 4h now; 6 done in alternate weeks;
+/// `missing-information` recorded twice before, never now.
+async fn seed(store: &Store) {
+    let now = t(NOW);
+    let mut h = History { store, next: 0 };
+    for k in 1..=10 {
+        let at = now - Duration::days(k);
+        let id =
+            h.handoff("sales-to-cs", "ana", "high-stakes", at - Duration::hours(1), Some(k * 10 * 60_000), None).await;
+        h.episode(id, "sales-to-cs", at, k).await;
+        let before = now - Duration::days(30 + k);
+        let id = h.handoff("sales-to-cs", "ana", "high-stakes", before - Duration::hours(1), None, None).await;
+        h.episode(id, "sales-to-cs", before, 2 * k).await;
+    }
+    for (k, hours) in [(2, 1), (3, 1), (4, 4)] {
+        let at = now - Duration::days(k);
+        let id = h.handoff("marketing-to-eng", "eli", "reversible", at - Duration::days(1), None, None).await;
+        h.episode(id, "marketing-to-eng", at, hours).await;
+    }
+    for week in 0..4 {
+        let end = now - Duration::weeks(week) - Duration::hours(2);
+        for _ in 0..3 {
+            h.handoff("sales-to-cs", "ana", "high-stakes", end - Duration::days(2), None, Some(end)).await;
+        }
+        if week % 2 == 1 {
+            for _ in 0..6 {
+                h.handoff("marketing-to-eng", "eli", "reversible", end - Duration::days(2), None, Some(end)).await;
+            }
+        }
+    }
+    for k in 1..=3 {
+        h.artifact(k * 2 - 1, "capacity", now - Duration::days(k)).await;
+    }
+    h.artifact(2, "capacity", now - Duration::days(31)).await;
+    h.artifact(4, "missing-information", now - Duration::days(32)).await;
+    h.artifact(6, "missing-information", now - Duration::days(33)).await;
+}
+
+fn filter(words: &str) -> Filter {
+    let words: Vec<String> = words.split_whitespace().map(String::from).collect();
+    parse_query(&words).expect("filter").filter
+}
+
+#[tokio::test]
+async fn reports_give_percentiles_trends_throughput_and_categories() {
+    on_each_store(|store| async move {
+        seed(&store).await;
+        let model = model();
+        let now = t(NOW);
+        let r =
+            report::summary(&store, &model, Viewer::Person("ada"), &filter("window=28d"), now).await.expect("report");
+        let sales = r.seams.iter().find(|s| s.seam == "sales-to-cs").expect("sales");
+        let marketing = r.seams.iter().find(|s| s.seam == "marketing-to-eng").expect("marketing");
+        let h = |n: i64| Some(n * 3600);
+
+        assert_eq!((sales.stalls_closed, sales.time_to_unblock.current.p50_secs), (10, h(5)));
+        assert_eq!(sales.time_to_unblock.current.p90_secs, h(9));
+        assert_eq!((sales.time_to_unblock.previous.count, sales.time_to_unblock.previous.p50_secs), (10, h(10)));
+        assert_eq!(sales.time_to_unblock.p50_change_pct, Some(-50));
+        assert_eq!(sales.time_to_accept.current.p50_secs, Some(50 * 60));
+        assert_eq!(sales.time_to_accept.current.p90_secs, Some(90 * 60));
+        assert_eq!(sales.stalls_opened, 10);
+        assert_eq!(sales.throughput.weekly_done, [3, 3, 3, 3]);
+        assert_eq!((sales.throughput.mean, sales.throughput.stable()), (3.0, Some(true)));
+
+        assert_eq!(marketing.time_to_unblock.current.p50_secs, h(1));
+        assert_eq!(marketing.time_to_unblock.current.p90_secs, h(4));
+        assert_eq!(marketing.throughput.weekly_done, [6, 0, 6, 0]);
+        assert_eq!(marketing.throughput.stable(), Some(false));
+
+        // All seams: 1,1,1,2,3,4,4,5,6,7,8,9,10 hours → p50 (rank 7) 4h, p90 (rank 12) 9h.
+        assert_eq!(r.all.time_to_unblock.current.count, 13);
+        assert_eq!((r.all.time_to_unblock.current.p50_secs, r.all.time_to_unblock.current.p90_secs), (h(4), h(9)));
+        assert_eq!(r.all.throughput.weekly_done, [9, 3, 9, 3]);
+
+        let cats: Vec<(&str, u64, u64, Direction)> =
+            r.categories.iter().map(|c| (c.category.as_str(), c.current, c.previous, c.direction)).collect();
+        assert_eq!(cats, [("capacity", 3, 1, Direction::Rising), ("missing-information", 0, 2, Direction::Gone)]);
+        let text = r.text();
+        assert!(
+            text.contains("time to unblock: p50 5h · p90 9h, 50% shorter than the previous 28 days (10h)"),
+            "{text}"
+        );
+
+        // Filters: owner, tier and category each narrow to the matching handoffs.
+        let by_owner = report::summary(&store, &model, Viewer::Operator, &filter("window=28d owner=eli"), now)
+            .await
+            .expect("owner");
+        assert_eq!(by_owner.all.time_to_unblock.current.count, 3);
+        assert_eq!(by_owner.all.throughput.weekly_done, [6, 0, 6, 0]);
+        let by_tier = report::summary(&store, &model, Viewer::Operator, &filter("window=28d tier=high-stakes"), now)
+            .await
+            .expect("tier");
+        assert_eq!(by_tier.all.time_to_unblock.current.count, 10);
+        assert_eq!(by_tier.filter.tier, Some(RiskTier::HighStakes));
+        let by_category =
+            report::summary(&store, &model, Viewer::Operator, &filter("window=28d category=capacity"), now)
+                .await
+                .expect("cat");
+        assert_eq!(by_category.all.time_to_unblock.current.count, 3);
+        assert_eq!(by_category.all.time_to_unblock.current.p50_secs, h(2));
+        let by_function =
+            report::summary(&store, &model, Viewer::Operator, &filter("window=28d function=engineering"), now)
+                .await
+                .expect("function");
+        assert_eq!(
+            by_function.seams.iter().map(|s| s.seam.as_str()).collect::<Vec<_>>(),
+            ["eng-to-ops", "marketing-to-eng"]
+        );
+        assert_eq!(by_function.all.time_to_unblock.current.count, 3);
+
+        // A shorter window compares with the equal window before it.
+        let week = report::summary(&store, &model, Viewer::Operator, &filter("seam=sales-to-cs window=7d"), now)
+            .await
+            .expect("week");
+        assert_eq!((week.all.time_to_unblock.current.count, week.all.time_to_unblock.previous.count), (7, 3));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn others_see_their_own_functions_and_a_refusal_says_so() {
+    on_each_store(|store| async move {
+        seed(&store).await;
+        let app = crate::support::app(store.clone());
+        let now = t(NOW);
+        let eli = app
+            .stalls("eli", &parse_query(&[]).expect("q"), now, None, None)
+            .await
+            .expect("eli sees engineering's seams");
+        assert!(eli.contains("seams to or from Engineering"), "{eli}");
+        assert!(eli.contains("• marketing-to-eng:") && !eli.contains("sales-to-cs"), "{eli}");
+        let q = parse_query(&["seam=sales-to-cs".to_string()]).expect("q");
+        let refused = baton::app::outcome(app.stalls("eli", &q, now, None, None).await);
+        assert!(
+            refused.starts_with("✗ you can see the stall history of seams to or from Engineering only"),
+            "{refused}"
+        );
+        let chart = parse_query(&["chart".to_string()]).expect("q");
+        assert_eq!(chart.view, View::Chart);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_health_report_answers_the_five_questions_from_recorded_data() {
+    on_each_store(|store| async move {
+        seed(&store).await;
+        // A handoff on a seam the model no longer has, and one owned by someone who left.
+        let now = t(NOW);
+        let mut h = History { store: &store, next: 1000 };
+        h.handoff("legal-to-sales", "ana", "reversible", now - Duration::days(3), None, None).await;
+        h.handoff("sales-to-cs", "gone-guy", "reversible", now - Duration::days(3), None, None).await;
+        let model = model();
+        let docs = baton_core::docs::markdown(&model);
+        let health = report::health(
+            &store,
+            &model,
+            Viewer::Operator,
+            &filter("window=28d"),
+            now,
+            Some(("docs/operating-model.md".into(), docs)),
+        )
+        .await
+        .expect("health");
+        let verdicts: Vec<Verdict> = health.answers.iter().map(|a| a.verdict).collect();
+        // Throughput: sales steady, marketing alternating. Recovery: p50 10h→4h, p90 18h→9h.
+        // Docs current. Ownership broken twice. Categories: 3 now as before, capacity rising.
+        assert_eq!(
+            verdicts,
+            [Verdict::Partly, Verdict::Yes, Verdict::Yes, Verdict::No, Verdict::No],
+            "{}",
+            health.text()
+        );
+        let text = health.text();
+        assert!(text.contains("owned by people no longer in the operating model: gone-guy (1)"), "{text}");
+        assert!(text.contains("handed off on seams the operating model does not define: legal-to-sales (1)"), "{text}");
+        assert!(text.contains("docs/operating-model.md matches the configuration in force"), "{text}");
+
+        let stale = report::health(
+            &store,
+            &model,
+            Viewer::Operator,
+            &filter("window=28d"),
+            now,
+            Some(("docs/operating-model.md".into(), "old".into())),
+        )
+        .await
+        .expect("health");
+        assert_eq!(stale.answers[2].verdict, Verdict::No);
+        assert!(stale.text().contains("regenerate it with `baton docs > docs/operating-model.md`"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_chart_plots_each_seams_weekly_percentiles() {
+    on_each_store(|store| async move {
+        seed(&store).await;
+        let model = model();
+        let now = t(NOW);
+        let f = filter("window=28d");
+        let series = report::series(&store, &model, Viewer::Operator, &f, now).await.expect("series");
+        let sales = series.iter().find(|s| s.seam == "sales-to-cs").expect("sales");
+        // Episodes closed 1..10 days ago fall in the last two weeks of the window.
+        let counts: Vec<u64> = sales.weeks.iter().map(|(_, p)| p.count).collect();
+        assert_eq!(counts, [3, 7]);
+        assert_eq!(sales.weeks[1].1.p50_secs, Some(4 * 3600));
+        let png = report::png(&report::chart_title(&f), &series, f.from(now), now).expect("png");
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let info = decoder.read_info().expect("a valid PNG").info().clone();
+        assert_eq!((info.width, info.height), (960, 480));
+        let svg = report::svg(&report::chart_title(&f), &series, f.from(now), now).expect("svg");
+        assert!(svg.starts_with("<svg") && svg.contains("sales-to-cs p50"), "{}", &svg[..200.min(svg.len())]);
+    })
+    .await;
+}
