@@ -62,6 +62,25 @@ enum Cmd {
         #[arg(long, default_value = "docs/operating-model.md")]
         out: PathBuf,
     },
+    /// Stall history from the database, as `/stalls` gives it to an architect: the report, the
+    /// operating-model health report, or the weekly chart.
+    Report {
+        /// `health` or `chart` (default: the report), then filters: seam=<id> function=<id>
+        /// category=<category> owner=<person> tier=<tier> window=<90d|12w>.
+        query: Vec<String>,
+        /// Output: `table`, `csv` or `json`.
+        #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+        format: String,
+        /// Health: a checked-in copy of `baton docs` to compare with the live operating model.
+        #[arg(long)]
+        docs: Option<PathBuf>,
+        /// Chart: where to write it (`.png` or `.svg`).
+        #[arg(long, default_value = "stalls.png")]
+        out: PathBuf,
+        /// Report as of this instant (RFC 3339, like 2026-11-30T12:00:00Z) instead of now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Discord set-up.
     Discord {
         #[command(subcommand)]
@@ -198,6 +217,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Store::open(url).await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report { query, format, docs, out, at } => {
+            let model = load_model()?;
+            let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
+            let store = Store::open(url).await?;
+            let request = baton::report::Request { query, format, docs, out };
+            match baton::report::run(&store, &model, request, at.unwrap_or_else(chrono::Utc::now)).await {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("baton report: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Cmd::Docs { out } => {
             let text = baton_core::docs::markdown(&load_model()?);

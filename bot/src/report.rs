@@ -211,6 +211,91 @@ pub async fn series(
         .collect())
 }
 
+/// `baton report`: what to show and how.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The words after `baton report`, as after `/stalls`.
+    pub query: Vec<String>,
+    /// `table`, `csv` or `json`.
+    pub format: String,
+    /// A checked-in copy of the generated reference (health).
+    pub docs: Option<std::path::PathBuf>,
+    /// Where a chart goes (`.png` or `.svg`).
+    pub out: std::path::PathBuf,
+}
+
+/// Runs `baton report` for whoever holds the database (every seam). The error is for the
+/// terminal: what was wrong and how to write it.
+pub async fn run(store: &Store, model: &OperatingModel, r: Request, now: DateTime<Utc>) -> anyhow::Result<String> {
+    let q = history::parse_query(&r.query)
+        .map_err(|e| anyhow::anyhow!("{e}\nusage: baton report {}", history::USAGE.trim_start_matches("/stalls ")))?;
+    let f = &q.filter;
+    let fail = |e: AppError| match e {
+        AppError::Rejected(r) => anyhow::anyhow!("{r}"),
+        other => anyhow::anyhow!(other),
+    };
+    match q.view {
+        history::View::Summary => {
+            let report = summary(store, model, Viewer::Operator, f, now).await.map_err(fail)?;
+            match r.format.as_str() {
+                "json" => Ok(serde_json::to_string_pretty(&report)? + "\n"),
+                "csv" => {
+                    let (header, rows) = report.csv_rows();
+                    csv_text(&header, rows)
+                }
+                _ => Ok(report.table()),
+            }
+        }
+        history::View::Health => {
+            let copy = match &r.docs {
+                Some(path) => Some((
+                    path.display().to_string(),
+                    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+                )),
+                None => None,
+            };
+            let health = health(store, model, Viewer::Operator, f, now, copy).await.map_err(fail)?;
+            match r.format.as_str() {
+                "json" => Ok(serde_json::to_string_pretty(&health)? + "\n"),
+                "csv" => {
+                    let rows = health
+                        .answers
+                        .iter()
+                        .map(|a| {
+                            let verdict =
+                                serde_json::to_value(a.verdict).ok().and_then(|v| v.as_str().map(String::from));
+                            vec![a.question.to_string(), verdict.unwrap_or_default(), a.evidence.join("; ")]
+                        })
+                        .collect();
+                    csv_text(&["question", "verdict", "evidence"], rows)
+                }
+                _ => Ok(health.text() + "\n"),
+            }
+        }
+        history::View::Chart => {
+            let series = series(store, model, Viewer::Operator, f, now).await.map_err(fail)?;
+            let title = chart_title(f);
+            let svg_out = r.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+            let bytes = if svg_out {
+                svg(&title, &series, f.from(now), now)?.into_bytes()
+            } else {
+                png(&title, &series, f.from(now), now)?
+            };
+            std::fs::write(&r.out, &bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", r.out.display()))?;
+            Ok(format!("{title}: wrote {} ({} bytes)\n", r.out.display(), bytes.len()))
+        }
+    }
+}
+
+fn csv_text(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(&row)?;
+    }
+    Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
+}
+
 /// The chart's title for a filter.
 pub fn chart_title(filter: &Filter) -> String {
     format!("Time to unblock per week, p50 and p90 (hours) · {}", filter.describe())

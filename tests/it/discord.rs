@@ -475,3 +475,32 @@ async fn work_slower_than_the_budget_is_deferred_and_its_answer_edited_in() {
     assert_eq!(edit.body["allowed_mentions"], json!({"parse": []}));
     bot.running.stop().await;
 }
+
+#[tokio::test]
+async fn stalls_in_discord_checks_access_and_posts_the_chart_as_an_attachment() {
+    const ADA: &str = "200000000000000006";
+    const EVE: &str = "200000000000000001";
+    let bot = bot(model()).await;
+    let option = |name: &str, value: &str| json!({"name": name, "type": 3, "value": value});
+    let (_, mine) = bot.signed(&command("901", EVE, "stalls", json!([]))).await;
+    let text = mine["data"]["content"].as_str().expect("content");
+    assert!(text.contains("seams to or from Engineering") && text.contains("marketing-to-eng"), "{text}");
+    let (_, refused) = bot.signed(&command("902", EVE, "stalls", json!([option("seam", "sales-to-cs")]))).await;
+    let text = refused["data"]["content"].as_str().expect("content");
+    assert!(text.starts_with("✗ you can see the stall history of seams to or from Engineering only"), "{text}");
+    let (_, health) = bot.signed(&command("903", ADA, "stalls", json!([option("view", "health")]))).await;
+    assert!(health["data"]["content"].as_str().expect("content").contains("1. Is throughput stable per seam?"));
+
+    let chart = command("904", ADA, "stalls", json!([option("view", "chart"), option("window", "4w")]));
+    let (_, said) = bot.signed(&chart).await;
+    assert!(said["data"]["content"].as_str().expect("content").contains("it will be posted here"), "{said}");
+    bot.signed(&chart).await; // Discord's retry of the same interaction.
+    eventually(10, "the chart", || async { !bot.discord.messages(ENG_CHANNEL).is_empty() }).await;
+    eventually(10, "the outbox drains", || async { bot.app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    let posted = bot.discord.messages(ENG_CHANNEL);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0]["attachments"][0]["filename"], "stalls.png");
+    let png = bot.discord.file(posted[0]["id"].as_str().expect("id")).expect("the file");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    bot.running.stop().await;
+}

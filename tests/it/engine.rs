@@ -225,6 +225,21 @@ async fn each_scheduled_job_instant_runs_once_however_many_replicas_tick() {
         let mornings: Vec<&String> = to_carla.iter().filter(|i| i.contains("Good morning, Customer Success")).collect();
         assert_eq!(mornings.len(), 1, "{to_carla:?}");
         assert!(mornings[0].contains("1 waiting to be accepted") && mornings[0].contains("H-1"));
+        // Monday 09:00 London passed too: the weekly digest goes to the architects' channel, with
+        // the chart of the last 12 weeks.
+        let digest: Vec<String> =
+            sqlx::query_scalar("SELECT intent FROM outbox WHERE recipient = 'slack:#ops-architecture' ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .expect("outbox");
+        assert_eq!(digest.len(), 2, "{digest:?}");
+        let text: baton_core::Intent = serde_json::from_str(&digest[0]).expect("intent");
+        assert!(text.text.starts_with("Weekly stall digest\nStall history · last 7 days"), "{}", text.text);
+        assert!(text.text.contains("• sales-to-cs:"), "{}", text.text);
+        let chart: baton_core::Intent = serde_json::from_str(&digest[1]).expect("intent");
+        let image = chart.image.expect("the chart");
+        assert!(image.title.contains("last 84 days"), "{}", image.title);
+        assert!(image.png_base64.starts_with("iVBORw0KGgo"), "a base64 PNG");
     })
     .await;
 }

@@ -44,6 +44,8 @@ struct Inner {
     messages: HashMap<String, Vec<Value>>,
     nonces: HashMap<String, Value>,
     gateway: Option<String>,
+    /// The first file of each message with files, by message id.
+    files: HashMap<String, Vec<u8>>,
 }
 
 /// A running fake.
@@ -86,6 +88,45 @@ impl FakeDiscord {
     }
 }
 
+impl FakeDiscord {
+    /// The first file attached to message `id`.
+    pub fn file(&self, id: &str) -> Option<Vec<u8>> {
+        self.inner.lock().expect("lock").files.get(id).cloned()
+    }
+}
+
+/// The parts of a multipart/form-data body: `(name, filename, content type, bytes)`.
+fn multipart(body: &[u8], boundary: &str) -> Vec<(String, Option<String>, String, Vec<u8>)> {
+    let delimiter = format!("--{}", boundary.trim_matches('"'));
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+    };
+    let mut parts = Vec::new();
+    let mut at = match find(body, delimiter.as_bytes(), 0) {
+        Some(i) => i + delimiter.len(),
+        None => return parts,
+    };
+    while let Some(end) = find(body, delimiter.as_bytes(), at) {
+        let part = &body[at..end];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(split) = find(part, b"\r\n\r\n", 0) {
+            let head = String::from_utf8_lossy(&part[..split]).to_string();
+            let field = |key: &str| {
+                let start = head.find(&format!("{key}=\""))? + key.len() + 2;
+                head[start..].split('"').next().map(str::to_string)
+            };
+            let kind = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
+                .unwrap_or_default();
+            parts.push((field("name").unwrap_or_default(), field("filename"), kind, part[split + 4..].to_vec()));
+        }
+        at = end + delimiter.len();
+    }
+    parts
+}
+
 fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"message": message, "code": 50035}))).into_response()
 }
@@ -95,11 +136,27 @@ async fn handle(
     method: Method,
     Path(route): Path<String>,
     headers: HeaderMap,
-    body: String,
+    raw: axum::body::Bytes,
 ) -> Response {
     let mut s = inner.lock().expect("lock");
-    let json_body: Value =
-        if body.is_empty() { Value::Null } else { serde_json::from_str(&body).unwrap_or(Value::Null) };
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    // A message with files comes as multipart/form-data: `payload_json` plus `files[n]`.
+    let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let json_body: Value = if let Some(boundary) = content_type.strip_prefix("multipart/form-data; boundary=") {
+        let mut payload = Value::Null;
+        for (name, filename, part_type, bytes) in multipart(&raw, boundary) {
+            match (name.as_str(), filename) {
+                ("payload_json", None) => payload = serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                (n, Some(f)) if n.starts_with("files[") => files.push((f, part_type, bytes)),
+                _ => {}
+            }
+        }
+        payload
+    } else if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&raw).unwrap_or(Value::Null)
+    };
     let call = |status: u16| Call { method: method.to_string(), route: route.clone(), body: json_body.clone(), status };
     let webhook = route.starts_with("webhooks/") || route.starts_with("interactions/");
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
@@ -130,8 +187,13 @@ async fn handle(
         ("POST", ["channels", channel, "messages"]) => {
             let content = json_body["content"].as_str().unwrap_or("");
             let has_components = json_body["components"].as_array().is_some_and(|c| !c.is_empty());
-            if content.is_empty() && !has_components {
+            let described = json_body["attachments"].as_array().cloned().unwrap_or_default();
+            if content.is_empty() && !has_components && files.is_empty() {
                 Err("Cannot send an empty message")
+            } else if described.len() != files.len()
+                || described.iter().zip(&files).any(|(a, f)| a["filename"].as_str() != Some(f.0.as_str()))
+            {
+                Err("attachments: every file needs an attachment entry with its filename, in order")
             } else if content.chars().count() > 2000 {
                 Err("content: Must be 2000 or fewer in length.")
             } else if !json_body["allowed_mentions"].is_object() {
@@ -144,8 +206,17 @@ async fn handle(
                 Ok(existing)
             } else {
                 s.next_id += 1;
+                let attachments: Vec<Value> = files
+                    .iter()
+                    .map(|(name, kind, bytes)| json!({"filename": name, "content_type": kind, "size": bytes.len()}))
+                    .collect();
                 let msg = json!({"id": s.next_id.to_string(), "channel_id": channel, "content": content,
-                    "components": json_body["components"], "allowed_mentions": json_body["allowed_mentions"]});
+                    "components": json_body["components"], "allowed_mentions": json_body["allowed_mentions"],
+                    "attachments": attachments});
+                if let Some((_, _, bytes)) = files.first() {
+                    let id = s.next_id.to_string();
+                    s.files.insert(id, bytes.clone());
+                }
                 if let Some(n) = json_body["nonce"].as_str() {
                     s.nonces.insert(n.to_string(), msg.clone());
                 }

@@ -49,6 +49,10 @@ struct Inner {
     history: HashMap<String, Vec<Value>>,
     /// What `apps.connections.open` hands out.
     socket_url: Option<String>,
+    /// This fake's base URL (upload URLs point back at it).
+    base: String,
+    /// Files by id: `(declared length, bytes once uploaded, completed)`.
+    files: HashMap<String, (usize, Option<Vec<u8>>, bool)>,
 }
 
 /// A running fake.
@@ -75,9 +79,11 @@ impl FakeSlack {
         let app = axum::Router::new()
             .route("/{method}", post(handle))
             .route("/hooks/{*path}", post(hook))
+            .route("/upload/{id}", post(upload))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        inner.lock().expect("lock").base = format!("http://{addr}");
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeSlack { url: format!("http://{addr}"), inner }
     }
@@ -122,6 +128,26 @@ fn slack_error(error: &str) -> Value {
     json!({"ok": false, "error": error})
 }
 
+impl FakeSlack {
+    /// The bytes of an uploaded file whose upload was completed.
+    pub fn file(&self, id: &str) -> Option<Vec<u8>> {
+        let s = self.inner.lock().expect("lock");
+        s.files.get(id).filter(|f| f.2).and_then(|f| f.1.clone())
+    }
+}
+
+/// A file's bytes, posted to the URL `files.getUploadURLExternal` handed out.
+async fn upload(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let mut s = inner.lock().expect("lock");
+    match s.files.get_mut(&id) {
+        Some(file) if file.1.is_none() => {
+            file.1 = Some(body.to_vec());
+            (StatusCode::OK, format!("OK - {}", body.len())).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "unknown upload").into_response(),
+    }
+}
+
 /// What Slack would say about a request's arguments, if anything is wrong.
 fn validate(method: &str, body: &Value) -> Option<&'static str> {
     let channel = body["channel"].as_str().unwrap_or("");
@@ -153,6 +179,12 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
         "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
             .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
+        "files.getUploadURLExternal" => {
+            let length = body["length"].as_str().and_then(|l| l.parse::<usize>().ok());
+            (body["filename"].as_str().is_none_or(str::is_empty) || length.is_none_or(|l| l == 0))
+                .then_some("invalid_arguments")
+        }
+        "files.completeUploadExternal" => body["files"].as_str().is_none().then_some("invalid_arguments"),
         _ => Some("unknown_method"),
     }
 }
@@ -168,7 +200,15 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let mut s = inner.lock().expect("lock");
-    let json_body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    // Slack takes form-encoded arguments for every method (and JSON for most); the upload methods
+    // are called with a form.
+    let form = content_type.starts_with("application/x-www-form-urlencoded");
+    let json_body: Value = if form {
+        serde_urlencoded::from_str::<HashMap<String, String>>(&body).map_or(Value::Null, |m| json!(m))
+    } else {
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    };
     let call = |status: u16| Call { method: method.clone(), body: json_body.clone(), at: Instant::now(), status };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if method == "apps.connections.open" {
@@ -184,8 +224,7 @@ async fn handle(
         s.calls.push(call(200));
         return axum::Json(slack_error("invalid_auth")).into_response();
     }
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.starts_with("application/json") || json_body.is_null() {
+    if !(content_type.starts_with("application/json") || form) || json_body.is_null() {
         s.calls.push(call(200));
         return axum::Json(slack_error("invalid_form_data")).into_response();
     }
@@ -210,9 +249,40 @@ async fn handle(
         s.calls.push(call(200));
         return axum::Json(slack_error(e)).into_response();
     }
+    // An image block may show only a file whose upload was completed.
+    let shown = json_body["blocks"].as_array().into_iter().flatten().filter(|b| b["type"] == "image");
+    for block in shown {
+        let id = block["slack_file"]["id"].as_str().unwrap_or("");
+        if block["alt_text"].as_str().is_none_or(str::is_empty) || !s.files.get(id).is_some_and(|f| f.2) {
+            s.calls.push(call(200));
+            return axum::Json(slack_error("invalid_blocks")).into_response();
+        }
+    }
     s.calls.push(call(200));
     let channel = resolve(json_body["channel"].as_str().unwrap_or(""));
     match method.as_str() {
+        "files.getUploadURLExternal" => {
+            let length = json_body["length"].as_str().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+            let id = format!("F{:08}", s.files.len() + 1);
+            s.files.insert(id.clone(), (length, None, false));
+            let url = format!("{}/upload/{id}", s.base);
+            axum::Json(json!({"ok": true, "upload_url": url, "file_id": id})).into_response()
+        }
+        "files.completeUploadExternal" => {
+            let files: Value = serde_json::from_str(json_body["files"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+            let ids: Vec<String> =
+                files.as_array().into_iter().flatten().filter_map(|f| f["id"].as_str().map(String::from)).collect();
+            let ready = |f: &(usize, Option<Vec<u8>>, bool)| f.1.as_ref().is_some_and(|b| b.len() == f.0);
+            if ids.is_empty() || !ids.iter().all(|id| s.files.get(id).is_some_and(ready)) {
+                return axum::Json(slack_error("invalid_arguments")).into_response();
+            }
+            for id in &ids {
+                if let Some(f) = s.files.get_mut(id) {
+                    f.2 = true;
+                }
+            }
+            axum::Json(json!({"ok": true, "files": files})).into_response()
+        }
         "chat.postMessage" => {
             let ts = format!("1800000000.{:06}", s.next_ts);
             s.next_ts += 1;

@@ -293,3 +293,64 @@ async fn the_chart_plots_each_seams_weekly_percentiles() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn baton_report_prints_tables_csv_json_health_and_charts() {
+    let dir = std::env::temp_dir().join(format!("baton-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("baton.db").display());
+    let store = Store::open(&url).await.expect("store");
+    seed(&store).await;
+    store.pool().close().await;
+    let report = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("report")
+            .args(["--at", NOW])
+            .args(args)
+            .current_dir(crate::support::repo())
+            .env("BATON_DATABASE_URL", &url)
+            .env_remove("BATON_CONFIG")
+            .env_remove("BATON_PLAYBOOKS_DIR")
+            .output()
+            .expect("run baton report");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    let (code, table, err) = report(&["window=28d"]);
+    assert_eq!(code, Some(0), "{err}");
+    let line = table.lines().find(|l| l.starts_with("sales-to-cs")).expect("a sales-to-cs row");
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells, ["sales-to-cs", "10", "10", "50m", "1h30m", "-", "5h", "9h", "-50%", "3.0", "0.00"], "{table}");
+
+    let (_, csv, _) = report(&["window=28d", "--format", "csv"]);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header = rows.headers().expect("header").clone();
+    let all = rows.records().next().expect("all row").expect("csv");
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    assert_eq!((&all[col("seam")], &all[col("unblock_count")], &all[col("unblock_p50_secs")]), ("all", "13", "14400"));
+
+    let (_, json, _) = report(&["window=28d", "seam=marketing-to-eng", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["all"]["throughput"]["weekly_done"], serde_json::json!([6, 0, 6, 0]));
+    assert_eq!(v["scope"], "every seam");
+
+    let (code, health, _) = report(&["health", "window=28d", "--docs", "docs/operating-model.md"]);
+    assert_eq!(code, Some(0));
+    assert!(health.contains("2. Is recovery time short and getting shorter? ✓ yes"), "{health}");
+    assert!(health.contains("docs/operating-model.md matches the configuration in force"), "{health}");
+
+    let chart = dir.join("chart.svg");
+    let (code, said, _) = report(&["chart", "window=28d", "--out", chart.to_str().expect("path")]);
+    assert_eq!(code, Some(0));
+    assert!(said.contains("wrote"), "{said}");
+    assert!(std::fs::read_to_string(&chart).expect("svg").contains("marketing-to-eng p90"));
+
+    let (code, _, err) = report(&["tier=urgent"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("there is no tier `urgent`") && err.contains("usage: baton report [health|chart]"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

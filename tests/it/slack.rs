@@ -543,3 +543,52 @@ async fn slow_work_is_acknowledged_first_and_answered_through_response_url() {
     assert_eq!(bot.slack.responses()[0]["response_type"], "ephemeral");
     running_stop(bot).await;
 }
+
+#[tokio::test]
+async fn stalls_answers_by_access_and_a_chart_is_uploaded_to_the_channel_it_was_asked_in() {
+    const ADA: &str = "U0ADA00001";
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-h1").await;
+    let b = &bot;
+    let stalls = |user: &'static str, text: &'static str, trigger: &'static str| {
+        let body = form(&[
+            ("team_id", "T0001"),
+            ("channel_id", "C0STATS"),
+            ("user_id", user),
+            ("command", "/stalls"),
+            ("text", text),
+            ("response_url", &format!("{}/hooks/commands/2", b.slack.url)),
+            ("trigger_id", trigger),
+        ]);
+        async move {
+            let (status, body) = b.signed("/slack/commands", "application/x-www-form-urlencoded", body).await;
+            assert_eq!(status, 200);
+            serde_json::from_str::<Value>(&body).expect("json")["text"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let mine = stalls(RITA, "", "trig-s1").await;
+    assert!(mine.contains("seams to or from Sales") && mine.contains("sales-to-cs"), "{mine}");
+    let refused = stalls(RITA, "seam=eng-to-ops", "trig-s2").await;
+    assert!(refused.contains("✗ you can see the stall history of seams to or from Sales only"), "{refused}");
+    let bad = stalls(ADA, "window=forever", "trig-s3").await;
+    assert!(bad.contains("write 90d or 12w") && bad.contains("usage: /stalls [health|chart]"), "{bad}");
+
+    let said = stalls(ADA, "chart window=4w", "trig-chart").await;
+    assert!(said.contains("it will be posted here"), "{said}");
+    // Slack retries the same command: still one chart.
+    stalls(ADA, "chart window=4w", "trig-chart").await;
+    bot.delivered().await;
+    let posted = bot.slack.history("C0STATS");
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let image = posted[0]["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .find(|b| b["type"] == "image")
+        .cloned()
+        .expect("an image block");
+    let file = bot.slack.file(image["slack_file"]["id"].as_str().expect("file id")).expect("uploaded and completed");
+    assert_eq!(&file[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(image["alt_text"].as_str().expect("alt").contains("Time to unblock per week"));
+    running_stop(bot).await;
+}
