@@ -16,6 +16,7 @@ pub mod bench;
 pub mod bench_serve;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod deliver;
 pub mod discord;
 pub mod jobs;

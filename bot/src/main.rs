@@ -403,6 +403,10 @@ fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) ->
         }
         _ => None,
     };
+    let dashboard_token = var(settings::DASHBOARD_TOKEN);
+    if dashboard_token.is_none() {
+        tracing::info!("{} is not set: /dashboard is off", settings::DASHBOARD_TOKEN);
+    }
     let discord_gateway = match var(settings::DISCORD_TRANSPORT).as_deref() {
         None | Some("http") => false,
         Some("gateway") => true,
@@ -419,6 +423,7 @@ fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) ->
         lease,
         slack: Endpoints { slack, signing_secret },
         socket_mode,
+        dashboard_token,
     };
     Ok(server)
 }

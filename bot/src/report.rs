@@ -148,6 +148,19 @@ pub async fn health(
     checked_copy: Option<(String, String)>,
 ) -> Result<Health, AppError> {
     let report = summary(store, model, viewer, filter, now).await?;
+    health_of(store, model, viewer, &report, now, checked_copy).await
+}
+
+/// [`health`] when the report is already at hand.
+pub async fn health_of(
+    store: &Store,
+    model: &OperatingModel,
+    viewer: Viewer<'_>,
+    report: &Report,
+    now: DateTime<Utc>,
+    checked_copy: Option<(String, String)>,
+) -> Result<Health, AppError> {
+    let filter = &report.filter;
     let c = Covered::new(model, viewer, filter)?;
     let s = c.slice();
     let everyone = Slice { owner: None, ..s };
@@ -177,7 +190,7 @@ pub async fn health(
         reference: "`baton docs` writes it, and `baton serve` shows it at /dashboard/model".into(),
         checked_copy: checked_copy.map(|(path, text)| (path, text == reference)),
     };
-    Ok(history::health(model, &report, &own, &docs))
+    Ok(history::health(model, report, &own, &docs))
 }
 
 /// A short, stable version of the operating model: a hash of its generated reference.

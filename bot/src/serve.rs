@@ -37,6 +37,8 @@ pub struct Server {
     pub discord: Arc<crate::discord::routes::Endpoint>,
     /// Receive Discord interactions over the Gateway instead of the HTTP endpoint.
     pub discord_gateway: bool,
+    /// The token that opens `/dashboard` (`None`: the dashboard is off).
+    pub dashboard_token: Option<String>,
 }
 
 impl Server {
@@ -51,6 +53,7 @@ impl Server {
             socket_mode: None,
             discord: Arc::default(),
             discord_gateway: false,
+            dashboard_token: None,
         }
     }
 }
@@ -89,7 +92,9 @@ pub async fn run(
         (Some(d), true) => Some(tokio::spawn(crate::discord::gateway::run(d.clone(), stop_rx.clone()))),
         _ => None,
     };
+    let dashboard = crate::dashboard::Dashboard { app: app.clone(), token: server.dashboard_token.clone() };
     let router = routes(app)
+        .merge(crate::dashboard::routes(dashboard))
         .merge(crate::slack::routes::routes(server.slack.clone()))
         .merge(crate::discord::routes::routes(server.discord.clone()))
         .layer(axum::middleware::from_fn(crate::metrics::track));

@@ -46,6 +46,9 @@ pub const DISCORD_API_BASE_URL: &str = "DISCORD_API_BASE_URL";
 /// Default Discord REST base.
 pub const DEFAULT_DISCORD_API_BASE_URL: &str = "https://discord.com";
 
+/// Token that opens the read-only web dashboard at `/dashboard`; the dashboard is off without it.
+pub const DASHBOARD_TOKEN: &str = "BATON_DASHBOARD_TOKEN";
+
 /// Every variable above, for tests that check deployment files name only real ones.
 pub const ALL: &[&str] = &[
     CONFIG,
@@ -56,6 +59,7 @@ pub const ALL: &[&str] = &[
     LISTEN,
     POLL_INTERVAL,
     DELIVERY_LEASE,
+    DASHBOARD_TOKEN,
     SLACK_BOT_TOKEN,
     SLACK_SIGNING_SECRET,
     SLACK_APP_TOKEN,

@@ -79,7 +79,11 @@ impl History<'_> {
 /// marketing-to-eng (eli, reversible): unblocked in 1h, 1h, 4h now; 6 done in alternate weeks;
 /// `missing-information` recorded twice before, never now.
 async fn seed(store: &Store) {
-    let now = t(NOW);
+    seed_at(store, t(NOW)).await;
+}
+
+/// [`seed`] with its window ending at `now`.
+pub async fn seed_at(store: &Store, now: DateTime<Utc>) {
     let mut h = History { store, next: 0 };
     for k in 1..=10 {
         let at = now - Duration::days(k);

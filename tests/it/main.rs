@@ -2,6 +2,7 @@
 
 mod cli;
 mod console;
+mod dashboard;
 mod deploy;
 mod discord;
 mod engine;

@@ -509,6 +509,8 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "/slack/events",
         "command: /handoff",
         "chat:write",
+        "files:write",
+        "command: /stalls",
         "commands",
         "im:write",
         "app_mentions:read",
