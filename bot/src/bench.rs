@@ -168,22 +168,7 @@ async fn load_due(
         .seams
         .values()
         .map(|seam| {
-            let fields: Vec<(String, String)> = seam
-                .contract
-                .iter()
-                .filter(|f| f.required)
-                .map(|f| {
-                    let v = match &f.kind {
-                        baton_core::model::FieldType::Number => "1000".to_string(),
-                        baton_core::model::FieldType::Date => "2027-01-15".to_string(),
-                        baton_core::model::FieldType::Url => "https://example.com/x".to_string(),
-                        baton_core::model::FieldType::Choice(o) => o[0].clone(),
-                        baton_core::model::FieldType::Person => seam.approvers.first().cloned().unwrap_or_default(),
-                        baton_core::model::FieldType::Text => "bench".to_string(),
-                    };
-                    (f.name.clone(), v)
-                })
-                .collect();
+            let fields = required_fields(model, &seam.id);
             let requester = model.functions.get(&seam.from).map(|f| f.lead.clone()).unwrap_or_default();
             let new = NewHandoff { seam: &seam.id, title: "Benchmark handoff", fields: &fields };
             baton_core::create(model, 0, new, &requester, Surface::Console, then)
@@ -220,6 +205,26 @@ async fn load_due(
         q.execute(store.pool()).await?;
     }
     Ok(())
+}
+
+/// Valid values for the required contract fields of `seam`.
+pub(crate) fn required_fields(model: &OperatingModel, seam: &str) -> Vec<(String, String)> {
+    let Some(seam) = model.seams.get(seam) else { return Vec::new() };
+    seam.contract
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| {
+            let v = match &f.kind {
+                baton_core::model::FieldType::Number => "1000".to_string(),
+                baton_core::model::FieldType::Date => "2027-01-15".to_string(),
+                baton_core::model::FieldType::Url => "https://example.com/x".to_string(),
+                baton_core::model::FieldType::Choice(o) => o.first().cloned().unwrap_or_default(),
+                baton_core::model::FieldType::Person => seam.approvers.first().cloned().unwrap_or_default(),
+                baton_core::model::FieldType::Text => "bench".to_string(),
+            };
+            (f.name.clone(), v)
+        })
+        .collect()
 }
 
 /// A local Slack Web API that accepts everything and counts posts.

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_history;
 pub mod bench_serve;
 pub mod config;
 pub mod console;

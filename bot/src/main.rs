@@ -132,6 +132,25 @@ enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// `/stalls` over a large history: a team's and the organisation's 90-day report beside a bare
+    /// SQL count of the same window.
+    History {
+        /// PostgreSQL server URL with rights to create databases (the run uses its own).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+        /// Handoffs to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        handoffs: i64,
+        /// Audit events to generate.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: i64,
+        /// Reports timed per query.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Keep the generated database (its URL is printed) instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Sweep cost against the number of open handoffs, and due-to-delivered time for many due at once.
     Escalation {
         /// PostgreSQL server URL with rights to create databases (each run uses its own).
@@ -263,6 +282,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Bench { which: BenchCmd::Serve { admin_url, rate, concurrency, duration, repeats } } => {
             let plan = baton::bench_serve::Plan { admin_url, rate, concurrency, duration, repeats };
             baton::bench_serve::run(plan).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { which: BenchCmd::History { admin_url, handoffs, events, runs, keep } } => {
+            let plan = baton::bench_history::Plan { admin_url, handoffs, events, runs, keep };
+            baton::bench_history::run(load_model()?, plan).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { which: BenchCmd::Escalation { admin_url, open, due } } => {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::Digest as _;
 
 use crate::app::AppError;
-use crate::store::{Buckets, Metric, Slice, Store};
+use crate::store::{Buckets, HistogramRow, Metric, PercentileRow, Slice, Store, StoreError, day};
 
 /// Handoffs listed under "stalled now" (the count says how many more there are).
 const STALLED_SHOWN: i64 = 50;
@@ -32,6 +32,11 @@ impl Covered {
         Ok(Covered { scope, filter: filter.clone(), tier: filter.tier.map(|t| t.name()) })
     }
 
+    /// Whether the rollups hold what the filter asks (they keep seam and tier, not owner or category).
+    fn rolled(&self) -> bool {
+        self.filter.owner.is_none() && self.filter.category.is_none()
+    }
+
     fn slice(&self) -> Slice<'_> {
         Slice {
             seams: &self.scope.seams,
@@ -46,6 +51,92 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Above this many durations in a window, percentiles come from the daily rollups (within 2.5%)
+/// instead of sorting every row.
+pub const EXACT_LIMIT: u64 = 20_000;
+
+/// A report's window and the one before it, in milliseconds and in UTC days.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    /// Whether the rollups can answer (no owner or category filter).
+    rolled: bool,
+    /// Above this many durations, percentiles come from the rollups.
+    exact_limit: u64,
+    from_ms: i64,
+    split_ms: i64,
+    /// End of today: the window covers today so far.
+    to_ms: i64,
+    from_day: i64,
+    split_day: i64,
+    to_day: i64,
+    /// Whole weeks, ending today, for throughput.
+    weeks: i64,
+}
+
+impl Window {
+    fn new(filter: &Filter, now: DateTime<Utc>, rolled: bool, exact_limit: u64) -> Window {
+        let (from, split) = (filter.previous_from(now), filter.from(now));
+        let to_day = day(now);
+        Window {
+            rolled,
+            exact_limit,
+            from_ms: ms(from),
+            split_ms: ms(split),
+            to_ms: (to_day + 1) * 86_400_000,
+            from_day: day(from),
+            split_day: day(split),
+            to_day,
+            weeks: i64::from(filter.days / 7),
+        }
+    }
+}
+
+/// Percentile rows of `metric` for both windows, per seam and for `*` (all seams): from the
+/// rollups when they can answer and the window is large, else exact from the rows.
+async fn measured(store: &Store, metric: Metric, s: &Slice<'_>, w: &Window) -> Result<Vec<PercentileRow>, StoreError> {
+    if w.rolled {
+        let rows = store.histograms(metric.rollup(), s, w.from_day, w.to_day, Some(w.split_day)).await?;
+        if rows.iter().map(|r| r.3).sum::<u64>() > w.exact_limit {
+            return Ok(from_histograms(rows, true));
+        }
+    }
+    store.percentiles(metric, s, w.from_ms, w.to_ms, Buckets::Windows { split: w.split_ms }).await
+}
+
+/// Percentile rows from histogram rows, with `*` over all seams when `all`.
+fn from_histograms(rows: Vec<HistogramRow>, all: bool) -> Vec<PercentileRow> {
+    let mut hists: BTreeMap<(String, i64), BTreeMap<i64, u64>> = BTreeMap::new();
+    for (seam, group, bucket, n) in rows {
+        if all {
+            *hists.entry(("*".into(), group)).or_default().entry(bucket).or_default() += n;
+        }
+        *hists.entry((seam, group)).or_default().entry(bucket).or_default() += n;
+    }
+    hists.into_iter().map(|((seam, group), h)| (seam, group, Percentiles::of_histogram(&h))).collect()
+}
+
+/// Stall episodes opened in the current window, per seam.
+async fn opened(store: &Store, s: &Slice<'_>, w: &Window) -> Result<Vec<(String, u64)>, StoreError> {
+    if !w.rolled {
+        return store.stalls_opened(s, w.split_ms, w.to_ms).await;
+    }
+    let mut per: BTreeMap<String, u64> = BTreeMap::new();
+    for (seam, _, n) in store.daily_counts("opened", s, w.split_day, w.to_day).await? {
+        *per.entry(seam).or_default() += n;
+    }
+    Ok(per.into_iter().collect())
+}
+
+/// Handoffs done per week for the whole weeks ending today: `(seam, weeks ago, count)`.
+async fn done_weekly(store: &Store, s: &Slice<'_>, w: &Window) -> Result<Vec<(String, i64, u64)>, StoreError> {
+    if !w.rolled {
+        return store.done_per_week(s, w.weeks, w.to_ms).await;
+    }
+    let first = w.to_day - w.weeks * 7 + 1;
+    let days = store.daily_counts("done", s, first, w.to_day).await?;
+    Ok(days.into_iter().map(|(seam, d, n)| (seam, (w.to_day - d) / 7, n)).collect())
+}
+
 /// The `/stalls` report for `viewer`, over the window ending at `now`.
 pub async fn summary(
     store: &Store,
@@ -54,19 +145,30 @@ pub async fn summary(
     filter: &Filter,
     now: DateTime<Utc>,
 ) -> Result<Report, AppError> {
+    summary_with(store, model, viewer, filter, now, EXACT_LIMIT).await
+}
+
+/// [`summary`], reading percentiles from the rollups above `exact_limit` durations.
+pub async fn summary_with(
+    store: &Store,
+    model: &OperatingModel,
+    viewer: Viewer<'_>,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    exact_limit: u64,
+) -> Result<Report, AppError> {
     let c = Covered::new(model, viewer, filter)?;
     let s = c.slice();
-    // The window includes its last millisecond: what happened at the moment of asking counts.
-    let (from, split, to) = (ms(filter.previous_from(now)), ms(filter.from(now)), ms(now) + 1);
-    let weeks = i64::from(filter.days / 7);
+    let w = Window::new(filter, now, c.rolled(), exact_limit);
     let (accept, unblock, opened, done, categories, (stalled, stalled_total)) = tokio::try_join!(
-        store.percentiles(Metric::Accept, &s, from, to, Buckets::Windows { split }),
-        store.percentiles(Metric::Unblock, &s, from, to, Buckets::Windows { split }),
-        store.stalls_opened(&s, split, to),
-        store.done_per_week(&s, weeks, to),
-        store.categories(&s, from, split, to),
+        measured(store, Metric::Accept, &s, &w),
+        measured(store, Metric::Unblock, &s, &w),
+        opened(store, &s, &w),
+        done_weekly(store, &s, &w),
+        store.categories(&s, w.from_ms, w.split_ms, w.to_ms),
         store.stalled_in(&s, STALLED_SHOWN),
     )?;
+    let weeks = w.weeks;
 
     let measure = |rows: &[(String, i64, Percentiles)], seam: &str| {
         let get = |b| rows.iter().find(|(g, bucket, _)| g == seam && *bucket == b).map(|r| r.2).unwrap_or_default();
@@ -209,7 +311,15 @@ pub async fn series(
 ) -> Result<Vec<Series>, AppError> {
     let c = Covered::new(model, viewer, filter)?;
     let from = filter.from(now);
-    let rows = store.percentiles(Metric::Unblock, &c.slice(), ms(from), ms(now) + 1, Buckets::Weeks).await?;
+    let (w, s) = (Window::new(filter, now, c.rolled(), EXACT_LIMIT), c.slice());
+    let rolled = match w.rolled {
+        true => Some(store.histograms(Metric::Unblock.rollup(), &s, w.split_day, w.to_day, None).await?),
+        false => None,
+    };
+    let rows = match rolled {
+        Some(h) if h.iter().map(|r| r.3).sum::<u64>() > w.exact_limit => from_histograms(h, false),
+        _ => store.percentiles(Metric::Unblock, &s, w.split_ms, w.to_ms, Buckets::Weeks).await?,
+    };
     Ok(c.scope
         .seams
         .iter()

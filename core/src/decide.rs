@@ -197,12 +197,15 @@ pub(crate) struct Draft<'a> {
     pub review: Option<ReviewRequest>,
     pub artifacts: Vec<ArtifactRecord>,
     pub follow_ups: Vec<FollowUp>,
+    /// Whether the handoff had been accepted, and was done, before this decision (for tallies).
+    was: (bool, bool),
 }
 
 impl<'a> Draft<'a> {
     pub(crate) fn new(ctx: Ctx<'a>, h: Handoff, actor: &str, surface: Surface, now: DateTime<Utc>) -> Self {
         Draft {
             ctx,
+            was: (h.accepted_at.is_some(), h.state == State::Done),
             h,
             actor: actor.to_string(),
             surface,
@@ -301,7 +304,23 @@ impl<'a> Draft<'a> {
 
     pub(crate) fn finish(self, reply: String) -> Decision {
         let next_check = stall::next_check(&self.ctx, &self.h);
+        let h = &self.h;
+        let mut tallies = Vec::new();
+        let secs = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_seconds().max(0);
+        if let (false, Some(at)) = (self.was.0, h.accepted_at) {
+            tallies.push(Tally { metric: TallyMetric::Accepted, at, secs: secs(h.created_at, at) });
+        }
+        for ep in &self.episodes {
+            tallies.push(match ep.closed_at {
+                None => Tally { metric: TallyMetric::StallOpened, at: ep.opened_at, secs: 0 },
+                Some(at) => Tally { metric: TallyMetric::Unblocked, at, secs: secs(ep.opened_at, at) },
+            });
+        }
+        if let (false, State::Done, Some(at)) = (self.was.1, h.state, h.closed_at) {
+            tallies.push(Tally { metric: TallyMetric::Done, at, secs: secs(h.created_at, at) });
+        }
         Decision {
+            tallies,
             handoff: self.h,
             events: self.events,
             intents: self.intents,

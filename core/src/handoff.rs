@@ -641,8 +641,46 @@ pub struct Decision {
     pub artifacts: Vec<ArtifactRecord>,
     /// Follow-ups agreed.
     pub follow_ups: Vec<FollowUp>,
+    /// Facts for the stall-history rollups, each produced once, when it happens.
+    pub tallies: Vec<Tally>,
     /// What to tell the person who acted.
     pub reply: String,
+}
+
+/// A fact the stall-history rollups count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// What happened.
+    pub metric: TallyMetric,
+    /// When (the day it is counted on).
+    pub at: DateTime<Utc>,
+    /// The duration it ends, in seconds (creation to acceptance or done, breach to unblock).
+    pub secs: i64,
+}
+
+/// What a [`Tally`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TallyMetric {
+    /// First acceptance (time to accept).
+    Accepted,
+    /// A stall episode began.
+    StallOpened,
+    /// A stall episode ended (time to unblock).
+    Unblocked,
+    /// Done (throughput).
+    Done,
+}
+
+impl TallyMetric {
+    /// Storage name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TallyMetric::Accepted => "accept",
+            TallyMetric::StallOpened => "opened",
+            TallyMetric::Unblocked => "unblock",
+            TallyMetric::Done => "done",
+        }
+    }
 }
 
 /// A request to run an automated reviewer on a handoff.

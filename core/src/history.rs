@@ -78,14 +78,16 @@ impl Filter {
         parts.join(" · ")
     }
 
-    /// Start of the window ending at `now`.
+    /// Start of the window ending at `now`: midnight UTC `days - 1` days before today, so the
+    /// window is today so far plus whole days (which the store keeps rolled up).
     pub fn from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - Duration::days(self.days.into())
+        let today = now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+        today - Duration::days(i64::from(self.days) - 1)
     }
 
     /// Start of the equal window before it (the trend's baseline).
     pub fn previous_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - Duration::days(2 * i64::from(self.days))
+        self.from(now) - Duration::days(self.days.into())
     }
 }
 
@@ -265,6 +267,41 @@ impl Percentiles {
     /// From sorted values (the store computes them in SQL; this is the same rule for small sets).
     pub fn of_sorted(sorted: &[i64]) -> Self {
         Percentiles { count: sorted.len() as u64, p50_secs: percentile(sorted, 0.5), p90_secs: percentile(sorted, 0.9) }
+    }
+}
+
+/// Durations are rolled up in buckets this much wider than the one before (bucket `b ≥ 1` holds
+/// `[g^(b-1), g^b)` seconds), so a percentile read from a histogram is within 2.5% of the truth.
+pub const BUCKET_GROWTH: f64 = 1.05;
+
+/// The histogram bucket of a duration in seconds (`0` for under a second).
+pub fn bucket(secs: i64) -> i64 {
+    if secs < 1 { 0 } else { ((secs as f64).ln() / BUCKET_GROWTH.ln()).floor() as i64 + 1 }
+}
+
+/// The duration a bucket stands for: the geometric middle of its bounds.
+pub fn bucket_value(b: i64) -> i64 {
+    if b < 1 { 0 } else { BUCKET_GROWTH.powf(b as f64 - 0.5).round() as i64 }
+}
+
+impl Percentiles {
+    /// Nearest-rank p50 and p90 of a histogram (`bucket -> count`), each its bucket's value.
+    pub fn of_histogram(h: &std::collections::BTreeMap<i64, u64>) -> Self {
+        let count: u64 = h.values().sum();
+        let at = |p: f64| {
+            let rank = ((p * count as f64).ceil() as u64).clamp(1, count.max(1));
+            let mut seen = 0;
+            h.iter()
+                .find(|(_, n)| {
+                    seen += **n;
+                    seen >= rank
+                })
+                .map(|(b, _)| bucket_value(*b))
+        };
+        if count == 0 {
+            return Percentiles::default();
+        }
+        Percentiles { count, p50_secs: at(0.5), p90_secs: at(0.9) }
     }
 }
 
@@ -966,6 +1003,31 @@ mod tests {
                 ("tooling", Direction::Gone)
             ]
         );
+    }
+
+    #[test]
+    fn histogram_percentiles_are_within_the_bucket_width() {
+        // 1..=1000 minutes: exact p50 500m, p90 900m.
+        let mut h = std::collections::BTreeMap::new();
+        for m in 1..=1000i64 {
+            *h.entry(bucket(m * 60)).or_insert(0u64) += 1;
+        }
+        let p = Percentiles::of_histogram(&h);
+        assert_eq!(p.count, 1000);
+        for (got, exact) in [(p.p50_secs, 500 * 60), (p.p90_secs, 900 * 60)] {
+            let got = got.expect("a value") as f64;
+            assert!((got / exact as f64 - 1.0).abs() <= 0.025, "{got} vs {exact}");
+        }
+        assert_eq!((bucket(0), bucket(1), bucket(2)), (0, 1, 15));
+        assert_eq!(Percentiles::of_histogram(&std::collections::BTreeMap::new()), Percentiles::default());
+    }
+
+    #[test]
+    fn windows_are_today_plus_whole_days_before() {
+        let f = Filter { days: 7, ..Filter::default() };
+        let now = DateTime::parse_from_rfc3339("2026-11-30T15:20:00Z").expect("time").with_timezone(&Utc);
+        assert_eq!(f.from(now).to_rfc3339(), "2026-11-24T00:00:00+00:00");
+        assert_eq!(f.previous_from(now).to_rfc3339(), "2026-11-17T00:00:00+00:00");
     }
 
     #[test]

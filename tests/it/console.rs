@@ -58,7 +58,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "Recalibration convened for H-2 \"Spring launch landing page\" (marketing-to-eng, Unacknowledged handoff)",
             "Eve Engel convenes; Mia Moreau attend. Timebox 30m.",
             "mia> /stalls",
-            "Stall history · last 90 days · 2026-09-03 to 2026-12-02 · seams to or from Marketing",
+            "Stall history · last 90 days · 2026-09-04 to 2026-12-02 · seams to or from Marketing",
             "• marketing-to-eng: stalls opened 1, closed 0",
             "• H-2 · marketing-to-eng · Spring launch landing page · not accepted in time · owner none yet",
             "Recorded the unacknowledged recalibration of H-2: Eli Ek owns it now and must accept it.",

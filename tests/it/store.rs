@@ -102,6 +102,7 @@ async fn two_concurrent_commands_on_one_handoff_cannot_both_win() {
                 review: None,
                 artifacts: vec![],
                 follow_ups: vec![],
+                tallies: vec![],
                 reply: String::new(),
             };
             store.save(&d, Some(h.version), None).await.expect("reopen");

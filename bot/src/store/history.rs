@@ -2,14 +2,60 @@
 //! `artifacts` (never the event log), and compute nearest-rank percentiles in SQL with window
 //! functions, which PostgreSQL and SQLite both have, so only a few rows per seam come back.
 
-use baton_core::Handoff;
-use baton_core::history::Percentiles;
+use std::collections::BTreeMap;
+
+use baton_core::history::{Percentiles, bucket};
+use baton_core::{Decision, Handoff, TallyMetric};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The UTC day number of an instant (days since 1970-01-01).
+pub fn day(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+/// Rollup increments gathered in a transaction: `(metric, seam, day, tier, bucket) -> n`, kept
+/// sorted so every transaction locks rollup rows in the same order.
+#[derive(Debug, Default)]
+pub(crate) struct Tallies(BTreeMap<(&'static str, String, i64, String, i64), i64>);
+
+impl Tallies {
+    /// Counts a decision's tallies.
+    pub(crate) fn add(&mut self, d: &Decision) {
+        let h = &d.handoff;
+        for t in &d.tallies {
+            let b = if t.metric == TallyMetric::StallOpened { 0 } else { bucket(t.secs) };
+            let key = (t.metric.name(), h.seam.clone(), day(t.at), h.tier.name().to_string(), b);
+            *self.0.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Applies the increments (one statement per 100 rows).
+    pub(crate) async fn flush(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), sqlx::Error> {
+        let rows: Vec<_> = self.0.into_iter().collect();
+        for chunk in rows.chunks(100) {
+            let sql = format!(
+                "INSERT INTO rollups (metric, seam, day, tier, bucket, n) VALUES {} \
+                 ON CONFLICT (metric, seam, day, tier, bucket) DO UPDATE SET n = rollups.n + excluded.n",
+                super::placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((metric, seam, day, tier, b), n) in chunk {
+                q = q.bind(*metric).bind(seam.clone()).bind(*day).bind(tier.clone()).bind(*b).bind(*n);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `(seam, bucket group, histogram bucket, count)` rows read from the rollups.
+pub type HistogramRow = (String, i64, i64, u64);
 
 /// Which handoffs a history query covers (the seams already narrowed to what the viewer may see).
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +77,16 @@ pub enum Metric {
     Accept,
     /// Breach to unblock, by unblock time.
     Unblock,
+}
+
+impl Metric {
+    /// Its name in the rollups.
+    pub fn rollup(self) -> &'static str {
+        match self {
+            Metric::Accept => "accept",
+            Metric::Unblock => "unblock",
+        }
+    }
 }
 
 /// How rows are grouped besides the seam.
@@ -96,6 +152,17 @@ impl Sql {
         out
     }
 
+    /// `AND seam IN (...) [AND tier = ...]` on the rollups (which have no owner or category).
+    fn rollup_slice(&mut self, s: &Slice<'_>) -> String {
+        let list: Vec<String> = s.seams.iter().map(|x| self.str(x)).collect();
+        let mut out =
+            if list.is_empty() { " AND 1 = 0".to_string() } else { format!(" AND seam IN ({})", list.join(", ")) };
+        if let Some(t) = s.tier {
+            out += &format!(" AND tier = {}", self.str(t));
+        }
+        out
+    }
+
     async fn fetch(self, store: &Store) -> Result<Vec<AnyRow>, StoreError> {
         let mut args: Vec<(usize, Result<i64, String>)> = self
             .ints
@@ -120,6 +187,100 @@ fn needs_handoff(s: &Slice<'_>) -> bool {
 }
 
 impl Store {
+    /// Histogram counts of `metric` (`accept`, `unblock`) rolled up for UTC days `[from, to]`,
+    /// per seam and group: with `split`, group 0 is days from `split` on and group 1 the days
+    /// before; without, the group is the week counted from `from`.
+    pub async fn histograms(
+        &self,
+        metric: &str,
+        s: &Slice<'_>,
+        from: i64,
+        to: i64,
+        split: Option<i64>,
+    ) -> Result<Vec<HistogramRow>, StoreError> {
+        let mut q = Sql::new();
+        let group = match split {
+            Some(split) => format!("CASE WHEN day >= {} THEN 0 ELSE 1 END", q.int(split)),
+            None => format!("(day - {}) / 7", q.int(from)),
+        };
+        let (m, lo, hi) = (q.str(metric), q.int(from), q.int(to));
+        let filters = q.rollup_slice(s);
+        q.text = format!(
+            "SELECT seam, CAST({group} AS BIGINT) AS g, bucket, CAST(SUM(n) AS BIGINT) AS n FROM rollups \
+             WHERE metric = {m} AND day >= {lo} AND day <= {hi}{filters} GROUP BY seam, g, bucket"
+        );
+        q.fetch(self)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("seam")?, r.try_get("g")?, r.try_get("bucket")?, r.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    /// Rolled-up counts of `metric` for UTC days `[from, to]`: `(seam, day, count)`.
+    pub async fn daily_counts(
+        &self,
+        metric: &str,
+        s: &Slice<'_>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64, u64)>, StoreError> {
+        let mut q = Sql::new();
+        let (m, lo, hi) = (q.str(metric), q.int(from), q.int(to));
+        let filters = q.rollup_slice(s);
+        q.text = format!(
+            "SELECT seam, day, CAST(SUM(n) AS BIGINT) AS n FROM rollups \
+             WHERE metric = {m} AND day >= {lo} AND day <= {hi}{filters} GROUP BY seam, day"
+        );
+        q.fetch(self)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("seam")?, r.try_get("day")?, r.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    /// Rolls up, from scratch, everything recorded: for a database written before the rollups
+    /// existed, or filled by other means. Returns how many rollup rows were written.
+    pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
+        let mut counts: BTreeMap<(&'static str, String, i64, String, i64), i64> = BTreeMap::new();
+        let sources = [
+            (
+                "accept",
+                "SELECT seam, COALESCE(tier, '') AS tier, accepted_at_ms AS at, (accepted_at_ms - created_at_ms) / 1000 AS secs \
+                        FROM handoffs WHERE accepted_at_ms IS NOT NULL",
+            ),
+            (
+                "done",
+                "SELECT seam, COALESCE(tier, '') AS tier, closed_at_ms AS at, (closed_at_ms - created_at_ms) / 1000 AS secs \
+                      FROM handoffs WHERE state = 'done' AND closed_at_ms IS NOT NULL",
+            ),
+            (
+                "opened",
+                "SELECT e.seam AS seam, COALESCE(h.tier, '') AS tier, e.opened_at_ms AS at, -1 AS secs \
+                        FROM stall_episodes e JOIN handoffs h ON h.id = e.handoff_id",
+            ),
+            (
+                "unblock",
+                "SELECT e.seam AS seam, COALESCE(h.tier, '') AS tier, e.closed_at_ms AS at, (e.closed_at_ms - e.opened_at_ms) / 1000 AS secs \
+                         FROM stall_episodes e JOIN handoffs h ON h.id = e.handoff_id WHERE e.closed_at_ms IS NOT NULL",
+            ),
+        ];
+        for (metric, sql) in sources {
+            let mut rows = sqlx::query(sql).fetch(self.pool());
+            while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                let (at, secs): (i64, i64) = (r.try_get("at")?, r.try_get("secs")?);
+                let b = if secs < 0 { 0 } else { bucket(secs) };
+                let key = (metric, r.try_get("seam")?, at.div_euclid(86_400_000), r.try_get("tier")?, b);
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        let written = counts.len() as u64;
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM rollups").execute(&mut *tx).await?;
+        Tallies(counts).flush(&mut tx).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
     /// p50 and p90 of `metric` for events in `[from, to)`, per seam and bucket.
     pub async fn percentiles(
         &self,
@@ -219,12 +380,12 @@ impl Store {
         let mut q = Sql::new();
         let (cur, prev) = (q.int(split), q.int(split));
         let (lo, hi) = (q.int(from), q.int(to));
-        let filters = q.slice("h.seam", s);
+        let filters = q.slice("a.seam", s);
+        let join = if needs_handoff(s) { " JOIN handoffs h ON h.id = a.handoff_id" } else { "" };
         q.text = format!(
             "SELECT a.category AS category, CAST(SUM(CASE WHEN a.at_ms >= {cur} THEN 1 ELSE 0 END) AS BIGINT) AS cur, \
                     CAST(SUM(CASE WHEN a.at_ms < {prev} THEN 1 ELSE 0 END) AS BIGINT) AS prev \
-             FROM artifacts a JOIN handoffs h ON h.id = a.handoff_id \
-             WHERE a.at_ms >= {lo} AND a.at_ms < {hi}{filters} GROUP BY a.category"
+             FROM artifacts a{join} WHERE a.at_ms >= {lo} AND a.at_ms < {hi}{filters} GROUP BY a.category"
         );
         q.fetch(self)
             .await?

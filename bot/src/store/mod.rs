@@ -15,7 +15,8 @@ mod history;
 mod links;
 mod outbox;
 
-pub use history::{Buckets, Metric, PercentileRow, Slice};
+use history::Tallies;
+pub use history::{Buckets, HistogramRow, Metric, PercentileRow, Slice, day};
 pub use links::{LinkOutcome, LinkRequest};
 pub use outbox::{Claimed, MetricsSnapshot, recipient_key};
 
@@ -133,7 +134,21 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await,
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await,
         }
-        .context("applying database migrations")
+        .context("applying database migrations")?;
+        // A database with history but no rollups predates them (migration 0006): roll it up once.
+        let rolled: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM rollups LIMIT 1").fetch_optional(&self.pool).await?;
+        let history: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM handoffs WHERE accepted_at_ms IS NOT NULL OR closed_at_ms IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if rolled.is_none() && history.is_some() {
+            let started = std::time::Instant::now();
+            let rows = self.rebuild_rollups().await?;
+            tracing::info!("rolled up the recorded history: {rows} rows in {:.1} s", started.elapsed().as_secs_f64());
+        }
+        Ok(())
     }
 
     /// Ok when the database answers and every migration this binary embeds is applied.
@@ -183,7 +198,9 @@ impl Store {
         };
         let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
         let d = build(n as HandoffId).ok_or(StoreError::Conflict)?;
-        write_decision(&mut tx, &d, None, None).await?;
+        let mut tallies = Tallies::default();
+        write_decision(&mut tx, &d, None, None, &mut tallies).await?;
+        tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(d)
     }
@@ -198,7 +215,9 @@ impl Store {
         request_key: Option<&str>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
-        let version = write_decision(&mut tx, d, expected, request_key).await?;
+        let mut tallies = Tallies::default();
+        let version = write_decision(&mut tx, d, expected, request_key, &mut tallies).await?;
+        tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -223,6 +242,9 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
         let (mut changed, mut fired) = (0, 0);
+        // Rollup increments are applied once, in key order, at the end of the batch: concurrent
+        // transactions then lock rollup rows in the same order and cannot deadlock on them.
+        let mut tallies = Tallies::default();
         for row in &rows {
             let id: i64 = row.try_get("id")?;
             let doc: String = row.try_get("doc")?;
@@ -235,7 +257,7 @@ impl Store {
                         changed += 1;
                     }
                     fired += d.fired.iter().filter(|f| !f.skipped).count();
-                    write_decision(&mut tx, &d, Some(row.try_get("version")?), None).await?;
+                    write_decision(&mut tx, &d, Some(row.try_get("version")?), None, &mut tallies).await?;
                 }
                 Err(why) => {
                     tracing::error!(handoff = id, "stall check refused, parked for an hour: {why}");
@@ -247,6 +269,7 @@ impl Store {
                 }
             }
         }
+        tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok((rows.len(), changed, fired))
     }
@@ -385,8 +408,10 @@ async fn write_decision(
     d: &Decision,
     expected: Option<i64>,
     request_key: Option<&str>,
+    tallies: &mut Tallies,
 ) -> Result<i64, StoreError> {
     let h = &d.handoff;
+    tallies.add(d);
     let id = h.id as i64;
     let doc = serde_json::to_string(h).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let now = ms(h.updated_at);
@@ -480,8 +505,8 @@ async fn write_decision(
     for a in &d.artifacts {
         let fields = serde_json::to_string(&a.fields).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
         sqlx::query(
-            "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms, seam) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id)
         .bind(a.episode.map(i64::from))
@@ -492,6 +517,7 @@ async fn write_decision(
         .bind(fields)
         .bind(&a.by)
         .bind(ms(a.at))
+        .bind(&h.seam)
         .execute(&mut **tx)
         .await?;
     }
@@ -528,7 +554,7 @@ async fn write_decision(
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
