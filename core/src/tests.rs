@@ -481,3 +481,29 @@ fn stall_history_is_scoped_to_the_viewers_functions_and_architects_see_everythin
         assert!(e.contains(says), "{e}");
     }
 }
+
+#[test]
+fn history_tallies_count_first_acceptance_stalls_and_completion_once_each() {
+    use crate::handoff::TallyMetric::*;
+    let metrics = |d: &Decision| d.tallies.iter().map(|t| (t.metric, t.secs)).collect::<Vec<_>>();
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    assert!(w.last().tallies.is_empty());
+    // Not accepted by 13:00 (4 business hours): a stall opens, dated at the breach.
+    w.at("2026-11-30T13:30:00-05:00");
+    w.check();
+    assert_eq!(metrics(w.last()), [(StallOpened, 0)]);
+    assert_eq!(w.last().tallies[0].at, t("2026-11-30T13:00:00-05:00"));
+    // Accepting ends the stall (30 minutes after the breach) and is the first acceptance.
+    w.run("ana", "/handoff accept H-1");
+    assert_eq!(metrics(w.last()), [(Accepted, 4 * 3600 + 1800), (Unblocked, 1800)]);
+    // Handed on and accepted again: no second acceptance.
+    w.run("carla", "/handoff reassign H-1 ben");
+    w.run("ben", "/handoff accept H-1");
+    assert!(w.last().tallies.is_empty(), "{:?}", w.last().tallies);
+    w.run("ben", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    assert!(w.last().tallies.is_empty());
+    w.run("carla", "/approve H-1");
+    assert_eq!(w.h.state, State::Done);
+    assert_eq!(metrics(w.last()), [(Done, 4 * 3600 + 1800)]);
+}
