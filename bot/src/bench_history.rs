@@ -113,7 +113,7 @@ async fn fill(store: &Store, model: &OperatingModel, plan: &Plan, now: DateTime<
         }
         q.execute(pool).await?;
         let what: Vec<&str> = sql.split_whitespace().take(3).collect();
-        eprintln!("  {:<24} {:>6.1} s", what.join(" "), t.elapsed().as_secs_f64());
+        eprintln!("  {:<28} {:>6.1} s", what.join(" "), t.elapsed().as_secs_f64());
         anyhow::Ok(())
     };
     step(
@@ -187,6 +187,6 @@ async fn fill(store: &Store, model: &OperatingModel, plan: &Plan, now: DateTime<
     }
     let t = Instant::now();
     let rows = store.rebuild_rollups().await?;
-    eprintln!("  {:<24} {:>6.1} s ({rows} rows)", "rolling up", t.elapsed().as_secs_f64());
+    eprintln!("  {:<28} {:>6.1} s ({rows} rows)", "rolling up", t.elapsed().as_secs_f64());
     step("ANALYZE", vec![]).await
 }
