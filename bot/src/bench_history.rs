@@ -56,12 +56,13 @@ pub async fn run(model: OperatingModel, plan: Plan) -> anyhow::Result<()> {
         "\n{:<44} {:>9} {:>9} {:>9} {:>9} {:>12}",
         "90-day /stalls", "p50 ms", "p99 ms", "max ms", "count ms", "p99 / count"
     );
-    for (label, function) in [
-        ("team: ops (1 seam, 20% of handoffs)", Some("ops")),
-        ("team: engineering (2 seams, 50%)", Some("engineering")),
-        ("org-wide (every seam)", None),
+    let ana = || Filter { owner: Some("ana".into()), ..Filter::default() };
+    for (label, filter) in [
+        ("team: ops (1 seam, 20% of handoffs)", Filter { function: Some("ops".into()), ..Filter::default() }),
+        ("team: engineering (2 seams, 50%)", Filter { function: Some("engineering".into()), ..Filter::default() }),
+        ("org-wide (every seam)", Filter::default()),
+        ("one owner, org-wide (exact, from the rows)", ana()),
     ] {
-        let filter = Filter { function: function.map(String::from), ..Filter::default() };
         let scope = baton_core::history::scope(&model, Viewer::Operator, &filter)?;
         // One untimed run warms the caches, as a long-running server's would be.
         report::summary(&store, &model, Viewer::Operator, &filter, now).await?;
