@@ -353,6 +353,25 @@ impl Measure {
         };
         format!("p50 {} · p90 {}{trend}", span(p50), span(p90))
     }
+
+    /// "p50 2h, p90 6h (12% shorter than the previous 90 days: 2h20m)", for one-line summaries.
+    fn brief(&self, days: u32) -> String {
+        let Some(p50) = self.current.p50_secs else {
+            return "none".into();
+        };
+        let p90 = self.current.p90_secs.unwrap_or(p50);
+        let trend = match (self.p50_change_pct, self.previous.p50_secs) {
+            (Some(0), _) => format!("as in the previous {days} days"),
+            (Some(c), Some(p)) => format!(
+                "{}% {} than the previous {days} days: {}",
+                c.abs(),
+                if c < 0 { "shorter" } else { "longer" },
+                span(p)
+            ),
+            _ => format!("nothing to compare in the previous {days} days"),
+        };
+        format!("p50 {}, p90 {} ({trend})", span(p50), span(p90))
+    }
 }
 
 /// Handoffs done per full week of the window, and how steady that is.
@@ -537,12 +556,12 @@ impl Report {
         );
         let line = |s: &SeamHistory| {
             format!(
-                "{}: stalls opened {}, closed {}\n    time to accept: {}\n    time to unblock: {}\n    {}",
+                "{}: stalls opened {}, closed {} · accept {} · unblock {} · {}",
                 s.seam,
                 s.stalls_opened,
                 s.stalls_closed,
-                s.time_to_accept.describe(days),
-                s.time_to_unblock.describe(days),
+                s.time_to_accept.brief(days),
+                s.time_to_unblock.brief(days),
                 s.throughput.describe()
             )
         };

@@ -71,7 +71,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "· every seam",
             "all: stalls opened 2, closed 2",
             "• sales-to-cs: stalls opened 1, closed 1",
-            "time to unblock: p50 2h30m · p90 2h30m, nothing to compare in the previous 90 days",
+            "unblock p50 2h30m, p90 2h30m (nothing to compare in the previous 90 days)",
             "1. capacity · 1 (previous 90 days: 0) new",
             "Nothing is stalled right now.",
             "ada> /stalls health",

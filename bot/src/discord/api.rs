@@ -205,8 +205,7 @@ impl DiscordApi {
 
     /// Replaces the answer to an interaction (deferred earlier) while its token is valid.
     pub async fn edit_original(&self, application_id: &str, token: &str, content: &str) -> Result<(), SendError> {
-        let body =
-            json!({"content": crate::slack::blocks::truncate(content, CONTENT_MAX), "allowed_mentions": {"parse": []}});
+        let body = json!({"content": crate::slack::blocks::fit_lines(content, CONTENT_MAX), "allowed_mentions": {"parse": []}});
         let route = format!("webhooks/{application_id}/{token}/messages/@original");
         self.call(reqwest::Method::PATCH, &route, &body, Utc::now()).await.map(drop)
     }

@@ -41,7 +41,7 @@ pub struct Discord {
 
 /// An ephemeral answer that pings nobody.
 pub fn reply(text: &str) -> Value {
-    json!({"type": 4, "data": {"content": crate::slack::blocks::truncate(text, 2000), "flags": EPHEMERAL,
+    json!({"type": 4, "data": {"content": crate::slack::blocks::fit_lines(text, 2000), "flags": EPHEMERAL,
         "allowed_mentions": {"parse": []}}})
 }
 

@@ -29,6 +29,32 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
+/// Cuts a multi-line answer to at most `max` characters at a line boundary, and says how many
+/// lines were left out (a line longer than the room left is cut as [`truncate`] does).
+pub fn fit_lines(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let note =
+            format!("\n… {} more lines: narrow it (seam=, function=, window=) or see the dashboard", lines.len() - i);
+        if kept.chars().count() + line.chars().count() + 1 + note.chars().count() > max {
+            if kept.is_empty() {
+                return truncate(text, max);
+            }
+            kept.push_str(&note);
+            return kept;
+        }
+        if !kept.is_empty() {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+    }
+    kept
+}
+
 /// Button label and `action_id`.
 pub fn button(a: Action) -> (&'static str, &'static str) {
     match a {
@@ -90,6 +116,19 @@ pub fn message(intent: &Intent, mentions: &[String]) -> Value {
 mod tests {
     use super::*;
     use baton_core::Recipient;
+
+    #[test]
+    fn long_answers_are_cut_at_a_line_and_say_what_was_left_out() {
+        let text: String = (1..=100).map(|i| format!("line {i:03} of the report\n")).collect();
+        let fitted = super::fit_lines(&text, 500);
+        assert!(fitted.chars().count() <= 500, "{}", fitted.len());
+        assert!(fitted.starts_with("line 001 of the report\nline 002"));
+        let last = fitted.lines().last().expect("a note");
+        assert!(last.starts_with("… ") && last.contains("more lines: narrow it"), "{last}");
+        let shown = fitted.lines().count() - 1;
+        assert!(last.starts_with(&format!("… {} more lines", 100 - shown)), "{last}");
+        assert_eq!(super::fit_lines("short", 500), "short");
+    }
 
     fn intent(text: &str) -> Intent {
         Intent {
