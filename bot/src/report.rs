@@ -1,7 +1,8 @@
 //! Stall history from the store: the `/stalls` report, the health report and the weekly chart.
 //!
 //! The core says what a report covers and how it reads ([`baton_core::history`]); this module
-//! runs the queries (concurrently: each is an index range scan) and draws charts with plotters.
+//! runs the queries concurrently, from the daily rollups where they can answer (see [`EXACT_LIMIT`])
+//! and from the rows otherwise, and draws charts with plotters.
 
 use std::collections::BTreeMap;
 

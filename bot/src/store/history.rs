@@ -1,6 +1,11 @@
-//! Stall-history queries. They read the indexed facts on `handoffs`, `stall_episodes` and
-//! `artifacts` (never the event log), and compute nearest-rank percentiles in SQL with window
-//! functions, which PostgreSQL and SQLite both have, so only a few rows per seam come back.
+//! Stall-history queries and the daily rollups.
+//!
+//! The rollups (`rollups`: per metric, seam, UTC day, tier and duration bucket, a count) change
+//! with every write that produces a [`baton_core::Tally`] ([`Tallies`]), so long windows are read
+//! as histograms of a few thousand rows. The exact queries read the indexed facts on `handoffs`,
+//! `stall_episodes` and `artifacts` (never the event log) and compute nearest-rank percentiles in
+//! SQL with window functions, which PostgreSQL and SQLite both have, so only a few rows per seam
+//! come back.
 
 use std::collections::BTreeMap;
 
