@@ -421,3 +421,22 @@ async fn rolled_up_percentiles_agree_with_exact_ones_within_the_bucket_width() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_database_from_before_the_rollups_is_rolled_up_when_opened() {
+    let path = std::env::temp_dir().join(format!("baton-upgrade-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = Store::open(&url).await.expect("store");
+    seed(&store).await;
+    let rolled = rollup_rows(&store).await;
+    assert!(!rolled.is_empty());
+    // As if written by a version without rollups.
+    sqlx::query("DELETE FROM rollups").execute(store.pool()).await.expect("delete");
+    store.pool().close().await;
+    let reopened = Store::open(&url).await.expect("reopen");
+    assert_eq!(rollup_rows(&reopened).await, rolled);
+    reopened.pool().close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
+    }
+}
