@@ -179,7 +179,7 @@ impl SlackApi {
         if !self.response_url_allowed(url) {
             return Err(SendError::Permanent(format!("refused to call response_url on an unexpected host: {url}")));
         }
-        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": super::blocks::truncate(text, 3000)});
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": super::blocks::fit_lines(text, 3000)});
         let resp =
             self.http.post(url).json(&body).send().await.map_err(|e| SendError::retry(format!("response_url: {e}")))?;
         match resp.status() {
