@@ -38,8 +38,7 @@ pub fn fit_lines(text: &str, max: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let mut kept = String::new();
     for (i, line) in lines.iter().enumerate() {
-        let note =
-            format!("\n… {} more lines: narrow it (seam=, function=, window=) or see the dashboard", lines.len() - i);
+        let note = format!("\n… {} more lines not shown (a narrower request shows them)", lines.len() - i);
         if kept.chars().count() + line.chars().count() + 1 + note.chars().count() > max {
             if kept.is_empty() {
                 return truncate(text, max);
@@ -124,7 +123,7 @@ mod tests {
         assert!(fitted.chars().count() <= 500, "{}", fitted.len());
         assert!(fitted.starts_with("line 001 of the report\nline 002"));
         let last = fitted.lines().last().expect("a note");
-        assert!(last.starts_with("… ") && last.contains("more lines: narrow it"), "{last}");
+        assert!(last.starts_with("… ") && last.contains("more lines not shown"), "{last}");
         let shown = fitted.lines().count() - 1;
         assert!(last.starts_with(&format!("… {} more lines", 100 - shown)), "{last}");
         assert_eq!(super::fit_lines("short", 500), "short");
