@@ -335,26 +335,7 @@ impl Measure {
         Measure { current, previous, p50_change_pct }
     }
 
-    /// "p50 2h p90 6h (12% shorter than the previous 90 days, 2h20m)".
-    fn describe(&self, days: u32) -> String {
-        let Some(p50) = self.current.p50_secs else {
-            return "none".into();
-        };
-        let p90 = self.current.p90_secs.unwrap_or(p50);
-        let trend = match (self.p50_change_pct, self.previous.p50_secs) {
-            (Some(0), _) => format!(", as in the previous {days} days"),
-            (Some(c), Some(p)) => format!(
-                ", {}% {} than the previous {days} days ({})",
-                c.abs(),
-                if c < 0 { "shorter" } else { "longer" },
-                span(p)
-            ),
-            _ => format!(", nothing to compare in the previous {days} days"),
-        };
-        format!("p50 {} · p90 {}{trend}", span(p50), span(p90))
-    }
-
-    /// "p50 2h, p90 6h (12% shorter than the previous 90 days: 2h20m)", for one-line summaries.
+    /// "p50 2h, p90 6h (12% shorter than the previous 90 days: 2h20m)".
     fn brief(&self, days: u32) -> String {
         let Some(p50) = self.current.p50_secs else {
             return "none".into();
@@ -840,12 +821,12 @@ fn recovery_answer(r: &Report) -> Answer {
             _ => Verdict::Partly,
         },
     };
-    let mut evidence = vec![format!("all seams: time to unblock {}", u.describe(r.filter.days))];
+    let mut evidence = vec![format!("all seams: time to unblock {}", u.brief(r.filter.days))];
     evidence.extend(
         r.seams
             .iter()
             .filter(|s| s.time_to_unblock.current.count > 0)
-            .map(|s| format!("{}: {}", s.seam, s.time_to_unblock.describe(r.filter.days))),
+            .map(|s| format!("{}: {}", s.seam, s.time_to_unblock.brief(r.filter.days))),
     );
     Answer { question: "Is recovery time short and getting shorter?", verdict, evidence }
 }
@@ -987,9 +968,9 @@ mod tests {
         let p = |p50| Percentiles { count: 3, p50_secs: Some(p50), p90_secs: Some(p50 * 2) };
         let m = Measure::new(p(3600), p(4800));
         assert_eq!(m.p50_change_pct, Some(-25));
-        assert_eq!(m.describe(30), "p50 1h · p90 2h, 25% shorter than the previous 30 days (1h20m)");
+        assert_eq!(m.brief(30), "p50 1h, p90 2h (25% shorter than the previous 30 days: 1h20m)");
         assert_eq!(Measure::new(p(7200), p(3600)).p50_change_pct, Some(100));
-        assert!(Measure::new(p(60), Percentiles::default()).describe(7).contains("nothing to compare"));
+        assert!(Measure::new(p(60), Percentiles::default()).brief(7).contains("nothing to compare"));
     }
 
     #[test]
