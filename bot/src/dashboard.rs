@@ -27,6 +27,18 @@ use crate::report;
 const COOKIE: &str = "baton_dashboard";
 const TEMPLATE: &str = include_str!("../templates/dashboard.html");
 
+/// The page template, parsed once (a test renders it, so a broken template fails the build's tests).
+fn templates() -> &'static Environment<'static> {
+    static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = Environment::new();
+        if let Err(e) = env.add_template("dashboard.html", TEMPLATE) {
+            tracing::error!("the dashboard template does not parse: {e}");
+        }
+        env
+    });
+    &ENV
+}
+
 /// What the dashboard routes share.
 #[derive(Clone, Debug)]
 pub struct Dashboard {
@@ -176,9 +188,7 @@ async fn render(app: &App, filter: &history::Filter, query: &HashMap<String, Str
             window => query.get("window").cloned().unwrap_or_else(|| format!("{}d", filter.days)),
         },
     };
-    let mut env = Environment::new();
-    env.add_template("dashboard.html", TEMPLATE).map_err(anyhow::Error::from)?;
-    let html = env.get_template("dashboard.html").and_then(|t| t.render(ctx)).map_err(anyhow::Error::from)?;
+    let html = templates().get_template("dashboard.html").and_then(|t| t.render(ctx)).map_err(anyhow::Error::from)?;
     Ok(html)
 }
 

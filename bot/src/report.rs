@@ -92,16 +92,27 @@ impl Window {
     }
 }
 
-/// Percentile rows of `metric` for both windows, per seam and for `*` (all seams): from the
-/// rollups when they can answer and the window is large, else exact from the rows.
-async fn measured(store: &Store, metric: Metric, s: &Slice<'_>, w: &Window) -> Result<Vec<PercentileRow>, StoreError> {
+/// Percentile rows of `metric` per seam: for both windows (groups 0 and 1, plus `*` over all
+/// seams), or `weekly` over the current window (group = week). From the rollups when they can
+/// answer and the window is large, else exact from the rows.
+async fn percentile_rows(
+    store: &Store,
+    metric: Metric,
+    s: &Slice<'_>,
+    w: &Window,
+    weekly: bool,
+) -> Result<Vec<PercentileRow>, StoreError> {
+    let (from_day, from_ms, split_day, buckets) = match weekly {
+        true => (w.split_day, w.split_ms, None, Buckets::Weeks),
+        false => (w.from_day, w.from_ms, Some(w.split_day), Buckets::Windows { split: w.split_ms }),
+    };
     if w.rolled {
-        let rows = store.histograms(metric.rollup(), s, w.from_day, w.to_day, Some(w.split_day)).await?;
+        let rows = store.histograms(metric.rollup(), s, from_day, w.to_day, split_day).await?;
         if rows.iter().map(|r| r.3).sum::<u64>() > w.exact_limit {
-            return Ok(from_histograms(rows, true));
+            return Ok(from_histograms(rows, !weekly));
         }
     }
-    store.percentiles(metric, s, w.from_ms, w.to_ms, Buckets::Windows { split: w.split_ms }).await
+    store.percentiles(metric, s, from_ms, w.to_ms, buckets).await
 }
 
 /// Percentile rows from histogram rows, with `*` over all seams when `all`.
@@ -162,8 +173,8 @@ pub async fn summary_with(
     let s = c.slice();
     let w = Window::new(filter, now, c.rolled(), exact_limit);
     let (accept, unblock, opened, done, categories, (stalled, stalled_total)) = tokio::try_join!(
-        measured(store, Metric::Accept, &s, &w),
-        measured(store, Metric::Unblock, &s, &w),
+        percentile_rows(store, Metric::Accept, &s, &w, false),
+        percentile_rows(store, Metric::Unblock, &s, &w, false),
         opened(store, &s, &w),
         done_weekly(store, &s, &w),
         store.categories(&s, w.from_ms, w.split_ms, w.to_ms),
@@ -312,15 +323,8 @@ pub async fn series(
 ) -> Result<Vec<Series>, AppError> {
     let c = Covered::new(model, viewer, filter)?;
     let from = filter.from(now);
-    let (w, s) = (Window::new(filter, now, c.rolled(), EXACT_LIMIT), c.slice());
-    let rolled = match w.rolled {
-        true => Some(store.histograms(Metric::Unblock.rollup(), &s, w.split_day, w.to_day, None).await?),
-        false => None,
-    };
-    let rows = match rolled {
-        Some(h) if h.iter().map(|r| r.3).sum::<u64>() > w.exact_limit => from_histograms(h, false),
-        _ => store.percentiles(Metric::Unblock, &s, w.split_ms, w.to_ms, Buckets::Weeks).await?,
-    };
+    let w = Window::new(filter, now, c.rolled(), EXACT_LIMIT);
+    let rows = percentile_rows(store, Metric::Unblock, &c.slice(), &w, true).await?;
     Ok(c.scope
         .seams
         .iter()

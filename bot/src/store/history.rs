@@ -135,13 +135,15 @@ impl Sql {
     }
 
     /// `AND <seam> IN (...) AND <filters on h>`.
-    fn slice(&mut self, seam_col: &str, s: &Slice<'_>) -> String {
+    /// ` AND <col> IN (...)` for the slice's seams (never true for none).
+    fn seams_in(&mut self, col: &str, s: &Slice<'_>) -> String {
         let list: Vec<String> = s.seams.iter().map(|x| self.str(x)).collect();
-        let mut out = if list.is_empty() {
-            " AND 1 = 0".to_string()
-        } else {
-            format!(" AND {seam_col} IN ({})", list.join(", "))
-        };
+        if list.is_empty() { " AND 1 = 0".to_string() } else { format!(" AND {col} IN ({})", list.join(", ")) }
+    }
+
+    /// `AND <seam> IN (...) AND <filters on h>`.
+    fn slice(&mut self, seam_col: &str, s: &Slice<'_>) -> String {
+        let mut out = self.seams_in(seam_col, s);
         if let Some(o) = s.owner {
             out += &format!(" AND h.owner = {}", self.str(o));
         }
@@ -159,9 +161,7 @@ impl Sql {
 
     /// `AND seam IN (...) [AND tier = ...]` on the rollups (which have no owner or category).
     fn rollup_slice(&mut self, s: &Slice<'_>) -> String {
-        let list: Vec<String> = s.seams.iter().map(|x| self.str(x)).collect();
-        let mut out =
-            if list.is_empty() { " AND 1 = 0".to_string() } else { format!(" AND seam IN ({})", list.join(", ")) };
+        let mut out = self.seams_in("seam", s);
         if let Some(t) = s.tier {
             out += &format!(" AND tier = {}", self.str(t));
         }
