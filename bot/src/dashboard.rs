@@ -26,13 +26,20 @@ use crate::report;
 
 const COOKIE: &str = "baton_dashboard";
 const TEMPLATE: &str = include_str!("../templates/dashboard.html");
+/// The operating-model reference page (the Markdown shown as preformatted, escaped text).
+const MODEL_TEMPLATE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Baton · operating model</title></head><body><p><a href=\"/dashboard\">← stall history</a> · \
+    generated from the configuration in force (version {{ version }})</p>\
+    <pre style=\"white-space: pre-wrap\">{{ reference }}</pre></body></html>";
 
-/// The page template, parsed once (a test renders it, so a broken template fails the build's tests).
+/// The page templates, parsed once (a test renders it, so a broken template fails the build's tests).
 fn templates() -> &'static Environment<'static> {
     static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
         let mut env = Environment::new();
-        if let Err(e) = env.add_template("dashboard.html", TEMPLATE) {
-            tracing::error!("the dashboard template does not parse: {e}");
+        for (name, text) in [("dashboard.html", TEMPLATE), ("model.html", MODEL_TEMPLATE)] {
+            if let Err(e) = env.add_template(name, text) {
+                tracing::error!("the dashboard template {name} does not parse: {e}");
+            }
         }
         env
     });
@@ -201,12 +208,13 @@ async fn model(
         return answer;
     }
     let reference = baton_core::docs::markdown(&d.app.model);
-    let escaped = reference.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Baton · operating model</title></head>\
-         <body><p><a href=\"/dashboard\">← stall history</a> · generated from the configuration in force \
-         (version {})</p><pre style=\"white-space: pre-wrap\">{escaped}</pre></body></html>",
-        report::version(&reference)
-    ))
-    .into_response()
+    let ctx = context! { version => report::version(&reference), reference };
+    match templates().get_template("model.html").and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!("the operating-model page failed: {e:#}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be drawn; the cause is in Baton's log.")
+                .into_response()
+        }
+    }
 }
