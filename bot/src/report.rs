@@ -10,6 +10,7 @@ use baton_core::history::{
     self, Documentation, Filter, Health, Measure, Ownership, Percentiles, Report, Scope, SeamHistory, Series,
     StalledNow, Throughput, Viewer,
 };
+use baton_core::model::RiskTier;
 use baton_core::{OperatingModel, StallKind};
 use chrono::{DateTime, Duration, Utc};
 use sha2::Digest as _;
@@ -24,13 +25,12 @@ const STALLED_SHOWN: i64 = 50;
 struct Covered {
     scope: Scope,
     filter: Filter,
-    tier: Option<&'static str>,
 }
 
 impl Covered {
     fn new(model: &OperatingModel, viewer: Viewer<'_>, filter: &Filter) -> Result<Covered, AppError> {
         let scope = history::scope(model, viewer, filter)?;
-        Ok(Covered { scope, filter: filter.clone(), tier: filter.tier.map(|t| t.name()) })
+        Ok(Covered { scope, filter: filter.clone() })
     }
 
     /// Whether the rollups hold what the filter asks (they keep seam and tier, not owner or category).
@@ -42,7 +42,7 @@ impl Covered {
         Slice {
             seams: &self.scope.seams,
             owner: self.filter.owner.as_deref(),
-            tier: self.tier,
+            tier: self.filter.tier.map(RiskTier::name),
             category: self.filter.category.as_deref(),
         }
     }
