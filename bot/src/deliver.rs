@@ -491,13 +491,31 @@ impl Deliverer {
         Ok(())
     }
 
+    /// Refreshes the outbox's statistics; returns when, or `None` when it failed (logged).
+    async fn analyze(&self) -> Option<std::time::Instant> {
+        match self.store.analyze_outbox().await {
+            Ok(()) => Some(std::time::Instant::now()),
+            Err(e) => {
+                tracing::warn!("refreshing the outbox's statistics failed: {e:#}");
+                None
+            }
+        }
+    }
+
     /// Delivers until `shutdown`: wakes when `wake` is notified, when the earliest pending
     /// message falls due, or after `poll` at the latest (other replicas enqueue too). A pass in
     /// progress finishes before it stops.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: std::time::Duration) {
+        // The outbox's statistics are refreshed before the first pass, and while a backlog
+        // lasts (a pass claimed a full batch) at most once a minute: see `Store::analyze_outbox`.
+        let mut started = false;
+        let mut backlog_analyzed: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if !started {
+                started = self.analyze().await.is_some();
             }
             let busy = match self.pass(Utc::now()).await {
                 Ok(n) => n as i64 >= self.batch,
@@ -506,6 +524,9 @@ impl Deliverer {
                     false
                 }
             };
+            if busy && backlog_analyzed.is_none_or(|at| at.elapsed() >= OUTBOX_ANALYZE_EVERY) {
+                backlog_analyzed = self.analyze().await;
+            }
             if busy {
                 continue;
             }
@@ -521,6 +542,9 @@ impl Deliverer {
         }
     }
 }
+
+/// The least time between two refreshes of the outbox's statistics by one worker.
+const OUTBOX_ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The message-reference key of a handoff's recalibration thread in a Slack channel.
 fn slack_thread_key(channel: &str) -> String {

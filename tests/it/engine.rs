@@ -77,6 +77,39 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
     running.stop().await;
 }
 
+/// PostgreSQL plans the claim query from the outbox's statistics; taken while few rows were
+/// pending, they make a backlog look like a handful of rows and the claim quadratic in it (the
+/// front-door bench saw one claim take minutes). The worker refreshes them when a backlog shows.
+#[tokio::test]
+async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
+    let Some(store) = crate::support::postgres().await else { return };
+    let slack = FakeSlack::start().await;
+    let app = app(store);
+    let reltuples = || async {
+        sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'outbox'")
+            .fetch_one(app.store.pool())
+            .await
+            .expect("reltuples")
+    };
+    assert_eq!(reltuples().await, -1.0, "a new table has never been analyzed");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let d = Deliverer { batch: 2, ..deliverer(&app, &slack) };
+    let worker = tokio::spawn(d.run(Default::default(), stopped, StdDuration::from_millis(20)));
+    eventually(10, "the worker analyzes the empty outbox at start", || async { reltuples().await == 0.0 }).await;
+    let now = Utc::now();
+    for n in 0..5 {
+        let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
+        app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+    }
+    eventually(20, "every card is delivered", || async { app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    // Five rows are far below autovacuum's threshold (50 changed rows, checked once a minute):
+    // only the worker's refresh, on its first full batch of two, can have counted them.
+    assert!(reltuples().await >= 2.0, "the backlog was analyzed: reltuples {}", reltuples().await);
+    assert_eq!(slack.history("#cs-handoffs").len(), 5);
+    stop.send(true).expect("stop");
+    worker.await.expect("worker stops");
+}
+
 #[tokio::test]
 async fn cards_are_edited_in_place_as_the_handoff_moves() {
     on_each_store(|store| async move {

@@ -148,6 +148,19 @@ impl Store {
         Ok(v.map(from_ms))
     }
 
+    /// Refreshes PostgreSQL's statistics of the outbox. Its claim query reads pending rows
+    /// (`delivered_at_ms IS NULL`) through partial indexes; with statistics from when few rows
+    /// were pending (a new database, or the quiet hour before an outage), the planner takes a
+    /// backlog for a handful of rows and picks a plan quadratic in it (seconds per claim at a few
+    /// thousand rows, minutes at tens of thousands). Autovacuum analyzes a minute or more later;
+    /// the delivery worker calls this as soon as it sees a backlog. SQLite needs nothing.
+    pub async fn analyze_outbox(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE outbox").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Records that the messages `ids` were delivered as one platform message `platform_ref`
     /// (several when folded into a digest). For a card, `card` remembers the platform message
     /// so that later cards of the same handoff to the same recipient edit it in place.
