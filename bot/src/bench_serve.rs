@@ -306,9 +306,12 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
 
     let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
     let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
+    let (_, open_rss) = served.rss();
+    let open_backlog = store.outbox_depth().await?;
     println!("\nopen loop at {} req/s", plan.rate);
     println!("{}", open.line("/handoff new (signed)"));
     println!("{}", open_health.line("/healthz"));
+    println!("server RSS after it {open_rss:.1} MiB · messages waiting for delivery {open_backlog}");
 
     let mut p99_ratios = Vec::new();
     let mut floor_ratios = Vec::new();
@@ -326,6 +329,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         create_ratios.push(handoffs.throughput() / inserts.tps.max(1e-9));
     }
     let (peak, steady) = served.rss();
+    let backlog = store.outbox_depth().await?;
+    let created: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM handoffs").fetch_one(store.pool()).await?;
     println!("\nratios (median of {} repeats)", p99_ratios.len());
     println!("handoff p99 / healthz p99            {:.2}   (target at most 3)", median(p99_ratios));
     println!(
@@ -335,6 +340,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     println!("handoff creations/s / pgbench inserts/s {:.2}   (target at least 0.5)", median(create_ratios));
     println!(
         "\nserver RSS: after warm-up {idle_rss:.1} MiB · now {steady:.1} MiB · peak {peak:.1} MiB (Slack and Discord configured)"
+    );
+    println!(
+        "after the closed loops: {created} handoffs created, {backlog} messages still waiting for delivery \
+         (the fake Slack has no rate limit; one channel's messages go out in order)"
     );
     println!("open-loop p99 at {} req/s: {:.2} ms (target at most 50 ms)", plan.rate, open.pct(0.99));
     drop(served);

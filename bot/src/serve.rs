@@ -98,7 +98,7 @@ pub async fn run(
         .merge(crate::slack::routes::routes(server.slack.clone()))
         .merge(crate::discord::routes::routes(server.discord.clone()))
         .layer(axum::middleware::from_fn(crate::metrics::track));
-    crate::metrics::handle();
+    let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -111,6 +111,7 @@ pub async fn run(
     if let Err(e) = d.and(s) {
         tracing::error!("a background task ended abnormally: {e}");
     }
+    let _ = upkeep.await;
     for task in [socket, gateway].into_iter().flatten() {
         if let Err(e) = task.await {
             tracing::error!("a chat connection ended abnormally: {e}");
