@@ -507,7 +507,8 @@ impl Deliverer {
     /// progress finishes before it stops.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: std::time::Duration) {
         // The outbox's statistics are refreshed before the first pass, and while a backlog
-        // lasts (a pass claimed a full batch) at most once a minute: see `Store::analyze_outbox`.
+        // lasts (a pass claimed `BACKLOG` messages or a full batch) at most once a minute: see
+        // `Store::analyze_outbox`.
         let mut started = false;
         let mut backlog_analyzed: Option<std::time::Instant> = None;
         loop {
@@ -517,14 +518,16 @@ impl Deliverer {
             if !started {
                 started = self.analyze().await.is_some();
             }
-            let busy = match self.pass(Utc::now()).await {
-                Ok(n) => n as i64 >= self.batch,
+            let claimed = match self.pass(Utc::now()).await {
+                Ok(n) => n as i64,
                 Err(e) => {
                     tracing::error!("delivery pass failed (will retry): {e:#}");
-                    false
+                    0
                 }
             };
-            if busy && backlog_analyzed.is_none_or(|at| at.elapsed() >= OUTBOX_ANALYZE_EVERY) {
+            let busy = claimed >= self.batch;
+            let backlog = claimed >= self.batch.min(BACKLOG);
+            if backlog && backlog_analyzed.is_none_or(|at| at.elapsed() >= OUTBOX_ANALYZE_EVERY) {
                 backlog_analyzed = self.analyze().await;
             }
             if busy {
@@ -542,6 +545,9 @@ impl Deliverer {
         }
     }
 }
+
+/// Messages claimed by one pass that make a backlog, for refreshing the outbox's statistics.
+const BACKLOG: i64 = 100;
 
 /// The least time between two refreshes of the outbox's statistics by one worker.
 const OUTBOX_ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
