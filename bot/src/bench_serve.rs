@@ -33,6 +33,8 @@ pub struct Plan {
 struct Run {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// What went wrong the first time, when something did.
+    first_error: Option<String>,
     elapsed: Duration,
 }
 
@@ -60,7 +62,7 @@ impl Run {
             self.pct(0.999),
             self.pct(1.0),
             self.errors
-        )
+        ) + &self.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
     }
 }
 
@@ -148,7 +150,8 @@ enum Target {
     Healthz,
 }
 
-async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> bool {
+/// Sends one request; an error says what came back instead of the expected answer.
+async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> Result<(), String> {
     let sent = match target {
         Target::Healthz => http.get(format!("{base}/healthz")).send().await,
         Target::Handoff => {
@@ -163,12 +166,12 @@ async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> bool
                 .await
         }
     };
-    match sent {
-        Ok(r) if r.status().is_success() => {
-            let text = r.text().await.unwrap_or_default();
-            target == Target::Healthz || text.contains("handed to")
-        }
-        _ => false,
+    let response = sent.map_err(|e| format!("{e:#}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match status.is_success() && (target == Target::Healthz || text.contains("handed to")) {
+        true => Ok(()),
+        false => Err(format!("{status}: {}", text.chars().take(200).collect::<String>())),
     }
 }
 
@@ -221,15 +224,17 @@ async fn closed_loop(base: &str, target: Target, concurrency: usize, duration: D
     run
 }
 
-fn record(run: &mut Run, ok: bool, latency: Duration) {
-    if ok {
-        run.latencies_us.push(latency.as_micros() as u64);
-    } else {
-        run.errors += 1;
+fn record(run: &mut Run, outcome: Result<(), String>, latency: Duration) {
+    match outcome {
+        Ok(()) => run.latencies_us.push(latency.as_micros() as u64),
+        Err(e) => {
+            run.errors += 1;
+            run.first_error.get_or_insert(e);
+        }
     }
 }
 
-async fn collect(mut tasks: tokio::task::JoinSet<(bool, Duration)>, start: Instant) -> Run {
+async fn collect(mut tasks: tokio::task::JoinSet<(Result<(), String>, Duration)>, start: Instant) -> Run {
     let mut run = Run::default();
     while let Some(Ok((ok, latency))) = tasks.join_next().await {
         record(&mut run, ok, latency);
@@ -302,50 +307,61 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     );
     // Warm up: connections, caches, the first allocations.
     let _ = closed_loop(&base, Target::Handoff, plan.concurrency, Duration::from_secs(2)).await;
-    let (_, idle_rss) = served.rss();
 
-    let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
-    let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
-    let (_, open_rss) = served.rss();
-    let open_backlog = store.outbox_depth().await?;
-    println!("\nopen loop at {} req/s", plan.rate);
-    println!("{}", open.line("/handoff new (signed)"));
-    println!("{}", open_health.line("/healthz"));
-    println!("server RSS after it {open_rss:.1} MiB · messages waiting for delivery {open_backlog}");
+    let (_, warm_rss) = served.rss();
 
-    let mut p99_ratios = Vec::new();
-    let mut floor_ratios = Vec::new();
-    let mut create_ratios = Vec::new();
-    println!("\nclosed loop at {} clients, {} interleaved repeats", plan.concurrency, plan.repeats.max(3));
-    for i in 0..plan.repeats.max(3) {
+    let repeats = plan.repeats.max(3);
+    let (mut open_p99, mut open_ratios, mut p99_ratios, mut floor_ratios, mut create_ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut open_rss = Vec::new();
+    println!(
+        "\n{repeats} interleaved repeats: open loop at {} req/s, closed loop at {} clients",
+        plan.rate, plan.concurrency
+    );
+    for i in 1..=repeats {
+        let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
+        let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
+        open_rss.push(served.rss().1);
         let handoffs = closed_loop(&base, Target::Handoff, plan.concurrency, plan.duration).await;
         let health = closed_loop(&base, Target::Healthz, plan.concurrency, plan.duration).await;
         let inserts = pgbench(&db.url, plan.concurrency, secs)?;
-        println!("{}", handoffs.line(&format!("[{}] /handoff new", i + 1)));
-        println!("{}", health.line(&format!("[{}] /healthz", i + 1)));
-        println!("[{}] pgbench single-row inserts {:>9.1}/s  p99 {:>7.2} ms", i + 1, inserts.tps, inserts.p99_ms);
+        println!("{}", open.line(&format!("[{i}] open   /handoff new")));
+        println!("{}", open_health.line(&format!("[{i}] open   /healthz")));
+        println!("{}", handoffs.line(&format!("[{i}] closed /handoff new")));
+        println!("{}", health.line(&format!("[{i}] closed /healthz")));
+        println!("[{i}] closed pgbench inserts {:>9.1}/s  p99 {:>7.2} ms", inserts.tps, inserts.p99_ms);
+        open_p99.push(open.pct(0.99));
+        open_ratios.push(open.pct(0.99) / open_health.pct(0.99).max(1e-3));
         p99_ratios.push(handoffs.pct(0.99) / health.pct(0.99).max(1e-3));
         floor_ratios.push(inserts.p99_ms / health.pct(0.99).max(1e-3));
         create_ratios.push(handoffs.throughput() / inserts.tps.max(1e-9));
     }
-    let (peak, steady) = served.rss();
+    let (peak, now_rss) = served.rss();
     let backlog = store.outbox_depth().await?;
     let created: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM handoffs").fetch_one(store.pool()).await?;
-    println!("\nratios (median of {} repeats)", p99_ratios.len());
-    println!("handoff p99 / healthz p99            {:.2}   (target at most 3)", median(p99_ratios));
+    let worst = open_p99.iter().copied().fold(0.0, f64::max);
+    println!("\nmedians of {repeats} repeats");
+    println!("open loop:   handoff p99 / healthz p99        {:>6.2}   (target at most 3)", median(open_ratios));
+    println!("closed loop: handoff p99 / healthz p99        {:>6.2}   (target at most 3)", median(p99_ratios));
     println!(
-        "pgbench insert p99 / healthz p99     {:.2}   (the floor: a creation commits at least one insert)",
+        "closed loop: pgbench insert p99 / healthz p99 {:>6.2}   (a creation commits at least one insert)",
         median(floor_ratios)
     );
-    println!("handoff creations/s / pgbench inserts/s {:.2}   (target at least 0.5)", median(create_ratios));
+    println!("closed loop: creations/s / pgbench inserts/s  {:>6.2}   (target at least 0.5)", median(create_ratios));
     println!(
-        "\nserver RSS: after warm-up {idle_rss:.1} MiB · now {steady:.1} MiB · peak {peak:.1} MiB (Slack and Discord configured)"
+        "open-loop handoff p99 at {} req/s: median {:.2} ms, worst {worst:.2} ms (target at most 50 ms)",
+        plan.rate,
+        median(open_p99)
+    );
+    let steady = open_rss.iter().copied().fold(0.0, f64::max);
+    println!(
+        "\nserver RSS (Slack and Discord configured): after warm-up {warm_rss:.1} MiB · after each open loop at most \
+         {steady:.1} MiB · at the end {now_rss:.1} MiB · peak {peak:.1} MiB"
     );
     println!(
-        "after the closed loops: {created} handoffs created, {backlog} messages still waiting for delivery \
+        "{created} handoffs created, {backlog} messages still waiting for delivery at the end \
          (the fake Slack has no rate limit; one channel's messages go out in order)"
     );
-    println!("open-loop p99 at {} req/s: {:.2} ms (target at most 50 ms)", plan.rate, open.pct(0.99));
     drop(served);
     store.pool().close().await;
     db.drop_it().await?;
