@@ -85,8 +85,23 @@ fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {
     })
 }
 
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+/// `$first, $first+1, …` for `n` ids, bound after the statement's other parameters. The ids are
+/// parameters rather than literals so that each statement's text depends only on how many there
+/// are: the connections' prepared-statement caches then serve every delivery instead of
+/// preparing (and caching) a new statement for each one.
+fn id_params(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Binds `ids` in order, after [`id_params`].
+fn bind_ids<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ids: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q
 }
 
 impl Store {
@@ -117,9 +132,12 @@ impl Store {
         let claimed: Vec<Claimed> = rows.iter().map(decode_claimed).collect::<Result<_, _>>()?;
         if !claimed.is_empty() {
             let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
-            let sql =
-                format!("UPDATE outbox SET next_attempt_ms = $1, claimed_at_ms = $2 WHERE id IN ({})", id_list(&ids));
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now + lease)).bind(ms(now)).execute(&mut *tx).await?;
+            let sql = format!(
+                "UPDATE outbox SET next_attempt_ms = $1, claimed_at_ms = $2 WHERE id IN ({})",
+                id_params(3, ids.len())
+            );
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now + lease)).bind(ms(now));
+            bind_ids(q, &ids).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(claimed)
@@ -174,9 +192,10 @@ impl Store {
         let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, claimed_at_ms = NULL WHERE id IN ({})",
-            id_list(ids)
+            id_params(3, ids.len())
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref).execute(&mut *tx).await?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref);
+        bind_ids(q, ids).execute(&mut *tx).await?;
         if let (Some((handoff, to)), Some(platform_ref)) = (card, platform_ref) {
             sqlx::query(
                 "INSERT INTO message_refs (handoff_id, recipient, platform_ref, updated_at_ms) VALUES ($1, $2, $3, $4) \
@@ -205,14 +224,10 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + $1, last_error = $2, next_attempt_ms = $3, claimed_at_ms = NULL \
              WHERE id IN ({})",
-            id_list(ids)
+            id_params(4, ids.len())
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(i64::from(failed))
-            .bind(error)
-            .bind(ms(retry_at))
-            .execute(&self.pool)
-            .await?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(failed)).bind(error).bind(ms(retry_at));
+        bind_ids(q, ids).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -228,9 +243,10 @@ impl Store {
         let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, dead_at_ms = $2, claimed_at_ms = NULL WHERE id IN ({})",
-            id_list(ids)
+            id_params(3, ids.len())
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(error).bind(ms(at)).execute(&mut *tx).await?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(error).bind(ms(at));
+        bind_ids(q, ids).execute(&mut *tx).await?;
         if let Some(notice) = notice {
             enqueue(&mut tx, notice, at).await?;
         }
