@@ -107,6 +107,9 @@ impl Served {
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                } else if line.contains("WARN") || line.contains("ERROR") || line.contains("panicked") {
+                    // What went wrong in the server is part of the figures.
+                    eprintln!("baton serve: {line}");
                 }
             }
         });
@@ -166,7 +169,15 @@ async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> Resu
                 .await
         }
     };
-    let response = sent.map_err(|e| format!("{e:#}"))?;
+    let response = sent.map_err(|e| {
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            why = format!("{why}: {cause}");
+            source = cause.source();
+        }
+        why
+    })?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     match status.is_success() && (target == Target::Healthz || text.contains("handed to")) {

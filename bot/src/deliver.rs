@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use baton_core::{Intent, IntentKind, OperatingModel, Recipient, render};
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument as _;
 
 use crate::discord::DiscordApi;
 use crate::slack::SlackApi;
@@ -363,12 +364,16 @@ impl Deliverer {
             true => Some(self.store.known_conversation(&intent.to).await?),
             false => None,
         };
+        // The span goes with the future (`instrument`), never as an entered guard held across an
+        // await: a task that yields inside `span.enter()` leaves the span entered on a worker thread
+        // other tasks then run on, which corrupted the registry and panicked HTTP handlers.
         let span = tracing::info_span!("deliver", outbox = first.id, handoff = intent.handoff, to = %recipient_key(&intent.to));
-        let _enter = span.enter();
-        let extras = self.extras(&intent).await?;
-        let result =
-            self.out.send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, &extras, clock.now()).await;
-        drop(_enter);
+        let extras = self.extras(&intent).instrument(span.clone()).await?;
+        let result = self
+            .out
+            .send(&self.model, &intent, first.id, existing.as_deref(), in_doubt, &extras, clock.now())
+            .instrument(span)
+            .await;
         // Retry times count from when the answer came, not from when the pass began.
         let now = clock.now();
         let ids = piece.ids();

@@ -78,3 +78,45 @@ fn the_readme_quick_start_runs_the_demo() {
     assert!(stdout.contains("Approved. H-1 is done."), "{stdout}");
     assert!(stderr.contains("temporary SQLite"), "{stderr}");
 }
+
+/// The front-door bench end to end at a gentle load: it starts `baton serve` on a scratch
+/// PostgreSQL database, loads it open- and closed-loop beside `/healthz` and pgbench, and prints
+/// every figure the issue asks for, with no request failing. Speed itself is not asserted.
+#[tokio::test]
+async fn bench_serve_prints_every_figure_with_no_failed_request() {
+    if crate::support::postgres_url().await.is_none() {
+        return;
+    }
+    let admin = crate::support::admin_url();
+    let args = ["bench", "serve", "--admin-url", &admin, "--rate", "40", "--concurrency", "4", "--duration", "1s"];
+    let (ok, stdout, stderr) = baton(&args);
+    assert!(ok, "{stdout}\n{stderr}");
+    let runs: Vec<&str> = stdout.lines().filter(|l| l.contains(" p99 ") && l.contains("errors")).collect();
+    // Three repeats of: open loop handoff and healthz, closed loop handoff and healthz.
+    assert_eq!(runs.len(), 12, "{stdout}");
+    for line in &runs {
+        assert!(line.ends_with("errors 0"), "a request failed: {line}\n{stderr}");
+        for figure in ["/s", "p50", "p99", "p99.9", "max"] {
+            assert!(line.contains(figure), "{figure} missing: {line}");
+        }
+    }
+    assert_eq!(stdout.lines().filter(|l| l.contains("closed pgbench inserts")).count(), 3, "{stdout}");
+    let ratio = |label: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label}: {stdout}"));
+        line[label.len()..].split_whitespace().next().and_then(|v| v.parse().ok()).expect(line)
+    };
+    for label in [
+        "open loop:   handoff p99 / healthz p99",
+        "closed loop: handoff p99 / healthz p99",
+        "closed loop: creations/s / pgbench inserts/s",
+    ] {
+        assert!(ratio(label) > 0.0, "{label}: {stdout}");
+    }
+    let rss = stdout.lines().find(|l| l.starts_with("server RSS")).expect("RSS line");
+    assert!(rss.contains("Slack and Discord configured") && rss.contains("peak"), "{rss}");
+    let created: u64 = stdout
+        .lines()
+        .find_map(|l| l.split_once(" handoffs created").and_then(|(n, _)| n.parse().ok()))
+        .unwrap_or_else(|| panic!("no count of created handoffs: {stdout}"));
+    assert!(created >= 3 * 40, "at least the open loops' handoffs exist: {created}");
+}

@@ -40,7 +40,7 @@ pub async fn sqlite() -> Store {
 }
 
 /// Where the test PostgreSQL server is (trust auth).
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("BATON_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
