@@ -94,13 +94,17 @@ async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
     assert_eq!(reltuples().await, -1.0, "a new table has never been analyzed");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let d = Deliverer { batch: 2, ..deliverer(&app, &slack) };
-    let worker = tokio::spawn(d.run(Default::default(), stopped, StdDuration::from_millis(20)));
+    // After its first pass the worker sleeps until woken (the poll is an hour), so all five cards
+    // are waiting when it next claims: a full batch of two.
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let worker = tokio::spawn(d.run(wake.clone(), stopped, StdDuration::from_secs(3600)));
     eventually(10, "the worker analyzes the empty outbox at start", || async { reltuples().await == 0.0 }).await;
     let now = Utc::now();
     for n in 0..5 {
         let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
         app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
     }
+    wake.notify_one();
     eventually(20, "every card is delivered", || async { app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
     // Five rows are far below autovacuum's threshold (50 changed rows, checked once a minute):
     // only the worker's refresh, on its first full batch of two, can have counted them.
