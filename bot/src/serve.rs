@@ -96,8 +96,8 @@ pub async fn run(
     let router = routes(app)
         .merge(crate::dashboard::routes(dashboard))
         .merge(crate::slack::routes::routes(server.slack.clone()))
-        .merge(crate::discord::routes::routes(server.discord.clone()))
-        .layer(axum::middleware::from_fn(crate::metrics::track));
+        .merge(crate::discord::routes::routes(server.discord.clone()));
+    let router = harden(router);
     let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router)
@@ -120,6 +120,27 @@ pub async fn run(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What every request passes through: its latency is recorded, and a panic in its handler is
+/// logged and answered `500` with a reason instead of dropping the connection (which a platform
+/// reports to the user as a silent failure).
+pub fn harden(router: Router) -> Router {
+    // The panic is caught inside the latency layer, so the request is counted, with its 500.
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+}
+
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    tracing::error!("a request handler panicked: {what}");
+    let why = "Baton failed on this request (a bug, now in its log); nothing was changed unless a reply says so. Try again or tell the operators.";
+    axum::response::IntoResponse::into_response((StatusCode::INTERNAL_SERVER_ERROR, why))
 }
 
 /// The HTTP routes.

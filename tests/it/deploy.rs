@@ -49,6 +49,32 @@ async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
     running.stop().await;
 }
 
+/// A handler that panics answers 500 with a reason, and the server goes on serving: a dropped
+/// connection would reach the user as silence.
+#[tokio::test]
+async fn a_panicking_handler_answers_500_with_a_reason_and_the_server_keeps_serving() {
+    async fn boom() -> &'static str {
+        panic!("on purpose")
+    }
+    let router = axum::Router::new()
+        .route("/boom", axum::routing::get(boom))
+        .route("/fine", axum::routing::get(|| async { "fine" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move { axum::serve(listener, baton::serve::harden(router)).await });
+    let http = reqwest::Client::new();
+    let boom = http.get(format!("{url}/boom")).send().await.expect("an answer, not a dropped connection");
+    assert_eq!(boom.status(), 500);
+    let text = boom.text().await.expect("body");
+    assert!(text.contains("Baton failed on this request"), "{text}");
+    // The same connection (the client keeps it alive) and a new one both still work.
+    let fine = http.get(format!("{url}/fine")).send().await.expect("still serving");
+    assert_eq!(fine.text().await.expect("body"), "fine");
+    let again = reqwest::get(format!("{url}/fine")).await.expect("a new connection");
+    assert_eq!(again.status(), 200);
+    server.abort();
+}
+
 fn yaml(path: &str) -> Vec<Yaml> {
     let text = std::fs::read_to_string(repo().join(path)).expect(path);
     YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{path} does not parse: {e}"))
