@@ -10,7 +10,7 @@ use baton_core::{HandoffId, Intent, Recipient};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Backend, Store, StoreError, from_ms, ms};
+use super::{Backend, Store, StoreError, from_ms, ms, params};
 
 /// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient grouping and refs.
 pub fn recipient_key(r: &Recipient) -> String {
@@ -85,23 +85,15 @@ fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {
     })
 }
 
-/// `$first, $first+1, …` for `n` ids, bound after the statement's other parameters. The ids are
-/// parameters rather than literals so that each statement's text depends only on how many there
-/// are: the connections' prepared-statement caches then serve every delivery instead of
-/// preparing (and caching) a new statement for each one.
-fn id_params(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Binds `ids` in order, after [`id_params`].
+/// Binds `ids` in order, after the statement's other parameters (its `IN (…)` list is
+/// [`params`]). The ids are parameters rather than literals so that each statement's text depends
+/// only on how many there are: the connections' prepared-statement caches then serve every
+/// delivery instead of preparing (and caching) a new statement for each one.
 fn bind_ids<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ids: &[i64],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for id in ids {
-        q = q.bind(*id);
-    }
-    q
+    ids.iter().fold(q, |q, id| q.bind(*id))
 }
 
 impl Store {
@@ -134,7 +126,7 @@ impl Store {
             let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
             let sql = format!(
                 "UPDATE outbox SET next_attempt_ms = $1, claimed_at_ms = $2 WHERE id IN ({})",
-                id_params(3, ids.len())
+                params(3, ids.len())
             );
             let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now + lease)).bind(ms(now));
             bind_ids(q, &ids).execute(&mut *tx).await?;
@@ -192,7 +184,7 @@ impl Store {
         let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET delivered_at_ms = $1, platform_ref = $2, claimed_at_ms = NULL WHERE id IN ({})",
-            id_params(3, ids.len())
+            params(3, ids.len())
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref);
         bind_ids(q, ids).execute(&mut *tx).await?;
@@ -224,7 +216,7 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + $1, last_error = $2, next_attempt_ms = $3, claimed_at_ms = NULL \
              WHERE id IN ({})",
-            id_params(4, ids.len())
+            params(4, ids.len())
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(failed)).bind(error).bind(ms(retry_at));
         bind_ids(q, ids).execute(&self.pool).await?;
@@ -243,7 +235,7 @@ impl Store {
         let mut tx = self.write().await?;
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, dead_at_ms = $2, claimed_at_ms = NULL WHERE id IN ({})",
-            id_params(3, ids.len())
+            params(3, ids.len())
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(error).bind(ms(at));
         bind_ids(q, ids).execute(&mut *tx).await?;
