@@ -126,6 +126,8 @@ pub async fn run(
 /// logged and answered `500` with a reason instead of dropping the connection (which a platform
 /// reports to the user as a silent failure).
 pub fn harden(router: Router) -> Router {
+    // The recorder is installed before the first request, not by the first task that asks.
+    crate::metrics::handle();
     // The panic is caught inside the latency layer, so the request is counted, with its 500.
     router
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
