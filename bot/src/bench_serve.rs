@@ -169,15 +169,7 @@ async fn one(http: &reqwest::Client, base: &str, target: Target, n: u64) -> Resu
                 .await
         }
     };
-    let response = sent.map_err(|e| {
-        let mut why = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            why = format!("{why}: {cause}");
-            source = cause.source();
-        }
-        why
-    })?;
+    let response = sent.map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     match status.is_success() && (target == Target::Healthz || text.contains("handed to")) {
@@ -324,7 +316,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let repeats = plan.repeats.max(3);
     let (mut open_p99, mut open_ratios, mut p99_ratios, mut floor_ratios, mut create_ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut open_rss = Vec::new();
+    let mut steady_rss = 0.0_f64;
     println!(
         "\n{repeats} interleaved repeats: open loop at {} req/s, closed loop at {} clients",
         plan.rate, plan.concurrency
@@ -332,7 +324,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     for i in 1..=repeats {
         let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
         let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
-        open_rss.push(served.rss().1);
+        steady_rss = steady_rss.max(served.rss().1);
         let handoffs = closed_loop(&base, Target::Handoff, plan.concurrency, plan.duration).await;
         let health = closed_loop(&base, Target::Healthz, plan.concurrency, plan.duration).await;
         let inserts = pgbench(&db.url, plan.concurrency, secs)?;
@@ -364,10 +356,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         plan.rate,
         median(open_p99)
     );
-    let steady = open_rss.iter().copied().fold(0.0, f64::max);
     println!(
         "\nserver RSS (Slack and Discord configured): after warm-up {warm_rss:.1} MiB · after each open loop at most \
-         {steady:.1} MiB · at the end {now_rss:.1} MiB · peak {peak:.1} MiB"
+         {steady_rss:.1} MiB · at the end {now_rss:.1} MiB · peak {peak:.1} MiB"
     );
     println!(
         "{created} handoffs created, {backlog} messages still waiting for delivery at the end \
