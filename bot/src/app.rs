@@ -139,9 +139,13 @@ impl App {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
                 // Validate before taking a number, so refusals leave no gaps in the numbering.
                 baton_core::create(&self.model, 0, new, actor, surface, now)?;
+                let (model, actor) = (self.model.clone(), actor.to_string());
                 let d = self
                     .store
-                    .create(key, now, |id| baton_core::create(&self.model, id, new, actor, surface, now).ok())
+                    .create(key, now, move |id| {
+                        let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
+                        baton_core::create(&model, id, new, &actor, surface, now).ok()
+                    })
                     .await?;
                 self.wake.after_command();
                 Ok(d.reply)

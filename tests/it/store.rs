@@ -202,3 +202,133 @@ async fn handoff_numbers_have_no_gaps_from_refused_creations_and_lists_answer_pe
     })
     .await;
 }
+
+/// Holds the database's write path: PostgreSQL's `handoffs` table, or SQLite's write lock.
+async fn block_writes(store: &baton::store::Store) -> sqlx::Transaction<'static, sqlx::Any> {
+    match store.backend() {
+        Backend::Postgres => {
+            let mut tx = store.pool().begin().await.expect("begin");
+            sqlx::query("LOCK TABLE handoffs IN EXCLUSIVE MODE").execute(&mut *tx).await.expect("lock");
+            tx
+        }
+        Backend::Sqlite => store.pool().begin_with("BEGIN IMMEDIATE").await.expect("begin immediate"),
+    }
+}
+
+/// Starts `/handoff new … "<title>"` for each `(title, key)` at once, while the database's write
+/// path is held, so that they queue; lets go once all have arrived, and returns the outcomes.
+async fn create_together(app: &baton::app::App, requests: &[(String, String)]) -> Vec<Result<String, AppError>> {
+    let store = &app.store;
+    let blocker = block_writes(store).await;
+    let before = store.creation_stats();
+    let tasks: Vec<_> = requests
+        .iter()
+        .map(|(title, key)| {
+            let (app, title, key) = (app.clone(), title.clone(), key.clone());
+            tokio::spawn(async move {
+                let line = format!(r#"/handoff new sales-to-cs "{title}" account=Acme arr=1 segment=smb"#);
+                app.handle("rita", Surface::Slack, cmd(&line), t(MONDAY_9), Some(&key)).await
+            })
+        })
+        .collect();
+    let all = requests.len() as u64;
+    crate::support::eventually(10, "every creation queued or in flight", || async {
+        let now = store.creation_stats();
+        now.creations - before.creations + now.queued as u64 == all
+    })
+    .await;
+    blocker.rollback().await.expect("release");
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("creation task"));
+    }
+    outcomes
+}
+
+#[tokio::test]
+async fn creations_arriving_together_share_transactions_and_each_gets_its_own_number_and_answer() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        // 24 distinct requests, and a second copy of two of them (a Slack retry racing the first).
+        let mut requests: Vec<(String, String)> = (1..=24).map(|i| (format!("Deal {i}"), format!("key-{i}"))).collect();
+        requests.push(("Deal 5".into(), "key-5".into()));
+        requests.push(("Deal 17".into(), "key-17".into()));
+        let outcomes = create_together(&app, &requests).await;
+
+        let stats = store.creation_stats();
+        assert_eq!((stats.creations, stats.queued), (26, 0), "{stats:?}");
+        assert!(stats.transactions <= 6, "26 creations arriving together took {} transactions", stats.transactions);
+        for i in 1..=24 {
+            let key = format!("key-{i}");
+            let answers: Vec<_> =
+                requests.iter().zip(&outcomes).filter(|((_, k), _)| *k == key).map(|(_, o)| o).collect();
+            let created: Vec<&String> = answers.iter().filter_map(|o| o.as_ref().ok()).collect();
+            assert_eq!(created.len(), 1, "{key}: {answers:?}");
+            assert!(answers.iter().all(|o| o.is_ok() || matches!(o, Err(AppError::Duplicate))), "{key}: {answers:?}");
+            // The answer names the number this very request's handoff got.
+            let number: u64 = created[0]
+                .split("H-")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no handoff number in {:?}", created[0]));
+            let stored = store.load(number).await.expect("load").expect("exists");
+            assert_eq!(stored.handoff.title, format!("Deal {i}"), "{key} answered H-{number}");
+        }
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM handoffs ORDER BY id").fetch_all(store.pool()).await.expect("ids");
+        assert_eq!(ids, (1..=24).collect::<Vec<i64>>(), "numbers are taken without gaps");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM processed_requests").await, 24);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'created'").await, 24);
+        assert_eq!(count(&store, "SELECT COUNT(DISTINCT handoff_id) FROM outbox").await, 24);
+        // Each handoff's messages are the same as one created alone would have.
+        let alone = app.handle("rita", Surface::Slack, cmd(ACME), t(MONDAY_9), Some("alone")).await.expect("create");
+        assert!(alone.contains("H-25"), "{alone}");
+        let per_handoff: Vec<i64> =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox GROUP BY handoff_id ORDER BY handoff_id")
+                .fetch_all(store.pool())
+                .await
+                .expect("outbox");
+        assert!(per_handoff.iter().all(|n| *n == per_handoff[24]), "{per_handoff:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_their_keys_unused() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let ddl: &[&str] = match store.backend() {
+            Backend::Postgres => &[
+                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
+            ],
+            Backend::Sqlite => &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        };
+        for sql in ddl {
+            sqlx::query(*sql).execute(store.pool()).await.expect(sql);
+        }
+        let requests: Vec<(String, String)> = (1..=8).map(|i| (format!("Deal {i}"), format!("key-{i}"))).collect();
+        for outcome in create_together(&app, &requests).await {
+            assert!(
+                matches!(outcome, Err(AppError::Internal(ref e)) if format!("{e:#}").contains("injected failure")),
+                "{outcome:?}"
+            );
+        }
+        assert!(store.creation_stats().transactions < 8, "{:?}", store.creation_stats());
+        for table in ["handoffs", "events", "outbox", "processed_requests"] {
+            assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
+        }
+        // Nothing was recorded, so the platform's retries of the same requests create them now.
+        let drop = match store.backend() {
+            Backend::Postgres => "DROP TRIGGER fail_outbox ON outbox",
+            Backend::Sqlite => "DROP TRIGGER fail_outbox",
+        };
+        sqlx::query(drop).execute(store.pool()).await.expect(drop);
+        for outcome in create_together(&app, &requests).await {
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM handoffs").await, 8);
+    })
+    .await;
+}

@@ -40,21 +40,20 @@ impl Tallies {
         }
     }
 
-    /// Applies the increments (one statement per 100 rows).
+    /// Applies the increments.
     pub(crate) async fn flush(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), sqlx::Error> {
         let rows: Vec<_> = self.0.into_iter().collect();
-        for chunk in rows.chunks(100) {
-            let sql = format!(
-                "INSERT INTO rollups (metric, seam, day, tier, bucket, n) VALUES {} \
-                 ON CONFLICT (metric, seam, day, tier, bucket) DO UPDATE SET n = rollups.n + excluded.n",
-                super::placeholders(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for ((metric, seam, day, tier, b), n) in chunk {
-                q = q.bind(*metric).bind(seam.clone()).bind(*day).bind(tier.clone()).bind(*b).bind(*n);
-            }
-            q.execute(&mut **tx).await?;
-        }
+        super::write::insert_rows(
+            tx,
+            "INSERT INTO rollups (metric, seam, day, tier, bucket, n) VALUES {rows} \
+             ON CONFLICT (metric, seam, day, tier, bucket) DO UPDATE SET n = rollups.n + excluded.n",
+            6,
+            &rows,
+            |q, ((metric, seam, day, tier, b), n)| {
+                q.bind(*metric).bind(seam.as_str()).bind(*day).bind(tier.as_str()).bind(*b).bind(*n)
+            },
+        )
+        .await?;
         Ok(())
     }
 }

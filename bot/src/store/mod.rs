@@ -6,19 +6,24 @@
 //! transaction guarded by the handoff's version, so two concurrent commands cannot both win.
 
 use anyhow::Context as _;
-use baton_core::{Decision, EpisodeRecord, Event, Handoff, HandoffId, Rejection};
+use baton_core::{Decision, Event, Handoff, HandoffId, Rejection};
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod create;
 mod history;
 mod links;
 mod outbox;
+mod write;
 
+pub use create::CreationStats;
 use history::Tallies;
 pub use history::{Buckets, HistogramRow, Metric, PercentileRow, Slice, day};
 pub use links::{LinkOutcome, LinkRequest};
 pub use outbox::{Claimed, MetricsSnapshot, recipient_key};
+pub(crate) use write::params;
+use write::{Write, write_decisions};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +46,12 @@ pub enum StoreError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The transaction this creation shared with others failed (see [`Store::create`]).
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
+    /// The task saving this creation stopped before saying whether it was saved.
+    #[error("the creation was abandoned before it was known to be saved; try again")]
+    Abandoned,
 }
 
 /// A handoff as stored, with the version that guards its next save.
@@ -70,6 +81,7 @@ pub struct EpisodeRow {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    creations: std::sync::Arc<create::Creations>,
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -100,7 +112,7 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, creations: Default::default() };
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
         }
@@ -170,41 +182,6 @@ impl Store {
         Ok(())
     }
 
-    /// Creates a handoff in one transaction: records the request key first (a replay, even a
-    /// concurrent one, stops there as `Duplicate` without taking a number), then takes the next
-    /// handoff number, and saves the decision `build` makes for it. Returns that decision.
-    pub async fn create(
-        &self,
-        request_key: Option<&str>,
-        now: DateTime<Utc>,
-        build: impl FnOnce(HandoffId) -> Option<Decision>,
-    ) -> Result<Decision, StoreError> {
-        let mut tx = self.write().await?;
-        if let Some(key) = request_key {
-            let inserted = sqlx::query(
-                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::Duplicate);
-            }
-        }
-        let sql = match self.backend {
-            Backend::Postgres => "SELECT nextval('handoff_numbers')",
-            Backend::Sqlite => "UPDATE counters SET value = value + 1 WHERE name = 'handoff' RETURNING value",
-        };
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
-        let d = build(n as HandoffId).ok_or(StoreError::Conflict)?;
-        let mut tallies = Tallies::default();
-        write_decision(&mut tx, &d, None, None, &mut tallies).await?;
-        tallies.flush(&mut tx).await?;
-        tx.commit().await?;
-        Ok(d)
-    }
-
     /// Saves a decision in one transaction: the handoff (inserted when `expected` is `None`, else
     /// updated only if still at version `expected`), its events, outbox messages, stall episodes
     /// and fired ladder steps, and the request key when given. Returns the new version.
@@ -215,11 +192,24 @@ impl Store {
         request_key: Option<&str>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
+        if let Some(key) = request_key {
+            let inserted = sqlx::query(
+                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(d.handoff.id as i64)
+            .bind(ms(d.handoff.updated_at))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Duplicate);
+            }
+        }
         let mut tallies = Tallies::default();
-        let version = write_decision(&mut tx, d, expected, request_key, &mut tallies).await?;
+        let versions = write_decisions(&mut tx, &[Write { d, expected }], &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
-        Ok(version)
+        Ok(versions[0])
     }
 
     /// Claims up to `limit` handoffs due at `now` and saves `decide`'s decision for each, all in
@@ -242,9 +232,7 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
         let (mut changed, mut fired) = (0, 0);
-        // Rollup increments are applied once, in key order, at the end of the batch: concurrent
-        // transactions then lock rollup rows in the same order and cannot deadlock on them.
-        let mut tallies = Tallies::default();
+        let mut writes = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get("id")?;
             let doc: String = row.try_get("doc")?;
@@ -257,7 +245,7 @@ impl Store {
                         changed += 1;
                     }
                     fired += d.fired.iter().filter(|f| !f.skipped).count();
-                    write_decision(&mut tx, &d, Some(row.try_get("version")?), None, &mut tallies).await?;
+                    writes.push((d, row.try_get("version")?));
                 }
                 Err(why) => {
                     tracing::error!(handoff = id, "stall check refused, parked for an hour: {why}");
@@ -269,6 +257,11 @@ impl Store {
                 }
             }
         }
+        let writes: Vec<Write> = writes.iter().map(|(d, v)| Write { d, expected: Some(*v) }).collect();
+        // Rollup increments are applied once, in key order, at the end of the batch: concurrent
+        // transactions then lock rollup rows in the same order and cannot deadlock on them.
+        let mut tallies = Tallies::default();
+        write_decisions(&mut tx, &writes, &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok((rows.len(), changed, fired))
@@ -400,183 +393,6 @@ impl Store {
 fn decode_doc(r: &AnyRow) -> Result<Handoff, StoreError> {
     let doc: String = r.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
-}
-
-/// Writes a decision inside `tx` (see [`Store::save`]).
-async fn write_decision(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    d: &Decision,
-    expected: Option<i64>,
-    request_key: Option<&str>,
-    tallies: &mut Tallies,
-) -> Result<i64, StoreError> {
-    let h = &d.handoff;
-    tallies.add(d);
-    let id = h.id as i64;
-    let doc = serde_json::to_string(h).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let now = ms(h.updated_at);
-    if let Some(key) = request_key {
-        let inserted = sqlx::query(
-            "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Duplicate);
-        }
-    }
-    let stall_kind = h.stall.as_ref().map(|s| s.kind.name());
-    let next_check = d.next_check.map(ms);
-    let version = match expected {
-        None => {
-            sqlx::query(
-                "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc, \
-                 tier, accepted_at_ms, closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12, $13)",
-            )
-            .bind(id)
-            .bind(&h.seam)
-            .bind(h.state.name())
-            .bind(&h.requester)
-            .bind(h.owner.as_deref())
-            .bind(stall_kind)
-            .bind(ms(h.created_at))
-            .bind(now)
-            .bind(next_check)
-            .bind(&doc)
-            .bind(h.tier.name())
-            .bind(h.accepted_at.map(ms))
-            .bind(h.closed_at.map(ms))
-            .execute(&mut **tx)
-            .await?;
-            1
-        }
-        Some(v) => {
-            let updated = sqlx::query(
-                "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6, \
-                 accepted_at_ms = COALESCE(accepted_at_ms, $7), closed_at_ms = COALESCE(closed_at_ms, $8) WHERE id = $9 AND version = $10",
-            )
-            .bind(h.state.name())
-            .bind(h.owner.as_deref())
-            .bind(stall_kind)
-            .bind(now)
-            .bind(next_check)
-            .bind(&doc)
-            .bind(h.accepted_at.map(ms))
-            .bind(h.closed_at.map(ms))
-            .bind(id)
-            .bind(v)
-            .execute(&mut **tx)
-            .await?;
-            if updated.rows_affected() == 0 {
-                return Err(StoreError::Conflict);
-            }
-            v + 1
-        }
-    };
-    // One statement for all events, and one for all fired steps: round trips dominate a sweep.
-    if !d.events.is_empty() {
-        let sql = format!(
-            "INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES {}",
-            placeholders(d.events.len(), 7)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in &d.events {
-            let change = serde_json::to_string(&e.change).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-            q = q
-                .bind(id)
-                .bind(ms(e.at))
-                .bind(e.actor.clone())
-                .bind(e.surface.name())
-                .bind(e.change.kind())
-                .bind(e.state.name())
-                .bind(change);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    for intent in &d.intents {
-        outbox::enqueue(tx, intent, h.updated_at).await?;
-    }
-    for ep in &d.episodes {
-        save_episode(tx, ep).await?;
-    }
-    for a in &d.artifacts {
-        let fields = serde_json::to_string(&a.fields).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-        sqlx::query(
-            "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms, seam) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id)
-        .bind(a.episode.map(i64::from))
-        .bind(&a.playbook)
-        .bind(&a.category)
-        .bind(&a.assumption)
-        .bind(&a.decision)
-        .bind(fields)
-        .bind(&a.by)
-        .bind(ms(a.at))
-        .bind(&h.seam)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for f in &d.follow_ups {
-        sqlx::query("INSERT INTO follow_ups (handoff_id, owner, due, what) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(&f.owner)
-            .bind(f.due.to_string())
-            .bind(&f.what)
-            .execute(&mut **tx)
-            .await?;
-    }
-    if !d.fired.is_empty() {
-        let sql = format!(
-            "INSERT INTO ladder_steps (handoff_id, episode, step, action, fired_at_ms, skipped) VALUES {}",
-            placeholders(d.fired.len(), 6)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for step in &d.fired {
-            q = q
-                .bind(id)
-                .bind(i64::from(step.episode))
-                .bind(step.step as i64)
-                .bind(step.action.clone())
-                .bind(ms(step.at))
-                .bind(i64::from(step.skipped));
-        }
-        q.execute(&mut **tx).await.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Db(e),
-        })?;
-    }
-    Ok(version)
-}
-
-/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
-pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
-    (0..rows).map(|r| format!("({})", params(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
-}
-
-/// `$first, $first+1, …`: `n` parameters from number `first`.
-pub(crate) fn params(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-async fn save_episode(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ep: &EpisodeRecord) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO stall_episodes (handoff_id, episode, seam, kind, opened_at_ms, closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (handoff_id, episode) DO UPDATE SET closed_at_ms = excluded.closed_at_ms",
-    )
-    .bind(ep.handoff as i64)
-    .bind(i64::from(ep.episode))
-    .bind(&ep.seam)
-    .bind(ep.kind.name())
-    .bind(ms(ep.opened_at))
-    .bind(ep.closed_at.map(ms))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Hides a password in a database URL for logs.

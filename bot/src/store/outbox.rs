@@ -10,6 +10,7 @@ use baton_core::{HandoffId, Intent, Recipient};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
+use super::write::{AnyQuery, insert_rows};
 use super::{Backend, Store, StoreError, from_ms, ms, params};
 
 /// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient grouping and refs.
@@ -60,17 +61,32 @@ pub(crate) async fn enqueue(
     intent: &Intent,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let body = serde_json::to_string(intent).map_err(encode)?;
-    let due = intent.not_before.unwrap_or(now).max(now);
-    sqlx::query(
-        "INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES ($1, $2, $3, $4, $5)",
+    enqueue_all(tx, &[(intent, now)]).await
+}
+
+/// [`enqueue`] for several messages, each with its own `now`, in as few statements as may be.
+/// A message's id follows its place in `messages`, and delivery keeps that order.
+pub(crate) async fn enqueue_all(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    messages: &[(&Intent, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    let rows = messages
+        .iter()
+        .map(|(intent, now)| {
+            let due = intent.not_before.unwrap_or(*now).max(*now);
+            let body = serde_json::to_string(intent).map_err(encode)?;
+            Ok((intent.handoff.map(|h| h as i64), ms(*now), recipient_key(&intent.to), body, ms(due)))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    insert_rows(
+        tx,
+        "INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES {rows}",
+        5,
+        &rows,
+        |q, (handoff, created, to, body, due)| {
+            q.bind(*handoff).bind(*created).bind(to.as_str()).bind(body.as_str()).bind(*due)
+        },
     )
-    .bind(intent.handoff.map(|h| h as i64))
-    .bind(ms(now))
-    .bind(recipient_key(&intent.to))
-    .bind(body)
-    .bind(ms(due))
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -89,10 +105,7 @@ fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {
 /// [`params`]). The ids are parameters rather than literals so that each statement's text depends
 /// only on how many there are: the connections' prepared-statement caches then serve every
 /// delivery instead of preparing (and caching) a new statement for each one.
-fn bind_ids<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ids: &[i64],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+fn bind_ids<'q>(q: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
     ids.iter().fold(q, |q, id| q.bind(*id))
 }
 

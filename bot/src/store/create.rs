@@ -1,0 +1,239 @@
+//! Creating handoffs, with group commit.
+//!
+//! A creation is a transaction of a handful of statements (its request key, its number, the
+//! handoff, its events, its card), each a round trip. When creations arrive together, the ones
+//! that queue while a transaction is in flight are saved together by the next one, with one
+//! multi-row statement per table: a burst costs a few transactions instead of one per creation,
+//! and the database does a fraction of the work. A lone creation waits for nothing.
+//!
+//! One task per store commits the queue, started by the first creation that finds it idle and
+//! ending when the queue is empty. Callers wait for their own outcome; a caller that goes away
+//! (its client hung up) does not abandon the others in its batch.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use baton_core::{Decision, HandoffId};
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use super::history::Tallies;
+use super::write::{ROWS_PER_STATEMENT, Write, placeholders, write_decisions};
+use super::{Backend, Store, StoreError, ms};
+
+/// Transactions of creations in flight at once. More than one lets commits overlap (PostgreSQL
+/// flushes their WAL together) while the next batch gathers; in `baton bench serve` two gave
+/// the most creations per second, and more added contention, not throughput.
+const COMMITTERS: usize = 2;
+
+/// Builds the decision for a handoff number; `None` when the core refuses after all.
+type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
+
+/// A creation waiting for its transaction.
+struct Pending {
+    key: Option<String>,
+    now: DateTime<Utc>,
+    build: Build,
+    done: oneshot::Sender<Result<Decision, StoreError>>,
+}
+
+/// The creations waiting for a transaction, and whether a task is committing them.
+#[derive(Default)]
+pub(crate) struct Creations(Mutex<Queue>);
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Pending>,
+    /// Tasks committing batches.
+    committers: usize,
+    stats: CreationStats,
+}
+
+/// How creations have been committed since the store opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreationStats {
+    /// Creations waiting for a transaction now.
+    pub queued: usize,
+    /// Transactions of creations begun.
+    pub transactions: u64,
+    /// Creations taken into those transactions.
+    pub creations: u64,
+}
+
+impl std::fmt::Debug for Creations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Creations").field("pending", &self.lock().pending.len()).finish()
+    }
+}
+
+impl Creations {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue is consistent whenever the lock is released, even by a panic.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Marks the queue idle if its committing task panics, so that the next creation starts another.
+struct IdleIfPanicking<'a>(&'a Creations);
+
+impl Drop for IdleIfPanicking<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().committers -= 1;
+        }
+    }
+}
+
+impl Store {
+    /// Creates a handoff: records the request key first (a replay, even a concurrent one, stops
+    /// there as `Duplicate` without taking a number), then takes the next handoff number, and
+    /// saves the decision `build` makes for it, all in one transaction, which it may share with
+    /// other creations (see the module). Returns that decision.
+    pub async fn create(
+        &self,
+        request_key: Option<&str>,
+        now: DateTime<Utc>,
+        build: impl FnOnce(HandoffId) -> Option<Decision> + Send + 'static,
+    ) -> Result<Decision, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        let pending = Pending { key: request_key.map(str::to_owned), now, build: Box::new(build), done };
+        let start = {
+            let mut queue = self.creations.lock();
+            queue.pending.push(pending);
+            let start = queue.committers < COMMITTERS;
+            queue.committers += usize::from(start);
+            start
+        };
+        if start {
+            tokio::spawn(self.clone().commit_creations());
+        }
+        outcome.await.unwrap_or(Err(StoreError::Abandoned))
+    }
+
+    /// How creations have been committed (see the module).
+    pub fn creation_stats(&self) -> CreationStats {
+        let queue = self.creations.lock();
+        CreationStats { queued: queue.pending.len(), ..queue.stats }
+    }
+
+    /// Commits the queued creations, a batch per transaction, until none are left.
+    async fn commit_creations(self) {
+        let _idle_if_panicking = IdleIfPanicking(&self.creations);
+        loop {
+            let batch: Vec<Pending> = {
+                let mut queue = self.creations.lock();
+                if queue.pending.is_empty() {
+                    queue.committers -= 1;
+                    return;
+                }
+                let n = queue.pending.len().min(ROWS_PER_STATEMENT);
+                queue.stats.transactions += 1;
+                queue.stats.creations += n as u64;
+                queue.pending.drain(..n).collect()
+            };
+            metrics::histogram!("baton_creations_per_transaction").record(batch.len() as f64);
+            let (requests, dones): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|p| ((p.key, p.now, p.build), p.done)).unzip();
+            match self.create_batch(requests).await {
+                Ok(outcomes) => {
+                    for (done, outcome) in dones.into_iter().zip(outcomes) {
+                        // A caller that went away needs no answer.
+                        let _ = done.send(outcome);
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for done in dones {
+                        let _ = done.send(Err(StoreError::Batch(e.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Saves a batch of creations in one transaction; each gets its own outcome.
+    async fn create_batch(
+        &self,
+        requests: Vec<(Option<String>, DateTime<Utc>, Build)>,
+    ) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
+        let mut tx = self.write().await?;
+        // Keys in sorted order, so that two replicas' batches cannot deadlock on them.
+        let mut keys: Vec<(&str, i64)> =
+            requests.iter().filter_map(|(key, now, _)| Some((key.as_deref()?, ms(*now)))).collect();
+        keys.sort_unstable();
+        let mut fresh = HashSet::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+                placeholders(chunk.len(), 3)
+            );
+            let q = chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, (key, at)| {
+                q.bind(*key).bind(None::<i64>).bind(*at)
+            });
+            fresh.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|k: String| k));
+        }
+        // The first request with a fresh key takes it; a copy (also one in this batch) is a replay.
+        let takes: Vec<bool> =
+            requests.iter().map(|(key, _, _)| key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
+        let mut numbers = self.next_numbers(&mut tx, takes.iter().filter(|t| **t).count()).await?.into_iter();
+
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut refused = Vec::new();
+        for ((key, _, build), take) in requests.into_iter().zip(takes) {
+            if !take {
+                outcomes.push(Err(StoreError::Duplicate));
+                continue;
+            }
+            let id = numbers.next().ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(id))) {
+                Ok(Some(d)) => outcomes.push(Ok(d)),
+                refusal => {
+                    if refusal.is_err() {
+                        tracing::error!(handoff = id, "building a new handoff panicked; it was not created");
+                    }
+                    refused.extend(key);
+                    outcomes.push(Err(StoreError::Conflict));
+                }
+            }
+        }
+        // A refused creation leaves no trace: its key may be used again.
+        for key in &refused {
+            sqlx::query("DELETE FROM processed_requests WHERE key = $1").bind(key).execute(&mut *tx).await?;
+        }
+        let writes: Vec<Write> =
+            outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|d| Write { d, expected: None }).collect();
+        let mut tallies = Tallies::default();
+        write_decisions(&mut tx, &writes, &mut tallies).await?;
+        tallies.flush(&mut tx).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Takes `n` handoff numbers, in ascending order.
+    async fn next_numbers(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        n: usize,
+    ) -> Result<Vec<HandoffId>, sqlx::Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let numbers: Vec<i64> = match self.backend {
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT nextval('handoff_numbers') AS n FROM generate_series(1, $1) ORDER BY n")
+                    .bind(n as i64)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            Backend::Sqlite => {
+                let last: i64 =
+                    sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'handoff' RETURNING value")
+                        .bind(n as i64)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                (last - n as i64 + 1..=last).collect()
+            }
+        };
+        Ok(numbers.into_iter().map(|n| n as HandoffId).collect())
+    }
+}
