@@ -294,6 +294,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Runs the whole benchmark and prints its figures.
+/// Waits until the outbox is delivered, for at most two minutes; returns how many messages were
+/// waiting, how long it waited, and how many still wait.
+async fn drain(store: &crate::store::Store) -> anyhow::Result<(i64, Duration, i64)> {
+    let (waiting, started) = (store.outbox_depth().await?, Instant::now());
+    let mut left = waiting;
+    while left > 0 && started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = store.outbox_depth().await?;
+    }
+    Ok((waiting, started.elapsed(), left))
+}
+
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let db = crate::bench::Scratch::create(&plan.admin_url, "serve").await?;
     let store = crate::store::Store::open(&db.url).await?;
@@ -322,12 +334,23 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         plan.rate, plan.concurrency
     );
     for i in 1..=repeats {
+        // Each open loop measures the server at its rate, not while it still delivers the cards
+        // the previous closed loop queued faster than one channel takes them.
+        let (cards, took, left) = drain(&store).await?;
         let open = open_loop(&base, Target::Handoff, plan.rate, plan.duration).await;
         let open_health = open_loop(&base, Target::Healthz, plan.rate, plan.duration).await;
         steady_rss = steady_rss.max(served.rss().1);
         let handoffs = closed_loop(&base, Target::Handoff, plan.concurrency, plan.duration).await;
         let health = closed_loop(&base, Target::Healthz, plan.concurrency, plan.duration).await;
         let inserts = pgbench(&db.url, plan.concurrency, secs)?;
+        if cards > 0 {
+            println!(
+                "[{i}] before the open loops: waited {:.1} s for {cards} queued cards to be delivered ({:.0}/s){}",
+                took.as_secs_f64(),
+                (cards - left) as f64 / took.as_secs_f64().max(1e-3),
+                if left > 0 { format!("; {left} still waited after two minutes") } else { String::new() }
+            );
+        }
         println!("{}", open.line(&format!("[{i}] open   /handoff new")));
         println!("{}", open_health.line(&format!("[{i}] open   /healthz")));
         println!("{}", handoffs.line(&format!("[{i}] closed /handoff new")));

@@ -21,10 +21,11 @@ use super::history::Tallies;
 use super::write::{ROWS_PER_STATEMENT, Write, placeholders, write_decisions};
 use super::{Backend, Store, StoreError, ms};
 
-/// Transactions of creations in flight at once. More than one lets commits overlap (PostgreSQL
-/// flushes their WAL together) while the next batch gathers; in `baton bench serve` two gave
-/// the most creations per second, and more added contention, not throughput.
-const COMMITTERS: usize = 2;
+/// Transactions of creations in flight at once on PostgreSQL. More than one lets commits overlap
+/// (PostgreSQL flushes their WAL together) while the next batch gathers; in `baton bench serve`
+/// two gave the most creations per second, and more added contention, not throughput. SQLite
+/// has one writer at a time, so there it is one.
+const POSTGRES_COMMITTERS: usize = 2;
 
 /// Builds the decision for a handoff number; `None` when the core refuses after all.
 type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
@@ -100,7 +101,11 @@ impl Store {
         let start = {
             let mut queue = self.creations.lock();
             queue.pending.push(pending);
-            let start = queue.committers < COMMITTERS;
+            let most = match self.backend {
+                Backend::Postgres => POSTGRES_COMMITTERS,
+                Backend::Sqlite => 1,
+            };
+            let start = queue.committers < most;
             queue.committers += usize::from(start);
             start
         };
