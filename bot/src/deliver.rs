@@ -354,10 +354,7 @@ impl Deliverer {
             (IntentKind::Card, Some(h)) => Some(h),
             _ => None,
         };
-        let existing = match card {
-            Some(h) => self.store.message_ref(h, &intent.to).await?,
-            None => None,
-        };
+        let existing = card.and(first.card_ref.clone());
         // Only a lone message can be matched to what an earlier attempt posted; a digest's
         // composition may differ from the one a crashed worker sent.
         let in_doubt = match piece.rows.len() == 1 && first.in_doubt {
@@ -596,6 +593,7 @@ mod tests {
             },
             attempts: 0,
             in_doubt: false,
+            card_ref: None,
         }
     }
 
