@@ -166,21 +166,12 @@ impl Store {
         let mut keys: Vec<(&str, i64)> =
             requests.iter().filter_map(|(key, now, _)| Some((key.as_deref()?, ms(*now)))).collect();
         keys.sort_unstable();
-        let mut fresh = HashSet::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-                placeholders(chunk.len(), 3)
-            );
-            let q = chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, (key, at)| {
-                q.bind(*key).bind(None::<i64>).bind(*at)
-            });
-            fresh.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|k: String| k));
-        }
+        let keyless = requests.iter().filter(|(key, _, _)| key.is_none()).count();
+        let (mut fresh, numbers) = self.keys_and_numbers(&mut tx, &keys, keyless).await?;
         // The first request with a fresh key takes it; a copy (also one in this batch) is a replay.
         let takes: Vec<bool> =
             requests.iter().map(|(key, _, _)| key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
-        let mut numbers = self.next_numbers(&mut tx, takes.iter().filter(|t| **t).count()).await?.into_iter();
+        let mut numbers = numbers.into_iter();
 
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut refused = Vec::new();
@@ -208,10 +199,48 @@ impl Store {
         let writes: Vec<Write> =
             outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|d| Write { d, expected: None }).collect();
         let mut tallies = Tallies::default();
-        write_decisions(&mut tx, &writes, &mut tallies).await?;
+        write_decisions(&mut tx, self.backend, &writes, &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(outcomes)
+    }
+
+    /// Records the request `keys` that are new (each at its instant) and takes a handoff number
+    /// for each of them and for `keyless` requests more. Returns the new keys and the numbers, in
+    /// ascending order. On PostgreSQL this is one statement.
+    async fn keys_and_numbers(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        keys: &[(&str, i64)],
+        keyless: usize,
+    ) -> Result<(HashSet<String>, Vec<HandoffId>), sqlx::Error> {
+        const RECORD: &str = "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES {rows} \
+            ON CONFLICT (key) DO NOTHING RETURNING key";
+        if self.backend == Backend::Postgres && !keys.is_empty() && keys.len() <= ROWS_PER_STATEMENT {
+            let sql = format!(
+                "WITH fresh AS ({}) SELECT key, nextval('handoff_numbers') AS n FROM fresh \
+                 UNION ALL SELECT NULL, nextval('handoff_numbers') FROM generate_series(1, ${}) ORDER BY n",
+                RECORD.replace("{rows}", &placeholders(keys.len(), 3)),
+                keys.len() * 3 + 1
+            );
+            let q = keys.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (key, at)| {
+                q.bind(*key).bind(None::<i64>).bind(*at)
+            });
+            let q = q.bind(keyless as i64);
+            let rows: Vec<(Option<String>, i64)> = q.fetch_all(&mut **tx).await?;
+            let numbers = rows.iter().map(|(_, n)| *n as HandoffId).collect();
+            return Ok((rows.into_iter().filter_map(|(key, _)| key).collect(), numbers));
+        }
+        let mut fresh = HashSet::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = RECORD.replace("{rows}", &placeholders(chunk.len(), 3));
+            let q = chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, (key, at)| {
+                q.bind(*key).bind(None::<i64>).bind(*at)
+            });
+            fresh.extend(q.fetch_all(&mut **tx).await?.into_iter().map(|k: String| k));
+        }
+        let numbers = self.next_numbers(tx, fresh.len() + keyless).await?;
+        Ok((fresh, numbers))
     }
 
     /// Takes `n` handoff numbers, in ascending order.

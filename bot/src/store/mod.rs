@@ -206,7 +206,7 @@ impl Store {
             }
         }
         let mut tallies = Tallies::default();
-        let versions = write_decisions(&mut tx, &[Write { d, expected }], &mut tallies).await?;
+        let versions = write_decisions(&mut tx, self.backend, &[Write { d, expected }], &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(versions[0])
@@ -261,7 +261,7 @@ impl Store {
         // Rollup increments are applied once, in key order, at the end of the batch: concurrent
         // transactions then lock rollup rows in the same order and cannot deadlock on them.
         let mut tallies = Tallies::default();
-        write_decisions(&mut tx, &writes, &mut tallies).await?;
+        write_decisions(&mut tx, self.backend, &writes, &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok((rows.len(), changed, fired))

@@ -10,7 +10,7 @@ use baton_core::{HandoffId, Intent, Recipient};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::write::{AnyQuery, insert_rows};
+use super::write::{self, AnyQuery};
 use super::{Backend, Store, StoreError, from_ms, ms, params};
 
 /// A compact recipient key (`person:ana`, `slack:#ops`), for per-recipient grouping and refs.
@@ -64,34 +64,34 @@ pub(crate) async fn enqueue(
     intent: &Intent,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    enqueue_all(tx, &[(intent, now)]).await
+    insert(&rows(&[(intent, now)])?).run(tx).await
 }
 
-/// [`enqueue`] for several messages, each with its own `now`, in as few statements as may be.
-/// A message's id follows its place in `messages`, and delivery keeps that order.
-pub(crate) async fn enqueue_all(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    messages: &[(&Intent, DateTime<Utc>)],
-) -> Result<(), sqlx::Error> {
-    let rows = messages
+/// An outbox row: handoff, created, recipient key, intent, due.
+pub(crate) type OutboxRow = (Option<i64>, i64, String, String, i64);
+
+/// The outbox rows of messages queued each at its `now`; a message's id will follow its place.
+pub(crate) fn rows(messages: &[(&Intent, DateTime<Utc>)]) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    messages
         .iter()
         .map(|(intent, now)| {
             let due = intent.not_before.unwrap_or(*now).max(*now);
             let body = serde_json::to_string(intent).map_err(encode)?;
             Ok((intent.handoff.map(|h| h as i64), ms(*now), recipient_key(&intent.to), body, ms(due)))
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    insert_rows(
-        tx,
+        .collect()
+}
+
+/// The insert of `rows`, for [`write::insert`].
+pub(crate) fn insert(rows: &[OutboxRow]) -> write::Rows<'_> {
+    write::Rows::new(
         "INSERT INTO outbox (handoff_id, created_at_ms, recipient, intent, next_attempt_ms) VALUES {rows}",
         5,
-        &rows,
+        rows,
         |q, (handoff, created, to, body, due)| {
             q.bind(*handoff).bind(*created).bind(to.as_str()).bind(body.as_str()).bind(*due)
         },
     )
-    .await?;
-    Ok(())
 }
 
 fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {

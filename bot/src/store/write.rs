@@ -8,7 +8,7 @@ use baton_core::{Decision, Event, Handoff};
 use sqlx::{Any, Transaction};
 
 use super::history::Tallies;
-use super::{StoreError, ms, outbox};
+use super::{Backend, StoreError, ms, outbox};
 
 /// A query on either backend, with its parameters.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
@@ -19,7 +19,12 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 32;
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
 pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
-    (0..rows).map(|r| format!("({})", params(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
+    placeholders_from(1, rows, cols)
+}
+
+/// [`placeholders`] numbered from `$first`.
+fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
+    (0..rows).map(|r| format!("({})", params(first + r * cols, cols))).collect::<Vec<_>>().join(", ")
 }
 
 /// `$first, $first+1, …`: `n` parameters from number `first`.
@@ -27,22 +32,78 @@ pub(crate) fn params(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Inserts `rows` with `sql`, its `{rows}` standing for `(…), (…)`: [`ROWS_PER_STATEMENT`] rows
-/// per statement, `bind` binding one row's `cols` values. Returns how many rows were inserted.
-pub(crate) async fn insert_rows<'q, T>(
+/// Binds a range of an insert's rows.
+type BindRows<'q> = Box<dyn Fn(AnyQuery<'q>, std::ops::Range<usize>) -> AnyQuery<'q> + Send + Sync + 'q>;
+
+/// The rows of one multi-row insert: `sql` with `{rows}` standing for `(…), (…)`, and how to bind
+/// a row's `cols` values.
+pub(crate) struct Rows<'q> {
+    sql: &'static str,
+    cols: usize,
+    len: usize,
+    bind: BindRows<'q>,
+}
+
+impl<'q> Rows<'q> {
+    pub(crate) fn new<T: Sync>(
+        sql: &'static str,
+        cols: usize,
+        rows: &'q [T],
+        bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Send + Sync + 'q,
+    ) -> Rows<'q> {
+        Rows { sql, cols, len: rows.len(), bind: Box::new(move |q, range| rows[range].iter().fold(q, &bind)) }
+    }
+
+    /// Inserts the rows on their own, [`ROWS_PER_STATEMENT`] per statement.
+    pub(crate) async fn run(&self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        for start in (0..self.len).step_by(ROWS_PER_STATEMENT) {
+            let end = (start + ROWS_PER_STATEMENT).min(self.len);
+            let sql = self.sql.replacen("{rows}", &placeholders(end - start, self.cols), 1);
+            (self.bind)(sqlx::query(sqlx::AssertSqlSafe(sql)), start..end).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs inserts in order, [`ROWS_PER_STATEMENT`] rows per statement. On PostgreSQL, inserts that
+/// each fit one statement go together as one (data-modifying CTEs; the tables' foreign keys are
+/// checked at its end): one round trip instead of one each. SQLite has no round trips to save.
+pub(crate) async fn insert<'q>(
     tx: &mut Transaction<'_, Any>,
-    sql: &str,
+    backend: Backend,
+    inserts: &[Rows<'q>],
+) -> Result<(), sqlx::Error> {
+    let inserts: Vec<&Rows> = inserts.iter().filter(|r| r.len > 0).collect();
+    if backend == Backend::Postgres && inserts.len() > 1 && inserts.iter().all(|r| r.len <= ROWS_PER_STATEMENT) {
+        let (mut sql, mut first) = (String::new(), 1);
+        for (i, r) in inserts.iter().enumerate() {
+            let statement = r.sql.replacen("{rows}", &placeholders_from(first, r.len, r.cols), 1);
+            first += r.len * r.cols;
+            sql += &match i {
+                0 => format!("WITH i0 AS ({statement})"),
+                i if i + 1 < inserts.len() => format!(", i{i} AS ({statement})"),
+                _ => format!(" {statement}"),
+            };
+        }
+        let q = inserts.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, r| (r.bind)(q, 0..r.len));
+        q.execute(&mut **tx).await?;
+        return Ok(());
+    }
+    for r in inserts {
+        r.run(tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts `rows`, [`ROWS_PER_STATEMENT`] per statement.
+pub(crate) async fn insert_rows<'q, T: Sync>(
+    tx: &mut Transaction<'_, Any>,
+    sql: &'static str,
     cols: usize,
     rows: &'q [T],
-    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> Result<u64, sqlx::Error> {
-    let mut inserted = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = sql.replacen("{rows}", &placeholders(chunk.len(), cols), 1);
-        let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
-        inserted += q.execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(inserted)
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Send + Sync + 'q,
+) -> Result<(), sqlx::Error> {
+    Rows::new(sql, cols, rows, bind).run(tx).await
 }
 
 /// A decision to write: its handoff is inserted when `expected` is `None`, else updated only if
@@ -61,6 +122,7 @@ fn encode(e: serde_json::Error) -> StoreError {
 /// [`StoreError::Conflict`] for the whole transaction.
 pub(crate) async fn write_decisions(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     writes: &[Write<'_>],
     tallies: &mut Tallies,
 ) -> Result<Vec<i64>, StoreError> {
@@ -97,8 +159,15 @@ pub(crate) async fn write_decisions(
         }
         versions.push(v + 1);
     }
-    insert_rows(
-        tx,
+    let events = writes
+        .iter()
+        .flat_map(|w| w.d.events.iter().map(|e| (w.d.handoff.id as i64, e)))
+        .map(|(id, e)| Ok((id, e, serde_json::to_string(&e.change).map_err(encode)?)))
+        .collect::<Result<Vec<(i64, &Event, String)>, StoreError>>()?;
+    let messages: Vec<_> =
+        writes.iter().flat_map(|w| w.d.intents.iter().map(|i| (i, w.d.handoff.updated_at))).collect();
+    let messages = outbox::rows(&messages)?;
+    let handoffs = Rows::new(
         "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc, \
          tier, accepted_at_ms, closed_at_ms) VALUES {rows}",
         14,
@@ -119,16 +188,8 @@ pub(crate) async fn write_decisions(
                 .bind(h.accepted_at.map(ms))
                 .bind(h.closed_at.map(ms))
         },
-    )
-    .await?;
-
-    let events = writes
-        .iter()
-        .flat_map(|w| w.d.events.iter().map(|e| (w.d.handoff.id as i64, e)))
-        .map(|(id, e)| Ok((id, e, serde_json::to_string(&e.change).map_err(encode)?)))
-        .collect::<Result<Vec<(i64, &Event, String)>, StoreError>>()?;
-    insert_rows(
-        tx,
+    );
+    let events = Rows::new(
         "INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES {rows}",
         7,
         &events,
@@ -141,12 +202,8 @@ pub(crate) async fn write_decisions(
                 .bind(e.state.name())
                 .bind(change.as_str())
         },
-    )
-    .await?;
-
-    let messages: Vec<_> =
-        writes.iter().flat_map(|w| w.d.intents.iter().map(|i| (i, w.d.handoff.updated_at))).collect();
-    outbox::enqueue_all(tx, &messages).await?;
+    );
+    insert(tx, backend, &[handoffs, events, outbox::insert(&messages)]).await?;
 
     for w in writes {
         let (d, id) = (w.d, w.d.handoff.id as i64);
