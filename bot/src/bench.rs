@@ -15,6 +15,7 @@ use sqlx::Connection as _;
 
 use crate::app::{App, SWEEP_BATCH};
 use crate::deliver::{Limits, Outbound};
+use crate::discord::DiscordApi;
 use crate::serve::{self, Server};
 use crate::slack::SlackApi;
 use crate::store::Store;
@@ -64,14 +65,20 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
         println!("ratio of mean batch time, largest / smallest open count: {:.2}", last / first);
     }
 
-    println!("\n2. Due to delivered: {due} handoffs due at once, one `baton serve` in process, local fake Slack");
+    println!(
+        "\n2. Due to delivered: {due} handoffs due at once, one `baton serve` in process, local fake Slack and Discord"
+    );
     let db = Scratch::create(admin_url, "deliver").await?;
     let store = Store::open(&db.url).await?;
     let now = Utc::now();
     load_due(&store, &model, 0, due, now).await?;
     let (slack_url, posts) = fake_slack().await?;
+    let (discord_url, discord_calls) = fake_discord().await?;
     let app = App::new(store.clone(), model);
-    let out = Outbound { slack: Some(SlackApi::new(&slack_url, "xoxb-bench", Limits::default())), discord: None };
+    let out = Outbound {
+        slack: Some(SlackApi::new(&slack_url, "xoxb-bench", Limits::default())),
+        discord: Some(DiscordApi::new(&discord_url, "bench", Limits::default())),
+    };
     let server = Server { poll: std::time::Duration::from_millis(50), ..Server::new(app, out) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -96,12 +103,16 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
     let _ = stop.send(());
     running.await??;
     let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(store.pool()).await?;
+    let dead: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL").fetch_one(store.pool()).await?;
     println!(
-        "all swept after {:.2} s; all {messages} messages delivered after {:.2} s ({:.0} messages/s) in {} platform posts",
+        "all swept after {:.2} s; all {messages} messages done after {:.2} s ({:.0} messages/s): {} Slack posts, \
+         {} Discord calls, {dead} given up",
         swept_at.unwrap_or_default().as_secs_f64(),
         total.as_secs_f64(),
         messages as f64 / total.as_secs_f64(),
-        posts.load(Ordering::Relaxed)
+        posts.load(Ordering::Relaxed),
+        discord_calls.load(Ordering::Relaxed)
     );
     store.pool().close().await;
     db.drop_it().await?;
@@ -225,6 +236,20 @@ pub(crate) fn required_fields(model: &OperatingModel, seam: &str) -> Vec<(String
             (f.name.clone(), v)
         })
         .collect()
+}
+
+/// A local Discord API that accepts every call (messages, threads, edits) and counts them.
+async fn fake_discord() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        async move { axum::Json(serde_json::json!({"id": format!("{}", 1_000_000 + n), "channel_id": "1"})) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, calls))
 }
 
 /// A local Slack Web API that accepts everything and counts posts.
