@@ -41,6 +41,8 @@ async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
         "baton_outbox_depth ",
         "baton_outbox_oldest_age_seconds ",
         "baton_ladder_steps_fired_total ",
+        "baton_creations_total ",
+        "baton_creation_transactions_total ",
         r#"baton_http_request_duration_seconds_bucket{route="/healthz",status="200",le="0.005"}"#,
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");

@@ -136,7 +136,8 @@ impl Store {
                 queue.stats.creations += n as u64;
                 queue.pending.drain(..n).collect()
             };
-            metrics::histogram!("baton_creations_per_transaction").record(batch.len() as f64);
+            metrics::counter!("baton_creation_transactions_total").increment(1);
+            metrics::counter!("baton_creations_total").increment(batch.len() as u64);
             let (requests, dones): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|p| ((p.key, p.now, p.build), p.done)).unzip();
             match self.create_batch(requests).await {
