@@ -6,9 +6,10 @@
 //! multi-row statement per table: a burst costs a few transactions instead of one per creation,
 //! and the database does a fraction of the work. A lone creation waits for nothing.
 //!
-//! One task per store commits the queue, started by the first creation that finds it idle and
-//! ending when the queue is empty. Callers wait for their own outcome; a caller that goes away
-//! (its client hung up) does not abandon the others in its batch.
+//! Committing tasks take batches from the queue until it is empty: a creation that finds fewer
+//! than the most allowed at work (two on PostgreSQL, one on SQLite) starts one. Callers wait
+//! for their own outcome; a caller that goes away (its client hung up) abandons nobody, itself
+//! included: its creation is saved or not like the others in its batch.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,7 +39,7 @@ struct Pending {
     done: oneshot::Sender<Result<Decision, StoreError>>,
 }
 
-/// The creations waiting for a transaction, and whether a task is committing them.
+/// The creations waiting for a transaction, and how many tasks are committing them.
 #[derive(Default)]
 pub(crate) struct Creations(Mutex<Queue>);
 
@@ -74,10 +75,10 @@ impl Creations {
     }
 }
 
-/// Marks the queue idle if its committing task panics, so that the next creation starts another.
-struct IdleIfPanicking<'a>(&'a Creations);
+/// Gives up a committing task's place if it panics, so that the next creation starts another.
+struct ReleaseIfPanicking<'a>(&'a Creations);
 
-impl Drop for IdleIfPanicking<'_> {
+impl Drop for ReleaseIfPanicking<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.lock().committers -= 1;
@@ -123,7 +124,7 @@ impl Store {
 
     /// Commits the queued creations, a batch per transaction, until none are left.
     async fn commit_creations(self) {
-        let _idle_if_panicking = IdleIfPanicking(&self.creations);
+        let _release_if_panicking = ReleaseIfPanicking(&self.creations);
         loop {
             let batch: Vec<Pending> = {
                 let mut queue = self.creations.lock();
