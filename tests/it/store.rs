@@ -17,6 +17,23 @@ fn cmd(line: &str) -> Command {
     baton_core::parse(line).expect(line)
 }
 
+/// Makes every insert into the outbox fail with "injected failure": a real database error in the
+/// middle of a transaction.
+async fn fail_outbox_inserts(store: &baton::store::Store) {
+    let ddl: &[&str] = match store.backend() {
+        Backend::Postgres => &[
+            "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
+        ],
+        Backend::Sqlite => {
+            &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+        }
+    };
+    for sql in ddl {
+        sqlx::query(*sql).execute(store.pool()).await.expect(sql);
+    }
+}
+
 #[tokio::test]
 async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps() {
     on_each_store(|store| async move {
@@ -120,18 +137,12 @@ async fn a_failure_in_the_middle_of_a_command_leaves_no_partial_state() {
         let (events, outbox) =
             (count(&store, "SELECT COUNT(*) FROM events").await, count(&store, "SELECT COUNT(*) FROM outbox").await);
         // A real database failure after the handoff row and events are written: the outbox refuses inserts.
-        let ddl: &[&str] = match store.backend() {
-            Backend::Postgres => &[
-                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
-            ],
-            Backend::Sqlite => &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
-        };
-        for sql in ddl {
-            sqlx::query(*sql).execute(store.pool()).await.expect(sql);
-        }
+        fail_outbox_inserts(&store).await;
         let err = app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await;
-        assert!(matches!(err, Err(AppError::Internal(ref e)) if format!("{e:#}").contains("injected failure")), "{err:?}");
+        assert!(
+            matches!(err, Err(AppError::Internal(ref e)) if format!("{e:#}").contains("injected failure")),
+            "{err:?}"
+        );
         let after = store.load(1).await.expect("load").expect("exists");
         assert_eq!(after.version, before.version);
         assert_eq!(after.handoff, before.handoff);
@@ -298,16 +309,7 @@ async fn creations_arriving_together_share_transactions_and_each_gets_its_own_nu
 async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_their_keys_unused() {
     on_each_store(|store| async move {
         let app = app(store.clone());
-        let ddl: &[&str] = match store.backend() {
-            Backend::Postgres => &[
-                "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
-            ],
-            Backend::Sqlite => &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
-        };
-        for sql in ddl {
-            sqlx::query(*sql).execute(store.pool()).await.expect(sql);
-        }
+        fail_outbox_inserts(&store).await;
         let requests: Vec<(String, String)> = (1..=8).map(|i| (format!("Deal {i}"), format!("key-{i}"))).collect();
         for outcome in create_together(&app, &requests).await {
             assert!(
