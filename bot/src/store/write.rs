@@ -13,8 +13,10 @@ use super::{Backend, StoreError, ms, outbox};
 /// A query on either backend, with its parameters.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
-/// Most rows in one multi-row statement. Every distinct row count is a statement of its own in
-/// each connection's prepared-statement cache (100 statements), so the counts are kept few.
+/// Most rows in one multi-row statement. Every distinct statement text (each row count, and on
+/// PostgreSQL each combination of counts in a combined [`insert`]) is prepared and kept in each
+/// connection's cache of 100 statements, so the counts are kept few; a text pushed out of the
+/// cache is prepared again, one round trip more.
 pub(crate) const ROWS_PER_STATEMENT: usize = 32;
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
