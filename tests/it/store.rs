@@ -228,7 +228,10 @@ async fn block_writes(store: &baton::store::Store) -> sqlx::Transaction<'static,
 
 /// Starts `/handoff new … "<title>"` for each `(title, key)` at once, while the database's write
 /// path is held, so that they queue; lets go once all have arrived, and returns the outcomes.
-async fn create_together(app: &baton::app::App, requests: &[(String, String)]) -> Vec<Result<String, AppError>> {
+async fn create_together(
+    app: &baton::app::App,
+    requests: &[(String, Option<String>)],
+) -> Vec<Result<String, AppError>> {
     let store = &app.store;
     let blocker = block_writes(store).await;
     let before = store.creation_stats();
@@ -238,7 +241,7 @@ async fn create_together(app: &baton::app::App, requests: &[(String, String)]) -
             let (app, title, key) = (app.clone(), title.clone(), key.clone());
             tokio::spawn(async move {
                 let line = format!(r#"/handoff new sales-to-cs "{title}" account=Acme arr=1 segment=smb"#);
-                app.handle("rita", Surface::Slack, cmd(&line), t(MONDAY_9), Some(&key)).await
+                app.handle("rita", Surface::Slack, cmd(&line), t(MONDAY_9), key.as_deref()).await
             })
         })
         .collect();
@@ -260,22 +263,26 @@ async fn create_together(app: &baton::app::App, requests: &[(String, String)]) -
 async fn creations_arriving_together_share_transactions_and_each_gets_its_own_number_and_answer() {
     on_each_store(|store| async move {
         let app = app(store.clone());
-        // 24 distinct requests, and a second copy of two of them (a Slack retry racing the first).
-        let mut requests: Vec<(String, String)> = (1..=24).map(|i| (format!("Deal {i}"), format!("key-{i}"))).collect();
-        requests.push(("Deal 5".into(), "key-5".into()));
-        requests.push(("Deal 17".into(), "key-17".into()));
+        // 24 distinct requests, a second copy of two of them (a Slack retry racing the first), and
+        // two without a request key (as from the console).
+        let mut requests: Vec<(String, Option<String>)> =
+            (1..=24).map(|i| (format!("Deal {i}"), Some(format!("key-{i}")))).collect();
+        requests.push(("Deal 5".into(), Some("key-5".into())));
+        requests.push(("Deal 17".into(), Some("key-17".into())));
+        requests.push(("Deal 25".into(), None));
+        requests.push(("Deal 26".into(), None));
         let outcomes = create_together(&app, &requests).await;
 
         let stats = store.creation_stats();
-        assert_eq!((stats.creations, stats.queued), (26, 0), "{stats:?}");
-        assert!(stats.transactions <= 6, "26 creations arriving together took {} transactions", stats.transactions);
-        for i in 1..=24 {
-            let key = format!("key-{i}");
+        assert_eq!((stats.creations, stats.queued), (28, 0), "{stats:?}");
+        assert!(stats.transactions <= 6, "28 creations arriving together took {} transactions", stats.transactions);
+        for i in 1..=26 {
+            let title = format!("Deal {i}");
             let answers: Vec<_> =
-                requests.iter().zip(&outcomes).filter(|((_, k), _)| *k == key).map(|(_, o)| o).collect();
+                requests.iter().zip(&outcomes).filter(|((t, _), _)| *t == title).map(|(_, o)| o).collect();
             let created: Vec<&String> = answers.iter().filter_map(|o| o.as_ref().ok()).collect();
-            assert_eq!(created.len(), 1, "{key}: {answers:?}");
-            assert!(answers.iter().all(|o| o.is_ok() || matches!(o, Err(AppError::Duplicate))), "{key}: {answers:?}");
+            assert_eq!(created.len(), 1, "{title}: {answers:?}");
+            assert!(answers.iter().all(|o| o.is_ok() || matches!(o, Err(AppError::Duplicate))), "{title}: {answers:?}");
             // The answer names the number this very request's handoff got.
             let number: u64 = created[0]
                 .split("H-")
@@ -284,23 +291,23 @@ async fn creations_arriving_together_share_transactions_and_each_gets_its_own_nu
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("no handoff number in {:?}", created[0]));
             let stored = store.load(number).await.expect("load").expect("exists");
-            assert_eq!(stored.handoff.title, format!("Deal {i}"), "{key} answered H-{number}");
+            assert_eq!(stored.handoff.title, title, "{title} answered H-{number}");
         }
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM handoffs ORDER BY id").fetch_all(store.pool()).await.expect("ids");
-        assert_eq!(ids, (1..=24).collect::<Vec<i64>>(), "numbers are taken without gaps");
+        assert_eq!(ids, (1..=26).collect::<Vec<i64>>(), "numbers are taken without gaps");
         assert_eq!(count(&store, "SELECT COUNT(*) FROM processed_requests").await, 24);
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'created'").await, 24);
-        assert_eq!(count(&store, "SELECT COUNT(DISTINCT handoff_id) FROM outbox").await, 24);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'created'").await, 26);
+        assert_eq!(count(&store, "SELECT COUNT(DISTINCT handoff_id) FROM outbox").await, 26);
         // Each handoff's messages are the same as one created alone would have.
         let alone = app.handle("rita", Surface::Slack, cmd(ACME), t(MONDAY_9), Some("alone")).await.expect("create");
-        assert!(alone.contains("H-25"), "{alone}");
+        assert!(alone.contains("H-27"), "{alone}");
         let per_handoff: Vec<i64> =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox GROUP BY handoff_id ORDER BY handoff_id")
                 .fetch_all(store.pool())
                 .await
                 .expect("outbox");
-        assert!(per_handoff.iter().all(|n| *n == per_handoff[24]), "{per_handoff:?}");
+        assert!(per_handoff.iter().all(|n| *n == per_handoff[26]), "{per_handoff:?}");
     })
     .await;
 }
@@ -310,7 +317,8 @@ async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_thei
     on_each_store(|store| async move {
         let app = app(store.clone());
         fail_outbox_inserts(&store).await;
-        let requests: Vec<(String, String)> = (1..=8).map(|i| (format!("Deal {i}"), format!("key-{i}"))).collect();
+        let requests: Vec<(String, Option<String>)> =
+            (1..=8).map(|i| (format!("Deal {i}"), Some(format!("key-{i}")))).collect();
         for outcome in create_together(&app, &requests).await {
             assert!(
                 matches!(outcome, Err(AppError::Internal(ref e)) if format!("{e:#}").contains("injected failure")),
