@@ -363,6 +363,12 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         create_ratios.push(handoffs.throughput() / inserts.tps.max(1e-9));
     }
     let (peak, now_rss) = served.rss();
+    let scrape = reqwest::get(format!("{base}/metrics")).await?.text().await?;
+    let counter = |name: &str| -> f64 {
+        let line = scrape.lines().find(|l| l.split_whitespace().next() == Some(name));
+        line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    let (creations, transactions) = (counter("baton_creations_total"), counter("baton_creation_transactions_total"));
     let backlog = store.outbox_depth().await?;
     let created: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM handoffs").fetch_one(store.pool()).await?;
     let worst = open_p99.iter().copied().fold(0.0, f64::max);
@@ -382,6 +388,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     println!(
         "\nserver RSS (Slack and Discord configured): after warm-up {warm_rss:.1} MiB · after each open loop at most \
          {steady_rss:.1} MiB · at the end {now_rss:.1} MiB · peak {peak:.1} MiB"
+    );
+    println!(
+        "creations per transaction (group commit, from the server's /metrics): {:.1} ({creations} in {transactions})",
+        creations / transactions.max(1.0)
     );
     println!(
         "{created} handoffs created, {backlog} messages still waiting for delivery at the end \

@@ -112,6 +112,9 @@ async fn bench_serve_prints_every_figure_with_no_failed_request() {
     ] {
         assert!(ratio(label) > 0.0, "{label}: {stdout}");
     }
+    let grouped = stdout.lines().find(|l| l.starts_with("creations per transaction")).expect("group commit line");
+    let per: f64 = grouped.split(": ").nth(1).and_then(|v| v.split_whitespace().next()?.parse().ok()).expect(grouped);
+    assert!(per >= 1.0, "{grouped}");
     let rss = stdout.lines().find(|l| l.starts_with("server RSS")).expect("RSS line");
     assert!(rss.contains("Slack and Discord configured") && rss.contains("peak"), "{rss}");
     let created: u64 = stdout
