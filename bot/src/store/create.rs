@@ -28,6 +28,10 @@ use super::{Backend, Store, StoreError, ms};
 /// has one writer at a time, so there it is one.
 const POSTGRES_COMMITTERS: usize = 2;
 
+/// Most creations in one transaction: as many as one multi-row statement takes, so that a
+/// batch's keys and handoffs each go in one statement.
+const MOST_PER_TRANSACTION: usize = ROWS_PER_STATEMENT;
+
 /// Builds the decision for a handoff number; `None` when the core refuses after all.
 type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
 
@@ -132,7 +136,7 @@ impl Store {
                     queue.committers -= 1;
                     return;
                 }
-                let n = queue.pending.len().min(ROWS_PER_STATEMENT);
+                let n = queue.pending.len().min(MOST_PER_TRANSACTION);
                 queue.stats.transactions += 1;
                 queue.stats.creations += n as u64;
                 queue.pending.drain(..n).collect()

@@ -53,7 +53,8 @@ pub struct Claimed {
     pub card_ref: Option<String>,
 }
 
-fn encode(e: serde_json::Error) -> sqlx::Error {
+/// A value that would not serialize, as the database error it becomes.
+pub(crate) fn encode(e: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Encode(Box::new(e))
 }
 

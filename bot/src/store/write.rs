@@ -8,7 +8,8 @@ use baton_core::{Decision, Event, Handoff};
 use sqlx::{Any, Transaction};
 
 use super::history::Tallies;
-use super::{Backend, StoreError, ms, outbox};
+use super::outbox::{self, encode};
+use super::{Backend, StoreError, ms};
 
 /// A query on either backend, with its parameters.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
@@ -113,10 +114,6 @@ pub(crate) async fn insert_rows<'q, T: Sync>(
 pub(crate) struct Write<'a> {
     pub(crate) d: &'a Decision,
     pub(crate) expected: Option<i64>,
-}
-
-fn encode(e: serde_json::Error) -> StoreError {
-    StoreError::Db(sqlx::Error::Encode(Box::new(e)))
 }
 
 /// Writes `writes` inside `tx` and counts their tallies; returns each handoff's new version.
