@@ -291,7 +291,12 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
         .collect();
     assert_eq!(buttons, ["Acknowledge", "Snooze", "I'm blocked"]);
     let thread = format!("thread-{}", msg["id"].as_str().expect("id"));
-    assert!(bot.discord.calls().iter().any(|c| c.route.ends_with("/threads")), "a thread per escalated handoff");
+    // The thread is opened on the message once it is posted.
+    eventually(10, "a thread per escalated handoff", || async {
+        bot.discord.calls().iter().any(|c| c.route.ends_with("/threads"))
+    })
+    .await;
+    eventually(10, "the card in Slack", || async { !bot.slack.history("#eng-handoffs").is_empty() }).await;
     let card_before = bot.slack.history("#eng-handoffs")[0]["text"].as_str().expect("card").to_string();
 
     let (_, esc) = bot.signed(&command("i7", ELI_NEW_DISCORD, "escalations", json!([]))).await;
