@@ -8,7 +8,8 @@ use baton::deliver::{Deliverer, Limits, Outbound};
 use baton::jobs::JobClock;
 use baton::serve::Server;
 use baton::slack::SlackApi;
-use baton_core::{Command, Surface};
+use baton::store::Backend;
+use baton_core::{Command, Recipient, Surface};
 use chrono::{Duration, Utc};
 
 use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
@@ -135,6 +136,60 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
         assert_eq!(slack.ok_calls("chat.update")[0].body["ts"], "1800000000.000001");
         // Rita heard about the acceptance by DM.
         assert!(slack.history("U0RITA0001").iter().any(|m| m["text"].as_str().is_some_and(|t| t.contains("accepted"))));
+    })
+    .await;
+}
+
+/// A delivery that cannot be recorded stops the recipient's sending; once the lease is over the
+/// messages come back in doubt, and the one already posted is found in the channel (known only
+/// by its name: nothing was ever recorded there) instead of being posted again.
+#[tokio::test]
+async fn a_failure_to_record_deliveries_stops_the_sending_and_nothing_is_posted_twice() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let now = t("2026-11-30T09:00:00-05:00");
+        for n in 1..=12 {
+            let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
+            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+        }
+        let ddl: &[&str] = match app.store.backend() {
+            Backend::Postgres => &[
+                "CREATE FUNCTION fail_delivered() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER fail_delivered BEFORE UPDATE OF delivered_at_ms ON outbox FOR EACH ROW \
+                 WHEN (NEW.delivered_at_ms IS NOT NULL) EXECUTE FUNCTION fail_delivered()",
+            ],
+            Backend::Sqlite => &["CREATE TRIGGER fail_delivered BEFORE UPDATE OF delivered_at_ms ON outbox \
+                 WHEN NEW.delivered_at_ms IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        };
+        for sql in ddl {
+            sqlx::query(*sql).execute(app.store.pool()).await.expect(sql);
+        }
+        d.drain(now).await.expect("a failed record is logged, not returned");
+        assert_eq!(slack.ok_calls("chat.postMessage").len(), 1, "the sending stopped at the first failed record");
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 12, "nothing was recorded as delivered");
+
+        let drop = match app.store.backend() {
+            Backend::Postgres => "DROP TRIGGER fail_delivered ON outbox",
+            Backend::Sqlite => "DROP TRIGGER fail_delivered",
+        };
+        sqlx::query(drop).execute(app.store.pool()).await.expect(drop);
+        // Once the lease is over, the rows come back in doubt: each is looked for first.
+        d.drain(now + Duration::minutes(2)).await.expect("deliver");
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+        let channel = slack.history("#cs-handoffs");
+        assert_eq!(channel.len(), 12, "each card posted once: {channel:?}");
+        for n in 1..=12u64 {
+            let mine: Vec<&serde_json::Value> = channel
+                .iter()
+                .filter(|m| m["text"].as_str().is_some_and(|t| t.starts_with(&format!("H-{n} · Renewal {n} ·"))))
+                .collect();
+            assert_eq!(mine.len(), 1, "H-{n}'s card: {channel:?}");
+            let recorded = app.store.message_ref(n, &Recipient::SlackChannel("#cs-handoffs".into())).await.expect("ref");
+            let ts = mine[0]["ts"].as_str().expect("ts");
+            assert_eq!(recorded, Some(format!("C_cs-handoffs:{ts}")), "H-{n} remembers its own card");
+        }
     })
     .await;
 }

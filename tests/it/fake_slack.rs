@@ -179,6 +179,7 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
         "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
             .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
+        "conversations.list" => None,
         "files.getUploadURLExternal" => {
             let length = body["length"].as_str().and_then(|l| l.parse::<usize>().ok());
             (body["filename"].as_str().is_none_or(str::is_empty) || length.is_none_or(|l| l == 0))
@@ -206,6 +207,10 @@ async fn handle(
     let form = content_type.starts_with("application/x-www-form-urlencoded");
     let json_body: Value = if form {
         serde_urlencoded::from_str::<HashMap<String, String>>(&body).map_or(Value::Null, |m| json!(m))
+    } else if READ_METHODS.contains(&method.as_str()) {
+        // Slack reads a read method's arguments from the query string or a form only: a JSON
+        // body's are not seen at all.
+        serde_json::from_str::<Value>(&body).map_or(Value::Null, |_| json!({}))
     } else {
         serde_json::from_str(&body).unwrap_or(Value::Null)
     };
@@ -310,13 +315,48 @@ async fn handle(
             let user = json_body["users"].as_str().unwrap_or("");
             axum::Json(json!({"ok": true, "channel": {"id": resolve(user)}})).into_response()
         }
+        "conversations.list" => {
+            // The channels this fake has seen a message in. Slack may answer fewer than `limit`
+            // before the end; this fake answers at most two a page, so that callers must page.
+            // The cursor is the next page's offset.
+            let mut ids: Vec<&String> = s.history.keys().filter(|id| id.starts_with("C_")).collect();
+            ids.sort();
+            let limit = json_body["limit"].as_str().and_then(|l| l.parse::<usize>().ok()).unwrap_or(100).clamp(1, 2);
+            let from = match json_body["cursor"].as_str() {
+                None | Some("") => 0,
+                Some(c) => match c.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) => n,
+                    None => return axum::Json(slack_error("invalid_cursor")).into_response(),
+                },
+            };
+            let page: Vec<Value> = ids
+                .iter()
+                .skip(from)
+                .take(limit)
+                .map(|id| json!({"id": id, "name": id.trim_start_matches("C_"), "is_private": false}))
+                .collect();
+            let next = if from + limit < ids.len() { format!("offset:{}", from + limit) } else { String::new() };
+            axum::Json(json!({"ok": true, "channels": page, "response_metadata": {"next_cursor": next}}))
+                .into_response()
+        }
         _ => {
             let mut messages = s.history.get(&channel).cloned().unwrap_or_default();
             messages.reverse();
+            // Metadata comes back only when asked for.
+            if !matches!(json_body["include_all_metadata"].as_str(), Some("true" | "1")) {
+                for m in &mut messages {
+                    if let Some(m) = m.as_object_mut() {
+                        m.remove("metadata");
+                    }
+                }
+            }
             axum::Json(json!({"ok": true, "messages": messages})).into_response()
         }
     }
 }
+
+/// Methods whose arguments Slack takes only from the query string or a form.
+const READ_METHODS: [&str; 2] = ["conversations.history", "conversations.list"];
 
 /// A `response_url` answer: no token, JSON body.
 async fn hook(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {

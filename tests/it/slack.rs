@@ -515,6 +515,8 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "im:write",
         "app_mentions:read",
         "channels:history",
+        "channels:read",
+        "groups:read",
         "app_mention",
         "interactivity:",
     ] {
@@ -593,4 +595,29 @@ async fn stalls_answers_by_access_and_a_chart_is_uploaded_to_the_channel_it_was_
     assert_eq!(&file[..8], b"\x89PNG\r\n\x1a\n");
     assert!(image["alt_text"].as_str().expect("alt").contains("Time to unblock per week"));
     running_stop(bot).await;
+}
+
+/// A message posted before a crash is found again by its outbox id: in a channel known only by
+/// its name (looked up page by page among the channels), by id, and in a DM; a message never
+/// posted, or a channel that does not exist, finds nothing (it is then posted).
+#[tokio::test]
+async fn a_message_a_crashed_delivery_posted_is_found_by_channel_name_id_or_user() {
+    let slack = FakeSlack::start().await;
+    let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let now = Utc::now();
+    let body = json!({"text": "card"});
+    for (n, channel) in ["#alpha", "#bravo", "#charlie", "#delta", "#ops", RITA].into_iter().enumerate() {
+        api.post(channel, &body, 100 + n as i64, now).await.expect("post");
+    }
+    let ops = api.find_posted("#ops", 104, now).await.expect("find");
+    assert_eq!(ops, Some("C_ops:1800000000.000005".to_string()));
+    let pages = slack.ok_calls("conversations.list").len();
+    assert!(pages >= 3, "five channels at two a page: {pages} pages read");
+    assert_eq!(api.find_posted("C_ops", 104, now).await.expect("find").as_deref(), Some("C_ops:1800000000.000005"));
+    assert_eq!(api.find_posted(RITA, 105, now).await.expect("find"), Some(format!("D_{RITA}:1800000000.000006")));
+    assert_eq!(api.find_posted("#ops", 999, now).await.expect("find"), None, "never posted");
+    assert_eq!(api.find_posted("#nowhere", 104, now).await.expect("find"), None, "no such channel");
+    // History is read with form arguments, as Slack requires of read methods.
+    let history = slack.ok_calls("conversations.history");
+    assert!(history.iter().all(|c| c.body["include_all_metadata"] == "true"), "{history:?}");
 }

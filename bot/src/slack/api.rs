@@ -190,8 +190,9 @@ impl SlackApi {
     }
 
     /// Looks for a message this bot already posted for outbox row `nonce` in `channel` (a
-    /// channel id or a user id, whose DM is opened first). Channel names cannot be searched;
-    /// they return `None` and the message is posted again (at least once).
+    /// channel id, a `#name`, which is looked up among the channels the bot can see, or a user
+    /// id, whose DM is opened first). History is read like every Slack read method, from a form:
+    /// read methods do not take JSON arguments.
     pub async fn find_posted(
         &self,
         channel: &str,
@@ -204,19 +205,56 @@ impl SlackApi {
                 Some(id) => id.to_string(),
                 None => return Ok(None),
             }
-        } else if channel.starts_with('#') {
-            return Ok(None);
+        } else if let Some(name) = channel.strip_prefix('#') {
+            match self.channel_id(name, now).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            }
         } else {
             channel.to_string()
         };
-        let body = json!({"channel": channel_id, "limit": 100, "include_all_metadata": true});
-        let v = self.call("conversations.history", &channel_id, &body, now).await?;
+        let form = [
+            ("channel", channel_id.clone()),
+            ("limit", "100".to_string()),
+            ("include_all_metadata", "true".to_string()),
+        ];
+        let v = self.call_with("conversations.history", &channel_id, Args::Form(&form), now).await?;
         let found = v["messages"].as_array().into_iter().flatten().find(|m| {
             m["metadata"]["event_type"] == METADATA_EVENT && m["metadata"]["event_payload"]["outbox_id"] == nonce
         });
         Ok(found.and_then(|m| m["ts"].as_str()).map(|ts| format!("{channel_id}:{ts}")))
     }
+
+    /// The id of the channel called `name`, among the public channels and the private ones the
+    /// bot is in (`conversations.list`, a page at a time); `None` when there is none.
+    async fn channel_id(&self, name: &str, now: DateTime<Utc>) -> Result<Option<String>, SendError> {
+        let mut cursor = String::new();
+        for _ in 0..CHANNEL_PAGES {
+            let mut form = vec![
+                ("types", "public_channel,private_channel".to_string()),
+                ("exclude_archived", "true".to_string()),
+                ("limit", "1000".to_string()),
+            ];
+            if !cursor.is_empty() {
+                form.push(("cursor", cursor));
+            }
+            let v = self.call_with("conversations.list", "list", Args::Form(&form), now).await?;
+            let channels = v["channels"].as_array().into_iter().flatten();
+            if let Some(id) = channels.filter(|c| c["name"] == name).find_map(|c| c["id"].as_str()) {
+                return Ok(Some(id.to_string()));
+            }
+            cursor = v["response_metadata"]["next_cursor"].as_str().unwrap_or_default().to_string();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// Most pages of `conversations.list` read looking for a channel by name (a thousand channels
+/// each).
+const CHANNEL_PAGES: usize = 20;
 
 /// Arguments of a Web API call.
 enum Args<'a> {
