@@ -293,7 +293,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Runs the whole benchmark and prints its figures.
 /// Waits until the outbox is delivered, for at most two minutes; returns how many messages were
 /// waiting, how long it waited, and how many still wait.
 async fn drain(store: &crate::store::Store) -> anyhow::Result<(i64, Duration, i64)> {
@@ -306,6 +305,7 @@ async fn drain(store: &crate::store::Store) -> anyhow::Result<(i64, Duration, i6
     Ok((waiting, started.elapsed(), left))
 }
 
+/// Runs the whole benchmark and prints its figures.
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let db = crate::bench::Scratch::create(&plan.admin_url, "serve").await?;
     let store = crate::store::Store::open(&db.url).await?;
