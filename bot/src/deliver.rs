@@ -333,15 +333,18 @@ impl Deliverer {
         Ok(total)
     }
 
-    /// One recipient's messages, in order; once one must wait, the rest wait with it.
+    /// One recipient's messages, in order; once one must wait, the rest wait with it (put back
+    /// with one statement: a rate-limited channel with a backlog puts back most of a pass).
     async fn deliver_in_order(&self, pieces: Vec<Piece>, clock: PassClock) -> anyhow::Result<()> {
-        let mut waiting: Option<DateTime<Utc>> = None;
-        for piece in pieces {
-            if let Some(until) = waiting {
-                self.store.mark_retry(&piece.ids(), "waiting behind an earlier message", until, false).await?;
-                continue;
+        let mut pieces = pieces.into_iter();
+        for piece in pieces.by_ref() {
+            if let Some(until) = self.deliver(&piece, clock).await? {
+                let rest: Vec<i64> = pieces.flat_map(|p| p.ids()).collect();
+                if !rest.is_empty() {
+                    self.store.mark_retry(&rest, "waiting behind an earlier message", until, false).await?;
+                }
+                break;
             }
-            waiting = self.deliver(&piece, clock).await?;
         }
         Ok(())
     }

@@ -140,6 +140,44 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
     .await;
 }
 
+/// When a channel's first message is rate limited, the channel's other messages wait with it until
+/// the limit lifts (without counting an attempt: they were not tried), then all go out.
+#[tokio::test]
+async fn a_rate_limited_channel_holds_its_other_messages_until_the_limit_lifts() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        slack.script("chat.postMessage", vec![Scripted::Status(429, Some(30))]);
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let now = t("2026-11-30T09:00:00-05:00");
+        for n in 1..=4 {
+            let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
+            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+        }
+        d.drain(now).await.expect("deliver");
+        let rows: Vec<(i64, i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT handoff_id, attempts, last_error, next_attempt_ms FROM outbox \
+             WHERE recipient = 'slack:#cs-handoffs' AND delivered_at_ms IS NULL ORDER BY handoff_id",
+        )
+        .fetch_all(app.store.pool())
+        .await
+        .expect("outbox");
+        assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
+        let lifted = (now + Duration::seconds(30)).timestamp_millis();
+        assert!(rows.iter().all(|r| r.3 >= lifted), "each waits for the limit: {rows:?}");
+        let tried: Vec<&(i64, i64, Option<String>, i64)> = rows.iter().filter(|r| r.1 == 1).collect();
+        assert_eq!(tried.len(), 1, "one was tried: {rows:?}");
+        assert!(tried[0].2.as_deref().is_some_and(|e| e.contains("rate limited")), "{rows:?}");
+        let waited = rows.iter().filter(|r| r.1 == 0 && r.2.as_deref() == Some("waiting behind an earlier message"));
+        assert_eq!(waited.count(), 3, "the others waited behind it, untried: {rows:?}");
+        assert_eq!(slack.ok_calls("chat.postMessage").len(), 0);
+
+        d.drain(now + Duration::seconds(31)).await.expect("deliver");
+        assert_eq!(slack.history("#cs-handoffs").len(), 4, "all four once the limit lifted");
+    })
+    .await;
+}
+
 /// A delivery that cannot be recorded stops the recipient's sending; once the lease is over the
 /// messages come back in doubt, and the one already posted is found in the channel (known only
 /// by its name: nothing was ever recorded there) instead of being posted again.
