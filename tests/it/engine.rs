@@ -38,6 +38,14 @@ fn deliverer(app: &App, slack: &FakeSlack) -> Deliverer {
     }
 }
 
+/// Creates handoffs H-1 to H-`n` ("Renewal 1", …) on sales-to-cs, whose cards go to #cs-handoffs.
+async fn renewals(app: &App, n: usize, now: chrono::DateTime<Utc>) {
+    for n in 1..=n {
+        let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
+        app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+    }
+}
+
 async fn outbox_row(app: &App, sql: &str) -> (i64, Option<String>, Option<i64>) {
     sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(app.store.pool()).await.expect(sql)
 }
@@ -101,10 +109,7 @@ async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
     let worker = tokio::spawn(d.run(wake.clone(), stopped, StdDuration::from_secs(3600)));
     eventually(10, "the worker analyzes the empty outbox at start", || async { reltuples().await == 0.0 }).await;
     let now = Utc::now();
-    for n in 0..5 {
-        let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
-        app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
-    }
+    renewals(&app, 5, now).await;
     wake.notify_one();
     eventually(20, "every card is delivered", || async { app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
     // Five rows are far below autovacuum's threshold (50 changed rows, checked once a minute):
@@ -150,10 +155,7 @@ async fn a_rate_limited_channel_holds_its_other_messages_until_the_limit_lifts()
         let app = app(store);
         let d = deliverer(&app, &slack);
         let now = t("2026-11-30T09:00:00-05:00");
-        for n in 1..=4 {
-            let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
-            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
-        }
+        renewals(&app, 4, now).await;
         d.drain(now).await.expect("deliver");
         let rows: Vec<(i64, i64, Option<String>, i64)> = sqlx::query_as(
             "SELECT handoff_id, attempts, last_error, next_attempt_ms FROM outbox \
@@ -188,10 +190,7 @@ async fn a_failure_to_record_deliveries_stops_the_sending_and_nothing_is_posted_
         let app = app(store);
         let d = deliverer(&app, &slack);
         let now = t("2026-11-30T09:00:00-05:00");
-        for n in 1..=12 {
-            let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
-            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
-        }
+        renewals(&app, 12, now).await;
         let ddl: &[&str] = match app.store.backend() {
             Backend::Postgres => &[
                 "CREATE FUNCTION fail_delivered() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
