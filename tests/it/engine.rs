@@ -8,12 +8,11 @@ use baton::deliver::{Deliverer, Limits, Outbound};
 use baton::jobs::JobClock;
 use baton::serve::Server;
 use baton::slack::SlackApi;
-use baton::store::Backend;
 use baton_core::{Command, Recipient, Surface};
 use chrono::{Duration, Utc};
 
 use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
-use crate::support::{Running, app, eventually, model, on_each_store, sqlite, t};
+use crate::support::{Running, app, eventually, inject_failure, model, on_each_store, sqlite, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const LAUNCH: &str =
@@ -191,27 +190,19 @@ async fn a_failure_to_record_deliveries_stops_the_sending_and_nothing_is_posted_
         let d = deliverer(&app, &slack);
         let now = t("2026-11-30T09:00:00-05:00");
         renewals(&app, 12, now).await;
-        let ddl: &[&str] = match app.store.backend() {
-            Backend::Postgres => &[
-                "CREATE FUNCTION fail_delivered() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER fail_delivered BEFORE UPDATE OF delivered_at_ms ON outbox FOR EACH ROW \
-                 WHEN (NEW.delivered_at_ms IS NOT NULL) EXECUTE FUNCTION fail_delivered()",
-            ],
-            Backend::Sqlite => &["CREATE TRIGGER fail_delivered BEFORE UPDATE OF delivered_at_ms ON outbox \
-                 WHEN NEW.delivered_at_ms IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
-        };
-        for sql in ddl {
-            sqlx::query(*sql).execute(app.store.pool()).await.expect(sql);
-        }
+        let failing = inject_failure(
+            &app.store,
+            "fail_delivered",
+            "UPDATE OF delivered_at_ms",
+            "outbox",
+            Some("NEW.delivered_at_ms IS NOT NULL"),
+        )
+        .await;
         d.drain(now).await.expect("a failed record is logged, not returned");
         assert_eq!(slack.ok_calls("chat.postMessage").len(), 1, "the sending stopped at the first failed record");
         assert_eq!(app.store.outbox_depth().await.expect("depth"), 12, "nothing was recorded as delivered");
 
-        let drop = match app.store.backend() {
-            Backend::Postgres => "DROP TRIGGER fail_delivered ON outbox",
-            Backend::Sqlite => "DROP TRIGGER fail_delivered",
-        };
-        sqlx::query(drop).execute(app.store.pool()).await.expect(drop);
+        failing.heal(&app.store).await;
         // Once the lease is over, the rows come back in doubt: each is looked for first.
         d.drain(now + Duration::minutes(2)).await.expect("deliver");
         assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
@@ -223,7 +214,8 @@ async fn a_failure_to_record_deliveries_stops_the_sending_and_nothing_is_posted_
                 .filter(|m| m["text"].as_str().is_some_and(|t| t.starts_with(&format!("H-{n} · Renewal {n} ·"))))
                 .collect();
             assert_eq!(mine.len(), 1, "H-{n}'s card: {channel:?}");
-            let recorded = app.store.message_ref(n, &Recipient::SlackChannel("#cs-handoffs".into())).await.expect("ref");
+            let recorded =
+                app.store.message_ref(n, &Recipient::SlackChannel("#cs-handoffs".into())).await.expect("ref");
             let ts = mine[0]["ts"].as_str().expect("ts");
             assert_eq!(recorded, Some(format!("C_cs-handoffs:{ts}")), "H-{n} remembers its own card");
         }

@@ -4,7 +4,7 @@ use baton::app::AppError;
 use baton::store::{Backend, StoreError};
 use baton_core::{Command, State, Surface};
 
-use crate::support::{app, on_each_store, t};
+use crate::support::{Injected, app, inject_failure, on_each_store, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const MONDAY_9: &str = "2026-11-30T09:00:00-05:00";
@@ -17,21 +17,9 @@ fn cmd(line: &str) -> Command {
     baton_core::parse(line).expect(line)
 }
 
-/// Makes every insert into the outbox fail with "injected failure": a real database error in the
-/// middle of a transaction.
-async fn fail_outbox_inserts(store: &baton::store::Store) {
-    let ddl: &[&str] = match store.backend() {
-        Backend::Postgres => &[
-            "CREATE FUNCTION fail_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox()",
-        ],
-        Backend::Sqlite => {
-            &["CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
-        }
-    };
-    for sql in ddl {
-        sqlx::query(*sql).execute(store.pool()).await.expect(sql);
-    }
+/// Makes every insert into the outbox fail: a real database error in the middle of a transaction.
+async fn fail_outbox_inserts(store: &baton::store::Store) -> Injected {
+    inject_failure(store, "fail_outbox", "INSERT", "outbox", None).await
 }
 
 #[tokio::test]
@@ -316,7 +304,7 @@ async fn creations_arriving_together_share_transactions_and_each_gets_its_own_nu
 async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_their_keys_unused() {
     on_each_store(|store| async move {
         let app = app(store.clone());
-        fail_outbox_inserts(&store).await;
+        let failing = fail_outbox_inserts(&store).await;
         let requests: Vec<(String, Option<String>)> =
             (1..=8).map(|i| (format!("Deal {i}"), Some(format!("key-{i}")))).collect();
         for outcome in create_together(&app, &requests).await {
@@ -330,11 +318,7 @@ async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_thei
             assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
         }
         // Nothing was recorded, so the platform's retries of the same requests create them now.
-        let drop = match store.backend() {
-            Backend::Postgres => "DROP TRIGGER fail_outbox ON outbox",
-            Backend::Sqlite => "DROP TRIGGER fail_outbox",
-        };
-        sqlx::query(drop).execute(store.pool()).await.expect(drop);
+        failing.heal(&store).await;
         for outcome in create_together(&app, &requests).await {
             assert!(outcome.is_ok(), "{outcome:?}");
         }

@@ -246,3 +246,51 @@ impl Running {
         self.task.await.expect("join").expect("clean shutdown");
     }
 }
+
+/// A write that fails with "injected failure" (a real database error, raised by a trigger) until
+/// [`Injected::heal`].
+pub struct Injected {
+    name: &'static str,
+    table: &'static str,
+}
+
+/// Makes `event` (`INSERT`, `UPDATE OF column`) on `table` fail, for the rows matching `when` (a
+/// condition on `NEW`) or all of them.
+pub async fn inject_failure(
+    store: &Store,
+    name: &'static str,
+    event: &str,
+    table: &'static str,
+    when: Option<&str>,
+) -> Injected {
+    let ddl = match store.backend() {
+        baton::store::Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW {} EXECUTE FUNCTION {name}()",
+                when.map(|w| format!("WHEN ({w})")).unwrap_or_default()
+            ),
+        ],
+        baton::store::Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER {name} BEFORE {event} ON {table} {} BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            when.map(|w| format!("WHEN {w}")).unwrap_or_default()
+        )],
+    };
+    for sql in ddl {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(store.pool()).await.expect(&sql);
+    }
+    Injected { name, table }
+}
+
+impl Injected {
+    /// Lets the writes through again.
+    pub async fn heal(self, store: &Store) {
+        let sql = match store.backend() {
+            baton::store::Backend::Postgres => format!("DROP TRIGGER {} ON {}", self.name, self.table),
+            baton::store::Backend::Sqlite => format!("DROP TRIGGER {}", self.name),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(store.pool()).await.expect(&sql);
+    }
+}
