@@ -277,6 +277,21 @@ impl PassClock {
     }
 }
 
+/// How far apart a recipient's messages are put back behind one held by a rate limit: about the
+/// pace one channel takes (Slack about one message a second per channel, Discord five in five
+/// seconds). Each later pass then claims what may go out, instead of the whole backlog again to
+/// send one message and put the rest back.
+pub const PACE_AFTER_WAIT: Duration = Duration::seconds(1);
+
+/// A piece that must wait: until when, and how far apart the recipient's later messages follow it.
+#[derive(Clone, Copy, Debug)]
+struct Wait {
+    until: DateTime<Utc>,
+    /// [`PACE_AFTER_WAIT`] after a rate limit; none after a failure, so that while a platform
+    /// fails only the first message is tried and the rest wait untried.
+    pace: Duration,
+}
+
 /// Delivers the outbox.
 #[derive(Clone, Debug)]
 pub struct Deliverer {
@@ -333,16 +348,17 @@ impl Deliverer {
         Ok(total)
     }
 
-    /// One recipient's messages, in order; once one must wait, the rest wait with it (put back
-    /// with one statement: a rate-limited channel with a backlog puts back most of a pass).
+    /// One recipient's messages, in order; once one must wait, the rest wait behind it (put back
+    /// with one statement), paced apart after a rate limit (see [`Wait`]).
     async fn deliver_in_order(&self, pieces: Vec<Piece>, clock: PassClock) -> anyhow::Result<()> {
         let mut pieces = pieces.into_iter();
         for piece in pieces.by_ref() {
-            if let Some(until) = self.deliver(&piece, clock).await? {
-                let rest: Vec<i64> = pieces.flat_map(|p| p.ids()).collect();
-                if !rest.is_empty() {
-                    self.store.mark_retry(&rest, "waiting behind an earlier message", until, false).await?;
-                }
+            if let Some(Wait { until, pace }) = self.deliver(&piece, clock).await? {
+                let rest: Vec<(i64, DateTime<Utc>)> = pieces
+                    .zip(1..)
+                    .flat_map(|(p, k)| p.ids().into_iter().map(move |id| (id, until + pace * k)))
+                    .collect();
+                self.store.put_back(&rest, "waiting behind an earlier message").await?;
                 break;
             }
         }
@@ -350,7 +366,7 @@ impl Deliverer {
     }
 
     /// Sends one piece and records the outcome; returns when to try again if it must wait.
-    async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<DateTime<Utc>>> {
+    async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<Wait>> {
         let intent = piece.intent();
         let first = &piece.rows[0];
         let card = match (&intent.kind, intent.handoff) {
@@ -405,12 +421,14 @@ impl Deliverer {
                 let at = now + after.unwrap_or_else(|| backoff(attempts - 1));
                 tracing::warn!(outbox = first.id, "delivery will be retried at {at}: {reason}");
                 self.store.mark_retry(&ids, &reason, at, true).await?;
-                Ok(Some(at))
+                // `after` is the platform's `Retry-After`: a rate limit, not a failure.
+                let pace = if after.is_some() { PACE_AFTER_WAIT } else { Duration::zero() };
+                Ok(Some(Wait { until: at, pace }))
             }
             Err(SendError::Held(wait)) => {
                 let at = now + wait;
                 self.store.mark_retry(&ids, "waiting for the platform's rate limit", at, false).await?;
-                Ok(Some(at))
+                Ok(Some(Wait { until: at, pace: PACE_AFTER_WAIT }))
             }
             Err(SendError::Permanent(reason)) => {
                 self.dead(piece, &intent, &reason, now).await?;

@@ -144,10 +144,11 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
     .await;
 }
 
-/// When a channel's first message is rate limited, the channel's other messages wait with it until
-/// the limit lifts (without counting an attempt: they were not tried), then all go out.
+/// When a channel's first message is rate limited, the channel's other messages wait behind it
+/// (without counting an attempt: they were not tried), paced a second apart from when the limit
+/// lifts, so that each later pass claims only what may go out, not the whole backlog again.
 #[tokio::test]
-async fn a_rate_limited_channel_holds_its_other_messages_until_the_limit_lifts() {
+async fn a_rate_limited_channel_holds_its_other_messages_and_paces_them_after_the_limit_lifts() {
     on_each_store(|store| async move {
         let slack = FakeSlack::start().await;
         slack.script("chat.postMessage", vec![Scripted::Status(429, Some(30))]);
@@ -156,27 +157,75 @@ async fn a_rate_limited_channel_holds_its_other_messages_until_the_limit_lifts()
         let now = t("2026-11-30T09:00:00-05:00");
         renewals(&app, 4, now).await;
         d.drain(now).await.expect("deliver");
-        let rows: Vec<(i64, i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT handoff_id, attempts, last_error, next_attempt_ms FROM outbox \
-             WHERE recipient = 'slack:#cs-handoffs' AND delivered_at_ms IS NULL ORDER BY handoff_id",
-        )
-        .fetch_all(app.store.pool())
-        .await
-        .expect("outbox");
+        let rows = waiting_cards(&app).await;
         assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
-        let lifted = (now + Duration::seconds(30)).timestamp_millis();
-        assert!(rows.iter().all(|r| r.3 >= lifted), "each waits for the limit: {rows:?}");
-        let tried: Vec<&(i64, i64, Option<String>, i64)> = rows.iter().filter(|r| r.1 == 1).collect();
-        assert_eq!(tried.len(), 1, "one was tried: {rows:?}");
-        assert!(tried[0].2.as_deref().is_some_and(|e| e.contains("rate limited")), "{rows:?}");
-        let waited = rows.iter().filter(|r| r.1 == 0 && r.2.as_deref() == Some("waiting behind an earlier message"));
-        assert_eq!(waited.count(), 3, "the others waited behind it, untried: {rows:?}");
         assert_eq!(slack.ok_calls("chat.postMessage").len(), 0);
+        let (tried, waiting) = (&rows[0], &rows[1..]);
+        let lifted = (now + Duration::seconds(30)).timestamp_millis();
+        assert!(tried.3 >= lifted, "the tried one waits for the limit: {rows:?}");
+        assert_eq!(tried.1, 1, "one was tried: {rows:?}");
+        assert!(tried.2.as_deref().is_some_and(|e| e.contains("rate limited")), "{rows:?}");
+        for (k, row) in (1..).zip(waiting) {
+            assert_eq!(row.1, 0, "the others were not tried: {rows:?}");
+            assert_eq!(row.2.as_deref(), Some("waiting behind an earlier message"), "{rows:?}");
+            assert_eq!(row.3, tried.3 + k * 1000, "paced a second apart behind it, in order: {rows:?}");
+        }
+        let handoffs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(handoffs, [1, 2, 3, 4], "in the order they were handed off");
 
-        d.drain(now + Duration::seconds(31)).await.expect("deliver");
-        assert_eq!(slack.history("#cs-handoffs").len(), 4, "all four once the limit lifted");
+        // When the limit lifts, a pass takes the one message that may go, not the backlog.
+        let lift = chrono::DateTime::from_timestamp_millis(tried.3).expect("instant");
+        assert_eq!(d.pass(lift).await.expect("deliver"), 1, "one claimed when the limit lifts");
+        assert_eq!(slack.history("#cs-handoffs").len(), 1);
+        assert_eq!(d.pass(lift + Duration::milliseconds(999)).await.expect("deliver"), 0, "nothing more is due yet");
+        for k in 1..=3 {
+            assert_eq!(d.pass(lift + Duration::seconds(k)).await.expect("deliver"), 1, "the next, a second later");
+        }
+        assert_eq!(slack.history("#cs-handoffs").len(), 4, "all four, once each");
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
     })
     .await;
+}
+
+/// While a channel fails (a 5xx), only its first message is tried: the others wait behind it,
+/// untried, until the same instant, rather than each being tried against a failing platform.
+#[tokio::test]
+async fn a_failing_channel_tries_only_its_first_message_and_the_rest_wait_untried() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        slack.script("chat.postMessage", vec![Scripted::Status(500, None)]);
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let now = t("2026-11-30T09:00:00-05:00");
+        renewals(&app, 4, now).await;
+        d.drain(now).await.expect("deliver");
+        let rows = waiting_cards(&app).await;
+        assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
+        let (tried, waiting) = (&rows[0], &rows[1..]);
+        assert_eq!((tried.0, tried.1), (1, 1), "H-1's card was tried once: {rows:?}");
+        assert!(tried.3 > now.timestamp_millis(), "and backs off: {rows:?}");
+        for row in waiting {
+            assert_eq!(row.1, 0, "the others were not tried: {rows:?}");
+            assert_eq!(row.3, tried.3, "they wait until it is tried again: {rows:?}");
+        }
+
+        let retry = chrono::DateTime::from_timestamp_millis(tried.3).expect("instant");
+        d.drain(retry).await.expect("deliver");
+        assert_eq!(slack.history("#cs-handoffs").len(), 4, "all four once the platform answers");
+    })
+    .await;
+}
+
+/// The cards to #cs-handoffs not yet delivered, in the order they are due: `(handoff, attempts,
+/// last error, next attempt in ms)`.
+async fn waiting_cards(app: &App) -> Vec<(i64, i64, Option<String>, i64)> {
+    sqlx::query_as(
+        "SELECT handoff_id, attempts, last_error, next_attempt_ms FROM outbox \
+         WHERE recipient = 'slack:#cs-handoffs' AND delivered_at_ms IS NULL ORDER BY next_attempt_ms, handoff_id",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .expect("outbox")
 }
 
 /// A delivery that cannot be recorded stops the recipient's sending; once the lease is over the

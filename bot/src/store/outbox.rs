@@ -259,6 +259,23 @@ impl Store {
         Ok(())
     }
 
+    /// Puts untried messages back, each for its own instant (`(id, at)`), saying why they wait;
+    /// no attempt is counted. One statement however many.
+    pub async fn put_back(&self, schedule: &[(i64, DateTime<Utc>)], reason: &str) -> Result<(), StoreError> {
+        if schedule.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE outbox SET last_error = $1, next_attempt_ms = v.column2, claimed_at_ms = NULL \
+             FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
+            write::placeholders_from(2, schedule.len(), 2)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason);
+        let q = schedule.iter().fold(q, |q, (id, at)| q.bind(*id).bind(ms(*at)));
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Gives up on messages: they are dead-lettered with the reason, and `notice` (telling the
     /// seam's lead) is queued in the same transaction.
     pub async fn mark_dead(

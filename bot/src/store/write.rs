@@ -26,7 +26,7 @@ pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
 }
 
 /// [`placeholders`] numbered from `$first`.
-fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
+pub(crate) fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
     (0..rows).map(|r| format!("({})", params(first + r * cols, cols))).collect::<Vec<_>>().join(", ")
 }
 
