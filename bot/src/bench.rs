@@ -56,7 +56,7 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
             mean * 1000.0 / SWEEP_BATCH as f64
         );
         means.push(mean);
-        app.store.pool().close().await;
+        app.store.close().await;
         db.drop_it().await?;
     }
     if let (Some(first), Some(last)) = (means.first(), means.last())
@@ -114,7 +114,7 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
         posts.load(Ordering::Relaxed),
         discord_calls.load(Ordering::Relaxed)
     );
-    store.pool().close().await;
+    store.close().await;
     db.drop_it().await?;
     Ok(())
 }

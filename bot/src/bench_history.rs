@@ -83,7 +83,7 @@ pub async fn run(model: OperatingModel, plan: Plan) -> anyhow::Result<()> {
     }
     println!("\ntargets: team p99 ≤ 100 ms, org-wide p99 ≤ 500 ms; \"count ms\" is the p50 of a bare");
     println!("SELECT COUNT(*) of the same seams' handoffs created in the same 90 days.");
-    store.pool().close().await;
+    store.close().await;
     if plan.keep {
         println!("kept the generated database: {}", db.url);
         return Ok(());

@@ -398,7 +398,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
          (the fake Slack has no rate limit; one channel's messages go out in order)"
     );
     drop(served);
-    store.pool().close().await;
+    store.close().await;
     db.drop_it().await?;
     Ok(())
 }

@@ -326,3 +326,38 @@ async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_thei
     })
     .await;
 }
+
+/// On PostgreSQL a delivery record does not wait for the disk: a database crash that loses it
+/// leaves the message claimed and undelivered, so it comes back in doubt and is found on the
+/// platform instead of being posted again. A handoff's creation, its card included, waits.
+#[tokio::test]
+async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_a_creation_waits() {
+    let Some(store) = crate::support::postgres().await else { return };
+    sqlx::raw_sql(
+        "CREATE TABLE commit_modes (what TEXT NOT NULL, mode TEXT NOT NULL);
+         CREATE FUNCTION note_commit_mode() RETURNS trigger AS $$ BEGIN
+             INSERT INTO commit_modes VALUES (TG_OP, current_setting('synchronous_commit')); RETURN NEW;
+         END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER note_commit_mode AFTER INSERT OR UPDATE OF delivered_at_ms ON outbox
+             FOR EACH ROW EXECUTE FUNCTION note_commit_mode();",
+    )
+    .execute(store.pool())
+    .await
+    .expect("trigger");
+    let app = app(store.clone());
+    app.handle("rita", Surface::Slack, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+    let card = store.pending_outbox(t(MONDAY_9), 10).await.expect("outbox").remove(0);
+    store.mark_delivered(&[card.id], t(MONDAY_9), Some("C1:1.1"), Some((1, &card.intent.to))).await.expect("card");
+    let notice = baton_core::Intent { kind: baton_core::IntentKind::Notice, ..card.intent.clone() };
+    store.enqueue_once("notice-1", &notice, t(MONDAY_9)).await.expect("enqueue");
+    let notice = store.pending_outbox(t(MONDAY_9), 10).await.expect("outbox").remove(0);
+    store.mark_delivered(&[notice.id], t(MONDAY_9), Some("C1:1.2"), None).await.expect("notice");
+    let modes: Vec<(String, String)> =
+        sqlx::query_as("SELECT what, mode FROM commit_modes").fetch_all(store.pool()).await.expect("modes");
+    let want = |what: &str, mode: &str| (what.to_string(), mode.to_string());
+    assert_eq!(
+        modes,
+        [want("INSERT", "on"), want("UPDATE", "off"), want("INSERT", "on"), want("UPDATE", "off")],
+        "creation and enqueueing wait for the disk; delivery records (card and not) do not"
+    );
+}

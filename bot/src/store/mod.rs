@@ -80,6 +80,10 @@ pub struct EpisodeRow {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Connections whose commits do not wait for the disk on PostgreSQL (`synchronous_commit =
+    /// off`), for records that a database crash may lose because they are recovered otherwise:
+    /// only delivery records (see [`Store::mark_delivered`]). The same pool as `pool` on SQLite.
+    relaxed: AnyPool,
     backend: Backend,
     creations: std::sync::Arc<create::Creations>,
 }
@@ -95,6 +99,25 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 /// How long a pooled connection may sit idle before it is checked when next taken.
 const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Connections of the relaxed pool (delivery records; a record is one short statement).
+const RELAXED_CONNECTIONS: u32 = 4;
+
+/// The pool settings both pools share.
+fn pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        // Fail fast while the database is away: the background loops retry on their own.
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        // A connection is checked (a round trip) only when it sat idle long enough for the
+        // server to have gone away meanwhile, not on every use as by default: that check was
+        // one round trip in five of a creation. One broken while in use fails its query, and
+        // the pool drops it.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move { Ok(meta.idle_for < CHECK_IDLE_AFTER || sqlx::Connection::ping(conn).await.is_ok()) })
+        })
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies pending migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
@@ -108,24 +131,23 @@ impl Store {
         } else {
             anyhow::bail!("BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)");
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 20 })
-            // Fail fast while the database is away: the background loops retry on their own.
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            // A connection is checked (a round trip) only when it sat idle long enough for the
-            // server to have gone away meanwhile, not on every use as by default: that check was
-            // one round trip in five of a creation. One broken while in use fails its query, and
-            // the pool drops it.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(
-                    async move { Ok(meta.idle_for < CHECK_IDLE_AFTER || sqlx::Connection::ping(conn).await.is_ok()) },
-                )
-            })
+        let pool = pool_options(if backend == Backend::Sqlite { 4 } else { 20 })
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        let store = Store { pool, backend, creations: Default::default() };
+        let relaxed = match backend {
+            Backend::Sqlite => pool.clone(),
+            Backend::Postgres => pool_options(RELAXED_CONNECTIONS)
+                .min_connections(0)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("SET synchronous_commit = off").execute(conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy(&url)?,
+        };
+        let store = Store { pool, relaxed, backend, creations: Default::default() };
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
         }
@@ -141,6 +163,12 @@ impl Store {
             Backend::Postgres => self.pool.begin().await,
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
         }
+    }
+
+    /// Closes the store's connections (both pools), waiting for those in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.relaxed.close().await;
     }
 
     /// Which backend this is.

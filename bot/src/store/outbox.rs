@@ -197,6 +197,12 @@ impl Store {
     /// (several when folded into a digest). For a card, `card` remembers the platform message
     /// so that later cards of the same handoff to the same recipient edit it in place. Both are
     /// one statement on PostgreSQL (a round trip instead of four), one transaction on SQLite.
+    ///
+    /// On PostgreSQL the record does not wait for the disk (the relaxed pool): a database crash
+    /// may lose the last fraction of a second of records, and each message so lost stays claimed
+    /// and undelivered, comes back in doubt when its lease ends, and is found on the platform
+    /// instead of being posted again. Any later commit that waits for the disk makes the earlier
+    /// ones durable too (the log is written in order).
     pub async fn mark_delivered(
         &self,
         ids: &[i64],
@@ -220,14 +226,14 @@ impl Store {
         };
         let Some((handoff, to, platform_ref)) = card else {
             let q = sqlx::query(sqlx::AssertSqlSafe(delivered(1))).bind(ms(at)).bind(platform_ref);
-            bind_ids(q, ids).execute(&self.pool).await?;
+            bind_ids(q, ids).execute(&self.relaxed).await?;
             return Ok(());
         };
         match self.backend {
             Backend::Postgres => {
                 let sql = format!("WITH delivered AS ({}) {REMEMBER}", delivered(5));
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff).bind(to).bind(platform_ref).bind(ms(at));
-                bind_ids(q.bind(ms(at)).bind(platform_ref), ids).execute(&self.pool).await?;
+                bind_ids(q.bind(ms(at)).bind(platform_ref), ids).execute(&self.relaxed).await?;
             }
             Backend::Sqlite => {
                 let mut tx = self.write().await?;
