@@ -150,15 +150,8 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
 #[tokio::test]
 async fn a_rate_limited_channel_holds_its_other_messages_and_paces_them_after_the_limit_lifts() {
     on_each_store(|store| async move {
-        let slack = FakeSlack::start().await;
-        slack.script("chat.postMessage", vec![Scripted::Status(429, Some(30))]);
-        let app = app(store);
-        let d = deliverer(&app, &slack);
-        let now = t("2026-11-30T09:00:00-05:00");
-        renewals(&app, 4, now).await;
-        d.drain(now).await.expect("deliver");
-        let rows = waiting_cards(&app).await;
-        assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
+        let (slack, app) = (FakeSlack::start().await, app(store));
+        let (d, now, rows) = four_cards_first_answered(&app, &slack, Scripted::Status(429, Some(30))).await;
         assert_eq!(slack.ok_calls("chat.postMessage").len(), 0);
         let (tried, waiting) = (&rows[0], &rows[1..]);
         let lifted = (now + Duration::seconds(30)).timestamp_millis();
@@ -192,15 +185,8 @@ async fn a_rate_limited_channel_holds_its_other_messages_and_paces_them_after_th
 #[tokio::test]
 async fn a_failing_channel_tries_only_its_first_message_and_the_rest_wait_untried() {
     on_each_store(|store| async move {
-        let slack = FakeSlack::start().await;
-        slack.script("chat.postMessage", vec![Scripted::Status(500, None)]);
-        let app = app(store);
-        let d = deliverer(&app, &slack);
-        let now = t("2026-11-30T09:00:00-05:00");
-        renewals(&app, 4, now).await;
-        d.drain(now).await.expect("deliver");
-        let rows = waiting_cards(&app).await;
-        assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
+        let (slack, app) = (FakeSlack::start().await, app(store));
+        let (d, now, rows) = four_cards_first_answered(&app, &slack, Scripted::Status(500, None)).await;
         let (tried, waiting) = (&rows[0], &rows[1..]);
         assert_eq!((tried.0, tried.1), (1, 1), "H-1's card was tried once: {rows:?}");
         assert!(tried.3 > now.timestamp_millis(), "and backs off: {rows:?}");
@@ -216,16 +202,31 @@ async fn a_failing_channel_tries_only_its_first_message_and_the_rest_wait_untrie
     .await;
 }
 
-/// The cards to #cs-handoffs not yet delivered, in the order they are due: `(handoff, attempts,
-/// last error, next attempt in ms)`.
-async fn waiting_cards(app: &App) -> Vec<(i64, i64, Option<String>, i64)> {
-    sqlx::query_as(
+/// A card waiting for delivery: `(handoff, attempts, last error, next attempt in ms)`.
+type WaitingCard = (i64, i64, Option<String>, i64);
+
+/// Hands off H-1 to H-4, whose cards go to #cs-handoffs, has Slack answer the first post `first`,
+/// and delivers what is due: the deliverer, the instant, and the cards left waiting (all four),
+/// in the order they are due.
+async fn four_cards_first_answered(
+    app: &App,
+    slack: &FakeSlack,
+    first: Scripted,
+) -> (Deliverer, chrono::DateTime<Utc>, Vec<WaitingCard>) {
+    slack.script("chat.postMessage", vec![first]);
+    let d = deliverer(app, slack);
+    let now = t("2026-11-30T09:00:00-05:00");
+    renewals(app, 4, now).await;
+    d.drain(now).await.expect("deliver");
+    let rows: Vec<WaitingCard> = sqlx::query_as(
         "SELECT handoff_id, attempts, last_error, next_attempt_ms FROM outbox \
          WHERE recipient = 'slack:#cs-handoffs' AND delivered_at_ms IS NULL ORDER BY next_attempt_ms, handoff_id",
     )
     .fetch_all(app.store.pool())
     .await
-    .expect("outbox")
+    .expect("outbox");
+    assert_eq!(rows.len(), 4, "no card went out: {rows:?}");
+    (d, now, rows)
 }
 
 /// A delivery that cannot be recorded stops the recipient's sending; once the lease is over the
