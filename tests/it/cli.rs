@@ -123,3 +123,21 @@ async fn bench_serve_prints_every_figure_with_no_failed_request() {
         .unwrap_or_else(|| panic!("no count of created handoffs: {stdout}"));
     assert!(created >= 3 * 40, "at least the open loops' handoffs exist: {created}");
 }
+
+/// A database Baton cannot open is named (its password hidden) with the reason, said once: not the
+/// pool's "timed out" after a wait, nor the database's message twice.
+#[test]
+fn a_database_that_cannot_be_opened_is_named_with_the_reason() {
+    let (ok, _, stderr) = baton(&["--database-url", "postgres://baton:secret@127.0.0.1:1/baton", "migrate"]);
+    assert!(!ok);
+    assert!(stderr.contains("connecting to postgres://baton:***@127.0.0.1:1/baton: "), "{stderr}");
+    assert!(stderr.contains("Connection refused") && stderr.contains("is the database server running"), "{stderr}");
+    assert!(!stderr.contains("secret") && !stderr.contains("timed out"), "{stderr}");
+
+    let missing = std::env::temp_dir().join(format!("baton-no-such-folder-{}", std::process::id())).join("baton.db");
+    let url = format!("sqlite://{}", missing.display());
+    let (ok, _, stderr) = baton(&["--database-url", &url, "migrate"]);
+    assert!(!ok);
+    assert_eq!(stderr.matches("unable to open database file").count(), 1, "{stderr}");
+    assert!(stderr.contains(&url) && stderr.contains("does its folder exist"), "{stderr}");
+}

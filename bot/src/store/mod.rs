@@ -131,6 +131,11 @@ impl Store {
         } else {
             anyhow::bail!("BATON_DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)");
         };
+        // One connection on its own first: the pool retries a refused connection until its acquire
+        // timeout and then says only that it timed out; a lone connection says what is wrong at once.
+        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await;
+        let probe = probe.map_err(|e| anyhow::anyhow!("connecting to {}: {}", redact(&url), explain(&e)))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = pool_options(if backend == Backend::Sqlite { 4 } else { 20 })
             .connect(&url)
             .await
@@ -437,6 +442,18 @@ fn decode_doc(r: &AnyRow) -> Result<Handoff, StoreError> {
 }
 
 /// Hides a password in a database URL for logs.
+/// Why a connection failed, said once (sqlx's text for a database error repeats its source's).
+fn explain(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) if db.message() == "unable to open database file" => {
+            format!("{} (does its folder exist, and may Baton write there?)", db.message())
+        }
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) => format!("{io} (is the database server running, and is this its address?)"),
+        e => e.to_string(),
+    }
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
