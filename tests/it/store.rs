@@ -329,7 +329,8 @@ async fn a_failed_shared_transaction_fails_each_of_its_creations_and_leaves_thei
 
 /// On PostgreSQL a delivery record does not wait for the disk: a database crash that loses it
 /// leaves the message claimed and undelivered, so it comes back in doubt and is found on the
-/// platform instead of being posted again. A handoff's creation, its card included, waits.
+/// platform instead of being posted again. A handoff's creation, its card included, waits, and
+/// the setting never outlives the record's transaction (a pooler could carry it to other work).
 #[tokio::test]
 async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_a_creation_waits() {
     let Some(store) = crate::support::postgres().await else { return };
@@ -360,4 +361,16 @@ async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_
         [want("INSERT", "on"), want("UPDATE", "off"), want("INSERT", "on"), want("UPDATE", "off")],
         "creation and enqueueing wait for the disk; delivery records (card and not) do not"
     );
+    // The setting lasts only for the record's own transaction: no pooled connection keeps it.
+    let mut held = Vec::new();
+    while held.len() < store.pool().size() as usize {
+        held.push(store.pool().acquire().await.expect("connection"));
+    }
+    for conn in &mut held {
+        let mode: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("mode");
+        assert_eq!(mode, "on", "a pooled connection kept the record's setting");
+    }
 }

@@ -80,10 +80,6 @@ pub struct EpisodeRow {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    /// Connections whose commits do not wait for the disk on PostgreSQL (`synchronous_commit =
-    /// off`), for records that a database crash may lose because they are recovered otherwise:
-    /// only delivery records (see [`Store::mark_delivered`]). The same pool as `pool` on SQLite.
-    relaxed: AnyPool,
     backend: Backend,
     creations: std::sync::Arc<create::Creations>,
 }
@@ -99,10 +95,7 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 /// How long a pooled connection may sit idle before it is checked when next taken.
 const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Connections of the relaxed pool (delivery records; a record is one short statement).
-const RELAXED_CONNECTIONS: u32 = 4;
-
-/// The pool settings both pools share.
+/// The connection pool's settings.
 fn pool_options(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -140,19 +133,7 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        let relaxed = match backend {
-            Backend::Sqlite => pool.clone(),
-            Backend::Postgres => pool_options(RELAXED_CONNECTIONS)
-                .min_connections(0)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::query("SET synchronous_commit = off").execute(conn).await?;
-                        Ok(())
-                    })
-                })
-                .connect_lazy(&url)?,
-        };
-        let store = Store { pool, relaxed, backend, creations: Default::default() };
+        let store = Store { pool, backend, creations: Default::default() };
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
         }
@@ -170,10 +151,9 @@ impl Store {
         }
     }
 
-    /// Closes the store's connections (both pools), waiting for those in use to come back.
+    /// Closes the store's connections, waiting for those in use to come back.
     pub async fn close(&self) {
         self.pool.close().await;
-        self.relaxed.close().await;
     }
 
     /// Which backend this is.

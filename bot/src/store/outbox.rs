@@ -198,11 +198,11 @@ impl Store {
     /// so that later cards of the same handoff to the same recipient edit it in place. Both are
     /// one statement on PostgreSQL (a round trip instead of four), one transaction on SQLite.
     ///
-    /// On PostgreSQL the record does not wait for the disk (the relaxed pool): a database crash
-    /// may lose the last fraction of a second of records, and each message so lost stays claimed
-    /// and undelivered, comes back in doubt when its lease ends, and is found on the platform
-    /// instead of being posted again. Any later commit that waits for the disk makes the earlier
-    /// ones durable too (the log is written in order).
+    /// On PostgreSQL the record does not wait for the disk: a database crash may lose the last
+    /// fraction of a second of records, and each message so lost stays claimed and undelivered,
+    /// comes back in doubt when its lease ends, and is found on the platform instead of being
+    /// posted again. Any later commit that waits for the disk makes the earlier ones durable too
+    /// (the log is written in order).
     pub async fn mark_delivered(
         &self,
         ids: &[i64],
@@ -213,11 +213,17 @@ impl Store {
         const REMEMBER: &str = "INSERT INTO message_refs (handoff_id, recipient, platform_ref, updated_at_ms) \
             VALUES ($1, $2, $3, $4) ON CONFLICT (handoff_id, recipient) \
             DO UPDATE SET platform_ref = excluded.platform_ref, updated_at_ms = excluded.updated_at_ms";
+        // `relax` turns off `synchronous_commit` for the statement's own transaction only (a
+        // session setting could be carried by a transaction pooler to other work, creations
+        // included); the update refers to it so that it runs.
+        const RELAX: &str = "relax AS (SELECT set_config('synchronous_commit', 'off', true) AS mode)";
+        let pg = self.backend == Backend::Postgres;
         let delivered = |first: usize| {
             format!(
-                "UPDATE outbox SET delivered_at_ms = ${first}, platform_ref = ${}, claimed_at_ms = NULL WHERE id IN ({})",
+                "UPDATE outbox SET delivered_at_ms = ${first}, platform_ref = ${}, claimed_at_ms = NULL WHERE id IN ({}){}",
                 first + 1,
-                params(first + 2, ids.len())
+                params(first + 2, ids.len()),
+                if pg { " AND (SELECT mode FROM relax) = 'off'" } else { "" }
             )
         };
         let card = match (card, platform_ref) {
@@ -225,15 +231,16 @@ impl Store {
             _ => None,
         };
         let Some((handoff, to, platform_ref)) = card else {
-            let q = sqlx::query(sqlx::AssertSqlSafe(delivered(1))).bind(ms(at)).bind(platform_ref);
-            bind_ids(q, ids).execute(&self.relaxed).await?;
+            let sql = if pg { format!("WITH {RELAX} {}", delivered(1)) } else { delivered(1) };
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref);
+            bind_ids(q, ids).execute(&self.pool).await?;
             return Ok(());
         };
         match self.backend {
             Backend::Postgres => {
-                let sql = format!("WITH delivered AS ({}) {REMEMBER}", delivered(5));
+                let sql = format!("WITH {RELAX}, delivered AS ({}) {REMEMBER}", delivered(5));
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff).bind(to).bind(platform_ref).bind(ms(at));
-                bind_ids(q.bind(ms(at)).bind(platform_ref), ids).execute(&self.relaxed).await?;
+                bind_ids(q.bind(ms(at)).bind(platform_ref), ids).execute(&self.pool).await?;
             }
             Backend::Sqlite => {
                 let mut tx = self.write().await?;
