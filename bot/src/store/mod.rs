@@ -95,22 +95,6 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 /// How long a pooled connection may sit idle before it is checked when next taken.
 const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The connection pool's settings.
-fn pool_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections)
-        // Fail fast while the database is away: the background loops retry on their own.
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        // A connection is checked (a round trip) only when it sat idle long enough for the
-        // server to have gone away meanwhile, not on every use as by default: that check was
-        // one round trip in five of a creation. One broken while in use fails its query, and
-        // the pool drops it.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move { Ok(meta.idle_for < CHECK_IDLE_AFTER || sqlx::Connection::ping(conn).await.is_ok()) })
-        })
-}
-
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies pending migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
@@ -129,7 +113,20 @@ impl Store {
         let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await;
         let probe = probe.map_err(|e| anyhow::anyhow!("connecting to {}: {}", redact(&url), explain(&e)))?;
         let _ = sqlx::Connection::close(probe).await;
-        let pool = pool_options(if backend == Backend::Sqlite { 4 } else { 20 })
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 20 })
+            // Fail fast while the database is away: the background loops retry on their own.
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            // A connection is checked (a round trip) only when it sat idle long enough for the
+            // server to have gone away meanwhile, not on every use as by default: that check was
+            // one round trip in five of a creation. One broken while in use fails its query, and
+            // the pool drops it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(
+                    async move { Ok(meta.idle_for < CHECK_IDLE_AFTER || sqlx::Connection::ping(conn).await.is_ok()) },
+                )
+            })
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
