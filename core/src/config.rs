@@ -197,7 +197,8 @@ fn parse_units(s: &str, units: &[(char, Duration)]) -> Option<Duration> {
         let n: i32 = digits.parse().ok()?;
         digits.clear();
         let (_, unit) = units.iter().find(|(u, _)| *u == c)?;
-        total += *unit * n;
+        // Too long to represent is as unreadable as a typo.
+        total = total.checked_add(&unit.checked_mul(n)?)?;
     }
     digits.is_empty().then_some(total)
 }

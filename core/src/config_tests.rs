@@ -146,3 +146,16 @@ Hello {{ handoff.title
         assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
     }
 }
+
+#[test]
+fn durations_read_units_and_refuse_what_they_cannot_represent() {
+    use crate::config::{parse_duration, parse_wall_duration};
+    use chrono::Duration;
+    assert_eq!(parse_duration("1h30m"), Some(Duration::minutes(90)));
+    assert_eq!(parse_wall_duration("1d2h"), Some(Duration::hours(26)));
+    assert_eq!(parse_duration("2d"), None, "business time has no days");
+    // A unit times a count that overflows, and a sum that overflows, are refused, not a panic.
+    assert_eq!(parse_wall_duration("2147483647d2147483647d2147483647d"), Some(Duration::days(3 * 2_147_483_647)));
+    assert_eq!(parse_wall_duration(&"2147483647d".repeat(60)), None);
+    assert_eq!(parse_duration(&"2147483647h".repeat(1300)), None);
+}
