@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use baton_core::config::parse_wall_duration;
 use baton_core::history::{Filter, View, Viewer};
 use baton_core::{Action, Command, IntentKind, Recipient, parse};
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
@@ -19,6 +19,10 @@ use crate::deliver::plan;
 use crate::report;
 
 /// Console-only commands, shown by `help`.
+/// The simulated clock's last year: the core's clocks search a few years past any instant, and
+/// every such instant must stay within what a time can hold.
+const LAST_YEAR: i32 = 9999;
+
 const CONSOLE_HELP: &str = "Console commands:
 as <person>                 act as a configured person (e.g. `as rita`)
 clock                       show the simulated time
@@ -132,7 +136,10 @@ impl<W: Write> Console<W> {
         }
         let joined = rest.join(" ");
         let target = if let Some(step) = joined.strip_prefix('+') {
-            parse_wall_duration(step).filter(|d| *d > Duration::zero()).map(|d| self.now + d)
+            // Past what a time can hold is past the last year, refused below.
+            parse_wall_duration(step)
+                .filter(|d| *d > Duration::zero())
+                .map(|d| self.now.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC))
         } else {
             NaiveDateTime::parse_from_str(&joined, "%Y-%m-%d %H:%M")
                 .ok()
@@ -140,8 +147,11 @@ impl<W: Write> Console<W> {
                 .map(|t| t.with_timezone(&Utc))
         };
         match target {
-            Some(t) if t >= self.now => self.advance(t).await,
-            Some(_) => Ok(writeln!(self.out, "  ✗ the clock only moves forward")?),
+            Some(t) if t < self.now => Ok(writeln!(self.out, "  ✗ the clock only moves forward")?),
+            Some(t) if t.year() > LAST_YEAR => {
+                Ok(writeln!(self.out, "  ✗ the clock stops at the end of {LAST_YEAR}: move it less far")?)
+            }
+            Some(t) => self.advance(t).await,
             None => Ok(writeln!(self.out, "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00")?),
         }
     }

@@ -90,7 +90,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
 #[tokio::test]
 async fn console_mistakes_get_precise_answers() {
     let out = run(
-        "/ack H-1\nas nobody\nas rita\n/handoff accept\nclock tomorrow\nclock 2020-01-01 09:00\n/ack H-7\nevents\n",
+        "/ack H-1\nas nobody\nas rita\n/handoff accept\nclock tomorrow\nclock 2020-01-01 09:00\nclock +2147483647d\n/ack H-7\nevents\n",
     )
     .await;
     in_order(
@@ -101,6 +101,7 @@ async fn console_mistakes_get_precise_answers() {
             "✗ name the handoff, like H-12\n    /handoff accept H-<n>",
             "✗ usage: clock +4h",
             "✗ the clock only moves forward",
+            "✗ the clock stops at the end of 9999: move it less far",
             "✗ there is no handoff H-7",
             "✗ usage: events H-<n>",
         ],
