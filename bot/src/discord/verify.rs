@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serenity::interactions_endpoint::Verifier;
 
 /// How old (or how far ahead) a request's timestamp may be.
-const MAX_AGE_SECS: i64 = 300;
+const MAX_AGE_SECS: u64 = 300;
 
 /// A verifier for one application public key (hex, as the Developer Portal shows it).
 pub struct Keys(Verifier);
@@ -31,7 +31,7 @@ impl Keys {
         let timestamp = header("x-signature-timestamp").ok_or("missing X-Signature-Timestamp header")?;
         self.0.verify(signature, timestamp, body).map_err(|()| "invalid request signature".to_string())?;
         let ts: i64 = timestamp.parse().map_err(|_| "the timestamp is not a number of seconds")?;
-        if (now.timestamp() - ts).abs() > MAX_AGE_SECS {
+        if now.timestamp().abs_diff(ts) > MAX_AGE_SECS {
             return Err("the request timestamp is more than 5 minutes from now".into());
         }
         Ok(())
