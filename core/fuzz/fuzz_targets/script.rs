@@ -1,0 +1,113 @@
+//! A script of commands run through the core against the shipped operating model: every parse,
+//! decision, stall check, review and rendering must answer, never panic.
+//!
+//! Each line is `actor|minutes|command`: the person acting (an index into the configured
+//! people, or an id), how far the clock moves first, and the command as typed.
+#![no_main]
+
+use baton_core::config::{Source, load};
+use baton_core::history::{Viewer, scope};
+use baton_core::{Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check, create, decide, parse};
+use baton_core::{ReviewRequest, record_verdict, render, review};
+use chrono::{DateTime, Duration, Utc};
+use libfuzzer_sys::fuzz_target;
+use std::sync::LazyLock;
+
+static MODEL: LazyLock<OperatingModel> = LazyLock::new(|| {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = std::fs::read_to_string(root.join("baton.toml")).expect("baton.toml");
+    let files: Vec<(String, String)> = std::fs::read_dir(root.join("playbooks"))
+        .expect("playbooks/")
+        .map(|e| e.expect("entry").path())
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("playbook")))
+        .collect();
+    let playbooks: Vec<Source> = files.iter().map(|(n, t)| Source { name: n, text: t }).collect();
+    load(Source { name: "baton.toml", text: &model }, &playbooks).expect("the shipped config loads")
+});
+
+/// `BATON_FUZZ_TRACE=1` prints each line's outcome (to see what a seed exercises).
+static TRACE: LazyLock<bool> = LazyLock::new(|| std::env::var_os("BATON_FUZZ_TRACE").is_some());
+
+fn trace(line: &str, outcome: &dyn std::fmt::Debug) {
+    if *TRACE {
+        eprintln!("{line}\n  -> {outcome:?}");
+    }
+}
+
+fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
+    for h in handoffs.iter_mut() {
+        // Stall checks due by now, each at its own instant, as the scheduler runs them.
+        for _ in 0..20 {
+            let Ok(ctx) = Ctx::new(model, &h.seam) else { break };
+            let Some(at) = baton_core::stall::next_check(&ctx, h) else { break };
+            if at > now {
+                break;
+            }
+            match check(model, h, at) {
+                Ok(d) => *h = d.handoff,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let model = &*MODEL;
+    let people: Vec<&String> = model.people.keys().collect();
+    let mut now: DateTime<Utc> = "2026-11-30T14:00:00Z".parse().unwrap();
+    let mut handoffs: Vec<Handoff> = Vec::new();
+    for line in text.lines().take(64) {
+        let mut parts = line.splitn(3, '|');
+        let (who, minutes, typed) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(w), Some(m), Some(c)) => (w, m, c),
+            _ => ("0", "0", line),
+        };
+        let actor = match who.parse::<usize>() {
+            Ok(i) => people[i % people.len()].as_str(),
+            Err(_) => who,
+        };
+        now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
+        step(model, &mut handoffs, now);
+        let surface = [Surface::Console, Surface::Slack, Surface::Discord][line.len() % 3];
+        let Ok(command) = parse(typed) else { continue };
+        match &command {
+            Command::New { seam, title, fields } => {
+                let id = handoffs.len() as u64 + 1;
+                let new = NewHandoff { seam, title, fields };
+                match create(model, id, new, actor, surface, now) {
+                    Ok(d) => {
+                        trace(line, &d.reply);
+                        handoffs.push(d.handoff);
+                    }
+                    Err(e) => trace(line, &e),
+                }
+            }
+            Command::Stalls(q) => {
+                let _ = scope(model, Viewer::Person(actor), &q.filter);
+            }
+            Command::Show(id) => {
+                if let Some(h) = (*id as usize).checked_sub(1).and_then(|i| handoffs.get(i))
+                    && let Ok(ctx) = Ctx::new(model, &h.seam)
+                {
+                    let _ = render::card(&ctx, h, now);
+                }
+            }
+            c => {
+                let Some(id) = c.target() else { continue };
+                let Some(h) = (id as usize).checked_sub(1).and_then(|i| handoffs.get_mut(i)) else { continue };
+                let decided = decide(model, h, c, actor, surface, now);
+                trace(line, &decided.as_ref().map(|d| &d.reply));
+                if let Ok(d) = decided {
+                    *h = d.handoff;
+                    if let Some(ReviewRequest::Rules(reviewer)) = d.review {
+                        let verdict = review::rules(model, h, reviewer.as_deref(), now);
+                        if let Ok(d) = record_verdict(model, h, verdict, now) {
+                            *h = d.handoff;
+                        }
+                    }
+                }
+            }
+        }
+    }
+});
