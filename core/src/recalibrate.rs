@@ -177,14 +177,17 @@ pub(crate) fn validate(
             errors.push(err(&f.name, format!("required: add {}=...{help}", f.name)));
         }
     }
-    match fields.get("decision").map(String::as_str) {
-        Some("new-owner") if !fields.contains_key("new_owner") => {
-            errors.push(err("new_owner", "decision=new-owner needs new_owner=<person>".into()));
-        }
-        Some("new-date") if !fields.contains_key("new_date") => {
-            errors.push(err("new_date", "decision=new-date needs new_date=YYYY-MM-DD".into()));
-        }
-        _ => {}
+    // What the decision needs, unless that field was given and is already named as wrong.
+    let needed = match fields.get("decision").map(String::as_str) {
+        Some("new-owner") => Some(("new_owner", "decision=new-owner needs new_owner=<person>")),
+        Some("new-date") => Some(("new_date", "decision=new-date needs new_date=YYYY-MM-DD")),
+        _ => None,
+    };
+    if let Some((field, message)) = needed
+        && !fields.contains_key(field)
+        && !errors.iter().any(|e| e.field == field)
+    {
+        errors.push(err(field, message.into()));
     }
     if errors.is_empty() { Ok(fields) } else { Err(errors) }
 }

@@ -404,6 +404,14 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     for expected in ["colour", "category: `weather` is not one of", "assumption_broke: required", "new_owner"] {
         assert!(err.contains(expected), "{expected} missing in: {err}");
     }
+    // A wrong value is named once, not a second time as missing.
+    let err = w.refused(
+        "carla",
+        r#"/handoff record H-1 decision=new-date new_date=2026-13-45 assumption_broke="x" category=capacity"#,
+    );
+    assert_eq!(err.matches("new_date").count(), 1, "{err}");
+    assert!(err.contains("`2026-13-45` is not a date like 2026-12-01"), "{err}");
+    assert!(w.refused("carla", "/handoff record H-1 decision=new-date").contains("needs new_date=YYYY-MM-DD"));
     // Someone unrelated may not record it.
     assert!(w.refused("mia", "/handoff record H-1 decision=resume").contains("recorded by its convener, Carla Costa"));
     w.run(
