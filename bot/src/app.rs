@@ -133,7 +133,7 @@ impl App {
                 let ctx = Ctx::new(&self.model, &h.seam)?;
                 Ok(render::card(&ctx, &h, now))
             }
-            Command::Mine => self.mine(actor).await,
+            Command::Mine => self.mine(actor, now).await,
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
@@ -239,7 +239,7 @@ impl App {
         }
     }
 
-    async fn mine(&self, actor: &str) -> Result<String, AppError> {
+    async fn mine(&self, actor: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let list = self.store.open_for(actor).await?;
         if list.is_empty() {
             return Ok("You own or requested no open handoffs.".into());
@@ -250,8 +250,10 @@ impl App {
                 let role = if h.owner.as_deref() == Some(actor) { "owner" } else { "requester" };
                 let stalled =
                     h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
-                let due = Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h)).unwrap_or_default();
+                let due = Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
                 format!("{} · {} · {} · you are {role}{stalled} {due}", h.label(), h.title, h.state)
+                    .trim_end()
+                    .to_string()
             })
             .collect();
         Ok(lines.join("\n"))

@@ -82,9 +82,9 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
     };
     let line = |h: &Handoff| {
-        let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h)).unwrap_or_default();
+        let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
         let stalled = h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
-        format!("{} \"{}\" ({}) · {}{stalled} {due}", h.label(), h.title, h.seam, h.state)
+        format!("{} \"{}\" ({}) · {}{stalled} {due}", h.label(), h.title, h.seam, h.state).trim_end().to_string()
     };
     let mut out = Vec::new();
     match job.kind {

@@ -202,6 +202,14 @@ pub(crate) struct Draft<'a> {
 }
 
 impl<'a> Draft<'a> {
+    /// A reply followed by the handoff's next deadline, when it has one.
+    fn with_due(&self, reply: String) -> String {
+        match render::due_line(&self.ctx, &self.h, self.now) {
+            due if due.is_empty() => reply,
+            due => format!("{reply} {due}"),
+        }
+    }
+
     pub(crate) fn new(ctx: Ctx<'a>, h: Handoff, actor: &str, surface: Surface, now: DateTime<Utc>) -> Self {
         Draft {
             ctx,
@@ -429,8 +437,7 @@ pub fn create(
     let mut d = Draft::new(ctx, h, actor, surface, now);
     d.record(Change::Created { fields });
     d.post_card();
-    let due = render::due_line(&ctx, &d.h);
-    let reply = format!("{} handed to {} on {}. {due}", d.h.label(), ctx.to.name, ctx.seam.id);
+    let reply = d.with_due(format!("{} handed to {} on {}.", d.h.label(), ctx.to.name, ctx.seam.id));
     Ok(d.finish(reply))
 }
 
@@ -467,7 +474,7 @@ pub fn decide(
             d.record(Change::Accepted { owner: actor.to_string() });
             d.tell_person(&h.requester, format!("{label} \"{}\" was accepted by {}.", h.title, person.name), vec![]);
             d.post_card();
-            format!("You own {label} now. {}", render::due_line(&ctx, &d.h))
+            d.with_due(format!("You own {label} now."))
         }
         Command::Ack(_) => {
             require_owner(&ctx, h, actor, "acknowledge")?;
@@ -479,7 +486,7 @@ pub fn decide(
             d.moved();
             d.record(Change::Acknowledged);
             d.post_card();
-            format!("Acknowledged {label}. {}", render::due_line(&ctx, &d.h))
+            d.with_due(format!("Acknowledged {label}."))
         }
         Command::Update { note, fields, .. } => {
             require_owner(&ctx, h, actor, "update")?;
@@ -496,7 +503,7 @@ pub fn decide(
             d.moved();
             d.record(Change::Updated { note: note.clone(), fields: diff });
             d.tell_person(&h.requester, format!("{label} update from {}: {note}", person.name), vec![]);
-            format!("Update recorded on {label}. {}", render::due_line(&ctx, &d.h))
+            d.with_due(format!("Update recorded on {label}."))
         }
         Command::Done(_) => {
             require_owner(&ctx, h, actor, "finish")?;
@@ -624,7 +631,7 @@ pub fn decide(
                 d.tell_person(owner, format!("{label} was resubmitted by {}{note}", person.name), vec![Action::Ack]);
             }
             d.post_card();
-            format!("{label} resubmitted. {}", render::due_line(&ctx, &d.h))
+            d.with_due(format!("{label} resubmitted."))
         }
         Command::Cancel { reason, .. } => {
             if h.requester != actor && ctx.from.lead != actor {
@@ -672,7 +679,7 @@ pub fn decide(
                 vec![Action::Accept, Action::Return],
             );
             d.post_card();
-            format!("{label} reassigned to {}; they must accept it. {}", target.name, render::due_line(&ctx, &d.h))
+            d.with_due(format!("{label} reassigned to {}; they must accept it.", target.name))
         }
         Command::Snooze { duration, reason, .. } => {
             let owner_or_lead = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;

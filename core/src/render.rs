@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::calendar::WorkCalendar;
 use crate::contract::FieldError;
 use crate::decide::Ctx;
-use crate::handoff::{Action, Handoff, State};
+use crate::handoff::{Action, Handoff, StallKind, State};
 use crate::model::Playbook;
 use crate::stall;
 
@@ -58,18 +58,27 @@ pub fn next_move(h: &Handoff) -> String {
     }
 }
 
-/// The next deadline, as a sentence (empty when none applies).
-pub fn due_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
-    let what = match h.state {
-        State::Open | State::Reassigned => "acceptance",
-        State::Accepted | State::InProgress => "next update",
-        State::AwaitingGate => "gate decision",
-        _ => return String::new(),
-    };
-    match stall::next_check(ctx, h) {
-        Some(at) if h.stall.is_none() => format!("Due for {what} by {}.", time(ctx.cal(), at)),
-        _ => String::new(),
+/// The handoff's next deadline on its clocks, said for people: what is due by when, or, once a
+/// deadline has passed with no stall opened yet, that it has. Empty when stalled (the stall is
+/// shown instead) or when no clock runs.
+pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
+    if h.stall.is_some() {
+        return String::new();
     }
+    let Some((kind, at)) = stall::next_breach(ctx, h) else { return String::new() };
+    if at <= now {
+        let describe = kind.describe();
+        let mut chars = describe.chars();
+        let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+        return format!("{first}{} since {}.", chars.as_str(), time(ctx.cal(), at));
+    }
+    let what = match kind {
+        StallKind::NoAccept => "acceptance",
+        StallKind::NoProgress => "next update",
+        StallKind::GateWaiting => "gate decision",
+        StallKind::Overdue => "completion",
+    };
+    format!("Due for {what} by {}.", time(ctx.cal(), at))
 }
 
 /// The handoff card: what it is, where it is, who has it, what it needs.
@@ -110,7 +119,7 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     if let Some(r) = &h.recalibration {
         lines.push(format!("Recalibration under way ({}), convened by {}", r.playbook, ctx.model.name_of(&r.convener)));
     }
-    let due = due_line(ctx, h);
+    let due = due_line(ctx, h, now);
     if !due.is_empty() {
         lines.push(due);
     }

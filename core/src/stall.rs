@@ -45,7 +45,7 @@ fn phase_kind(state: State) -> Option<StallKind> {
 }
 
 /// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
-fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
+pub(crate) fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
     let phase = phase_kind(h.state)?;
     [phase, StallKind::Overdue]
         .into_iter()

@@ -515,3 +515,23 @@ fn history_tallies_count_first_acceptance_stalls_and_completion_once_each() {
     assert_eq!(w.h.state, State::Done);
     assert_eq!(metrics(w.last()), [(Done, 4 * 3600 + 1800)]);
 }
+
+#[test]
+fn replies_name_the_deadline_that_comes_next_and_one_already_passed() {
+    // sales-to-cs: accept within 4h, update every 8h, done within 40h, all in business hours.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    assert!(w.last().reply.ends_with("Due for acceptance by Mon 30 Nov 13:00 EST."), "{}", w.last().reply);
+    // Accepted on Friday morning: the next update would be due on Monday, the whole handoff is
+    // due before that, on Friday at 17:00 (40 business hours after Monday 09:00).
+    w.at("2026-12-04T10:00:00-05:00");
+    let reply = &w.run("ana", "/handoff accept H-1").reply;
+    assert_eq!(reply, "You own H-1 now. Due for completion by Fri 04 Dec 17:00 EST.");
+    // Once that has passed, before the scheduler has opened the stall, it says so.
+    w.at("2026-12-07T10:00:00-05:00");
+    let reply = &w.run("ana", "/ack H-1").reply;
+    assert_eq!(reply, "Acknowledged H-1. Past its time-to-done target since Fri 04 Dec 17:00 EST.");
+    // With the stall open, the stall is what the card shows, and replies add nothing after it.
+    w.check();
+    assert!(w.h.stall.is_some());
+    assert_eq!(w.run("ana", "/ack H-1").reply, "Acknowledged H-1.");
+}
