@@ -34,6 +34,11 @@ fn trace(line: &str, outcome: &dyn std::fmt::Debug) {
     }
 }
 
+/// What every reply must be: said, and without stray whitespace.
+fn well_formed(reply: &str) {
+    assert!(!reply.is_empty() && reply.trim() == reply, "reply {reply:?}");
+}
+
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
     for h in handoffs.iter_mut() {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
@@ -44,7 +49,10 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
                 break;
             }
             match check(model, h, at) {
-                Ok(d) => *h = d.handoff,
+                Ok(d) => {
+                    trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
+                    *h = d.handoff;
+                }
                 Err(_) => break,
             }
         }
@@ -78,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
                 match create(model, id, new, actor, surface, now) {
                     Ok(d) => {
                         trace(line, &d.reply);
+                        well_formed(&d.reply);
                         handoffs.push(d.handoff);
                     }
                     Err(e) => trace(line, &e),
@@ -99,6 +108,7 @@ fuzz_target!(|data: &[u8]| {
                 let decided = decide(model, h, c, actor, surface, now);
                 trace(line, &decided.as_ref().map(|d| &d.reply));
                 if let Ok(d) = decided {
+                    well_formed(&d.reply);
                     *h = d.handoff;
                     if let Some(ReviewRequest::Rules(reviewer)) = d.review {
                         let verdict = review::rules(model, h, reviewer.as_deref(), now);
