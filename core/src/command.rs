@@ -182,15 +182,23 @@ fn usage(sub: &str) -> &'static str {
 
 /// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
 pub fn parse(line: &str) -> Result<Command, ParseError> {
-    let words = split_words(line)
-        .ok_or_else(|| ParseError { message: "a quotation mark is not closed".into(), usage: "/handoff help" })?;
-    let mut words = words.into_iter().peekable();
+    let Some(words) = split_words(line) else {
+        // The command is still known from its first words, which hold no quotes.
+        let mut plain = line.split_whitespace().map(str::to_string);
+        let (sub, _) = sub_command(&mut plain);
+        return Err(ParseError { message: "a quotation mark is not closed".into(), usage: usage(&sub) });
+    };
+    let (sub, rest) = sub_command(words.into_iter());
+    parse_sub(&sub, rest.collect())
+}
+
+/// The sub-command (`/handoff new` and `new` both give `new`) and the words after it.
+fn sub_command<I: Iterator<Item = String>>(mut words: I) -> (String, I) {
     let mut sub = words.next().unwrap_or_default().trim_start_matches('/').to_ascii_lowercase();
     if sub == "handoff" {
         sub = words.next().unwrap_or_else(|| "help".into()).to_ascii_lowercase();
     }
-    let rest: Vec<String> = words.collect();
-    parse_sub(&sub, rest)
+    (sub, words)
 }
 
 /// Parses the words after a sub-command.
@@ -380,6 +388,9 @@ mod tests {
         assert!(err("/snooze H-1 soon because").contains("not a duration"));
         assert!(err("/handoff frobnicate").contains("unknown command `frobnicate`"));
         assert!(err("/handoff new x \"open quote").contains("quotation mark"));
+        // The usage shown is the command's own, though its words could not be split.
+        assert!(err("/handoff new x \"open quote").contains("/handoff new <seam>"));
+        assert!(err("/reject H-1 \"why").contains("/reject H-<n> <reason>"));
         assert!(err("/handoff update H-1").contains("usage: /handoff update"));
     }
 
