@@ -696,7 +696,7 @@ pub fn decide(
             pause_clocks(&mut d, Some(until));
             d.h.snooze = Some(Snooze { until, reason: reason.clone(), by: actor.to_string() });
             d.record(Change::Snoozed { until, reason: reason.clone() });
-            format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until))
+            format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until, now))
         }
         Command::Recalibrate { playbook, .. } => {
             let involved = h.owner.as_deref() == Some(actor)

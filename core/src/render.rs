@@ -1,6 +1,6 @@
 //! Platform-neutral text for cards, reminders and replies. Adapters escape it for their platform.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike as _, Duration, Utc};
 
 use crate::calendar::WorkCalendar;
 use crate::contract::FieldError;
@@ -9,9 +9,14 @@ use crate::handoff::{Action, Handoff, StallKind, State};
 use crate::model::Playbook;
 use crate::stall;
 
-/// An instant in the receiving function's zone: `Tue 24 Nov 13:00 EST`.
-pub fn time(cal: &WorkCalendar, at: DateTime<Utc>) -> String {
-    at.with_timezone(&cal.tz).format("%a %d %b %H:%M %Z").to_string()
+/// An instant in the receiving function's zone, `Tue 24 Nov 13:00 EST`, with its year when that is
+/// not the year it is `now` (a stall months old, a deadline after New Year).
+pub fn time(cal: &WorkCalendar, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&cal.tz);
+    match local.year() == now.with_timezone(&cal.tz).year() {
+        true => local.format("%a %d %b %H:%M %Z").to_string(),
+        false => local.format("%a %d %b %Y %H:%M %Z").to_string(),
+    }
 }
 
 /// `2h`, `1h30m`, `45m`.
@@ -70,7 +75,7 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         let describe = kind.describe();
         let mut chars = describe.chars();
         let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
-        return format!("{first}{} since {}.", chars.as_str(), time(ctx.cal(), at));
+        return format!("{first}{} since {}.", chars.as_str(), time(ctx.cal(), at, now));
     }
     let what = match kind {
         StallKind::NoAccept => "acceptance",
@@ -78,7 +83,7 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         StallKind::GateWaiting => "gate decision",
         StallKind::Overdue => "completion",
     };
-    format!("Due for {what} by {}.", time(ctx.cal(), at))
+    format!("Due for {what} by {}.", time(ctx.cal(), at, now))
 }
 
 /// The handoff card: what it is, where it is, who has it, what it needs.
@@ -95,10 +100,10 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         lines.push(fields.join(" · "));
     }
     if let Some(stall) = &h.stall {
-        lines.push(format!("Stalled: {} since {}", stall.kind.describe(), time(ctx.cal(), stall.opened_at)));
+        lines.push(format!("Stalled: {} since {}", stall.kind.describe(), time(ctx.cal(), stall.opened_at, now)));
     }
     if let Some(snooze) = h.snooze.as_ref().filter(|s| s.until > now) {
-        lines.push(format!("Snoozed until {}: {}", time(ctx.cal(), snooze.until), snooze.reason));
+        lines.push(format!("Snoozed until {}: {}", time(ctx.cal(), snooze.until, now), snooze.reason));
     }
     if let Some(reason) = &h.reason
         && matches!(h.state, State::Returned | State::Cancelled | State::InProgress)

@@ -166,7 +166,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
         d.h.title,
         ctx.seam.id,
         kind.describe(),
-        render::time(ctx.cal(), since)
+        render::time(ctx.cal(), since, d.now)
     );
     let actions = render::actions(&d.h);
     match action {

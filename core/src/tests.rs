@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Source, load};
 use crate::handoff::*;
 use crate::model::OperatingModel;
-use crate::{Command, NewHandoff, Rejection, check, create, decide, parse, record_verdict, review};
+use crate::{Command, Ctx, NewHandoff, Rejection, check, create, decide, parse, record_verdict, render, review};
 
 const MODEL: &str = include_str!("../../baton.toml");
 const PLAYBOOKS: &[(&str, &str)] = &[
@@ -534,4 +534,14 @@ fn replies_name_the_deadline_that_comes_next_and_one_already_passed() {
     w.check();
     assert!(w.h.stall.is_some());
     assert_eq!(w.run("ana", "/ack H-1").reply, "Acknowledged H-1.");
+}
+
+#[test]
+fn times_carry_their_year_when_it_is_not_this_one() {
+    let m = model();
+    let ctx = Ctx::new(&m, "sales-to-cs").expect("seam");
+    let at = t("2027-01-04T14:00:00Z");
+    assert_eq!(render::time(ctx.cal(), at, t("2027-01-01T12:00:00Z")), "Mon 04 Jan 09:00 EST");
+    assert_eq!(render::time(ctx.cal(), at, t("2026-12-30T12:00:00Z")), "Mon 04 Jan 2027 09:00 EST");
+    assert_eq!(render::time(ctx.cal(), t("2026-12-04T22:00:00Z"), at), "Fri 04 Dec 2026 17:00 EST");
 }
