@@ -6,7 +6,7 @@
 use chrono::Duration;
 use thiserror::Error;
 
-use crate::config::parse_duration;
+use crate::config::parse_wall_duration;
 use crate::handoff::HandoffId;
 use crate::history::StallsQuery;
 
@@ -163,7 +163,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("reassign", "/handoff reassign H-<n> <person>"),
     ("approve", "/approve H-<n>"),
     ("reject", "/reject H-<n> <reason>"),
-    ("snooze", "/snooze H-<n> <duration like 2h or 30m> <reason>"),
+    ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
     ("show", "/handoff show H-<n>"),
     ("mine", "/handoff mine"),
     ("stalls", crate::history::USAGE),
@@ -256,8 +256,9 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "snooze" => {
             let id = id()?;
             let word = args.next().ok_or_else(|| err("say for how long, like 2h".into()))?;
-            let duration = parse_duration(&word)
-                .ok_or_else(|| err(format!("`{word}` is not a duration: write 2h, 30m or 1h30m")))?;
+            // Wall-clock time, like the snooze's end: `1d` is 24 hours, whatever the calendar.
+            let duration = parse_wall_duration(&word)
+                .ok_or_else(|| err(format!("`{word}` is not a duration: write 2h, 30m, 1h30m or 1d")))?;
             let reason = args.collect::<Vec<_>>().join(" ");
             if reason.trim().is_empty() {
                 return Err(err("give a reason for the snooze".into()));
@@ -377,6 +378,11 @@ mod tests {
         assert_eq!(
             ok("/snooze H-2 1h30m waiting on legal"),
             Command::Snooze { id: 2, duration: Duration::minutes(90), reason: "waiting on legal".into() }
+        );
+        // A snooze is wall-clock time, so days may be given (the core bounds it to 14 of them).
+        assert_eq!(
+            ok("/snooze H-2 1d2h out sick"),
+            Command::Snooze { id: 2, duration: Duration::hours(26), reason: "out sick".into() }
         );
     }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use baton_core::{
-    Command, HandoffId, Intent, IntentKind, Recipient, Surface, command::parse_id, config::parse_duration,
+    Command, HandoffId, Intent, IntentKind, Recipient, Surface, command::parse_id, config::parse_wall_duration,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -298,7 +298,7 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
     };
     let mut rows = Vec::new();
     if action == "snooze" {
-        rows.push(input("duration", "For how long (business time)", 1, "2h, 30m or 1h30m"));
+        rows.push(input("duration", "For how long (at most 14 days)", 1, "2h, 30m or 1d"));
     }
     rows.push(input("reason", "Reason", 2, "The other side sees this"));
     json!({"type": 9, "data": {"custom_id": format!("{action}:H-{id}"), "title": title, "components": rows}})
@@ -315,7 +315,8 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
     match action {
         "snooze" => {
             let raw = value("duration").unwrap_or_default();
-            let duration = parse_duration(&raw).ok_or(format!("`{raw}` is not a duration: write 2h, 30m or 1h30m"))?;
+            let duration =
+                parse_wall_duration(&raw).ok_or(format!("`{raw}` is not a duration: write 2h, 30m, 1h30m or 1d"))?;
             Ok(Command::Snooze { id, duration, reason })
         }
         "return" => Ok(Command::Return { id, reason }),
