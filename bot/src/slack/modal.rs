@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use baton_core::Command;
-use baton_core::config::parse_duration;
+use baton_core::config::parse_wall_duration;
 use baton_core::decide::Rejection;
 use baton_core::model::{FieldType, OperatingModel};
 use serde_json::{Value, json};
@@ -19,8 +19,8 @@ pub const REASON: &str = "reason";
 /// `action_id` of the seam picker (dispatches, so the form grows the seam's fields).
 pub const SEAM_PICK: &str = "seam_pick";
 
-/// Snooze lengths offered (business time).
-pub const SNOOZE_CHOICES: [&str; 4] = ["1h", "2h", "4h", "8h"];
+/// Snooze lengths offered (wall-clock time, as the snooze command takes them).
+pub const SNOOZE_CHOICES: [&str; 6] = ["1h", "2h", "4h", "1d", "3d", "7d"];
 
 fn text(s: &str) -> Value {
     json!({"type": "plain_text", "text": truncate(s, 75)})
@@ -153,7 +153,7 @@ pub fn reason(kind: &str, handoff: u64) -> Value {
     };
     let mut blocks = Vec::new();
     if kind == "snooze" {
-        blocks.push(json!({"type": "input", "block_id": "duration", "label": text("For how long (business hours)"),
+        blocks.push(json!({"type": "input", "block_id": "duration", "label": text("For how long"),
             "element": {"type": "static_select", "action_id": "duration",
                 "options": SNOOZE_CHOICES.iter().map(|c| option(c, c)).collect::<Vec<_>>()}}));
     }
@@ -177,7 +177,7 @@ pub fn read_reason(view: &View) -> Result<Command, BlockErrors> {
         errors.insert("reason".to_string(), "Give a reason, so the other side knows what to do.".to_string());
     }
     let duration =
-        view.value("duration").filter(|d| SNOOZE_CHOICES.contains(&d.as_str())).and_then(|d| parse_duration(&d));
+        view.value("duration").filter(|d| SNOOZE_CHOICES.contains(&d.as_str())).and_then(|d| parse_wall_duration(&d));
     if kind == "snooze" && duration.is_none() {
         errors.insert("duration".to_string(), "Pick how long to snooze.".to_string());
     }
@@ -189,5 +189,40 @@ pub fn read_reason(view: &View) -> Result<Command, BlockErrors> {
         ("return", _) => Ok(Command::Return { id, reason }),
         ("reject", _) => Ok(Command::Reject { id, reason }),
         _ => Err(stale()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submitted(duration: &str) -> View {
+        serde_json::from_value(json!({
+            "id": "V1", "callback_id": REASON, "private_metadata": "snooze:H-4",
+            "state": {"values": {
+                "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
+                "reason": {"reason": {"type": "plain_text_input", "value": "on leave"}},
+            }},
+        }))
+        .expect("a view")
+    }
+
+    #[test]
+    fn the_snooze_form_offers_wall_clock_lengths_and_reads_only_those() {
+        let form = reason("snooze", 4);
+        let offered: Vec<&str> = form["blocks"][0]["element"]["options"]
+            .as_array()
+            .expect("options")
+            .iter()
+            .filter_map(|o| o["value"].as_str())
+            .collect();
+        assert_eq!(offered, SNOOZE_CHOICES);
+        assert_eq!(
+            read_reason(&submitted("1d")),
+            Ok(Command::Snooze { id: 4, duration: chrono::Duration::hours(24), reason: "on leave".into() })
+        );
+        // A length the form never offered (a forged or outdated submission) is asked for again.
+        let errors = read_reason(&submitted("30d")).expect_err("not offered");
+        assert_eq!(errors.get("duration").map(String::as_str), Some("Pick how long to snooze."));
     }
 }
