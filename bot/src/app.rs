@@ -162,11 +162,13 @@ impl App {
                     }
                     (decided, _) => decided?,
                 };
-                if let Some(req) = d.review.clone() {
-                    self.review(id, req, now).await?;
-                }
+                // The reviewer runs now, so the person hears its verdict, not that it is pending.
+                let reply = match d.review.clone() {
+                    Some(req) => self.review(id, req, now).await?,
+                    None => d.reply,
+                };
                 self.wake.after_command();
-                Ok(d.reply)
+                Ok(reply)
             }
         }
     }
@@ -213,15 +215,16 @@ impl App {
         Err(anyhow::anyhow!("H-{id} kept changing under {MAX_ATTEMPTS} attempts").into())
     }
 
-    /// Runs the automated reviewer a decision asked for and records its verdict.
-    async fn review(&self, id: HandoffId, req: ReviewRequest, now: DateTime<Utc>) -> Result<(), AppError> {
+    /// Runs the automated reviewer a decision asked for and records its verdict; returns the
+    /// verdict's reply.
+    async fn review(&self, id: HandoffId, req: ReviewRequest, now: DateTime<Utc>) -> Result<String, AppError> {
         let h = self.get(id).await?;
         let verdict = match &req {
             ReviewRequest::Rules(reviewer) => review::rules(&self.model, &h, reviewer.as_deref(), now),
             ReviewRequest::Webhook(reviewer) => self.webhooks.review(&self.model, &h, reviewer, now).await,
         };
-        self.apply(id, None, |h| baton_core::record_verdict(&self.model, h, verdict.clone(), now)).await?;
-        Ok(())
+        let d = self.apply(id, None, |h| baton_core::record_verdict(&self.model, h, verdict.clone(), now)).await?;
+        Ok(d.reply)
     }
 
     /// Runs stall checks on every handoff due at `now`, in claimed batches of `SWEEP_BATCH`;

@@ -766,15 +766,12 @@ pub fn record_verdict(
     } else {
         d.h.state = State::InProgress;
         d.moved();
+        let text = format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again.");
         if let Some(owner) = &h.owner {
-            d.tell_person(
-                owner,
-                format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again."),
-                vec![Action::Ack],
-            );
+            d.tell_person(owner, text.clone(), vec![Action::Ack]);
         }
         d.post_card();
-        Ok(d.finish(format!("{label} did not pass automated review: {reasons}")))
+        Ok(d.finish(text))
     }
 }
 

@@ -54,9 +54,10 @@ async fn app_with_webhook_reviewer(url: String) -> App {
     app
 }
 
-async fn run(app: &App, actor: &str, line: &str) {
+/// Runs a command; returns the reply.
+async fn run(app: &App, actor: &str, line: &str) -> String {
     let now = t("2026-11-30T10:00:00Z");
-    app.handle(actor, Surface::Console, baton_core::parse(line).expect(line), now, None).await.expect(line);
+    app.handle(actor, Surface::Console, baton_core::parse(line).expect(line), now, None).await.expect(line)
 }
 
 const LAUNCH: &str = "/handoff new marketing-to-eng Launch launch_date=2027-03-01 brief=https://docs.example/b";
@@ -67,12 +68,14 @@ async fn a_webhook_reviewer_decides_reversible_work_and_its_version_is_recorded(
     let app = app_with_webhook_reviewer(fake_reviewer(seen.clone()).await).await;
     run(&app, "mia", LAUNCH).await;
     run(&app, "eli", "/handoff accept H-1").await;
-    run(&app, "eli", "/handoff done H-1").await;
+    // The reply is the verdict, not that a review is pending.
+    let reply = run(&app, "eli", "/handoff done H-1").await;
+    assert_eq!(reply, "H-1 did not pass automated review: no rollback plan. Fix it and mark it done again.");
     let h = app.store.load(1).await.expect("load").expect("exists").handoff;
     assert_eq!(h.state, State::InProgress, "the failing verdict sent it back");
     assert_eq!(h.verdicts[0].reasons, ["no rollback plan"]);
     assert_eq!((h.verdicts[0].reviewer.as_str(), h.verdicts[0].version.as_str()), ("qa-bot", "7"));
-    run(&app, "eli", "/handoff done H-1").await;
+    assert_eq!(run(&app, "eli", "/handoff done H-1").await, "H-1 passed automated review and is done.");
     let h = app.store.load(1).await.expect("load").expect("exists").handoff;
     assert_eq!(h.state, State::Done);
     let seen = seen.lock().expect("lock");
