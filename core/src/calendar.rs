@@ -5,13 +5,21 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, SubsecRound as _, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// How far ahead [`WorkCalendar::add`] looks before giving up (a calendar with no working day at
 /// all is rejected by the config loader; this only bounds pathological holiday lists).
 const MAX_DAYS_SEARCHED: i64 = 3 * 366;
+
+/// `now` in whole milliseconds, the precision the store keeps instants in. Every entry point of
+/// the core takes its `now` through this, so every instant it computes (a breach, a ladder step)
+/// is one the store can hold exactly: a check run at the stored instant then finds what was due
+/// there, instead of finding it a fraction of a millisecond in the future, again and again.
+pub fn whole_ms(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.trunc_subsecs(3)
+}
 
 /// The local working window of one weekday, `start < end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

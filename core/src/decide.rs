@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
-use crate::calendar::{Clock, WorkCalendar};
+use crate::calendar::{Clock, WorkCalendar, whole_ms};
 use crate::command::Command;
 use crate::contract::{FieldError, validate_fields};
 use crate::handoff::*;
@@ -363,6 +363,7 @@ pub fn create(
     surface: Surface,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    let now = whole_ms(now);
     let NewHandoff { seam, title, fields: given } = new;
     let ctx = Ctx::new(model, seam)?;
     if model.person(actor).is_none() {
@@ -450,6 +451,7 @@ pub fn decide(
     surface: Surface,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    let now = whole_ms(now);
     let ctx = Ctx::new(model, &h.seam)?;
     let person = model.person(actor).ok_or(Rejection::UnknownActor)?;
     let mut d = Draft::new(ctx, h.clone(), actor, surface, now);
@@ -750,6 +752,7 @@ pub fn record_verdict(
     verdict: Verdict,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    let now = whole_ms(now);
     let ctx = Ctx::new(model, &h.seam)?;
     if h.state != State::AwaitingGate || h.tier.approvals_needed() > 0 {
         return Err(Rejection::WrongState { id: h.id, state: h.state, hint: "no automated review is pending".into() });

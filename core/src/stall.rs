@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::calendar::Clock;
+use crate::calendar::{Clock, whole_ms};
 use crate::decide::{Ctx, Draft, Rejection};
 use crate::handoff::*;
 use crate::model::{LadderAction, OperatingModel};
@@ -110,6 +110,7 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 /// due last are sent; the earlier ones are recorded as skipped, so nobody receives the whole
 /// ladder at once and no step fires later.
 pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<Decision, Rejection> {
+    let now = whole_ms(now);
     let ctx = Ctx::new(model, &h.seam)?;
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
     if let Some(snooze) = &h.snooze

@@ -545,3 +545,15 @@ fn times_carry_their_year_when_it_is_not_this_one() {
     assert_eq!(render::time(ctx.cal(), at, t("2026-12-30T12:00:00Z")), "Mon 04 Jan 2027 09:00 EST");
     assert_eq!(render::time(ctx.cal(), t("2026-12-04T22:00:00Z"), at), "Fri 04 Dec 2026 17:00 EST");
 }
+
+#[test]
+fn a_check_at_the_instant_the_store_keeps_finds_what_fell_due_there() {
+    // A clock read with nanoseconds (as `Utc::now()` gives it); the store keeps milliseconds.
+    let mut w = World::new("2026-11-30T09:00:00.123456789-05:00", "rita", ACME);
+    let ctx = Ctx::new(&w.model, "sales-to-cs").expect("seam");
+    let due = crate::stall::next_check(&ctx, &w.h).expect("a breach ahead");
+    assert_eq!(due, t("2026-11-30T13:00:00.123-05:00"), "whole milliseconds");
+    // The scheduler runs the check at the stored instant: the breach is there, not a hair later.
+    w.now = due;
+    assert_eq!(w.check(), ["stall_opened", "ladder_step"]);
+}

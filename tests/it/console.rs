@@ -124,3 +124,16 @@ async fn a_snooze_holds_the_ladder_until_it_ends() {
         ],
     );
 }
+
+#[tokio::test]
+async fn a_clock_read_to_the_nanosecond_still_runs_each_check_once() {
+    // `baton console` starts at the real time, nanoseconds and all; the store keeps milliseconds.
+    let start = t("2026-11-30T14:00:00Z") + chrono::Duration::nanoseconds(123_456_789);
+    let mut console = Console::new(app(sqlite().await), start, Vec::new());
+    let script = "as rita\n/handoff new sales-to-cs \"Acme\" account=Acme arr=1 segment=smb\nclock +5h\n";
+    let ran =
+        tokio::time::timeout(std::time::Duration::from_secs(20), console.run(BufReader::new(script.as_bytes()), true));
+    ran.await.expect("the clock settles (it spun on the first check before)").expect("script runs");
+    let out = String::from_utf8(console.into_output()).expect("utf-8");
+    assert_eq!(out.matches("Reminder: H-1").count(), 3, "one reminder to each of the three in the queue:\n{out}");
+}
