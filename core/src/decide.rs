@@ -822,6 +822,12 @@ fn require_owner(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) 
     match &h.owner {
         Some(owner) if owner == actor => Ok(()),
         Some(owner) => Err(Rejection::NotOwner { id: h.id, owner: ctx.name(owner).to_string(), action }),
+        // Returned before anyone accepted it: nothing can be accepted until the requester resubmits.
+        None if h.state == State::Returned => Err(Rejection::WrongState {
+            id: h.id,
+            state: h.state,
+            hint: format!("it is back with its requester, {}, until they resubmit it", ctx.name(&h.requester)),
+        }),
         None => Err(Rejection::WrongState {
             id: h.id,
             state: h.state,

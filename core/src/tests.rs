@@ -292,6 +292,9 @@ fn returning_to_the_requester_pauses_clocks_until_resubmission() {
     w.at("2026-11-30T10:00:00-05:00").run("ana", "/handoff return H-1 which contract is this?");
     assert_eq!(w.h.state, State::Returned);
     assert_eq!(w.last().next_check, None, "nothing is due while it waits on the requester");
+    // The receiving side is told where it is, not to accept what cannot be accepted now.
+    let refusal = w.refused("ana", "/ack H-1");
+    assert_eq!(refusal, "H-1 is returned: it is back with its requester, Rita Reyes, until they resubmit it");
     assert!(
         w.last().intents.iter().any(|i| i.to == Recipient::Person("rita".into()) && i.text.contains("which contract"))
     );
