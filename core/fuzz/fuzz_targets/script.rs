@@ -9,7 +9,7 @@ use baton_core::config::{Source, load};
 use baton_core::history::{Viewer, scope};
 use baton_core::{Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check, create, decide, parse};
 use baton_core::{ReviewRequest, record_verdict, render, review};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
@@ -45,11 +45,15 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
         for _ in 0..20 {
             let Ok(ctx) = Ctx::new(model, &h.seam) else { break };
             let Some(at) = baton_core::stall::next_check(&ctx, h) else { break };
+            // As the store keeps it: whole milliseconds.
+            let at = at.trunc_subsecs(3);
             if at > now {
                 break;
             }
             match check(model, h, at) {
                 Ok(d) => {
+                    // A check at its own due instant acts, or the scheduler would spin on it.
+                    assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
                     trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
                     *h = d.handoff;
                 }
@@ -63,7 +67,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let model = &*MODEL;
     let people: Vec<&String> = model.people.keys().collect();
-    let mut now: DateTime<Utc> = "2026-11-30T14:00:00Z".parse().unwrap();
+    // Read to the nanosecond, as `Utc::now()` gives it.
+    let mut now: DateTime<Utc> = "2026-11-30T14:00:00.123456789Z".parse().unwrap();
     let mut handoffs: Vec<Handoff> = Vec::new();
     for line in text.lines().take(64) {
         let mut parts = line.splitn(3, '|');
