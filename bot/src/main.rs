@@ -240,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Report { query, format, docs, out, at } => {
             let model = load_model()?;
             let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
+            require_existing(url)?;
             let store = Store::open(url).await?;
             let request = baton::report::Request { query, format, docs, out };
             match baton::report::run(&store, &model, request, at.unwrap_or_else(chrono::Utc::now)).await {
@@ -450,4 +451,17 @@ fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) ->
         dashboard_token,
     };
     Ok(server)
+}
+
+/// A report reads Baton's database: on SQLite, a missing file is a wrong path to say so, not an empty
+/// database to create and report zeros from.
+fn require_existing(url: &str) -> anyhow::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite://") else { return Ok(()) };
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "there is no database at {path}: give the one `baton serve` uses with --database-url (or BATON_DATABASE_URL)"
+    )
 }

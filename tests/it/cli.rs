@@ -141,3 +141,13 @@ fn a_database_that_cannot_be_opened_is_named_with_the_reason() {
     assert_eq!(stderr.matches("unable to open database file").count(), 1, "{stderr}");
     assert!(stderr.contains(&url) && stderr.contains("does its folder exist"), "{stderr}");
 }
+
+/// A report on a database that is not there says so, and leaves no empty database behind.
+#[test]
+fn a_report_on_a_missing_database_names_the_path_and_creates_nothing() {
+    let missing = std::env::temp_dir().join(format!("baton-report-missing-{}.db", std::process::id()));
+    let (ok, stdout, stderr) = baton(&["--database-url", &format!("sqlite://{}", missing.display()), "report"]);
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains(&format!("there is no database at {}", missing.display())), "{stderr}");
+    assert!(!missing.exists(), "the report created the database it was asked to read");
+}
