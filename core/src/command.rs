@@ -176,7 +176,8 @@ pub const USAGE: &[(&str, &str)] = &[
     ("help", "/handoff help [command]"),
 ];
 
-fn usage(sub: &str) -> &'static str {
+/// The usage line of a sub-command (`new`, `return`, …); the general help for an unknown one.
+pub fn usage(sub: &str) -> &'static str {
     USAGE.iter().find(|(name, _)| *name == sub).map_or("/handoff help", |(_, u)| u)
 }
 

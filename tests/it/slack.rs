@@ -11,7 +11,7 @@ use baton::slack::{Slack, SlackApi};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::fake_slack::{APP_TOKEN, FakeSlack, TOKEN};
+use crate::fake_slack::{APP_TOKEN, FakeSlack, Scripted, TOKEN};
 use crate::support::{Running, app, eventually, postgres, repo, sqlite};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -195,6 +195,20 @@ async fn a_double_clicked_or_replayed_button_acts_once() {
     let texts: Vec<String> =
         bot.slack.responses().iter().map(|r| r["text"].as_str().unwrap_or("").to_string()).collect();
     assert!(texts.iter().any(|t| t.contains("already handled")), "{texts:?}");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn a_form_slack_will_not_open_is_answered_with_the_command_to_type_instead() {
+    let bot = bot().await;
+    // Slack refuses a trigger older than three seconds.
+    bot.slack.script("views.open", vec![Scripted::Error("expired_trigger_id")]);
+    let (status, body) = bot.command(RITA, "", "trig-late").await;
+    assert_eq!((status, body), (200, Value::Null), "an empty acknowledgement");
+    eventually(10, "the answer", || async { !bot.slack.responses().is_empty() }).await;
+    let answer = bot.slack.responses()[0]["text"].as_str().expect("text").to_string();
+    assert!(answer.contains("could not open the form") && answer.contains("expired_trigger_id"), "{answer}");
+    assert!(answer.contains("/handoff new &lt;seam&gt;"), "the command to type, escaped for Slack: {answer}");
     running_stop(bot).await;
 }
 

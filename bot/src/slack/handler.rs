@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use baton_core::{Command, Ctx, Intent, IntentKind, Recipient, Surface, command::parse_id, parse, render};
+use baton_core::command::{parse_id, usage};
+use baton_core::{Command, Ctx, Intent, IntentKind, Recipient, Surface, parse, render};
 use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -48,12 +49,16 @@ impl Slack {
         self.app.model.by_slack(slack_user).map(|p| p.id.clone())
     }
 
-    /// Opens a modal after the acknowledgement.
-    fn open_modal(&self, trigger_id: String, view: Value) {
-        let api = self.api.clone();
+    /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
+    /// outage), the person is told through `response_url` and given the command to type instead.
+    fn open_modal(&self, trigger_id: String, view: Value, response_url: Option<String>, instead: &str) {
+        let me = self.clone();
+        let instead = instead.to_string();
         tokio::spawn(async move {
-            if let Err(e) = api.views_open(&trigger_id, &view, Utc::now()).await {
+            if let Err(e) = me.api.views_open(&trigger_id, &view, Utc::now()).await {
                 tracing::error!("views.open failed: {e}");
+                let text = format!("Baton could not open the form ({e}). Type it instead: {instead}");
+                me.respond_later(response_url, text);
             }
         });
     }
@@ -116,7 +121,8 @@ impl Slack {
         };
         let text = cmd.text.trim();
         if cmd.command == "/handoff" && (text.is_empty() || text.eq_ignore_ascii_case("new")) {
-            self.open_modal(cmd.trigger_id.clone(), modal::new_handoff(&self.app.model, &person, None));
+            let form = modal::new_handoff(&self.app.model, &person, None);
+            self.open_modal(cmd.trigger_id.clone(), form, Some(cmd.response_url.clone()), usage("new"));
             return Value::Null;
         }
         let line = format!("{} {text}", cmd.command);
@@ -155,7 +161,8 @@ impl Slack {
                         }
                     }
                     (kind @ ("return" | "reject" | "snooze"), Some(id)) => {
-                        self.open_modal(trigger_id, modal::reason(kind, id));
+                        let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
+                        self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
                     }
                     (kind @ ("accept" | "ack" | "approve"), Some(id)) => {
                         let command = match kind {
