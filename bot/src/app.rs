@@ -12,7 +12,7 @@ use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
 use baton_core::history::{StallsQuery, View, Viewer};
 use baton_core::{
-    Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render, review,
+    Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, Waiting, render, review,
 };
 use baton_core::{Image, Intent, IntentKind, Recipient};
 use chrono::{DateTime, Utc};
@@ -242,24 +242,59 @@ impl App {
         }
     }
 
+    /// What is on a person's plate: handoffs they own or requested, those in their function's queue,
+    /// and those waiting for their approval.
     async fn mine(&self, actor: &str, now: DateTime<Utc>) -> Result<String, AppError> {
-        let list = self.store.open_for(actor).await?;
-        if list.is_empty() {
-            return Ok("You own or requested no open handoffs.".into());
-        }
-        let lines: Vec<String> = list
-            .iter()
-            .map(|h| {
-                let role = if h.owner.as_deref() == Some(actor) { "owner" } else { "requester" };
-                let stalled =
-                    h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
-                let due = Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
-                format!("{} · {} · {} · you are {role}{stalled} {due}", h.label(), h.title, h.state)
-                    .trim_end()
-                    .to_string()
+        let own = self.store.open_for(actor).await?;
+        let seams: Vec<String> = (self.model.seams.values())
+            .filter(|s| {
+                s.approvers.iter().any(|a| a == actor)
+                    || self.model.functions.get(&s.to).is_some_and(|f| f.has_member(actor))
             })
+            .map(|s| s.id.clone())
             .collect();
-        Ok(lines.join("\n"))
+        let mut others = self.store.open_in_seams(&seams).await?;
+        others.retain(|h| !own.iter().any(|o| o.id == h.id));
+        others.sort_by_key(|h| h.id);
+        let waiting = |kind: Waiting| -> Vec<&Handoff> {
+            others.iter().filter(|h| baton_core::waiting_on(&self.model, h, actor) == Some(kind)).collect()
+        };
+        let (queue, approvals) = (waiting(Waiting::Acceptance), waiting(Waiting::Approval));
+        if own.is_empty() && queue.is_empty() && approvals.is_empty() {
+            return Ok("You own or requested no open handoffs, and none waits for your team to accept it or for \
+                       your approval."
+                .into());
+        }
+        let due =
+            |h: &Handoff| Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
+        let line = |parts: Vec<String>| {
+            format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · "))
+        };
+        let mut out = Vec::new();
+        if !own.is_empty() {
+            out.push("Yours:".to_string());
+            for h in &own {
+                let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
+                let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
+                out.push(line(vec![h.label(), h.title.clone(), h.state.to_string(), role.into(), stalled, due(h)]));
+            }
+        }
+        if !queue.is_empty() {
+            out.push("In your team's queue (accept with `/handoff accept H-<n>`):".to_string());
+            for h in queue {
+                let team = self.model.seams.get(&h.seam).and_then(|s| self.model.functions.get(&s.to));
+                let team = team.map(|f| f.name.clone()).unwrap_or_default();
+                out.push(line(vec![h.label(), h.title.clone(), team, due(h)]));
+            }
+        }
+        if !approvals.is_empty() {
+            out.push("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):".to_string());
+            for h in approvals {
+                let given = format!("{} of {} approvals", h.approvals.len(), h.tier.approvals_needed());
+                out.push(line(vec![h.label(), h.title.clone(), given, due(h)]));
+            }
+        }
+        Ok(out.join("\n"))
     }
 
     /// Stall history over the `window` before `now`, and what is stalled now.

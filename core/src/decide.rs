@@ -873,6 +873,26 @@ fn approvers_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
     }
 }
 
+/// What a handoff waits on from one person (for their `/handoff mine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// It is in the queue of a function they belong to: one of them accepts it.
+    Acceptance,
+    /// It waits at the gate, and they may approve it.
+    Approval,
+}
+
+/// Whether `h` waits on `person`: unaccepted in their function's queue, or at a gate they may
+/// approve (not its requester or owner, an approver on its seam, not yet approved by them).
+pub fn waiting_on(model: &OperatingModel, h: &Handoff, person: &str) -> Option<Waiting> {
+    let ctx = Ctx::new(model, &h.seam).ok()?;
+    match h.state {
+        State::Open if h.owner.is_none() && ctx.to.has_member(person) => Some(Waiting::Acceptance),
+        State::AwaitingGate if check_approver(&ctx, h, person).is_ok() => Some(Waiting::Approval),
+        _ => None,
+    }
+}
+
 fn check_approver(ctx: &Ctx<'_>, h: &Handoff, actor: &str) -> Result<(), Rejection> {
     let deny = |reason: &str| {
         Err(Rejection::CannotApprove { id: h.id, reason: reason.to_string(), approvers: approvers_line(ctx, h) })

@@ -189,13 +189,28 @@ async fn handoff_numbers_have_no_gaps_from_refused_creations_and_lists_answer_pe
         assert!(matches!(bad, Err(AppError::Rejected(_))));
         let reply = app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
         assert!(reply.starts_with("H-1 "), "{reply}");
+        let mine = |who: &'static str| {
+            let app = app.clone();
+            async move { app.handle(who, Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine") }
+        };
+        // Unaccepted, it is in the queue of every member of the receiving function.
+        let queue = mine("ben").await;
+        assert!(queue.starts_with("In your team's queue"), "{queue}");
+        assert!(queue.contains("• H-1 · Acme renewal · Customer Success · Due for acceptance by"), "{queue}");
         app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
-        let mine = app.handle("ana", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
-        assert!(mine.contains("H-1 · Acme renewal · accepted · you are owner"), "{mine}");
-        let theirs = app.handle("rita", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
-        assert!(theirs.contains("you are requester"), "{theirs}");
-        let nobody = app.handle("ben", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
-        assert!(nobody.contains("no open handoffs"));
+        let own = mine("ana").await;
+        assert!(own.contains("• H-1 · Acme renewal · accepted · you are owner · Due for next update"), "{own}");
+        assert!(mine("rita").await.contains("you are requester"));
+        assert!(mine("ben").await.contains("no open handoffs"), "accepted: out of the queue");
+        // At the gate (high-stakes: two of sam, carla and vic), it waits on each approver in turn.
+        app.handle("ana", Surface::Console, cmd("/handoff done H-1"), t(MONDAY_9), None).await.expect("done");
+        let approver = mine("sam").await;
+        assert!(approver.starts_with("Waiting for your approval"), "{approver}");
+        assert!(approver.contains("• H-1 · Acme renewal · 0 of 2 approvals"), "{approver}");
+        app.handle("sam", Surface::Console, cmd("/approve H-1"), t(MONDAY_9), None).await.expect("approve");
+        assert!(mine("sam").await.contains("no open handoffs"), "approved once: no longer waits on sam");
+        assert!(mine("carla").await.contains("• H-1 · Acme renewal · 1 of 2 approvals"));
+        assert!(!mine("ana").await.contains("Waiting for your approval"), "the owner cannot approve");
         let missing = app.handle("ben", Surface::Console, cmd("/handoff show H-9"), t(MONDAY_9), None).await;
         assert!(matches!(missing, Err(AppError::Rejected(ref r)) if r.to_string() == "there is no handoff H-9"));
     })
