@@ -76,6 +76,18 @@ pub enum Rejection {
         /// What was attempted.
         action: &'static str,
     },
+    /// Only the owner or the receiving function's lead may do this.
+    #[error("only {who} can {action} H-{id}{}", if *.unowned { " while nobody owns it" } else { "" })]
+    NotOwnerOrLead {
+        /// Handoff.
+        id: HandoffId,
+        /// Who may: its owner and the lead, by name.
+        who: String,
+        /// Nobody owns it yet (so only the lead may).
+        unowned: bool,
+        /// What was attempted.
+        action: &'static str,
+    },
     /// Only the receiving function may do this.
     #[error("only members of {function} (lead: {lead}) can {action} H-{id}")]
     NotReceiver {
@@ -661,7 +673,7 @@ pub fn decide(
         Command::Reassign { to, .. } => {
             let may = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
             if !may {
-                return Err(Rejection::NotOwner { id, owner: owner_name(&ctx, h), action: "reassign" });
+                return Err(not_owner_or_lead(&ctx, h, "reassign"));
             }
             if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be reassigned"));
@@ -686,7 +698,7 @@ pub fn decide(
         Command::Snooze { duration, reason, .. } => {
             let owner_or_lead = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
             if !owner_or_lead {
-                return Err(Rejection::NotOwner { id, owner: owner_name(&ctx, h), action: "snooze" });
+                return Err(not_owner_or_lead(&ctx, h, "snooze"));
             }
             if matches!(h.state, State::Returned) {
                 return Err(wrong("its clocks are already paused while it waits on the requester"));
@@ -808,6 +820,15 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
         Some(o) => ctx.name(o).to_string(),
         None => format!("the {} queue (lead {})", ctx.to.name, ctx.name(&ctx.to.lead)),
     }
+}
+
+fn not_owner_or_lead(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {
+    let lead = format!("{} (lead of {})", ctx.name(&ctx.to.lead), ctx.to.name);
+    let who = match &h.owner {
+        Some(owner) => format!("its owner, {}, or {lead}", ctx.name(owner)),
+        None => lead,
+    };
+    Rejection::NotOwnerOrLead { id: h.id, who, unowned: h.owner.is_none(), action }
 }
 
 fn not_receiver(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {

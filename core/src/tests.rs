@@ -282,7 +282,7 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     assert!(w.h.snooze.is_none());
     // 1h banked + 7h from 14:00: Monday 14-17 (3h) and Tuesday 9-13 (4h).
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
-    assert!(w.refused("ben", "/snooze H-1 1h x").contains("only the owner"));
+    assert!(w.refused("ben", "/snooze H-1 1h x").contains("only its owner, Ana Alves, or Carla Costa"));
     assert!(w.refused("ana", "/snooze H-1 20000h x").contains("between 1 minute and 14 days"));
 }
 
@@ -559,4 +559,20 @@ fn a_check_at_the_instant_the_store_keeps_finds_what_fell_due_there() {
     // The scheduler runs the check at the stored instant: the breach is there, not a hair later.
     w.now = due;
     assert_eq!(w.check(), ["stall_opened", "ladder_step"]);
+}
+
+#[test]
+fn what_the_owner_or_the_lead_may_do_names_both_to_everyone_else() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Unowned: the lead of Customer Success may reassign it; a member may not.
+    assert_eq!(
+        w.refused("ben", "/handoff reassign H-1 ana"),
+        "only Carla Costa (lead of Customer Success) can reassign H-1 while nobody owns it"
+    );
+    w.run("ana", "/handoff accept H-1");
+    assert_eq!(
+        w.refused("ben", "/snooze H-1 2h lunch"),
+        "only its owner, Ana Alves, or Carla Costa (lead of Customer Success) can snooze H-1"
+    );
+    w.run("carla", "/snooze H-1 2h customer away");
 }
