@@ -53,9 +53,13 @@ pub fn validate_fields(
             let reported = errors.iter().any(|e| e.field == spec.name);
             if !fields.contains_key(&spec.name) && !reported {
                 let help = spec.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+                let one_of = match &spec.kind {
+                    FieldType::Choice(options) => format!(", one of {}", options.join(", ")),
+                    _ => String::new(),
+                };
                 errors.push(FieldError {
                     field: spec.name.clone(),
-                    message: format!("`{}` is required{help}: add {}=...", spec.name, spec.name),
+                    message: format!("`{}` is required{help}: add {}=...{one_of}", spec.name, spec.name),
                 });
             }
         }

@@ -174,7 +174,11 @@ pub(crate) fn validate(
         }
         if !errors.iter().any(|e| e.field == f.name) {
             let help = f.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
-            errors.push(err(&f.name, format!("required: add {}=...{help}", f.name)));
+            let one_of = match &f.kind {
+                ArtifactType::Choice(options) => format!(", one of {}", options.join(", ")),
+                _ => String::new(),
+            };
+            errors.push(err(&f.name, format!("required: add {}=...{one_of}{help}", f.name)));
         }
     }
     // What the decision needs, unless that field was given and is already named as wrong.

@@ -162,6 +162,9 @@ fn creation_checks_the_contract_and_reports_every_field_problem() {
     ] {
         assert!(err.contains(expected), "{expected:?} missing from {err}");
     }
+    // A missing choice says what to choose from.
+    let err = new_acme("rita", &[("account", "A"), ("arr", "1")]).to_string();
+    assert!(err.contains("`segment` is required: add segment=..., one of smb, mid-market, enterprise"), "{err}");
     let err = new_acme("ana", &[("account", "A"), ("arr", "1"), ("segment", "smb")]);
     assert!(err.to_string().contains("come from Sales"));
     let err = new_acme("rita", &[("account", "A"), ("arr", "1"), ("segment", "smb"), ("tier", "reversible")]);
@@ -407,6 +410,12 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     for expected in ["colour", "category: `weather` is not one of", "assumption_broke: required", "new_owner"] {
         assert!(err.contains(expected), "{expected} missing in: {err}");
     }
+    // A missing choice says what to choose from.
+    let err = w.refused("carla", r#"/handoff record H-1 decision=resume assumption_broke="x""#);
+    assert!(
+        err.contains("category: required: add category=..., one of missing-information, unclear-ownership, capacity"),
+        "{err}"
+    );
     // A wrong value is named once, not a second time as missing.
     let err = w.refused(
         "carla",
