@@ -253,7 +253,7 @@ impl App {
             })
             .map(|s| s.id.clone())
             .collect();
-        let mut others = self.store.open_in_seams(&seams).await?;
+        let mut others = self.store.waiting_in_seams(&seams).await?;
         others.retain(|h| !own.iter().any(|o| o.id == h.id));
         others.sort_by_key(|h| h.id);
         let waiting = |kind: Waiting| -> Vec<&Handoff> {
