@@ -183,6 +183,17 @@ pub fn usage(sub: &str) -> &'static str {
 
 /// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
 pub fn parse(line: &str) -> Result<Command, ParseError> {
+    // Invisible characters make text that reads right but stores wrong (PostgreSQL refuses NUL).
+    if let Some(c) = line.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        let (sub, _) = sub_command(line.split_whitespace().map(str::to_string));
+        return Err(ParseError {
+            message: format!(
+                "the command holds an invisible control character (U+{:04X}); type it again without it",
+                c as u32
+            ),
+            usage: usage(&sub),
+        });
+    }
     let Some(words) = split_words(line) else {
         // The command is still known from its first words, which hold no quotes.
         let mut plain = line.split_whitespace().map(str::to_string);
@@ -395,6 +406,9 @@ mod tests {
         assert!(err("/snooze H-1 soon because").contains("not a duration"));
         assert!(err("/handoff frobnicate").contains("unknown command `frobnicate`"));
         assert!(err("/handoff new x \"open quote").contains("quotation mark"));
+        assert!(err("/handoff record H-1 assumption_broke=\"a\u{0}b\"").contains("control character (U+0000)"));
+        assert!(err("/reject H-1 bad\u{1b}[31m").contains("control character (U+001B)"));
+        assert!(parse("/handoff update H-1 line one\nline two\tand a tab").is_ok(), "newlines and tabs are text");
         // The usage shown is the command's own, though its words could not be split.
         assert!(err("/handoff new x \"open quote").contains("/handoff new <seam>"));
         assert!(err("/reject H-1 \"why").contains("/reject H-<n> <reason>"));
