@@ -246,7 +246,10 @@ impl App {
     /// and those waiting for their approval.
     async fn mine(&self, actor: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let own = self.store.open_for(actor).await?;
-        let seams: Vec<String> = (self.model.seams.values())
+        let seams: Vec<String> = self
+            .model
+            .seams
+            .values()
             .filter(|s| {
                 s.approvers.iter().any(|a| a == actor)
                     || self.model.functions.get(&s.to).is_some_and(|f| f.has_member(actor))
