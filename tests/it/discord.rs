@@ -493,6 +493,14 @@ async fn stalls_in_discord_checks_access_and_posts_the_chart_as_an_attachment() 
     let (_, refused) = bot.signed(&command("902", EVE, "stalls", json!([option("seam", "sales-to-cs")]))).await;
     let text = refused["data"]["content"].as_str().expect("content");
     assert!(text.starts_with("✗ you can see the stall history of seams to or from Engineering only"), "{text}");
+    // A handoff option that is not a reference is named, as in Slack and the console.
+    for (id, options, expected) in [
+        ("905", json!([option("handoff", "H-0")]), "✗ `H-0` is not a handoff reference: write it like H-12"),
+        ("906", json!([]), "✗ name the handoff, like H-12"),
+    ] {
+        let (_, said) = bot.signed(&command(id, EVE, "ack", options)).await;
+        assert_eq!(said["data"]["content"], expected);
+    }
     let (_, health) = bot.signed(&command("903", ADA, "stalls", json!([option("view", "health")]))).await;
     assert!(health["data"]["content"].as_str().expect("content").contains("1. Is throughput stable per seam?"));
 

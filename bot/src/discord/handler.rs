@@ -83,8 +83,12 @@ impl Discord {
         let key = format!("discord:interaction:{}", i.id);
         let command = match &i.kind {
             Kind::Command { name, options } => {
-                let id = option(options, "handoff").and_then(parse_id);
-                let need_id = |id: Option<HandoffId>| id.ok_or("name the handoff, like H-12");
+                let given = option(options, "handoff");
+                let id = given.and_then(parse_id);
+                let need_id = |id: Option<HandoffId>| match given {
+                    None => Err("name the handoff, like H-12".to_string()),
+                    Some(word) => id.ok_or(format!("`{word}` is not a handoff reference: write it like H-12")),
+                };
                 let c = match name.as_str() {
                     "ack" => need_id(id).map(Command::Ack),
                     "stalls" => {
