@@ -109,9 +109,12 @@ impl<W: Write> Console<W> {
                     writeln!(self.out, "  {} ({})", p.id, p.name)?;
                 }
             }
-            "tz" => match rest.first().and_then(|z| z.parse::<Tz>().ok()) {
-                Some(tz) => self.tz = tz,
-                None => writeln!(self.out, "  ✗ name an IANA time zone, like `tz Europe/Berlin`")?,
+            "tz" => match rest.first().map(|z| (z, z.parse::<Tz>())) {
+                Some((_, Ok(tz))) => self.tz = tz,
+                Some((z, Err(_))) => {
+                    writeln!(self.out, "  ✗ `{z}` is not an IANA time zone; name one like `tz Europe/Berlin`")?
+                }
+                None => writeln!(self.out, "  times show in {}; change with `tz Europe/Berlin`", self.tz)?,
             },
             "clock" => self.clock(&rest).await?,
             "events" => self.events(rest.first().copied()).await?,
@@ -185,7 +188,11 @@ impl<W: Write> Console<W> {
             writeln!(self.out, "  ✗ usage: events H-<n>")?;
             return Ok(());
         };
-        for e in self.app.store.events(id).await? {
+        let events = self.app.store.events(id).await?;
+        if events.is_empty() {
+            writeln!(self.out, "  ✗ there is no handoff H-{id}")?;
+        }
+        for e in events {
             let when = e.at.with_timezone(&self.tz).format("%a %d %b %H:%M");
             let change = serde_json::to_string(&e.change)?;
             writeln!(self.out, "  {when} · {} via {} · {} · {change}", e.actor, e.surface.name(), e.state)?;
@@ -201,6 +208,11 @@ impl<W: Write> Console<W> {
                 return Ok(());
             }
         };
+        // Help needs nobody to be acting.
+        if let Command::Help(topic) = &command {
+            writeln!(self.out, "{}", indent(&crate::app::help(topic.as_deref()), "  "))?;
+            return Ok(());
+        }
         let Some(actor) = self.actor.clone() else {
             writeln!(self.out, "  ✗ say who you are first: `as <person>` (`people` lists them)")?;
             return Ok(());

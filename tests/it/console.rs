@@ -90,20 +90,26 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
 #[tokio::test]
 async fn console_mistakes_get_precise_answers() {
     let out = run(
-        "/ack H-1\nas nobody\nas rita\n/handoff accept\nclock tomorrow\nclock 2020-01-01 09:00\nclock +2147483647d\n/ack H-7\nevents\n",
+        "/handoff help snooze\n/ack H-1\nas nobody\ntz Mars/Olympus\ntz\nas rita\n/handoff accept\nclock tomorrow\n\
+         clock 2020-01-01 09:00\nclock +2147483647d\n/ack H-7\nevents\nevents H-7\n",
     )
     .await;
     in_order(
         &out,
         &[
+            // Help needs nobody to be acting.
+            "usage: /snooze H-<n>",
             "✗ say who you are first: `as <person>`",
             "✗ there is no person `nobody`",
+            "✗ `Mars/Olympus` is not an IANA time zone",
+            "times show in UTC",
             "✗ name the handoff, like H-12\n    /handoff accept H-<n>",
             "✗ usage: clock +4h",
             "✗ the clock only moves forward",
             "✗ the clock stops at the end of 9999: move it less far",
             "✗ there is no handoff H-7",
             "✗ usage: events H-<n>",
+            "✗ there is no handoff H-7",
         ],
     );
 }
