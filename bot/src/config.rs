@@ -17,6 +17,7 @@ pub fn load_files(config: &Path, playbooks: Option<&Path>) -> Result<OperatingMo
     let text = std::fs::read_to_string(config).map_err(|e| vec![unreadable(config, e)])?;
     let dir =
         playbooks.map(Path::to_path_buf).unwrap_or_else(|| config.parent().unwrap_or(Path::new(".")).join("playbooks"));
+    let missing = !dir.exists();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -41,6 +42,17 @@ pub fn load_files(config: &Path, playbooks: Option<&Path>) -> Result<OperatingMo
         Ok(model) if errors.is_empty() => Ok(model),
         Ok(_) => Err(errors),
         Err(mut e) => {
+            // Unknown playbooks because their folder is not there: say where they were looked for.
+            if missing && e.iter().any(|e| e.message.starts_with("unknown playbook")) {
+                errors.push(ConfigError {
+                    file: dir.display().to_string(),
+                    line: 0,
+                    field: "(folder)".into(),
+                    message: "no such folder, so no playbooks were read; playbooks are read from `playbooks/` \
+                              beside the operating model, or from --playbooks (BATON_PLAYBOOKS_DIR)"
+                        .into(),
+                });
+            }
             errors.append(&mut e);
             Err(errors)
         }

@@ -151,3 +151,19 @@ fn a_report_on_a_missing_database_names_the_path_and_creates_nothing() {
     assert!(stderr.contains(&format!("there is no database at {}", missing.display())), "{stderr}");
     assert!(!missing.exists(), "the report created the database it was asked to read");
 }
+
+/// A model whose ladders name playbooks, checked where there is no playbook folder, says where the
+/// playbooks were looked for.
+#[test]
+fn check_names_the_playbook_folder_it_could_not_find() {
+    let dir = std::env::temp_dir().join(format!("baton-no-playbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let model = dir.join("baton.toml");
+    std::fs::copy(repo().join("baton.toml"), &model).expect("copy");
+    let (ok, _, stderr) = baton(&["check", "--config", &model.display().to_string()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!ok);
+    let folder = dir.join("playbooks").display().to_string();
+    assert!(stderr.contains(&format!("{folder}:0: (folder): no such folder, so no playbooks were read")), "{stderr}");
+    assert!(stderr.contains("unknown playbook `unacknowledged`"), "{stderr}");
+}
