@@ -303,7 +303,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open(url).await?;
             let lease = chrono::Duration::from_std(delivery_lease).context("delivery lease too long")?;
             // One socket for the process: a reload restarts the server on it without a gap in binding.
-            let socket = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+            let socket = std::net::TcpListener::bind(&listen).with_context(|| {
+                format!("binding {listen} (--listen or {}: host:port, like 0.0.0.0:8080)", settings::LISTEN)
+            })?;
             socket.set_nonblocking(true)?;
             let (config_path, playbooks_dir) = (cli.config.clone(), cli.playbooks.clone());
             loop {

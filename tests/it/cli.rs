@@ -167,3 +167,16 @@ fn check_names_the_playbook_folder_it_could_not_find() {
     assert!(stderr.contains(&format!("{folder}:0: (folder): no such folder, so no playbooks were read")), "{stderr}");
     assert!(stderr.contains("unknown playbook `unacknowledged`"), "{stderr}");
 }
+
+/// An address that cannot be bound names the setting to fix.
+#[test]
+fn serve_on_a_bad_address_names_the_setting() {
+    let db = std::env::temp_dir().join(format!("baton-listen-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", db.display());
+    let (ok, _, stderr) = baton(&["--database-url", &url, "serve", "--listen", "nonsense"]);
+    for f in ["", "-shm", "-wal"] {
+        std::fs::remove_file(format!("{}{f}", db.display())).ok();
+    }
+    assert!(!ok);
+    assert!(stderr.contains("binding nonsense (--listen or BATON_LISTEN: host:port"), "{stderr}");
+}
