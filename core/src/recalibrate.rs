@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::contract::FieldError;
 use crate::decide::{Draft, Rejection};
 use crate::handoff::*;
-use crate::model::{ArtifactType, Participant, Playbook, Role};
+use crate::model::{ArtifactType, OperatingModel, Participant, Playbook, Role};
 use crate::render;
 
 /// The people a playbook role stands for on this handoff.
@@ -375,20 +375,33 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
     Ok(format!("Post-mortem of {label} recorded ({}).", pb.title))
 }
 
-/// The playbook the seam's ladder convenes, else the first that applies, else the first.
+/// The playbook for a handoff stalled with `kind`: `named` (a ladder's choice) when it applies to
+/// the stall (its kinds, seams and tiers), else the first that applies, else `named`. One ladder
+/// serves every kind of stall; a playbook says which ones it is for.
+pub(crate) fn playbook_for(model: &OperatingModel, h: &Handoff, kind: Option<StallKind>, named: &str) -> String {
+    let kind = kind.map(StallKind::name);
+    let applies = |id: &str| model.playbooks.get(id).is_some_and(|p| p.applies(&h.seam, h.tier, kind));
+    if applies(named) {
+        return named.to_string();
+    }
+    model.playbooks.keys().find(|id| applies(id)).cloned().unwrap_or_else(|| named.to_string())
+}
+
+/// The playbook `/recalibrate` convenes when none is named: the one the seam's ladder convenes if it
+/// applies to the handoff's stall, else the first that applies, else the ladder's, else the first.
 pub(crate) fn default_playbook(d: &Draft<'_>) -> Option<String> {
     let model = d.ctx.model;
-    d.ctx
-        .seam
-        .ladder
-        .iter()
-        .find_map(|s| match &s.action {
-            crate::model::LadderAction::Convene(p) => Some(p.clone()),
-            _ => None,
-        })
-        .or_else(|| {
-            let kind = d.h.stall.as_ref().map(|s| s.kind.name());
-            model.playbooks.values().find(|p| p.applies(&d.h.seam, d.h.tier, kind)).map(|p| p.id.clone())
-        })
-        .or_else(|| model.playbooks.keys().next().cloned())
+    let kind = d.h.stall.as_ref().map(|s| s.kind);
+    let ladder = d.ctx.seam.ladder.iter().find_map(|s| match &s.action {
+        crate::model::LadderAction::Convene(p) => Some(p.clone()),
+        _ => None,
+    });
+    match ladder {
+        Some(named) => Some(playbook_for(model, &d.h, kind, &named)),
+        None => {
+            let kind = kind.map(StallKind::name);
+            (model.playbooks.values().find(|p| p.applies(&d.h.seam, d.h.tier, kind)).map(|p| p.id.clone()))
+                .or_else(|| model.playbooks.keys().next().cloned())
+        }
+    }
 }

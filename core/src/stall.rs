@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::calendar::{Clock, whole_ms};
-use crate::decide::{Ctx, Draft, Rejection};
+use crate::decide::{Ctx, Draft, Rejection, Waiting};
 use crate::handoff::*;
 use crate::model::{LadderAction, OperatingModel};
 use crate::render;
@@ -172,7 +172,14 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
     let actions = render::actions(&d.h);
     match action {
         LadderAction::RemindOwner => {
+            // At a gate the owner can do nothing more: the approvers who may still approve are reminded.
+            let approvers: Vec<String> = (ctx.seam.approvers.iter())
+                .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
+                .cloned()
+                .collect();
+            let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
             let (recipients, hint) = match &d.h.owner {
+                _ if !approvers.is_empty() => (approvers, gate),
                 Some(owner) => {
                     let mut r = vec![owner.clone()];
                     if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
@@ -218,8 +225,9 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
                 );
             }
         }
-        LadderAction::Convene(playbook) => {
+        LadderAction::Convene(named) => {
             let to = convene_to(&ctx);
+            let playbook = crate::recalibrate::playbook_for(ctx.model, &d.h, Some(kind), &named);
             crate::recalibrate::convene(d, &playbook, &stalled, to);
         }
     }

@@ -585,3 +585,24 @@ fn what_the_owner_or_the_lead_may_do_names_both_to_everyone_else() {
     );
     w.run("carla", "/snooze H-1 2h customer away");
 }
+
+#[test]
+fn a_stall_at_the_gate_reminds_the_approvers_and_convenes_the_playbook_for_gates() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    // Eight business hours at the gate: the reminder goes to those who may still approve, with the
+    // buttons they can use; the owner, who can do nothing more, is not asked.
+    assert_eq!(w.at("2026-11-30T17:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("carla")"#, r#"Person("vic")"#]);
+    let reminder = &w.last().intents[0];
+    assert!(reminder.text.ends_with("It waits for your approval: `/approve H-1` or `/reject H-1 <reason>`."));
+    assert_eq!(reminder.actions, [Action::Approve, Action::Reject]);
+    // The seam's ladder names `unacknowledged` (for handoffs nobody accepted); a gate stall convenes
+    // the playbook that applies to gates instead.
+    for at in ["2026-12-01T11:00:00-05:00", "2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"] {
+        w.at(at).check();
+    }
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("approvals-deadlocked"));
+}
