@@ -80,7 +80,9 @@ pub fn markdown(m: &OperatingModel) -> String {
         o.push_str("\nEscalation ladder (business time after the breach):\n\n");
         for step in &s.ladder {
             let what = match &step.action {
-                LadderAction::Convene(p) => format!("convene a recalibration (`{p}`)"),
+                LadderAction::Convene(p) => format!(
+                    "convene a recalibration (`{p}` when it applies to the stall, else the first playbook that does)"
+                ),
                 other => other.name().to_string(),
             };
             let _ = writeln!(o, "1. after {}: {what}", duration(step.after));
