@@ -62,8 +62,10 @@ pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingMode
         }
     }
     let playbook_ids = parsed.keys().map(|k| (k.clone(), ())).collect();
-    let mut model = parse_model(model, &playbook_ids, &mut errors).unwrap_or_default();
-    let seam_ids: BTreeMap<String, ()> = model.seams.keys().map(|k| (k.clone(), ())).collect();
+    // Playbooks may name any seam the model declares, also one with mistakes of its own (those are
+    // reported where they are, not again as an unknown seam).
+    let mut seam_ids = BTreeMap::new();
+    let mut model = parse_model(model, &playbook_ids, &mut seam_ids, &mut errors).unwrap_or_default();
     for r in &seam_refs {
         let mut d = Diag { file: r.src.name, text: r.src.text, errors: &mut errors };
         for seam in &r.seams {
@@ -517,6 +519,7 @@ fn parse_artifact_field(d: &mut Diag<'_>, v: &Value<'_>) -> Option<ArtifactField
 fn parse_model(
     src: Source<'_>,
     playbook_ids: &BTreeMap<String, ()>,
+    declared_seams: &mut BTreeMap<String, ()>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<OperatingModel> {
     let mut d = Diag { file: src.name, text: src.text, errors };
@@ -533,6 +536,7 @@ fn parse_model(
     let functions = top.entries(&mut d, "functions");
     let reviewers = top.entries(&mut d, "reviewers");
     let seams = top.entries(&mut d, "seams");
+    declared_seams.extend(seams.iter().map(|(k, _)| (k.get_ref().clone(), ())));
     let person_ids: BTreeMap<String, ()> = people.iter().map(|(k, _)| (k.get_ref().clone(), ())).collect();
 
     for (id, v) in &people {
