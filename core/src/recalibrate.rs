@@ -376,15 +376,18 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
 }
 
 /// The playbook for a handoff stalled with `kind`: `named` (a ladder's choice) when it applies to
-/// the stall (its kinds, seams and tiers), else the first that applies, else `named`. One ladder
-/// serves every kind of stall; a playbook says which ones it is for.
+/// the stall (its kinds, seams and tiers), else the most specific one that applies (one naming this
+/// seam before one for any seam, then the fewest kinds), else `named`. One ladder serves every kind
+/// of stall; a playbook says which ones it is for.
 pub(crate) fn playbook_for(model: &OperatingModel, h: &Handoff, kind: Option<StallKind>, named: &str) -> String {
     let kind = kind.map(StallKind::name);
-    let applies = |id: &str| model.playbooks.get(id).is_some_and(|p| p.applies(&h.seam, h.tier, kind));
-    if applies(named) {
+    let applies = |p: &Playbook| p.applies(&h.seam, h.tier, kind);
+    if model.playbooks.get(named).is_some_and(applies) {
         return named.to_string();
     }
-    model.playbooks.keys().find(|id| applies(id)).cloned().unwrap_or_else(|| named.to_string())
+    (model.playbooks.values().filter(|p| applies(p)))
+        .min_by_key(|p| (p.seams.is_empty(), p.kinds.len(), p.id.clone()))
+        .map_or_else(|| named.to_string(), |p| p.id.clone())
 }
 
 /// The playbook `/recalibrate` convenes when none is named: the one the seam's ladder convenes if it

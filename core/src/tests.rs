@@ -606,3 +606,20 @@ fn a_stall_at_the_gate_reminds_the_approvers_and_convenes_the_playbook_for_gates
     }
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("approvals-deadlocked"));
 }
+
+#[test]
+fn a_person_behind_on_updates_gets_the_playbook_for_missing_information_not_the_agents_one() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    // No update for eight business hours, then the ladder climbs to its convene step (8h later).
+    for at in [
+        "2026-11-30T17:00:00-05:00",
+        "2026-12-01T11:00:00-05:00",
+        "2026-12-01T13:00:00-05:00",
+        "2026-12-01T17:00:00-05:00",
+    ] {
+        w.at(at).check();
+    }
+    // `agent-stalled` is for the seam where agents own work; of those left, the most specific wins.
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("missing-information"));
+}
