@@ -81,7 +81,7 @@ pub fn markdown(m: &OperatingModel) -> String {
         for step in &s.ladder {
             let what = match &step.action {
                 LadderAction::Convene(p) => format!(
-                    "convene a recalibration (`{p}` when it applies to the stall, else the first playbook that does)"
+                    "convene a recalibration (`{p}` when it applies to the stall, else the most specific that does)"
                 ),
                 other => other.name().to_string(),
             };
