@@ -85,6 +85,13 @@ impl World {
         kinds
     }
 
+    /// Runs the stall checks at each of `times`, in order (as the scheduler would).
+    fn checks_at(&mut self, times: &[&str]) {
+        for at in times {
+            self.at(at).check();
+        }
+    }
+
     fn last(&self) -> &Decision {
         self.log.last().expect("a decision")
     }
@@ -395,14 +402,12 @@ fn the_shipped_model_loads_with_every_seam_and_playbook() {
 fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     // Nobody accepts; the ladder convenes the unacknowledged playbook on Tuesday at 13:00.
-    for at in [
+    w.checks_at(&[
         "2026-11-30T13:00:00-05:00",
         "2026-11-30T15:00:00-05:00",
         "2026-11-30T17:00:00-05:00",
         "2026-12-01T13:00:00-05:00",
-    ] {
-        w.at(at).check();
-    }
+    ]);
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.convener.as_str()), Some("carla"));
     w.at("2026-12-01T13:20:00-05:00");
     // Missing and wrong fields are all named.
@@ -601,9 +606,7 @@ fn a_stall_at_the_gate_reminds_the_approvers_and_convenes_the_playbook_for_gates
     assert_eq!(reminder.actions, [Action::Approve, Action::Reject]);
     // The seam's ladder names `unacknowledged` (for handoffs nobody accepted); a gate stall convenes
     // the playbook that applies to gates instead.
-    for at in ["2026-12-01T11:00:00-05:00", "2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"] {
-        w.at(at).check();
-    }
+    w.checks_at(&["2026-12-01T11:00:00-05:00", "2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"]);
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("approvals-deadlocked"));
 }
 
@@ -612,14 +615,12 @@ fn a_person_behind_on_updates_gets_the_playbook_for_missing_information_not_the_
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
     // No update for eight business hours, then the ladder climbs to its convene step (8h later).
-    for at in [
+    w.checks_at(&[
         "2026-11-30T17:00:00-05:00",
         "2026-12-01T11:00:00-05:00",
         "2026-12-01T13:00:00-05:00",
         "2026-12-01T17:00:00-05:00",
-    ] {
-        w.at(at).check();
-    }
+    ]);
     // `agent-stalled` is for the seam where agents own work; of those left, the most specific wins.
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("missing-information"));
 }
