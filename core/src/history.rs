@@ -901,7 +901,7 @@ fn categories_answer(r: &Report) -> Answer {
         _ => Verdict::No,
     };
     let mut evidence = vec![format!(
-        "{now} failure categories recorded in the last {} days, {before} in the {} before",
+        "failure categories recorded: {now} in the last {} days, {before} in the {} before",
         r.filter.days, r.filter.days
     )];
     if !rising.is_empty() {
