@@ -391,10 +391,12 @@ pub(crate) fn playbook_for(model: &OperatingModel, h: &Handoff, kind: Option<Sta
 }
 
 /// The playbook `/recalibrate` convenes when none is named: the one the seam's ladder convenes if it
-/// applies to the handoff's stall, else the first that applies, else the ladder's, else the first.
+/// applies to the handoff's stall (or, not stalled, to the stall its state would have), else the most
+/// specific that applies, else the ladder's, else the first.
 pub(crate) fn default_playbook(d: &Draft<'_>) -> Option<String> {
     let model = d.ctx.model;
-    let kind = d.h.stall.as_ref().map(|s| s.kind);
+    // Not stalled (someone says they are blocked): the kind of stall its state would have.
+    let kind = d.h.stall.as_ref().map(|s| s.kind).or_else(|| crate::stall::phase_kind(d.h.state));
     let ladder = d.ctx.seam.ladder.iter().find_map(|s| match &s.action {
         crate::model::LadderAction::Convene(p) => Some(p.clone()),
         _ => None,

@@ -35,7 +35,7 @@ fn measure<'h>(ctx: &Ctx<'_>, h: &'h Handoff, kind: StallKind) -> (&'h Clock, Du
 }
 
 /// The phase target that applies in the handoff's state.
-fn phase_kind(state: State) -> Option<StallKind> {
+pub(crate) fn phase_kind(state: State) -> Option<StallKind> {
     match state {
         State::Open | State::Reassigned => Some(StallKind::NoAccept),
         State::Accepted | State::InProgress => Some(StallKind::NoProgress),

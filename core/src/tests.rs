@@ -624,3 +624,13 @@ fn a_person_behind_on_updates_gets_the_playbook_for_missing_information_not_the_
     // `agent-stalled` is for the seam where agents own work; of those left, the most specific wins.
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("missing-information"));
 }
+
+#[test]
+fn an_owner_who_says_they_are_blocked_gets_the_playbook_for_work_under_way() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    // Not stalled: the playbook is chosen for the stall its state would have (no progress), not the
+    // ladder's `unacknowledged`, which is about nobody accepting it.
+    let reply = w.run("ana", "/recalibrate H-1").reply.clone();
+    assert_eq!(reply, "Recalibration convened for H-1 with the missing-information playbook.");
+}
