@@ -721,6 +721,14 @@ pub fn decide(
             if !involved {
                 return Err(not_receiver(&ctx, h, "convene a recalibration on"));
             }
+            if let Some(r) = &h.recalibration {
+                return Err(wrong(&format!(
+                    "a recalibration is already under way ({}, convened by {}); record its outcome with \
+                     `/handoff record {label} decision=... assumption_broke=\"...\" category=...`",
+                    r.playbook,
+                    ctx.name(&r.convener)
+                )));
+            }
             let chosen = playbook.clone().or_else(|| crate::recalibrate::default_playbook(&d));
             let Some(chosen) = chosen.filter(|p| model.playbooks.contains_key(p)) else {
                 let known: Vec<&str> = model.playbooks.keys().map(String::as_str).collect();

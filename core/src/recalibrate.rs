@@ -98,6 +98,20 @@ fn agenda(pb: &Playbook) -> String {
     lines.join("\n")
 }
 
+/// Tells an open recalibration's thread that the ladder reached its convene step meanwhile.
+pub(crate) fn still_stalled(d: &mut Draft<'_>, stalled: &str) {
+    let Some(r) = d.h.recalibration.clone() else { return };
+    let label = d.h.label();
+    let text = format!(
+        "{stalled} The escalation ladder reached its convene step; this recalibration is still open. Record \
+         the outcome with `/handoff record {label} decision=... assumption_broke=\"...\" category=...`."
+    );
+    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![]);
+    if let Some(last) = d.intents.last_mut() {
+        last.mentions = vec![r.convener.clone()];
+    }
+}
+
 /// Reminds the convener in the thread when the timebox has run out (once).
 pub(crate) fn remind(d: &mut Draft<'_>) {
     let Some(r) = d.h.recalibration.clone() else { return };

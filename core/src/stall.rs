@@ -225,6 +225,11 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
                 );
             }
         }
+        LadderAction::Convene(_) if d.h.recalibration.is_some() => {
+            // Already convened (by someone blocked, or an earlier episode's step): the open thread
+            // is told, not a second one started.
+            crate::recalibrate::still_stalled(d, &stalled);
+        }
         LadderAction::Convene(named) => {
             let to = convene_to(&ctx);
             let playbook = crate::recalibrate::playbook_for(ctx.model, &d.h, Some(kind), &named);

@@ -633,4 +633,21 @@ fn an_owner_who_says_they_are_blocked_gets_the_playbook_for_work_under_way() {
     // ladder's `unacknowledged`, which is about nobody accepting it.
     let reply = w.run("ana", "/recalibrate H-1").reply.clone();
     assert_eq!(reply, "Recalibration convened for H-1 with the missing-information playbook.");
+    // One recalibration at a time: a second is refused with what to do instead...
+    let again = w.refused("carla", "/recalibrate H-1");
+    assert!(again.contains("a recalibration is already under way (missing-information, convened by Ana Alves)"));
+    assert!(again.contains("record its outcome with `/handoff record H-1"), "{again}");
+    // ...and when the ladder reaches its convene step, the open thread is told; no second one opens.
+    let convened = w.h.recalibration.clone().expect("open");
+    w.checks_at(&[
+        "2026-11-30T17:00:00-05:00",
+        "2026-12-01T11:00:00-05:00",
+        "2026-12-01T13:00:00-05:00",
+        "2026-12-01T17:00:00-05:00",
+    ]);
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.convened_at), Some(convened.convened_at));
+    let told = w.last().intents.iter().find(|i| i.kind == IntentKind::Thread).expect("a thread message");
+    assert_eq!(told.to, convened.thread);
+    assert!(told.text.contains("reached its convene step; this recalibration is still open"), "{}", told.text);
+    assert!(!w.last().intents.iter().any(|i| matches!(i.kind, IntentKind::Recalibration { .. })));
 }
