@@ -415,12 +415,6 @@ pub(crate) fn default_playbook(d: &Draft<'_>) -> Option<String> {
         crate::model::LadderAction::Convene(p) => Some(p.clone()),
         _ => None,
     });
-    match ladder {
-        Some(named) => Some(playbook_for(model, &d.h, kind, &named)),
-        None => {
-            let kind = kind.map(StallKind::name);
-            (model.playbooks.values().find(|p| p.applies(&d.h.seam, d.h.tier, kind)).map(|p| p.id.clone()))
-                .or_else(|| model.playbooks.keys().next().cloned())
-        }
-    }
+    let chosen = playbook_for(model, &d.h, kind, &ladder.unwrap_or_default());
+    Some(chosen).filter(|c| !c.is_empty()).or_else(|| model.playbooks.keys().next().cloned())
 }
