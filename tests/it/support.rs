@@ -61,9 +61,10 @@ pub async fn postgres_url() -> Option<String> {
         .get_or_init(|| async {
             match sqlx::AnyConnection::connect(&admin_url()).await {
                 Ok(mut c) => {
-                    // Drop databases left by earlier runs.
+                    // Drop databases left by earlier runs (`name` cast to text: the Any driver
+                    // cannot decode `name`, and the listing then came back empty).
                     let old: Vec<String> = sqlx::query_scalar(
-                        "SELECT datname FROM pg_database WHERE datname LIKE 'baton_test_%'",
+                        "SELECT datname::text FROM pg_database WHERE datname LIKE 'baton_test_%'",
                     )
                     .fetch_all(&mut c)
                     .await
