@@ -18,11 +18,11 @@ use crate::app::{App, AppError};
 use crate::deliver::plan;
 use crate::report;
 
-/// Console-only commands, shown by `help`.
 /// The simulated clock's last year: the core's clocks search a few years past any instant, and
 /// every such instant must stay within what a time can hold.
 const LAST_YEAR: i32 = 9999;
 
+/// Console-only commands, shown by `help`.
 const CONSOLE_HELP: &str = "Console commands:
 as <person>                 act as a configured person (e.g. `as rita`)
 clock                       show the simulated time

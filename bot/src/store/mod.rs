@@ -435,7 +435,6 @@ fn decode_doc(r: &AnyRow) -> Result<Handoff, StoreError> {
     serde_json::from_str(&doc).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
-/// Hides a password in a database URL for logs.
 /// Why a connection failed, said once (sqlx's text for a database error repeats its source's).
 fn explain(e: &sqlx::Error) -> String {
     match e {
@@ -448,6 +447,7 @@ fn explain(e: &sqlx::Error) -> String {
     }
 }
 
+/// Hides a password in a database URL for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
