@@ -352,31 +352,28 @@ impl Store {
     /// Handoffs that may wait on someone of the given seams' receiving side: unaccepted ones
     /// (`open`, no owner) and those at the gate. Read through the (seam, state) index.
     pub async fn waiting_in_seams(&self, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
-        let mut out = Vec::new();
-        for seam in seams {
-            out.extend(
-                self.docs(
-                    "SELECT doc FROM handoffs WHERE seam = $1 AND state IN ('open', 'awaiting_gate') \
-                     AND (owner IS NULL OR state = 'awaiting_gate') ORDER BY id",
-                    Some(seam),
-                )
-                .await?,
-            );
-        }
-        Ok(out)
+        self.docs_per_seam(
+            "SELECT doc FROM handoffs WHERE seam = $1 AND state IN ('open', 'awaiting_gate') \
+             AND (owner IS NULL OR state = 'awaiting_gate') ORDER BY id",
+            seams,
+        )
+        .await
     }
 
     /// Handoffs still moving (not done, cancelled or returned) on the given seams.
     pub async fn open_in_seams(&self, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
+        self.docs_per_seam(
+            "SELECT doc FROM handoffs WHERE seam = $1 AND state NOT IN ('done', 'cancelled', 'returned') ORDER BY id",
+            seams,
+        )
+        .await
+    }
+
+    /// [`Store::docs`] for each seam in turn (`$1` is the seam), one indexed query each.
+    async fn docs_per_seam(&self, sql: &str, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
         let mut out = Vec::new();
         for seam in seams {
-            out.extend(
-                self.docs(
-                    "SELECT doc FROM handoffs WHERE seam = $1 AND state NOT IN ('done', 'cancelled', 'returned') ORDER BY id",
-                    Some(seam),
-                )
-                .await?,
-            );
+            out.extend(self.docs(sql, Some(seam)).await?);
         }
         Ok(out)
     }
