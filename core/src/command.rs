@@ -183,22 +183,18 @@ pub fn usage(sub: &str) -> &'static str {
 
 /// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
 pub fn parse(line: &str) -> Result<Command, ParseError> {
+    // A line that cannot be read still names its command in its first words, which hold no quotes.
+    let refuse = |message: String| {
+        let (sub, _) = sub_command(line.split_whitespace().map(str::to_string));
+        Err(ParseError { message, usage: usage(&sub) })
+    };
     // Invisible characters make text that reads right but stores wrong (PostgreSQL refuses NUL).
     if let Some(c) = line.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        let (sub, _) = sub_command(line.split_whitespace().map(str::to_string));
-        return Err(ParseError {
-            message: format!(
-                "the command holds an invisible control character (U+{:04X}); type it again without it",
-                c as u32
-            ),
-            usage: usage(&sub),
-        });
+        let message = "the command holds an invisible control character";
+        return refuse(format!("{message} (U+{:04X}); type it again without it", c as u32));
     }
     let Some(words) = split_words(line) else {
-        // The command is still known from its first words, which hold no quotes.
-        let mut plain = line.split_whitespace().map(str::to_string);
-        let (sub, _) = sub_command(&mut plain);
-        return Err(ParseError { message: "a quotation mark is not closed".into(), usage: usage(&sub) });
+        return refuse("a quotation mark is not closed".into());
     };
     let (sub, rest) = sub_command(words.into_iter());
     parse_sub(&sub, rest.collect())
