@@ -150,7 +150,6 @@ pub(crate) fn validate(
     let mut fields = BTreeMap::new();
     let err = |field: &str, message: String| FieldError { field: field.to_string(), message };
     for (name, value) in given {
-        let value = value.trim();
         let Some(spec) = pb.field(name) else {
             let known: Vec<&str> = pb.artifact.iter().map(|f| f.name.as_str()).collect();
             errors.push(err(
@@ -158,6 +157,11 @@ pub(crate) fn validate(
                 format!("the {} artifact has no field `{name}`; its fields: {}", pb.id, known.join(", ")),
             ));
             continue;
+        };
+        let value = match spec.kind {
+            // `@ana`, as chat clients write a person.
+            ArtifactType::Person => value.trim().trim_start_matches('@'),
+            _ => value.trim(),
         };
         let ok = match &spec.kind {
             ArtifactType::Text | ArtifactType::FollowUps => Ok(()),
@@ -217,8 +221,11 @@ fn follow_ups(d: &Draft<'_>, text: &str) -> Result<Vec<FollowUp>, String> {
         .filter(|s| !s.is_empty())
         .map(|item| {
             let mut words = item.splitn(3, char::is_whitespace);
-            let (owner, due, what) =
-                (words.next().unwrap_or(""), words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let (owner, due, what) = (
+                words.next().unwrap_or("").trim_start_matches('@'),
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+            );
             if d.ctx.model.person(owner).is_none() {
                 return Err(format!(
                     "follow-up `{item}`: there is no person `{owner}`; write `person YYYY-MM-DD what`"

@@ -433,7 +433,8 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     assert!(w.refused("mia", "/handoff record H-1 decision=resume").contains("recorded by its convener, Carla Costa"));
     w.run(
         "carla",
-        r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="the CS queue had no owner on Mondays" category=capacity follow_ups="carla 2026-12-04 add a Monday rota; ana 2026-12-07 review the queue alerts""#,
+        // People written as chat clients write them (`@ben`) or as bare ids.
+        r#"/handoff record H-1 decision=new-owner new_owner=@ben assumption_broke="the CS queue had no owner on Mondays" category=capacity follow_ups="@carla 2026-12-04 add a Monday rota; ana 2026-12-07 review the queue alerts""#,
     );
     let d = w.last();
     assert_eq!((d.handoff.owner.as_deref(), d.handoff.state), (Some("ben"), State::Reassigned));
@@ -447,7 +448,7 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     assert_eq!((d.artifacts[0].category.as_str(), d.artifacts[0].decision.as_str()), ("capacity", "new-owner"));
     assert_eq!(d.artifacts[0].episode, Some(1));
     assert_eq!(d.follow_ups.len(), 2);
-    assert_eq!(d.follow_ups[1].owner, "ana");
+    assert_eq!((d.follow_ups[0].owner.as_str(), d.follow_ups[1].owner.as_str()), ("carla", "ana"));
     // The outcome goes to the thread; each follow-up's reminder waits for its due morning.
     let thread = d.intents.iter().find(|i| i.kind == IntentKind::Thread).expect("thread message");
     assert!(thread.text.contains("Assumption that broke: the CS queue had no owner on Mondays"));
