@@ -17,6 +17,7 @@ use crate::support::{Running, app, eventually, postgres, repo, sqlite};
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const RITA: &str = "U0RITA0001";
 const ANA: &str = "U0ANA00001";
+const CARLA: &str = "U0CARLA001";
 
 /// `baton serve` with Slack configured against a fake.
 struct Bot {
@@ -404,7 +405,8 @@ async fn url_verification_echoes_the_challenge() {
 #[tokio::test]
 async fn handoff_text_cannot_mention_channels_people_or_groups() {
     let bot = bot().await;
-    let text = r#"new sales-to-cs "<!channel> urgent <@U0SAM00001> <!subteam^S0001|@cs>" account="<!here> &co <https://evil.example|click>" arr=1 segment=smb"#;
+    // Markup typed as text reaches Baton escaped, as Slack sends it; it must leave escaped too.
+    let text = r#"new sales-to-cs "&lt;!channel&gt; urgent &lt;@U0SAM00001&gt; &lt;!subteam^S0001|@cs&gt;" account="&lt;!here&gt; &amp;co &lt;https://evil.example|click&gt;" arr=1 segment=smb"#;
     let (status, reply) = bot.command(RITA, text, "trig-inject").await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply["text"].as_str().expect("text").contains("H-1"), "{reply}");
@@ -426,6 +428,34 @@ async fn handoff_text_cannot_mention_channels_people_or_groups() {
     assert!(seen >= 4, "card, edit, DM card, answer");
     assert!(bot.slack.history("#cs-handoffs")[0]["text"].as_str().expect("text").contains("&lt;!channel&gt;"));
     assert!(!reply.to_string().contains("<!"), "the ephemeral reply is escaped too: {reply}");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn people_picked_from_slacks_list_and_escaped_text_read_as_they_were_typed() {
+    let bot = bot().await;
+    // What Slack sends for `new sales-to-cs "R&D <renewal>" account=acme.example …` with
+    // escaping on: `&`, `<` and `>` escaped, the bare domain made a link.
+    let text =
+        r#"new sales-to-cs "R&amp;D &lt;renewal&gt;" account=<http://acme.example|acme.example> arr=1 segment=smb"#;
+    let (_, reply) = bot.command(RITA, text, "trig-typed-1").await;
+    assert!(reply["text"].as_str().expect("text").contains("H-1"), "{reply}");
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!(h.title, "R&D <renewal>");
+    assert_eq!(h.fields.get("account").map(String::as_str), Some("acme.example"));
+    // The card escapes it once for Slack: no double escaping.
+    bot.delivered().await;
+    let card = bot.slack.history("#cs-handoffs")[0]["text"].as_str().expect("text").to_string();
+    assert!(card.contains("R&amp;D &lt;renewal&gt;"), "{card}");
+
+    bot.command(ANA, "accept H-1", "trig-typed-2").await;
+    // Ana picks Ben from Slack's list: Slack sends his user id, which the model maps to `ben`.
+    let (_, reply) = bot.command(ANA, "reassign H-1 <@U0BEN00001|Ben Brooks>", "trig-typed-3").await;
+    assert!(reply["text"].as_str().expect("text").contains("Ben Brooks"), "{reply}");
+    assert_eq!(bot.app.get(1).await.expect("H-1").owner.as_deref(), Some("ben"));
+    // Someone Slack knows and the model does not is named as Slack named them.
+    let (_, reply) = bot.command(CARLA, "reassign H-1 <@U0ZED00001|zed>", "trig-typed-4").await;
+    assert!(reply["text"].as_str().expect("text").contains("`zed`"), "{reply}");
     running_stop(bot).await;
 }
 
@@ -525,6 +555,7 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "chat:write",
         "files:write",
         "command: /stalls",
+        "should_escape: true",
         "commands",
         "im:write",
         "app_mentions:read",

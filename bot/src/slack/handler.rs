@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::api::SlackApi;
 use super::blocks::escape;
 use super::modal;
-use super::payload::{Event, EventRequest, Interaction, SlashCommand, View};
+use super::payload::{Event, EventRequest, Interaction, SlashCommand, View, typed_text};
 use crate::app::{App, AppError, outcome};
 
 /// By default, how long a command may run before the acknowledgement goes out without it; the answer then
@@ -119,7 +119,8 @@ impl Slack {
         let Some(person) = self.person(&cmd.user_id) else {
             return ephemeral(&unknown_user(&cmd.user_id));
         };
-        let text = cmd.text.trim();
+        let text = typed_text(&cmd.text, |slack_user| self.person(slack_user));
+        let text = text.trim();
         if cmd.command == "/handoff" && (text.is_empty() || text.eq_ignore_ascii_case("new")) {
             let form = modal::new_handoff(&self.app.model, &person, None);
             self.open_modal(cmd.trigger_id.clone(), form, Some(cmd.response_url.clone()), usage("new"));

@@ -54,6 +54,71 @@ fn check_command(cmd: SlashCommand) -> Result<SlashCommand, String> {
     Ok(cmd)
 }
 
+/// What the person typed, from the text of a slash command or a message as Slack sends it.
+///
+/// Slack marks up what it recognises (`<@U123|ana>` for a person picked from its list,
+/// `<#C123|cs>`, `<!here>`, `<https://acme.example>` or `<http://acme.example|acme.example>` for a
+/// link) and escapes `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;`. A person becomes `@` and their
+/// Baton id when `person` knows their Slack id (else `@` and the name Slack gave), so
+/// `/handoff reassign H-3 @Ana` works however it was typed; a link becomes its address, or the text
+/// it was typed as when that is the address without its scheme; channels and special mentions
+/// become plain text. The result is text to read, never markup: Baton escapes whatever it shows.
+pub fn typed_text(text: &str, person: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&unescape(&rest[..open]));
+        let Some(close) = rest[open..].find('>') else {
+            // Slack escapes a typed `<`; an unmatched one is kept as it came.
+            rest = &rest[open..];
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        let (target, label) = match inner.split_once('|') {
+            Some((target, label)) => (target, Some(unescape(label))),
+            None => (inner, None),
+        };
+        match target.chars().next() {
+            Some('@') => {
+                let id = &target[1..];
+                out.push('@');
+                out.push_str(&person(id).or(label).unwrap_or_else(|| id.to_string()));
+            }
+            Some('#') => {
+                out.push('#');
+                out.push_str(&label.unwrap_or_else(|| target[1..].to_string()));
+            }
+            // `<!here>`, `<!subteam^S123|@cs>`, `<!date^…|fallback>`: what it reads as.
+            Some('!') => match label {
+                Some(label) => out.push_str(&label),
+                None => {
+                    out.push('@');
+                    out.push_str(&target[1..]);
+                }
+            },
+            _ => {
+                let address = unescape(target);
+                match label {
+                    Some(label)
+                        if address.split_once(':').is_some_and(|(_, rest)| rest.trim_start_matches('/') == label) =>
+                    {
+                        out.push_str(&label)
+                    }
+                    _ => out.push_str(&address),
+                }
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(&unescape(rest));
+    out
+}
+
+/// Undoes Slack's escaping of `&`, `<` and `>`.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
 /// The user who acted, from an interaction or event.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct User {
@@ -294,6 +359,33 @@ mod tests {
     }
 
     #[test]
+    fn typed_text_reads_slacks_markup_back_into_what_was_typed() {
+        let person = |id: &str| (id == "U0ANA00001").then(|| "ana".to_string());
+        for (sent, typed) in [
+            ("reassign H-3 <@U0ANA00001|Ana Alves>", "reassign H-3 @ana"),
+            ("reassign H-3 <@U0ANA00001>", "reassign H-3 @ana"),
+            ("reassign H-3 <@U0NOBODY01|zed>", "reassign H-3 @zed"),
+            ("reassign H-3 <@W0NOBODY01>", "reassign H-3 @W0NOBODY01"),
+            ("new x \"R&amp;D &lt;launch&gt;\" a=1", "new x \"R&D <launch>\" a=1"),
+            ("&amp;lt; stays &amp;lt;", "&lt; stays &lt;"),
+            ("doc=<https://acme.example/a?b=1&amp;c=2>", "doc=https://acme.example/a?b=1&c=2"),
+            ("site=<http://acme.example|acme.example>", "site=acme.example"),
+            ("mail=<mailto:ana@acme.example|ana@acme.example>", "mail=ana@acme.example"),
+            ("doc=<https://evil.example|click>", "doc=https://evil.example"),
+            (
+                "<!channel> <!here> <!subteam^S0001|@cs> in <#C0001|cs-handoffs> <#C0002>",
+                "@channel @here @cs in #cs-handoffs #C0002",
+            ),
+            ("a < b", "a < b"),
+            ("unclosed <@U0ANA00001", "unclosed <@U0ANA00001"),
+            ("<>", ""),
+            ("", ""),
+        ] {
+            assert_eq!(typed_text(sent, person), typed, "{sent}");
+        }
+    }
+
+    #[test]
     fn an_org_wide_install_without_a_team_is_understood() {
         let mut v: Value = serde_json::from_str(&fixture("block_actions.json")).expect("json");
         v["team"] = Value::Null;
@@ -308,6 +400,13 @@ mod tests {
             let _ = parse_command_form(&body);
             let _ = parse_interaction_form(&body);
             let _ = parse_event(&body);
+        }
+
+        #[test]
+        fn typed_text_reads_any_text_without_a_panic(text in "\\PC{0,80}") {
+            // With ids read as themselves, reading markup only ever takes characters away.
+            let typed = typed_text(&text, |id| Some(id.to_string()));
+            prop_assert!(typed.len() <= text.len(), "{text:?} became {typed:?}");
         }
 
         #[test]
