@@ -60,10 +60,22 @@ impl Default for Filter {
     }
 }
 
+/// A number of days in words: "1 day", "90 days".
+struct Days(u32);
+
+impl std::fmt::Display for Days {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 day"),
+            n => write!(f, "{n} days"),
+        }
+    }
+}
+
 impl Filter {
     /// The filter in the words it was written with (`seam=x window=30d`), for headings.
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!("last {} days", self.days)];
+        let mut parts = vec![format!("last {}", Days(self.days))];
         for (key, value) in [
             ("seam", self.seam.as_deref()),
             ("function", self.function.as_deref()),
@@ -342,14 +354,15 @@ impl Measure {
         };
         let p90 = self.current.p90_secs.unwrap_or(p50);
         let trend = match (self.p50_change_pct, self.previous.p50_secs) {
-            (Some(0), _) => format!("as in the previous {days} days"),
+            (Some(0), _) => format!("as in the previous {}", Days(days)),
             (Some(c), Some(p)) => format!(
-                "{}% {} than the previous {days} days: {}",
+                "{}% {} than the previous {}: {}",
                 c.abs(),
                 if c < 0 { "shorter" } else { "longer" },
+                Days(days),
                 span(p)
             ),
-            _ => format!("nothing to compare in the previous {days} days"),
+            _ => format!("nothing to compare in the previous {}", Days(days)),
         };
         format!("p50 {}, p90 {} ({trend})", span(p50), span(p90))
     }
@@ -557,9 +570,10 @@ impl Report {
             for (i, c) in self.categories.iter().enumerate() {
                 let _ = write!(
                     out,
-                    "\n{}. {} · {} (previous {days} days: {}) {}",
+                    "\n{}. {} · {} (previous {}: {}) {}",
                     i + 1,
                     c.category,
+                    Days(days),
                     c.current,
                     c.previous,
                     c.direction.arrow()
@@ -901,8 +915,9 @@ fn categories_answer(r: &Report) -> Answer {
         _ => Verdict::No,
     };
     let mut evidence = vec![format!(
-        "failure categories recorded: {now} in the last {} days, {before} in the {} before",
-        r.filter.days, r.filter.days
+        "failure categories recorded: {now} in the last {}, {before} in the {} before",
+        Days(r.filter.days),
+        Days(r.filter.days)
     )];
     if !rising.is_empty() {
         evidence.push(format!("rising: {}", rising.join(", ")));
@@ -971,6 +986,8 @@ mod tests {
         assert_eq!(m.brief(30), "p50 1h, p90 2h (25% shorter than the previous 30 days: 1h20m)");
         assert_eq!(Measure::new(p(7200), p(3600)).p50_change_pct, Some(100));
         assert!(Measure::new(p(60), Percentiles::default()).brief(7).contains("nothing to compare"));
+        assert_eq!(Measure::new(p(60), p(60)).brief(1), "p50 1m, p90 2m (as in the previous 1 day)");
+        assert_eq!(Filter { days: 1, ..Filter::default() }.describe(), "last 1 day");
     }
 
     #[test]
