@@ -143,6 +143,15 @@ fn deployment_files_parse_and_name_only_variables_and_ports_the_binary_uses() {
         let name = line.trim_start_matches("ENV ").trim().split('=').next().expect("name");
         known(name, "Dockerfile");
     }
+    // The build context leaves out build output and git, and keeps everything the build copies.
+    let ignored = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore");
+    let ignored: Vec<&str> = ignored.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    for needed in ["**/target", ".git"] {
+        assert!(ignored.contains(&needed), ".dockerignore should leave out {needed}");
+    }
+    for kept in ["Cargo.toml", "Cargo.lock", "core", "bot", "migrations", "baton.toml", "playbooks"] {
+        assert!(repo().join(kept).exists() && !ignored.contains(&kept), "the image build needs {kept}");
+    }
     let unit = std::fs::read_to_string(repo().join("deploy/systemd/baton.service")).expect("unit");
     for line in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
         known(line.split('=').next().expect("name"), "baton.service");
