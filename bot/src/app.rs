@@ -137,16 +137,10 @@ impl App {
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
-                // Validate before taking a number, so refusals leave no gaps in the numbering.
-                baton_core::create(&self.model, 0, new, actor, surface, now)?;
-                let (model, actor) = (self.model.clone(), actor.to_string());
-                let d = self
-                    .store
-                    .create(key, now, move |id| {
-                        let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
-                        baton_core::create(&model, id, new, &actor, surface, now).ok()
-                    })
-                    .await?;
+                // Checked before it takes a number, so refusals leave no gaps in the numbering.
+                let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
+                let model = self.model.clone();
+                let d = self.store.create(key, now, move |id| admitted.number(&model, id).ok()).await?;
                 self.wake.after_command();
                 Ok(d.reply)
             }

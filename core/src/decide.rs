@@ -366,7 +366,19 @@ pub struct NewHandoff<'a> {
     pub fields: &'a [(String, String)],
 }
 
-/// Creates handoff `id` from a `/handoff new` command.
+/// A `/handoff new` command the core has accepted: all it needs is its number.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    seam: String,
+    title: String,
+    fields: BTreeMap<String, String>,
+    tier: RiskTier,
+    actor: String,
+    surface: Surface,
+    now: DateTime<Utc>,
+}
+
+/// Creates handoff `id` from a `/handoff new` command: [`admit`], then [`Admitted::number`].
 pub fn create(
     model: &OperatingModel,
     id: HandoffId,
@@ -375,6 +387,18 @@ pub fn create(
     surface: Surface,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    admit(model, new, actor, surface, now)?.number(model, id)
+}
+
+/// Checks a `/handoff new` command (the seam, who sends it, its title, tier and contract) without
+/// giving it a number, so that a refusal leaves no gap in the numbering.
+pub fn admit(
+    model: &OperatingModel,
+    new: NewHandoff<'_>,
+    actor: &str,
+    surface: Surface,
+    now: DateTime<Utc>,
+) -> Result<Admitted, Rejection> {
     let now = whole_ms(now);
     let NewHandoff { seam, title, fields: given } = new;
     let ctx = Ctx::new(model, seam)?;
@@ -421,37 +445,55 @@ pub fn create(
             return Err(Rejection::InvalidFields(errors));
         }
     };
-    let h = Handoff {
-        id,
+    Ok(Admitted {
         seam: ctx.seam.id.clone(),
         title: title.trim().to_string(),
-        fields: fields.clone(),
-        requester: actor.to_string(),
-        owner: None,
+        fields,
         tier,
-        state: State::Open,
-        returned_from: None,
-        created_at: now,
-        updated_at: now,
-        phase_clock: Clock::started(now),
-        total_clock: Clock::started(now),
-        snooze: None,
-        reason: None,
-        approvals: Vec::new(),
-        verdicts: Vec::new(),
-        stall: None,
-        episodes: 0,
-        last_note: None,
-        recalibration: None,
-        due_date: None,
-        accepted_at: None,
-        closed_at: None,
-    };
-    let mut d = Draft::new(ctx, h, actor, surface, now);
-    d.record(Change::Created { fields });
-    d.post_card();
-    let reply = d.with_due(format!("{} handed to {} on {}.", d.h.label(), ctx.to.name, ctx.seam.id));
-    Ok(d.finish(reply))
+        actor: actor.to_string(),
+        surface,
+        now,
+    })
+}
+
+impl Admitted {
+    /// Creates the handoff as number `id`. Refused only when `model` no longer has its seam
+    /// (a reload between admitting and numbering).
+    pub fn number(self, model: &OperatingModel, id: HandoffId) -> Result<Decision, Rejection> {
+        let Admitted { seam, title, fields, tier, actor, surface, now } = self;
+        let ctx = Ctx::new(model, &seam)?;
+        let h = Handoff {
+            id,
+            seam,
+            title,
+            fields: fields.clone(),
+            requester: actor.clone(),
+            owner: None,
+            tier,
+            state: State::Open,
+            returned_from: None,
+            created_at: now,
+            updated_at: now,
+            phase_clock: Clock::started(now),
+            total_clock: Clock::started(now),
+            snooze: None,
+            reason: None,
+            approvals: Vec::new(),
+            verdicts: Vec::new(),
+            stall: None,
+            episodes: 0,
+            last_note: None,
+            recalibration: None,
+            due_date: None,
+            accepted_at: None,
+            closed_at: None,
+        };
+        let mut d = Draft::new(ctx, h, &actor, surface, now);
+        d.record(Change::Created { fields });
+        d.post_card();
+        let reply = d.with_due(format!("{} handed to {} on {}.", d.h.label(), ctx.to.name, ctx.seam.id));
+        Ok(d.finish(reply))
+    }
 }
 
 /// Applies a person's command to a handoff.

@@ -19,7 +19,7 @@ pub mod review;
 pub mod stall;
 
 pub use command::{Command, ParseError, parse};
-pub use decide::{Ctx, NewHandoff, Rejection, Waiting, create, decide, record_verdict, waiting_on};
+pub use decide::{Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, create, decide, record_verdict, waiting_on};
 pub use handoff::*;
 pub use model::OperatingModel;
 pub use stall::check;
