@@ -573,8 +573,8 @@ impl Report {
                     "\n{}. {} · {} (previous {}: {}) {}",
                     i + 1,
                     c.category,
-                    Days(days),
                     c.current,
+                    Days(days),
                     c.previous,
                     c.direction.arrow()
                 );

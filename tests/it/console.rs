@@ -77,7 +77,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "ada> /stalls health",
             "4. Is every seam explicit and owned? ✓ yes",
             "5. Are recurring failure categories declining? ✗ no",
-            "failure categories recorded: 1 in the last 90 days, 0 in the 90 before",
+            "failure categories recorded: 1 in the last 90 days, 0 in the 90 days before",
             "rising: capacity",
             "ada> /stalls chart window=4w",
             "· last 28 days written to",
