@@ -27,7 +27,8 @@ const CONSOLE_HELP: &str = "Console commands:
 as <person>                 act as a configured person (e.g. `as rita`)
 clock                       show the simulated time
 clock +<n>d<n>h<n>m         move the clock forward (runs the stall checks on the way)
-clock YYYY-MM-DD HH:MM      move the clock to a time in the display zone
+clock YYYY-MM-DD HH:MM      move the clock to a time in the display zone (back too, until
+                            something is recorded)
 tz <IANA zone>              show times in a zone (e.g. `tz America/New_York`)
 events H-<n>                the handoff's audit trail
 people                      who you can act as
@@ -150,13 +151,30 @@ impl<W: Write> Console<W> {
                 .map(|t| t.with_timezone(&Utc))
         };
         match target {
-            Some(t) if t < self.now => Ok(writeln!(self.out, "  ✗ the clock only moves forward")?),
+            Some(t) if t < self.now => self.rewind(t).await,
             Some(t) if t.year() > LAST_YEAR => {
                 Ok(writeln!(self.out, "  ✗ the clock stops at the end of {LAST_YEAR}: move it less far")?)
             }
             Some(t) => self.advance(t).await,
             None => Ok(writeln!(self.out, "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00")?),
         }
+    }
+
+    /// Moves the clock back to `to`, which may not come before anything recorded: a script can
+    /// start its story at a set time (the demo's Monday morning) whenever it is run.
+    async fn rewind(&mut self, to: DateTime<Utc>) -> anyhow::Result<()> {
+        match self.app.store.latest_event().await? {
+            Some(last) if to < last => {
+                let last = last.with_timezone(&self.tz).format("%a %d %b %Y %H:%M %Z");
+                writeln!(
+                    self.out,
+                    "  ✗ the clock cannot go back before the last recorded change ({last}); move it forward, \
+                     or start a new console"
+                )?;
+            }
+            _ => self.now = to,
+        }
+        Ok(())
     }
 
     /// Moves the clock to `to`, sweeping at every instant something falls due on the way

@@ -92,7 +92,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
 async fn console_mistakes_get_precise_answers() {
     let out = run(
         "/handoff help snooze\n/ack H-1\nas nobody\ntz Mars/Olympus\ntz\nas rita\n/handoff accept\nclock tomorrow\n\
-         clock 2020-01-01 09:00\nclock +2147483647d\n/ack H-7\nevents\nevents H-7\n",
+         clock +2147483647d\n/ack H-7\nevents\nevents H-7\n",
     )
     .await;
     in_order(
@@ -106,11 +106,29 @@ async fn console_mistakes_get_precise_answers() {
             "times show in UTC",
             "✗ name the handoff, like H-12\n    /handoff accept H-<n>",
             "✗ usage: clock +4h",
-            "✗ the clock only moves forward",
             "✗ the clock stops at the end of 9999: move it less far",
             "✗ there is no handoff H-7",
             "✗ usage: events H-<n>",
             "✗ there is no handoff H-7",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn the_clock_goes_back_only_as_far_as_the_last_recorded_change() {
+    // The console starts on 22 Nov; a script may set its story earlier while nothing is recorded.
+    let out = run("clock 2026-11-20 09:00\nas rita\n\
+         /handoff new sales-to-cs \"Acme\" account=Acme arr=1 segment=smb\nclock +1h\n\
+         clock 2026-11-20 09:30\nclock\nclock 2026-11-20 08:59\nclock\n")
+    .await;
+    in_order(
+        &out,
+        &[
+            "[Fri 20 Nov 09:00 UTC] rita> /handoff new",
+            "Due for acceptance by Fri 20 Nov 13:00 EST",
+            "Fri 20 Nov 09:30 UTC",
+            "✗ the clock cannot go back before the last recorded change (Fri 20 Nov 2026 09:00 UTC)",
+            "Fri 20 Nov 09:30 UTC",
         ],
     );
 }
