@@ -211,6 +211,13 @@ pub(crate) fn validate(
     {
         errors.push(err(field, message.into()));
     }
+    // A new date is when it will be done: not one already gone.
+    if let Some(("new_date", _)) = needed
+        && let Some(date) = fields.get("new_date").and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        && date < today(d)
+    {
+        errors.push(err("new_date", format!("{date} has passed; give a date from today ({}) on", today(d))));
+    }
     if errors.is_empty() { Ok(fields) } else { Err(errors) }
 }
 
@@ -233,12 +240,21 @@ fn follow_ups(d: &Draft<'_>, text: &str) -> Result<Vec<FollowUp>, String> {
             }
             let due = NaiveDate::parse_from_str(due, "%Y-%m-%d")
                 .map_err(|_| format!("follow-up `{item}`: `{due}` is not a date like 2026-12-01"))?;
+            let today = today(d);
+            if due < today {
+                return Err(format!("follow-up `{item}`: {due} has passed; give a date from today ({today}) on"));
+            }
             if what.trim().is_empty() {
                 return Err(format!("follow-up `{item}`: say what is to be done"));
             }
             Ok(FollowUp { handoff: d.h.id, owner: owner.to_string(), due, what: what.trim().to_string() })
         })
         .collect()
+}
+
+/// Today in the receiving function's zone, which dates in a record are read in.
+fn today(d: &Draft<'_>) -> NaiveDate {
+    d.now.with_timezone(&d.ctx.to.calendar.tz).date_naive()
 }
 
 /// Records a recalibration's artifact and applies its decision; returns the reply.

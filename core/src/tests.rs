@@ -429,6 +429,13 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     assert_eq!(err.matches("new_date").count(), 1, "{err}");
     assert!(err.contains("`2026-13-45` is not a date like 2026-12-01"), "{err}");
     assert!(w.refused("carla", "/handoff record H-1 decision=new-date").contains("needs new_date=YYYY-MM-DD"));
+    // Dates already gone (in the receiving function's zone) are named.
+    let err = w.refused(
+        "carla",
+        r#"/handoff record H-1 decision=new-date new_date=2026-11-30 assumption_broke="x" category=capacity follow_ups="ana 2026-11-30 call them""#,
+    );
+    assert!(err.contains("new_date: 2026-11-30 has passed; give a date from today (2026-12-01) on"), "{err}");
+    assert!(err.contains("follow-up `ana 2026-11-30 call them`: 2026-11-30 has passed"), "{err}");
     // Someone unrelated may not record it.
     assert!(w.refused("mia", "/handoff record H-1 decision=resume").contains("recorded by its convener, Carla Costa"));
     w.run(
