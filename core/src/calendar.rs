@@ -21,13 +21,28 @@ pub fn whole_ms(now: DateTime<Utc>) -> DateTime<Utc> {
     now.trunc_subsecs(3)
 }
 
-/// The local working window of one weekday, `start < end`.
+/// The local working window of one weekday: `start < end`, or `end` midnight (written `24:00`)
+/// for a window that lasts until the day ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// Local time work starts.
     pub start: NaiveTime,
-    /// Local time work ends (exclusive).
+    /// Local time work ends (exclusive); midnight is the end of the day.
     pub end: NaiveTime,
+}
+
+impl Window {
+    /// Whether the window lasts until midnight.
+    pub fn to_midnight(&self) -> bool {
+        self.end == NaiveTime::MIN
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let end = if self.to_midnight() { "24:00".to_string() } else { self.end.format("%H:%M").to_string() };
+        write!(f, "{}-{end}", self.start.format("%H:%M"))
+    }
 }
 
 /// When a function works: its time zone, a window per weekday (Monday first) and its holidays.
@@ -49,8 +64,34 @@ impl WorkCalendar {
         }
         let w = self.week[day.weekday().num_days_from_monday() as usize]?;
         let start = local_instant(self.tz, day, w.start);
-        let end = local_instant(self.tz, day, w.end);
+        let end = match w.to_midnight() {
+            true => local_instant(self.tz, day.succ_opt()?, NaiveTime::MIN),
+            false => local_instant(self.tz, day, w.end),
+        };
         (start < end).then_some((start, end))
+    }
+
+    /// The working week in words, consecutive days with the same hours together:
+    /// `Mon-Fri 09:00-17:00, Sat 10:00-14:00`.
+    pub fn describe_week(&self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let mut parts = Vec::new();
+        let mut first = 0;
+        while first < 7 {
+            let mut last = first;
+            while last + 1 < 7 && self.week[last + 1] == self.week[first] {
+                last += 1;
+            }
+            if let Some(w) = self.week[first] {
+                let days = match last - first {
+                    0 => DAYS[first].to_string(),
+                    _ => format!("{}-{}", DAYS[first], DAYS[last]),
+                };
+                parts.push(format!("{days} {w}"));
+            }
+            first = last + 1;
+        }
+        parts.join(", ")
     }
 
     /// The instant at which `amount` of working time has passed since `from`.
@@ -233,15 +274,25 @@ mod tests {
 
     #[test]
     fn fall_back_day_with_working_hours_across_the_change() {
-        // A 24/7 calendar in Europe/Berlin: the night of 2026-10-25 has 25 hours.
-        let all_day = Window {
-            start: NaiveTime::from_hms_opt(0, 0, 0).expect("time"),
-            end: NaiveTime::from_hms_opt(23, 59, 59).expect("time"),
-        };
+        // A 24/7 calendar ("00:00-24:00") in Europe/Berlin: the day of 2026-10-25 has 25 hours.
+        let all_day = Window { start: NaiveTime::MIN, end: NaiveTime::MIN };
         let cal = WorkCalendar { tz: chrono_tz::Europe::Berlin, week: [Some(all_day); 7], holidays: BTreeSet::new() };
         let from = t("2026-10-25T00:00:00+02:00");
-        let to = t("2026-10-25T23:59:59+01:00");
-        assert_eq!(cal.between(from, to), Duration::hours(25) - Duration::seconds(1));
+        let to = t("2026-10-26T00:00:00+01:00");
+        assert_eq!(cal.between(from, to), Duration::hours(25));
+        // Round the clock: no gap at midnight, whatever the day.
+        check_add(&cal, &[("2026-11-20T23:30:00+01:00", 1, "2026-11-21T00:30:00+01:00")]);
+        assert!(cal.is_working(t("2026-11-21T00:00:00+01:00")) && cal.is_working(t("2026-11-20T23:59:59+01:00")));
+        // A window to midnight ends there: work resumes at the next day's opening.
+        let evening = Window { start: NaiveTime::from_hms_opt(18, 0, 0).expect("time"), end: NaiveTime::MIN };
+        let cal = WorkCalendar { tz: chrono_tz::Europe::Berlin, week: [Some(evening); 7], holidays: BTreeSet::new() };
+        check_add(&cal, &[("2026-11-20T23:00:00+01:00", 2, "2026-11-21T19:00:00+01:00")]);
+        assert_eq!(evening.to_string(), "18:00-24:00");
+        assert_eq!(cal.describe_week(), "Mon-Sun 18:00-24:00");
+        let mut week = nine_to_five(chrono_tz::UTC, &[]);
+        week.week[5] = Some(evening);
+        week.week[0] = None;
+        assert_eq!(week.describe_week(), "Tue-Fri 09:00-17:00, Sat 18:00-24:00");
     }
 
     #[test]

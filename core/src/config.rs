@@ -823,7 +823,10 @@ fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<W
                 d.err(
                     val.span(),
                     &key_field,
-                    format!("invalid hours `{text}`: write a start before an end, like \"09:00-17:30\""),
+                    format!(
+                        "invalid hours `{text}`: write a start before an end, like \"09:00-17:30\" (\"00:00-24:00\" \
+                         for the whole day)"
+                    ),
                 );
                 ok = false;
             }
@@ -847,11 +850,16 @@ fn weekday_range(key: &str) -> Option<std::ops::RangeInclusive<usize>> {
     }
 }
 
+/// `09:00-17:30`; `24:00` ends a window at midnight (`00:00-24:00` is the whole day).
 fn parse_window(s: &str) -> Option<Window> {
     let (a, b) = s.split_once('-')?;
     let start = NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
-    let end = NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
-    (start < end).then_some(Window { start, end })
+    let end = match b.trim() {
+        "24:00" => NaiveTime::MIN,
+        b => NaiveTime::parse_from_str(b, "%H:%M").ok()?,
+    };
+    let window = Window { start, end };
+    (start < end || window.to_midnight()).then_some(window)
 }
 
 fn parse_reviewer(d: &mut Diag<'_>, id: &Spanned<String>, v: &Value<'_>) -> Option<Reviewer> {

@@ -659,3 +659,18 @@ fn an_owner_who_says_they_are_blocked_gets_the_playbook_for_work_under_way() {
     assert!(told.text.contains("reached its convene step; this recalibration is still open"), "{}", told.text);
     assert!(!w.last().intents.iter().any(|i| matches!(i.kind, IntentKind::Recalibration { .. })));
 }
+
+#[test]
+fn a_function_can_work_round_the_clock() {
+    let text = MODEL.replace(
+        r#"hours = { mon-fri = "08:00-20:00", sat = "10:00-14:00" }"#,
+        r#"hours = { mon-sun = "00:00-24:00" }"#,
+    );
+    assert_ne!(text, MODEL, "the ops function's hours are in the sample");
+    let pbs: Vec<Source<'_>> = PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    let model = load(Source { name: "baton.toml", text: &text }, &pbs).expect("00:00-24:00 is a whole day");
+    let cal = &model.functions["ops"].calendar;
+    // Sunday at 03:00 works, and four hours from Saturday 22:00 end at Sunday 02:00.
+    assert!(cal.is_working(t("2026-11-29T03:00:00Z")));
+    assert_eq!(cal.add(t("2026-11-28T22:00:00Z"), chrono::Duration::hours(4)), t("2026-11-29T02:00:00Z"));
+}
