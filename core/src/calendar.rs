@@ -45,34 +45,38 @@ impl std::fmt::Display for Window {
     }
 }
 
-/// When a function works: its time zone, a window per weekday (Monday first) and its holidays.
+/// When a function works: its time zone, its windows on each weekday (Monday first) and its
+/// holidays.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkCalendar {
     /// IANA zone the windows and holidays are read in.
     pub tz: Tz,
-    /// Index 0 is Monday; `None` means a day off.
-    pub week: [Option<Window>; 7],
+    /// Index 0 is Monday: that day's windows in order, none overlapping (empty on a day off). A
+    /// night shift is two windows: `22:00-24:00` one day and `00:00-06:00` the next.
+    pub week: [Vec<Window>; 7],
     /// Local dates on which nobody works.
     pub holidays: BTreeSet<NaiveDate>,
 }
 
 impl WorkCalendar {
-    /// The UTC interval worked on local date `day`, if any.
-    fn window_on(&self, day: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        if self.holidays.contains(&day) {
-            return None;
-        }
-        let w = self.week[day.weekday().num_days_from_monday() as usize]?;
-        let start = local_instant(self.tz, day, w.start);
-        let end = match w.to_midnight() {
-            true => local_instant(self.tz, day.succ_opt()?, NaiveTime::MIN),
-            false => local_instant(self.tz, day, w.end),
+    /// The UTC intervals worked on local date `day`, in order.
+    fn windows_on(&self, day: NaiveDate) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+        let windows: &[Window] = match self.holidays.contains(&day) {
+            true => &[],
+            false => &self.week[day.weekday().num_days_from_monday() as usize],
         };
-        (start < end).then_some((start, end))
+        windows.iter().filter_map(move |w| {
+            let start = local_instant(self.tz, day, w.start);
+            let end = match w.to_midnight() {
+                true => local_instant(self.tz, day.succ_opt()?, NaiveTime::MIN),
+                false => local_instant(self.tz, day, w.end),
+            };
+            (start < end).then_some((start, end))
+        })
     }
 
     /// The working week in words, consecutive days with the same hours together:
-    /// `Mon-Fri 09:00-17:00, Sat 10:00-14:00`.
+    /// `Mon-Fri 09:00-12:00 and 13:00-17:00; Sat 10:00-14:00`.
     pub fn describe_week(&self) -> String {
         const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         let mut parts = Vec::new();
@@ -82,16 +86,17 @@ impl WorkCalendar {
             while last + 1 < 7 && self.week[last + 1] == self.week[first] {
                 last += 1;
             }
-            if let Some(w) = self.week[first] {
+            if !self.week[first].is_empty() {
                 let days = match last - first {
                     0 => DAYS[first].to_string(),
                     _ => format!("{}-{}", DAYS[first], DAYS[last]),
                 };
-                parts.push(format!("{days} {w}"));
+                let hours: Vec<String> = self.week[first].iter().map(ToString::to_string).collect();
+                parts.push(format!("{days} {}", hours.join(" and ")));
             }
             first = last + 1;
         }
-        parts.join(", ")
+        parts.join("; ")
     }
 
     /// The instant at which `amount` of working time has passed since `from`.
@@ -99,9 +104,7 @@ impl WorkCalendar {
         let mut remaining = amount.max(Duration::zero());
         let mut day = from.with_timezone(&self.tz).date_naive();
         for _ in 0..MAX_DAYS_SEARCHED {
-            if let Some((start, end)) = self.window_on(day)
-                && end > from
-            {
+            for (start, end) in self.windows_on(day).filter(|(_, end)| *end > from) {
                 let begin = start.max(from);
                 let available = end - begin;
                 if remaining <= available {
@@ -125,7 +128,7 @@ impl WorkCalendar {
         let mut day = from.with_timezone(&self.tz).date_naive();
         let last = to.with_timezone(&self.tz).date_naive();
         while day <= last {
-            if let Some((start, end)) = self.window_on(day) {
+            for (start, end) in self.windows_on(day) {
                 let (s, e) = (start.max(from), end.min(to));
                 if e > s {
                     total += e - s;
@@ -142,7 +145,7 @@ impl WorkCalendar {
     /// Whether `at` falls inside a working window.
     pub fn is_working(&self, at: DateTime<Utc>) -> bool {
         let day = at.with_timezone(&self.tz).date_naive();
-        self.window_on(day).is_some_and(|(s, e)| s <= at && at < e)
+        self.windows_on(day).any(|(s, e)| s <= at && at < e)
     }
 }
 
@@ -226,7 +229,7 @@ mod tests {
         };
         WorkCalendar {
             tz,
-            week: [Some(w), Some(w), Some(w), Some(w), Some(w), None, None],
+            week: [vec![w], vec![w], vec![w], vec![w], vec![w], vec![], vec![]],
             holidays: holidays.iter().map(|d| d.parse().expect("date")).collect(),
         }
     }
@@ -276,7 +279,11 @@ mod tests {
     fn fall_back_day_with_working_hours_across_the_change() {
         // A 24/7 calendar ("00:00-24:00") in Europe/Berlin: the day of 2026-10-25 has 25 hours.
         let all_day = Window { start: NaiveTime::MIN, end: NaiveTime::MIN };
-        let cal = WorkCalendar { tz: chrono_tz::Europe::Berlin, week: [Some(all_day); 7], holidays: BTreeSet::new() };
+        let cal = WorkCalendar {
+            tz: chrono_tz::Europe::Berlin,
+            week: std::array::from_fn(|_| vec![all_day]),
+            holidays: BTreeSet::new(),
+        };
         let from = t("2026-10-25T00:00:00+02:00");
         let to = t("2026-10-26T00:00:00+01:00");
         assert_eq!(cal.between(from, to), Duration::hours(25));
@@ -285,14 +292,47 @@ mod tests {
         assert!(cal.is_working(t("2026-11-21T00:00:00+01:00")) && cal.is_working(t("2026-11-20T23:59:59+01:00")));
         // A window to midnight ends there: work resumes at the next day's opening.
         let evening = Window { start: NaiveTime::from_hms_opt(18, 0, 0).expect("time"), end: NaiveTime::MIN };
-        let cal = WorkCalendar { tz: chrono_tz::Europe::Berlin, week: [Some(evening); 7], holidays: BTreeSet::new() };
+        let cal = WorkCalendar {
+            tz: chrono_tz::Europe::Berlin,
+            week: std::array::from_fn(|_| vec![evening]),
+            holidays: BTreeSet::new(),
+        };
         check_add(&cal, &[("2026-11-20T23:00:00+01:00", 2, "2026-11-21T19:00:00+01:00")]);
         assert_eq!(evening.to_string(), "18:00-24:00");
         assert_eq!(cal.describe_week(), "Mon-Sun 18:00-24:00");
         let mut week = nine_to_five(chrono_tz::UTC, &[]);
-        week.week[5] = Some(evening);
-        week.week[0] = None;
-        assert_eq!(week.describe_week(), "Tue-Fri 09:00-17:00, Sat 18:00-24:00");
+        week.week[5] = vec![evening];
+        week.week[0] = vec![];
+        assert_eq!(week.describe_week(), "Tue-Fri 09:00-17:00; Sat 18:00-24:00");
+    }
+
+    #[test]
+    fn a_day_may_have_several_windows_a_lunch_break_or_a_night_shift() {
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("time");
+        let w = |a: (u32, u32), b: (u32, u32)| Window { start: hm(a.0, a.1), end: hm(b.0, b.1) };
+        // Mon-Fri 09:00-12:00 and 13:00-17:00: the lunch hour does not count.
+        let split = vec![w((9, 0), (12, 0)), w((13, 0), (17, 0))];
+        let mut cal = WorkCalendar {
+            tz: chrono_tz::UTC,
+            week: std::array::from_fn(|i| if i < 5 { split.clone() } else { vec![] }),
+            holidays: BTreeSet::new(),
+        };
+        check_add(
+            &cal,
+            &[
+                ("2026-11-23T11:00:00Z", 2, "2026-11-23T14:00:00Z"),
+                ("2026-11-23T12:30:00Z", 1, "2026-11-23T14:00:00Z"),
+                ("2026-11-27T16:00:00Z", 4, "2026-11-30T12:00:00Z"),
+            ],
+        );
+        assert!(!cal.is_working(t("2026-11-23T12:30:00Z")) && cal.is_working(t("2026-11-23T13:00:00Z")));
+        assert_eq!(cal.describe_week(), "Mon-Fri 09:00-12:00 and 13:00-17:00");
+        // A night shift from Monday 22:00 to Tuesday 06:00 runs on through midnight.
+        cal.week = std::array::from_fn(|_| vec![]);
+        cal.week[0] = vec![w((22, 0), (0, 0))];
+        cal.week[1] = vec![w((0, 0), (6, 0))];
+        check_add(&cal, &[("2026-11-23T21:00:00Z", 5, "2026-11-24T03:00:00Z")]);
+        assert_eq!(cal.describe_week(), "Mon 22:00-24:00; Tue 00:00-06:00");
     }
 
     #[test]
@@ -304,7 +344,7 @@ mod tests {
         };
         let cal = WorkCalendar {
             tz: chrono_tz::Europe::Berlin,
-            week: [None, None, None, None, None, None, Some(w)],
+            week: [vec![], vec![], vec![], vec![], vec![], vec![], vec![w]],
             holidays: BTreeSet::new(),
         };
         let sat = t("2027-03-27T12:00:00+01:00");

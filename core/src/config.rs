@@ -791,13 +791,13 @@ fn parse_date(v: &DeValue<'_>) -> Option<NaiveDate> {
     }
 }
 
-/// `hours = { mon-fri = "09:00-17:00", sat = "10:00-14:00" }`.
-fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<Window>; 7]> {
+/// `hours = { mon-fri = "09:00-12:00, 13:00-17:00", sat = "10:00-14:00" }`.
+fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Vec<Window>; 7]> {
     let DeValue::Table(table) = v.get_ref() else {
         d.err(v.span(), field, "expected a table like { mon-fri = \"09:00-17:00\" }");
         return None;
     };
-    let mut week = [None; 7];
+    let mut week: [Vec<Window>; 7] = Default::default();
     let mut ok = true;
     for (k, val) in table.iter() {
         let key_field = format!("{field}.{}", k.get_ref());
@@ -817,22 +817,22 @@ fn parse_hours(d: &mut Diag<'_>, v: &Value<'_>, field: &str) -> Option<[Option<W
             ok = false;
             continue;
         };
-        match parse_window(&text) {
-            Some(w) => days.for_each(|i| week[i] = Some(w)),
+        match parse_windows(&text) {
+            Some(windows) => days.for_each(|i| week[i] = windows.clone()),
             None => {
                 d.err(
                     val.span(),
                     &key_field,
                     format!(
-                        "invalid hours `{text}`: write a start before an end, like \"09:00-17:30\" (\"00:00-24:00\" \
-                         for the whole day)"
+                        "invalid hours `{text}`: write each window's start before its end, windows in order and \
+                         apart, like \"09:00-17:30\" or \"09:00-12:00, 13:00-17:00\" (\"00:00-24:00\" for the whole day)"
                     ),
                 );
                 ok = false;
             }
         }
     }
-    if ok && week.iter().all(Option::is_none) {
+    if ok && week.iter().all(Vec::is_empty) {
         d.err(v.span(), field, "no working day: SLA clocks would never run; give at least one day hours");
         return None;
     }
@@ -848,6 +848,13 @@ fn weekday_range(key: &str) -> Option<std::ops::RangeInclusive<usize>> {
         }
         None => index(key).map(|i| i..=i),
     }
+}
+
+/// `09:00-12:00, 13:00-17:00`: windows in order, each ending before the next starts.
+fn parse_windows(s: &str) -> Option<Vec<Window>> {
+    let windows = s.split(',').map(parse_window).collect::<Option<Vec<_>>>()?;
+    let apart = windows.windows(2).all(|pair| !pair[0].to_midnight() && pair[0].end <= pair[1].start);
+    apart.then_some(windows)
 }
 
 /// `09:00-17:30`; `24:00` ends a window at midnight (`00:00-24:00` is the whole day).

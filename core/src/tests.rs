@@ -661,6 +661,23 @@ fn an_owner_who_says_they_are_blocked_gets_the_playbook_for_work_under_way() {
 }
 
 #[test]
+fn working_hours_may_break_for_lunch_but_not_overlap() {
+    let hours = r#"hours = { mon-fri = "08:00-20:00", sat = "10:00-14:00" }"#;
+    let pbs: Vec<Source<'_>> = PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    let with = |h: &str| load(Source { name: "baton.toml", text: &MODEL.replace(hours, h) }, &pbs);
+    let model = with(r#"hours = { mon-fri = "08:00-12:00, 13:00-20:00" }"#).expect("a lunch break");
+    assert_eq!(model.functions["ops"].calendar.describe_week(), "Mon-Fri 08:00-12:00 and 13:00-20:00");
+    for bad in ["08:00-13:00, 12:00-20:00", "13:00-20:00, 08:00-12:00", "08:00-24:00, 23:00-23:30", "08:00-12:00,"] {
+        let errs = with(&format!(r#"hours = {{ mon-fri = "{bad}" }}"#)).expect_err(bad);
+        let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            errs.iter().any(|e| e.contains(&format!("functions.ops.hours.mon-fri: invalid hours `{bad}`"))),
+            "{errs:?}"
+        );
+    }
+}
+
+#[test]
 fn a_function_can_work_round_the_clock() {
     let text = MODEL.replace(
         r#"hours = { mon-fri = "08:00-20:00", sat = "10:00-14:00" }"#,
