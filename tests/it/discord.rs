@@ -501,6 +501,10 @@ async fn stalls_in_discord_checks_access_and_posts_the_chart_as_an_attachment() 
         let (_, said) = bot.signed(&command(id, EVE, "ack", options)).await;
         assert_eq!(said["data"]["content"], expected);
     }
+    // An owner picked from Discord's list arrives as a mention and reads as the person.
+    let (_, eli) = bot.signed(&command("907", ADA, "stalls", json!([option("owner", "<@200000000000000002>")]))).await;
+    let text = eli["data"]["content"].as_str().expect("content");
+    assert!(text.contains("owner=eli"), "{text}");
     let (_, health) = bot.signed(&command("903", ADA, "stalls", json!([option("view", "health")]))).await;
     assert!(health["data"]["content"].as_str().expect("content").contains("1. Is throughput stable per seam?"));
 

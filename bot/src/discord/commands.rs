@@ -18,7 +18,7 @@ fn stalls_options(model: &OperatingModel) -> Value {
          "choices": choices(model.functions.keys().collect())},
         {"type": 3, "name": "category", "description": "Failure category recorded", "required": false,
          "choices": choices(model.categories.iter().collect())},
-        text("owner", "Owner (Baton person id)"),
+        text("owner", "Owner: a Baton id or an @mention"),
         {"type": 3, "name": "tier", "description": "Risk tier", "required": false, "choices": [
             {"name": "reversible", "value": "reversible"}, {"name": "irreversible", "value": "irreversible"},
             {"name": "high-stakes", "value": "high-stakes"}]},

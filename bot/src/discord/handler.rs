@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::api::DiscordApi;
-use super::payload::{Interaction, Kind};
+use super::payload::{Interaction, Kind, mentioned_users, typed_text};
 use crate::app::{App, AppError, outcome};
 use crate::store::LinkOutcome;
 
@@ -58,6 +58,19 @@ impl Discord {
         Ok(self.app.store.linked_person("discord", user).await?)
     }
 
+    /// Command options with mentioned users read as the people they name.
+    async fn typed(&self, options: &[(String, String)]) -> Vec<(String, String)> {
+        let mut known = std::collections::HashMap::new();
+        for (_, value) in options {
+            for id in mentioned_users(value) {
+                if let Ok(Some(person)) = self.person(id).await {
+                    known.insert(id.to_string(), person);
+                }
+            }
+        }
+        options.iter().map(|(n, v)| (n.clone(), typed_text(v, |id| known.get(id).cloned()))).collect()
+    }
+
     /// Answers one interaction.
     pub async fn interaction(&self, i: Interaction, received: DateTime<Utc>) -> Value {
         if i.kind == Kind::Ping {
@@ -83,6 +96,7 @@ impl Discord {
         let key = format!("discord:interaction:{}", i.id);
         let command = match &i.kind {
             Kind::Command { name, options } => {
+                let options = &self.typed(options).await;
                 let given = option(options, "handoff");
                 let id = given.and_then(parse_id);
                 let need_id = |id: Option<HandoffId>| match given {

@@ -134,6 +134,35 @@ fn flatten(options: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The users a text mentions: Discord writes a person picked from its list as `<@id>` (`<@!id>`
+/// from older clients).
+pub fn mentioned_users(text: &str) -> Vec<&str> {
+    let mut ids = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("<@") {
+        rest = &rest[at + 2..];
+        let id = rest.strip_prefix('!').unwrap_or(rest);
+        let digits = id.find(|c: char| !c.is_ascii_digit()).unwrap_or(id.len());
+        if digits > 0 && id[digits..].starts_with('>') {
+            ids.push(&id[..digits]);
+        }
+    }
+    ids
+}
+
+/// `text` with each mentioned user written as `@` and their Baton id when `person` knows them
+/// (else `@` and the Discord id), so `new_owner=@Eli` works however it was typed.
+pub fn typed_text(text: &str, person: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = text.to_string();
+    for id in mentioned_users(text) {
+        let who = format!("@{}", person(id).unwrap_or_else(|| id.to_string()));
+        for written in [format!("<@{id}>"), format!("<@!{id}>")] {
+            out = out.replace(&written, &who);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +171,19 @@ mod tests {
     fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/discord").join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn mentions_read_as_the_people_they_name() {
+        let person = |id: &str| (id == "200000000000000002").then(|| "eli".to_string());
+        for (sent, typed) in [
+            ("owner=<@200000000000000002>", "owner=@eli"),
+            ("new_owner=<@!200000000000000002> x", "new_owner=@eli x"),
+            ("<@999> and <@&123> <#456> <@x> <@", "@999 and <@&123> <#456> <@x> <@"),
+            ("no mentions", "no mentions"),
+        ] {
+            assert_eq!(typed_text(sent, person), typed, "{sent}");
+        }
     }
 
     #[test]
