@@ -3,7 +3,7 @@
 //! `/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000`, `/ack H-3`,
 //! `/snooze H-3 2h waiting on legal`, … parse into a [`Command`].
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use thiserror::Error;
 
 use crate::config::parse_wall_duration;
@@ -112,8 +112,26 @@ pub enum Command {
         /// Playbook id (`None`: the one the seam's ladder convenes, else the first).
         playbook: Option<String>,
     },
+    /// Say one is away, back, or ask which.
+    Away(AwayCommand),
     /// Usage.
     Help(Option<String>),
+}
+
+/// What `/away` asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AwayCommand {
+    /// Away through this date (in one's own zone), for a reason.
+    Until {
+        /// The last day away.
+        last: NaiveDate,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// Back before the end of the absence.
+    Back,
+    /// Whether one is marked away.
+    Show,
 }
 
 impl Command {
@@ -135,7 +153,7 @@ impl Command {
             | Command::Recalibrate { id, .. }
             | Command::Record { id, .. }
             | Command::Postmortem { id, .. } => Some(*id),
-            Command::New { .. } | Command::Mine | Command::Stalls(_) | Command::Help(_) => None,
+            Command::New { .. } | Command::Mine | Command::Stalls(_) | Command::Away(_) | Command::Help(_) => None,
         }
     }
 }
@@ -173,6 +191,7 @@ pub const USAGE: &[(&str, &str)] = &[
         "/handoff record H-<n> decision=<resume|new-owner|new-date|return|cancel> assumption_broke=\"...\" category=<category> [new_owner=..] [new_date=..] [follow_ups=\"person YYYY-MM-DD what; ...\"]",
     ),
     ("postmortem", "/postmortem H-<n> [playbook=<id>] assumption_broke=\"...\" category=<category> [field=value ...]"),
+    ("away", "/away until YYYY-MM-DD [reason] · /away back · /away"),
     ("help", "/handoff help [command]"),
 ];
 
@@ -286,6 +305,21 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "recalibrate" => {
             let id = id()?;
             Command::Recalibrate { id, playbook: args.next() }
+        }
+        "away" => {
+            let words: Vec<String> = args.collect();
+            let date = |word: &str| NaiveDate::parse_from_str(word, "%Y-%m-%d").ok();
+            match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                [] => Command::Away(AwayCommand::Show),
+                ["back" | "off"] => Command::Away(AwayCommand::Back),
+                ["until", day, reason @ ..] | [day, reason @ ..] if date(day).is_some() => {
+                    let last = date(day).unwrap_or_default();
+                    Command::Away(AwayCommand::Until { last, reason: reason.join(" ") })
+                }
+                ["until", day, ..] => return Err(err(format!("`{day}` is not a date like 2026-12-04"))),
+                ["until"] => return Err(err("name your last day away, like 2026-12-04".into())),
+                [other, ..] => return Err(err(format!("`{other}` is not a date like 2026-12-04, nor `back`"))),
+            }
         }
         "help" | "" => Command::Help(args.next()),
         other => {

@@ -151,6 +151,9 @@ pub enum Rejection {
     /// A snooze must end in the future and within a bound.
     #[error("a snooze lasts between 1 minute and 14 days; `{0}` is outside that")]
     BadSnooze(String),
+    /// An absence that cannot be set as asked.
+    #[error("{0}")]
+    BadAbsence(String),
     /// The command is read-only and does not change a handoff.
     #[error("`{0}` does not change a handoff")]
     NotAChange(&'static str),
@@ -801,6 +804,7 @@ pub fn decide(
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),
+        Command::Away(_) => return Err(Rejection::NotAChange("away")),
         Command::Stalls(_) => return Err(Rejection::NotAChange("stalls")),
         Command::Help(_) => return Err(Rejection::NotAChange("help")),
     };

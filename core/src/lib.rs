@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO and never reads the clock. Every function takes
 //! `now` as an argument and returns values; the `baton` crate does the input and output.
 
+pub mod away;
 pub mod calendar;
 pub mod command;
 pub mod config;
@@ -18,11 +19,11 @@ pub mod render;
 pub mod review;
 pub mod stall;
 
-pub use command::{Command, ParseError, parse};
+pub use command::{AwayCommand, Command, ParseError, parse};
 pub use decide::{Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, create, decide, record_verdict, waiting_on};
 pub use handoff::*;
 pub use model::OperatingModel;
-pub use stall::check;
+pub use stall::{check, check_with};
 
 #[cfg(test)]
 mod config_tests;

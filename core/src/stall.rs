@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::away::Away;
 use crate::calendar::{Clock, whole_ms};
 use crate::decide::{Ctx, Draft, Rejection, Waiting};
 use crate::handoff::*;
@@ -110,6 +111,12 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 /// due last are sent; the earlier ones are recorded as skipped, so nobody receives the whole
 /// ladder at once and no step fires later.
 pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<Decision, Rejection> {
+    check_with(model, h, now, &Away::default())
+}
+
+/// [`check`], with reminders meant for people who are `away` sent to whoever can act instead: an
+/// absent owner's to the receiving lead, a queue's and a gate's to those present.
+pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away: &Away) -> Result<Decision, Rejection> {
     let now = whole_ms(now);
     let ctx = Ctx::new(model, &h.seam)?;
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
@@ -141,13 +148,13 @@ pub fn check(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>) -> Result<
     }
     let latest = status.due_steps.iter().map(|(_, at)| *at).max();
     for (step, at) in status.due_steps {
-        fire(&mut d, step, Some(at) < latest);
+        fire(&mut d, step, Some(at) < latest, away);
     }
     let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());
     Ok(d.finish(reply))
 }
 
-fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
+fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
     let Some(stall) = d.h.stall.as_mut() else {
         return;
     };
@@ -172,14 +179,33 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
     let actions = render::actions(&d.h);
     match action {
         LadderAction::RemindOwner => {
+            let now = d.now;
+            // Those away are passed over while someone else can act.
+            let present = |people: Vec<String>| -> Vec<String> {
+                let here: Vec<String> = people.iter().filter(|p| !away.is_away(p, now)).cloned().collect();
+                if here.is_empty() { people } else { here }
+            };
             // At a gate the owner can do nothing more: the approvers who may still approve are reminded.
             let approvers: Vec<String> = (ctx.seam.approvers.iter())
                 .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
                 .cloned()
                 .collect();
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
+            let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.until(o, now)?)));
             let (recipients, hint) = match &d.h.owner {
-                _ if !approvers.is_empty() => (approvers, gate),
+                _ if !approvers.is_empty() => (present(approvers), gate),
+                // An absent owner's reminder goes to the lead, who can reassign it.
+                Some(_)
+                    if let Some((owner, until)) = owner_away
+                        && ctx.to.lead != owner =>
+                {
+                    let back = crate::away::last_day(ctx.model, owner, until);
+                    let hint = format!(
+                        "Its owner, {}, is away through {back}: reassign it with `/handoff reassign {label} <person>`.",
+                        ctx.model.name_of(owner)
+                    );
+                    (vec![ctx.to.lead.clone()], hint)
+                }
                 Some(owner) => {
                     let mut r = vec![owner.clone()];
                     if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
@@ -192,7 +218,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool) {
                     if !r.contains(&ctx.to.lead) {
                         r.push(ctx.to.lead.clone());
                     }
-                    (r, format!("Accept it with `/handoff accept {label}`."))
+                    (present(r), format!("Accept it with `/handoff accept {label}`."))
                 }
             };
             for person in recipients {

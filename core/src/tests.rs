@@ -2,10 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::away::{Away, leave};
 use crate::config::{Source, load};
 use crate::handoff::*;
 use crate::model::OperatingModel;
-use crate::{Command, Ctx, NewHandoff, Rejection, check, create, decide, parse, record_verdict, render, review};
+use crate::{
+    AwayCommand, Command, Ctx, NewHandoff, Rejection, check_with, create, decide, parse, record_verdict, render, review,
+};
 
 const MODEL: &str = include_str!("../../baton.toml");
 const PLAYBOOKS: &[(&str, &str)] = &[
@@ -32,6 +35,8 @@ struct World {
     now: DateTime<Utc>,
     /// Everything produced so far, for assertions.
     log: Vec<Decision>,
+    /// Who is away, for the stall checks.
+    away: Away,
 }
 
 impl World {
@@ -42,7 +47,7 @@ impl World {
         let d =
             create(&model, 1, NewHandoff { seam: &seam, title: &title, fields: &fields }, actor, Surface::Console, now)
                 .unwrap_or_else(|e| panic!("{line}: {e}"));
-        World { model, h: d.handoff.clone(), now, log: vec![d] }
+        World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() }
     }
 
     fn at(&mut self, when: &str) -> &mut Self {
@@ -78,7 +83,7 @@ impl World {
 
     /// Runs the stall check and returns the kinds of the changes it recorded.
     fn check(&mut self) -> Vec<&'static str> {
-        let d = check(&self.model, &self.h, self.now).expect("check");
+        let d = check_with(&self.model, &self.h, self.now, &self.away).expect("check");
         self.h = d.handoff.clone();
         let kinds = d.events.iter().map(|e| e.change.kind()).collect();
         self.log.push(d);
@@ -690,4 +695,84 @@ fn a_function_can_work_round_the_clock() {
     // Sunday at 03:00 works, and four hours from Saturday 22:00 end at Sunday 02:00.
     assert!(cal.is_working(t("2026-11-29T03:00:00Z")));
     assert_eq!(cal.add(t("2026-11-28T22:00:00Z"), chrono::Duration::hours(4)), t("2026-11-29T02:00:00Z"));
+}
+
+#[test]
+fn reminders_meant_for_people_away_go_to_those_who_can_act() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    let away = |w: &World, who: &str| leave(&w.model, who, friday, "holiday", &[], w.now).expect("away").until;
+    // Away through Friday in New York: until Saturday's midnight there.
+    assert_eq!(away(&w, "ana"), t("2026-12-05T00:00:00-05:00"));
+    w.away = Away::new([("ana".to_string(), away(&w, "ana"))]);
+    // The queue's reminder passes Ana over.
+    assert_eq!(w.at("2026-11-30T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("ben")"#, r#"Person("carla")"#]);
+    // Ben takes it, then goes away too: the reminder for his update goes to Carla, who can reassign it.
+    w.run("ben", "/handoff accept H-1");
+    w.run("ben", "/ack H-1");
+    w.away = Away::new([("ana".to_string(), away(&w, "ana")), ("ben".to_string(), away(&w, "ben"))]);
+    assert_eq!(w.at("2026-12-01T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("carla")"#]);
+    assert!(
+        w.last().intents[0].text.ends_with(
+            "Its owner, Ben Brooks, is away through Fri 04 Dec: reassign it with `/handoff reassign H-1 <person>`."
+        ),
+        "{}",
+        w.last().intents[0].text
+    );
+    // At the gate, an approver away is passed over while another may approve.
+    w.run("carla", "/handoff reassign H-1 ana");
+    w.away = Away::new([("vic".to_string(), away(&w, "vic"))]);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    assert_eq!(w.at("2026-12-02T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("carla")"#]);
+}
+
+#[test]
+fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
+    let leaving =
+        leave(&w.model, "ana", day("2026-12-04"), "holiday", std::slice::from_ref(&w.h), w.now).expect("away");
+    assert_eq!(
+        leaving.reply,
+        "You are away through Fri 04 Dec (holiday). Stall reminders meant for you go to your leads meanwhile. You own \
+         H-1; Carla Costa was told. `/away back` when you return."
+    );
+    assert_eq!(leaving.intents.len(), 1);
+    assert_eq!(leaving.intents[0].to, Recipient::Person("carla".into()));
+    assert!(
+        leaving.intents[0]
+            .text
+            .starts_with("Ana Alves is away through Fri 04 Dec (holiday) and owns H-1 \"Acme renewal\"")
+    );
+    // The lead going away is not told about herself.
+    assert!(leave(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away").intents.is_empty());
+    let err = leave(&w.model, "ana", day("2026-11-29"), "", &[], w.now).expect_err("past");
+    assert_eq!(err.to_string(), "2026-11-29 has passed; name your last day away, today (2026-11-30) or later");
+    assert!(
+        leave(&w.model, "ana", day("2028-01-01"), "", &[], w.now)
+            .expect_err("far")
+            .to_string()
+            .contains("more than a year")
+    );
+    // How it is typed.
+    assert_eq!(
+        parse("/away until 2026-12-04 on holiday"),
+        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: "on holiday".into() }))
+    );
+    assert_eq!(
+        parse("/handoff away 2026-12-04"),
+        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: String::new() }))
+    );
+    assert_eq!(parse("/away back"), Ok(Command::Away(AwayCommand::Back)));
+    assert_eq!(parse("/away"), Ok(Command::Away(AwayCommand::Show)));
+    assert!(
+        parse("/away until friday").expect_err("no date").message.contains("`friday` is not a date like 2026-12-04")
+    );
+    assert!(parse("/away soon").expect_err("no date").message.contains("nor `back`"));
 }
