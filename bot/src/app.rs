@@ -12,7 +12,8 @@ use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
 use baton_core::history::{StallsQuery, View, Viewer};
 use baton_core::{
-    Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, Waiting, render, review,
+    AwayCommand, Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, Waiting,
+    render, review,
 };
 use baton_core::{Image, Intent, IntentKind, Recipient};
 use chrono::{DateTime, Utc};
@@ -133,7 +134,17 @@ impl App {
                 let ctx = Ctx::new(&self.model, &h.seam)?;
                 Ok(render::card(&ctx, &h, now))
             }
-            Command::Mine => self.mine(actor, now).await,
+            Command::Mine => {
+                let plate = self.mine(actor, now).await?;
+                Ok(match self.store.absence(actor, now).await? {
+                    Some((until, _)) => {
+                        let back = baton_core::away::last_day(&self.model, actor, until);
+                        format!("You are away through {back} (`/away back` when you return).\n{plate}")
+                    }
+                    None => plate,
+                })
+            }
+            Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
@@ -157,10 +168,16 @@ impl App {
                     (decided, _) => decided?,
                 };
                 // The reviewer runs now, so the person hears its verdict, not that it is pending.
-                let reply = match d.review.clone() {
+                let mut reply = match d.review.clone() {
                     Some(req) => self.review(id, req, now).await?,
                     None => d.reply,
                 };
+                if let Command::Reassign { to, .. } = &command
+                    && let Some((until, _)) = self.store.absence(to, now).await?
+                {
+                    let back = baton_core::away::last_day(&self.model, to, until);
+                    reply += &format!(" Note: {} is away through {back}.", self.model.name_of(to));
+                }
                 self.wake.after_command();
                 Ok(reply)
             }
@@ -226,12 +243,50 @@ impl App {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
         loop {
-            let (claimed, n, fired) =
-                self.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&self.model, h, now)).await?;
+            let away = self.store.absences(now).await?;
+            let (claimed, n, fired) = self
+                .store
+                .sweep_batch(now, SWEEP_BATCH, |h| baton_core::check_with(&self.model, h, now, &away))
+                .await?;
             changed += n;
             metrics::counter!("baton_ladder_steps_fired_total").increment(fired as u64);
             if claimed < SWEEP_BATCH as usize {
                 return Ok(changed);
+            }
+        }
+    }
+
+    /// `/away`: says whether the person is away, marks them back, or marks them away and tells the
+    /// leads of what they own.
+    async fn away(
+        &self,
+        actor: &str,
+        asked: AwayCommand,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<String, AppError> {
+        match asked {
+            AwayCommand::Show => Ok(match self.store.absence(actor, now).await? {
+                Some((until, reason)) => format!(
+                    "You are away through {}{}. `/away back` when you return.",
+                    baton_core::away::last_day(&self.model, actor, until),
+                    if reason.is_empty() { String::new() } else { format!(" ({reason})") }
+                ),
+                None => "You are not marked away. Going away? `/away until YYYY-MM-DD [reason]`.".into(),
+            }),
+            AwayCommand::Back => Ok(match self.store.clear_absence(actor, now).await? {
+                true => "Welcome back: stall reminders come to you again.".into(),
+                false => "You were not marked away.".into(),
+            }),
+            AwayCommand::Until { last, reason } => {
+                let mut owned = self.store.open_for(actor).await?;
+                owned.retain(|h| h.owner.as_deref() == Some(actor));
+                let leaving = baton_core::away::leave(&self.model, actor, last, &reason, &owned, now)?;
+                if !self.store.set_absence(key, actor, leaving.until, reason.trim(), &leaving.intents, now).await? {
+                    return Err(AppError::Duplicate);
+                }
+                self.wake.delivery.notify_one();
+                Ok(leaving.reply)
             }
         }
     }

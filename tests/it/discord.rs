@@ -400,11 +400,11 @@ async fn baton_discord_register_installs_the_commands() {
         .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("registered 6 commands in guild 42"), "{stdout}");
+    assert!(stdout.contains("registered 7 commands in guild 42"), "{stdout}");
     let call = fake.calls().into_iter().find(|c| c.method == "PUT").expect("PUT");
     assert_eq!(call.route, format!("applications/{APP_ID}/guilds/42/commands"));
     let names: Vec<&str> = call.body.as_array().expect("array").iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, ["ack", "escalations", "handoff", "stalls", "recalibrate", "baton"]);
+    assert_eq!(names, ["ack", "escalations", "handoff", "away", "stalls", "recalibrate", "baton"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,6 +478,27 @@ async fn work_slower_than_the_budget_is_deferred_and_its_answer_edited_in() {
     let edit = bot.discord.calls().into_iter().find(|c| c.method == "PATCH").expect("edit");
     assert!(edit.body["content"].as_str().expect("content").contains("Stall history"), "{}", edit.body);
     assert_eq!(edit.body["allowed_mentions"], json!({"parse": []}));
+    bot.running.stop().await;
+}
+
+#[tokio::test]
+async fn engineers_say_they_are_away_and_back_in_discord() {
+    const ELI: &str = "200000000000000002";
+    let bot = bot(model()).await;
+    let option = |name: &str, value: &str| json!({"name": name, "type": 3, "value": value});
+    let last = (Utc::now() + Duration::days(7)).date_naive().to_string();
+    let said = |answer: Value| answer["data"]["content"].as_str().expect("content").to_string();
+    let (_, away) =
+        bot.signed(&command("a1", ELI, "away", json!([option("until", &last), option("reason", "conference")]))).await;
+    assert!(said(away).starts_with("You are away through"), "away");
+    assert!(bot.app.store.absences(Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
+    let (_, shown) = bot.signed(&command("a2", ELI, "away", json!([]))).await;
+    assert!(said(shown).contains("(conference)"));
+    let (_, wrong) = bot.signed(&command("a3", ELI, "away", json!([option("until", "soon")]))).await;
+    assert!(said(wrong).starts_with("✗ `soon` is not a date like 2026-12-04, nor `back`\nusage: /away until"));
+    let (_, back) = bot.signed(&command("a4", ELI, "away", json!([option("until", "back")]))).await;
+    assert_eq!(said(back), "Welcome back: stall reminders come to you again.");
+    assert!(!bot.app.store.absences(Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
     bot.running.stop().await;
 }
 

@@ -389,3 +389,32 @@ async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_
         assert_eq!(mode, "on", "a pooled connection kept the record's setting");
     }
 }
+
+#[tokio::test]
+async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let to = |person: &str, like: &str| {
+            format!("SELECT COUNT(*) FROM outbox WHERE recipient = 'person:{person}' AND intent LIKE '%{like}%'")
+        };
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+        let away = cmd("/away until 2026-12-04 holiday");
+        let reply = app.handle("ana", Surface::Slack, away.clone(), t(MONDAY_9), Some("away-1")).await.expect("away");
+        assert!(reply.contains("You own H-1; Carla Costa was told."), "{reply}");
+        // Told once, in the transaction that marked her away; a replay acts no more.
+        let again = app.handle("ana", Surface::Slack, away, t(MONDAY_9), Some("away-1")).await;
+        assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
+        assert_eq!(count(&store, &to("carla", "Ana Alves is away through Fri 04 Dec (holiday) and owns H-1")).await, 1);
+        // Her first update was due Monday 17:00: the reminder goes to Carla, who can reassign it.
+        app.sweep(t("2026-12-01T09:00:00-05:00")).await.expect("sweep");
+        assert_eq!(count(&store, &to("carla", "Its owner, Ana Alves, is away through Fri 04 Dec")).await, 1);
+        assert_eq!(count(&store, &to("ana", "Reminder")).await, 0);
+        let shown = app.handle("ana", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(shown.starts_with("You are away through Fri 04 Dec"), "{shown}");
+        let back = app.handle("ana", Surface::Console, cmd("/away back"), t(MONDAY_9), None).await.expect("back");
+        assert_eq!(back, "Welcome back: stall reminders come to you again.");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM absences").await, 0);
+    })
+    .await;
+}

@@ -42,6 +42,11 @@ pub fn definitions(model: &OperatingModel) -> Value {
             {"type": 1, "name": "record", "description": "Record a recalibration's outcome", "options": [handoff(true),
                 {"type": 3, "name": "artifact", "required": true, "max_length": 2000,
                  "description": "decision=... assumption_broke=\"...\" category=... [field=value ...]"}]}]},
+        {"name": "away", "type": 1, "description": "Say you are away (stall reminders for you go to your lead) or back",
+         "options": [
+            {"type": 3, "name": "until", "description": "Your last day away, like 2026-12-04; or `back`", "required": false,
+             "max_length": 10},
+            {"type": 3, "name": "reason", "description": "Why (holiday, leave)", "required": false, "max_length": 200}]},
         {"name": "stalls", "type": 1, "description": "Stall history, the operating-model health report, or a chart",
          "options": stalls_options(model)},
         {"name": "recalibrate", "type": 1, "description": "Convene a recalibration on a handoff", "options": [

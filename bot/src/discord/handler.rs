@@ -103,6 +103,10 @@ impl Discord {
                     None => Err("name the handoff, like H-12".to_string()),
                     Some(word) => id.ok_or(format!("`{word}` is not a handoff reference: write it like H-12")),
                 };
+                // A command whose options read as a typed line, parsed as in Slack and the console.
+                let typed_line = |parts: [&str; 3]| {
+                    baton_core::parse(&parts.join(" ")).map_err(|e| format!("{}\nusage: {}", e.message, e.usage))
+                };
                 let c = match name.as_str() {
                     "ack" => need_id(id).map(Command::Ack),
                     "stalls" => {
@@ -116,17 +120,14 @@ impl Discord {
                         }
                     }
                     "handoff" if option(options, "sub") == Some("record") => {
-                        let line = format!(
-                            "/handoff record {} {}",
-                            option(options, "handoff").unwrap_or(""),
-                            option(options, "artifact").unwrap_or("")
-                        );
-                        match baton_core::parse(&line) {
-                            Ok(c) => Ok(c),
-                            Err(e) => return reply(&format!("✗ {}\nusage: {}", e.message, e.usage)),
-                        }
+                        typed_line(["/handoff record", given.unwrap_or(""), option(options, "artifact").unwrap_or("")])
                     }
                     "handoff" => need_id(id).map(Command::Show),
+                    "away" => typed_line([
+                        "/away",
+                        option(options, "until").unwrap_or(""),
+                        option(options, "reason").unwrap_or(""),
+                    ]),
                     "recalibrate" => need_id(id)
                         .map(|id| Command::Recalibrate { id, playbook: option(options, "playbook").map(String::from) }),
                     "escalations" => return reply(&self.escalations(&person).await),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod absences;
 mod create;
 mod history;
 mod links;
