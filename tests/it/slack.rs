@@ -18,6 +18,7 @@ const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const RITA: &str = "U0RITA0001";
 const ANA: &str = "U0ANA00001";
 const CARLA: &str = "U0CARLA001";
+const BEN: &str = "U0BEN00001";
 
 /// `baton serve` with Slack configured against a fake.
 struct Bot {
@@ -456,6 +457,10 @@ async fn people_picked_from_slacks_list_and_escaped_text_read_as_they_were_typed
     // Someone Slack knows and the model does not is named as Slack named them.
     let (_, reply) = bot.command(CARLA, "reassign H-1 <@U0ZED00001|zed>", "trig-typed-4").await;
     assert!(reply["text"].as_str().expect("text").contains("`zed`"), "{reply}");
+    // `/handoff away` from Slack: Ben owns H-1, so his lead hears of it.
+    let last = (Utc::now() + Duration::days(3)).date_naive();
+    let (_, reply) = bot.command(BEN, &format!("away until {last} offsite"), "trig-typed-5").await;
+    assert!(reply["text"].as_str().expect("text").contains("You own H-1; Carla Costa was told."), "{reply}");
     running_stop(bot).await;
 }
 
