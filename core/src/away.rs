@@ -67,6 +67,7 @@ pub fn leave(
     owned: &[Handoff],
     now: DateTime<Utc>,
 ) -> Result<Leaving, Rejection> {
+    let now = crate::calendar::whole_ms(now);
     let who = model.person(person).ok_or(Rejection::UnknownActor)?;
     let tz = zone(model, person);
     let today = now.with_timezone(&tz).date_naive();
@@ -124,7 +125,7 @@ pub fn leave(
         }
     };
     let reply = format!(
-        "You are away through {through}{because}. Stall reminders meant for you go to your leads meanwhile.{owned_list} \
+        "You are away through {through}{because}. Meanwhile stall reminders meant for you go to your lead or teammates.{owned_list} \
          `/away back` when you return."
     );
     Ok(Leaving { until, reply, intents })

@@ -740,7 +740,7 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
         leave(&w.model, "ana", day("2026-12-04"), "holiday", std::slice::from_ref(&w.h), w.now).expect("away");
     assert_eq!(
         leaving.reply,
-        "You are away through Fri 04 Dec (holiday). Stall reminders meant for you go to your leads meanwhile. You own \
+        "You are away through Fri 04 Dec (holiday). Meanwhile stall reminders meant for you go to your lead or teammates. You own \
          H-1; Carla Costa was told. `/away back` when you return."
     );
     assert_eq!(leaving.intents.len(), 1);
