@@ -31,7 +31,7 @@ clock YYYY-MM-DD HH:MM      move the clock to a time in the display zone (back t
                             something is recorded)
 tz <IANA zone>              show times in a zone (e.g. `tz America/New_York`)
 events H-<n>                the handoff's audit trail
-people                      who you can act as
+people                      who you can act as (and who is away)
 quit                        leave";
 
 /// A console session.
@@ -106,8 +106,12 @@ impl<W: Write> Console<W> {
             }
             "as" => self.set_actor(&rest)?,
             "people" => {
+                let away = self.app.store.absences(self.now).await?;
                 for p in self.app.model.people.values() {
-                    writeln!(self.out, "  {} ({})", p.id, p.name)?;
+                    let absent = away.until(&p.id, self.now).map(|until| {
+                        format!(" · away through {}", baton_core::away::last_day(&self.app.model, &p.id, until))
+                    });
+                    writeln!(self.out, "  {} ({}){}", p.id, p.name, absent.unwrap_or_default())?;
                 }
             }
             "tz" => match rest.first().map(|z| (z, z.parse::<Tz>())) {

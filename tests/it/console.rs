@@ -134,6 +134,12 @@ async fn the_clock_goes_back_only_as_far_as_the_last_recorded_change() {
 }
 
 #[tokio::test]
+async fn people_shows_who_is_away() {
+    let out = run("as ben\n/away until 2026-11-27 conference\npeople\n/away back\npeople\n").await;
+    in_order(&out, &["ben (Ben Brooks) · away through Fri 27 Nov", "Welcome back", "ben (Ben Brooks)\n"]);
+}
+
+#[tokio::test]
 async fn a_snooze_holds_the_ladder_until_it_ends() {
     let out = run("tz America/New_York\nclock 2026-11-30 09:00\nas rita\n\
          /handoff new sales-to-cs \"Acme\" account=Acme arr=1 segment=smb\n\
