@@ -48,6 +48,15 @@ pub fn actions(h: &Handoff) -> Vec<Action> {
     }
 }
 
+/// The buttons on a stall notice to the receiving lead: an owned handoff's are the owner's but
+/// for its snooze, which the lead may also use.
+pub fn lead_actions(h: &Handoff) -> Vec<Action> {
+    match h.state {
+        State::Accepted | State::InProgress => vec![Action::Snooze],
+        _ => actions(h),
+    }
+}
+
 /// What the owner should do next, as a sentence.
 pub fn next_move(h: &Handoff) -> String {
     let label = h.label();

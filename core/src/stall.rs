@@ -192,8 +192,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 .collect();
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
             let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.until(o, now)?)));
-            let (recipients, hint) = match &d.h.owner {
-                _ if !approvers.is_empty() => (present(approvers), gate),
+            let (recipients, hint, actions) = match &d.h.owner {
+                _ if !approvers.is_empty() => (present(approvers), gate, actions),
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)
                     if let Some((owner, until)) = owner_away
@@ -204,21 +204,21 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                         "Its owner, {}, is away through {back}: reassign it with `/handoff reassign {label} <person>`.",
                         ctx.model.name_of(owner)
                     );
-                    (vec![ctx.to.lead.clone()], hint)
+                    (vec![ctx.to.lead.clone()], hint, render::lead_actions(&d.h))
                 }
                 Some(owner) => {
                     let mut r = vec![owner.clone()];
                     if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
                         r.push(sup);
                     }
-                    (r, render::next_move(&d.h))
+                    (r, render::next_move(&d.h), actions)
                 }
                 None => {
                     let mut r = ctx.to.members.clone();
                     if !r.contains(&ctx.to.lead) {
                         r.push(ctx.to.lead.clone());
                     }
-                    (present(r), format!("Accept it with `/handoff accept {label}`."))
+                    (present(r), format!("Accept it with `/handoff accept {label}`."), actions)
                 }
             };
             for person in recipients {
@@ -227,12 +227,21 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             }
         }
         LadderAction::NotifyLead => {
-            let owner =
-                d.h.owner
-                    .as_deref()
-                    .map_or("nobody yet (in your queue)".to_string(), |o| ctx.model.name_of(o).to_string());
+            let owner = match d.h.owner.as_deref() {
+                None => "nobody yet (in your queue)".to_string(),
+                Some(o) => match away.until(o, d.now) {
+                    Some(until) => {
+                        format!(
+                            "{} (away through {})",
+                            ctx.model.name_of(o),
+                            crate::away::last_day(ctx.model, o, until)
+                        )
+                    }
+                    None => ctx.model.name_of(o).to_string(),
+                },
+            };
             let text = format!("For your attention as lead of {}: {stalled} Owner: {owner}.", ctx.to.name);
-            d.tell(Recipient::Person(ctx.to.lead.clone()), IntentKind::Escalation, text, actions);
+            d.tell(Recipient::Person(ctx.to.lead.clone()), IntentKind::Escalation, text, render::lead_actions(&d.h));
         }
         LadderAction::PostChannel => {
             if let Some(channel) = ctx.to.slack_channel.clone() {

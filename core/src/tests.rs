@@ -721,13 +721,22 @@ fn reminders_meant_for_people_away_go_to_those_who_can_act() {
         "{}",
         w.last().intents[0].text
     );
+    // The lead gets the buttons a lead can use (not the owner's Acknowledge), and her own step says who is away.
+    assert_eq!(w.last().intents[0].actions, [Action::Snooze]);
+    assert_eq!(w.at("2026-12-01T15:00:00-05:00").check(), ["ladder_step"]);
+    assert!(
+        w.last().intents[0].text.ends_with("Owner: Ben Brooks (away through Fri 04 Dec)."),
+        "{}",
+        w.last().intents[0].text
+    );
+    assert_eq!(w.last().intents[0].actions, [Action::Snooze]);
     // At the gate, an approver away is passed over while another may approve.
     w.run("carla", "/handoff reassign H-1 ana");
     w.away = Away::new([("vic".to_string(), away(&w, "vic"))]);
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/handoff done H-1");
     w.run("sam", "/approve H-1");
-    assert_eq!(w.at("2026-12-02T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.at("2026-12-02T15:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
     assert_eq!(w.recipients(), [r#"Person("carla")"#]);
 }
 
