@@ -81,6 +81,12 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "rising: capacity",
             "ada> /stalls chart window=4w",
             "· last 28 days written to",
+            "eli> /away until 2026-12-11 holiday",
+            "You own H-2; Eve Engel was told.",
+            "→ @eve (DM) · notice\n      Eli Ek is away through Fri 11 Dec (holiday) and owns H-2",
+            "→ @eve (DM) · escalation\n      Reminder: H-2 \"Spring launch landing page\" (marketing-to-eng) is stalled",
+            "Its owner, Eli Ek, is away through Fri 11 Dec: reassign it with `/handoff reassign H-2 <person>`.\n      [Snooze]",
+            "Owner: Eli Ek (away through Fri 11 Dec).",
         ],
     );
     let png = std::fs::read(charts.join("stalls-20261202-1400.png")).expect("the chart was written");
