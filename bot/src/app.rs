@@ -312,7 +312,20 @@ impl App {
             others.iter().filter(|h| baton_core::waiting_on(&self.model, h, actor) == Some(kind)).collect()
         };
         let (queue, approvals) = (waiting(Waiting::Acceptance), waiting(Waiting::Approval));
-        if own.is_empty() && queue.is_empty() && approvals.is_empty() {
+        // For a lead: what people away own in the functions they lead.
+        let mut left = Vec::new();
+        if self.model.functions.values().any(|f| f.lead == actor) {
+            for (person, until) in self.store.absences(now).await?.people(now) {
+                for h in self.store.open_for(person).await? {
+                    let leads = Ctx::new(&self.model, &h.seam).is_ok_and(|c| c.to.lead == actor);
+                    if h.owner.as_deref() == Some(person) && person != actor && leads {
+                        let away = baton_core::away::last_day(&self.model, person, until);
+                        left.push((h, format!("{} away through {away}", self.model.name_of(person))));
+                    }
+                }
+            }
+        }
+        if own.is_empty() && queue.is_empty() && approvals.is_empty() && left.is_empty() {
             return Ok("You own or requested no open handoffs, and none waits for your team to accept it or for \
                        your approval."
                 .into());
@@ -344,6 +357,12 @@ impl App {
             for h in approvals {
                 let given = format!("{} of {} approvals", h.approvals.len(), h.tier.approvals_needed());
                 out.push(line(vec![h.label(), h.title.clone(), given, due(h)]));
+            }
+        }
+        if !left.is_empty() {
+            out.push("Owned by people away (`/handoff reassign H-<n> <person>`):".to_string());
+            for (h, away) in &left {
+                out.push(line(vec![h.label(), h.title.clone(), away.clone(), due(h)]));
             }
         }
         Ok(out.join("\n"))

@@ -30,6 +30,11 @@ impl Away {
         self.0.get(person).copied().filter(|until| *until > now)
     }
 
+    /// Everyone away at `now`, with the end of their absence.
+    pub fn people(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
+        self.0.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))
+    }
+
     /// Whether `person` is away at `now`.
     pub fn is_away(&self, person: &str, now: DateTime<Utc>) -> bool {
         self.until(person, now).is_some()

@@ -412,6 +412,9 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
         assert_eq!(count(&store, &to("ana", "Reminder")).await, 0);
         let shown = app.handle("ana", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
         assert!(shown.starts_with("You are away through Fri 04 Dec"), "{shown}");
+        // Her lead's plate shows what she left behind, until it is reassigned.
+        let lead = app.handle("carla", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(lead.contains("Owned by people away (`/handoff reassign H-<n> <person>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
         let back = app.handle("ana", Surface::Console, cmd("/away back"), t(MONDAY_9), None).await.expect("back");
         assert_eq!(back, "Welcome back: stall reminders come to you again.");
         assert_eq!(count(&store, "SELECT COUNT(*) FROM absences").await, 0);
