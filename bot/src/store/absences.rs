@@ -5,7 +5,7 @@ use baton_core::away::Away;
 use chrono::{DateTime, Utc};
 
 use super::outbox::enqueue;
-use super::{Store, StoreError, from_ms, ms};
+use super::{Store, StoreError, from_ms, ms, record_key};
 
 impl Store {
     /// Who is away at `now`.
@@ -44,17 +44,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        if let Some(key) = key {
-            let fresh = sqlx::query(
-                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?;
-            if fresh.rows_affected() == 0 {
-                return Ok(false);
-            }
+        if let Some(key) = key
+            && !record_key(&mut tx, key, None, now).await?
+        {
+            return Ok(false);
         }
         sqlx::query(
             "INSERT INTO absences (person, until_ms, reason, set_at_ms) VALUES ($1, $2, $3, $4) \

@@ -96,6 +96,25 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 /// How long a pooled connection may sit idle before it is checked when next taken.
 const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Records request `key` (about `handoff`, at `at`) inside `tx`: `false` when it was already
+/// recorded, so the request is a replay and must change nothing.
+pub(crate) async fn record_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &str,
+    handoff: Option<HandoffId>,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(handoff.map(|h| h as i64))
+    .bind(ms(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies pending migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
@@ -216,18 +235,10 @@ impl Store {
         request_key: Option<&str>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
-        if let Some(key) = request_key {
-            let inserted = sqlx::query(
-                "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(d.handoff.id as i64)
-            .bind(ms(d.handoff.updated_at))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::Duplicate);
-            }
+        if let Some(key) = request_key
+            && !record_key(&mut tx, key, Some(d.handoff.id), d.handoff.updated_at).await?
+        {
+            return Err(StoreError::Duplicate);
         }
         let mut tallies = Tallies::default();
         let versions = write_decisions(&mut tx, self.backend, &[Write { d, expected }], &mut tallies).await?;

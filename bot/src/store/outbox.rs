@@ -392,15 +392,7 @@ impl Store {
     /// already used, and nothing is queued.
     pub async fn enqueue_once(&self, key: &str, intent: &Intent, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(intent.handoff.map(|h| h as i64))
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        if !super::record_key(&mut tx, key, intent.handoff, now).await? {
             return Ok(false);
         }
         enqueue(&mut tx, intent, now).await?;
