@@ -7,7 +7,8 @@
 
 use baton_core::config::{Source, load};
 use baton_core::history::{Viewer, scope};
-use baton_core::{Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check, create, decide, parse};
+use baton_core::away::{Away, leave};
+use baton_core::{AwayCommand, Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide, parse};
 use baton_core::{ReviewRequest, record_verdict, render, review};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use libfuzzer_sys::fuzz_target;
@@ -39,7 +40,7 @@ fn well_formed(reply: &str) {
     assert!(!reply.is_empty() && reply.trim() == reply, "reply {reply:?}");
 }
 
-fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
+fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>, away: &Away) {
     for h in handoffs.iter_mut() {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
         for _ in 0..20 {
@@ -50,7 +51,7 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>) {
             if at > now {
                 break;
             }
-            match check(model, h, at) {
+            match check_with(model, h, at, away) {
                 Ok(d) => {
                     // A check at its own due instant acts, or the scheduler would spin on it.
                     assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
@@ -70,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
     // Read to the nanosecond, as `Utc::now()` gives it.
     let mut now: DateTime<Utc> = "2026-11-30T14:00:00.123456789Z".parse().unwrap();
     let mut handoffs: Vec<Handoff> = Vec::new();
+    let mut absent = std::collections::BTreeMap::new();
     for line in text.lines().take(64) {
         let mut parts = line.splitn(3, '|');
         let (who, minutes, typed) = match (parts.next(), parts.next(), parts.next()) {
@@ -81,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => who,
         };
         now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
-        step(model, &mut handoffs, now);
+        step(model, &mut handoffs, now, &Away::new(absent.clone()));
         let surface = [Surface::Console, Surface::Slack, Surface::Discord][line.len() % 3];
         let Ok(command) = parse(typed) else { continue };
         match &command {
@@ -96,6 +98,19 @@ fuzz_target!(|data: &[u8]| {
                     }
                     Err(e) => trace(line, &e),
                 }
+            }
+            Command::Away(AwayCommand::Until { last, reason }) => {
+                let owned: Vec<Handoff> =
+                    handoffs.iter().filter(|h| h.owner.as_deref() == Some(actor)).cloned().collect();
+                let left = leave(model, actor, *last, reason, &owned, now);
+                trace(line, &left.as_ref().map(|l| &l.reply));
+                if let Ok(l) = left {
+                    well_formed(&l.reply);
+                    absent.insert(actor.to_string(), l.until);
+                }
+            }
+            Command::Away(_) => {
+                absent.remove(actor);
             }
             Command::Stalls(q) => {
                 let _ = scope(model, Viewer::Person(actor), &q.filter);
