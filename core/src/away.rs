@@ -35,6 +35,12 @@ impl Away {
         self.0.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))
     }
 
+    /// Those of `people` not away at `now`; all of them when everyone is away.
+    pub fn present(&self, people: Vec<PersonId>, now: DateTime<Utc>) -> Vec<PersonId> {
+        let here: Vec<PersonId> = people.iter().filter(|p| !self.is_away(p, now)).cloned().collect();
+        if here.is_empty() { people } else { here }
+    }
+
     /// Whether `person` is away at `now`.
     pub fn is_away(&self, person: &str, now: DateTime<Utc>) -> bool {
         self.until(person, now).is_some()

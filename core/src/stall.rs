@@ -180,11 +180,6 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
     match action {
         LadderAction::RemindOwner => {
             let now = d.now;
-            // Those away are passed over while someone else can act.
-            let present = |people: Vec<String>| -> Vec<String> {
-                let here: Vec<String> = people.iter().filter(|p| !away.is_away(p, now)).cloned().collect();
-                if here.is_empty() { people } else { here }
-            };
             // At a gate the owner can do nothing more: the approvers who may still approve are reminded.
             let approvers: Vec<String> = (ctx.seam.approvers.iter())
                 .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
@@ -193,7 +188,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
             let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.until(o, now)?)));
             let (recipients, hint, actions) = match &d.h.owner {
-                _ if !approvers.is_empty() => (present(approvers), gate, actions),
+                // Those away are passed over while someone else can act.
+                _ if !approvers.is_empty() => (away.present(approvers, now), gate, actions),
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)
                     if let Some((owner, until)) = owner_away
@@ -218,7 +214,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                     if !r.contains(&ctx.to.lead) {
                         r.push(ctx.to.lead.clone());
                     }
-                    (present(r), format!("Accept it with `/handoff accept {label}`."), actions)
+                    (away.present(r, now), format!("Accept it with `/handoff accept {label}`."), actions)
                 }
             };
             for person in recipients {
