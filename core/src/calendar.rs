@@ -306,6 +306,39 @@ mod tests {
         assert_eq!(week.describe_week(), "Tue-Fri 09:00-17:00; Sat 18:00-24:00");
     }
 
+    proptest::proptest! {
+        /// Whatever the windows, zone and start (the two weeks cross both the European and the
+        /// American end of summer time), `between` undoes `add`, and work ends inside a window.
+        #[test]
+        fn add_and_between_agree_for_any_working_week(
+            cuts in proptest::collection::vec(proptest::collection::vec(0u32..=1440, 0..6), 7),
+            zone in 0usize..3,
+            from_minutes in 0i64..(60 * 24 * 14),
+            minutes in 0i64..(60 * 80),
+        ) {
+            let at = |m: u32| match m {
+                1440 => NaiveTime::MIN,
+                m => NaiveTime::from_num_seconds_from_midnight_opt(m * 60, 0).expect("minute of the day"),
+            };
+            let week: [Vec<Window>; 7] = std::array::from_fn(|day| {
+                let mut marks = cuts[day].clone();
+                marks.sort_unstable();
+                marks.dedup();
+                marks.chunks_exact(2).map(|pair| Window { start: at(pair[0]), end: at(pair[1]) }).collect()
+            });
+            proptest::prop_assume!(week.iter().any(|w| !w.is_empty()));
+            let tz = [chrono_tz::UTC, chrono_tz::Europe::Berlin, chrono_tz::America::New_York][zone];
+            let cal = WorkCalendar { tz, week, holidays: BTreeSet::new() };
+            let from = t("2026-10-20T00:00:00Z") + Duration::minutes(from_minutes);
+            let amount = Duration::minutes(minutes);
+            let done = cal.add(from, amount);
+            proptest::prop_assert_eq!(cal.between(from, done), amount);
+            if minutes > 0 {
+                proptest::prop_assert!(cal.is_working(done - Duration::seconds(1)));
+            }
+        }
+    }
+
     #[test]
     fn a_day_may_have_several_windows_a_lunch_break_or_a_night_shift() {
         let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("time");
