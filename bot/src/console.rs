@@ -306,6 +306,7 @@ fn button(a: Action) -> &'static str {
     match a {
         Action::Accept => "Accept",
         Action::Ack => "Acknowledge",
+        Action::Update => "Post update",
         Action::Snooze => "Snooze",
         Action::Return => "Return to requester",
         Action::Approve => "Approve",

@@ -505,6 +505,8 @@ pub enum Action {
     Accept,
     /// Acknowledge.
     Ack,
+    /// Post a progress note.
+    Update,
     /// Pause the clocks.
     Snooze,
     /// Send back to the requester.

@@ -301,6 +301,35 @@ async fn return_asks_for_a_reason_in_a_modal() {
 }
 
 #[tokio::test]
+async fn the_owners_card_posts_an_update_through_a_form() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    bot.interact(&bot.click(ANA, "accept", "#cs-handoffs")).await;
+    eventually(10, "Ana's card", || async { !bot.slack.history(ANA).is_empty() }).await;
+    bot.delivered().await;
+    // Ana's card offers Post update; the form asks for the progress made.
+    bot.interact(&bot.click(ANA, "update", ANA)).await;
+    eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
+    assert_eq!(view["private_metadata"], "update:H-1");
+    assert_eq!(view["blocks"][0]["label"]["text"], "Progress");
+    let submit = |note: &str| {
+        json!({"type": "view_submission", "user": {"id": ANA}, "team": {"id": "T0001"},
+               "view": {"id": "V3", "hash": format!("h{}", note.len()), "callback_id": "reason",
+                        "private_metadata": "update:H-1",
+                        "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": note}}}}}})
+    };
+    let (_, answer) = bot.interact(&submit("")).await;
+    assert_eq!(answer["errors"]["reason"], "Say what progress was made.");
+    let (_, answer) = bot.interact(&submit("kickoff booked")).await;
+    assert_eq!(answer["response_action"], "clear", "{answer}");
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!(h.last_note.as_deref(), Some("kickoff booked"));
+    running_stop(bot).await;
+}
+
+#[tokio::test]
 async fn people_slack_does_not_know_are_told_how_to_be_added() {
     let bot = bot().await;
     let (status, reply) = bot.command("U0NOBODY01", ACME, "trig-x").await;

@@ -149,7 +149,7 @@ impl Discord {
                     "accept" => Command::Accept(id),
                     "approve" => Command::Approve(id),
                     "blocked" => Command::Recalibrate { id, playbook: None },
-                    "snooze" | "return" | "reject" => return reason_modal(action, id),
+                    "snooze" | "return" | "reject" | "update" => return reason_modal(action, id),
                     _ => return reply("✗ This button is out of date."),
                 }
             }
@@ -309,6 +309,7 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
     let title = match action {
         "snooze" => format!("Snooze H-{id}"),
         "return" => format!("Return H-{id} to requester"),
+        "update" => format!("Post an update on H-{id}"),
         _ => format!("Reject H-{id}"),
     };
     let input = |custom_id: &str, label: &str, style: u8, placeholder: &str| {
@@ -319,7 +320,10 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
     if action == "snooze" {
         rows.push(input("duration", "For how long (at most 14 days)", 1, "2h, 30m or 1d"));
     }
-    rows.push(input("reason", "Reason", 2, "The other side sees this"));
+    match action {
+        "update" => rows.push(input("reason", "Progress", 2, "The requester sees this")),
+        _ => rows.push(input("reason", "Reason", 2, "The other side sees this")),
+    }
     json!({"type": 9, "data": {"custom_id": format!("{action}:H-{id}"), "title": title, "components": rows}})
 }
 
@@ -330,7 +334,11 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
         .and_then(|(a, h)| Some((a, parse_id(h)?)))
         .ok_or("this form is out of date; use the buttons again")?;
     let value = |name: &str| option(values, name).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
-    let reason = value("reason").ok_or("give a reason, so the other side knows what to do")?;
+    let missing = match action {
+        "update" => "say what progress was made",
+        _ => "give a reason, so the other side knows what to do",
+    };
+    let reason = value("reason").ok_or(missing)?;
     match action {
         "snooze" => {
             let raw = value("duration").unwrap_or_default();
@@ -340,6 +348,7 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
         }
         "return" => Ok(Command::Return { id, reason }),
         "reject" => Ok(Command::Reject { id, reason }),
+        "update" => Ok(Command::Update { id, note: reason, fields: Vec::new() }),
         _ => Err("this form is out of date; use the buttons again".into()),
     }
 }
@@ -353,4 +362,23 @@ fn click_key(user: &str, custom_id: &str, stamp: &str) -> String {
     }
     let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("discord:click:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_update_button_asks_for_the_progress_made_and_posts_it() {
+        let modal = reason_modal("update", 3);
+        assert_eq!(modal["type"], 9);
+        assert_eq!(modal["data"]["title"], "Post an update on H-3");
+        assert_eq!(modal["data"]["components"][0]["components"][0]["label"], "Progress");
+        let typed = [("reason".to_string(), " kickoff booked ".to_string())];
+        assert_eq!(
+            modal_command("update:H-3", &typed),
+            Ok(Command::Update { id: 3, note: "kickoff booked".into(), fields: Vec::new() })
+        );
+        assert_eq!(modal_command("update:H-3", &[]), Err("say what progress was made".to_string()));
+    }
 }

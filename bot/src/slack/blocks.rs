@@ -59,6 +59,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
     match a {
         Action::Accept => ("Accept", "accept"),
         Action::Ack => ("Acknowledge", "ack"),
+        Action::Update => ("Post update", "update"),
         Action::Snooze => ("Snooze", "snooze"),
         Action::Return => ("Return to requester", "return"),
         Action::Approve => ("Approve", "approve"),

@@ -161,7 +161,7 @@ impl Slack {
                             });
                         }
                     }
-                    (kind @ ("return" | "reject" | "snooze"), Some(id)) => {
+                    (kind @ ("return" | "reject" | "snooze" | "update"), Some(id)) => {
                         let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
                         self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
                     }

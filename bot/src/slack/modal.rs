@@ -146,10 +146,13 @@ pub fn errors_for(rejection: &Rejection) -> BlockErrors {
 
 /// The form behind Return, Reject and Snooze: a reason (and for Snooze, how long).
 pub fn reason(kind: &str, handoff: u64) -> Value {
-    let (title, submit) = match kind {
-        "return" => ("Return to requester", "Return"),
-        "reject" => ("Reject at the gate", "Reject"),
-        _ => ("Snooze", "Snooze"),
+    let (title, submit, label, hint) = match kind {
+        "return" => {
+            ("Return to requester", "Return", "Reason", "The other side sees this, so say what they should do.")
+        }
+        "reject" => ("Reject at the gate", "Reject", "Reason", "The other side sees this, so say what they should do."),
+        "update" => ("Post update", "Post", "Progress", "The requester sees this; it restarts the update clock."),
+        _ => ("Snooze", "Snooze", "Reason", "The other side sees this, so say what they should do."),
     };
     let mut blocks = Vec::new();
     if kind == "snooze" {
@@ -157,9 +160,9 @@ pub fn reason(kind: &str, handoff: u64) -> Value {
             "element": {"type": "static_select", "action_id": "duration",
                 "options": SNOOZE_CHOICES.iter().map(|c| option(c, c)).collect::<Vec<_>>()}}));
     }
-    blocks.push(json!({"type": "input", "block_id": "reason", "label": text("Reason"),
+    blocks.push(json!({"type": "input", "block_id": "reason", "label": text(label),
         "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 500},
-        "hint": text("The other side sees this, so say what they should do.")}));
+        "hint": text(hint)}));
     json!({"type": "modal", "callback_id": REASON, "title": text(title), "submit": text(submit), "close": text("Cancel"),
         "private_metadata": format!("{kind}:H-{handoff}"), "blocks": blocks})
 }
@@ -174,7 +177,12 @@ pub fn read_reason(view: &View) -> Result<Command, BlockErrors> {
     let mut errors = BTreeMap::new();
     let reason = view.value("reason").unwrap_or_default();
     if reason.is_empty() {
-        errors.insert("reason".to_string(), "Give a reason, so the other side knows what to do.".to_string());
+        let ask = if kind == "update" {
+            "Say what progress was made."
+        } else {
+            "Give a reason, so the other side knows what to do."
+        };
+        errors.insert("reason".to_string(), ask.to_string());
     }
     let duration =
         view.value("duration").filter(|d| SNOOZE_CHOICES.contains(&d.as_str())).and_then(|d| parse_wall_duration(&d));
@@ -188,6 +196,7 @@ pub fn read_reason(view: &View) -> Result<Command, BlockErrors> {
         ("snooze", Some(duration)) => Ok(Command::Snooze { id, duration, reason }),
         ("return", _) => Ok(Command::Return { id, reason }),
         ("reject", _) => Ok(Command::Reject { id, reason }),
+        ("update", _) => Ok(Command::Update { id, note: reason, fields: Vec::new() }),
         _ => Err(stale()),
     }
 }
