@@ -311,6 +311,7 @@ fn button(a: Action) -> &'static str {
         Action::Return => "Return to requester",
         Action::Approve => "Approve",
         Action::Reject => "Reject",
+        Action::Blocked => "I'm blocked",
     }
 }
 

@@ -515,6 +515,8 @@ pub enum Action {
     Approve,
     /// Reject at the gate.
     Reject,
+    /// Say the work is blocked: convenes a recalibration now.
+    Blocked,
 }
 
 /// A message to a person or channel, before any platform renders it.

@@ -177,6 +177,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         render::time(ctx.cal(), since, d.now)
     );
     let actions = render::actions(&d.h);
+    let before = d.intents.len();
     match action {
         LadderAction::RemindOwner => {
             let now = d.now;
@@ -265,6 +266,12 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             let to = convene_to(&ctx);
             let playbook = crate::recalibrate::playbook_for(ctx.model, &d.h, Some(kind), &named);
             crate::recalibrate::convene(d, &playbook, &stalled, to);
+        }
+    }
+    // Whoever an escalation reaches may say the work is blocked, which convenes a recalibration.
+    for intent in &mut d.intents[before..] {
+        if intent.kind == IntentKind::Escalation {
+            intent.actions.push(Action::Blocked);
         }
     }
 }

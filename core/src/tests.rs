@@ -616,7 +616,7 @@ fn a_stall_at_the_gate_reminds_the_approvers_and_convenes_the_playbook_for_gates
     assert_eq!(w.recipients(), [r#"Person("carla")"#, r#"Person("vic")"#]);
     let reminder = &w.last().intents[0];
     assert!(reminder.text.ends_with("It waits for your approval: `/approve H-1` or `/reject H-1 <reason>`."));
-    assert_eq!(reminder.actions, [Action::Approve, Action::Reject]);
+    assert_eq!(reminder.actions, [Action::Approve, Action::Reject, Action::Blocked]);
     // The seam's ladder names `unacknowledged` (for handoffs nobody accepted); a gate stall convenes
     // the playbook that applies to gates instead.
     w.checks_at(&["2026-12-01T11:00:00-05:00", "2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"]);
@@ -722,14 +722,14 @@ fn reminders_meant_for_people_away_go_to_those_who_can_act() {
         w.last().intents[0].text
     );
     // The lead gets the buttons a lead can use (not the owner's Acknowledge), and her own step says who is away.
-    assert_eq!(w.last().intents[0].actions, [Action::Snooze]);
+    assert_eq!(w.last().intents[0].actions, [Action::Snooze, Action::Blocked]);
     assert_eq!(w.at("2026-12-01T15:00:00-05:00").check(), ["ladder_step"]);
     assert!(
         w.last().intents[0].text.ends_with("Owner: Ben Brooks (away through Fri 04 Dec)."),
         "{}",
         w.last().intents[0].text
     );
-    assert_eq!(w.last().intents[0].actions, [Action::Snooze]);
+    assert_eq!(w.last().intents[0].actions, [Action::Snooze, Action::Blocked]);
     // At the gate, an approver away is passed over while another may approve.
     w.run("carla", "/handoff reassign H-1 ana");
     w.away = Away::new([("vic".to_string(), away(&w, "vic"))]);

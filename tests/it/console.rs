@@ -85,7 +85,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "You own H-2; Eve Engel was told.",
             "→ @eve (DM) · notice\n      Eli Ek is away through Fri 11 Dec (holiday) and owns H-2",
             "→ @eve (DM) · escalation\n      Reminder: H-2 \"Spring launch landing page\" (marketing-to-eng) is stalled",
-            "Its owner, Eli Ek, is away through Fri 11 Dec: reassign it with `/handoff reassign H-2 <person>`.\n      [Snooze]",
+            "Its owner, Eli Ek, is away through Fri 11 Dec: reassign it with `/handoff reassign H-2 <person>`.\n      [Snooze] [I'm blocked]",
             "Owner: Eli Ek (away through Fri 11 Dec).",
         ],
     );

@@ -8,6 +8,7 @@ use baton::deliver::{Limits, Outbound};
 use baton::serve::Server;
 use baton::slack::routes::Endpoints;
 use baton::slack::{Slack, SlackApi};
+use baton_core::Surface;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
@@ -326,6 +327,44 @@ async fn the_owners_card_posts_an_update_through_a_form() {
     assert_eq!(answer["response_action"], "clear", "{answer}");
     let h = bot.app.get(1).await.expect("H-1");
     assert_eq!(h.last_note.as_deref(), Some("kickoff booked"));
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn a_stall_escalation_in_slack_offers_im_blocked_which_convenes_a_recalibration() {
+    let bot = bot().await;
+    // Created so that the ladder's channel post is due now (channel posts wait for no one's hours).
+    let now = Utc::now();
+    let model = crate::support::model();
+    let fields = [("account", "Acme"), ("arr", "1"), ("segment", "smb")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let new = baton_core::NewHandoff { seam: "sales-to-cs", title: "Acme renewal", fields: &fields };
+    let mut created = now - Duration::hours(4);
+    while baton_core::check(
+        &model,
+        &baton_core::create(&model, 1, new, "rita", Surface::Slack, created).expect("create").handoff,
+        now,
+    )
+    .expect("check")
+    .fired
+    .iter()
+    .filter(|f| !f.skipped)
+    .map(|f| f.action.as_str())
+    .ne(["post-channel"])
+    {
+        created -= Duration::minutes(10);
+        assert!(now - created < Duration::days(8), "no creation time puts the channel post due now");
+    }
+    let line = baton_core::parse(ACME).expect("command");
+    bot.app.handle("rita", Surface::Slack, line, created, None).await.expect("create");
+    bot.app.sweep(now).await.expect("sweep");
+    bot.delivered().await;
+    let posted = bot.slack.history("#cs-handoffs").last().cloned().expect("the escalation");
+    assert!(posted["text"].as_str().expect("text").starts_with("Escalation: H-1"), "{posted}");
+    let (_, _) = bot.interact(&bot.click(ANA, "blocked", "#cs-handoffs")).await;
+    eventually(10, "the answer", || async { !bot.slack.responses().is_empty() }).await;
+    let answer = bot.slack.responses()[0]["text"].as_str().expect("text").to_string();
+    assert!(answer.contains("Recalibration convened"), "{answer}");
+    assert!(bot.app.get(1).await.expect("H-1").recalibration.is_some());
     running_stop(bot).await;
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use baton_core::{Action, Image, Intent, IntentKind};
+use baton_core::{Action, Image, Intent};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
@@ -29,13 +29,12 @@ pub struct DiscordApi {
     dms: Arc<Mutex<HashMap<String, String>>>,
 }
 
-/// The message body for an intent: content cut to Discord's limit, buttons (an escalation also
-/// offers "I'm blocked"), and pings for exactly the users in `ping`: `allowed_mentions` parses
+/// The message body for an intent: content cut to Discord's limit, buttons, and pings for exactly the users in `ping`: `allowed_mentions` parses
 /// nothing from the text, so no `@everyone` or mention typed into a handoff can ping anyone.
 pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
     let mentions: String = ping.iter().map(|u| format!("<@{u}> ")).collect();
     let content = crate::slack::blocks::truncate(&format!("{mentions}{}", intent.text), CONTENT_MAX);
-    let mut buttons: Vec<Value> = match intent.handoff {
+    let buttons: Vec<Value> = match intent.handoff {
         Some(h) => intent
             .actions
             .iter()
@@ -43,7 +42,7 @@ pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
                 let (label, id) = crate::slack::blocks::button(*a);
                 let style = match a {
                     Action::Accept | Action::Approve => 3,
-                    Action::Reject => 4,
+                    Action::Reject | Action::Blocked => 4,
                     _ => 2,
                 };
                 json!({"type": 2, "style": style, "label": label, "custom_id": format!("{id}:H-{h}")})
@@ -51,9 +50,6 @@ pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
             .collect(),
         None => Vec::new(),
     };
-    if let (IntentKind::Escalation, Some(h)) = (&intent.kind, intent.handoff) {
-        buttons.push(json!({"type": 2, "style": 4, "label": "I'm blocked", "custom_id": format!("blocked:H-{h}")}));
-    }
     let components = if buttons.is_empty() { json!([]) } else { json!([{"type": 1, "components": buttons}]) };
     json!({
         "content": content,

@@ -64,6 +64,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Return => ("Return to requester", "return"),
         Action::Approve => ("Approve", "approve"),
         Action::Reject => ("Reject", "reject"),
+        Action::Blocked => ("I'm blocked", "blocked"),
     }
 }
 
@@ -101,7 +102,7 @@ pub fn message(intent: &Intent, mentions: &[String]) -> Value {
                     "text": {"type": "plain_text", "text": label}});
                 match a {
                     Action::Accept | Action::Approve => b["style"] = json!("primary"),
-                    Action::Reject => b["style"] = json!("danger"),
+                    Action::Reject | Action::Blocked => b["style"] = json!("danger"),
                     _ => {}
                 }
                 b

@@ -165,10 +165,11 @@ impl Slack {
                         let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
                         self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
                     }
-                    (kind @ ("accept" | "ack" | "approve"), Some(id)) => {
+                    (kind @ ("accept" | "ack" | "approve" | "blocked"), Some(id)) => {
                         let command = match kind {
                             "accept" => Command::Accept(id),
                             "ack" => Command::Ack(id),
+                            "blocked" => Command::Recalibrate { id, playbook: None },
                             _ => Command::Approve(id),
                         };
                         let key = click_key(&user, &action.action_id, action.value.as_deref(), message.as_ref());
