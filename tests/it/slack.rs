@@ -85,13 +85,17 @@ impl Bot {
     }
 
     fn command_body(&self, user: &str, text: &str, trigger: &str) -> String {
+        self.slash_body("/handoff", user, text, trigger)
+    }
+
+    fn slash_body(&self, command: &str, user: &str, text: &str, trigger: &str) -> String {
         form(&[
             ("token", "legacy"),
             ("team_id", "T0001"),
             ("enterprise_id", "E0001"),
             ("channel_id", "C0001"),
             ("user_id", user),
-            ("command", "/handoff"),
+            ("command", command),
             ("text", text),
             ("response_url", &format!("{}/hooks/commands/1", self.slack.url)),
             ("trigger_id", trigger),
@@ -103,6 +107,13 @@ impl Bot {
             .signed("/slack/commands", "application/x-www-form-urlencoded", self.command_body(user, text, trigger))
             .await;
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// A slash command other than `/handoff` (`/ack`, `/approve`, …).
+    async fn slash(&self, command: &str, user: &str, text: &str, trigger: &str) -> Value {
+        let body = self.slash_body(command, user, text, trigger);
+        let (_, body) = self.signed("/slack/commands", "application/x-www-form-urlencoded", body).await;
+        serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
     async fn interact(&self, payload: &Value) -> (u16, Value) {
@@ -369,6 +380,22 @@ async fn a_stall_escalation_in_slack_offers_im_blocked_which_convenes_a_recalibr
 }
 
 #[tokio::test]
+async fn the_commands_replies_name_are_slack_commands_of_their_own() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.command(ANA, "accept H-1", "trig-2").await;
+    // Replies tell people to `/ack H-1`: in Slack that is a command of the app's own.
+    let said = bot.slash("/ack", ANA, "H-1", "trig-3").await;
+    assert!(said["text"].as_str().expect("text").starts_with("Acknowledged H-1."), "{said}");
+    let said = bot.slash("/snooze", ANA, "H-1 2h waiting on legal", "trig-4").await;
+    assert!(said["text"].as_str().expect("text").contains("H-1 snoozed until"), "{said}");
+    // `/away` is Slack's own: Baton's answers spell it `/handoff away`, which is what works.
+    let said = bot.command(ANA, "away", "trig-5").await.1;
+    assert_eq!(said["text"], "You are not marked away. Going away? `/handoff away until YYYY-MM-DD [reason]`.");
+    running_stop(bot).await;
+}
+
+#[tokio::test]
 async fn people_slack_does_not_know_are_told_how_to_be_added() {
     let bot = bot().await;
     let (status, reply) = bot.command("U0NOBODY01", ACME, "trig-x").await;
@@ -628,6 +655,12 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "chat:write",
         "files:write",
         "command: /stalls",
+        "command: /ack",
+        "command: /approve",
+        "command: /reject",
+        "command: /snooze",
+        "command: /recalibrate",
+        "command: /postmortem",
         "should_escape: true",
         "commands",
         "im:write",

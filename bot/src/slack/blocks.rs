@@ -12,10 +12,29 @@ const BLOCKS_MAX: usize = 50;
 /// Appended where text was cut to fit a limit.
 const TRUNCATED: &str = "… (truncated)";
 
-/// Escapes user text for mrkdwn: `&`, `<` and `>` become entities, so no `<!channel>`,
-/// `<!here>`, `<@U…>` or `<!subteam^…>` can be formed from handoff fields.
+/// Escapes text for mrkdwn: `&`, `<` and `>` become entities, so no `<!channel>`, `<!here>`,
+/// `<@U…>` or `<!subteam^…>` can be formed from handoff fields. Commands are written as Slack
+/// users type them (see [`slack_spelling`]).
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    slack_spelling(text).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Baton's commands as typed in Slack. `/away` is one of Slack's own commands, which an app cannot
+/// take, so there it is `/handoff away`; the others are the app's own (see the manifest).
+fn slack_spelling(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/away") {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + "/away".len()..].chars().next();
+        let starts = before.is_none_or(|c| c.is_whitespace() || c == '`');
+        let ends = after.is_none_or(|c| c.is_whitespace() || c == '`');
+        out.push_str(&rest[..at]);
+        out.push_str(if starts && ends { "/handoff away" } else { "/away" });
+        rest = &rest[at + "/away".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut.
@@ -117,6 +136,15 @@ pub fn message(intent: &Intent, mentions: &[String]) -> Value {
 mod tests {
     use super::*;
     use baton_core::Recipient;
+
+    #[test]
+    fn away_is_written_as_slack_users_type_it() {
+        assert_eq!(
+            escape("Going away? `/away until YYYY-MM-DD [reason]`. /away back · /away"),
+            "Going away? `/handoff away until YYYY-MM-DD [reason]`. /handoff away back · /handoff away"
+        );
+        assert_eq!(escape("see https://x.example/away /awayday a/away"), "see https://x.example/away /awayday a/away");
+    }
 
     #[test]
     fn long_answers_are_cut_at_a_line_and_say_what_was_left_out() {
