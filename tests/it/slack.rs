@@ -332,6 +332,16 @@ async fn the_owners_card_posts_an_update_through_a_form() {
                         "private_metadata": "update:H-1",
                         "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": note}}}}}})
     };
+    // Typed without its note, the command asks for it in the same form.
+    let (status, said) = bot.command(ANA, "update H-1", "trig-typed-update").await;
+    assert_eq!((status, said), (200, Value::Null), "no answer but the form");
+    let said = bot.slash("/reject", ANA, "H-1", "trig-typed-reject").await;
+    assert_eq!(said, Value::Null);
+    eventually(10, "two more forms", || async { bot.slack.ok_calls("views.open").len() == 3 }).await;
+    let mut forms: Vec<String> =
+        bot.slack.ok_calls("views.open").iter().map(|c| c.body["view"]["private_metadata"].to_string()).collect();
+    forms.sort();
+    assert_eq!(forms, [r#""reject:H-1""#, r#""update:H-1""#, r#""update:H-1""#]);
     let (_, answer) = bot.interact(&submit("")).await;
     assert_eq!(answer["errors"]["reason"], "Say what progress was made.");
     let (_, answer) = bot.interact(&submit("kickoff booked")).await;

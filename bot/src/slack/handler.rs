@@ -126,6 +126,19 @@ impl Slack {
             self.open_modal(cmd.trigger_id.clone(), form, Some(cmd.response_url.clone()), usage("new"));
             return Value::Null;
         }
+        // A command that needs words the person did not give asks for them in a form.
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (sub, rest) = match (cmd.command.as_str(), words.split_first()) {
+            ("/handoff", Some((sub, rest))) => (sub.to_ascii_lowercase(), rest),
+            (own, _) => (own.trim_start_matches('/').to_string(), words.as_slice()),
+        };
+        if let ("return" | "reject" | "snooze" | "update", [word]) = (sub.as_str(), rest)
+            && let Some(id) = parse_id(word)
+        {
+            let instead = usage(&sub).replace("H-<n>", &format!("H-{id}"));
+            self.open_modal(cmd.trigger_id.clone(), modal::reason(&sub, id), Some(cmd.response_url.clone()), &instead);
+            return Value::Null;
+        }
         let line = format!("{} {text}", cmd.command);
         let command = match parse(&line) {
             Ok(c) => c,
