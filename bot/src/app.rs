@@ -242,8 +242,8 @@ impl App {
     /// returns how many handoffs changed. Its cost follows the number due, not the number open.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
+        let away = self.store.absences(now).await?;
         loop {
-            let away = self.store.absences(now).await?;
             let (claimed, n, fired) = self
                 .store
                 .sweep_batch(now, SWEEP_BATCH, |h| baton_core::check_with(&self.model, h, now, &away))
