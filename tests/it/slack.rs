@@ -289,6 +289,15 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
     running_stop(bot).await;
 }
 
+/// A submitted reason form (`return:H-1`, `update:H-1`, …) with its one text; each text is a new
+/// version of the view, as Slack sends it.
+fn reason_form(user: &str, metadata: &str, text: &str) -> Value {
+    json!({"type": "view_submission", "user": {"id": user}, "team": {"id": "T0001"},
+           "view": {"id": format!("V-{metadata}"), "hash": format!("h{}", text.len()), "callback_id": "reason",
+                    "private_metadata": metadata,
+                    "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": text}}}}}})
+}
+
 #[tokio::test]
 async fn return_asks_for_a_reason_in_a_modal() {
     let bot = bot().await;
@@ -298,12 +307,7 @@ async fn return_asks_for_a_reason_in_a_modal() {
     eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
     let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
     assert_eq!(view["private_metadata"], "return:H-1");
-    let submit = |reason: &str| {
-        json!({"type": "view_submission", "user": {"id": ANA}, "team": {"id": "T0001"},
-               "view": {"id": "V2", "hash": format!("h{}", reason.len()), "callback_id": "reason",
-                        "private_metadata": "return:H-1",
-                        "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}}}})
-    };
+    let submit = |reason: &str| reason_form(ANA, "return:H-1", reason);
     let (_, answer) = bot.interact(&submit("")).await;
     assert!(answer["errors"]["reason"].as_str().expect("error").contains("Give a reason"));
     let (_, answer) = bot.interact(&submit("the ARR is missing a currency")).await;
@@ -326,12 +330,7 @@ async fn the_owners_card_posts_an_update_through_a_form() {
     let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
     assert_eq!(view["private_metadata"], "update:H-1");
     assert_eq!(view["blocks"][0]["label"]["text"], "Progress");
-    let submit = |note: &str| {
-        json!({"type": "view_submission", "user": {"id": ANA}, "team": {"id": "T0001"},
-               "view": {"id": "V3", "hash": format!("h{}", note.len()), "callback_id": "reason",
-                        "private_metadata": "update:H-1",
-                        "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": note}}}}}})
-    };
+    let submit = |note: &str| reason_form(ANA, "update:H-1", note);
     // Typed without its note, the command asks for it in the same form.
     let (status, said) = bot.command(ANA, "update H-1", "trig-typed-update").await;
     assert_eq!((status, said), (200, Value::Null), "no answer but the form");
