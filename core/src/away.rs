@@ -111,8 +111,12 @@ pub fn leave(
         .into_iter()
         .map(|(lead, handoffs)| {
             let list: Vec<String> = handoffs.iter().map(|h| format!("{} \"{}\"", h.label(), h.title)).collect();
+            let which = match handoffs.as_slice() {
+                [one] => one.label(),
+                _ => "H-<n>".to_string(),
+            };
             let text = format!(
-                "{} is away through {through}{because} and owns {}. Reassign with `/handoff reassign H-<n> <person>`; \
+                "{} is away through {through}{because} and owns {}. Reassign with `/handoff reassign {which} <person>`; \
                  meanwhile their stall reminders come to you.",
                 who.name,
                 list.join(", ")

@@ -754,10 +754,10 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     );
     assert_eq!(leaving.intents.len(), 1);
     assert_eq!(leaving.intents[0].to, Recipient::Person("carla".into()));
-    assert!(
-        leaving.intents[0]
-            .text
-            .starts_with("Ana Alves is away through Fri 04 Dec (holiday) and owns H-1 \"Acme renewal\"")
+    assert_eq!(
+        leaving.intents[0].text,
+        "Ana Alves is away through Fri 04 Dec (holiday) and owns H-1 \"Acme renewal\". Reassign with \
+         `/handoff reassign H-1 <person>`; meanwhile their stall reminders come to you."
     );
     // The lead going away is not told about herself.
     assert!(leave(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away").intents.is_empty());
