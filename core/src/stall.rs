@@ -206,8 +206,10 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 Some(owner) => {
                     let mut r = vec![owner.clone()];
                     if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
-                        r.push(sup);
+                        // An agent's supervisor away: the receiving lead watches the agent instead.
+                        r.push(if away.is_away(&sup, now) { ctx.to.lead.clone() } else { sup });
                     }
+                    r.dedup();
                     (r, render::next_move(&d.h), actions)
                 }
                 None => {

@@ -381,6 +381,21 @@ fn agents_own_only_agent_ready_work_and_their_reminders_reach_their_supervisor()
 }
 
 #[test]
+fn an_agents_reminder_goes_to_the_receiving_lead_while_its_supervisor_is_away() {
+    let text = MODEL.replace(r#"supervisor = "omar""#, r#"supervisor = "olga""#);
+    let pbs: Vec<Source<'_>> = PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+    let mut w = World::new("2026-11-30T08:00:00Z", "eve", line);
+    w.model = load(Source { name: "baton.toml", text: &text }, &pbs).expect("olga supervises the agent");
+    w.run("deploy-bot", "/handoff accept H-1");
+    w.run("deploy-bot", "/ack H-1");
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    w.away = Away::new([("olga".to_string(), leave(&w.model, "olga", last, "", &[], w.now).expect("away").until)]);
+    assert_eq!(w.at("2026-11-30T12:00:00Z").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("deploy-bot")"#, r#"Person("omar")"#]);
+}
+
+#[test]
 fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
     let mut model = model();
     if let Some(seam) = model.seams.get_mut("eng-to-ops") {
