@@ -278,12 +278,20 @@ pub async fn health_of(
     let c = Covered::new(model, viewer, filter)?;
     let s = c.slice();
     let everyone = Slice { owner: None, ..s };
-    let (owners, unowned, per_seam) = tokio::try_join!(
+    let (owners, unowned, per_seam, away) = tokio::try_join!(
         store.open_owners(&s),
         store.stalled_in(&everyone, 1000),
         store.created_per_seam(ms(filter.from(now)), ms(now) + 1),
+        store.absences(now),
     )?;
+    let away_owners = (owners.iter())
+        .filter_map(|(p, n)| {
+            let last = baton_core::away::last_day(model, p, away.until(p, now)?);
+            Some((model.name_of(p).to_string(), last, *n))
+        })
+        .collect();
     let own = Ownership {
+        away_owners,
         unowned: unowned
             .0
             .iter()

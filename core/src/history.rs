@@ -716,6 +716,9 @@ pub struct Ownership {
     pub unowned: Vec<(String, String)>,
     /// Owners of open handoffs who are no longer in the operating model: `(person, handoffs)`.
     pub unknown_owners: Vec<(String, u64)>,
+    /// Owners of open handoffs who are away: `(name, last day away, handoffs)`.
+    #[serde(default)]
+    pub away_owners: Vec<(String, String, u64)>,
     /// Handoffs in the window on seams the operating model does not have: `(seam, handoffs)`.
     pub off_model_seams: Vec<(String, u64)>,
 }
@@ -890,7 +893,17 @@ fn ownership_answer(own: &Ownership) -> Answer {
         let list: Vec<String> = own.off_model_seams.iter().map(|(s, n)| format!("{s} ({n})")).collect();
         evidence.push(format!("handed off on seams the operating model does not define: {}", list.join(", ")));
     }
-    let verdict = if evidence.is_empty() { Verdict::Yes } else { Verdict::No };
+    let verdict = match (evidence.is_empty(), own.away_owners.is_empty()) {
+        (true, true) => Verdict::Yes,
+        // Owned, but by someone away until they return or a lead reassigns it.
+        (true, false) => Verdict::Partly,
+        (false, _) => Verdict::No,
+    };
+    if !own.away_owners.is_empty() {
+        let list: Vec<String> =
+            own.away_owners.iter().map(|(p, last, n)| format!("{p}, away through {last} ({n})")).collect();
+        evidence.push(format!("owned by people away, until they are back or a lead reassigns: {}", list.join("; ")));
+    }
     if evidence.is_empty() {
         evidence.push(
             "every open handoff has an accountable owner or is within its time to accept, on a defined seam".into(),

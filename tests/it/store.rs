@@ -415,6 +415,13 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
         // Her lead's plate shows what she left behind, until it is reassigned.
         let lead = app.handle("carla", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
         assert!(lead.contains("Owned by people away (`/handoff reassign H-<n> <person>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
+        // The health report counts a handoff owned by someone away as only partly owned.
+        let health = app.handle("ada", Surface::Console, cmd("/stalls health"), t(MONDAY_9), None).await.expect("health");
+        assert!(health.contains("4. Is every seam explicit and owned? ◐ partly"), "{health}");
+        assert!(
+            health.contains("owned by people away, until they are back or a lead reassigns: Ana Alves, away through Fri 04 Dec (1)"),
+            "{health}"
+        );
         let back = app.handle("ana", Surface::Console, cmd("/away back"), t(MONDAY_9), None).await.expect("back");
         assert_eq!(back, "Welcome back: stall reminders come to you again.");
         assert_eq!(count(&store, "SELECT COUNT(*) FROM absences").await, 0);
