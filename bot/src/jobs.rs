@@ -115,12 +115,15 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             }
         }
         JobKind::StillOpen => {
+            // Nobody away is nudged; their leads see those handoffs in the morning catch-up.
+            let away = app.store.absences(now).await?;
             let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 for h in app.store.open_in_seams(&seams(&f.id)).await? {
                     if let Some(owner) = &h.owner
                         && h.updated_at <= now - STILL_OPEN_AFTER
                         && h.snooze.is_none()
+                        && !away.is_away(owner, now)
                     {
                         by_owner.entry(owner.clone()).or_default().push(format!("• {}", line(&h)));
                     }
@@ -136,6 +139,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             }
         }
         JobKind::CatchUp => {
+            let away = app.store.absences(now).await?;
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 let open = app.store.open_in_seams(&seams(&f.id)).await?;
                 let queue: Vec<String> = open
@@ -145,7 +149,14 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                     .collect();
                 let stalled: Vec<String> =
                     open.iter().filter(|h| h.stall.is_some()).map(|h| format!("• {}", line(h))).collect();
-                if queue.is_empty() && stalled.is_empty() {
+                let left: Vec<String> = (open.iter())
+                    .filter_map(|h| {
+                        let owner = h.owner.as_deref()?;
+                        let back = baton_core::away::last_day(model, owner, away.until(owner, now)?);
+                        Some(format!("• {} · {} away through {back}", line(h), model.name_of(owner)))
+                    })
+                    .collect();
+                if queue.is_empty() && stalled.is_empty() && left.is_empty() {
                     continue;
                 }
                 let mut text = format!("Good morning, {}.", f.name);
@@ -154,6 +165,10 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 }
                 if !stalled.is_empty() {
                     text.push_str(&format!("\n{} stalled:\n{}", stalled.len(), stalled.join("\n")));
+                }
+                if !left.is_empty() {
+                    let reassign = "reassign with `/handoff reassign H-<n> <person>`";
+                    text.push_str(&format!("\n{} owned by people away ({reassign}):\n{}", left.len(), left.join("\n")));
                 }
                 out.push(to_person(&f.lead, text));
             }

@@ -414,3 +414,35 @@ async fn each_scheduled_job_instant_runs_once_however_many_replicas_tick() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they_own() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let friday = t("2026-11-27T10:00:00-05:00");
+        app.handle("rita", Surface::Slack, cmd(ACME), friday, None).await.expect("create");
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), friday, None).await.expect("accept");
+        let job = |name: &str| app.model.jobs.iter().find(|j| j.name == name).cloned().expect("a shipped job");
+        let texts = |intents: Vec<baton_core::Intent>| -> Vec<(Recipient, String)> {
+            intents.into_iter().map(|i| (i.to, i.text)).collect()
+        };
+        // Monday 10:00: no change since Friday, so Ana is asked whether it is still open...
+        let monday = t("2026-11-30T10:00:00-05:00");
+        let nudges = texts(baton::jobs::messages(&app, &job("still-open-americas"), monday).await.expect("job"));
+        assert!(
+            nudges.iter().any(|(to, text)| *to == Recipient::Person("ana".into()) && text.starts_with("Still open?"))
+        );
+        // ...unless she is away; then her lead's morning catch-up lists it, with how to reassign.
+        app.handle("ana", Surface::Slack, cmd("/away until 2026-12-04 holiday"), monday, None).await.expect("away");
+        let nudges = texts(baton::jobs::messages(&app, &job("still-open-americas"), monday).await.expect("job"));
+        assert!(nudges.iter().all(|(to, _)| *to != Recipient::Person("ana".into())), "{nudges:?}");
+        let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
+        let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
+        assert!(text.contains("1 owned by people away (reassign with `/handoff reassign H-<n> <person>`):"), "{text}");
+        assert!(
+            text.contains("H-1 \"Acme renewal\" (sales-to-cs)") && text.ends_with("Ana Alves away through Fri 04 Dec"),
+            "{text}"
+        );
+    })
+    .await;
+}
