@@ -29,6 +29,9 @@ pub struct DiscordApi {
     dms: Arc<Mutex<HashMap<String, String>>>,
 }
 
+/// Discord's limit on buttons in one action row.
+const BUTTONS_PER_ROW: usize = 5;
+
 /// The message body for an intent: content cut to Discord's limit, buttons, and pings for exactly the users in `ping`: `allowed_mentions` parses
 /// nothing from the text, so no `@everyone` or mention typed into a handoff can ping anyone.
 pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
@@ -50,7 +53,9 @@ pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
             .collect(),
         None => Vec::new(),
     };
-    let components = if buttons.is_empty() { json!([]) } else { json!([{"type": 1, "components": buttons}]) };
+    // Discord takes at most five buttons per action row (an owner's reminder has five).
+    let components: Vec<Value> =
+        buttons.chunks(BUTTONS_PER_ROW).map(|row| json!({"type": 1, "components": row})).collect();
     json!({
         "content": content,
         "components": components,
@@ -250,5 +255,31 @@ impl DiscordApi {
         }
         self.call(reqwest::Method::PATCH, &format!("channels/{channel}/messages/{id}"), &body, now).await?;
         Ok(reference.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::{IntentKind, Recipient};
+
+    #[test]
+    fn buttons_go_five_to_an_action_row() {
+        let mut intent = Intent::message(Recipient::DiscordChannel("1".into()), IntentKind::Escalation, "x".into());
+        intent.handoff = Some(3);
+        let rows = |intent: &Intent| {
+            let body = message(intent, 1, &[]);
+            body["components"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|r| r["components"].as_array().map_or(0, Vec::len))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows(&intent), Vec::<usize>::new(), "no buttons, no rows");
+        intent.actions = vec![Action::Ack, Action::Update, Action::Snooze, Action::Return, Action::Blocked];
+        assert_eq!(rows(&intent), [5]);
+        intent.actions.push(Action::Approve);
+        assert_eq!(rows(&intent), [5, 1]);
     }
 }
