@@ -196,6 +196,8 @@ async fn handle(
                 Err("attachments: every file needs an attachment entry with its filename, in order")
             } else if content.chars().count() > 2000 {
                 Err("content: Must be 2000 or fewer in length.")
+            } else if !components_fit(&json_body["components"]) {
+                Err("components: Must be 5 or fewer action rows of 5 or fewer buttons.")
             } else if !json_body["allowed_mentions"].is_object() {
                 Err("Baton always sets allowed_mentions")
             } else if json_body["nonce"].as_str().is_some_and(|n| n.len() > 25) {
@@ -233,6 +235,9 @@ async fn handle(
             } else {
                 Ok(json!({"id": format!("thread-{message}"), "type": 11, "parent_id": channel, "name": name}))
             }
+        }
+        ("PATCH", ["channels", _, "messages", _]) if !components_fit(&json_body["components"]) => {
+            Err("components: Must be 5 or fewer action rows of 5 or fewer buttons.")
         }
         ("PATCH", ["channels", _, "messages", _]) => Ok(json_body.clone()),
         ("POST", ["users", "@me", "channels"]) => match json_body["recipient_id"].as_str() {
@@ -279,4 +284,10 @@ async fn handle(
             error(StatusCode::BAD_REQUEST, why)
         }
     }
+}
+
+/// Discord's limits on a message's components: at most five action rows of at most five buttons.
+fn components_fit(components: &Value) -> bool {
+    let rows = components.as_array().map_or(&[][..], Vec::as_slice);
+    rows.len() <= 5 && rows.iter().all(|row| row["components"].as_array().is_none_or(|b| b.len() <= 5))
 }
