@@ -108,9 +108,8 @@ impl<W: Write> Console<W> {
             "people" => {
                 let away = self.app.store.absences(self.now).await?;
                 for p in self.app.model.people.values() {
-                    let absent = away.until(&p.id, self.now).map(|until| {
-                        format!(" · away through {}", baton_core::away::last_day(&self.app.model, &p.id, until))
-                    });
+                    let absent =
+                        away.through(&self.app.model, &p.id, self.now).map(|last| format!(" · away through {last}"));
                     writeln!(self.out, "  {} ({}){}", p.id, p.name, absent.unwrap_or_default())?;
                 }
             }

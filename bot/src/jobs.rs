@@ -152,7 +152,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 let left: Vec<String> = (open.iter())
                     .filter_map(|h| {
                         let owner = h.owner.as_deref()?;
-                        let back = baton_core::away::last_day(model, owner, away.until(owner, now)?);
+                        let back = away.through(model, owner, now)?;
                         Some(format!("• {} · {} away through {back}", line(h), model.name_of(owner)))
                     })
                     .collect();

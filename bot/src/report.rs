@@ -286,7 +286,7 @@ pub async fn health_of(
     )?;
     let away_owners = (owners.iter())
         .filter_map(|(p, n)| {
-            let last = baton_core::away::last_day(model, p, away.until(p, now)?);
+            let last = away.through(model, p, now)?;
             Some((model.name_of(p).to_string(), last, *n))
         })
         .collect();

@@ -30,6 +30,11 @@ impl Away {
         self.0.get(person).copied().filter(|until| *until > now)
     }
 
+    /// The last day `person` is away at `now`, in words (`Fri 04 Dec`), if they are away.
+    pub fn through(&self, model: &OperatingModel, person: &str, now: DateTime<Utc>) -> Option<String> {
+        self.until(person, now).map(|until| last_day(model, person, until))
+    }
+
     /// Everyone away at `now`, with the end of their absence.
     pub fn people(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
         self.0.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))

@@ -187,16 +187,15 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 .cloned()
                 .collect();
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
-            let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.until(o, now)?)));
+            let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.through(ctx.model, o, now)?)));
             let (recipients, hint, actions) = match &d.h.owner {
                 // Those away are passed over while someone else can act.
                 _ if !approvers.is_empty() => (away.present(approvers, now), gate, actions),
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)
-                    if let Some((owner, until)) = owner_away
+                    if let Some((owner, back)) = owner_away
                         && ctx.to.lead != owner =>
                 {
-                    let back = crate::away::last_day(ctx.model, owner, until);
                     let hint = format!(
                         "Its owner, {}, is away through {back}: reassign it with `/handoff reassign {label} <person>`.",
                         ctx.model.name_of(owner)
@@ -228,14 +227,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         LadderAction::NotifyLead => {
             let owner = match d.h.owner.as_deref() {
                 None => "nobody yet (in your queue)".to_string(),
-                Some(o) => match away.until(o, d.now) {
-                    Some(until) => {
-                        format!(
-                            "{} (away through {})",
-                            ctx.model.name_of(o),
-                            crate::away::last_day(ctx.model, o, until)
-                        )
-                    }
+                Some(o) => match away.through(ctx.model, o, d.now) {
+                    Some(back) => format!("{} (away through {back})", ctx.model.name_of(o)),
                     None => ctx.model.name_of(o).to_string(),
                 },
             };
