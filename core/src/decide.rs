@@ -716,10 +716,7 @@ pub fn decide(
             format!("{label} cancelled.")
         }
         Command::Reassign { to, .. } => {
-            let may = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
-            if !may {
-                return Err(not_owner_or_lead(&ctx, h, "reassign"));
-            }
+            require_owner_or_lead(&ctx, h, actor, "reassign")?;
             if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be reassigned"));
             }
@@ -741,10 +738,7 @@ pub fn decide(
             d.with_due(format!("{label} reassigned to {}; they must accept it.", target.name))
         }
         Command::Snooze { duration, reason, .. } => {
-            let owner_or_lead = h.owner.as_deref() == Some(actor) || actor == ctx.to.lead;
-            if !owner_or_lead {
-                return Err(not_owner_or_lead(&ctx, h, "snooze"));
-            }
+            require_owner_or_lead(&ctx, h, actor, "snooze")?;
             if matches!(h.state, State::Returned) {
                 return Err(wrong("its clocks are already paused while it waits on the requester"));
             }
@@ -876,13 +870,17 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
     }
 }
 
-fn not_owner_or_lead(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {
+/// Refuses `actor` unless they own the handoff or lead its receiving function.
+fn require_owner_or_lead(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) -> Result<(), Rejection> {
+    if h.owner.as_deref() == Some(actor) || actor == ctx.to.lead {
+        return Ok(());
+    }
     let lead = format!("{} (lead of {})", ctx.name(&ctx.to.lead), ctx.to.name);
     let who = match &h.owner {
         Some(owner) => format!("its owner, {}, or {lead}", ctx.name(owner)),
         None => lead,
     };
-    Rejection::NotOwnerOrLead { id: h.id, who, unowned: h.owner.is_none(), action }
+    Err(Rejection::NotOwnerOrLead { id: h.id, who, unowned: h.owner.is_none(), action })
 }
 
 fn not_receiver(ctx: &Ctx<'_>, h: &Handoff, action: &'static str) -> Rejection {
