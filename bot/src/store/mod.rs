@@ -336,13 +336,13 @@ impl Store {
         Ok(ids.into_iter().map(|i| i as HandoffId).collect())
     }
 
-    /// The earliest pending check, if any.
     /// When the latest recorded change happened (`None` before the first).
     pub async fn latest_event(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<i64> = sqlx::query_scalar("SELECT MAX(at_ms) FROM events").fetch_one(&self.pool).await?;
         Ok(v.map(from_ms))
     }
 
+    /// The earliest pending check, if any.
     pub async fn earliest_check(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT MIN(next_check_ms) FROM handoffs").fetch_one(&self.pool).await?;
