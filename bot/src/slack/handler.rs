@@ -49,6 +49,12 @@ impl Slack {
         self.app.model.by_slack(slack_user).map(|p| p.id.clone())
     }
 
+    /// Opens the form behind Return, Reject, Snooze or Post update for handoff `id`.
+    fn open_reason_form(&self, kind: &str, id: u64, trigger_id: String, response_url: Option<String>) {
+        let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
+        self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
+    }
+
     /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
     /// outage), the person is told through `response_url` and given the command to type instead.
     fn open_modal(&self, trigger_id: String, view: Value, response_url: Option<String>, instead: &str) {
@@ -135,8 +141,7 @@ impl Slack {
         if let ("return" | "reject" | "snooze" | "update", [word]) = (sub.as_str(), rest)
             && let Some(id) = parse_id(word)
         {
-            let instead = usage(&sub).replace("H-<n>", &format!("H-{id}"));
-            self.open_modal(cmd.trigger_id.clone(), modal::reason(&sub, id), Some(cmd.response_url.clone()), &instead);
+            self.open_reason_form(&sub, id, cmd.trigger_id.clone(), Some(cmd.response_url.clone()));
             return Value::Null;
         }
         let line = format!("{} {text}", cmd.command);
@@ -175,8 +180,7 @@ impl Slack {
                         }
                     }
                     (kind @ ("return" | "reject" | "snooze" | "update"), Some(id)) => {
-                        let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
-                        self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
+                        self.open_reason_form(kind, id, trigger_id, response_url);
                     }
                     (kind @ ("accept" | "ack" | "approve" | "blocked"), Some(id)) => {
                         let command = match kind {

@@ -144,15 +144,15 @@ pub fn errors_for(rejection: &Rejection) -> BlockErrors {
     errors
 }
 
-/// The form behind Return, Reject and Snooze: a reason (and for Snooze, how long).
+/// The form behind Return, Reject, Snooze and Post update: a reason or the progress made (and for
+/// Snooze, how long).
 pub fn reason(kind: &str, handoff: u64) -> Value {
-    let (title, submit, label, hint) = match kind {
-        "return" => {
-            ("Return to requester", "Return", "Reason", "The other side sees this, so say what they should do.")
-        }
-        "reject" => ("Reject at the gate", "Reject", "Reason", "The other side sees this, so say what they should do."),
-        "update" => ("Post update", "Post", "Progress", "The requester sees this; it restarts the update clock."),
-        _ => ("Snooze", "Snooze", "Reason", "The other side sees this, so say what they should do."),
+    const WHY: (&str, &str) = ("Reason", "The other side sees this, so say what they should do.");
+    let (title, submit, (label, hint)) = match kind {
+        "return" => ("Return to requester", "Return", WHY),
+        "reject" => ("Reject at the gate", "Reject", WHY),
+        "update" => ("Post update", "Post", ("Progress", "The requester sees this; it restarts the update clock.")),
+        _ => ("Snooze", "Snooze", WHY),
     };
     let mut blocks = Vec::new();
     if kind == "snooze" {
