@@ -53,6 +53,17 @@ pub enum Command {
         /// Optional note.
         note: Option<String>,
     },
+    /// The requester corrects what was handed off: its title or contract fields.
+    Edit {
+        /// Handoff.
+        id: HandoffId,
+        /// New title.
+        title: Option<String>,
+        /// Field changes (an empty value removes an optional field).
+        fields: Vec<(String, String)>,
+        /// Optional note to the owner.
+        note: Option<String>,
+    },
     /// Call it off.
     Cancel {
         /// Handoff.
@@ -146,6 +157,7 @@ impl Command {
             | Command::Update { id, .. }
             | Command::Return { id, .. }
             | Command::Resubmit { id, .. }
+            | Command::Edit { id, .. }
             | Command::Cancel { id, .. }
             | Command::Reassign { id, .. }
             | Command::Reject { id, .. }
@@ -177,6 +189,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("done", "/handoff done H-<n>"),
     ("return", "/handoff return H-<n> <reason>"),
     ("resubmit", "/handoff resubmit H-<n> field=value ... [note]"),
+    ("edit", "/handoff edit H-<n> field=value ... [title=\"...\"] [note]"),
     ("cancel", "/handoff cancel H-<n> <reason>"),
     ("reassign", "/handoff reassign H-<n> <person>"),
     ("approve", "/approve H-<n>"),
@@ -262,6 +275,15 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             let id = id()?;
             let (fields, words) = split_fields(args);
             Command::Resubmit { id, fields, note: (!words.is_empty()).then(|| words.join(" ")) }
+        }
+        "edit" => {
+            let id = id()?;
+            let (mut fields, words) = split_fields(args);
+            let title = fields.iter().position(|(k, _)| k == "title").map(|i| fields.remove(i).1);
+            if title.is_none() && fields.is_empty() {
+                return Err(err("say what to change: field=value, or title=\"...\"".into()));
+            }
+            Command::Edit { id, title, fields, note: (!words.is_empty()).then(|| words.join(" ")) }
         }
         "return" | "reject" | "cancel" => {
             let id = id()?;

@@ -154,6 +154,9 @@ pub enum Rejection {
     /// An absence that cannot be set as asked.
     #[error("{0}")]
     BadAbsence(String),
+    /// An edit that changes nothing.
+    #[error("nothing to change: {0}")]
+    Unchanged(String),
     /// The command is read-only and does not change a handoff.
     #[error("`{0}` does not change a handoff")]
     NotAChange(&'static str),
@@ -692,6 +695,7 @@ pub fn decide(
             d.post_card();
             d.with_due(format!("{label} resubmitted."))
         }
+        Command::Edit { title, fields, note, .. } => edit(&mut d, title.as_deref(), fields, note.as_deref())?,
         Command::Cancel { reason, .. } => {
             if h.requester != actor && ctx.from.lead != actor {
                 return Err(Rejection::NotRequester {
@@ -868,6 +872,74 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
         Some(o) => ctx.name(o).to_string(),
         None => format!("the {} queue (lead {})", ctx.to.name, ctx.name(&ctx.to.lead)),
     }
+}
+
+/// `/handoff edit`: the requester (or the sending lead) corrects the title or contract fields of
+/// work not yet at the gate. The owner is told what changed; the clocks run on as they were.
+fn edit(
+    d: &mut Draft<'_>,
+    title: Option<&str>,
+    given: &[(String, String)],
+    note: Option<&str>,
+) -> Result<String, Rejection> {
+    let (ctx, h) = (d.ctx, d.h.clone());
+    let (id, label) = (h.id, h.label());
+    if h.requester != d.actor && ctx.from.lead != d.actor {
+        return Err(Rejection::NotRequester { id, requester: ctx.name(&h.requester).to_string(), action: "edit" });
+    }
+    let wrong = |hint: String| Err(Rejection::WrongState { id, state: h.state, hint });
+    match h.state {
+        State::Returned => {
+            return wrong(format!("send the changes with it: `/handoff resubmit {label} field=value ...`"));
+        }
+        State::AwaitingGate => {
+            return wrong(format!(
+                "the gate judges it as it stands; if it must change, the gate can reject it (`/reject {label} <reason>`) and you edit it then"
+            ));
+        }
+        _ => {}
+    }
+    let title = match title.map(str::trim) {
+        Some("") => {
+            let message = "a title cannot be empty: one line saying what is handed off".to_string();
+            return Err(Rejection::InvalidFields(vec![FieldError { field: "title".into(), message }]));
+        }
+        Some(t) if t != h.title => Some(t.to_string()),
+        _ => None,
+    };
+    let fields = validate_fields(ctx.model, ctx.seam, &h.fields, given, true).map_err(Rejection::InvalidFields)?;
+    let mut changes: Vec<String> = title.iter().map(|t| format!("title \"{}\" → \"{t}\"", h.title)).collect();
+    let mut diff = BTreeMap::new();
+    let names: std::collections::BTreeSet<&String> = h.fields.keys().chain(fields.keys()).collect();
+    for name in names {
+        let (before, after) = (h.fields.get(name), fields.get(name));
+        changes.push(match (before, after) {
+            (Some(b), Some(a)) if a != b => format!("{name} {b} → {a}"),
+            (None, Some(a)) => format!("{name} {a} (added)"),
+            (Some(b), None) => format!("{name} {b} (removed)"),
+            _ => continue,
+        });
+        diff.insert(name.clone(), after.cloned().unwrap_or_default());
+    }
+    if changes.is_empty() {
+        return Err(Rejection::Unchanged(format!("{label} already holds that")));
+    }
+    let what = changes.join("; ");
+    if let Some(t) = &title {
+        d.h.title = t.clone();
+    }
+    d.h.fields = fields;
+    d.record(Change::Edited { title, fields: diff });
+    let note = note.map(|n| format!("\n{n}")).unwrap_or_default();
+    let text = format!("{label} \"{}\" was changed by {}: {what}.{note}", d.h.title, ctx.name(&d.actor));
+    let mut told = vec![h.requester.clone()];
+    told.extend(h.owner.clone());
+    told.dedup();
+    for person in told {
+        d.tell_person(&person, text.clone(), vec![]);
+    }
+    d.post_card();
+    Ok(format!("{label} changed: {what}."))
 }
 
 /// Refuses `actor` unless they own the handoff or lead its receiving function.

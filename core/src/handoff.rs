@@ -368,6 +368,14 @@ pub enum Change {
         /// Fields changed.
         fields: BTreeMap<String, String>,
     },
+    /// The requester corrected what was handed off.
+    Edited {
+        /// The new title, if it changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Fields changed, with their new values (empty: removed).
+        fields: BTreeMap<String, String>,
+    },
     /// Called off.
     Cancelled {
         /// Why.
@@ -449,6 +457,7 @@ impl Change {
             Change::Done => "done",
             Change::Returned { .. } => "returned",
             Change::Resubmitted { .. } => "resubmitted",
+            Change::Edited { .. } => "edited",
             Change::Cancelled { .. } => "cancelled",
             Change::Reassigned { .. } => "reassigned",
             Change::Snoozed { .. } => "snoozed",

@@ -322,6 +322,49 @@ fn returning_to_the_requester_pauses_clocks_until_resubmission() {
 }
 
 #[test]
+fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.at("2026-11-30T10:00:00-05:00").run("ana", "/handoff accept H-1");
+    let clocks = (w.h.phase_clock.clone(), w.h.total_clock.clone());
+    let d = w
+        .at("2026-11-30T11:00:00-05:00")
+        .run("rita", r#"/handoff edit H-1 arr=150,000 kickoff=2026-12-07 title="Acme renewal 2027" the signed figure"#);
+    assert_eq!(
+        d.reply,
+        r#"H-1 changed: title "Acme renewal" → "Acme renewal 2027"; arr 120000 → 150000; kickoff 2026-12-07 (added)."#
+    );
+    let owner = d.intents.iter().find(|i| i.to == Recipient::Person("ana".into()) && i.kind == IntentKind::Notice);
+    let owner = owner.expect("the owner is told");
+    assert!(owner.text.starts_with(r#"H-1 "Acme renewal 2027" was changed by Rita Reyes: title"#), "{}", owner.text);
+    assert!(owner.text.ends_with("\nthe signed figure"), "{}", owner.text);
+    assert!(d.intents.iter().any(|i| i.kind == IntentKind::Card), "the card is redrawn");
+    assert!(!d.intents.iter().any(|i| i.to == Recipient::Person("rita".into())), "not the one who edited");
+    assert_eq!(d.events.iter().map(|e| e.change.kind()).collect::<Vec<_>>(), ["edited"]);
+    assert_eq!((w.h.title.as_str(), w.h.fields["arr"].as_str()), ("Acme renewal 2027", "150000"));
+    assert_eq!((w.h.state, w.h.phase_clock.clone(), w.h.total_clock.clone()), (State::Accepted, clocks.0, clocks.1));
+    // Removing an optional field; the sending lead may edit too, and the requester is told.
+    let d = w.run("sam", "/handoff edit H-1 kickoff=");
+    assert_eq!(d.reply, "H-1 changed: kickoff 2026-12-07 (removed).");
+    assert!(d.intents.iter().any(|i| i.to == Recipient::Person("rita".into())));
+    assert!(!w.h.fields.contains_key("kickoff"));
+    // Every problem gets an answer that says what to do.
+    assert_eq!(w.refused("ana", "/handoff edit H-1 arr=1"), "only the requester of H-1, Rita Reyes, can edit it");
+    assert!(w.refused("rita", "/handoff edit H-1 arr=lots").contains("`lots` is not a number"));
+    assert!(w.refused("rita", "/handoff edit H-1 account=").contains("`account` is required"));
+    assert!(w.refused("rita", "/handoff edit H-1 colour=red").contains("has no field `colour`"));
+    assert!(w.refused("rita", r#"/handoff edit H-1 title="""#).contains("a title cannot be empty"));
+    assert_eq!(w.refused("rita", "/handoff edit H-1 arr=150000"), "nothing to change: H-1 already holds that");
+    assert!(parse("/handoff edit H-1 just words").is_err_and(|e| e.message.contains("say what to change")));
+    // A returned handoff is changed by resubmitting it; one at the gate is judged as it stands.
+    w.run("ana", "/handoff return H-1 which contract?");
+    assert!(w.refused("rita", "/handoff edit H-1 arr=1").contains("`/handoff resubmit H-1 field=value ...`"));
+    w.run("rita", "/handoff resubmit H-1 contract attached");
+    w.run("ana", "/ack H-1");
+    w.run("ana", "/handoff done H-1");
+    assert!(w.refused("rita", "/handoff edit H-1 arr=1").contains("the gate judges it as it stands"));
+}
+
+#[test]
 fn reversible_work_passes_or_fails_the_versioned_rules_reviewer() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");
