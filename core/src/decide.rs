@@ -874,6 +874,16 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
     }
 }
 
+/// Whether `actor` may edit `h` at `now` (what `/handoff edit` refuses before reading any change),
+/// so that an edit form opens only for someone who can submit it.
+pub fn may_edit(model: &OperatingModel, h: &Handoff, actor: &str, now: DateTime<Utc>) -> Result<(), Rejection> {
+    let probe = Command::Edit { id: h.id, title: None, fields: Vec::new(), note: None };
+    match decide(model, h, &probe, actor, Surface::Baton, now) {
+        Ok(_) | Err(Rejection::Unchanged(_)) => Ok(()),
+        Err(r) => Err(r),
+    }
+}
+
 /// `/handoff edit`: the requester (or the sending lead) corrects the title or contract fields of
 /// work not yet at the gate. The owner is told what changed; the clocks run on as they were.
 fn edit(

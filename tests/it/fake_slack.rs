@@ -174,9 +174,9 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
             None
         }
         "conversations.open" => body["users"].as_str().is_none().then_some("user_not_found"),
-        "views.open" => (body["trigger_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
+        "views.open" => (body["trigger_id"].as_str().is_none_or(str::is_empty) || invalid_view(&body["view"]))
             .then_some("invalid_arguments"),
-        "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || body["view"]["type"] != "modal")
+        "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || invalid_view(&body["view"]))
             .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
         "conversations.list" => None,
@@ -188,6 +188,32 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
         "files.completeUploadExternal" => body["files"].as_str().is_none().then_some("invalid_arguments"),
         _ => Some("unknown_method"),
     }
+}
+
+/// Whether Slack would refuse a modal: its documented limits (title, submit and close 24
+/// characters, 100 blocks, private metadata 3000), and inputs whose initial value they cannot show
+/// (an initial option not among the options, a text longer than the input takes).
+fn invalid_view(view: &Value) -> bool {
+    let longer = |v: &Value, max: usize| v.as_str().is_some_and(|t| t.chars().count() > max);
+    let blocks = view["blocks"].as_array().cloned().unwrap_or_default();
+    let bad_element = |e: &Value| match e["type"].as_str() {
+        Some("static_select") if !e["initial_option"].is_null() => {
+            !e["options"].as_array().into_iter().flatten().any(|o| o["value"] == e["initial_option"]["value"])
+        }
+        Some("plain_text_input") => {
+            e["max_length"].as_u64().is_some_and(|max| longer(&e["initial_value"], max as usize))
+        }
+        Some("number_input") => e["initial_value"].as_str().is_some_and(|v| v.parse::<f64>().is_err()),
+        Some("datepicker") => {
+            e["initial_date"].as_str().is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err())
+        }
+        _ => false,
+    };
+    view["type"] != "modal"
+        || ["title", "submit", "close"].iter().any(|k| longer(&view[*k]["text"], 24))
+        || blocks.len() > 100
+        || longer(&view["private_metadata"], 3000)
+        || blocks.iter().any(|b| bad_element(&b["element"]))
 }
 
 async fn handle(

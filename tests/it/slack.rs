@@ -289,6 +289,79 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
     running_stop(bot).await;
 }
 
+#[tokio::test]
+async fn the_requester_edits_a_handoff_in_a_form_filled_with_what_it_holds() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    bot.interact(&bot.click(ANA, "accept", "#cs-handoffs")).await;
+    eventually(10, "Ana's card", || async { !bot.slack.history(ANA).is_empty() }).await;
+    bot.delivered().await;
+    // Only the requester (or the sending lead) gets the form; anyone else is told who can.
+    let (_, said) = bot.command(ANA, "edit H-1", "trig-ana-edit").await;
+    assert_eq!(said["text"], "✗ only the requester of H-1, Rita Reyes, can edit it");
+    let (_, said) = bot.command(RITA, "edit H-9", "trig-edit-9").await;
+    assert_eq!(said["text"], "✗ there is no handoff H-9");
+    let (status, said) = bot.command(RITA, "edit H-1", "trig-edit").await;
+    assert_eq!((status, said), (200, Value::Null), "no answer but the form");
+    eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
+    assert_eq!(
+        (view["callback_id"].as_str(), view["private_metadata"].as_str()),
+        (Some("handoff_edit"), Some("sales-to-cs:H-1"))
+    );
+    let block = |id: &str| {
+        view["blocks"].as_array().expect("blocks").iter().find(|b| b["block_id"] == id).cloned().unwrap_or(Value::Null)
+    };
+    assert_eq!(block("title")["element"]["initial_value"], "Acme renewal");
+    assert_eq!(block("field:arr")["element"]["initial_value"], "120000");
+    assert_eq!(block("field:segment")["element"]["initial_option"]["value"], "enterprise");
+    assert!(block("field:kickoff")["element"]["initial_date"].is_null());
+
+    let submit = |values: Value| {
+        json!({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": RITA},
+               "view": {"id": "V-edit", "hash": format!("h-{}", values.to_string().len()), "callback_id": "handoff_edit",
+                        "private_metadata": "sales-to-cs:H-1", "state": {"values": values}}})
+    };
+    let input = |v: &str| json!({"a": {"type": "plain_text_input", "value": v}});
+    let form = |arr: &str, account: &str, kickoff: Option<&str>| {
+        json!({"title": input("Acme renewal"), "field:account": input(account),
+               "field:arr": {"arr": {"type": "number_input", "value": arr}},
+               "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "enterprise"}}},
+               "field:kickoff": {"kickoff": {"type": "datepicker", "selected_date": kickoff}},
+               "field:crm": {"crm": {"type": "url_text_input", "value": null}},
+               "note": input("the signed figure")})
+    };
+    // Saved as it was, or with a required field emptied: said under the form's inputs.
+    let (_, answer) = bot.interact(&submit(form("120000", "Acme", None))).await;
+    assert_eq!(answer["errors"]["title"], "nothing to change: H-1 already holds that", "{answer}");
+    let (_, answer) = bot.interact(&submit(form("150000", "", None))).await;
+    assert!(
+        answer["errors"]["field:account"].as_str().is_some_and(|e| e.contains("`account` is required")),
+        "{answer}"
+    );
+    let changed = submit(form("150000", "Acme", Some("2026-12-07")));
+    let (_, answer) = bot.interact(&changed).await;
+    assert_eq!(answer, json!({"response_action": "clear"}));
+    // Slack sending the same submission again changes nothing more.
+    assert_eq!(bot.interact(&changed).await.1, json!({"response_action": "clear"}));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM events WHERE kind = 'edited'").await, 1);
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!((h.fields["arr"].as_str(), h.fields.get("kickoff").map(String::as_str)), ("150000", Some("2026-12-07")));
+    bot.delivered().await;
+    let told = bot.slack.history(ANA).iter().filter_map(|m| m["text"].as_str().map(String::from)).collect::<Vec<_>>();
+    let notice = "H-1 \"Acme renewal\" was changed by Rita Reyes: arr 120000 → 150000; kickoff 2026-12-07 (added).\nthe signed figure";
+    assert!(told.iter().any(|t| t == notice), "{told:?}");
+    let channel = bot.slack.history("#cs-handoffs");
+    assert_eq!(channel.len(), 1, "the card is edited in place");
+    assert!(channel[0]["text"].as_str().is_some_and(|t| t.contains("arr: 150000")), "{}", channel[0]["text"]);
+    // Typed with its changes, the command needs no form.
+    let (_, said) = bot.command(RITA, r#"edit H-1 title="Acme renewal 2027""#, "trig-typed").await;
+    assert_eq!(said["text"], r#"H-1 changed: title "Acme renewal" → "Acme renewal 2027"."#);
+    assert_eq!(bot.slack.ok_calls("views.open").len(), 1);
+    running_stop(bot).await;
+}
+
 /// A submitted reason form (`return:H-1`, `update:H-1`, …) with its one text; each text is a new
 /// version of the view, as Slack sends it.
 fn reason_form(user: &str, metadata: &str, text: &str) -> Value {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use baton_core::command::{parse_id, usage};
+use baton_core::decide::may_edit;
 use baton_core::{Command, Ctx, Intent, IntentKind, Recipient, Surface, parse, render};
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -53,6 +54,20 @@ impl Slack {
     fn open_reason_form(&self, kind: &str, id: u64, trigger_id: String, response_url: Option<String>) {
         let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
         self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
+    }
+
+    /// Opens the edit form of handoff `id`, filled with what it holds, if `person` may edit it.
+    async fn open_edit_form(&self, person: &str, id: u64, trigger_id: String, response_url: String) -> Value {
+        let h = match self.app.get(id).await {
+            Ok(h) => h,
+            Err(e) => return ephemeral(&outcome(Err(e))),
+        };
+        if let Err(r) = may_edit(&self.app.model, &h, person, Utc::now()) {
+            return ephemeral(&format!("✗ {r}"));
+        }
+        let instead = usage("edit").replace("H-<n>", &h.label());
+        self.open_modal(trigger_id, modal::edit_handoff(&self.app.model, &h), Some(response_url), &instead);
+        Value::Null
     }
 
     /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
@@ -144,6 +159,11 @@ impl Slack {
             self.open_reason_form(&sub, id, cmd.trigger_id.clone(), Some(cmd.response_url.clone()));
             return Value::Null;
         }
+        if let ("edit", [word]) = (sub.as_str(), rest)
+            && let Some(id) = parse_id(word)
+        {
+            return self.open_edit_form(&person, id, cmd.trigger_id.clone(), cmd.response_url.clone()).await;
+        }
         let line = format!("{} {text}", cmd.command);
         let command = match parse(&line) {
             Ok(c) => c,
@@ -214,12 +234,21 @@ impl Slack {
     async fn submission(&self, user: &str, view: View) -> Value {
         let errors =
             |map: std::collections::BTreeMap<String, String>| json!({"response_action": "errors", "errors": map});
+        // Where a refusal that belongs to no input is shown: the form's first block.
+        let first = match view.callback_id.as_str() {
+            modal::NEW_HANDOFF => "seam",
+            modal::EDIT_HANDOFF => "title",
+            _ => "reason",
+        };
         let Some(person) = self.person(user) else {
-            let block = if view.callback_id == modal::NEW_HANDOFF { "seam" } else { "reason" };
-            return errors([(block.to_string(), unknown_user(user))].into());
+            return errors([(first.to_string(), unknown_user(user))].into());
         };
         let command = match view.callback_id.as_str() {
             modal::NEW_HANDOFF => match modal::read_new_handoff(&self.app.model, &view) {
+                Ok(c) => c,
+                Err(e) => return errors(e),
+            },
+            modal::EDIT_HANDOFF => match modal::read_edit(&self.app.model, &view) {
                 Ok(c) => c,
                 Err(e) => return errors(e),
             },
@@ -232,7 +261,7 @@ impl Slack {
                 return Value::Null;
             }
         };
-        let is_new = matches!(command, Command::New { .. });
+        let contract = matches!(command, Command::New { .. } | Command::Edit { .. });
         let key = format!("slack:view:{}:{}", view.id, view.hash);
         let now = Utc::now();
         match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {
@@ -245,13 +274,12 @@ impl Slack {
                 json!({"response_action": "clear"})
             }
             Err(AppError::Duplicate) => json!({"response_action": "clear"}),
-            Err(AppError::Rejected(r)) if is_new => errors(modal::errors_for(&r)),
-            Err(AppError::Rejected(r)) => errors([("reason".to_string(), format!("✗ {r}"))].into()),
+            Err(AppError::Rejected(r)) if contract => errors(modal::errors_for(&r, first)),
+            Err(AppError::Rejected(r)) => errors([(first.to_string(), format!("✗ {r}"))].into()),
             Err(AppError::Internal(e)) => {
                 tracing::error!("submission failed: {e:#}");
-                let block = if is_new { "seam" } else { "reason" };
                 errors(
-                    [(block.to_string(), "Something went wrong on Baton's side; please submit again.".into())].into(),
+                    [(first.to_string(), "Something went wrong on Baton's side; please submit again.".into())].into(),
                 )
             }
         }

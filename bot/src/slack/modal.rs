@@ -1,12 +1,14 @@
-//! Modals: the new-handoff form (seam first, then the seam's contract with matching inputs) and
-//! the short forms behind the Return, Reject and Snooze buttons. Building and reading are pure.
+//! Modals: the new-handoff form (seam first, then the seam's contract with matching inputs), the
+//! edit form (the same inputs, filled with what the handoff holds) and the short forms behind the
+//! Return, Reject, Snooze and Post update buttons. Building and reading are pure.
 
 use std::collections::BTreeMap;
 
 use baton_core::Command;
 use baton_core::config::parse_wall_duration;
 use baton_core::decide::Rejection;
-use baton_core::model::{FieldType, OperatingModel};
+use baton_core::handoff::Handoff;
+use baton_core::model::{FieldType, OperatingModel, Seam};
 use serde_json::{Value, json};
 
 use super::blocks::truncate;
@@ -14,6 +16,8 @@ use super::payload::View;
 
 /// `callback_id` of the new-handoff form.
 pub const NEW_HANDOFF: &str = "handoff_new";
+/// `callback_id` of the edit form.
+pub const EDIT_HANDOFF: &str = "handoff_edit";
 /// `callback_id` of the reason forms.
 pub const REASON: &str = "reason";
 /// `action_id` of the seam picker (dispatches, so the form grows the seam's fields).
@@ -59,31 +63,7 @@ pub fn new_handoff(model: &OperatingModel, person: &str, seam: Option<&str>) -> 
         "hint": text("Where the work goes; the form then asks for that seam's contract."),
     })];
     if let Some(s) = chosen {
-        blocks.push(json!({
-            "type": "input", "block_id": "title", "label": text("Title"),
-            "element": {"type": "plain_text_input", "action_id": "title", "max_length": 150,
-                        "placeholder": text("One line saying what is handed off")},
-        }));
-        for f in &s.contract {
-            let action_id = f.name.clone();
-            let element = match &f.kind {
-                FieldType::Text => json!({"type": "plain_text_input", "action_id": action_id}),
-                FieldType::Number => {
-                    json!({"type": "number_input", "action_id": action_id, "is_decimal_allowed": true})
-                }
-                FieldType::Date => json!({"type": "datepicker", "action_id": action_id}),
-                FieldType::Url => json!({"type": "url_text_input", "action_id": action_id}),
-                FieldType::Choice(options) => json!({"type": "static_select", "action_id": action_id,
-                    "options": options.iter().take(100).map(|o| option(o, o)).collect::<Vec<_>>()}),
-                FieldType::Person => json!({"type": "users_select", "action_id": action_id}),
-            };
-            let mut block = json!({"type": "input", "block_id": field_block(&f.name), "label": text(&f.name),
-                "optional": !f.required, "element": element});
-            if let Some(help) = &f.help {
-                block["hint"] = text(help);
-            }
-            blocks.push(block);
-        }
+        blocks.extend(contract_inputs(model, s, None));
     }
     let mut view = json!({
         "type": "modal", "callback_id": NEW_HANDOFF, "title": text("New handoff"),
@@ -95,23 +75,91 @@ pub fn new_handoff(model: &OperatingModel, person: &str, seam: Option<&str>) -> 
     view
 }
 
-/// Inline errors by block id, as `response_action: errors` takes them.
-pub type BlockErrors = BTreeMap<String, String>;
+/// The title and contract inputs of `seam`; with `filled`, holding what that handoff holds.
+fn contract_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>) -> Vec<Value> {
+    let mut title = json!({"type": "plain_text_input", "action_id": "title", "max_length": 150,
+                           "placeholder": text("One line saying what is handed off")});
+    if let Some(h) = filled {
+        title["initial_value"] = json!(h.title);
+    }
+    let mut blocks = vec![json!({"type": "input", "block_id": "title", "label": text("Title"), "element": title})];
+    for f in &seam.contract {
+        let action_id = f.name.clone();
+        let now = filled.and_then(|h| h.fields.get(&f.name)).map(String::as_str);
+        let mut element = match &f.kind {
+            FieldType::Text => json!({"type": "plain_text_input", "action_id": action_id}),
+            FieldType::Number => json!({"type": "number_input", "action_id": action_id, "is_decimal_allowed": true}),
+            FieldType::Date => json!({"type": "datepicker", "action_id": action_id}),
+            FieldType::Url => json!({"type": "url_text_input", "action_id": action_id}),
+            FieldType::Choice(options) => json!({"type": "static_select", "action_id": action_id,
+                "options": options.iter().take(100).map(|o| option(o, o)).collect::<Vec<_>>()}),
+            FieldType::Person => json!({"type": "users_select", "action_id": action_id}),
+        };
+        match (&f.kind, now) {
+            (_, None) => {}
+            (FieldType::Date, Some(v)) => element["initial_date"] = json!(v),
+            // Slack refuses an initial option that is not among the options (a choice since removed).
+            (FieldType::Choice(options), Some(v)) if options.iter().take(100).any(|o| o == v) => {
+                element["initial_option"] = option(v, v);
+            }
+            (FieldType::Choice(_), Some(_)) => {}
+            (FieldType::Person, Some(v)) => {
+                if let Some(slack) = model.person(v).and_then(|p| p.slack.as_deref()) {
+                    element["initial_user"] = json!(slack);
+                }
+            }
+            (_, Some(v)) => element["initial_value"] = json!(v),
+        }
+        let mut block = json!({"type": "input", "block_id": field_block(&f.name), "label": text(&f.name),
+            "optional": !f.required, "element": element});
+        if let Some(help) = &f.help {
+            block["hint"] = text(help);
+        }
+        blocks.push(block);
+    }
+    blocks
+}
 
-/// What a submitted new-handoff form holds, as the command it stands for (person fields mapped
-/// from Slack user to configured person), or errors by block.
-pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
-    let mut errors = BTreeMap::new();
-    let seam_id =
-        view.value("seam").or_else(|| (!view.private_metadata.is_empty()).then(|| view.private_metadata.clone()));
-    let Some(seam) = seam_id.as_deref().and_then(|id| model.seams.get(id)) else {
-        errors.insert("seam".into(), "Pick the seam to hand off on.".into());
+/// The edit form of `h`: its title and contract, filled with what it holds, and a note to its owner.
+pub fn edit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
+    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, Some(h))).unwrap_or_default();
+    blocks.push(json!({"type": "input", "block_id": "note", "label": text("Note to the owner"), "optional": true,
+        "element": {"type": "plain_text_input", "action_id": "note", "multiline": true, "max_length": 500},
+        "hint": text("Why it changed; the owner is told what changed either way.")}));
+    json!({
+        "type": "modal", "callback_id": EDIT_HANDOFF, "title": text(&format!("Edit {}", h.label())),
+        "submit": text("Save"), "close": text("Cancel"), "private_metadata": format!("{}:{}", h.seam, h.label()),
+        "blocks": blocks,
+    })
+}
+
+/// What a submitted edit form holds, as the edit command it stands for (every input: one left
+/// empty removes its field), or errors by block.
+pub fn read_edit(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
+    let stale = || BTreeMap::from([("title".to_string(), "This form is out of date; open it again.".to_string())]);
+    let (seam, label) = view.private_metadata.rsplit_once(':').ok_or_else(stale)?;
+    let id = baton_core::command::parse_id(label).ok_or_else(stale)?;
+    let seam = model.seams.get(seam).ok_or_else(stale)?;
+    let (fields, errors) = read_fields(model, seam, view, true);
+    if !errors.is_empty() {
         return Err(errors);
-    };
-    let title = view.value("title").unwrap_or_default();
+    }
+    let title = Some(view.value("title").unwrap_or_default());
+    Ok(Command::Edit { id, title, fields, note: view.value("note") })
+}
+
+/// The contract fields a form holds (Slack users mapped to configured people); with `empty`, the
+/// inputs left empty too, as empty values.
+fn read_fields(model: &OperatingModel, seam: &Seam, view: &View, empty: bool) -> (Vec<(String, String)>, BlockErrors) {
+    let mut errors = BTreeMap::new();
     let mut fields = Vec::new();
     for f in &seam.contract {
-        let Some(v) = view.value(&field_block(&f.name)) else { continue };
+        let Some(v) = view.value(&field_block(&f.name)) else {
+            if empty {
+                fields.push((f.name.clone(), String::new()));
+            }
+            continue;
+        };
         if f.kind == FieldType::Person {
             match model.by_slack(&v) {
                 Some(p) => fields.push((f.name.clone(), p.id.clone())),
@@ -123,12 +171,28 @@ pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, 
             fields.push((f.name.clone(), v));
         }
     }
+    (fields, errors)
+}
+
+/// Inline errors by block id, as `response_action: errors` takes them.
+pub type BlockErrors = BTreeMap<String, String>;
+
+/// What a submitted new-handoff form holds, as the command it stands for (person fields mapped
+/// from Slack user to configured person), or errors by block.
+pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
+    let seam_id =
+        view.value("seam").or_else(|| (!view.private_metadata.is_empty()).then(|| view.private_metadata.clone()));
+    let Some(seam) = seam_id.as_deref().and_then(|id| model.seams.get(id)) else {
+        return Err(BTreeMap::from([("seam".into(), "Pick the seam to hand off on.".into())]));
+    };
+    let title = view.value("title").unwrap_or_default();
+    let (fields, errors) = read_fields(model, seam, view, false);
     if errors.is_empty() { Ok(Command::New { seam: seam.id.clone(), title, fields }) } else { Err(errors) }
 }
 
-/// Inline errors for a refused new handoff: each field problem under its input, anything else
-/// under the seam picker.
-pub fn errors_for(rejection: &Rejection) -> BlockErrors {
+/// Inline errors for a refused new handoff or edit: each field problem under its input, anything
+/// else under block `other` (the seam picker, the title).
+pub fn errors_for(rejection: &Rejection, other: &str) -> BlockErrors {
     let mut errors = BTreeMap::new();
     match rejection {
         Rejection::InvalidFields(list) => {
@@ -137,8 +201,8 @@ pub fn errors_for(rejection: &Rejection) -> BlockErrors {
                 errors.entry(block).or_insert_with(|| truncate(&e.message, 150));
             }
         }
-        other => {
-            errors.insert("seam".into(), truncate(&other.to_string(), 150));
+        rejection => {
+            errors.insert(other.into(), truncate(&rejection.to_string(), 150));
         }
     }
     errors
