@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use baton_core::away::Going;
 use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
 use baton_core::history::{StallsQuery, View, Viewer};
@@ -21,7 +22,7 @@ use tokio::sync::Notify;
 
 use crate::report;
 use crate::reviewer::Webhooks;
-use crate::store::{Store, StoreError};
+use crate::store::{Absence, Store, StoreError};
 
 /// How often a command is re-decided after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 5;
@@ -137,8 +138,8 @@ impl App {
             Command::Mine => {
                 let plate = self.mine(actor, now).await?;
                 Ok(match self.store.absence(actor, now).await? {
-                    Some((until, _)) => {
-                        let back = baton_core::away::last_day(&self.model, actor, until);
+                    Some(absence) => {
+                        let back = baton_core::away::last_day(&self.model, actor, absence.until);
                         format!("You are away through {back} (`/away back` when you return).\n{plate}")
                     }
                     None => plate,
@@ -157,8 +158,13 @@ impl App {
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
-                let decided =
-                    self.apply(id, key, |h| baton_core::decide(&self.model, h, &command, actor, surface, now)).await;
+                // Someone covering for a lead who is away may do what that lead may.
+                let covering = self.store.absences(now).await?.covered_by(actor, now);
+                let decided = self
+                    .apply(id, key, |h| {
+                        baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
+                    })
+                    .await;
                 let d = match (decided, key) {
                     // A copy of this request won the race while it was being decided: it is a replay,
                     // not a fresh command that no longer applies.
@@ -173,9 +179,9 @@ impl App {
                     None => d.reply,
                 };
                 if let Command::Reassign { to, .. } = &command
-                    && let Some((until, _)) = self.store.absence(to, now).await?
+                    && let Some(absence) = self.store.absence(to, now).await?
                 {
-                    let back = baton_core::away::last_day(&self.model, to, until);
+                    let back = baton_core::away::last_day(&self.model, to, absence.until);
                     reply += &format!(" Note: {} is away through {back}.", self.model.name_of(to));
                 }
                 self.wake.after_command();
@@ -267,10 +273,11 @@ impl App {
     ) -> Result<String, AppError> {
         match asked {
             AwayCommand::Show => Ok(match self.store.absence(actor, now).await? {
-                Some((until, reason)) => format!(
-                    "You are away through {}{}. `/away back` when you return.",
+                Some(Absence { until, reason, cover }) => format!(
+                    "You are away through {}{}{}. `/away back` when you return.",
                     baton_core::away::last_day(&self.model, actor, until),
-                    if reason.is_empty() { String::new() } else { format!(" ({reason})") }
+                    if reason.is_empty() { String::new() } else { format!(" ({reason})") },
+                    cover.map(|c| format!("; {} covers for you as lead", self.model.name_of(&c))).unwrap_or_default()
                 ),
                 None => "You are not marked away. Going away? `/away until YYYY-MM-DD [reason]`.".into(),
             }),
@@ -278,11 +285,15 @@ impl App {
                 true => "Welcome back: stall reminders come to you again.".into(),
                 false => "You were not marked away.".into(),
             }),
-            AwayCommand::Until { last, reason } => {
+            AwayCommand::Until { last, reason, cover } => {
                 let mut owned = self.store.open_for(actor).await?;
                 owned.retain(|h| h.owner.as_deref() == Some(actor));
-                let leaving = baton_core::away::leave(&self.model, actor, last, &reason, &owned, now)?;
-                if !self.store.set_absence(key, actor, leaving.until, reason.trim(), &leaving.intents, now).await? {
+                let away = self.store.absences(now).await?;
+                let going = Going { person: actor, last, reason: &reason, cover: cover.as_deref() };
+                let leaving = baton_core::away::leave(&self.model, going, &owned, &away, now)?;
+                let cover = cover.map(|c| c.trim_start_matches('@').to_string());
+                let absence = Absence { until: leaving.until, reason: reason.trim().to_string(), cover };
+                if !self.store.set_absence(key, actor, &absence, &leaving.intents, now).await? {
                     return Err(AppError::Duplicate);
                 }
                 self.wake.delivery.notify_one();
@@ -312,12 +323,14 @@ impl App {
             others.iter().filter(|h| baton_core::waiting_on(&self.model, h, actor) == Some(kind)).collect()
         };
         let (queue, approvals) = (waiting(Waiting::Acceptance), waiting(Waiting::Approval));
-        // For a lead: what people away own in the functions they lead.
+        // For a lead (or their cover): what people away own in the functions they lead.
+        let away = self.store.absences(now).await?;
+        let leads = |f: &baton_core::model::Function| f.lead == actor || away.acting_lead(f, now) == actor;
         let mut left = Vec::new();
-        if self.model.functions.values().any(|f| f.lead == actor) {
-            for (person, until) in self.store.absences(now).await?.people(now) {
+        if self.model.functions.values().any(leads) {
+            for (person, until) in away.people(now) {
                 for h in self.store.open_for(person).await? {
-                    let leads = Ctx::new(&self.model, &h.seam).is_ok_and(|c| c.to.lead == actor);
+                    let leads = Ctx::new(&self.model, &h.seam).is_ok_and(|c| leads(c.to));
                     if h.owner.as_deref() == Some(person) && person != actor && leads {
                         let away = baton_core::away::last_day(&self.model, person, until);
                         left.push((h, format!("{} away through {away}", self.model.name_of(person))));
@@ -325,17 +338,26 @@ impl App {
                 }
             }
         }
+        let mut out = Vec::new();
+        for lead in away.covered_by(actor, now) {
+            let led: Vec<&str> =
+                (self.model.functions.values().filter(|f| f.lead == lead)).map(|f| f.name.as_str()).collect();
+            let through = away.through(&self.model, &lead, now).unwrap_or_default();
+            let name = self.model.name_of(&lead);
+            out.push(format!("You cover for {name} as lead of {} through {through}.", led.join(" and ")));
+        }
         if own.is_empty() && queue.is_empty() && approvals.is_empty() && left.is_empty() {
-            return Ok("You own or requested no open handoffs, and none waits for your team to accept it or for \
-                       your approval."
-                .into());
+            out.push(
+                "You own or requested no open handoffs, and none waits for your team to accept it or for your approval."
+                    .into(),
+            );
+            return Ok(out.join("\n"));
         }
         let due =
             |h: &Handoff| Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
         let line = |parts: Vec<String>| {
             format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · "))
         };
-        let mut out = Vec::new();
         if !own.is_empty() {
             out.push("Yours:".to_string());
             for h in &own {

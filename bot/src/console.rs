@@ -108,8 +108,10 @@ impl<W: Write> Console<W> {
             "people" => {
                 let away = self.app.store.absences(self.now).await?;
                 for p in self.app.model.people.values() {
-                    let absent =
-                        away.through(&self.app.model, &p.id, self.now).map(|last| format!(" · away through {last}"));
+                    let absent = away.through(&self.app.model, &p.id, self.now).map(|last| {
+                        let cover = away.cover(&p.id, self.now).map(|c| self.app.model.name_of(c));
+                        format!(" · away through {last}{}", cover.map(|c| format!(", {c} covers")).unwrap_or_default())
+                    });
                     writeln!(self.out, "  {} ({}){}", p.id, p.name, absent.unwrap_or_default())?;
                 }
             }

@@ -170,7 +170,8 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                     let reassign = "reassign with `/handoff reassign H-<n> <person>`";
                     text.push_str(&format!("\n{} owned by people away ({reassign}):\n{}", left.len(), left.join("\n")));
                 }
-                out.push(to_person(&f.lead, text));
+                // A lead away who named a cover: the catch-up goes to the cover.
+                out.push(to_person(away.acting_lead(f, now), text));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! People away (holiday, sick leave): `/away until 2026-12-04 holiday`. Stall checks route the
 //! reminders meant for someone away to whoever can act instead, and when someone leaves owning
 //! handoffs, the leads of the functions those handoffs are received by are told, so nothing waits
-//! on a person who is not there.
+//! on a person who is not there. A lead going away may name a cover (`cover=dana`), who stands in
+//! as lead meanwhile: gets what the lead would, and may do what the lead may.
 
 use std::collections::BTreeMap;
 
@@ -10,24 +11,52 @@ use chrono_tz::Tz;
 
 use crate::decide::{Ctx, Rejection};
 use crate::handoff::{Handoff, Intent, IntentKind, Recipient};
-use crate::model::{OperatingModel, PersonId};
+use crate::model::{Function, OperatingModel, PersonId};
 
 /// The furthest ahead an absence may be set.
 const LONGEST: Duration = Duration::days(366);
 
-/// Who is away, and until when (exclusive).
+/// Who is away, until when (exclusive), and who covers for the leads among them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Away(BTreeMap<PersonId, DateTime<Utc>>);
+pub struct Away {
+    until: BTreeMap<PersonId, DateTime<Utc>>,
+    covers: BTreeMap<PersonId, PersonId>,
+}
 
 impl Away {
     /// From `(person, until)` pairs.
     pub fn new(entries: impl IntoIterator<Item = (PersonId, DateTime<Utc>)>) -> Away {
-        Away(entries.into_iter().collect())
+        Away { until: entries.into_iter().collect(), covers: BTreeMap::new() }
+    }
+
+    /// With `cover` standing in for `person` while they are away.
+    pub fn with_cover(mut self, person: &str, cover: &str) -> Away {
+        self.covers.insert(person.to_string(), cover.to_string());
+        self
     }
 
     /// Until when `person` is away at `now`, if they are.
     pub fn until(&self, person: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.0.get(person).copied().filter(|until| *until > now)
+        self.until.get(person).copied().filter(|until| *until > now)
+    }
+
+    /// Who stands in for `person` at `now`: their cover, while they are away and the cover is not.
+    pub fn cover(&self, person: &str, now: DateTime<Utc>) -> Option<&str> {
+        let cover = self.covers.get(person).filter(|_| self.is_away(person, now))?;
+        (!self.is_away(cover, now)).then_some(cover.as_str())
+    }
+
+    /// Who acts as lead of `f` at `now`: its lead, or the cover they named while they are away.
+    pub fn acting_lead<'a>(&'a self, f: &'a Function, now: DateTime<Utc>) -> &'a str {
+        self.cover(&f.lead, now).unwrap_or(&f.lead)
+    }
+
+    /// The people away at `now` whom `person` covers for.
+    pub fn covered_by(&self, person: &str, now: DateTime<Utc>) -> Vec<PersonId> {
+        (self.covers.iter())
+            .filter(|(away, cover)| *cover == person && self.cover(away, now) == Some(person))
+            .map(|(away, _)| away.clone())
+            .collect()
     }
 
     /// The last day `person` is away at `now`, in words (`Fri 04 Dec`), if they are away.
@@ -37,7 +66,7 @@ impl Away {
 
     /// Everyone away at `now`, with the end of their absence.
     pub fn people(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
-        self.0.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))
+        self.until.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))
     }
 
     /// Those of `people` not away at `now`; all of them when everyone is away.
@@ -73,16 +102,28 @@ pub struct Leaving {
     pub intents: Vec<Intent>,
 }
 
-/// `person` is away through `last` (a date in their zone) for `reason`; `owned` are the open
-/// handoffs they own.
+/// What someone going away said: `/away until 2026-12-04 cover=dana holiday`.
+#[derive(Clone, Copy, Debug)]
+pub struct Going<'a> {
+    /// Who.
+    pub person: &'a str,
+    /// Their last day away, in their zone.
+    pub last: NaiveDate,
+    /// Why (may be empty).
+    pub reason: &'a str,
+    /// Who stands in for them as lead.
+    pub cover: Option<&'a str>,
+}
+
+/// Someone is going away; `owned` are the open handoffs they own, `away` who else is away now.
 pub fn leave(
     model: &OperatingModel,
-    person: &str,
-    last: NaiveDate,
-    reason: &str,
+    going: Going<'_>,
     owned: &[Handoff],
+    away: &Away,
     now: DateTime<Utc>,
 ) -> Result<Leaving, Rejection> {
+    let Going { person, last, reason, cover } = going;
     let now = crate::calendar::whole_ms(now);
     let who = model.person(person).ok_or(Rejection::UnknownActor)?;
     let tz = zone(model, person);
@@ -102,29 +143,57 @@ pub fn leave(
         "" => String::new(),
         r => format!(" ({r})"),
     };
-    // One notice per lead, listing that lead's handoffs.
+    let led: Vec<&Function> = model.functions.values().filter(|f| f.lead == person).collect();
+    let cover = match cover.map(|c| c.trim_start_matches('@')) {
+        None => None,
+        Some(c) if c == person => return Err(Rejection::BadAbsence("name someone else to cover for you".into())),
+        Some(c) => {
+            let covering = model.person(c).ok_or_else(|| Rejection::UnknownPerson(c.to_string()))?;
+            if led.is_empty() {
+                let lead = model.home_function(person).map(|f| model.name_of(away.acting_lead(f, now)));
+                let lead = lead.unwrap_or("your lead");
+                return Err(Rejection::BadAbsence(format!(
+                    "only a lead names a cover; while you are away {lead} hears about your handoffs and can reassign them"
+                )));
+            }
+            if let Some(back) = away.through(model, c, now) {
+                return Err(Rejection::BadAbsence(format!(
+                    "{} is away through {back}; name someone who is here",
+                    covering.name
+                )));
+            }
+            Some(covering)
+        }
+    };
+    // One notice per lead (or the cover standing in for one), listing that lead's handoffs; what
+    // a lead owns in their own function is for their cover.
     let mut by_lead: BTreeMap<&str, Vec<&Handoff>> = BTreeMap::new();
+    let mut own_led = Vec::new();
     for h in owned {
-        if let Ok(ctx) = Ctx::new(model, &h.seam)
-            && ctx.to.lead != person
-        {
-            by_lead.entry(ctx.to.lead.as_str()).or_default().push(h);
+        let Ok(ctx) = Ctx::new(model, &h.seam) else { continue };
+        if ctx.to.lead == person {
+            own_led.push(h);
+        } else {
+            by_lead.entry(away.acting_lead(ctx.to, now)).or_default().push(h);
         }
     }
+    let list = |handoffs: &[&Handoff]| {
+        let list: Vec<String> = handoffs.iter().map(|h| format!("{} \"{}\"", h.label(), h.title)).collect();
+        let which = match handoffs {
+            [one] => one.label(),
+            _ => "H-<n>".to_string(),
+        };
+        (list.join(", "), which)
+    };
     let leads: Vec<&str> = by_lead.keys().map(|lead| model.name_of(lead)).collect();
     let intents = by_lead
         .into_iter()
         .map(|(lead, handoffs)| {
-            let list: Vec<String> = handoffs.iter().map(|h| format!("{} \"{}\"", h.label(), h.title)).collect();
-            let which = match handoffs.as_slice() {
-                [one] => one.label(),
-                _ => "H-<n>".to_string(),
-            };
+            let (list, which) = list(&handoffs);
             let text = format!(
-                "{} is away through {through}{because} and owns {}. Reassign with `/handoff reassign {which} <person>`; \
+                "{} is away through {through}{because} and owns {list}. Reassign with `/handoff reassign {which} <person>`; \
                  meanwhile their stall reminders come to you.",
                 who.name,
-                list.join(", ")
             );
             let mut notice = Intent::message(Recipient::Person(lead.to_string()), IntentKind::Notice, text);
             let tier = handoffs.iter().map(|h| h.tier).max();
@@ -144,9 +213,33 @@ pub fn leave(
             format!(" You own {}{told}.", labels.join(", "))
         }
     };
-    let reply = format!(
-        "You are away through {through}{because}. Meanwhile stall reminders meant for you go to your lead or teammates.{owned_list} \
-         `/away back` when you return."
-    );
+    let mut intents = intents;
+    let meanwhile = match cover {
+        Some(c) => {
+            let functions: Vec<&str> = led.iter().map(|f| f.name.as_str()).collect();
+            let mut text = format!(
+                "{} is away through {through}{because} and asked you to cover as lead of {}: the lead's stall \
+                 reminders come to you, and you may do what the lead may on its handoffs (reassign, snooze, return, \
+                 record a recalibration).",
+                who.name,
+                functions.join(" and ")
+            );
+            if !own_led.is_empty() {
+                let (list, which) = list(&own_led);
+                text +=
+                    &format!(" They own {list}: reassign with `/handoff reassign {which} <person>` if it cannot wait.");
+            }
+            let mut notice = Intent::message(Recipient::Person(c.id.clone()), IntentKind::Notice, text);
+            notice.not_before = model.quiet_until(&c.id, crate::model::RiskTier::Reversible, now);
+            intents.push(notice);
+            format!(
+                "{} covers for you as lead (they were told): what Baton would send you as lead goes to them.",
+                c.name
+            )
+        }
+        None => "Meanwhile stall reminders meant for you go to your lead or teammates.".to_string(),
+    };
+    let reply =
+        format!("You are away through {through}{because}. {meanwhile}{owned_list} `/away back` when you return.");
     Ok(Leaving { until, reply, intents })
 }

@@ -9,6 +9,7 @@ use thiserror::Error;
 use crate::config::parse_wall_duration;
 use crate::handoff::HandoffId;
 use crate::history::StallsQuery;
+use crate::model::PersonId;
 
 /// What a person asked Baton to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +139,8 @@ pub enum AwayCommand {
         last: NaiveDate,
         /// Why (may be empty).
         reason: String,
+        /// Who stands in as lead meanwhile.
+        cover: Option<PersonId>,
     },
     /// Back before the end of the absence.
     Back,
@@ -204,7 +207,7 @@ pub const USAGE: &[(&str, &str)] = &[
         "/handoff record H-<n> decision=<resume|new-owner|new-date|return|cancel> assumption_broke=\"...\" category=<category> [new_owner=..] [new_date=..] [follow_ups=\"person YYYY-MM-DD what; ...\"]",
     ),
     ("postmortem", "/postmortem H-<n> [playbook=<id>] assumption_broke=\"...\" category=<category> [field=value ...]"),
-    ("away", "/away until YYYY-MM-DD [reason] · /away back · /away"),
+    ("away", "/away until YYYY-MM-DD [cover=<person>] [reason] · /away back · /away"),
     ("help", "/handoff help [command]"),
 ];
 
@@ -334,9 +337,17 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
                 [] => Command::Away(AwayCommand::Show),
                 ["back" | "off"] => Command::Away(AwayCommand::Back),
-                ["until", day, reason @ ..] | [day, reason @ ..] if date(day).is_some() => {
+                ["until", day, rest @ ..] | [day, rest @ ..] if date(day).is_some() => {
                     let last = date(day).unwrap_or_default();
-                    Command::Away(AwayCommand::Until { last, reason: reason.join(" ") })
+                    let (mut cover, mut reason) = (None, Vec::new());
+                    for word in rest {
+                        match word.split_once('=') {
+                            Some(("cover", "")) => return Err(err("name who covers for you, like cover=dana".into())),
+                            Some(("cover", who)) => cover = Some(who.trim_start_matches('@').to_string()),
+                            _ => reason.push(*word),
+                        }
+                    }
+                    Command::Away(AwayCommand::Until { last, reason: reason.join(" "), cover })
                 }
                 ["until", day, ..] => return Err(err(format!("`{day}` is not a date like 2026-12-04"))),
                 ["until"] => return Err(err("name your last day away, like 2026-12-04".into())),

@@ -511,9 +511,26 @@ pub fn decide(
     surface: Surface,
     now: DateTime<Utc>,
 ) -> Result<Decision, Rejection> {
+    decide_covering(model, h, command, actor, &[], surface, now)
+}
+
+/// [`decide`] for an actor who covers for the leads in `covering` while they are away
+/// ([`crate::away::Away::covered_by`]): they may do what those leads may.
+pub fn decide_covering(
+    model: &OperatingModel,
+    h: &Handoff,
+    command: &Command,
+    actor: &str,
+    covering: &[PersonId],
+    surface: Surface,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
     let now = whole_ms(now);
     let ctx = Ctx::new(model, &h.seam)?;
     let person = model.person(actor).ok_or(Rejection::UnknownActor)?;
+    // Whether the actor leads the receiving (sending) function, or covers for its lead.
+    let leads = |f: &Function| f.lead == actor || covering.contains(&f.lead);
+    let (lead_to, lead_from) = (leads(ctx.to), leads(ctx.from));
     let mut d = Draft::new(ctx, h.clone(), actor, surface, now);
     let id = h.id;
     let label = h.label();
@@ -638,8 +655,8 @@ pub fn decide(
         }
         Command::Return { reason, .. } => {
             let allowed = match &h.owner {
-                Some(owner) => owner == actor || actor == ctx.to.lead,
-                None => ctx.to.has_member(actor),
+                Some(owner) => owner == actor || lead_to,
+                None => ctx.to.has_member(actor) || lead_to,
             };
             if !allowed {
                 return Err(match &h.owner {
@@ -695,9 +712,11 @@ pub fn decide(
             d.post_card();
             d.with_due(format!("{label} resubmitted."))
         }
-        Command::Edit { title, fields, note, .. } => edit(&mut d, title.as_deref(), fields, note.as_deref())?,
+        Command::Edit { title, fields, note, .. } => {
+            edit(&mut d, lead_from, title.as_deref(), fields, note.as_deref())?
+        }
         Command::Cancel { reason, .. } => {
-            if h.requester != actor && ctx.from.lead != actor {
+            if h.requester != actor && !lead_from {
                 return Err(Rejection::NotRequester {
                     id,
                     requester: ctx.name(&h.requester).to_string(),
@@ -720,7 +739,7 @@ pub fn decide(
             format!("{label} cancelled.")
         }
         Command::Reassign { to, .. } => {
-            require_owner_or_lead(&ctx, h, actor, "reassign")?;
+            require_owner_or_lead(&ctx, h, actor, lead_to, "reassign")?;
             if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be reassigned"));
             }
@@ -742,7 +761,7 @@ pub fn decide(
             d.with_due(format!("{label} reassigned to {}; they must accept it.", target.name))
         }
         Command::Snooze { duration, reason, .. } => {
-            require_owner_or_lead(&ctx, h, actor, "snooze")?;
+            require_owner_or_lead(&ctx, h, actor, lead_to, "snooze")?;
             if matches!(h.state, State::Returned) {
                 return Err(wrong("its clocks are already paused while it waits on the requester"));
             }
@@ -759,7 +778,8 @@ pub fn decide(
             let involved = h.owner.as_deref() == Some(actor)
                 || h.requester == actor
                 || ctx.to.has_member(actor)
-                || ctx.from.lead == actor
+                || lead_to
+                || lead_from
                 || person.has_role(Role::Architect);
             if !involved {
                 return Err(not_receiver(&ctx, h, "convene a recalibration on"));
@@ -789,8 +809,8 @@ pub fn decide(
         Command::Record { fields, .. } => {
             let involved = h.recalibration.as_ref().is_some_and(|r| r.convener == actor)
                 || h.owner.as_deref() == Some(actor)
-                || ctx.to.lead == actor
-                || ctx.from.lead == actor
+                || lead_to
+                || lead_from
                 || person.has_role(Role::Architect);
             if !involved {
                 let convener = h.recalibration.as_ref().map_or(ctx.to.lead.as_str(), |r| r.convener.as_str());
@@ -874,11 +894,18 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
     }
 }
 
-/// Whether `actor` may edit `h` at `now` (what `/handoff edit` refuses before reading any change),
-/// so that an edit form opens only for someone who can submit it.
-pub fn may_edit(model: &OperatingModel, h: &Handoff, actor: &str, now: DateTime<Utc>) -> Result<(), Rejection> {
+/// Whether `actor` (covering for the leads in `covering`) may edit `h` at `now` (what `/handoff
+/// edit` refuses before reading any change), so that an edit form opens only for someone who can
+/// submit it.
+pub fn may_edit(
+    model: &OperatingModel,
+    h: &Handoff,
+    actor: &str,
+    covering: &[PersonId],
+    now: DateTime<Utc>,
+) -> Result<(), Rejection> {
     let probe = Command::Edit { id: h.id, title: None, fields: Vec::new(), note: None };
-    match decide(model, h, &probe, actor, Surface::Baton, now) {
+    match decide_covering(model, h, &probe, actor, covering, Surface::Baton, now) {
         Ok(_) | Err(Rejection::Unchanged(_)) => Ok(()),
         Err(r) => Err(r),
     }
@@ -888,13 +915,14 @@ pub fn may_edit(model: &OperatingModel, h: &Handoff, actor: &str, now: DateTime<
 /// work not yet at the gate. The owner is told what changed; the clocks run on as they were.
 fn edit(
     d: &mut Draft<'_>,
+    lead_from: bool,
     title: Option<&str>,
     given: &[(String, String)],
     note: Option<&str>,
 ) -> Result<String, Rejection> {
     let (ctx, h) = (d.ctx, d.h.clone());
     let (id, label) = (h.id, h.label());
-    if h.requester != d.actor && ctx.from.lead != d.actor {
+    if h.requester != d.actor && !lead_from {
         return Err(Rejection::NotRequester { id, requester: ctx.name(&h.requester).to_string(), action: "edit" });
     }
     let wrong = |hint: String| Err(Rejection::WrongState { id, state: h.state, hint });
@@ -952,9 +980,15 @@ fn edit(
     Ok(format!("{label} changed: {what}."))
 }
 
-/// Refuses `actor` unless they own the handoff or lead its receiving function.
-fn require_owner_or_lead(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) -> Result<(), Rejection> {
-    if h.owner.as_deref() == Some(actor) || actor == ctx.to.lead {
+/// Refuses `actor` unless they own the handoff or lead its receiving function (`lead`).
+fn require_owner_or_lead(
+    ctx: &Ctx<'_>,
+    h: &Handoff,
+    actor: &str,
+    lead: bool,
+    action: &'static str,
+) -> Result<(), Rejection> {
+    if h.owner.as_deref() == Some(actor) || lead {
         return Ok(());
     }
     let lead = format!("{} (lead of {})", ctx.name(&ctx.to.lead), ctx.to.name);

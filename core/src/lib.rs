@@ -20,7 +20,9 @@ pub mod review;
 pub mod stall;
 
 pub use command::{AwayCommand, Command, ParseError, parse};
-pub use decide::{Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, create, decide, record_verdict, waiting_on};
+pub use decide::{
+    Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, create, decide, decide_covering, record_verdict, waiting_on,
+};
 pub use handoff::*;
 pub use model::OperatingModel;
 pub use stall::{check, check_with};

@@ -188,33 +188,37 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 .collect();
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
             let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.through(ctx.model, o, now)?)));
+            // The lead, or whoever covers for them while they are away.
+            let lead = away.acting_lead(ctx.to, now).to_string();
             let (recipients, hint, actions) = match &d.h.owner {
                 // Those away are passed over while someone else can act.
                 _ if !approvers.is_empty() => (away.present(approvers, now), gate, actions),
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)
                     if let Some((owner, back)) = owner_away
-                        && ctx.to.lead != owner =>
+                        && lead != owner =>
                 {
                     let hint = format!(
                         "Its owner, {}, is away through {back}: reassign it with `/handoff reassign {label} <person>`.",
                         ctx.model.name_of(owner)
                     );
-                    (vec![ctx.to.lead.clone()], hint, render::lead_actions(&d.h))
+                    (vec![lead], hint, render::lead_actions(&d.h))
                 }
                 Some(owner) => {
                     let mut r = vec![owner.clone()];
                     if let Some(sup) = ctx.model.person(owner).and_then(|p| p.supervisor.clone()) {
                         // An agent's supervisor away: the receiving lead watches the agent instead.
-                        r.push(if away.is_away(&sup, now) { ctx.to.lead.clone() } else { sup });
+                        r.push(if away.is_away(&sup, now) { lead } else { sup });
                     }
                     r.dedup();
                     (r, render::next_move(&d.h), actions)
                 }
                 None => {
                     let mut r = ctx.to.members.clone();
-                    if !r.contains(&ctx.to.lead) {
-                        r.push(ctx.to.lead.clone());
+                    for l in [&ctx.to.lead, &lead] {
+                        if !r.contains(l) {
+                            r.push(l.clone());
+                        }
                     }
                     (away.present(r, now), format!("Accept it with `/handoff accept {label}`."), actions)
                 }
@@ -232,8 +236,13 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                     None => ctx.model.name_of(o).to_string(),
                 },
             };
-            let text = format!("For your attention as lead of {}: {stalled} Owner: {owner}.", ctx.to.name);
-            d.tell(Recipient::Person(ctx.to.lead.clone()), IntentKind::Escalation, text, render::lead_actions(&d.h));
+            let lead = away.acting_lead(ctx.to, d.now).to_string();
+            let role = match lead == ctx.to.lead {
+                true => format!("as lead of {}", ctx.to.name),
+                false => format!("covering for {} as lead of {}", ctx.model.name_of(&ctx.to.lead), ctx.to.name),
+            };
+            let text = format!("For your attention {role}: {stalled} Owner: {owner}.");
+            d.tell(Recipient::Person(lead), IntentKind::Escalation, text, render::lead_actions(&d.h));
         }
         LadderAction::PostChannel => {
             if let Some(channel) = ctx.to.slack_channel.clone() {

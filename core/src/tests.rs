@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::away::{Away, leave};
+use crate::away::{Away, Going, Leaving, leave};
 use crate::config::{Source, load};
 use crate::handoff::*;
 use crate::model::OperatingModel;
 use crate::{
-    AwayCommand, Command, Ctx, NewHandoff, Rejection, check_with, create, decide, parse, record_verdict, render, review,
+    AwayCommand, Command, Ctx, NewHandoff, Rejection, check_with, create, decide, decide_covering, parse,
+    record_verdict, render, review,
 };
 
 const MODEL: &str = include_str!("../../baton.toml");
@@ -22,6 +23,18 @@ const PLAYBOOKS: &[(&str, &str)] = &[
 fn model() -> OperatingModel {
     let pbs: Vec<Source<'_>> = PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
     load(Source { name: "baton.toml", text: MODEL }, &pbs).unwrap_or_else(|e| panic!("sample config: {e:?}"))
+}
+
+/// `person` goes away through `last`, naming no cover, with nobody else away.
+fn going(
+    model: &OperatingModel,
+    person: &str,
+    last: chrono::NaiveDate,
+    reason: &str,
+    owned: &[Handoff],
+    now: DateTime<Utc>,
+) -> Result<Leaving, Rejection> {
+    leave(model, Going { person, last, reason, cover: None }, owned, &Away::default(), now)
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -433,7 +446,7 @@ fn an_agents_reminder_goes_to_the_receiving_lead_while_its_supervisor_is_away() 
     w.run("deploy-bot", "/handoff accept H-1");
     w.run("deploy-bot", "/ack H-1");
     let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
-    w.away = Away::new([("olga".to_string(), leave(&w.model, "olga", last, "", &[], w.now).expect("away").until)]);
+    w.away = Away::new([("olga".to_string(), going(&w.model, "olga", last, "", &[], w.now).expect("away").until)]);
     assert_eq!(w.at("2026-11-30T12:00:00Z").check(), ["stall_opened", "ladder_step"]);
     assert_eq!(w.recipients(), [r#"Person("deploy-bot")"#, r#"Person("omar")"#]);
 }
@@ -759,7 +772,7 @@ fn a_function_can_work_round_the_clock() {
 fn reminders_meant_for_people_away_go_to_those_who_can_act() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
-    let away = |w: &World, who: &str| leave(&w.model, who, friday, "holiday", &[], w.now).expect("away").until;
+    let away = |w: &World, who: &str| going(&w.model, who, friday, "holiday", &[], w.now).expect("away").until;
     // Away through Friday in New York: until Saturday's midnight there.
     assert_eq!(away(&w, "ana"), t("2026-12-05T00:00:00-05:00"));
     w.away = Away::new([("ana".to_string(), away(&w, "ana"))]);
@@ -799,12 +812,87 @@ fn reminders_meant_for_people_away_go_to_those_who_can_act() {
 }
 
 #[test]
+fn a_lead_away_names_a_cover_who_gets_the_leads_reminders_and_may_act_as_lead() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/ack H-1");
+    let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    fn cover(who: &str) -> Going<'_> {
+        let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+        Going { person: "carla", last: friday, reason: "holiday", cover: Some(who) }
+    }
+    let leaving = leave(&w.model, cover("@ben"), &[], &Away::default(), w.now).expect("away");
+    assert_eq!(
+        leaving.reply,
+        "You are away through Fri 04 Dec (holiday). Ben Brooks covers for you as lead (they were told): what Baton \
+         would send you as lead goes to them. `/away back` when you return."
+    );
+    assert_eq!(leaving.intents.len(), 1);
+    assert_eq!(leaving.intents[0].to, Recipient::Person("ben".into()));
+    assert!(leaving.intents[0].text.starts_with(
+        "Carla Costa is away through Fri 04 Dec (holiday) and asked you to cover as lead of Customer Success"
+    ));
+    w.away = Away::new([("carla".to_string(), leaving.until)]).with_cover("carla", "ben");
+
+    // The lead's step of the ladder goes to Ben, saying for whom.
+    assert_eq!(w.at("2026-11-30T17:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("ana")"#]);
+    assert_eq!(w.at("2026-12-01T11:00:00-05:00").check(), ["ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("ben")"#]);
+    let text = &w.last().intents[0].text;
+    assert!(text.starts_with("For your attention covering for Carla Costa as lead of Customer Success: H-1"), "{text}");
+    // Ben may do what the lead may (snooze, reassign) while she is away; not otherwise.
+    let snooze = parse("/snooze H-1 2h waiting on legal").expect("parse");
+    let refused = decide(&w.model, &w.h, &snooze, "ben", Surface::Console, w.now).expect_err("not the lead");
+    assert!(refused.to_string().starts_with("only its owner, Ana Alves, or Carla Costa"), "{refused}");
+    let covering = w.away.covered_by("ben", w.now);
+    assert_eq!(covering, ["carla"]);
+    let d = decide_covering(&w.model, &w.h, &snooze, "ben", &covering, Surface::Console, w.now).expect("as lead");
+    assert!(d.reply.starts_with("H-1 snoozed until"), "{}", d.reply);
+    assert_eq!(d.events[0].actor, "ben", "the audit trail names who acted");
+    // With the owner away too, her reminder goes to the cover, who can reassign it.
+    let owner_away = going(&w.model, "ana", friday, "", &[], w.now).expect("away").until;
+    w.away =
+        Away::new([("carla".to_string(), leaving.until), ("ana".to_string(), owner_away)]).with_cover("carla", "ben");
+    w.run("ana", "/handoff update H-1 kickoff booked");
+    assert_eq!(w.at("2026-12-02T11:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    assert_eq!(w.recipients(), [r#"Person("ben")"#]);
+    assert!(w.last().intents[0].text.contains("Its owner, Ana Alves, is away through Fri 04 Dec"));
+    // A cover who goes away too stands in for nobody: the lead's own reminders resume.
+    let ben_away = going(&w.model, "ben", friday, "", &[], w.now).expect("away").until;
+    let both =
+        Away::new([("carla".to_string(), leaving.until), ("ben".to_string(), ben_away)]).with_cover("carla", "ben");
+    assert_eq!(both.cover("carla", w.now), None);
+    assert!(both.covered_by("ben", w.now).is_empty());
+    // Only a lead names a cover, someone else, someone configured, someone here.
+    let member = Going { person: "ana", last: friday, reason: "", cover: Some("ben") };
+    let err = leave(&w.model, member, &[], &Away::default(), w.now).expect_err("not a lead");
+    assert_eq!(
+        err.to_string(),
+        "only a lead names a cover; while you are away Carla Costa hears about your handoffs and can reassign them"
+    );
+    let err = leave(&w.model, cover("carla"), &[], &Away::default(), w.now).expect_err("herself");
+    assert_eq!(err.to_string(), "name someone else to cover for you");
+    let err = leave(&w.model, cover("zed"), &[], &Away::default(), w.now).expect_err("unknown");
+    assert_eq!(err.to_string(), "there is no person `zed` in the operating model");
+    let ben_gone = Away::new([("ben".to_string(), ben_away)]);
+    let err = leave(&w.model, cover("ben"), &[], &ben_gone, w.now).expect_err("away");
+    assert_eq!(err.to_string(), "Ben Brooks is away through Fri 04 Dec; name someone who is here");
+    // How it is typed.
+    assert_eq!(
+        parse("/away until 2026-12-04 cover=@ben on holiday"),
+        Ok(Command::Away(AwayCommand::Until { last: friday, reason: "on holiday".into(), cover: Some("ben".into()) }))
+    );
+    assert!(parse("/away until 2026-12-04 cover=").expect_err("nobody").message.contains("cover=dana"));
+}
+
+#[test]
 fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
     let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
     let leaving =
-        leave(&w.model, "ana", day("2026-12-04"), "holiday", std::slice::from_ref(&w.h), w.now).expect("away");
+        going(&w.model, "ana", day("2026-12-04"), "holiday", std::slice::from_ref(&w.h), w.now).expect("away");
     assert_eq!(
         leaving.reply,
         "You are away through Fri 04 Dec (holiday). Meanwhile stall reminders meant for you go to your lead or teammates. You own \
@@ -818,11 +906,11 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
          `/handoff reassign H-1 <person>`; meanwhile their stall reminders come to you."
     );
     // The lead going away is not told about herself.
-    assert!(leave(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away").intents.is_empty());
-    let err = leave(&w.model, "ana", day("2026-11-29"), "", &[], w.now).expect_err("past");
+    assert!(going(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away").intents.is_empty());
+    let err = going(&w.model, "ana", day("2026-11-29"), "", &[], w.now).expect_err("past");
     assert_eq!(err.to_string(), "2026-11-29 has passed; name your last day away, today (2026-11-30) or later");
     assert!(
-        leave(&w.model, "ana", day("2028-01-01"), "", &[], w.now)
+        going(&w.model, "ana", day("2028-01-01"), "", &[], w.now)
             .expect_err("far")
             .to_string()
             .contains("more than a year")
@@ -830,11 +918,11 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     // How it is typed.
     assert_eq!(
         parse("/away until 2026-12-04 on holiday"),
-        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: "on holiday".into() }))
+        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: "on holiday".into(), cover: None }))
     );
     assert_eq!(
         parse("/handoff away 2026-12-04"),
-        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: String::new() }))
+        Ok(Command::Away(AwayCommand::Until { last: day("2026-12-04"), reason: String::new(), cover: None }))
     );
     assert_eq!(parse("/away back"), Ok(Command::Away(AwayCommand::Back)));
     assert_eq!(parse("/away"), Ok(Command::Away(AwayCommand::Show)));

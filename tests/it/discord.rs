@@ -499,6 +499,12 @@ async fn engineers_say_they_are_away_and_back_in_discord() {
     let (_, back) = bot.signed(&command("a4", ELI, "away", json!([option("until", "back")]))).await;
     assert_eq!(said(back), "Welcome back: stall reminders come to you again.");
     assert!(!bot.app.store.absences(Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
+    // A lead names her cover from Discord's user picker.
+    const EVE: &str = "200000000000000001";
+    let cover = json!({"name": "cover", "type": 6, "value": ELI});
+    let (_, away) = bot.signed(&command("a5", EVE, "away", json!([option("until", &last), cover]))).await;
+    assert!(said(away).contains("Eli Ek covers for you as lead (they were told)"), "away");
+    assert_eq!(bot.app.store.absences(Utc::now()).await.expect("absences").cover("eve", Utc::now()), Some("eli"));
     bot.running.stop().await;
 }
 

@@ -443,6 +443,12 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
             text.contains("H-1 \"Acme renewal\" (sales-to-cs)") && text.ends_with("Ana Alves away through Fri 04 Dec"),
             "{text}"
         );
+        // With Carla away too, the catch-up goes to the cover she named.
+        let away = cmd("/away until 2026-12-04 cover=ben");
+        app.handle("carla", Surface::Slack, away, monday, None).await.expect("away");
+        let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
+        let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
+        assert_eq!((theirs("ben"), theirs("carla")), (1, 0), "{morning:?}");
     })
     .await;
 }

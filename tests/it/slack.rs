@@ -638,6 +638,10 @@ async fn people_picked_from_slacks_list_and_escaped_text_read_as_they_were_typed
     let last = (Utc::now() + Duration::days(3)).date_naive();
     let (_, reply) = bot.command(BEN, &format!("away until {last} offsite"), "trig-typed-5").await;
     assert!(reply["text"].as_str().expect("text").contains("You own H-1; Carla Costa was told."), "{reply}");
+    // Carla names her cover by picking Ana from Slack's list.
+    let typed = format!("away until {last} cover=<@U0ANA00001|Ana Alves> offsite");
+    let (_, reply) = bot.command(CARLA, &typed, "trig-typed-6").await;
+    assert!(reply["text"].as_str().expect("text").contains("Ana Alves covers for you as lead"), "{reply}");
     running_stop(bot).await;
 }
 

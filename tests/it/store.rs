@@ -428,3 +428,58 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let to = |person: &str, like: &str| {
+            format!("SELECT COUNT(*) FROM outbox WHERE recipient = 'person:{person}' AND intent LIKE '%{like}%'")
+        };
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+        app.handle("ana", Surface::Console, cmd("/ack H-1"), t(MONDAY_9), None).await.expect("ack");
+        // Before Carla names him, Ben may not act as lead.
+        let snooze = cmd("/snooze H-1 2h waiting on legal");
+        let refused = app.handle("ben", Surface::Console, snooze.clone(), t(MONDAY_9), None).await;
+        assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
+        let away = cmd("/away until 2026-12-04 cover=ben holiday");
+        let reply = app.handle("carla", Surface::Slack, away.clone(), t(MONDAY_9), Some("away-c")).await.expect("away");
+        assert!(reply.contains("Ben Brooks covers for you as lead (they were told)"), "{reply}");
+        let again = app.handle("carla", Surface::Slack, away, t(MONDAY_9), Some("away-c")).await;
+        assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
+        assert_eq!(count(&store, &to("ben", "asked you to cover as lead of Customer Success")).await, 1);
+        let shown = app.handle("carla", Surface::Console, cmd("/away"), t(MONDAY_9), None).await.expect("show");
+        assert!(
+            shown.ends_with("(holiday); Ben Brooks covers for you as lead. `/away back` when you return."),
+            "{shown}"
+        );
+        // Ana's update was due Monday 17:00; the lead's step, two hours on, goes to Ben.
+        app.sweep(t("2026-11-30T17:00:00-05:00")).await.expect("sweep");
+        app.sweep(t("2026-12-01T11:00:00-05:00")).await.expect("sweep");
+        assert_eq!(
+            count(&store, &to("ben", "For your attention covering for Carla Costa as lead of Customer Success")).await,
+            1
+        );
+        assert_eq!(count(&store, &to("carla", "For your attention")).await, 0);
+        let plate = app.handle("ben", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
+        assert!(
+            plate.starts_with("You cover for Carla Costa as lead of Customer Success through Fri 04 Dec."),
+            "{plate}"
+        );
+        // Ben may now do what the lead may; the audit trail names him.
+        let at = t("2026-12-01T11:05:00-05:00");
+        let done = app.handle("ben", Surface::Console, snooze.clone(), at, None).await.expect("snooze as cover");
+        assert!(done.starts_with("H-1 snoozed until"), "{done}");
+        let actor: String = sqlx::query_scalar("SELECT actor FROM events WHERE kind = 'snoozed'")
+            .fetch_one(store.pool())
+            .await
+            .expect("event");
+        assert_eq!(actor, "ben");
+        // Once she is back, he may not.
+        app.handle("carla", Surface::Console, cmd("/away back"), at, None).await.expect("back");
+        let refused = app.handle("ben", Surface::Console, cmd("/handoff reassign H-1 ben"), at, None).await;
+        assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
+    })
+    .await;
+}

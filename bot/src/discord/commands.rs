@@ -46,7 +46,9 @@ pub fn definitions(model: &OperatingModel) -> Value {
          "options": [
             {"type": 3, "name": "until", "description": "Your last day away, like 2026-12-04; or `back`", "required": false,
              "max_length": 10},
-            {"type": 3, "name": "reason", "description": "Why (holiday, leave)", "required": false, "max_length": 200}]},
+            {"type": 3, "name": "reason", "description": "Why (holiday, leave)", "required": false, "max_length": 200},
+            {"type": 6, "name": "cover", "description": "For a lead: who stands in as lead meanwhile",
+             "required": false}]},
         {"name": "stalls", "type": 1, "description": "Stall history, the operating-model health report, or a chart",
          "options": stalls_options(model)},
         {"name": "recalibrate", "type": 1, "description": "Convene a recalibration on a handoff", "options": [

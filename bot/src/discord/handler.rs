@@ -104,7 +104,7 @@ impl Discord {
                     Some(word) => id.ok_or(format!("`{word}` is not a handoff reference: write it like H-12")),
                 };
                 // A command whose options read as a typed line, parsed as in Slack and the console.
-                let typed_line = |parts: [&str; 3]| {
+                let typed_line = |parts: &[&str]| {
                     baton_core::parse(&parts.join(" ")).map_err(|e| format!("{}\nusage: {}", e.message, e.usage))
                 };
                 let c = match name.as_str() {
@@ -120,12 +120,13 @@ impl Discord {
                         }
                     }
                     "handoff" if option(options, "sub") == Some("record") => {
-                        typed_line(["/handoff record", given.unwrap_or(""), option(options, "artifact").unwrap_or("")])
+                        typed_line(&["/handoff record", given.unwrap_or(""), option(options, "artifact").unwrap_or("")])
                     }
                     "handoff" => need_id(id).map(Command::Show),
-                    "away" => typed_line([
+                    "away" => typed_line(&[
                         "/away",
                         option(options, "until").unwrap_or(""),
+                        &option(options, "cover").map(|c| format!("cover={c}")).unwrap_or_default(),
                         option(options, "reason").unwrap_or(""),
                     ]),
                     "recalibrate" => need_id(id)

@@ -124,6 +124,8 @@ fn flatten(options: &Value, out: &mut Vec<(String, String)>) {
             }
             _ => {
                 let value = match &o["value"] {
+                    // A user picked in a user option reads as a mention of them.
+                    Value::String(s) if o["type"].as_u64() == Some(6) => format!("<@{s}>"),
                     Value::String(s) => s.clone(),
                     Value::Null => continue,
                     other => other.to_string(),

@@ -62,7 +62,12 @@ impl Slack {
             Ok(h) => h,
             Err(e) => return ephemeral(&outcome(Err(e))),
         };
-        if let Err(r) = may_edit(&self.app.model, &h, person, Utc::now()) {
+        let now = Utc::now();
+        let covering = match self.app.store.absences(now).await {
+            Ok(away) => away.covered_by(person, now),
+            Err(e) => return ephemeral(&outcome(Err(e.into()))),
+        };
+        if let Err(r) = may_edit(&self.app.model, &h, person, &covering, now) {
             return ephemeral(&format!("✗ {r}"));
         }
         let instead = usage("edit").replace("H-<n>", &h.label());

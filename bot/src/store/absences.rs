@@ -1,4 +1,5 @@
-//! People away (`/away`): one row per person, read by every stall sweep.
+//! People away (`/away`): one row per person (with the cover a lead named), read by every stall
+//! sweep and by every command on a handoff (a cover may act as the lead).
 
 use baton_core::Intent;
 use baton_core::away::Away;
@@ -7,39 +8,50 @@ use chrono::{DateTime, Utc};
 use super::outbox::enqueue;
 use super::{Store, StoreError, from_ms, ms, record_key};
 
+/// One person's absence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Absence {
+    /// When it ends (exclusive).
+    pub until: DateTime<Utc>,
+    /// Why (may be empty).
+    pub reason: String,
+    /// Who stands in as lead meanwhile.
+    pub cover: Option<String>,
+}
+
 impl Store {
-    /// Who is away at `now`.
+    /// Who is away at `now`, and who covers for them.
     pub async fn absences(&self, now: DateTime<Utc>) -> Result<Away, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT person, until_ms FROM absences WHERE until_ms > $1")
-            .bind(ms(now))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Away::new(rows.into_iter().map(|(person, until)| (person, from_ms(until)))))
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT person, until_ms, cover FROM absences WHERE until_ms > $1")
+                .bind(ms(now))
+                .fetch_all(&self.pool)
+                .await?;
+        let away = Away::new(rows.iter().map(|(person, until, _)| (person.clone(), from_ms(*until))));
+        Ok(rows.iter().fold(away, |away, (person, _, cover)| match cover {
+            Some(cover) => away.with_cover(person, cover),
+            None => away,
+        }))
     }
 
-    /// Until when `person` is away at `now`, and why, if they are.
-    pub async fn absence(
-        &self,
-        person: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT until_ms, reason FROM absences WHERE person = $1 AND until_ms > $2")
+    /// Until when `person` is away at `now`, why, and who covers, if they are away.
+    pub async fn absence(&self, person: &str, now: DateTime<Utc>) -> Result<Option<Absence>, StoreError> {
+        let row: Option<(i64, String, Option<String>)> =
+            sqlx::query_as("SELECT until_ms, reason, cover FROM absences WHERE person = $1 AND until_ms > $2")
                 .bind(person)
                 .bind(ms(now))
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|(until, reason)| (from_ms(until), reason)))
+        Ok(row.map(|(until, reason, cover)| Absence { until: from_ms(until), reason, cover }))
     }
 
-    /// Marks `person` away until `until` and queues the notices about it, in one transaction.
+    /// Marks `person` away as `absence` says and queues the notices about it, in one transaction.
     /// A replayed request (`key` already recorded) changes nothing and returns `false`.
     pub async fn set_absence(
         &self,
         key: Option<&str>,
         person: &str,
-        until: DateTime<Utc>,
-        reason: &str,
+        absence: &Absence,
         notices: &[Intent],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -50,12 +62,14 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO absences (person, until_ms, reason, set_at_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (person) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason, set_at_ms = excluded.set_at_ms",
+            "INSERT INTO absences (person, until_ms, reason, cover, set_at_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (person) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason, \
+             cover = excluded.cover, set_at_ms = excluded.set_at_ms",
         )
         .bind(person)
-        .bind(ms(until))
-        .bind(reason)
+        .bind(ms(absence.until))
+        .bind(&absence.reason)
+        .bind(absence.cover.as_deref())
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;

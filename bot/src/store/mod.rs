@@ -18,6 +18,7 @@ mod links;
 mod outbox;
 mod write;
 
+pub use absences::Absence;
 pub use create::CreationStats;
 use history::Tallies;
 pub use history::{Buckets, HistogramRow, Metric, PercentileRow, Slice, day};

@@ -5,10 +5,12 @@
 //! people, or an id), how far the clock moves first, and the command as typed.
 #![no_main]
 
+use baton_core::away::{Away, Going, leave};
 use baton_core::config::{Source, load};
 use baton_core::history::{Viewer, scope};
-use baton_core::away::{Away, leave};
-use baton_core::{AwayCommand, Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide, parse};
+use baton_core::{
+    AwayCommand, Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide_covering, parse,
+};
 use baton_core::{ReviewRequest, record_verdict, render, review};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use libfuzzer_sys::fuzz_target;
@@ -72,6 +74,11 @@ fuzz_target!(|data: &[u8]| {
     let mut now: DateTime<Utc> = "2026-11-30T14:00:00.123456789Z".parse().unwrap();
     let mut handoffs: Vec<Handoff> = Vec::new();
     let mut absent = std::collections::BTreeMap::new();
+    let mut covers = std::collections::BTreeMap::new();
+    let away_now = |absent: &std::collections::BTreeMap<String, DateTime<Utc>>,
+                    covers: &std::collections::BTreeMap<String, String>| {
+        covers.iter().fold(Away::new(absent.clone()), |away, (p, c): (&String, &String)| away.with_cover(p, c))
+    };
     for line in text.lines().take(64) {
         let mut parts = line.splitn(3, '|');
         let (who, minutes, typed) = match (parts.next(), parts.next(), parts.next()) {
@@ -83,7 +90,8 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => who,
         };
         now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
-        step(model, &mut handoffs, now, &Away::new(absent.clone()));
+        let away = away_now(&absent, &covers);
+        step(model, &mut handoffs, now, &away);
         let surface = [Surface::Console, Surface::Slack, Surface::Discord][line.len() % 3];
         let Ok(command) = parse(typed) else { continue };
         match &command {
@@ -99,18 +107,24 @@ fuzz_target!(|data: &[u8]| {
                     Err(e) => trace(line, &e),
                 }
             }
-            Command::Away(AwayCommand::Until { last, reason }) => {
+            Command::Away(AwayCommand::Until { last, reason, cover }) => {
                 let owned: Vec<Handoff> =
                     handoffs.iter().filter(|h| h.owner.as_deref() == Some(actor)).cloned().collect();
-                let left = leave(model, actor, *last, reason, &owned, now);
+                let going = Going { person: actor, last: *last, reason, cover: cover.as_deref() };
+                let left = leave(model, going, &owned, &away, now);
                 trace(line, &left.as_ref().map(|l| &l.reply));
                 if let Ok(l) = left {
                     well_formed(&l.reply);
                     absent.insert(actor.to_string(), l.until);
+                    match cover {
+                        Some(c) => covers.insert(actor.to_string(), c.clone()),
+                        None => covers.remove(actor),
+                    };
                 }
             }
             Command::Away(_) => {
                 absent.remove(actor);
+                covers.remove(actor);
             }
             Command::Stalls(q) => {
                 let _ = scope(model, Viewer::Person(actor), &q.filter);
@@ -125,7 +139,8 @@ fuzz_target!(|data: &[u8]| {
             c => {
                 let Some(id) = c.target() else { continue };
                 let Some(h) = (id as usize).checked_sub(1).and_then(|i| handoffs.get_mut(i)) else { continue };
-                let decided = decide(model, h, c, actor, surface, now);
+                let covering = away.covered_by(actor, now);
+                let decided = decide_covering(model, h, c, actor, &covering, surface, now);
                 trace(line, &decided.as_ref().map(|d| &d.reply));
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
