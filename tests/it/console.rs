@@ -45,6 +45,9 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "⏰ Mon 30 Nov 15:00 EST",
             "For your attention as lead of Customer Success",
             "You own H-1 now.",
+            "H-1 changed: arr 120000 → 125000.",
+            "H-1 \"Acme Corp renewal\" was changed by Rita Reyes: arr 120000 → 125000.\n      the contract was signed at the higher figure",
+            "account: Acme Corp · arr: 125000",
             "✗ the requester cannot approve their own handoff",
             "Approved (1 of 2).",
             "Approved. H-1 is done.",
@@ -87,6 +90,12 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "→ @eve (DM) · escalation\n      Reminder: H-2 \"Spring launch landing page\" (marketing-to-eng) is stalled",
             "Its owner, Eli Ek, is away through Fri 11 Dec: reassign it with `/handoff reassign H-2 <person>`.\n      [Snooze] [I'm blocked]",
             "Owner: Eli Ek (away through Fri 11 Dec).",
+            "Emma Eriksen covers for you as lead (they were told)",
+            "→ @emma (DM) · notice\n      Eve Engel is away through Fri 11 Dec (conference) and asked you to cover as lead of Engineering",
+            "You cover for Eve Engel as lead of Engineering through Fri 11 Dec.",
+            "• H-2 · Spring launch landing page · Eli Ek away through Fri 11 Dec",
+            "H-2 reassigned to Emma Eriksen; they must accept it.",
+            "You own H-2 now.",
         ],
     );
     let png = std::fs::read(charts.join("stalls-20261202-1400.png")).expect("the chart was written");
