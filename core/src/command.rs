@@ -7,6 +7,8 @@ use chrono::{Duration, NaiveDate};
 use thiserror::Error;
 
 use crate::config::parse_wall_duration;
+use crate::contract::FieldError;
+use crate::decide::Rejection;
 use crate::handoff::HandoffId;
 use crate::history::StallsQuery;
 use crate::model::PersonId;
@@ -170,6 +172,52 @@ impl Command {
             | Command::Postmortem { id, .. } => Some(*id),
             Command::New { .. } | Command::Mine | Command::Stalls(_) | Command::Away(_) | Command::Help(_) => None,
         }
+    }
+
+    /// Refuses text holding an invisible control character, naming where: it reads right but
+    /// stores wrong (PostgreSQL refuses NUL). A typed line is checked as it is parsed; this checks
+    /// what arrives from a form's inputs, which are not.
+    pub fn check_text(&self) -> Result<(), Rejection> {
+        let one = |name: &'static str, text: &String| (name.to_string(), text.clone());
+        let mut texts: Vec<(String, String)> = Vec::new();
+        match self {
+            Command::New { title, fields, .. } => {
+                texts.push(one("title", title));
+                texts.extend(fields.iter().cloned());
+            }
+            Command::Edit { title, fields, note, .. } => {
+                texts.extend(title.iter().map(|t| one("title", t)));
+                texts.extend(fields.iter().cloned());
+                texts.extend(note.iter().map(|n| one("note", n)));
+            }
+            Command::Update { note, fields, .. } => {
+                texts.push(one("note", note));
+                texts.extend(fields.iter().cloned());
+            }
+            Command::Resubmit { fields, note, .. } => {
+                texts.extend(fields.iter().cloned());
+                texts.extend(note.iter().map(|n| one("note", n)));
+            }
+            Command::Return { reason, .. }
+            | Command::Reject { reason, .. }
+            | Command::Cancel { reason, .. }
+            | Command::Snooze { reason, .. }
+            | Command::Away(AwayCommand::Until { reason, .. }) => texts.push(one("reason", reason)),
+            Command::Record { fields, .. } | Command::Postmortem { fields, .. } => texts.extend(fields.iter().cloned()),
+            _ => {}
+        }
+        let errors: Vec<FieldError> = texts
+            .into_iter()
+            .filter_map(|(field, text)| {
+                let c = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+                let message = format!(
+                    "`{field}` holds an invisible control character (U+{:04X}); type it again without it",
+                    c as u32
+                );
+                Some(FieldError { field, message })
+            })
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(Rejection::InvisibleCharacter(errors)) }
     }
 }
 
@@ -459,6 +507,28 @@ mod tests {
             ok("/snooze H-2 1d2h out sick"),
             Command::Snooze { id: 2, duration: Duration::hours(26), reason: "out sick".into() }
         );
+    }
+
+    #[test]
+    fn text_from_a_form_is_checked_for_invisible_characters_by_input() {
+        let new = Command::New {
+            seam: "sales-to-cs".into(),
+            title: "Acme\u{1b}[31m".into(),
+            fields: vec![("account".into(), "Ac\u{0}me".into()), ("segment".into(), "smb".into())],
+        };
+        let Err(Rejection::InvisibleCharacter(errors)) = new.check_text() else { panic!("refused") };
+        let named: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                ("title", "`title` holds an invisible control character (U+001B); type it again without it"),
+                ("account", "`account` holds an invisible control character (U+0000); type it again without it"),
+            ]
+        );
+        let reason = Command::Return { id: 1, reason: "see\u{7f}".into() };
+        assert!(reason.check_text().is_err_and(|e| e.to_string().starts_with("`reason` holds")));
+        let lines = Command::Update { id: 1, note: "one\ntwo\tthree\r\n".into(), fields: vec![] };
+        assert_eq!(lines.check_text(), Ok(()), "line breaks and tabs are text");
     }
 
     #[test]

@@ -154,6 +154,9 @@ pub enum Rejection {
     /// An absence that cannot be set as asked.
     #[error("{0}")]
     BadAbsence(String),
+    /// Text holding an invisible control character, by input.
+    #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    InvisibleCharacter(Vec<FieldError>),
     /// An edit that changes nothing.
     #[error("nothing to change: {0}")]
     Unchanged(String),

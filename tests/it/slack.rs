@@ -274,6 +274,19 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
     assert!(answer["errors"]["field:segment"].is_string(), "{answer}");
     assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 0);
 
+    // What the form's inputs hold is checked as a typed line is: invisible characters are named
+    // under their input (PostgreSQL would refuse a NUL).
+    let hidden = json!({"title": input("Acme\u{1b}[31m renewal"), "field:account": input("Ac\u{0}me"),
+                        "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
+                        "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "smb"}}}});
+    let (_, answer) = bot.interact(&submit(hidden)).await;
+    assert_eq!(
+        answer["errors"]["title"], "`title` holds an invisible control character (U+001B); type it again without it",
+        "{answer}"
+    );
+    assert!(answer["errors"]["field:account"].as_str().is_some_and(|e| e.contains("(U+0000)")), "{answer}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 0);
+
     let full = json!({"title": input("Acme renewal"), "field:account": input("Acme"),
                       "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
                       "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "enterprise"}}},
@@ -383,6 +396,11 @@ async fn return_asks_for_a_reason_in_a_modal() {
     let submit = |reason: &str| reason_form(ANA, "return:H-1", reason);
     let (_, answer) = bot.interact(&submit("")).await;
     assert!(answer["errors"]["reason"].as_str().expect("error").contains("Give a reason"));
+    let (_, answer) = bot.interact(&submit("the ARR\u{0}")).await;
+    assert_eq!(
+        answer["errors"]["reason"],
+        "✗ `reason` holds an invisible control character (U+0000); type it again without it"
+    );
     let (_, answer) = bot.interact(&submit("the ARR is missing a currency")).await;
     assert_eq!(answer["response_action"], "clear", "{answer}");
     assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs WHERE state = 'returned'").await, 1);

@@ -195,9 +195,12 @@ pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, 
 pub fn errors_for(rejection: &Rejection, other: &str) -> BlockErrors {
     let mut errors = BTreeMap::new();
     match rejection {
-        Rejection::InvalidFields(list) => {
+        Rejection::InvalidFields(list) | Rejection::InvisibleCharacter(list) => {
             for e in list {
-                let block = if e.field == "title" { "title".to_string() } else { field_block(&e.field) };
+                let block = match e.field.as_str() {
+                    "title" | "note" => e.field.clone(),
+                    field => field_block(field),
+                };
                 errors.entry(block).or_insert_with(|| truncate(&e.message, 150));
             }
         }
