@@ -125,9 +125,15 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     {
         d.h.snooze = None;
         d.record(Change::SnoozeEnded);
-        if let Some(owner) = h.owner.clone() {
+        // The owner hears it, and a lead (or cover) who snoozed it; nobody away.
+        let owner = h.owner.clone().filter(|o| !away.is_away(o, now));
+        if let Some(owner) = &owner {
             let text = format!("Your snooze on {} is over; its clocks are running again.", h.label());
-            d.tell_person(&owner, text, render::actions(h));
+            d.tell_person(owner, text, render::actions(h));
+        }
+        if Some(&snooze.by) != h.owner.as_ref() && !away.is_away(&snooze.by, now) {
+            let text = format!("The snooze you set on {} is over; its clocks are running again.", h.label());
+            d.tell_person(&snooze.by, text, render::lead_actions(h));
         }
     }
     crate::recalibrate::remind(&mut d);

@@ -307,11 +307,19 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     w.at("2026-11-30T11:00:00-05:00").run("ana", "/snooze H-1 3h waiting for the customer's legal team");
     assert_eq!(w.last().next_check, Some(t("2026-11-30T14:00:00-05:00")), "the snooze end is checked");
     assert_eq!(w.at("2026-11-30T14:00:00-05:00").check(), ["snooze_ended"]);
+    assert_eq!(w.recipients(), [r#"Person("ana")"#]);
     assert!(w.h.snooze.is_none());
     // 1h banked + 7h from 14:00: Monday 14-17 (3h) and Tuesday 9-13 (4h).
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
     assert!(w.refused("ben", "/snooze H-1 1h x").contains("only its owner, Ana Alves, or Carla Costa"));
     assert!(w.refused("ana", "/snooze H-1 20000h x").contains("between 1 minute and 14 days"));
+    // The lead who snoozes it hears when it ends too; an owner away does not.
+    w.at("2026-11-30T15:00:00-05:00").run("carla", "/snooze H-1 1h waiting on legal");
+    let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    w.away = Away::new([("ana".to_string(), going(&w.model, "ana", friday, "", &[], w.now).expect("away").until)]);
+    assert_eq!(w.at("2026-11-30T16:00:00-05:00").check(), ["snooze_ended"]);
+    assert_eq!(w.recipients(), [r#"Person("carla")"#]);
+    assert_eq!(w.last().intents[0].text, "The snooze you set on H-1 is over; its clocks are running again.");
 }
 
 #[test]
