@@ -103,6 +103,8 @@ pub enum Command {
     Show(HandoffId),
     /// List what I own or requested.
     Mine,
+    /// A function's open handoffs, received and sent (default: one's own function).
+    Team(Option<String>),
     /// Stall history, the health report or the chart.
     Stalls(StallsQuery),
     /// Record the open recalibration's artifact (and apply its decision).
@@ -170,7 +172,12 @@ impl Command {
             | Command::Recalibrate { id, .. }
             | Command::Record { id, .. }
             | Command::Postmortem { id, .. } => Some(*id),
-            Command::New { .. } | Command::Mine | Command::Stalls(_) | Command::Away(_) | Command::Help(_) => None,
+            Command::New { .. }
+            | Command::Mine
+            | Command::Team(_)
+            | Command::Stalls(_)
+            | Command::Away(_)
+            | Command::Help(_) => None,
         }
     }
 
@@ -248,6 +255,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
     ("show", "/handoff show H-<n>"),
     ("mine", "/handoff mine"),
+    ("team", "/handoff team [function]"),
     ("stalls", crate::history::USAGE),
     ("recalibrate", "/recalibrate H-<n> [playbook]"),
     (
@@ -366,6 +374,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             Command::Snooze { id, duration, reason }
         }
         "mine" => Command::Mine,
+        "team" => Command::Team(args.next()),
         "stalls" => Command::Stalls(crate::history::parse_query(&args.collect::<Vec<_>>()).map_err(err)?),
         "record" | "postmortem" => {
             let id = id()?;

@@ -157,6 +157,9 @@ pub enum Rejection {
     /// Text holding an invisible control character, by input.
     #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
     InvisibleCharacter(Vec<FieldError>),
+    /// A function the asker may not see, or that does not exist.
+    #[error("{0}")]
+    NotYourFunction(String),
     /// An edit that changes nothing.
     #[error("nothing to change: {0}")]
     Unchanged(String),
@@ -825,6 +828,7 @@ pub fn decide_covering(
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),
+        Command::Team(_) => return Err(Rejection::NotAChange("team")),
         Command::Away(_) => return Err(Rejection::NotAChange("away")),
         Command::Stalls(_) => return Err(Rejection::NotAChange("stalls")),
         Command::Help(_) => return Err(Rejection::NotAChange("help")),

@@ -18,6 +18,7 @@ pub mod recalibrate;
 pub mod render;
 pub mod review;
 pub mod stall;
+pub mod team;
 
 pub use command::{AwayCommand, Command, ParseError, parse};
 pub use decide::{

@@ -895,6 +895,76 @@ fn a_lead_away_names_a_cover_who_gets_the_leads_reminders_and_may_act_as_lead() 
 }
 
 #[test]
+fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
+    use crate::team::{board, function_for};
+    let model = model();
+    let monday = t("2026-11-30T09:00:00-05:00");
+    let fields = [("account", "A"), ("arr", "1"), ("segment", "smb")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let new = |id: u64, title: &str| {
+        let new = NewHandoff { seam: "sales-to-cs", title, fields: &fields };
+        create(&model, id, new, "rita", Surface::Console, monday).expect("create").handoff
+    };
+    let act = |h: Handoff, actor: &str, line: &str| {
+        decide(&model, &h, &parse(line).expect("parse"), actor, Surface::Console, monday).expect(line).handoff
+    };
+    let queue = new(1, "Acme renewal");
+    let under_way = act(new(2, "Beta onboarding"), "ana", "/handoff accept H-2");
+    let returned = act(new(3, "Gamma"), "ana", "/handoff return H-3 which contract?");
+    let now = t("2026-11-30T15:00:00-05:00");
+    let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    let until = |who: &str| going(&model, who, friday, "", &[], now).expect("away").until;
+    let away = Away::new([("ana".to_string(), until("ana")), ("carla".to_string(), until("carla"))])
+        .with_cover("carla", "sam");
+
+    // Members see their own function by default; others are told what they may see; architects see all.
+    assert_eq!(function_for(&model, "ben", None, &away, now).map(|f| f.id.as_str()), Ok("customer-success"));
+    let err = function_for(&model, "rita", Some("customer-success"), &away, now).expect_err("not hers");
+    assert_eq!(
+        err.to_string(),
+        "you can see the handoffs of sales only, not Customer Success's; architects see every function's"
+    );
+    assert!(
+        function_for(&model, "sam", Some("customer-success"), &away, now).is_ok(),
+        "Carla's cover sees her function"
+    );
+    assert!(function_for(&model, "sam", Some("customer-success"), &Away::default(), now).is_err(), "not otherwise");
+    assert!(function_for(&model, "ada", Some("engineering"), &away, now).is_ok());
+    let err = function_for(&model, "ada", Some("nowhere"), &away, now).expect_err("unknown");
+    assert!(err.to_string().starts_with("there is no function `nowhere`; functions: customer-success, engineering"));
+
+    let cs = &model.functions["customer-success"];
+    let text = board(&model, cs, &[queue.clone(), under_way.clone(), returned.clone()], &[], &away, now);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "Customer Success: 3 open handoffs received, 0 sent (lead Sam Sato).",
+            "Waiting to be accepted (1, `/handoff accept H-<n>`):",
+            "• H-1 · Acme renewal · from Sales · nobody yet · Not accepted in time since Mon 30 Nov 13:00 EST.",
+            "Under way (1):",
+        ]
+    );
+    assert!(lines[4].starts_with(
+        "• H-2 · Beta onboarding · from Sales · Ana Alves (away through Fri 04 Dec) · Due for next update by"
+    ));
+    assert_eq!(lines[5..], ["Back with the requester (1):", "• H-3 · Gamma · from Sales · with Rita Reyes"]);
+    let sales = board(&model, &model.functions["sales"], &[], &[queue.clone(), returned], &Away::default(), now);
+    assert!(
+        sales
+            .contains("Sent by Sales, still open (2):\n• H-1 · Acme renewal · to Customer Success · open · nobody yet"),
+        "{sales}"
+    );
+    // A long board shows the first 25 of a section and counts the rest.
+    let many: Vec<Handoff> = (1..=30).map(|id| Handoff { id, ..queue.clone() }).collect();
+    let text = board(&model, cs, &many, &[], &Away::default(), now);
+    assert!(
+        text.contains("Waiting to be accepted (30, ") && text.contains("• H-25 ") && !text.contains("• H-26 "),
+        "{text}"
+    );
+    assert!(text.ends_with("\n… and 5 more"), "{text}");
+}
+
+#[test]
 fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");

@@ -505,6 +505,11 @@ async fn engineers_say_they_are_away_and_back_in_discord() {
     let (_, away) = bot.signed(&command("a5", EVE, "away", json!([option("until", &last), cover]))).await;
     assert!(said(away).contains("Eli Ek covers for you as lead (they were told)"), "away");
     assert_eq!(bot.app.store.absences(Utc::now()).await.expect("absences").cover("eve", Utc::now()), Some("eli"));
+    // The team board, where Eli now stands in as lead.
+    let team =
+        json!([{"type": 1, "name": "team", "options": [{"type": 3, "name": "function", "value": "engineering"}]}]);
+    let (_, board) = bot.signed(&command("a6", ELI, "handoff", team)).await;
+    assert!(said(board).starts_with("Engineering: 0 open handoffs received, 0 sent (lead Eli Ek)."), "board");
     bot.running.stop().await;
 }
 

@@ -483,3 +483,36 @@ async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead()
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_team_board_reads_a_functions_open_handoffs_from_the_store() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let run = |actor: &'static str, line: &'static str| {
+            let app = app.clone();
+            async move { app.handle(actor, Surface::Console, cmd(line), t(MONDAY_9), None).await }
+        };
+        run("rita", ACME).await.expect("create");
+        run("rita", r#"/handoff new sales-to-cs "Beta" account=Beta arr=1 segment=smb"#).await.expect("create");
+        run("rita", r#"/handoff new sales-to-cs "Gamma" account=Gamma arr=1 segment=smb"#).await.expect("create");
+        run("ana", "/handoff accept H-1").await.expect("accept");
+        run("ana", "/handoff return H-3 which contract?").await.expect("return");
+        run("rita", r#"/handoff new sales-to-cs "Delta" account=Delta arr=1 segment=smb"#).await.expect("create");
+        run("rita", "/handoff cancel H-4 duplicate").await.expect("cancel");
+        let board = run("carla", "/handoff team").await.expect("team");
+        let at = |s: &str| board.find(s).unwrap_or_else(|| panic!("{s} in {board}"));
+        assert!(board.starts_with("Customer Success: 3 open handoffs received, 0 sent (lead Carla Costa)."), "{board}");
+        assert!(at("Waiting to be accepted (1") < at("• H-2 · Beta") && at("• H-2") < at("Under way (1):"), "{board}");
+        assert!(at("Under way (1):") < at("• H-1 · Acme renewal · from Sales · Ana Alves"), "{board}");
+        assert!(
+            board.ends_with("Back with the requester (1):\n• H-3 · Gamma · from Sales · with Rita Reyes"),
+            "{board}"
+        );
+        assert!(!board.contains("H-4"), "cancelled work is not on the board: {board}");
+        let sent = run("rita", "/handoff team").await.expect("team");
+        assert!(sent.contains("Sent by Sales, still open (3):"), "{sent}");
+        let refused = run("rita", "/handoff team engineering").await;
+        assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
+    })
+    .await;
+}

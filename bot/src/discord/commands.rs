@@ -32,6 +32,7 @@ pub fn definitions(model: &OperatingModel) -> Value {
         json!({"type": 3, "name": "handoff", "description": "The handoff, like H-12", "required": required,
                "min_length": 3, "max_length": 20})
     };
+    let functions: Vec<Value> = model.functions.keys().take(25).map(|f| json!({"name": f, "value": f})).collect();
     let playbooks: Vec<Value> =
         model.playbooks.values().take(25).map(|p| json!({"name": p.title, "value": p.id})).collect();
     json!([
@@ -39,6 +40,9 @@ pub fn definitions(model: &OperatingModel) -> Value {
         {"name": "escalations", "type": 1, "description": "What is escalated to you or your functions"},
         {"name": "handoff", "type": 1, "description": "Handoffs", "options": [
             {"type": 1, "name": "show", "description": "Show a handoff's card", "options": [handoff(true)]},
+            {"type": 1, "name": "team", "description": "A function's open handoffs, received and sent", "options": [
+                {"type": 3, "name": "function", "description": "The function (default: yours)", "required": false,
+                 "choices": functions}]},
             {"type": 1, "name": "record", "description": "Record a recalibration's outcome", "options": [handoff(true),
                 {"type": 3, "name": "artifact", "required": true, "max_length": 2000,
                  "description": "decision=... assumption_broke=\"...\" category=... [field=value ...]"}]}]},

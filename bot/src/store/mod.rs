@@ -388,6 +388,15 @@ impl Store {
         .await
     }
 
+    /// Handoffs not yet done or cancelled on the given seams (returned ones included).
+    pub async fn unclosed_in_seams(&self, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
+        self.docs_per_seam(
+            "SELECT doc FROM handoffs WHERE seam = $1 AND state NOT IN ('done', 'cancelled') ORDER BY id",
+            seams,
+        )
+        .await
+    }
+
     /// [`Store::docs`] for each seam in turn (`$1` is the seam), one indexed query each.
     async fn docs_per_seam(&self, sql: &str, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {
         let mut out = Vec::new();

@@ -1,0 +1,122 @@
+//! `/handoff team`: a function's handoffs still open, received (by stage: queue, under way, at the
+//! gate, back with the requester) and sent, for its members, its lead (or the lead's cover) and
+//! architects. A lead's board, and what a cover reads first.
+
+use chrono::{DateTime, Utc};
+
+use crate::away::Away;
+use crate::decide::{Ctx, Rejection};
+use crate::handoff::{Handoff, State};
+use crate::model::{Function, OperatingModel, Role};
+use crate::render;
+
+/// Lines shown per section; the rest are counted.
+const SHOWN: usize = 25;
+
+/// The stages of received work, as (title, hint), in the order shown.
+const STAGES: [(&str, &str); 4] = [
+    ("Waiting to be accepted", ", `/handoff accept H-<n>`"),
+    ("Under way", ""),
+    ("At the gate", ""),
+    ("Back with the requester", ""),
+];
+
+/// The stage (index into [`STAGES`]) of received work in `state`; none once closed.
+fn stage(state: State) -> Option<usize> {
+    match state {
+        State::Open => Some(0),
+        State::Accepted | State::Reassigned | State::InProgress => Some(1),
+        State::AwaitingGate => Some(2),
+        State::Returned => Some(3),
+        State::Done | State::Cancelled => None,
+    }
+}
+
+/// The function `actor` asks about (`asked`, else their own), if they may see it: members, its
+/// lead or the lead's cover, and architects.
+pub fn function_for<'a>(
+    model: &'a OperatingModel,
+    actor: &str,
+    asked: Option<&str>,
+    away: &Away,
+    now: DateTime<Utc>,
+) -> Result<&'a Function, Rejection> {
+    let person = model.person(actor).ok_or(Rejection::UnknownActor)?;
+    let sees =
+        |f: &Function| f.has_member(actor) || away.acting_lead(f, now) == actor || person.has_role(Role::Architect);
+    let mine: Vec<&Function> = model.functions.values().filter(|f| sees(f)).collect();
+    let ids = |fs: &[&Function]| fs.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(", ");
+    match asked {
+        Some(id) => match model.functions.get(id) {
+            Some(f) if sees(f) => Ok(f),
+            Some(f) => Err(Rejection::NotYourFunction(format!(
+                "you can see the handoffs of {} only, not {}'s; architects see every function's",
+                if mine.is_empty() { "your own functions".to_string() } else { ids(&mine) },
+                f.name
+            ))),
+            None => Err(Rejection::NotYourFunction(format!(
+                "there is no function `{id}`; functions: {}",
+                model.functions.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        },
+        None => model.home_function(actor).or(mine.first().copied()).ok_or_else(|| {
+            Rejection::NotYourFunction(format!(
+                "you belong to no function; name one: `/handoff team <function>` ({})",
+                ids(&model.functions.values().collect::<Vec<_>>())
+            ))
+        }),
+    }
+}
+
+/// The board of `f`: `received` are the open handoffs on seams into it, `sent` those on seams out
+/// of it.
+pub fn board(
+    model: &OperatingModel,
+    f: &Function,
+    received: &[Handoff],
+    sent: &[Handoff],
+    away: &Away,
+    now: DateTime<Utc>,
+) -> String {
+    let line = |h: &Handoff, other: String| {
+        let Ok(ctx) = Ctx::new(model, &h.seam) else { return format!("• {} · {}", h.label(), h.title) };
+        let owner = match h.owner.as_deref() {
+            _ if h.state == State::Returned => format!("with {}", model.name_of(&h.requester)),
+            Some(o) => match away.through(model, o, now) {
+                Some(back) => format!("{} (away through {back})", model.name_of(o)),
+                None => model.name_of(o).to_string(),
+            },
+            None => "nobody yet".to_string(),
+        };
+        let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
+        let parts = [h.label(), h.title.clone(), other, owner, stalled, render::due_line(&ctx, h, now)];
+        format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · "))
+    };
+    let from = |h: &Handoff| Ctx::new(model, &h.seam).map(|c| format!("from {}", c.from.name)).unwrap_or_default();
+    let to =
+        |h: &Handoff| Ctx::new(model, &h.seam).map(|c| format!("to {} · {}", c.to.name, h.state)).unwrap_or_default();
+    let mut out = vec![format!(
+        "{}: {} open handoff{} received, {} sent (lead {}).",
+        f.name,
+        received.len(),
+        if received.len() == 1 { "" } else { "s" },
+        sent.len(),
+        model.name_of(away.acting_lead(f, now)),
+    )];
+    let mut section = |title: &str, hint: &str, lines: Vec<String>| {
+        if lines.is_empty() {
+            return;
+        }
+        out.push(format!("{title} ({}{hint}):", lines.len()));
+        let more = lines.len().saturating_sub(SHOWN);
+        out.extend(lines.into_iter().take(SHOWN));
+        if more > 0 {
+            out.push(format!("… and {more} more"));
+        }
+    };
+    for (i, (title, hint)) in STAGES.iter().enumerate() {
+        section(title, hint, received.iter().filter(|h| stage(h.state) == Some(i)).map(|h| line(h, from(h))).collect());
+    }
+    section(&format!("Sent by {}, still open", f.name), "", sent.iter().map(|h| line(h, to(h))).collect());
+    out.join("\n")
+}
