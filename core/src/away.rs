@@ -156,6 +156,12 @@ pub fn leave(
                     "only a lead names a cover; while you are away {lead} hears about your handoffs and can reassign them"
                 )));
             }
+            if covering.is_agent() {
+                return Err(Rejection::BadAbsence(format!(
+                    "{} is an agent; name a person to cover for you",
+                    covering.name
+                )));
+            }
             if let Some(back) = away.through(model, c, now) {
                 return Err(Rejection::BadAbsence(format!(
                     "{} is away through {back}; name someone who is here",

@@ -881,6 +881,8 @@ fn a_lead_away_names_a_cover_who_gets_the_leads_reminders_and_may_act_as_lead() 
     );
     let err = leave(&w.model, cover("carla"), &[], &Away::default(), w.now).expect_err("herself");
     assert_eq!(err.to_string(), "name someone else to cover for you");
+    let err = leave(&w.model, cover("deploy-bot"), &[], &Away::default(), w.now).expect_err("an agent");
+    assert_eq!(err.to_string(), "Deploy Agent is an agent; name a person to cover for you");
     let err = leave(&w.model, cover("zed"), &[], &Away::default(), w.now).expect_err("unknown");
     assert_eq!(err.to_string(), "there is no person `zed` in the operating model");
     let ben_gone = Away::new([("ben".to_string(), ben_away)]);
