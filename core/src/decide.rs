@@ -937,6 +937,9 @@ fn edit(
         State::Returned => {
             return wrong(format!("send the changes with it: `/handoff resubmit {label} field=value ...`"));
         }
+        State::AwaitingGate if h.tier.approvals_needed() == 0 => {
+            return wrong("the automated reviewer judges it as it stands; if it fails, you can edit it then".into());
+        }
         State::AwaitingGate => {
             return wrong(format!(
                 "the gate judges it as it stands; if it must change, the gate can reject it (`/reject {label} <reason>`) and you edit it then"

@@ -383,6 +383,14 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
     w.run("ana", "/ack H-1");
     w.run("ana", "/handoff done H-1");
     assert!(w.refused("rita", "/handoff edit H-1 arr=1").contains("the gate judges it as it stands"));
+    let mut w = World::new("2026-12-01T09:00:00+01:00", "mia", LAUNCH);
+    w.run("eli", "/handoff accept H-1");
+    w.run("eli", "/handoff done H-1");
+    let refused = w.refused("mia", "/handoff edit H-1 channel=web");
+    assert!(
+        refused.ends_with("the automated reviewer judges it as it stands; if it fails, you can edit it then"),
+        "{refused}"
+    );
 }
 
 #[test]
