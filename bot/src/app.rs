@@ -147,18 +147,7 @@ impl App {
                 })
             }
             Command::Away(asked) => self.away(actor, asked, now, key).await,
-            Command::Team(asked) => {
-                let away = self.store.absences(now).await?;
-                let f = baton_core::team::function_for(&self.model, actor, asked.as_deref(), &away, now)?;
-                let seams = |side: fn(&baton_core::model::Seam) -> &String| -> Vec<String> {
-                    self.model.seams.values().filter(|s| *side(s) == f.id).map(|s| s.id.clone()).collect()
-                };
-                let mut received = self.store.unclosed_in_seams(&seams(|s| &s.to)).await?;
-                let mut sent = self.store.unclosed_in_seams(&seams(|s| &s.from)).await?;
-                received.sort_by_key(|h| h.id);
-                sent.sort_by_key(|h| h.id);
-                Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))
-            }
+            Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
@@ -313,6 +302,20 @@ impl App {
                 Ok(leaving.reply)
             }
         }
+    }
+
+    /// `/handoff team`: the board of the function `asked` (else the actor's own), if they may see it.
+    async fn team(&self, actor: &str, asked: Option<&str>, now: DateTime<Utc>) -> Result<String, AppError> {
+        let away = self.store.absences(now).await?;
+        let f = baton_core::team::function_for(&self.model, actor, asked, &away, now)?;
+        let seams = |side: fn(&baton_core::model::Seam) -> &String| -> Vec<String> {
+            self.model.seams.values().filter(|s| *side(s) == f.id).map(|s| s.id.clone()).collect()
+        };
+        let mut received = self.store.unclosed_in_seams(&seams(|s| &s.to)).await?;
+        let mut sent = self.store.unclosed_in_seams(&seams(|s| &s.from)).await?;
+        received.sort_by_key(|h| h.id);
+        sent.sort_by_key(|h| h.id);
+        Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))
     }
 
     /// What is on a person's plate: handoffs they own or requested, those in their function's queue,
