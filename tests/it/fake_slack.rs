@@ -28,6 +28,8 @@ pub struct Call {
     pub at: Instant,
     /// The HTTP status answered.
     pub status: u16,
+    /// The Slack error answered (`ok: false`), if any.
+    pub error: Option<&'static str>,
 }
 
 /// A scripted answer for the next matching call.
@@ -113,9 +115,9 @@ impl FakeSlack {
         self.inner.lock().expect("lock").calls.clone()
     }
 
-    /// Successful calls of `method`.
+    /// Successful calls of `method` (answered 200 with `ok: true`).
     pub fn ok_calls(&self, method: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.method == method && c.status == 200).collect()
+        self.calls().into_iter().filter(|c| c.method == method && c.status == 200 && c.error.is_none()).collect()
     }
 
     /// Messages now in a channel (after edits), oldest first.
@@ -240,7 +242,9 @@ async fn handle(
     } else {
         serde_json::from_str(&body).unwrap_or(Value::Null)
     };
-    let call = |status: u16| Call { method: method.clone(), body: json_body.clone(), at: Instant::now(), status };
+    let call =
+        |status: u16| Call { method: method.clone(), body: json_body.clone(), at: Instant::now(), status, error: None };
+    let refused = |error: &'static str| Call { error: Some(error), ..call(200) };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if method == "apps.connections.open" {
         let ok = auth == Some(&format!("Bearer {APP_TOKEN}"));
@@ -252,11 +256,11 @@ async fn handle(
         };
     }
     if auth != Some(&format!("Bearer {TOKEN}")) {
-        s.calls.push(call(200));
+        s.calls.push(refused("invalid_auth"));
         return axum::Json(slack_error("invalid_auth")).into_response();
     }
     if !(content_type.starts_with("application/json") || form) || json_body.is_null() {
-        s.calls.push(call(200));
+        s.calls.push(refused("invalid_form_data"));
         return axum::Json(slack_error("invalid_form_data")).into_response();
     }
     let scripted = s.script.get_mut(&method).and_then(VecDeque::pop_front);
@@ -271,13 +275,13 @@ async fn handle(
             return resp;
         }
         Some(Scripted::Error(e)) => {
-            s.calls.push(call(200));
+            s.calls.push(refused(e));
             return axum::Json(slack_error(e)).into_response();
         }
         None => {}
     }
     if let Some(e) = validate(&method, &json_body) {
-        s.calls.push(call(200));
+        s.calls.push(refused(e));
         return axum::Json(slack_error(e)).into_response();
     }
     // An image block may show only a file whose upload was completed.
@@ -285,7 +289,7 @@ async fn handle(
     for block in shown {
         let id = block["slack_file"]["id"].as_str().unwrap_or("");
         if block["alt_text"].as_str().is_none_or(str::is_empty) || !s.files.get(id).is_some_and(|f| f.2) {
-            s.calls.push(call(200));
+            s.calls.push(refused("invalid_blocks"));
             return axum::Json(slack_error("invalid_blocks")).into_response();
         }
     }
@@ -393,6 +397,7 @@ async fn hook(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response 
         body: json_body,
         at: Instant::now(),
         status,
+        error: None,
     });
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response()
 }

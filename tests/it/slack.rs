@@ -372,6 +372,13 @@ async fn the_requester_edits_a_handoff_in_a_form_filled_with_what_it_holds() {
     let (_, said) = bot.command(RITA, r#"edit H-1 title="Acme renewal 2027""#, "trig-typed").await;
     assert_eq!(said["text"], r#"H-1 changed: title "Acme renewal" → "Acme renewal 2027"."#);
     assert_eq!(bot.slack.ok_calls("views.open").len(), 1);
+    // A title typed longer than the form's usual 150 characters still opens in the form, whole.
+    let long = "Acme renewal, ".repeat(15);
+    bot.command(RITA, &format!(r#"new sales-to-cs "{long}" account=Acme arr=1 segment=smb"#), "trig-long").await;
+    assert_eq!(bot.command(RITA, "edit H-2", "trig-edit-long").await.1, Value::Null);
+    eventually(10, "the long form", || async { bot.slack.ok_calls("views.open").len() == 2 }).await;
+    let title = bot.slack.ok_calls("views.open")[1].body["view"]["blocks"][0]["element"].clone();
+    assert_eq!(title["initial_value"].as_str(), Some(long.trim()), "{title}");
     running_stop(bot).await;
 }
 

@@ -80,7 +80,10 @@ fn contract_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>
     let mut title = json!({"type": "plain_text_input", "action_id": "title", "max_length": 150,
                            "placeholder": text("One line saying what is handed off")});
     if let Some(h) = filled {
-        title["initial_value"] = json!(h.title);
+        // A title typed as a command may be longer than the form would take; Slack refuses a
+        // form whose initial value exceeds its input's length.
+        title["initial_value"] = json!(truncate(&h.title, 3000));
+        title["max_length"] = json!(h.title.chars().count().clamp(150, 3000));
     }
     let mut blocks = vec![json!({"type": "input", "block_id": "title", "label": text("Title"), "element": title})];
     for f in &seam.contract {
