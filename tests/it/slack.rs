@@ -130,6 +130,16 @@ impl Bot {
         eventually(10, "the outbox drains", || async { self.app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
     }
 
+    /// Rita hands Acme off by command and Ana accepts it from the channel's card; her own card is
+    /// delivered.
+    async fn acme_accepted_by_ana(&self) {
+        self.command(RITA, ACME, "trig-1").await;
+        self.delivered().await;
+        self.interact(&self.click(ANA, "accept", "#cs-handoffs")).await;
+        eventually(10, "Ana's card", || async { !self.slack.history(ANA).is_empty() }).await;
+        self.delivered().await;
+    }
+
     /// A click on a button of the card as it now stands in `channel`.
     fn click(&self, user: &str, action: &str, channel: &str) -> Value {
         let message = self.slack.history(channel).last().cloned().expect("a card");
@@ -305,11 +315,7 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
 #[tokio::test]
 async fn the_requester_edits_a_handoff_in_a_form_filled_with_what_it_holds() {
     let bot = bot().await;
-    bot.command(RITA, ACME, "trig-1").await;
-    bot.delivered().await;
-    bot.interact(&bot.click(ANA, "accept", "#cs-handoffs")).await;
-    eventually(10, "Ana's card", || async { !bot.slack.history(ANA).is_empty() }).await;
-    bot.delivered().await;
+    bot.acme_accepted_by_ana().await;
     // Only the requester (or the sending lead) gets the form; anyone else is told who can.
     let (_, said) = bot.command(ANA, "edit H-1", "trig-ana-edit").await;
     assert_eq!(said["text"], "✗ only the requester of H-1, Rita Reyes, can edit it");
@@ -417,11 +423,7 @@ async fn return_asks_for_a_reason_in_a_modal() {
 #[tokio::test]
 async fn the_owners_card_posts_an_update_through_a_form() {
     let bot = bot().await;
-    bot.command(RITA, ACME, "trig-1").await;
-    bot.delivered().await;
-    bot.interact(&bot.click(ANA, "accept", "#cs-handoffs")).await;
-    eventually(10, "Ana's card", || async { !bot.slack.history(ANA).is_empty() }).await;
-    bot.delivered().await;
+    bot.acme_accepted_by_ana().await;
     // Ana's card offers Post update; the form asks for the progress made.
     bot.interact(&bot.click(ANA, "update", ANA)).await;
     eventually(10, "views.open", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;

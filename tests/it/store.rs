@@ -390,26 +390,33 @@ async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_
     }
 }
 
+/// Counts the outbox messages to `person` whose intent holds `like`.
+fn to_person(person: &str, like: &str) -> String {
+    format!("SELECT COUNT(*) FROM outbox WHERE recipient = 'person:{person}' AND intent LIKE '%{like}%'")
+}
+
+/// Rita hands Acme off on Monday 09:00 and Ana accepts it.
+async fn acme_accepted_by_ana(app: &baton::app::App) {
+    app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+    app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+}
+
 #[tokio::test]
 async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
     on_each_store(|store| async move {
         let app = app(store.clone());
-        let to = |person: &str, like: &str| {
-            format!("SELECT COUNT(*) FROM outbox WHERE recipient = 'person:{person}' AND intent LIKE '%{like}%'")
-        };
-        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
-        app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+        acme_accepted_by_ana(&app).await;
         let away = cmd("/away until 2026-12-04 holiday");
         let reply = app.handle("ana", Surface::Slack, away.clone(), t(MONDAY_9), Some("away-1")).await.expect("away");
         assert!(reply.contains("You own H-1; Carla Costa was told."), "{reply}");
         // Told once, in the transaction that marked her away; a replay acts no more.
         let again = app.handle("ana", Surface::Slack, away, t(MONDAY_9), Some("away-1")).await;
         assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
-        assert_eq!(count(&store, &to("carla", "Ana Alves is away through Fri 04 Dec (holiday) and owns H-1")).await, 1);
+        assert_eq!(count(&store, &to_person("carla", "Ana Alves is away through Fri 04 Dec (holiday) and owns H-1")).await, 1);
         // Her first update was due Monday 17:00: the reminder goes to Carla, who can reassign it.
         app.sweep(t("2026-12-01T09:00:00-05:00")).await.expect("sweep");
-        assert_eq!(count(&store, &to("carla", "Its owner, Ana Alves, is away through Fri 04 Dec")).await, 1);
-        assert_eq!(count(&store, &to("ana", "Reminder")).await, 0);
+        assert_eq!(count(&store, &to_person("carla", "Its owner, Ana Alves, is away through Fri 04 Dec")).await, 1);
+        assert_eq!(count(&store, &to_person("ana", "Reminder")).await, 0);
         let shown = app.handle("ana", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
         assert!(shown.starts_with("You are away through Fri 04 Dec"), "{shown}");
         // Her lead's plate shows what she left behind, until it is reassigned.
@@ -433,11 +440,7 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
 async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead() {
     on_each_store(|store| async move {
         let app = app(store.clone());
-        let to = |person: &str, like: &str| {
-            format!("SELECT COUNT(*) FROM outbox WHERE recipient = 'person:{person}' AND intent LIKE '%{like}%'")
-        };
-        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
-        app.handle("ana", Surface::Console, cmd("/handoff accept H-1"), t(MONDAY_9), None).await.expect("accept");
+        acme_accepted_by_ana(&app).await;
         app.handle("ana", Surface::Console, cmd("/ack H-1"), t(MONDAY_9), None).await.expect("ack");
         // Before Carla names him, Ben may not act as lead.
         let snooze = cmd("/snooze H-1 2h waiting on legal");
@@ -448,7 +451,7 @@ async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead()
         assert!(reply.contains("Ben Brooks covers for you as lead (they were told)"), "{reply}");
         let again = app.handle("carla", Surface::Slack, away, t(MONDAY_9), Some("away-c")).await;
         assert!(matches!(again, Err(AppError::Duplicate)), "{again:?}");
-        assert_eq!(count(&store, &to("ben", "asked you to cover as lead of Customer Success")).await, 1);
+        assert_eq!(count(&store, &to_person("ben", "asked you to cover as lead of Customer Success")).await, 1);
         let shown = app.handle("carla", Surface::Console, cmd("/away"), t(MONDAY_9), None).await.expect("show");
         assert!(
             shown.ends_with("(holiday); Ben Brooks covers for you as lead. `/away back` when you return."),
@@ -458,10 +461,11 @@ async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead()
         app.sweep(t("2026-11-30T17:00:00-05:00")).await.expect("sweep");
         app.sweep(t("2026-12-01T11:00:00-05:00")).await.expect("sweep");
         assert_eq!(
-            count(&store, &to("ben", "For your attention covering for Carla Costa as lead of Customer Success")).await,
+            count(&store, &to_person("ben", "For your attention covering for Carla Costa as lead of Customer Success"))
+                .await,
             1
         );
-        assert_eq!(count(&store, &to("carla", "For your attention")).await, 0);
+        assert_eq!(count(&store, &to_person("carla", "For your attention")).await, 0);
         let plate = app.handle("ben", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
         assert!(
             plate.starts_with("You cover for Carla Costa as lead of Customer Success through Fri 04 Dec."),
