@@ -300,6 +300,23 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// Gives the handoff to `to`, who must accept it. A previous owner (not the actor) is told it
+    /// is no longer theirs, and their card is redrawn without the owner's buttons, which would
+    /// now refuse them.
+    pub(crate) fn hand_over(&mut self, to: &str) {
+        let previous = self.h.owner.replace(to.to_string()).filter(|p| p != to);
+        self.h.state = State::Reassigned;
+        self.moved();
+        if let Some(previous) = previous.filter(|p| *p != self.actor) {
+            let (label, title) = (self.h.label(), self.h.title.clone());
+            let (by, new) = (self.ctx.name(&self.actor).to_string(), self.ctx.name(to).to_string());
+            let text = format!("{by} gave {label} \"{title}\" to {new}; it is no longer yours.");
+            self.tell_person(&previous, text, vec![]);
+            let card = render::card(&self.ctx, &self.h, self.now);
+            self.tell(Recipient::Person(previous), IntentKind::Card, card, vec![]);
+        }
+    }
+
     /// The handoff moved: close a movement-closable stall and restart the phase clock.
     pub(crate) fn moved(&mut self) {
         let closes = self.h.stall.as_ref().is_some_and(|s| {
@@ -754,9 +771,7 @@ pub fn decide_covering(
                 return Err(not_receiver(&ctx, h, "own"));
             }
             require_may_own(&ctx, target)?;
-            d.h.owner = Some(to.clone());
-            d.h.state = State::Reassigned;
-            d.moved();
+            d.hand_over(to);
             d.record(Change::Reassigned { from: h.owner.clone(), to: to.clone() });
             d.tell_person(
                 to,

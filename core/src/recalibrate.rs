@@ -284,9 +284,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
                     message: format!("{} is not a member of {}, so cannot own it", d.ctx.name(&to), d.ctx.to.name),
                 }]));
             }
-            d.h.owner = Some(to.clone());
-            d.h.state = State::Reassigned;
-            d.moved();
+            d.hand_over(&to);
             format!("{} owns it now and must accept it", d.ctx.name(&to))
         }
         "new-date" => {

@@ -394,6 +394,28 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
 }
 
 #[test]
+fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    let d = w.run("carla", "/handoff reassign H-1 ben");
+    let to_ana: Vec<(&IntentKind, &str, &[Action])> = (d.intents.iter())
+        .filter(|i| i.to == Recipient::Person("ana".into()))
+        .map(|i| (&i.kind, i.text.as_str(), i.actions.as_slice()))
+        .collect();
+    assert_eq!(to_ana.len(), 2, "{to_ana:?}");
+    assert_eq!(
+        to_ana[0],
+        (&IntentKind::Notice, "Carla Costa gave H-1 \"Acme renewal\" to Ben Brooks; it is no longer yours.", &[][..])
+    );
+    assert_eq!((to_ana[1].0, to_ana[1].2), (&IntentKind::Card, &[][..]));
+    assert!(to_ana[1].1.contains("Owner: Ben Brooks"), "{}", to_ana[1].1);
+    // Handing one's own work on tells nobody it is no longer theirs.
+    w.run("ben", "/handoff accept H-1");
+    let d = w.run("ben", "/handoff reassign H-1 ana");
+    assert!(!d.intents.iter().any(|i| i.to == Recipient::Person("ben".into())), "{:?}", d.intents);
+}
+
+#[test]
 fn reversible_work_passes_or_fails_the_versioned_rules_reviewer() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");

@@ -199,6 +199,15 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
     assert!(channel[0]["text"].as_str().expect("text").contains("Ana Alves"));
     let dm = bot.slack.history(ANA);
     assert!(dm.iter().any(|m| m["blocks"].to_string().contains("\"ack\"")), "Ana's card offers Acknowledge: {dm:?}");
+
+    // Carla gives it to Ben: Ana is told, and her card, edited in place, offers her nothing more.
+    bot.command(CARLA, "reassign H-1 ben", "trig-reassign").await;
+    bot.delivered().await;
+    let dm = bot.slack.history(ANA);
+    assert_eq!(dm.len(), 2, "the card edited, one notice: {dm:?}");
+    assert!(dm[0]["text"].as_str().expect("card").contains("Owner: Ben Brooks"), "{}", dm[0]);
+    assert!(!dm[0]["blocks"].to_string().contains("\"action_id\""), "no buttons: {}", dm[0]["blocks"]);
+    assert!(dm[1]["text"].as_str().expect("notice").ends_with("to Ben Brooks; it is no longer yours."), "{}", dm[1]);
     running_stop(bot).await;
 }
 
