@@ -296,6 +296,9 @@ impl<'a> Draft<'a> {
             self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text.clone(), actions.clone());
         }
         if let Some(owner) = self.h.owner.clone() {
+            // At the gate the owner can do nothing more, so their card has no buttons (the
+            // approvers' would refuse them).
+            let actions = if self.h.state == State::AwaitingGate { Vec::new() } else { actions };
             self.tell(Recipient::Person(owner), IntentKind::Card, text, actions);
         }
     }
@@ -605,6 +608,8 @@ pub fn decide_covering(
             d.moved();
             d.record(Change::Updated { note: note.clone(), fields: diff });
             d.tell_person(&h.requester, format!("{label} update from {}: {note}", person.name), vec![]);
+            // The card shows the latest update and the next deadline.
+            d.post_card();
             d.with_due(format!("Update recorded on {label}."))
         }
         Command::Done(_) => {
@@ -672,6 +677,8 @@ pub fn decide_covering(
                     complete(&mut d);
                     format!("Approved. {label} is done.")
                 } else {
+                    // The card shows who has approved so far.
+                    d.post_card();
                     format!("Approved ({count} of {needed}). Still needed from: {}.", approvers_line(&ctx, &d.h))
                 }
             }

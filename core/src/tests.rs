@@ -130,14 +130,23 @@ fn a_high_stakes_handoff_needs_two_distinct_approvers_who_are_neither_requester_
     assert_eq!(w.h.tier, crate::model::RiskTier::HighStakes);
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/ack H-1");
-    w.run("ana", "/handoff update H-1 kickoff booked kickoff=2026-12-03");
+    let d = w.run("ana", "/handoff update H-1 kickoff booked kickoff=2026-12-03");
+    let card = d.intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("ana".into()));
+    assert!(card.expect("the card is redrawn").text.contains("Latest update: kickoff booked"));
     assert_eq!(w.h.fields["kickoff"], "2026-12-03");
-    w.run("ana", "/handoff done H-1");
+    let d = w.run("ana", "/handoff done H-1");
+    // The owner can do nothing at the gate: her card has no buttons; the channel's has the approvers'.
+    let owners = d.intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("ana".into()));
+    assert_eq!(owners.expect("owner's card").actions, []);
+    let channel = d.intents.iter().find(|i| matches!(i.to, Recipient::SlackChannel(_))).expect("channel card");
+    assert_eq!(channel.actions, [Action::Approve, Action::Reject]);
     assert_eq!(w.h.state, State::AwaitingGate);
     assert!(w.refused("rita", "/approve H-1").contains("requester cannot approve"));
     assert!(w.refused("ana", "/approve H-1").contains("owner cannot approve"));
     assert!(w.refused("ben", "/approve H-1").contains("not an approver"));
-    w.run("sam", "/approve H-1");
+    let d = w.run("sam", "/approve H-1");
+    let channel = d.intents.iter().find(|i| matches!(i.to, Recipient::SlackChannel(_))).expect("the card is redrawn");
+    assert!(channel.text.contains("Approvals: 1 of 2 (Sam Sato)"), "{}", channel.text);
     assert_eq!(w.h.state, State::AwaitingGate, "one approval is not enough");
     assert!(w.refused("sam", "/approve H-1").contains("already approved"));
     w.run("carla", "/approve H-1");
