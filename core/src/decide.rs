@@ -313,7 +313,10 @@ impl<'a> Draft<'a> {
         if let Some(previous) = previous.filter(|p| *p != self.actor) {
             let (label, title) = (self.h.label(), self.h.title.clone());
             let (by, new) = (self.ctx.name(&self.actor).to_string(), self.ctx.name(to).to_string());
-            let text = format!("{by} gave {label} \"{title}\" to {new}; it is no longer yours.");
+            let text = match to == self.actor {
+                true => format!("{by} took {label} \"{title}\" over; it is no longer yours."),
+                false => format!("{by} gave {label} \"{title}\" to {new}; it is no longer yours."),
+            };
             self.tell_person(&previous, text, vec![]);
             let card = render::card(&self.ctx, &self.h, self.now);
             self.tell(Recipient::Person(previous), IntentKind::Card, card, vec![]);
@@ -786,7 +789,11 @@ pub fn decide_covering(
                 vec![Action::Accept, Action::Return],
             );
             d.post_card();
-            d.with_due(format!("{label} reassigned to {}; they must accept it.", target.name))
+            let reply = match to == actor {
+                true => format!("{label} is yours once you accept it: `/handoff accept {label}`."),
+                false => format!("{label} reassigned to {}; they must accept it.", target.name),
+            };
+            d.with_due(reply)
         }
         Command::Snooze { duration, reason, .. } => {
             require_owner_or_lead(&ctx, h, actor, lead_to, "snooze")?;

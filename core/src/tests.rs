@@ -422,6 +422,11 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
     w.run("ben", "/handoff accept H-1");
     let d = w.run("ben", "/handoff reassign H-1 ana");
     assert!(!d.intents.iter().any(|i| i.to == Recipient::Person("ben".into())), "{:?}", d.intents);
+    // The lead taking it over herself.
+    let d = w.run("carla", "/handoff reassign H-1 carla");
+    assert!(d.reply.starts_with("H-1 is yours once you accept it: `/handoff accept H-1`."), "{}", d.reply);
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("ana".into())).expect("Ana is told");
+    assert_eq!(told.text, "Carla Costa took H-1 \"Acme renewal\" over; it is no longer yours.");
 }
 
 #[test]

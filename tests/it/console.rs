@@ -94,7 +94,8 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "→ @emma (DM) · notice\n      Eve Engel is away through Fri 11 Dec (conference) and asked you to cover as lead of Engineering",
             "You cover for Eve Engel as lead of Engineering through Fri 11 Dec.",
             "• H-2 · Spring launch landing page · Eli Ek away through Fri 11 Dec",
-            "H-2 reassigned to Emma Eriksen; they must accept it.",
+            "H-2 is yours once you accept it: `/handoff accept H-2`.",
+            "Emma Eriksen took H-2 \"Spring launch landing page\" over; it is no longer yours.",
             "You own H-2 now.",
         ],
     );
