@@ -48,6 +48,13 @@ impl Covered {
     }
 }
 
+/// The functions receiving on `seams`, each once.
+fn receiving<'a>(model: &'a OperatingModel, seams: &[String]) -> impl Iterator<Item = &'a baton_core::model::Function> {
+    let ids: std::collections::BTreeSet<&String> =
+        seams.iter().filter_map(|s| model.seams.get(s)).map(|s| &s.to).collect();
+    ids.into_iter().filter_map(|id| model.functions.get(id))
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -299,6 +306,12 @@ pub async fn health_of(
             .map(|h| (h.label(), h.seam.clone()))
             .collect(),
         unknown_owners: owners.into_iter().filter(|(p, _)| model.person(p).is_none()).collect(),
+        leads_away: receiving(model, &c.scope.seams)
+            .filter(|f| away.cover(&f.lead, now).is_none())
+            .filter_map(|f| {
+                Some((model.name_of(&f.lead).to_string(), f.name.clone(), away.through(model, &f.lead, now)?))
+            })
+            .collect(),
         // Seams outside the model are only the whole organisation's business.
         off_model_seams: if c.scope.everything {
             per_seam.into_iter().filter(|(seam, _)| !model.seams.contains_key(seam)).collect()

@@ -721,6 +721,9 @@ pub struct Ownership {
     pub away_owners: Vec<(String, String, u64)>,
     /// Handoffs in the window on seams the operating model does not have: `(seam, handoffs)`.
     pub off_model_seams: Vec<(String, u64)>,
+    /// Leads of receiving functions who are away with nobody covering: `(lead, function, last day away)`.
+    #[serde(default)]
+    pub leads_away: Vec<(String, String, String)>,
 }
 
 /// Facts about the operating model's documentation.
@@ -893,9 +896,10 @@ fn ownership_answer(own: &Ownership) -> Answer {
         let list: Vec<String> = own.off_model_seams.iter().map(|(s, n)| format!("{s} ({n})")).collect();
         evidence.push(format!("handed off on seams the operating model does not define: {}", list.join(", ")));
     }
-    let verdict = match (evidence.is_empty(), own.away_owners.is_empty()) {
+    let verdict = match (evidence.is_empty(), own.away_owners.is_empty() && own.leads_away.is_empty()) {
         (true, true) => Verdict::Yes,
-        // Owned, but by someone away until they return or a lead reassigns it.
+        // Owned, but by someone away until they return or a lead reassigns it; or escalated to a
+        // lead who is away with nobody covering.
         (true, false) => Verdict::Partly,
         (false, _) => Verdict::No,
     };
@@ -903,6 +907,15 @@ fn ownership_answer(own: &Ownership) -> Answer {
         let list: Vec<String> =
             own.away_owners.iter().map(|(p, last, n)| format!("{p}, away through {last} ({n})")).collect();
         evidence.push(format!("owned by people away, until they are back or a lead reassigns: {}", list.join("; ")));
+    }
+    if !own.leads_away.is_empty() {
+        let list: Vec<String> =
+            own.leads_away.iter().map(|(lead, f, last)| format!("{lead} ({f}), away through {last}")).collect();
+        evidence.push(format!(
+            "leads away with nobody covering, so the ladder's lead step reaches nobody present (a lead names a cover \
+             with `/away until <date> cover=<person>`): {}",
+            list.join("; ")
+        ));
     }
     if evidence.is_empty() {
         evidence.push(

@@ -480,10 +480,19 @@ async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead()
             .await
             .expect("event");
         assert_eq!(actor, "ben");
+        // The health report counts a lead away as covered.
+        let health = app.handle("ada", Surface::Console, cmd("/stalls health"), at, None).await.expect("health");
+        assert!(!health.contains("leads away with nobody covering"), "{health}");
         // Once she is back, he may not.
         app.handle("carla", Surface::Console, cmd("/away back"), at, None).await.expect("back");
         let refused = app.handle("ben", Surface::Console, cmd("/handoff reassign H-1 ben"), at, None).await;
         assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
+        // Away again with nobody covering: her function's ownership is only partly answered for.
+        app.handle("carla", Surface::Console, cmd("/away until 2026-12-04"), at, None).await.expect("away");
+        let health = app.handle("ada", Surface::Console, cmd("/stalls health"), at, None).await.expect("health");
+        assert!(health.contains("4. Is every seam explicit and owned? ◐ partly"), "{health}");
+        assert!(health.contains("reaches nobody present"), "{health}");
+        assert!(health.contains("Carla Costa (Customer Success), away through Fri 04 Dec"), "{health}");
     })
     .await;
 }
