@@ -243,6 +243,14 @@ pub fn leave(
                 c.name
             )
         }
+        None if !led.is_empty() => {
+            let functions: Vec<&str> = led.iter().map(|f| f.name.as_str()).collect();
+            format!(
+                "Nobody covers for you as lead of {}, so its ladder's lead step still comes to you; name a cover \
+                 with `/away until {last} cover=<person>`.",
+                functions.join(" and ")
+            )
+        }
         None => "Meanwhile stall reminders meant for you go to your lead or teammates.".to_string(),
     };
     let reply =

@@ -1030,7 +1030,17 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
          `/handoff reassign H-1 <person>`; meanwhile their stall reminders come to you."
     );
     // The lead going away is not told about herself.
-    assert!(going(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away").intents.is_empty());
+    let lead = going(&w.model, "carla", day("2026-12-04"), "", &[], w.now).expect("away");
+    assert!(lead.intents.is_empty());
+    // A lead naming no cover is told what that means and how to name one.
+    assert!(
+        lead.reply.contains(
+            "Nobody covers for you as lead of Customer Success, so its ladder's lead step still comes to you; name a \
+             cover with `/away until 2026-12-04 cover=<person>`."
+        ),
+        "{}",
+        lead.reply
+    );
     let err = going(&w.model, "ana", day("2026-11-29"), "", &[], w.now).expect_err("past");
     assert_eq!(err.to_string(), "2026-11-29 has passed; name your last day away, today (2026-11-30) or later");
     assert!(
