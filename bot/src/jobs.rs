@@ -1,5 +1,6 @@
 //! Periodic jobs from the operating model's cron schedules: the weekly stall digest, daily
-//! "still open?" nudges, start-of-business catch-up.
+//! "still open?" nudges (to owners, and to requesters of work returned to them), start-of-business
+//! catch-up.
 //!
 //! Each scheduled instant runs once across replicas: its messages are queued in the same
 //! transaction that records (job, instant), whose key refuses a second run. After downtime only
@@ -81,6 +82,20 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
     let seams = |function: &str| -> Vec<String> {
         model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
     };
+    // What the function sent that was returned to its requester more than a day ago and waits on them.
+    let waiting_on_requester = |function: &str| {
+        let sent: Vec<String> = model.seams.values().filter(|s| s.from == function).map(|s| s.id.clone()).collect();
+        async move {
+            let mut returned = app.store.unclosed_in_seams(&sent).await?;
+            returned.retain(|h| h.state == State::Returned && h.updated_at <= now - STILL_OPEN_AFTER);
+            anyhow::Ok(returned)
+        }
+    };
+    let returned_line = |h: &Handoff| {
+        let reason = h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let when = Ctx::new(model, &h.seam).map(|c| render::time(c.cal(), h.updated_at, now)).unwrap_or_default();
+        format!("• {} \"{}\" ({}) · returned {when}{reason}", h.label(), h.title, h.seam)
+    };
     let line = |h: &Handoff| {
         let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
         let stalled = h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
@@ -137,6 +152,23 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 );
                 out.push(to_person(&owner, text));
             }
+            // The ball is in the requester's court: returned work is asked about too.
+            let mut by_requester: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for f in model.functions.values().filter(|f| job.covers(&f.id)) {
+                for h in waiting_on_requester(&f.id).await? {
+                    if !away.is_away(&h.requester, now) {
+                        by_requester.entry(h.requester.clone()).or_default().push(returned_line(&h));
+                    }
+                }
+            }
+            for (requester, lines) in by_requester {
+                let text = format!(
+                    "Waiting on you: returned to you and not resubmitted:\n{}\nAnswer with `/handoff resubmit H-<n> \
+                     field=value ... [note]`, or call it off with `/handoff cancel H-<n> <reason>`.",
+                    lines.join("\n")
+                );
+                out.push(to_person(&requester, text));
+            }
         }
         JobKind::CatchUp => {
             let away = app.store.absences(now).await?;
@@ -156,7 +188,8 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                         Some(format!("• {} · {} away through {back}", line(h), model.name_of(owner)))
                     })
                     .collect();
-                if queue.is_empty() && stalled.is_empty() && left.is_empty() {
+                let returned: Vec<String> = waiting_on_requester(&f.id).await?.iter().map(returned_line).collect();
+                if queue.is_empty() && stalled.is_empty() && left.is_empty() && returned.is_empty() {
                     continue;
                 }
                 let mut text = format!("Good morning, {}.", f.name);
@@ -169,6 +202,14 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 if !left.is_empty() {
                     let reassign = "reassign with `/handoff reassign H-<n> <person>`";
                     text.push_str(&format!("\n{} owned by people away ({reassign}):\n{}", left.len(), left.join("\n")));
+                }
+                if !returned.is_empty() {
+                    let n = returned.len();
+                    text.push_str(&format!(
+                        "\n{n} sent by {} and returned, waiting on its requester:\n{}",
+                        f.name,
+                        returned.join("\n")
+                    ));
                 }
                 // A lead away who named a cover: the catch-up goes to the cover.
                 out.push(to_person(away.acting_lead(f, now), text));

@@ -422,6 +422,9 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let friday = t("2026-11-27T10:00:00-05:00");
         app.handle("rita", Surface::Slack, cmd(ACME), friday, None).await.expect("create");
         app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), friday, None).await.expect("accept");
+        let beta = r#"/handoff new sales-to-cs "Beta" account=Beta arr=1 segment=smb"#;
+        app.handle("rita", Surface::Slack, cmd(beta), friday, None).await.expect("create");
+        app.handle("ana", Surface::Slack, cmd("/handoff return H-2 which contract?"), friday, None).await.expect("return");
         let job = |name: &str| app.model.jobs.iter().find(|j| j.name == name).cloned().expect("a shipped job");
         let texts = |intents: Vec<baton_core::Intent>| -> Vec<(Recipient, String)> {
             intents.into_iter().map(|i| (i.to, i.text)).collect()
@@ -432,6 +435,12 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         assert!(
             nudges.iter().any(|(to, text)| *to == Recipient::Person("ana".into()) && text.starts_with("Still open?"))
         );
+        // Work returned to its requester on Friday and not answered: the ball is in Rita's court.
+        let rita = nudges.iter().find(|(to, _)| *to == Recipient::Person("rita".into())).expect("Rita is asked");
+        assert!(rita.1.starts_with("Waiting on you: returned to you and not resubmitted:\n• H-2 \"Beta\" (sales-to-cs) · returned Fri 27 Nov 10:00 EST: which contract?"), "{}", rita.1);
+        let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
+        let (_, sam) = morning.iter().find(|(to, _)| *to == Recipient::Person("sam".into())).expect("Sam's");
+        assert!(sam.contains("1 sent by Sales and returned, waiting on its requester:\n• H-2"), "{sam}");
         // ...unless she is away; then her lead's morning catch-up lists it, with how to reassign.
         app.handle("ana", Surface::Slack, cmd("/away until 2026-12-04 holiday"), monday, None).await.expect("away");
         let nudges = texts(baton::jobs::messages(&app, &job("still-open-americas"), monday).await.expect("job"));
