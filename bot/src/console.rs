@@ -313,6 +313,7 @@ fn button(a: Action) -> &'static str {
         Action::Approve => "Approve",
         Action::Reject => "Reject",
         Action::Blocked => "I'm blocked",
+        Action::Resubmit => "Resubmit",
     }
 }
 

@@ -709,7 +709,7 @@ pub fn decide_covering(
             d.tell_person(
                 &h.requester,
                 format!("{label} \"{}\" was returned to you by {}: {reason}\nFix it with `/handoff resubmit {label} field=value ...`.", h.title, person.name),
-                vec![],
+                vec![Action::Resubmit],
             );
             d.post_card();
             format!("{label} returned to {}. Its clocks are paused until they resubmit.", ctx.name(&h.requester))
@@ -930,18 +930,18 @@ fn owner_name(ctx: &Ctx<'_>, h: &Handoff) -> String {
     }
 }
 
-/// Whether `actor` (covering for the leads in `covering`) may edit `h` at `now` (what `/handoff
-/// edit` refuses before reading any change), so that an edit form opens only for someone who can
-/// submit it.
-pub fn may_edit(
+/// Whether `actor` (covering for the leads in `covering`) may give `probe` on `h` at `now` (what it
+/// refuses before reading any change: an edit that changes nothing passes), so that a form opens
+/// only for someone who can submit it.
+pub fn may(
     model: &OperatingModel,
     h: &Handoff,
+    probe: &Command,
     actor: &str,
     covering: &[PersonId],
     now: DateTime<Utc>,
 ) -> Result<(), Rejection> {
-    let probe = Command::Edit { id: h.id, title: None, fields: Vec::new(), note: None };
-    match decide_covering(model, h, &probe, actor, covering, Surface::Baton, now) {
+    match decide_covering(model, h, probe, actor, covering, Surface::Baton, now) {
         Ok(_) | Err(Rejection::Unchanged(_)) => Ok(()),
         Err(r) => Err(r),
     }

@@ -526,6 +526,8 @@ pub enum Action {
     Reject,
     /// Say the work is blocked: convenes a recalibration now.
     Blocked,
+    /// Answer a return: send it back in, changed.
+    Resubmit,
 }
 
 /// A message to a person or channel, before any platform renders it.

@@ -8,7 +8,7 @@ use baton::deliver::{Limits, Outbound};
 use baton::serve::Server;
 use baton::slack::routes::Endpoints;
 use baton::slack::{Slack, SlackApi};
-use baton_core::Surface;
+use baton_core::{State, Surface};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
@@ -426,6 +426,40 @@ async fn return_asks_for_a_reason_in_a_modal() {
     let (_, answer) = bot.interact(&submit("the ARR is missing a currency")).await;
     assert_eq!(answer["response_action"], "clear", "{answer}");
     assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs WHERE state = 'returned'").await, 1);
+
+    // Rita's notice offers Resubmit: a form with the contract as it stands and the reason for the return.
+    bot.delivered().await;
+    bot.interact(&bot.click(RITA, "resubmit", RITA)).await;
+    eventually(10, "the resubmit form", || async { bot.slack.ok_calls("views.open").len() == 2 }).await;
+    let view = bot.slack.ok_calls("views.open")[1].body["view"].clone();
+    assert_eq!(
+        (view["callback_id"].as_str(), view["private_metadata"].as_str()),
+        (Some("handoff_resubmit"), Some("sales-to-cs:H-1"))
+    );
+    let blocks = view["blocks"].as_array().expect("blocks");
+    assert!(blocks.iter().all(|b| b["block_id"] != "title"), "the title is not asked again");
+    let note = blocks.iter().find(|b| b["block_id"] == "note").expect("note");
+    assert_eq!(note["hint"]["text"], "Returned because: the ARR is missing a currency");
+    // Anyone else pressing it is told who can.
+    bot.interact(&bot.click(ANA, "resubmit", RITA)).await;
+    eventually(10, "the refusal", || async {
+        bot.slack
+            .responses()
+            .iter()
+            .any(|r| r["text"].as_str().is_some_and(|t| t.contains("only the requester of H-1")))
+    })
+    .await;
+    let input = |v: &str| json!({"a": {"type": "plain_text_input", "value": v}});
+    let values = json!({"field:account": input("Acme"), "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
+        "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "enterprise"}}},
+        "field:crm": {"crm": {"type": "url_text_input", "value": "https://crm.example/acme"}},
+        "note": input("ARR is in USD; CRM record linked")});
+    let form = json!({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": RITA},
+        "view": {"id": "V-resubmit", "hash": "h1", "callback_id": "handoff_resubmit",
+                 "private_metadata": "sales-to-cs:H-1", "state": {"values": values}}});
+    assert_eq!(bot.interact(&form).await.1, json!({"response_action": "clear"}));
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!((h.state, h.fields.get("crm").map(String::as_str)), (State::Open, Some("https://crm.example/acme")));
     running_stop(bot).await;
 }
 

@@ -153,7 +153,7 @@ impl Discord {
                     "accept" => Command::Accept(id),
                     "approve" => Command::Approve(id),
                     "blocked" => Command::Recalibrate { id, playbook: None },
-                    "snooze" | "return" | "reject" | "update" => return reason_modal(action, id),
+                    "snooze" | "return" | "reject" | "update" | "resubmit" => return reason_modal(action, id),
                     _ => return reply("✗ This button is out of date."),
                 }
             }
@@ -308,17 +308,20 @@ impl Discord {
     }
 }
 
-/// The modal behind Snooze, Return and Reject.
+/// The modal behind Snooze, Return, Reject, Post update and Resubmit.
 fn reason_modal(action: &str, id: HandoffId) -> Value {
     let title = match action {
         "snooze" => format!("Snooze H-{id}"),
         "return" => format!("Return H-{id} to requester"),
         "update" => format!("Post an update on H-{id}"),
+        "resubmit" => format!("Resubmit H-{id}"),
         _ => format!("Reject H-{id}"),
     };
+    // Resubmitting needs no words (fields are changed with `/handoff resubmit` in Slack or the console).
+    let required = action != "resubmit";
     let input = |custom_id: &str, label: &str, style: u8, placeholder: &str| {
         json!({"type": 1, "components": [{"type": 4, "custom_id": custom_id, "label": label, "style": style,
-            "required": true, "max_length": 500, "placeholder": placeholder}]})
+            "required": required, "max_length": 500, "placeholder": placeholder}]})
     };
     let mut rows = Vec::new();
     if action == "snooze" {
@@ -326,6 +329,7 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
     }
     match action {
         "update" => rows.push(input("reason", "Progress", 2, "The requester sees this")),
+        "resubmit" => rows.push(input("reason", "What changed", 2, "The owner sees this")),
         _ => rows.push(input("reason", "Reason", 2, "The other side sees this")),
     }
     json!({"type": 9, "data": {"custom_id": format!("{action}:H-{id}"), "title": title, "components": rows}})
@@ -338,6 +342,9 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
         .and_then(|(a, h)| Some((a, parse_id(h)?)))
         .ok_or("this form is out of date; use the buttons again")?;
     let value = |name: &str| option(values, name).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    if action == "resubmit" {
+        return Ok(Command::Resubmit { id, fields: Vec::new(), note: value("reason") });
+    }
     let missing = match action {
         "update" => "say what progress was made",
         _ => "give a reason, so the other side knows what to do",
@@ -384,5 +391,19 @@ mod tests {
             Ok(Command::Update { id: 3, note: "kickoff booked".into(), fields: Vec::new() })
         );
         assert_eq!(modal_command("update:H-3", &[]), Err("say what progress was made".to_string()));
+    }
+
+    #[test]
+    fn the_resubmit_button_sends_it_back_in_with_an_optional_note() {
+        let modal = reason_modal("resubmit", 4);
+        assert_eq!(modal["data"]["title"], "Resubmit H-4");
+        let input = &modal["data"]["components"][0]["components"][0];
+        assert_eq!((input["label"].as_str(), input["required"].as_bool()), (Some("What changed"), Some(false)));
+        assert_eq!(modal_command("resubmit:H-4", &[]), Ok(Command::Resubmit { id: 4, fields: Vec::new(), note: None }));
+        let typed = [("reason".to_string(), "contract attached".to_string())];
+        assert_eq!(
+            modal_command("resubmit:H-4", &typed),
+            Ok(Command::Resubmit { id: 4, fields: Vec::new(), note: Some("contract attached".into()) })
+        );
     }
 }

@@ -84,6 +84,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Approve => ("Approve", "approve"),
         Action::Reject => ("Reject", "reject"),
         Action::Blocked => ("I'm blocked", "blocked"),
+        Action::Resubmit => ("Resubmit", "resubmit"),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use baton_core::command::{parse_id, usage};
-use baton_core::decide::may_edit;
+use baton_core::decide::may;
 use baton_core::{Command, Ctx, Intent, IntentKind, Recipient, Surface, parse, render};
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -56,23 +56,35 @@ impl Slack {
         self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
     }
 
-    /// Opens the edit form of handoff `id`, filled with what it holds, if `person` may edit it.
-    async fn open_edit_form(&self, person: &str, id: u64, trigger_id: String, response_url: String) -> Value {
-        let h = match self.app.get(id).await {
-            Ok(h) => h,
-            Err(e) => return ephemeral(&outcome(Err(e))),
-        };
+    /// Opens the form that edits handoff `id` (or, with `resubmit`, answers its return), filled
+    /// with what it holds, if `person` may submit it; otherwise the refusal, for the person.
+    async fn open_contract_form(
+        &self,
+        person: &str,
+        id: u64,
+        resubmit: bool,
+        trigger_id: String,
+        response_url: Option<String>,
+    ) -> Result<(), String> {
+        let h = self.app.get(id).await.map_err(|e| outcome(Err(e)))?;
         let now = Utc::now();
-        let covering = match self.app.store.absences(now).await {
-            Ok(away) => away.covered_by(person, now),
-            Err(e) => return ephemeral(&outcome(Err(e.into()))),
+        let away = self.app.store.absences(now).await.map_err(|e| outcome(Err(e.into())))?;
+        let (probe, form, sub) = match resubmit {
+            true => (
+                Command::Resubmit { id, fields: Vec::new(), note: None },
+                modal::resubmit_handoff(&self.app.model, &h),
+                "resubmit",
+            ),
+            false => (
+                Command::Edit { id, title: None, fields: Vec::new(), note: None },
+                modal::edit_handoff(&self.app.model, &h),
+                "edit",
+            ),
         };
-        if let Err(r) = may_edit(&self.app.model, &h, person, &covering, now) {
-            return ephemeral(&format!("✗ {r}"));
-        }
-        let instead = usage("edit").replace("H-<n>", &h.label());
-        self.open_modal(trigger_id, modal::edit_handoff(&self.app.model, &h), Some(response_url), &instead);
-        Value::Null
+        may(&self.app.model, &h, &probe, person, &away.covered_by(person, now), now).map_err(|r| format!("✗ {r}"))?;
+        let instead = usage(sub).replace("H-<n>", &h.label());
+        self.open_modal(trigger_id, form, response_url, &instead);
+        Ok(())
     }
 
     /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
@@ -167,7 +179,11 @@ impl Slack {
         if let ("edit", [word]) = (sub.as_str(), rest)
             && let Some(id) = parse_id(word)
         {
-            return self.open_edit_form(&person, id, cmd.trigger_id.clone(), cmd.response_url.clone()).await;
+            let url = Some(cmd.response_url.clone());
+            return match self.open_contract_form(&person, id, false, cmd.trigger_id.clone(), url).await {
+                Ok(()) => Value::Null,
+                Err(refused) => ephemeral(&refused),
+            };
         }
         let line = format!("{} {text}", cmd.command);
         let command = match parse(&line) {
@@ -207,6 +223,15 @@ impl Slack {
                     (kind @ ("return" | "reject" | "snooze" | "update"), Some(id)) => {
                         self.open_reason_form(kind, id, trigger_id, response_url);
                     }
+                    ("resubmit", Some(id)) => {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            let opened = me.open_contract_form(&person, id, true, trigger_id, response_url.clone());
+                            if let Err(refused) = opened.await {
+                                me.respond_later(response_url, refused);
+                            }
+                        });
+                    }
                     (kind @ ("accept" | "ack" | "approve" | "blocked"), Some(id)) => {
                         let command = match kind {
                             "accept" => Command::Accept(id),
@@ -243,6 +268,7 @@ impl Slack {
         let first = match view.callback_id.as_str() {
             modal::NEW_HANDOFF => "seam",
             modal::EDIT_HANDOFF => "title",
+            modal::RESUBMIT_HANDOFF => "note",
             _ => "reason",
         };
         let Some(person) = self.person(user) else {
@@ -253,7 +279,7 @@ impl Slack {
                 Ok(c) => c,
                 Err(e) => return errors(e),
             },
-            modal::EDIT_HANDOFF => match modal::read_edit(&self.app.model, &view) {
+            modal::EDIT_HANDOFF | modal::RESUBMIT_HANDOFF => match modal::read_edit(&self.app.model, &view) {
                 Ok(c) => c,
                 Err(e) => return errors(e),
             },
@@ -266,7 +292,7 @@ impl Slack {
                 return Value::Null;
             }
         };
-        let contract = matches!(command, Command::New { .. } | Command::Edit { .. });
+        let contract = matches!(command, Command::New { .. } | Command::Edit { .. } | Command::Resubmit { .. });
         let key = format!("slack:view:{}:{}", view.id, view.hash);
         let now = Utc::now();
         match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {

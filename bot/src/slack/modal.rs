@@ -18,6 +18,8 @@ use super::payload::View;
 pub const NEW_HANDOFF: &str = "handoff_new";
 /// `callback_id` of the edit form.
 pub const EDIT_HANDOFF: &str = "handoff_edit";
+/// `callback_id` of the same form opened to answer a return.
+pub const RESUBMIT_HANDOFF: &str = "handoff_resubmit";
 /// `callback_id` of the reason forms.
 pub const REASON: &str = "reason";
 /// `action_id` of the seam picker (dispatches, so the form grows the seam's fields).
@@ -126,9 +128,7 @@ fn contract_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>
 /// The edit form of `h`: its title and contract, filled with what it holds, and a note to its owner.
 pub fn edit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
     let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, Some(h))).unwrap_or_default();
-    blocks.push(json!({"type": "input", "block_id": "note", "label": text("Note to the owner"), "optional": true,
-        "element": {"type": "plain_text_input", "action_id": "note", "multiline": true, "max_length": 500},
-        "hint": text("Why it changed; the owner is told what changed either way.")}));
+    blocks.push(note_input("Note to the owner", "Why it changed; the owner is told what changed either way."));
     json!({
         "type": "modal", "callback_id": EDIT_HANDOFF, "title": text(&format!("Edit {}", h.label())),
         "submit": text("Save"), "close": text("Cancel"), "private_metadata": format!("{}:{}", h.seam, h.label()),
@@ -136,10 +136,32 @@ pub fn edit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
     })
 }
 
-/// What a submitted edit form holds, as the edit command it stands for (every input: one left
-/// empty removes its field), or errors by block.
+/// The form answering a return of `h`: its contract, filled with what it holds (the title stays),
+/// and what changed.
+pub fn resubmit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
+    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, Some(h))).unwrap_or_default();
+    blocks.retain(|b| b["block_id"] != "title");
+    let why = h.reason.as_deref().map_or_else(|| "What changed".to_string(), |r| format!("Returned because: {r}"));
+    blocks.push(note_input("What changed", &why));
+    json!({
+        "type": "modal", "callback_id": RESUBMIT_HANDOFF, "title": text(&format!("Resubmit {}", h.label())),
+        "submit": text("Resubmit"), "close": text("Cancel"), "private_metadata": format!("{}:{}", h.seam, h.label()),
+        "blocks": blocks,
+    })
+}
+
+fn note_input(label: &str, hint: &str) -> Value {
+    json!({"type": "input", "block_id": "note", "label": text(label), "optional": true,
+        "element": {"type": "plain_text_input", "action_id": "note", "multiline": true, "max_length": 500},
+        "hint": text(hint)})
+}
+
+/// What a submitted edit or resubmit form holds, as the command it stands for (every input: one
+/// left empty removes its field), or errors by block.
 pub fn read_edit(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
-    let stale = || BTreeMap::from([("title".to_string(), "This form is out of date; open it again.".to_string())]);
+    let resubmit = view.callback_id == RESUBMIT_HANDOFF;
+    let first = if resubmit { "note" } else { "title" };
+    let stale = || BTreeMap::from([(first.to_string(), "This form is out of date; open it again.".to_string())]);
     let (seam, label) = view.private_metadata.rsplit_once(':').ok_or_else(stale)?;
     let id = baton_core::command::parse_id(label).ok_or_else(stale)?;
     let seam = model.seams.get(seam).ok_or_else(stale)?;
@@ -147,8 +169,11 @@ pub fn read_edit(model: &OperatingModel, view: &View) -> Result<Command, BlockEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    let title = Some(view.value("title").unwrap_or_default());
-    Ok(Command::Edit { id, title, fields, note: view.value("note") })
+    let note = view.value("note");
+    Ok(match resubmit {
+        true => Command::Resubmit { id, fields, note },
+        false => Command::Edit { id, title: Some(view.value("title").unwrap_or_default()), fields, note },
+    })
 }
 
 /// The contract fields a form holds (Slack users mapped to configured people); with `empty`, the
