@@ -379,7 +379,14 @@ impl App {
             for h in &own {
                 let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
                 let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
-                out.push(line(vec![h.label(), h.title.clone(), h.state.to_string(), role.into(), stalled, due(h)]));
+                // Returned work has no clock running: say whose move it is.
+                let waiting = match (h.state, h.requester == actor) {
+                    (baton_core::State::Returned, true) => {
+                        format!("waiting on you: `/handoff resubmit {} …`", h.label())
+                    }
+                    _ => due(h),
+                };
+                out.push(line(vec![h.label(), h.title.clone(), h.state.to_string(), role.into(), stalled, waiting]));
             }
         }
         if !queue.is_empty() {

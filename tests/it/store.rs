@@ -202,6 +202,20 @@ async fn handoff_numbers_have_no_gaps_from_refused_creations_and_lists_answer_pe
         assert!(own.contains("• H-1 · Acme renewal · accepted · you are owner · Due for next update"), "{own}");
         assert!(mine("rita").await.contains("you are requester"));
         assert!(mine("ben").await.contains("no open handoffs"), "accepted: out of the queue");
+        // Returned, it says whose move it is.
+        app.handle("ana", Surface::Console, cmd("/handoff return H-1 which contract?"), t(MONDAY_9), None)
+            .await
+            .expect("return");
+        let theirs = mine("rita").await;
+        assert!(
+            theirs.contains(
+                "• H-1 · Acme renewal · returned · you are requester · waiting on you: `/handoff resubmit H-1 …`"
+            ),
+            "{theirs}"
+        );
+        app.handle("rita", Surface::Console, cmd("/handoff resubmit H-1 contract attached"), t(MONDAY_9), None)
+            .await
+            .expect("resubmit");
         // At the gate (high-stakes: two of sam, carla and vic), it waits on each approver in turn.
         app.handle("ana", Surface::Console, cmd("/handoff done H-1"), t(MONDAY_9), None).await.expect("done");
         let approver = mine("sam").await;
