@@ -126,6 +126,17 @@ fuzz_target!(|data: &[u8]| {
                 absent.remove(actor);
                 covers.remove(actor);
             }
+            Command::Team(asked) => {
+                if let Ok(f) = baton_core::team::function_for(model, actor, asked.as_deref(), &away, now) {
+                    let side = |to: bool| -> Vec<Handoff> {
+                        let on = |h: &&Handoff| {
+                            model.seams.get(&h.seam).is_some_and(|s| if to { s.to == f.id } else { s.from == f.id })
+                        };
+                        handoffs.iter().filter(on).filter(|h| !h.state.is_terminal()).cloned().collect()
+                    };
+                    well_formed(&baton_core::team::board(model, f, &side(true), &side(false), &away, now));
+                }
+            }
             Command::Stalls(q) => {
                 let _ = scope(model, Viewer::Person(actor), &q.filter);
             }
