@@ -283,10 +283,22 @@ impl App {
                 ),
                 None => "You are not marked away. Going away? `/away until YYYY-MM-DD [reason]`.".into(),
             }),
-            AwayCommand::Back => Ok(match self.store.clear_absence(actor, now).await? {
-                true => "Welcome back: stall reminders come to you again.".into(),
-                false => "You were not marked away.".into(),
-            }),
+            AwayCommand::Back => {
+                let name = self.model.name_of(actor);
+                let told = |cover: &str| {
+                    let text = format!("{name} is back: you no longer cover for them as lead.");
+                    Intent {
+                        not_before: self.model.quiet_until(cover, baton_core::model::RiskTier::Reversible, now),
+                        ..Intent::message(Recipient::Person(cover.to_string()), IntentKind::Notice, text)
+                    }
+                };
+                let back = self.store.clear_absence(actor, now, told).await?;
+                self.wake.delivery.notify_one();
+                Ok(match back {
+                    true => "Welcome back: stall reminders come to you again.".into(),
+                    false => "You were not marked away.".into(),
+                })
+            }
             AwayCommand::Until { last, reason, cover } => {
                 let mut owned = self.store.open_for(actor).await?;
                 owned.retain(|h| h.owner.as_deref() == Some(actor));

@@ -499,6 +499,10 @@ async fn a_lead_away_names_a_cover_who_gets_the_leads_step_and_may_act_as_lead()
         assert!(!health.contains("leads away with nobody covering"), "{health}");
         // Once she is back, he may not.
         app.handle("carla", Surface::Console, cmd("/away back"), at, None).await.expect("back");
+        assert_eq!(
+            count(&store, &to_person("ben", "Carla Costa is back: you no longer cover for them as lead.")).await,
+            1
+        );
         let refused = app.handle("ben", Surface::Console, cmd("/handoff reassign H-1 ben"), at, None).await;
         assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
         // Away again with nobody covering: her function's ownership is only partly answered for.

@@ -80,13 +80,26 @@ impl Store {
         Ok(true)
     }
 
-    /// Ends `person`'s absence; `false` when they were not away.
-    pub async fn clear_absence(&self, person: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let ended = sqlx::query("DELETE FROM absences WHERE person = $1 AND until_ms > $2")
-            .bind(person)
-            .bind(ms(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(ended.rows_affected() > 0)
+    /// Ends `person`'s absence and queues `told(cover)` for the cover they had named, in one
+    /// transaction; `false` when they were not away.
+    pub async fn clear_absence(
+        &self,
+        person: &str,
+        now: DateTime<Utc>,
+        told: impl FnOnce(&str) -> Intent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let ended: Option<(Option<String>,)> =
+            sqlx::query_as("DELETE FROM absences WHERE person = $1 AND until_ms > $2 RETURNING cover")
+                .bind(person)
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((cover,)) = ended else { return Ok(false) };
+        if let Some(cover) = cover {
+            enqueue(&mut tx, &told(&cover), now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
