@@ -1,6 +1,6 @@
 //! Modals: the new-handoff form (seam first, then the seam's contract with matching inputs), the
-//! edit form (the same inputs, filled with what the handoff holds) and the short forms behind the
-//! Return, Reject, Snooze and Post update buttons. Building and reading are pure.
+//! edit and resubmit forms (the same inputs, filled with what the handoff holds) and the short forms
+//! behind the Return, Reject, Snooze and Post update buttons. Building and reading are pure.
 
 use std::collections::BTreeMap;
 
