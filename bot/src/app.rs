@@ -148,6 +148,7 @@ impl App {
             }
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
+            Command::Find(words) => self.find(actor, &words, now).await,
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
@@ -328,6 +329,17 @@ impl App {
         received.sort_by_key(|h| h.id);
         sent.sort_by_key(|h| h.id);
         Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))
+    }
+
+    /// `/handoff find`: the open handoffs on the seams the actor may see (those of their functions;
+    /// every seam for architects) whose title or fields hold every word, newest first.
+    async fn find(&self, actor: &str, words: &[String], now: DateTime<Utc>) -> Result<String, AppError> {
+        let scope = baton_core::history::scope(&self.model, Viewer::Person(actor), &Default::default())?;
+        let mut found = self.store.unclosed_in_seams(&scope.seams).await?;
+        found.retain(|h| baton_core::team::matches(h, words));
+        found.sort_by_key(|h| std::cmp::Reverse(h.id));
+        let away = self.store.absences(now).await?;
+        Ok(baton_core::team::found(&self.model, words, &found, &away, now))
     }
 
     /// What is on a person's plate: handoffs they own or requested, those in their function's queue,

@@ -105,6 +105,8 @@ pub enum Command {
     Mine,
     /// A function's open handoffs, received and sent (default: one's own function).
     Team(Option<String>),
+    /// Open handoffs whose title or fields hold every word.
+    Find(Vec<String>),
     /// Stall history, the health report or the chart.
     Stalls(StallsQuery),
     /// Record the open recalibration's artifact (and apply its decision).
@@ -175,6 +177,7 @@ impl Command {
             Command::New { .. }
             | Command::Mine
             | Command::Team(_)
+            | Command::Find(_)
             | Command::Stalls(_)
             | Command::Away(_)
             | Command::Help(_) => None,
@@ -256,6 +259,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("show", "/handoff show H-<n>"),
     ("mine", "/handoff mine"),
     ("team", "/handoff team [function]"),
+    ("find", "/handoff find <words>"),
     ("stalls", crate::history::USAGE),
     ("recalibrate", "/recalibrate H-<n> [playbook]"),
     (
@@ -375,6 +379,13 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "mine" => Command::Mine,
         "team" => Command::Team(args.next()),
+        "find" | "search" => {
+            let words: Vec<String> = args.collect();
+            if words.is_empty() {
+                return Err(err("say what to look for, like `/handoff find acme`".into()));
+            }
+            Command::Find(words)
+        }
         "stalls" => Command::Stalls(crate::history::parse_query(&args.collect::<Vec<_>>()).map_err(err)?),
         "record" | "postmortem" => {
             let id = id()?;

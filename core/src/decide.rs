@@ -858,6 +858,7 @@ pub fn decide_covering(
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),
         Command::Team(_) => return Err(Rejection::NotAChange("team")),
+        Command::Find(_) => return Err(Rejection::NotAChange("find")),
         Command::Away(_) => return Err(Rejection::NotAChange("away")),
         Command::Stalls(_) => return Err(Rejection::NotAChange("stalls")),
         Command::Help(_) => return Err(Rejection::NotAChange("help")),

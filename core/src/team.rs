@@ -1,6 +1,7 @@
 //! `/handoff team`: a function's handoffs still open, received (by stage: queue, under way, at the
 //! gate, back with the requester) and sent, for its members, its lead (or the lead's cover) and
-//! architects. A lead's board, and what a cover reads first.
+//! architects. A lead's board, and what a cover reads first. `/handoff find`: open handoffs by the
+//! words in their title and fields.
 
 use chrono::{DateTime, Utc};
 
@@ -66,6 +67,46 @@ pub fn function_for<'a>(
             ))
         }),
     }
+}
+
+/// Whether `h`'s title, label or field values hold every one of `words` (any case).
+pub fn matches(h: &Handoff, words: &[String]) -> bool {
+    let text =
+        std::iter::once(h.title.as_str()).chain(h.fields.values().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let text = text.to_lowercase();
+    let label = h.label().to_lowercase();
+    words.iter().map(|w| w.to_lowercase()).all(|w| text.contains(&w) || label == w)
+}
+
+/// What `/handoff find` answers: the `found` handoffs (newest first), at most [`SHOWN`] of them.
+pub fn found(model: &OperatingModel, words: &[String], found: &[Handoff], away: &Away, now: DateTime<Utc>) -> String {
+    let asked = words.join(" ");
+    if found.is_empty() {
+        return format!(
+            "No open handoff you can see holds \"{asked}\" in its title or fields. `/handoff mine` and \
+             `/handoff team` list what is open."
+        );
+    }
+    let mut out = vec![format!("Open handoffs holding \"{asked}\" ({}):", found.len())];
+    for h in found.iter().take(SHOWN) {
+        let Ok(ctx) = Ctx::new(model, &h.seam) else { continue };
+        let owner = match h.owner.as_deref() {
+            _ if h.state == State::Returned => format!("with {}", model.name_of(&h.requester)),
+            Some(o) => match away.through(model, o, now) {
+                Some(back) => format!("{} (away through {back})", model.name_of(o)),
+                None => model.name_of(o).to_string(),
+            },
+            None => format!("queue of {}", ctx.to.name),
+        };
+        let route = format!("{} → {}", ctx.from.name, ctx.to.name);
+        let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
+        let parts = [h.label(), h.title.clone(), route, h.state.to_string(), owner, stalled];
+        out.push(format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ")));
+    }
+    if found.len() > SHOWN {
+        out.push(format!("… and {} more: add a word to narrow it", found.len() - SHOWN));
+    }
+    out.join("\n")
 }
 
 /// The board of `f`: `received` are the open handoffs on seams into it, `sent` those on seams out

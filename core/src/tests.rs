@@ -1011,6 +1011,19 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
 }
 
 #[test]
+fn find_matches_every_word_in_the_title_or_fields_in_any_case() {
+    use crate::team::matches;
+    let w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert!(matches(&w.h, &words("acme")));
+    assert!(matches(&w.h, &words("RENEWAL enterprise")), "title and a field value together");
+    assert!(matches(&w.h, &words("120000")));
+    assert!(matches(&w.h, &words("h-1")), "its label");
+    assert!(!matches(&w.h, &words("acme smb")), "every word must be there");
+    assert!(!matches(&w.h, &words("account")), "field names are not searched");
+}
+
+#[test]
 fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");

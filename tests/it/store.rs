@@ -544,6 +544,16 @@ async fn the_team_board_reads_a_functions_open_handoffs_from_the_store() {
         assert!(sent.contains("Sent by Sales, still open (3):"), "{sent}");
         let refused = run("rita", "/handoff team engineering").await;
         assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
+        // Finding by the words in a title or field, among what one may see; closed work is left out.
+        let found = run("carla", "/handoff find GAMMA").await.expect("find");
+        assert_eq!(
+            found,
+            "Open handoffs holding \"GAMMA\" (1):\n• H-3 · Gamma · Sales → Customer Success · returned · with Rita Reyes"
+        );
+        let found = run("rita", "/handoff find a").await.expect("find");
+        assert!(found.starts_with("Open handoffs holding \"a\" (3):\n• H-3 · Gamma"), "newest first: {found}");
+        assert!(run("rita", "/handoff find delta").await.expect("find").starts_with("No open handoff you can see"));
+        assert!(run("eli", "/handoff find gamma").await.expect("find").starts_with("No open handoff you can see"));
     })
     .await;
 }

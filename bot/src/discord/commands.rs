@@ -40,6 +40,9 @@ pub fn definitions(model: &OperatingModel) -> Value {
         {"name": "escalations", "type": 1, "description": "What is escalated to you or your functions"},
         {"name": "handoff", "type": 1, "description": "Handoffs", "options": [
             {"type": 1, "name": "show", "description": "Show a handoff's card", "options": [handoff(true)]},
+            {"type": 1, "name": "find", "description": "Open handoffs by words in their title or fields", "options": [
+                {"type": 3, "name": "words", "description": "Words to look for, like acme renewal", "required": true,
+                 "max_length": 200}]},
             {"type": 1, "name": "team", "description": "A function's open handoffs, received and sent", "options": [
                 {"type": 3, "name": "function", "description": "The function (default: yours)", "required": false,
                  "choices": functions}]},

@@ -122,6 +122,9 @@ impl Discord {
                     "handoff" if option(options, "sub") == Some("record") => {
                         typed_line(&["/handoff record", given.unwrap_or(""), option(options, "artifact").unwrap_or("")])
                     }
+                    "handoff" if option(options, "sub") == Some("find") => {
+                        typed_line(&["/handoff find", option(options, "words").unwrap_or("")])
+                    }
                     "handoff" if option(options, "sub") == Some("team") => {
                         Ok(Command::Team(option(options, "function").map(String::from)))
                     }
