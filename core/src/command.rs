@@ -219,7 +219,7 @@ impl Command {
         let errors: Vec<FieldError> = texts
             .into_iter()
             .filter_map(|(field, text)| {
-                let c = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+                let c = invisible(&text)?;
                 let message = format!(
                     "`{field}` holds an invisible control character (U+{:04X}); type it again without it",
                     c as u32
@@ -276,6 +276,12 @@ pub fn usage(sub: &str) -> &'static str {
     USAGE.iter().find(|(name, _)| *name == sub).map_or("/handoff help", |(_, u)| u)
 }
 
+/// The first invisible control character in `text` (tabs and line breaks are text): it makes text
+/// that reads right but stores wrong (PostgreSQL refuses NUL).
+fn invisible(text: &str) -> Option<char> {
+    text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 /// Parses a command line as typed in chat (leading `/` optional, `/handoff` prefix optional).
 pub fn parse(line: &str) -> Result<Command, ParseError> {
     // A line that cannot be read still names its command in its first words, which hold no quotes.
@@ -283,8 +289,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         let (sub, _) = sub_command(line.split_whitespace().map(str::to_string));
         Err(ParseError { message, usage: usage(&sub) })
     };
-    // Invisible characters make text that reads right but stores wrong (PostgreSQL refuses NUL).
-    if let Some(c) = line.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    if let Some(c) = invisible(line) {
         let message = "the command holds an invisible control character";
         return refuse(format!("{message} (U+{:04X}); type it again without it", c as u32));
     }
