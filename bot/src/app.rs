@@ -136,16 +136,7 @@ impl App {
                 let ctx = Ctx::new(&self.model, &h.seam)?;
                 Ok(render::card(&ctx, &h, now))
             }
-            Command::Mine => {
-                let plate = self.mine(actor, now).await?;
-                Ok(match self.store.absence(actor, now).await? {
-                    Some(absence) => {
-                        let back = baton_core::away::last_day(&self.model, actor, absence.until);
-                        format!("You are away through {back} (`/away back` when you return).\n{plate}")
-                    }
-                    None => plate,
-                })
-            }
+            Command::Mine => self.mine(actor, now).await,
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
             Command::Find(words) => self.find(actor, &words, now).await,
@@ -162,7 +153,8 @@ impl App {
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
                 // Someone covering for a lead who is away may do what that lead may.
-                let covering = self.store.absences(now).await?.covered_by(actor, now);
+                let away = self.store.absences(now).await?;
+                let covering = away.covered_by(actor, now);
                 let decided = self
                     .apply(id, key, |h| {
                         baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
@@ -182,9 +174,8 @@ impl App {
                     None => d.reply,
                 };
                 if let Command::Reassign { to, .. } = &command
-                    && let Some(absence) = self.store.absence(to, now).await?
+                    && let Some(back) = away.through(&self.model, to, now)
                 {
-                    let back = baton_core::away::last_day(&self.model, to, absence.until);
                     reply += &format!(" Note: {} is away through {back}.", self.model.name_of(to));
                 }
                 self.wake.after_command();
@@ -379,6 +370,9 @@ impl App {
             }
         }
         let mut out = Vec::new();
+        if let Some(back) = away.through(&self.model, actor, now) {
+            out.push(format!("You are away through {back} (`/away back` when you return)."));
+        }
         for lead in away.covered_by(actor, now) {
             let led: Vec<&str> =
                 (self.model.functions.values().filter(|f| f.lead == lead)).map(|f| f.name.as_str()).collect();
