@@ -396,7 +396,7 @@ impl App {
             out.push("Yours:".to_string());
             for h in &own {
                 let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
-                let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
+                let stalled = render::stalled(h);
                 // Returned work has no clock running: say whose move it is.
                 let waiting = match (h.state, h.requester == actor) {
                     (baton_core::State::Returned, true) => {

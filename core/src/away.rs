@@ -64,6 +64,14 @@ impl Away {
         self.until(person, now).map(|until| last_day(model, person, until))
     }
 
+    /// `person`'s name, with `(away through Fri 04 Dec)` while they are away at `now`.
+    pub fn name(&self, model: &OperatingModel, person: &str, now: DateTime<Utc>) -> String {
+        match self.through(model, person, now) {
+            Some(back) => format!("{} (away through {back})", model.name_of(person)),
+            None => model.name_of(person).to_string(),
+        }
+    }
+
     /// Everyone away at `now`, with the end of their absence.
     pub fn people(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
         self.until.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))

@@ -57,6 +57,11 @@ pub fn lead_actions(h: &Handoff) -> Vec<Action> {
     }
 }
 
+/// `STALLED: not accepted in time` for a stalled handoff, else nothing (a list line's part).
+pub fn stalled(h: &Handoff) -> String {
+    h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default()
+}
+
 /// What the owner should do next, as a sentence.
 pub fn next_move(h: &Handoff) -> String {
     let label = h.label();

@@ -237,10 +237,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         LadderAction::NotifyLead => {
             let owner = match d.h.owner.as_deref() {
                 None => "nobody yet (in your queue)".to_string(),
-                Some(o) => match away.through(ctx.model, o, d.now) {
-                    Some(back) => format!("{} (away through {back})", ctx.model.name_of(o)),
-                    None => ctx.model.name_of(o).to_string(),
-                },
+                Some(o) => away.name(ctx.model, o, d.now),
             };
             let lead = away.acting_lead(ctx.to, d.now).to_string();
             let role = match lead == ctx.to.lead {

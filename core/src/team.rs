@@ -69,6 +69,15 @@ pub fn function_for<'a>(
     }
 }
 
+/// Who has `h` now, in words: the requester of returned work ("with Rita Reyes"), else its owner
+/// (saying whether they are away); `None` while nobody owns it.
+fn holder(model: &OperatingModel, h: &Handoff, away: &Away, now: DateTime<Utc>) -> Option<String> {
+    match h.owner.as_deref() {
+        _ if h.state == State::Returned => Some(format!("with {}", model.name_of(&h.requester))),
+        owner => owner.map(|o| away.name(model, o, now)),
+    }
+}
+
 /// Whether `h`'s title, label or field values hold every one of `words` (any case).
 pub fn matches(h: &Handoff, words: &[String]) -> bool {
     let text =
@@ -90,17 +99,9 @@ pub fn found(model: &OperatingModel, words: &[String], found: &[Handoff], away: 
     let mut out = vec![format!("Open handoffs holding \"{asked}\" ({}):", found.len())];
     for h in found.iter().take(SHOWN) {
         let Ok(ctx) = Ctx::new(model, &h.seam) else { continue };
-        let owner = match h.owner.as_deref() {
-            _ if h.state == State::Returned => format!("with {}", model.name_of(&h.requester)),
-            Some(o) => match away.through(model, o, now) {
-                Some(back) => format!("{} (away through {back})", model.name_of(o)),
-                None => model.name_of(o).to_string(),
-            },
-            None => format!("queue of {}", ctx.to.name),
-        };
+        let owner = holder(model, h, away, now).unwrap_or_else(|| format!("queue of {}", ctx.to.name));
         let route = format!("{} → {}", ctx.from.name, ctx.to.name);
-        let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
-        let parts = [h.label(), h.title.clone(), route, h.state.to_string(), owner, stalled];
+        let parts = [h.label(), h.title.clone(), route, h.state.to_string(), owner, render::stalled(h)];
         out.push(format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ")));
     }
     if found.len() > SHOWN {
@@ -121,16 +122,8 @@ pub fn board(
 ) -> String {
     let line = |h: &Handoff, other: String| {
         let Ok(ctx) = Ctx::new(model, &h.seam) else { return format!("• {} · {}", h.label(), h.title) };
-        let owner = match h.owner.as_deref() {
-            _ if h.state == State::Returned => format!("with {}", model.name_of(&h.requester)),
-            Some(o) => match away.through(model, o, now) {
-                Some(back) => format!("{} (away through {back})", model.name_of(o)),
-                None => model.name_of(o).to_string(),
-            },
-            None => "nobody yet".to_string(),
-        };
-        let stalled = h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default();
-        let parts = [h.label(), h.title.clone(), other, owner, stalled, render::due_line(&ctx, h, now)];
+        let owner = holder(model, h, away, now).unwrap_or_else(|| "nobody yet".to_string());
+        let parts = [h.label(), h.title.clone(), other, owner, render::stalled(h), render::due_line(&ctx, h, now)];
         format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · "))
     };
     let from = |h: &Handoff| Ctx::new(model, &h.seam).map(|c| format!("from {}", c.from.name)).unwrap_or_default();
