@@ -312,11 +312,8 @@ impl App {
     async fn team(&self, actor: &str, asked: Option<&str>, now: DateTime<Utc>) -> Result<String, AppError> {
         let away = self.store.absences(now).await?;
         let f = baton_core::team::function_for(&self.model, actor, asked, &away, now)?;
-        let seams = |side: fn(&baton_core::model::Seam) -> &String| -> Vec<String> {
-            self.model.seams.values().filter(|s| *side(s) == f.id).map(|s| s.id.clone()).collect()
-        };
-        let mut received = self.store.unclosed_in_seams(&seams(|s| &s.to)).await?;
-        let mut sent = self.store.unclosed_in_seams(&seams(|s| &s.from)).await?;
+        let mut received = self.store.unclosed_in_seams(&self.model.seams_into(&f.id)).await?;
+        let mut sent = self.store.unclosed_in_seams(&self.model.seams_out_of(&f.id)).await?;
         received.sort_by_key(|h| h.id);
         sent.sort_by_key(|h| h.id);
         Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))

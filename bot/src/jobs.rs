@@ -79,12 +79,9 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         not_before: model.quiet_until(person, RiskTier::Reversible, now),
         ..Intent::message(Recipient::Person(person.to_string()), IntentKind::Digest, text)
     };
-    let seams = |function: &str| -> Vec<String> {
-        model.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
-    };
     // What the function sent that was returned to its requester more than a day ago and waits on them.
     let waiting_on_requester = |function: &str| {
-        let sent: Vec<String> = model.seams.values().filter(|s| s.from == function).map(|s| s.id.clone()).collect();
+        let sent = model.seams_out_of(function);
         async move {
             let mut returned = app.store.unclosed_in_seams(&sent).await?;
             returned.retain(|h| h.state == State::Returned && h.updated_at <= now - STILL_OPEN_AFTER);
@@ -134,7 +131,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             let away = app.store.absences(now).await?;
             let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
-                for h in app.store.open_in_seams(&seams(&f.id)).await? {
+                for h in app.store.open_in_seams(&model.seams_into(&f.id)).await? {
                     if let Some(owner) = &h.owner
                         && h.updated_at <= now - STILL_OPEN_AFTER
                         && h.snooze.is_none()
@@ -173,7 +170,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         JobKind::CatchUp => {
             let away = app.store.absences(now).await?;
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
-                let open = app.store.open_in_seams(&seams(&f.id)).await?;
+                let open = app.store.open_in_seams(&model.seams_into(&f.id)).await?;
                 let queue: Vec<String> = open
                     .iter()
                     .filter(|h| matches!(h.state, State::Open | State::Reassigned))

@@ -62,6 +62,16 @@ impl OperatingModel {
         self.people.values().find(|p| p.discord.as_deref() == Some(discord_user))
     }
 
+    /// The seams into `function` (what it receives).
+    pub fn seams_into(&self, function: &str) -> Vec<SeamId> {
+        self.seams.values().filter(|s| s.to == function).map(|s| s.id.clone()).collect()
+    }
+
+    /// The seams out of `function` (what it sends).
+    pub fn seams_out_of(&self, function: &str) -> Vec<SeamId> {
+        self.seams.values().filter(|s| s.from == function).map(|s| s.id.clone()).collect()
+    }
+
     /// The function a person works in (where they lead, else where they are a member).
     pub fn home_function(&self, person: &str) -> Option<&Function> {
         let mut funcs = self.functions.values();
