@@ -371,11 +371,9 @@ impl App {
             out.push(format!("You are away through {back} (`/away back` when you return)."));
         }
         for lead in away.covered_by(actor, now) {
-            let led: Vec<&str> =
-                (self.model.functions.values().filter(|f| f.lead == lead)).map(|f| f.name.as_str()).collect();
+            let (name, led) = (self.model.name_of(&lead), self.model.led_by(&lead));
             let through = away.through(&self.model, &lead, now).unwrap_or_default();
-            let name = self.model.name_of(&lead);
-            out.push(format!("You cover for {name} as lead of {} through {through}.", led.join(" and ")));
+            out.push(format!("You cover for {name} as lead of {led} through {through}."));
         }
         if own.is_empty() && queue.is_empty() && approvals.is_empty() && left.is_empty() {
             out.push(

@@ -151,7 +151,7 @@ pub fn leave(
         "" => String::new(),
         r => format!(" ({r})"),
     };
-    let led: Vec<&Function> = model.functions.values().filter(|f| f.lead == person).collect();
+    let led = model.led_by(person);
     let cover = match cover.map(|c| c.trim_start_matches('@')) {
         None => None,
         Some(c) if c == person => return Err(Rejection::BadAbsence("name someone else to cover for you".into())),
@@ -200,7 +200,7 @@ pub fn leave(
         (list.join(", "), which)
     };
     let leads: Vec<&str> = by_lead.keys().map(|lead| model.name_of(lead)).collect();
-    let intents = by_lead
+    let mut intents = by_lead
         .into_iter()
         .map(|(lead, handoffs)| {
             let (list, which) = list(&handoffs);
@@ -227,16 +227,13 @@ pub fn leave(
             format!(" You own {}{told}.", labels.join(", "))
         }
     };
-    let mut intents = intents;
     let meanwhile = match cover {
         Some(c) => {
-            let functions: Vec<&str> = led.iter().map(|f| f.name.as_str()).collect();
             let mut text = format!(
-                "{} is away through {through}{because} and asked you to cover as lead of {}: the lead's stall \
+                "{} is away through {through}{because} and asked you to cover as lead of {led}: the lead's stall \
                  reminders come to you, and you may do what the lead may on its handoffs (reassign, snooze, return, \
                  record a recalibration).",
                 who.name,
-                functions.join(" and ")
             );
             if !own_led.is_empty() {
                 let (list, which) = list(&own_led);
@@ -251,14 +248,10 @@ pub fn leave(
                 c.name
             )
         }
-        None if !led.is_empty() => {
-            let functions: Vec<&str> = led.iter().map(|f| f.name.as_str()).collect();
-            format!(
-                "Nobody covers for you as lead of {}, so its ladder's lead step still comes to you; name a cover \
-                 with `/away until {last} cover=<person>`.",
-                functions.join(" and ")
-            )
-        }
+        None if !led.is_empty() => format!(
+            "Nobody covers for you as lead of {led}, so its ladder's lead step still comes to you; name a cover \
+             with `/away until {last} cover=<person>`.",
+        ),
         None => "Meanwhile stall reminders meant for you go to your lead or teammates.".to_string(),
     };
     let reply =

@@ -72,6 +72,12 @@ impl OperatingModel {
         self.seams.values().filter(|s| s.from == function).map(|s| s.id.clone()).collect()
     }
 
+    /// The names of the functions `person` leads, joined for a sentence: `Sales and Marketing`.
+    pub fn led_by(&self, person: &str) -> String {
+        let names: Vec<&str> = self.functions.values().filter(|f| f.lead == person).map(|f| f.name.as_str()).collect();
+        names.join(" and ")
+    }
+
     /// The function a person works in (where they lead, else where they are a member).
     pub fn home_function(&self, person: &str) -> Option<&Function> {
         let mut funcs = self.functions.values();
