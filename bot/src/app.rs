@@ -12,9 +12,10 @@ use baton_core::away::Going;
 use baton_core::command::USAGE;
 use baton_core::handoff::ReviewRequest;
 use baton_core::history::{StallsQuery, View, Viewer};
+use baton_core::plate::Plate;
 use baton_core::{
-    AwayCommand, Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, Waiting,
-    render, review,
+    AwayCommand, Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render,
+    review,
 };
 use baton_core::{Image, Intent, IntentKind, Recipient};
 use chrono::{DateTime, Utc};
@@ -136,7 +137,7 @@ impl App {
                 let ctx = Ctx::new(&self.model, &h.seam)?;
                 Ok(render::card(&ctx, &h, now))
             }
-            Command::Mine => self.mine(actor, now).await,
+            Command::Mine => Ok(self.plate(actor, now).await?.text()),
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
             Command::Find(words) => self.find(actor, &words, now).await,
@@ -331,8 +332,8 @@ impl App {
     }
 
     /// What is on a person's plate: handoffs they own or requested, those in their function's queue,
-    /// and those waiting for their approval.
-    async fn mine(&self, actor: &str, now: DateTime<Utc>) -> Result<String, AppError> {
+    /// those waiting for their approval, and (for a lead) those owned by people away.
+    pub async fn plate(&self, actor: &str, now: DateTime<Utc>) -> Result<Plate, AppError> {
         let own = self.store.open_for(actor).await?;
         let seams: Vec<String> = self
             .model
@@ -344,86 +345,19 @@ impl App {
             })
             .map(|s| s.id.clone())
             .collect();
-        let mut others = self.store.waiting_in_seams(&seams).await?;
-        others.retain(|h| !own.iter().any(|o| o.id == h.id));
-        others.sort_by_key(|h| h.id);
-        let waiting = |kind: Waiting| -> Vec<&Handoff> {
-            others.iter().filter(|h| baton_core::waiting_on(&self.model, h, actor) == Some(kind)).collect()
-        };
-        let (queue, approvals) = (waiting(Waiting::Acceptance), waiting(Waiting::Approval));
-        // For a lead (or their cover): what people away own in the functions they lead.
+        let waiting = self.store.waiting_in_seams(&seams).await?;
         let away = self.store.absences(now).await?;
-        let leads = |f: &baton_core::model::Function| f.lead == actor || away.acting_lead(f, now) == actor;
-        let mut left = Vec::new();
-        if self.model.functions.values().any(leads) {
-            for (person, until) in away.people(now) {
-                for h in self.store.open_for(person).await? {
-                    let leads = Ctx::new(&self.model, &h.seam).is_ok_and(|c| leads(c.to));
-                    if h.owner.as_deref() == Some(person) && person != actor && leads {
-                        let away = baton_core::away::last_day(&self.model, person, until);
-                        left.push((h, format!("{} away through {away}", self.model.name_of(person))));
-                    }
-                }
+        let mut of_people_away = Vec::new();
+        if baton_core::plate::leads_any(&self.model, actor, &away, now) {
+            for (person, _) in away.people(now) {
+                let mut owned = self.store.open_for(person).await?;
+                owned.retain(|h| h.owner.as_deref() == Some(person));
+                of_people_away.extend(owned);
             }
         }
-        let mut out = Vec::new();
-        if let Some(back) = away.through(&self.model, actor, now) {
-            out.push(format!("You are away through {back} (`/away back` when you return)."));
-        }
-        for lead in away.covered_by(actor, now) {
-            let (name, led) = (self.model.name_of(&lead), self.model.led_by(&lead));
-            let through = away.through(&self.model, &lead, now).unwrap_or_default();
-            out.push(format!("You cover for {name} as lead of {led} through {through}."));
-        }
-        if own.is_empty() && queue.is_empty() && approvals.is_empty() && left.is_empty() {
-            out.push(
-                "You own or requested no open handoffs, and none waits for your team to accept it or for your approval."
-                    .into(),
-            );
-            return Ok(out.join("\n"));
-        }
-        let due =
-            |h: &Handoff| Ctx::new(&self.model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
-        let line = |parts: Vec<String>| {
-            format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · "))
-        };
-        if !own.is_empty() {
-            out.push("Yours:".to_string());
-            for h in &own {
-                let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
-                let stalled = render::stalled(h);
-                // Returned work has no clock running: say whose move it is.
-                let waiting = match (h.state, h.requester == actor) {
-                    (baton_core::State::Returned, true) => {
-                        format!("waiting on you: `/handoff resubmit {} …`", h.label())
-                    }
-                    _ => due(h),
-                };
-                out.push(line(vec![h.label(), h.title.clone(), h.state.to_string(), role.into(), stalled, waiting]));
-            }
-        }
-        if !queue.is_empty() {
-            out.push("In your team's queue (accept with `/handoff accept H-<n>`):".to_string());
-            for h in queue {
-                let team = self.model.seams.get(&h.seam).and_then(|s| self.model.functions.get(&s.to));
-                let team = team.map(|f| f.name.clone()).unwrap_or_default();
-                out.push(line(vec![h.label(), h.title.clone(), team, due(h)]));
-            }
-        }
-        if !approvals.is_empty() {
-            out.push("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):".to_string());
-            for h in approvals {
-                let given = format!("{} of {} approvals", h.approvals.len(), h.tier.approvals_needed());
-                out.push(line(vec![h.label(), h.title.clone(), given, due(h)]));
-            }
-        }
-        if !left.is_empty() {
-            out.push("Owned by people away (`/handoff reassign H-<n> <person>`):".to_string());
-            for (h, away) in &left {
-                out.push(line(vec![h.label(), h.title.clone(), away.clone(), due(h)]));
-            }
-        }
-        Ok(out.join("\n"))
+        let loaded =
+            baton_core::plate::Loaded { own: &own, waiting: &waiting, of_people_away: &of_people_away, away: &away };
+        Ok(baton_core::plate::build(&self.model, actor, &loaded, now))
     }
 
     /// Stall history over the `window` before `now`, and what is stalled now.

@@ -14,6 +14,7 @@ pub mod docs;
 pub mod handoff;
 pub mod history;
 pub mod model;
+pub mod plate;
 pub mod recalibrate;
 pub mod render;
 pub mod review;

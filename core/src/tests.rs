@@ -1078,3 +1078,48 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
     );
     assert!(parse("/away soon").expect_err("no date").message.contains("nor `back`"));
 }
+
+#[test]
+fn a_plate_offers_each_person_the_buttons_they_may_use() {
+    use crate::plate::{Loaded, Plate, build};
+    // The store loads the open handoffs of everyone away only for leads and covers.
+    let plate = |w: &World, own: &[Handoff], waiting: &[Handoff], away: &Away, who: &str| -> Plate {
+        let of_people_away = if away.is_away("ana", w.now) { waiting } else { &[] };
+        build(&w.model, who, &Loaded { own, waiting, of_people_away, away }, w.now)
+    };
+    let buttons = |p: &Plate, heading: &str| -> Vec<Vec<Action>> {
+        let s = p.sections.iter().find(|s| s.heading.starts_with(heading));
+        s.map(|s| s.items.iter().map(|i| i.actions.clone()).collect()).unwrap_or_default()
+    };
+    let none = Away::default();
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let h = [w.h.clone()];
+    // Unaccepted: a member of the receiving function may accept it; the requester has no button.
+    assert_eq!(buttons(&plate(&w, &[], &h, &none, "ben"), "In your team's queue"), [vec![Action::Accept]]);
+    assert_eq!(buttons(&plate(&w, &h, &[], &none, "rita"), "Yours"), [Vec::<Action>::new()]);
+    assert!(plate(&w, &[], &h, &none, "sam").is_empty(), "not a member, nothing waits on sam");
+    w.run("ana", "/handoff accept H-1");
+    let h = [w.h.clone()];
+    let owner = [vec![Action::Ack, Action::Update, Action::Snooze, Action::Return]];
+    assert_eq!(buttons(&plate(&w, &h, &[], &none, "ana"), "Yours"), owner);
+    w.run("ana", "/handoff return H-1 which contract?");
+    let h = [w.h.clone()];
+    assert_eq!(buttons(&plate(&w, &h, &[], &none, "rita"), "Yours"), [vec![Action::Resubmit]]);
+    assert_eq!(buttons(&plate(&w, &h, &[], &none, "ana"), "Yours"), [Vec::<Action>::new()], "the owner waits");
+    w.run("rita", "/handoff resubmit H-1 contract attached");
+    w.run("ana", "/handoff done H-1");
+    let h = [w.h.clone()];
+    // At the gate: approvers decide, the owner has nothing left to press.
+    let sam = plate(&w, &[], &h, &none, "sam");
+    assert_eq!(buttons(&sam, "Waiting for your approval"), [vec![Action::Approve, Action::Reject]]);
+    assert!(sam.text().contains("• H-1 · Acme renewal · 0 of 2 approvals"), "{}", sam.text());
+    assert_eq!(buttons(&plate(&w, &h, &[], &none, "ana"), "Yours"), [Vec::<Action>::new()]);
+    // Ana away: her lead (carla) sees what she owns, with no button (reassigning is typed).
+    let away = Away::new([("ana".to_string(), t("2026-12-05T00:00:00-05:00"))]);
+    let lead = plate(&w, &[], &h, &away, "carla");
+    assert!(lead.text().contains("Owned by people away"), "{}", lead.text());
+    assert!(lead.text().contains("Ana"), "{}", lead.text());
+    assert_eq!(buttons(&lead, "Owned by people away"), [Vec::<Action>::new()]);
+    assert!(!plate(&w, &[], &h, &away, "ben").text().contains("Owned by people away"), "ben leads nothing");
+    assert!(plate(&w, &h, &[], &away, "ana").notes[0].starts_with("You are away through"));
+}

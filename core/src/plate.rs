@@ -1,0 +1,156 @@
+//! What is on a person's plate: the handoffs they own or requested, those in their function's
+//! queue, those waiting for their approval, and (for a lead or their cover) those owned by people
+//! away. `/handoff mine` shows it as text; Slack's App Home shows it with each handoff's buttons.
+
+use chrono::{DateTime, Utc};
+
+use crate::away::Away;
+use crate::decide::{Ctx, Waiting, waiting_on};
+use crate::handoff::{Action, Handoff, HandoffId, State};
+use crate::model::{Function, OperatingModel};
+use crate::render;
+
+/// A person's plate, in the order shown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plate {
+    /// Sentences about the person themselves (away; covering for a lead); shown first.
+    pub notes: Vec<String>,
+    /// The non-empty sections.
+    pub sections: Vec<Section>,
+}
+
+/// A heading and its handoffs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section {
+    /// `Yours:`, with the command that acts on the section where there is one.
+    pub heading: String,
+    /// One per handoff.
+    pub items: Vec<Item>,
+}
+
+/// A handoff on the plate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    /// Which.
+    pub id: HandoffId,
+    /// Its line: label, title and what matters to this person.
+    pub line: String,
+    /// What this person may do to it with a button (none where only a typed command will do).
+    pub actions: Vec<Action>,
+}
+
+/// What the store loaded for a person's plate.
+#[derive(Debug)]
+pub struct Loaded<'a> {
+    /// Open handoffs they own or requested.
+    pub own: &'a [Handoff],
+    /// Open handoffs on the seams they receive on or approve for (their queue and gates).
+    pub waiting: &'a [Handoff],
+    /// Open handoffs of everyone away (what a lead or cover is shown of them).
+    pub of_people_away: &'a [Handoff],
+    /// Who is away, and their covers.
+    pub away: &'a Away,
+}
+
+/// The buttons the owner (or requester) of `h` has on their plate.
+fn own_actions(h: &Handoff, actor: &str) -> Vec<Action> {
+    match (h.owner.as_deref() == Some(actor), h.state) {
+        // At the gate the owner can do nothing more; the approvers decide.
+        (true, State::AwaitingGate) => Vec::new(),
+        (true, _) => render::actions(h),
+        (false, State::Returned) if h.requester == actor => vec![Action::Resubmit],
+        (false, _) => Vec::new(),
+    }
+}
+
+/// `person`'s plate at `now`.
+pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: DateTime<Utc>) -> Plate {
+    let away = loaded.away;
+    let mut notes = Vec::new();
+    if let Some(back) = away.through(model, actor, now) {
+        notes.push(format!("You are away through {back} (`/away back` when you return)."));
+    }
+    for lead in away.covered_by(actor, now) {
+        let (name, led) = (model.name_of(&lead), model.led_by(&lead));
+        let through = away.through(model, &lead, now).unwrap_or_default();
+        notes.push(format!("You cover for {name} as lead of {led} through {through}."));
+    }
+    let due = |h: &Handoff| Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
+    let line = |parts: Vec<String>| parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ");
+    let mut sections = Vec::new();
+    let mut section = |heading: &str, items: Vec<Item>| {
+        if !items.is_empty() {
+            sections.push(Section { heading: heading.to_string(), items });
+        }
+    };
+
+    let yours = loaded.own.iter().map(|h| {
+        let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
+        // Returned work has no clock running: say whose move it is.
+        let next = match (h.state, h.requester == actor) {
+            (State::Returned, true) => format!("waiting on you: `/handoff resubmit {} …`", h.label()),
+            _ => due(h),
+        };
+        let parts = vec![h.label(), h.title.clone(), h.state.to_string(), role.into(), render::stalled(h), next];
+        Item { id: h.id, line: line(parts), actions: own_actions(h, actor) }
+    });
+    section("Yours:", yours.collect());
+
+    let mut others: Vec<&Handoff> =
+        loaded.waiting.iter().filter(|h| !loaded.own.iter().any(|o| o.id == h.id)).collect();
+    others.sort_by_key(|h| h.id);
+    let waiting = |kind: Waiting| others.iter().copied().filter(move |h| waiting_on(model, h, actor) == Some(kind));
+    let queue = waiting(Waiting::Acceptance).map(|h| {
+        let team = model.seams.get(&h.seam).and_then(|s| model.functions.get(&s.to));
+        let team = team.map(|f| f.name.clone()).unwrap_or_default();
+        Item { id: h.id, line: line(vec![h.label(), h.title.clone(), team, due(h)]), actions: vec![Action::Accept] }
+    });
+    section("In your team's queue (accept with `/handoff accept H-<n>`):", queue.collect());
+    let approvals = waiting(Waiting::Approval).map(|h| {
+        let given = format!("{} of {} approvals", h.approvals.len(), h.tier.approvals_needed());
+        let parts = vec![h.label(), h.title.clone(), given, due(h)];
+        Item { id: h.id, line: line(parts), actions: vec![Action::Approve, Action::Reject] }
+    });
+    section("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):", approvals.collect());
+
+    // For a lead (or their cover): what people away own in the functions they lead.
+    let leads = |f: &Function| f.lead == actor || away.acting_lead(f, now) == actor;
+    let left = loaded.of_people_away.iter().filter_map(|h| {
+        let owner = h.owner.as_deref().filter(|o| *o != actor && away.is_away(o, now))?;
+        Ctx::new(model, &h.seam).is_ok_and(|c| leads(c.to)).then_some(())?;
+        let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
+        Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
+    });
+    section("Owned by people away (`/handoff reassign H-<n> <person>`):", left.collect());
+    Plate { notes, sections }
+}
+
+impl Plate {
+    /// Whether nothing waits on the person (notes aside).
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+
+    /// The plate as `/handoff mine` answers it.
+    pub fn text(&self) -> String {
+        let mut out = self.notes.clone();
+        if self.is_empty() {
+            out.push(EMPTY.into());
+        }
+        for s in &self.sections {
+            out.push(s.heading.clone());
+            out.extend(s.items.iter().map(|i| format!("• {}", i.line)));
+        }
+        out.join("\n")
+    }
+}
+
+/// What an empty plate says.
+pub const EMPTY: &str =
+    "You own or requested no open handoffs, and none waits for your team to accept it or for your approval.";
+
+/// Whether `person` leads (or covers for the lead of) any function at `now`: only then are the
+/// handoffs of people away worth loading for their plate.
+pub fn leads_any(model: &OperatingModel, person: &str, away: &Away, now: DateTime<Utc>) -> bool {
+    model.functions.values().any(|f| f.lead == person || away.acting_lead(f, now) == person)
+}
