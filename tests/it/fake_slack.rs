@@ -55,6 +55,8 @@ struct Inner {
     base: String,
     /// Files by id: `(declared length, bytes once uploaded, completed)`.
     files: HashMap<String, (usize, Option<Vec<u8>>, bool)>,
+    /// Each user's App Home tab as last published, with its hash.
+    homes: HashMap<String, Value>,
 }
 
 /// A running fake.
@@ -131,6 +133,11 @@ fn slack_error(error: &str) -> Value {
 }
 
 impl FakeSlack {
+    /// `user`'s App Home tab as last published (with the `id` and `hash` Slack gives it).
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.inner.lock().expect("lock").homes.get(user).cloned()
+    }
+
     /// The bytes of an uploaded file whose upload was completed.
     pub fn file(&self, id: &str) -> Option<Vec<u8>> {
         let s = self.inner.lock().expect("lock");
@@ -180,6 +187,8 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
             .then_some("invalid_arguments"),
         "views.update" => (body["view_id"].as_str().is_none_or(str::is_empty) || invalid_view(&body["view"]))
             .then_some("invalid_arguments"),
+        "views.publish" => (body["user_id"].as_str().is_none_or(str::is_empty) || invalid_home(&body["view"]))
+            .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
         "conversations.list" => None,
         "files.getUploadURLExternal" => {
@@ -216,6 +225,37 @@ fn invalid_view(view: &Value) -> bool {
         || blocks.len() > 100
         || longer(&view["private_metadata"], 3000)
         || blocks.iter().any(|b| bad_element(&b["element"]))
+}
+
+/// Whether Slack would refuse an App Home tab: not of type `home`, a modal's title, submit or close,
+/// more than 100 blocks, a section's text over 3000 characters, a header's over 150, an actions
+/// block with more than 25 elements or a button without an action id, text or a value over 2000.
+fn invalid_home(view: &Value) -> bool {
+    let longer = |v: &Value, max: usize| v.as_str().is_some_and(|t| t.chars().count() > max);
+    let blocks = view["blocks"].as_array().cloned().unwrap_or_default();
+    let bad_block = |b: &Value| match b["type"].as_str() {
+        Some("section") => longer(&b["text"]["text"], 3000),
+        Some("header") => b["text"]["type"] != "plain_text" || longer(&b["text"]["text"], 150),
+        Some("actions") => {
+            let elements = b["elements"].as_array().cloned().unwrap_or_default();
+            elements.is_empty()
+                || elements.len() > 25
+                || elements.iter().any(|e| {
+                    e["type"] == "button"
+                        && (e["action_id"].as_str().is_none_or(str::is_empty)
+                            || e["text"]["text"].as_str().is_none_or(str::is_empty)
+                            || longer(&e["value"], 2000))
+                })
+        }
+        Some("context") => b["elements"].as_array().is_none_or(|e| e.is_empty() || e.len() > 10),
+        Some("divider") => false,
+        _ => true,
+    };
+    view["type"] != "home"
+        || ["title", "submit", "close"].iter().any(|k| !view[*k].is_null())
+        || blocks.is_empty()
+        || blocks.len() > 100
+        || blocks.iter().any(bad_block)
 }
 
 async fn handle(
@@ -341,6 +381,15 @@ async fn handle(
             }
         }
         "views.open" | "views.update" => axum::Json(json!({"ok": true, "view": json_body["view"]})).into_response(),
+        "views.publish" => {
+            let user = json_body["user_id"].as_str().unwrap_or("").to_string();
+            let mut view = json_body["view"].clone();
+            view["id"] = json!(format!("V_home_{user}"));
+            view["hash"] = json!(format!("{}.{}", s.next_ts, user));
+            s.next_ts += 1;
+            s.homes.insert(user, view.clone());
+            axum::Json(json!({"ok": true, "view": view})).into_response()
+        }
         "conversations.open" => {
             let user = json_body["users"].as_str().unwrap_or("");
             axum::Json(json!({"ok": true, "channel": {"id": resolve(user)}})).into_response()

@@ -140,6 +140,47 @@ impl Bot {
         self.delivered().await;
     }
 
+    /// A signed Events API callback carrying `event`.
+    async fn event(&self, id: &str, event: Value) -> u16 {
+        let body = json!({"token": "legacy", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback",
+            "event_id": id, "event_time": 1, "event": event});
+        self.signed("/slack/events", "application/json", body.to_string()).await.0
+    }
+
+    /// `user` opening Baton's App Home on `tab` (`home` or `messages`).
+    async fn open_home(&self, user: &str, tab: &str, id: &str) -> u16 {
+        let event = json!({"type": "app_home_opened", "user": user, "channel": format!("D_{user}"), "tab": tab,
+            "event_ts": "1.1"});
+        self.event(id, event).await
+    }
+
+    /// A click on button `action` (of handoff `value`, if given) in `user`'s App Home as it now
+    /// stands: no message and no `response_url`, the tab's view instead.
+    fn home_click(&self, user: &str, action: &str, value: Option<&str>) -> Value {
+        let home = self.slack.home(user).expect("a published home");
+        let found = home["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["elements"].as_array())
+            .flatten()
+            .any(|e| e["action_id"] == action && value.is_none_or(|v| e["value"] == v));
+        assert!(found, "no `{action}` button for {value:?} in {user}'s home: {home}");
+        let mut click = json!({"action_id": action, "block_id": "b", "type": "button",
+                               "action_ts": format!("{}", Utc::now().timestamp_micros())});
+        if let Some(v) = value {
+            click["value"] = json!(v);
+        }
+        json!({
+            "type": "block_actions", "team": {"id": "T0001", "domain": "example"}, "user": {"id": user},
+            "api_app_id": "A1", "token": "legacy", "trigger_id": format!("trig-home-{action}-{user}"),
+            "container": {"type": "view", "view_id": home["id"]},
+            "view": {"id": home["id"], "hash": home["hash"], "type": "home", "callback_id": "",
+                     "private_metadata": "", "blocks": home["blocks"], "state": {"values": {}}},
+            "actions": [click],
+        })
+    }
+
     /// A click on a button of the card as it now stands in `channel`.
     fn click(&self, user: &str, action: &str, channel: &str) -> Value {
         let message = self.slack.history(channel).last().cloned().expect("a card");
@@ -318,6 +359,9 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
         bot.slack.history(RITA).iter().any(|m| m["text"].as_str().unwrap_or("").contains("H-1")),
         "confirmation DM"
     );
+    // The form may have come from the App Home: Rita's is drawn again with what she handed off.
+    eventually(10, "Rita's home", || async { bot.slack.home(RITA).is_some_and(|h| h.to_string().contains("H-1")) })
+        .await;
     running_stop(bot).await;
 }
 
@@ -929,4 +973,90 @@ async fn a_message_a_crashed_delivery_posted_is_found_by_channel_name_id_or_user
     // History is read with form arguments, as Slack requires of read methods.
     let history = slack.ok_calls("conversations.history");
     assert!(history.iter().all(|c| c.body["include_all_metadata"] == "true"), "{history:?}");
+}
+
+#[tokio::test]
+async fn the_app_home_shows_a_persons_plate_and_its_buttons_act_and_answer_by_dm() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    let home_of = |user: &'static str| bot.slack.home(user).map(|h| h.to_string()).unwrap_or_default();
+    let told = |user: &str, text: &str| {
+        bot.slack.history(user).iter().filter(|m| m["text"].as_str().unwrap_or("").contains(text)).count()
+    };
+
+    // Ben and Ana open the tab: H-1 is in their team's queue, with Accept. The messages tab
+    // draws nothing.
+    assert_eq!(bot.open_home(BEN, "messages", "Ev-m").await, 200);
+    assert_eq!(bot.open_home(BEN, "home", "Ev-1").await, 200);
+    bot.open_home(ANA, "home", "Ev-2").await;
+    eventually(10, "both homes", || async { bot.slack.home(BEN).is_some() && bot.slack.home(ANA).is_some() }).await;
+    assert_eq!(bot.slack.ok_calls("views.publish").len(), 2, "the messages tab publishes nothing");
+    assert!(home_of(BEN).contains("In your team's queue") && home_of(BEN).contains("Acme renewal"), "{}", home_of(BEN));
+    let anas_accept = bot.home_click(ANA, "accept", Some("H-1"));
+
+    // Accept from the tab: Ben owns H-1, is told so by DM, and his tab is drawn again with the
+    // owner's buttons.
+    let accept = bot.home_click(BEN, "accept", Some("H-1"));
+    assert_eq!(bot.interact(&accept).await, (200, Value::Null));
+    eventually(10, "Ben's tab redrawn", || async { home_of(BEN).contains("you are owner") }).await;
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!((h.state, h.owner.as_deref()), (State::Accepted, Some("ben")));
+    bot.delivered().await;
+    assert_eq!(told(BEN, "You own H-1 now"), 1, "{:?}", bot.slack.history(BEN));
+    bot.home_click(BEN, "ack", Some("H-1"));
+
+    // The same click replayed (Slack retrying, a double click): acts once, answers once.
+    assert_eq!(bot.interact(&accept).await.0, 200);
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    bot.delivered().await;
+    assert_eq!(told(BEN, "You own H-1 now"), 1, "{:?}", bot.slack.history(BEN));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM events WHERE kind = 'accepted'").await, 1);
+
+    // A refusal from the tab is told by DM too: Ana presses Accept on a tab drawn before Ben
+    // took H-1; her tab is drawn again without it.
+    bot.interact(&anas_accept).await;
+    eventually(10, "the refusal by DM", || async {
+        bot.app.store.outbox_depth().await.unwrap_or(1) == 0 && told(ANA, "✗") == 1
+    })
+    .await;
+    assert_eq!(bot.app.get(1).await.expect("H-1").owner.as_deref(), Some("ben"));
+    eventually(10, "Ana's tab redrawn", || async { home_of(ANA).contains("no open handoffs") }).await;
+
+    // At the gate: the approvers' tabs offer Approve; the requester's does not.
+    bot.app
+        .handle("ben", Surface::Console, baton_core::parse("/handoff done H-1").expect("done"), Utc::now(), None)
+        .await
+        .expect("done");
+    bot.open_home(RITA, "home", "Ev-3").await;
+    eventually(10, "Rita's home", || async { home_of(RITA).contains("awaiting gate") }).await;
+    assert!(!home_of(RITA).contains("\"approve\""), "no Approve for the requester: {}", home_of(RITA));
+    bot.open_home(CARLA, "home", "Ev-4").await;
+    eventually(10, "Carla's home", || async { home_of(CARLA).contains("Waiting for your approval") }).await;
+    bot.interact(&bot.home_click(CARLA, "approve", Some("H-1"))).await;
+    eventually(10, "Carla's approval", || async {
+        bot.app.get(1).await.is_ok_and(|h| h.approvals.iter().any(|a| a.by == "carla"))
+    })
+    .await;
+    eventually(10, "Carla's tab redrawn", || async { home_of(CARLA).contains("no open handoffs") }).await;
+
+    // Hand off work: the new-handoff form opens.
+    bot.interact(&bot.home_click(RITA, "home_new", None)).await;
+    eventually(10, "the form", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    assert_eq!(bot.slack.ok_calls("views.open")[0].body["view"]["callback_id"], "handoff_new");
+
+    // Slack busy: the tab is published on a later attempt.
+    const SAM: &str = "U0SAM00001";
+    bot.slack.script("views.publish", vec![Scripted::Error("internal_error")]);
+    bot.open_home(SAM, "home", "Ev-5").await;
+    eventually(10, "Sam's home after a retry", || async { bot.slack.home(SAM).is_some() }).await;
+    assert!(home_of(SAM).contains("Waiting for your approval"), "{}", home_of(SAM));
+    let refused = bot.slack.calls().into_iter().filter(|c| c.method == "views.publish" && c.error.is_some()).count();
+    assert_eq!(refused, 1, "the first attempt was refused");
+
+    // Someone Baton does not know is told how to be added, in the tab.
+    bot.open_home("U0NOBODY01", "home", "Ev-6").await;
+    eventually(10, "a stranger's home", || async { bot.slack.home("U0NOBODY01").is_some() }).await;
+    assert!(home_of("U0NOBODY01").contains("slack = \\\"U0NOBODY01\\\""), "{}", home_of("U0NOBODY01"));
+    running_stop(bot).await;
 }

@@ -149,6 +149,11 @@ impl SlackApi {
         self.call("views.open", "views", &json!({"trigger_id": trigger_id, "view": view}), now).await.map(drop)
     }
 
+    /// Publishes `user`'s App Home tab.
+    pub async fn views_publish(&self, user: &str, view: &Value, now: DateTime<Utc>) -> Result<(), SendError> {
+        self.call("views.publish", "views.publish", &json!({"user_id": user, "view": view}), now).await.map(drop)
+    }
+
     /// Replaces an open modal; `hash` guards against a concurrent update.
     pub async fn views_update(
         &self,

@@ -1,10 +1,10 @@
 //! Block Kit rendering of platform-neutral intents, with Slack's escaping and size limits.
 
-use baton_core::{Action, Intent, IntentKind};
+use baton_core::{Action, HandoffId, Intent, IntentKind};
 use serde_json::{Value, json};
 
 /// Slack's limit on a section block's text.
-const SECTION_MAX: usize = 3000;
+pub const SECTION_MAX: usize = 3000;
 /// Slack's limit on a message's fallback `text`.
 const TEXT_MAX: usize = 4000;
 /// Slack's limit on blocks per message.
@@ -88,6 +88,25 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
     }
 }
 
+/// An actions block `block_id` with a button for each of `actions` on handoff `h`.
+pub fn buttons(h: HandoffId, actions: &[Action], block_id: &str) -> Value {
+    let elements: Vec<Value> = actions
+        .iter()
+        .map(|a| {
+            let (label, id) = button(*a);
+            let mut b = json!({"type": "button", "action_id": id, "value": format!("H-{h}"),
+                "text": {"type": "plain_text", "text": label}});
+            match a {
+                Action::Accept | Action::Approve => b["style"] = json!("primary"),
+                Action::Reject | Action::Blocked => b["style"] = json!("danger"),
+                _ => {}
+            }
+            b
+        })
+        .collect();
+    json!({"type": "actions", "block_id": block_id, "elements": elements})
+}
+
 /// The `chat.postMessage` / `chat.update` body (without `channel`) for an intent. `mentions`
 /// are Slack user ids to ping (a recalibration's participants): only Baton adds mention tokens;
 /// anything in the text is escaped.
@@ -113,22 +132,7 @@ pub fn message(intent: &Intent, mentions: &[String]) -> Value {
     if !intent.actions.is_empty()
         && let Some(h) = intent.handoff
     {
-        let elements: Vec<Value> = intent
-            .actions
-            .iter()
-            .map(|a| {
-                let (label, id) = button(*a);
-                let mut b = json!({"type": "button", "action_id": id, "value": format!("H-{h}"),
-                    "text": {"type": "plain_text", "text": label}});
-                match a {
-                    Action::Accept | Action::Approve => b["style"] = json!("primary"),
-                    Action::Reject | Action::Blocked => b["style"] = json!("danger"),
-                    _ => {}
-                }
-                b
-            })
-            .collect();
-        blocks.push(json!({"type": "actions", "block_id": format!("handoff:{h}"), "elements": elements}));
+        blocks.push(buttons(h, &intent.actions, &format!("handoff:{h}")));
     }
     json!({"text": truncate(&text, TEXT_MAX), "blocks": blocks, "unfurl_links": false, "unfurl_media": false})
 }

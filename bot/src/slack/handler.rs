@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::api::SlackApi;
 use super::blocks::escape;
-use super::modal;
 use super::payload::{Event, EventRequest, Interaction, SlashCommand, View, typed_text};
+use super::{home, modal};
 use crate::app::{App, AppError, outcome};
 
 /// By default, how long a command may run before the acknowledgement goes out without it; the answer then
@@ -31,6 +31,20 @@ pub struct Slack {
     /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s;
     /// zero: always acknowledge first).
     pub ack_budget: Duration,
+}
+
+/// Where an answer given after the acknowledgement goes.
+#[derive(Clone, Debug)]
+enum Reply {
+    /// The `response_url` of the command or message (none: nowhere, as for a modal's own buttons).
+    Url(Option<String>),
+    /// The person's direct messages, once per key: the App Home has no `response_url`.
+    Dm {
+        /// Who.
+        person: String,
+        /// The replay key of what is answered.
+        key: String,
+    },
 }
 
 fn ephemeral(text: &str) -> Value {
@@ -51,9 +65,9 @@ impl Slack {
     }
 
     /// Opens the form behind Return, Reject, Snooze or Post update for handoff `id`.
-    fn open_reason_form(&self, kind: &str, id: u64, trigger_id: String, response_url: Option<String>) {
+    fn open_reason_form(&self, kind: &str, id: u64, trigger_id: String, reply: Reply) {
         let instead = usage(kind).replace("H-<n>", &format!("H-{id}"));
-        self.open_modal(trigger_id, modal::reason(kind, id), response_url, &instead);
+        self.open_modal(trigger_id, modal::reason(kind, id), reply, &instead);
     }
 
     /// Opens the form that edits handoff `id` (or, with `resubmit`, answers its return), filled
@@ -64,7 +78,7 @@ impl Slack {
         id: u64,
         resubmit: bool,
         trigger_id: String,
-        response_url: Option<String>,
+        reply: Reply,
     ) -> Result<(), String> {
         let h = self.app.get(id).await.map_err(|e| outcome(Err(e)))?;
         let now = Utc::now();
@@ -83,27 +97,41 @@ impl Slack {
         };
         may(&self.app.model, &h, &probe, person, &away.covered_by(person, now), now).map_err(|r| format!("✗ {r}"))?;
         let instead = usage(sub).replace("H-<n>", &h.label());
-        self.open_modal(trigger_id, form, response_url, &instead);
+        self.open_modal(trigger_id, form, reply, &instead);
         Ok(())
     }
 
     /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
-    /// outage), the person is told through `response_url` and given the command to type instead.
-    fn open_modal(&self, trigger_id: String, view: Value, response_url: Option<String>, instead: &str) {
+    /// outage), the person is told (through `response_url`, or by DM from the App Home) and given
+    /// the command to type instead.
+    fn open_modal(&self, trigger_id: String, view: Value, reply: Reply, instead: &str) {
         let me = self.clone();
         let instead = instead.to_string();
         tokio::spawn(async move {
             if let Err(e) = me.api.views_open(&trigger_id, &view, Utc::now()).await {
                 tracing::error!("views.open failed: {e}");
                 let text = format!("Baton could not open the form ({e}). Type it instead: {instead}");
-                me.respond_later(response_url, text);
+                me.respond_later(reply, text);
             }
         });
     }
 
-    /// Answers through `response_url` after the acknowledgement.
-    fn respond_later(&self, url: Option<String>, text: String) {
-        let Some(url) = url else { return };
+    /// Answers after the acknowledgement: through `response_url`, or by DM.
+    fn respond_later(&self, reply: Reply, text: String) {
+        let url = match reply {
+            Reply::Url(Some(url)) => url,
+            Reply::Url(None) => return,
+            Reply::Dm { person, key } => {
+                let app = self.app.clone();
+                tokio::spawn(async move {
+                    let dm = Intent::message(Recipient::Person(person), IntentKind::Notice, text);
+                    if let Err(e) = app.reply_once(&format!("{key}:reply"), &dm, Utc::now()).await {
+                        tracing::error!("queueing an answer by DM failed: {e}");
+                    }
+                });
+                return;
+            }
+        };
         let api = self.api.clone();
         tokio::spawn(async move {
             for attempt in 0..3u64 {
@@ -129,7 +157,7 @@ impl Slack {
         person: String,
         command: Command,
         key: String,
-        late: Option<String>,
+        late: Reply,
         place: Option<Recipient>,
     ) -> Option<String> {
         let span = tracing::info_span!("slack_interaction", person = %person, handoff = command.target());
@@ -161,7 +189,7 @@ impl Slack {
         let text = text.trim();
         if cmd.command == "/handoff" && (text.is_empty() || text.eq_ignore_ascii_case("new")) {
             let form = modal::new_handoff(&self.app.model, &person, None);
-            self.open_modal(cmd.trigger_id.clone(), form, Some(cmd.response_url.clone()), usage("new"));
+            self.open_modal(cmd.trigger_id.clone(), form, Reply::Url(Some(cmd.response_url.clone())), usage("new"));
             return Value::Null;
         }
         // A command that needs words the person did not give asks for them in a form.
@@ -173,13 +201,13 @@ impl Slack {
         if let ("return" | "reject" | "snooze" | "update", [word]) = (sub.as_str(), rest)
             && let Some(id) = parse_id(word)
         {
-            self.open_reason_form(&sub, id, cmd.trigger_id.clone(), Some(cmd.response_url.clone()));
+            self.open_reason_form(&sub, id, cmd.trigger_id.clone(), Reply::Url(Some(cmd.response_url.clone())));
             return Value::Null;
         }
         if let ("edit", [word]) = (sub.as_str(), rest)
             && let Some(id) = parse_id(word)
         {
-            let url = Some(cmd.response_url.clone());
+            let url = Reply::Url(Some(cmd.response_url.clone()));
             return match self.open_contract_form(&person, id, false, cmd.trigger_id.clone(), url).await {
                 Ok(()) => Value::Null,
                 Err(refused) => ephemeral(&refused),
@@ -192,7 +220,7 @@ impl Slack {
         };
         let key = format!("slack:command:{}", cmd.trigger_id);
         let place = Some(Recipient::SlackChannel(cmd.channel_id.clone()));
-        match self.run(person, command, key, Some(cmd.response_url.clone()), place).await {
+        match self.run(person, command, key, Reply::Url(Some(cmd.response_url.clone())), place).await {
             Some(reply) => ephemeral(&reply),
             None => ephemeral("Working on it; the answer will follow here."),
         }
@@ -203,12 +231,26 @@ impl Slack {
         match i {
             Interaction::BlockActions { user, actions, trigger_id, response_url, message, view } => {
                 let Some(person) = self.person(&user) else {
-                    self.respond_later(response_url, unknown_user(&user));
+                    self.respond_later(Reply::Url(response_url), unknown_user(&user));
                     return Value::Null;
                 };
                 let Some(action) = actions.first() else { return Value::Null };
                 let handoff = action.value.as_deref().and_then(parse_id);
+                // The App Home has no message to answer under: its answers go by DM, and a
+                // click's replay key is of the tab as it was drawn.
+                let home = view.as_ref().filter(|v| v.kind == "home").map(|v| json!({"ts": v.id, "text": v.hash}));
+                let key =
+                    click_key(&user, &action.action_id, action.value.as_deref(), message.as_ref().or(home.as_ref()));
+                let reply = match home {
+                    Some(_) => Reply::Dm { person: person.clone(), key: key.clone() },
+                    None => Reply::Url(response_url),
+                };
                 match (action.action_id.as_str(), handoff) {
+                    (home::NEW, _) => {
+                        let form = modal::new_handoff(&self.app.model, &person, None);
+                        self.open_modal(trigger_id, form, reply, usage("new"));
+                    }
+                    (home::REFRESH, _) => self.publish_home(user),
                     (modal::SEAM_PICK, _) => {
                         if let (Some(view), Some(seam)) = (view, action.selected_option.as_ref()) {
                             let form = modal::new_handoff(&self.app.model, &person, Some(&seam.value));
@@ -221,14 +263,14 @@ impl Slack {
                         }
                     }
                     (kind @ ("return" | "reject" | "snooze" | "update"), Some(id)) => {
-                        self.open_reason_form(kind, id, trigger_id, response_url);
+                        self.open_reason_form(kind, id, trigger_id, reply);
                     }
                     ("resubmit", Some(id)) => {
                         let me = self.clone();
                         tokio::spawn(async move {
-                            let opened = me.open_contract_form(&person, id, true, trigger_id, response_url.clone());
+                            let opened = me.open_contract_form(&person, id, true, trigger_id, reply.clone());
                             if let Err(refused) = opened.await {
-                                me.respond_later(response_url, refused);
+                                me.respond_later(reply, refused);
                             }
                         });
                     }
@@ -239,13 +281,16 @@ impl Slack {
                             "blocked" => Command::Recalibrate { id, playbook: None },
                             _ => Command::Approve(id),
                         };
-                        let key = click_key(&user, &action.action_id, action.value.as_deref(), message.as_ref());
                         let me = self.clone();
+                        let from_home = matches!(reply, Reply::Dm { .. });
                         tokio::spawn(async move {
-                            // The answer always goes through response_url: a block action's
+                            // The answer always goes after the acknowledgement: a block action's
                             // acknowledgement body is not shown.
-                            if let Some(text) = me.run(person, command, key, response_url.clone(), None).await {
-                                me.respond_later(response_url, text);
+                            if let Some(text) = me.run(person, command, key, reply.clone(), None).await {
+                                me.respond_later(reply, text);
+                            }
+                            if from_home {
+                                me.publish_home(user);
                             }
                         });
                     }
@@ -302,6 +347,8 @@ impl Slack {
                 if let Err(e) = self.app.reply_once(&format!("{key}:reply"), &dm, now).await {
                     tracing::error!("queueing the confirmation failed: {e}");
                 }
+                // The form may have been opened from the App Home, which should show the change.
+                self.publish_home(user.to_string());
                 json!({"response_action": "clear"})
             }
             Err(AppError::Duplicate) => json!({"response_action": "clear"}),
@@ -332,11 +379,49 @@ impl Slack {
                 });
                 Value::Null
             }
+            EventRequest::Callback { event: Event::AppHomeOpened { user, tab }, .. } => {
+                // Drawn afresh at every visit (publishing again is harmless, so Slack's retries
+                // need no key).
+                if tab == "home" {
+                    self.publish_home(user);
+                }
+                Value::Null
+            }
             EventRequest::Callback { event: Event::Other(kind), .. } => {
                 tracing::debug!("ignored event `{kind}`");
                 Value::Null
             }
         }
+    }
+
+    /// Publishes the App Home tab of Slack user `user` (after the acknowledgement): their plate,
+    /// or why Baton cannot show one. Retried a few times when Slack is busy.
+    fn publish_home(&self, user: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let now = Utc::now();
+            let view = match me.person(&user) {
+                None => home::notice(&unknown_user(&user), now),
+                Some(person) => match me.app.plate(&person, now).await {
+                    Ok(plate) => home::view(&plate, now),
+                    Err(e) => home::notice(&outcome(Err(e)), now),
+                },
+            };
+            for attempt in 1..=3u32 {
+                match me.api.views_publish(&user, &view, Utc::now()).await {
+                    Ok(()) => return,
+                    Err(crate::deliver::SendError::Retry { reason, after }) if attempt < 3 => {
+                        tracing::warn!("views.publish failed (attempt {attempt}): {reason}");
+                        let wait = after.and_then(|a| a.to_std().ok()).unwrap_or(Duration::from_millis(500));
+                        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+                    }
+                    Err(e) => {
+                        tracing::error!("views.publish failed: {e}");
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// `@baton H-12` answers with the card.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod blocks;
 pub mod handler;
+pub mod home;
 pub mod modal;
 pub mod payload;
 pub mod routes;

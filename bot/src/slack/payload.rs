@@ -149,11 +149,14 @@ pub struct SelectedOption {
     pub value: String,
 }
 
-/// A modal as Slack sends it back.
+/// A modal (or the App Home) as Slack sends it back.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct View {
     /// View id.
     pub id: String,
+    /// `modal` or `home`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
     /// Changes on every update; with `id`, identifies one submission.
     #[serde(default)]
     pub hash: String,
@@ -295,6 +298,13 @@ pub enum Event {
         /// Where.
         channel: String,
     },
+    /// Someone opened Baton's App Home (`tab`: `home` or `messages`).
+    AppHomeOpened {
+        /// Who.
+        user: String,
+        /// Which tab.
+        tab: String,
+    },
     /// Anything else (acknowledged, ignored).
     Other(String),
 }
@@ -319,6 +329,10 @@ pub fn parse_event_json(v: &Value) -> Result<EventRequest, String> {
                     user: text(&e["user"], "user")?,
                     text: e["text"].as_str().unwrap_or("").to_string(),
                     channel: text(&e["channel"], "channel")?,
+                },
+                Some("app_home_opened") => Event::AppHomeOpened {
+                    user: text(&e["user"], "user")?,
+                    tab: e["tab"].as_str().unwrap_or("home").to_string(),
                 },
                 Some(other) => Event::Other(other.to_string()),
                 None => return Err("the event callback has no event type".into()),
