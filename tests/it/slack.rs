@@ -871,6 +871,8 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "channels:read",
         "groups:read",
         "app_mention",
+        "app_home_opened",
+        "home_tab_enabled: true",
         "interactivity:",
     ] {
         assert!(manifest.contains(needle), "the manifest lacks {needle}");

@@ -368,6 +368,10 @@ mod tests {
         assert!(matches!(parse_interaction_json(&v), Ok(Interaction::ViewSubmission { .. })));
         let e = parse_event(fixture("event_app_mention.json").as_bytes()).expect("event");
         assert!(matches!(e, EventRequest::Callback { event: Event::AppMention { .. }, .. }));
+        // The app_home_opened example of Slack's event reference (its `blocks` emptied).
+        let e = parse_event(fixture("event_app_home_opened.json").as_bytes()).expect("event");
+        let opened = Event::AppHomeOpened { user: "U123ABC456".into(), tab: "home".into() };
+        assert_eq!(e, EventRequest::Callback { event_id: "Ev123ABC457".into(), event: opened });
         let e = parse_event(fixture("url_verification.json").as_bytes()).expect("event");
         assert!(matches!(e, EventRequest::UrlVerification { .. }));
     }
