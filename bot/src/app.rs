@@ -137,6 +137,11 @@ impl App {
                 let ctx = Ctx::new(&self.model, &h.seam)?;
                 Ok(render::card(&ctx, &h, now))
             }
+            Command::Log(id) => {
+                let h = self.get(id).await?;
+                let ctx = Ctx::new(&self.model, &h.seam)?;
+                Ok(baton_core::activity::log(&ctx, &h, &self.store.events(id).await?, now))
+            }
             Command::Mine => Ok(self.plate(actor, now).await?.text()),
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,

@@ -101,6 +101,8 @@ pub enum Command {
     },
     /// Show a handoff's card.
     Show(HandoffId),
+    /// What happened to a handoff, from its audit trail.
+    Log(HandoffId),
     /// List what I own or requested.
     Mine,
     /// A function's open handoffs, received and sent (default: one's own function).
@@ -163,6 +165,7 @@ impl Command {
             | Command::Done(id)
             | Command::Approve(id)
             | Command::Show(id)
+            | Command::Log(id)
             | Command::Update { id, .. }
             | Command::Return { id, .. }
             | Command::Resubmit { id, .. }
@@ -257,6 +260,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("reject", "/reject H-<n> <reason>"),
     ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
     ("show", "/handoff show H-<n>"),
+    ("log", "/handoff log H-<n>"),
     ("mine", "/handoff mine"),
     ("team", "/handoff team [function]"),
     ("find", "/handoff find <words>"),
@@ -330,6 +334,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "done" => Command::Done(id()?),
         "approve" => Command::Approve(id()?),
         "show" => Command::Show(id()?),
+        "log" | "activity" => Command::Log(id()?),
         "update" => {
             let id = id()?;
             let (fields, words) = split_fields(args);

@@ -856,6 +856,7 @@ pub fn decide_covering(
         Command::Postmortem { fields, .. } => crate::recalibrate::postmortem(&mut d, fields)?,
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
+        Command::Log(_) => return Err(Rejection::NotAChange("log")),
         Command::Mine => return Err(Rejection::NotAChange("mine")),
         Command::Team(_) => return Err(Rejection::NotAChange("team")),
         Command::Find(_) => return Err(Rejection::NotAChange("find")),

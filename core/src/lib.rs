@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO and never reads the clock. Every function takes
 //! `now` as an argument and returns values; the `baton` crate does the input and output.
 
+pub mod activity;
 pub mod away;
 pub mod calendar;
 pub mod command;

@@ -1123,3 +1123,59 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     assert!(!plate(&w, &[], &h, &away, "ben").text().contains("Owned by people away"), "ben leads nothing");
     assert!(plate(&w, &h, &[], &away, "ana").notes[0].starts_with("You are away through"));
 }
+
+#[test]
+fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.checks_at(&["2026-11-30T13:00:00-05:00", "2026-11-30T15:00:00-05:00"]);
+    w.at("2026-11-30T15:30:00-05:00");
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff update H-1 \"Kickoff booked\" kickoff=2026-12-03");
+    w.run("rita", "/handoff edit H-1 arr=125000 kickoff=");
+    w.run("ana", "/handoff return H-1 which contract?");
+    w.run("rita", "/handoff resubmit H-1 contract attached");
+    w.run("carla", "/handoff reassign H-1 ben");
+    w.run("ben", "/handoff accept H-1");
+    w.run("ben", "/snooze H-1 2h waiting on legal");
+    w.run("ben", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    let events: Vec<Event> = w.log.iter().flat_map(|d| d.events.clone()).collect();
+    assert_eq!(parse("/handoff log H-1"), Ok(Command::Log(1)));
+    assert_eq!(parse("activity h-1"), Ok(Command::Log(1)));
+    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
+    let log = crate::activity::log(&ctx, &w.h, &events, w.now);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "H-1 · Acme renewal: what happened, newest first (times in Customer Success's zone, America/New_York)",
+            "Now: awaiting gate. It waits for its approvers."
+        ]
+    );
+    let at = |line: &str| lines.iter().position(|l| *l == line);
+    assert!(at("• Mon 30 Nov 15:30 EST · Sam Sato (console) approved it (1 of 2)") == Some(2), "newest first:\n{log}");
+    for expected in [
+        "• Mon 30 Nov 09:00 EST · Rita Reyes (console) handed it off to Customer Success (account: Acme · arr: 120000 · segment: enterprise)",
+        "• Mon 30 Nov 13:00 EST · Baton found it stalled (stall 1): not accepted in time",
+        "• Mon 30 Nov 15:00 EST · Baton climbed the ladder: step 2 (notify-lead) of stall 1",
+        "• Mon 30 Nov 15:30 EST · Ana Alves (console) closed stall 1: it moved again 2h30m after the breach",
+        "• Mon 30 Nov 15:30 EST · Ana Alves (console) posted an update: “Kickoff booked” (kickoff: 2026-12-03)",
+        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) edited it (arr: 125000 · kickoff removed)",
+        "• Mon 30 Nov 15:30 EST · Ana Alves (console) returned it to the requester: which contract?",
+        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) resubmitted it",
+        "• Mon 30 Nov 15:30 EST · Carla Costa (console) gave it to Ben Brooks (from Ana Alves)",
+        "• Mon 30 Nov 15:30 EST · Ben Brooks (console) snoozed it until Mon 30 Nov 17:30 EST: waiting on legal",
+        "• Mon 30 Nov 15:30 EST · Ben Brooks (console) marked it done; it went to the high-stakes gate",
+        "• Mon 30 Nov 15:30 EST · Sam Sato (console) approved it (1 of 2)",
+    ] {
+        assert!(lines.contains(&expected), "missing {expected:?} in\n{log}");
+    }
+    assert_eq!(lines.len(), events.len() + 2, "a line per event, the heading and what now:\n{log}");
+    assert!(lines.last().expect("last").contains("handed it off"), "the oldest last:\n{log}");
+
+    // A long history shows its latest events and counts the rest.
+    let many: Vec<Event> = events.iter().cycle().take(crate::activity::SHOWN + 7).cloned().collect();
+    let long = crate::activity::log(&ctx, &w.h, &many, w.now);
+    assert_eq!(long.lines().last(), Some("… 7 earlier events not shown"));
+    assert_eq!(long.lines().count(), crate::activity::SHOWN + 3);
+}

@@ -359,6 +359,19 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
         ))
         .await;
     assert!(show["data"]["content"].as_str().expect("content").contains("Spring launch"), "{show}");
+    // What happened to it, from the audit trail, in words.
+    let (_, log) = bot
+        .signed(&command(
+            "i8b",
+            ELI_NEW_DISCORD,
+            "handoff",
+            json!([{"type": 1, "name": "log", "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]),
+        ))
+        .await;
+    let log = log["data"]["content"].as_str().expect("content");
+    assert!(log.starts_with("H-1 · Spring launch"), "{log}");
+    assert!(log.contains("Mia Moreau (Slack) handed it off to Engineering"), "{log}");
+    assert!(log.contains("(Discord) convened a recalibration"), "{log}");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;
     assert_eq!(snooze["type"], 9, "Snooze asks how long and why in a modal: {snooze}");
     bot.running.stop().await;

@@ -128,6 +128,7 @@ impl Discord {
                     "handoff" if option(options, "sub") == Some("team") => {
                         Ok(Command::Team(option(options, "function").map(String::from)))
                     }
+                    "handoff" if option(options, "sub") == Some("log") => need_id(id).map(Command::Log),
                     "handoff" => need_id(id).map(Command::Show),
                     "away" => typed_line(&[
                         "/away",

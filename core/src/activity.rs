@@ -1,0 +1,118 @@
+//! `/handoff log H-3`: what happened to a handoff, from its audit trail, in words: who did what
+//! and when, in the receiving function's zone, newest first.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::decide::Ctx;
+use crate::handoff::{BATON, Change, Event, Handoff, Surface};
+use crate::render;
+
+/// Events shown; earlier ones are counted.
+pub const SHOWN: usize = 40;
+
+/// `arr: 150000 · kickoff removed`.
+fn fields(fields: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| match v.is_empty() {
+            true => format!("{k} removed"),
+            false => format!("{k}: {v}"),
+        })
+        .collect();
+    parts.join(" · ")
+}
+
+/// ` (arr: 150000)` when fields changed, else nothing.
+fn with_fields(f: &BTreeMap<String, String>) -> String {
+    if f.is_empty() { String::new() } else { format!(" ({})", fields(f)) }
+}
+
+/// What one change did, as the end of a sentence whose subject is its actor.
+fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
+    let name = |id: &str| ctx.name(id).to_string();
+    match &e.change {
+        Change::Created { fields: f } => format!("handed it off to {}{}", ctx.to.name, with_fields(f)),
+        Change::Accepted { owner } if *owner == e.actor => "accepted it".into(),
+        Change::Accepted { owner } => format!("accepted it for {}", name(owner)),
+        Change::Acknowledged => "acknowledged it".into(),
+        Change::Updated { note, fields: f } => format!("posted an update: “{note}”{}", with_fields(f)),
+        Change::SubmittedForGate { tier } => format!("marked it done; it went to the {tier} gate"),
+        Change::Reviewed { verdict } => {
+            let reviewer = format!("the {} reviewer ({})", verdict.reviewer, verdict.version);
+            match (verdict.pass, verdict.reasons.is_empty()) {
+                (true, _) => format!("passed it: {reviewer}"),
+                (false, true) => format!("failed it: {reviewer}"),
+                (false, false) => format!("failed it: {reviewer}: {}", verdict.reasons.join("; ")),
+            }
+        }
+        Change::Approved { count, needed } => format!("approved it ({count} of {needed})"),
+        Change::Rejected { reason } => format!("rejected it at the gate: {reason}"),
+        Change::Done => "closed it as done".into(),
+        Change::Returned { reason } => format!("returned it to the requester: {reason}"),
+        Change::Resubmitted { fields: f } => format!("resubmitted it{}", with_fields(f)),
+        Change::Edited { title, fields: f } => {
+            let mut changed: Vec<String> = title.iter().map(|t| format!("title: {t}")).collect();
+            changed.extend((!f.is_empty()).then(|| fields(f)));
+            format!("edited it ({})", changed.join(" · "))
+        }
+        Change::Cancelled { reason } => format!("cancelled it: {reason}"),
+        Change::Reassigned { to, .. } if *to == e.actor => "took it over".into(),
+        Change::Reassigned { from: Some(from), to } => format!("gave it to {} (from {})", name(to), name(from)),
+        Change::Reassigned { from: None, to } => format!("gave it to {}", name(to)),
+        Change::Snoozed { until, reason } => {
+            format!("snoozed it until {}: {reason}", render::time(ctx.cal(), *until, now))
+        }
+        Change::SnoozeEnded => "ended its snooze".into(),
+        Change::StallOpened { episode, kind } => format!("found it stalled (stall {episode}): {}", kind.describe()),
+        Change::StallClosed { episode, unblock_secs, .. } => {
+            let took = render::duration(Duration::seconds(*unblock_secs));
+            format!("closed stall {episode}: it moved again {took} after the breach")
+        }
+        Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
+        Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
+        Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
+        Change::LadderStep { episode, step, action, skipped } => match skipped {
+            false => format!("climbed the ladder: step {} ({action}) of stall {episode}", step + 1),
+            true => format!("passed over ladder step {} ({action}) of stall {episode}: a later step was due", step + 1),
+        },
+    }
+}
+
+/// The log of `h` from its `events` (oldest first), at `now`: where it stands, then the latest
+/// events newest first, so that a platform cutting a long answer short cuts the oldest.
+pub fn log(ctx: &Ctx<'_>, h: &Handoff, events: &[Event], now: DateTime<Utc>) -> String {
+    let mut out = vec![
+        format!(
+            "{} · {}: what happened, newest first (times in {}'s zone, {})",
+            h.label(),
+            h.title,
+            ctx.to.name,
+            ctx.cal().tz
+        ),
+        format!("Now: {}. {}", h.state, render::next_move(h)),
+    ];
+    for e in events.iter().rev().take(SHOWN) {
+        let who = match (e.actor.as_str(), e.surface) {
+            (BATON, _) => "Baton".to_string(),
+            (actor, Surface::Baton) => ctx.name(actor).to_string(),
+            (actor, surface) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
+        };
+        out.push(format!("• {} · {who} {}", render::time(ctx.cal(), e.at, now), what(ctx, e, now)));
+    }
+    if let Some(earlier) = events.len().checked_sub(SHOWN).filter(|n| *n > 0) {
+        out.push(format!("… {earlier} earlier events not shown"));
+    }
+    out.join("\n")
+}
+
+/// How a surface is named to people.
+fn surface_name(s: Surface) -> &'static str {
+    match s {
+        Surface::Console => "console",
+        Surface::Slack => "Slack",
+        Surface::Discord => "Discord",
+        Surface::Baton => "Baton",
+    }
+}
