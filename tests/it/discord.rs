@@ -372,6 +372,9 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     assert!(log.starts_with("H-1 · Spring launch"), "{log}");
     assert!(log.contains("Mia Moreau (Slack) handed it off to Engineering"), "{log}");
     assert!(log.contains("(Discord) convened a recalibration"), "{log}");
+    let (_, mine) = bot.signed(&command("i8c", ELI_NEW_DISCORD, "handoff", json!([{"type": 1, "name": "mine"}]))).await;
+    let mine = mine["data"]["content"].as_str().expect("content");
+    assert!(mine.starts_with("Yours:") && mine.contains("H-1 · Spring launch"), "{mine}");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;
     assert_eq!(snooze["type"], 9, "Snooze asks how long and why in a modal: {snooze}");
     bot.running.stop().await;

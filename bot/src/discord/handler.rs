@@ -129,6 +129,7 @@ impl Discord {
                         Ok(Command::Team(option(options, "function").map(String::from)))
                     }
                     "handoff" if option(options, "sub") == Some("log") => need_id(id).map(Command::Log),
+                    "handoff" if option(options, "sub") == Some("mine") => Ok(Command::Mine),
                     "handoff" => need_id(id).map(Command::Show),
                     "away" => typed_line(&[
                         "/away",
