@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{FieldType, OperatingModel, Seam};
 
+/// A field every seam takes besides its contract: a link to where the work came from (the Slack
+/// message it was handed off from, a CRM page). A seam's own field of that name wins.
+pub const SOURCE: &str = "source";
+
 /// One field's problem, addressed to the field (Slack modals show it inline).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -28,20 +32,28 @@ pub fn validate_fields(
     let mut errors = Vec::new();
     let mut fields = existing.clone();
     for (name, raw) in given {
-        let Some(spec) = seam.field(name) else {
-            let known: Vec<&str> = seam.contract.iter().map(|f| f.name.as_str()).collect();
-            errors.push(FieldError {
-                field: name.clone(),
-                message: format!("{} has no field `{name}`; its fields: {}", seam.id, known.join(", ")),
-            });
-            continue;
+        let kind = match seam.field(name) {
+            Some(spec) => &spec.kind,
+            None if name == SOURCE => &FieldType::Url,
+            None => {
+                let known: Vec<&str> = seam.contract.iter().map(|f| f.name.as_str()).collect();
+                errors.push(FieldError {
+                    field: name.clone(),
+                    message: format!(
+                        "{} has no field `{name}`; its fields: {} (and `{SOURCE}`, a link to where the work came from)",
+                        seam.id,
+                        known.join(", ")
+                    ),
+                });
+                continue;
+            }
         };
         let value = raw.trim();
         if value.is_empty() {
             fields.remove(name);
             continue;
         }
-        match normalise(model, &spec.kind, value) {
+        match normalise(model, kind, value) {
             Ok(v) => {
                 fields.insert(name.clone(), v);
             }

@@ -206,6 +206,17 @@ fn creation_checks_the_contract_and_reports_every_field_problem() {
     let err = create(&model, 1, NewHandoff { seam: "nope", title: "x", fields: &[] }, "rita", Surface::Console, now)
         .expect_err("unknown seam");
     assert!(err.to_string().contains("seams: eng-to-ops, marketing-to-eng, sales-to-cs"));
+
+    // Every seam also takes a link to where the work came from, checked as a link.
+    let err = new_acme("rita", &[("account", "A"), ("arr", "1"), ("segment", "smb"), ("source", "the thread")]);
+    assert!(err.to_string().contains("`the thread` is not a link"), "{err}");
+    let fields = [("account", "A"), ("arr", "1"), ("segment", "smb"), ("source", "https://x.slack.com/archives/C1/p1")]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let new = NewHandoff { seam: "sales-to-cs", title: "x", fields: &fields };
+    let d = create(&model, 1, new, "rita", Surface::Console, now).expect("created");
+    assert_eq!(d.handoff.fields["source"], "https://x.slack.com/archives/C1/p1");
+    let ctx = Ctx::new(&model, "sales-to-cs").expect("seam");
+    assert!(render::card(&ctx, &d.handoff, now).contains("source: https://x.slack.com/archives/C1/p1"));
 }
 
 #[test]
