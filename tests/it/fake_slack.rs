@@ -190,6 +190,19 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
         "views.publish" => (body["user_id"].as_str().is_none_or(str::is_empty) || invalid_home(&body["view"]))
             .then_some("invalid_arguments"),
         "conversations.history" => channel.is_empty().then_some("channel_not_found"),
+        "chat.getPermalink" => {
+            let ts = body["message_ts"].as_str().unwrap_or("");
+            let ts_ok = ts
+                .split_once('.')
+                .is_some_and(|(s, us)| !s.is_empty() && s.chars().chain(us.chars()).all(|c| c.is_ascii_digit()));
+            if channel.is_empty() {
+                Some("channel_not_found")
+            } else if !ts_ok {
+                Some("message_not_found")
+            } else {
+                None
+            }
+        }
         "conversations.list" => None,
         "files.getUploadURLExternal" => {
             let length = body["length"].as_str().and_then(|l| l.parse::<usize>().ok());
@@ -381,6 +394,11 @@ async fn handle(
             }
         }
         "views.open" | "views.update" => axum::Json(json!({"ok": true, "view": json_body["view"]})).into_response(),
+        "chat.getPermalink" => {
+            let ts = json_body["message_ts"].as_str().unwrap_or("").replace('.', "");
+            let link = format!("https://example.slack.com/archives/{channel}/p{ts}");
+            axum::Json(json!({"ok": true, "channel": channel, "permalink": link})).into_response()
+        }
         "views.publish" => {
             let user = json_body["user_id"].as_str().unwrap_or("").to_string();
             let mut view = json_body["view"].clone();
@@ -435,7 +453,7 @@ async fn handle(
 }
 
 /// Methods whose arguments Slack takes only from the query string or a form.
-const READ_METHODS: [&str; 2] = ["conversations.history", "conversations.list"];
+const READ_METHODS: [&str; 3] = ["conversations.history", "conversations.list", "chat.getPermalink"];
 
 /// A `response_url` answer: no token, JSON body.
 async fn hook(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {

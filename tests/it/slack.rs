@@ -873,6 +873,8 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "app_mention",
         "app_home_opened",
         "home_tab_enabled: true",
+        "callback_id: handoff_new",
+        "callback_id: handoff_message",
         "interactivity:",
     ] {
         assert!(manifest.contains(needle), "the manifest lacks {needle}");
@@ -1060,5 +1062,84 @@ async fn the_app_home_shows_a_persons_plate_and_its_buttons_act_and_answer_by_dm
     bot.open_home("U0NOBODY01", "home", "Ev-6").await;
     eventually(10, "a stranger's home", || async { bot.slack.home("U0NOBODY01").is_some() }).await;
     assert!(home_of("U0NOBODY01").contains("slack = \\\"U0NOBODY01\\\""), "{}", home_of("U0NOBODY01"));
+    running_stop(bot).await;
+}
+
+#[tokio::test]
+async fn a_message_is_handed_off_from_its_shortcut_and_the_handoff_links_back_to_it() {
+    let bot = bot().await;
+    let shortcut = |user: &str, trigger: &str| {
+        json!({"type": "message_action", "token": "legacy", "action_ts": "1.2", "team": {"id": "T0001", "domain": "example"},
+            "user": {"id": user, "name": "x"}, "channel": {"id": "C0SALES", "name": "sales"},
+            "callback_id": "handoff_message", "trigger_id": trigger, "message_ts": "1700000000.000100",
+            "message": {"type": "message", "user": RITA, "ts": "1700000000.000100",
+                        "text": "\n  <@U0ANA00001> can CS take over Acme &amp; Co? renewal is due\nsecond line"},
+            "response_url": format!("{}/hooks/actions/9", bot.slack.url)})
+    };
+    assert_eq!(bot.interact(&shortcut(RITA, "trig-msg")).await, (200, Value::Null));
+    eventually(10, "the form", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
+    assert_eq!(view["callback_id"], "handoff_new");
+    let block = |id: &str| view["blocks"].as_array().expect("blocks").iter().find(|b| b["block_id"] == id).cloned();
+    // The message's first line is the title, as typed (Ana picked from the list reads as @ana).
+    let title = block("title").expect("title")["element"]["initial_value"].clone();
+    assert_eq!(title, "@ana can CS take over Acme & Co? renewal is due");
+    // Rita hands off on one seam only: it is picked, and its contract asked for at once.
+    assert!(block("field:account").is_some(), "{view}");
+    let link = "https://example.slack.com/archives/C0SALES/p1700000000000100";
+    assert!(view.to_string().contains(&format!("From: {link}")), "{view}");
+    // Picking the seam again redraws the form: what it carried and the title typed so far stay.
+    let typed = json!({"title": {"title": {"type": "plain_text_input", "value": "Acme renewal, typed"}}});
+    let pick = json!({"type": "block_actions", "user": {"id": RITA}, "trigger_id": "trig-pick",
+        "view": {"id": "V9", "hash": "h8", "type": "modal", "callback_id": "handoff_new",
+                 "private_metadata": view["private_metadata"], "state": {"values": typed}},
+        "actions": [{"action_id": "seam_pick", "block_id": "seam", "type": "static_select",
+                     "selected_option": {"value": "sales-to-cs"}}]});
+    bot.interact(&pick).await;
+    eventually(10, "views.update", || async { !bot.slack.ok_calls("views.update").is_empty() }).await;
+    let redrawn = bot.slack.ok_calls("views.update")[0].body["view"].clone();
+    assert_eq!(redrawn["private_metadata"], view["private_metadata"]);
+    assert!(redrawn.to_string().contains(&format!("From: {link}")), "{redrawn}");
+    assert!(redrawn.to_string().contains("Acme renewal, typed"), "{redrawn}");
+
+    // Submitted: the handoff records where it came from, and its card shows it.
+    let input = |v: &str| json!({"a": {"type": "plain_text_input", "value": v}});
+    let values = json!({"seam": {"seam_pick": {"type": "static_select", "selected_option": {"value": "sales-to-cs"}}},
+        "title": input("Acme & Co renewal"), "field:account": input("Acme"),
+        "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
+        "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "smb"}}}});
+    let submit = json!({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": RITA},
+        "view": {"id": "V9", "hash": "h9", "callback_id": "handoff_new", "private_metadata": view["private_metadata"],
+                 "state": {"values": values}}});
+    assert_eq!(bot.interact(&submit).await, (200, json!({"response_action": "clear"})));
+    assert_eq!(bot.app.get(1).await.expect("H-1").fields.get("source").map(String::as_str), Some(link));
+    bot.delivered().await;
+    let card = bot.slack.history("#cs-handoffs")[0]["text"].as_str().expect("card").to_string();
+    assert!(card.contains(&format!("source: {link}")), "{card}");
+
+    // Slack cannot give the link: the form opens all the same, without it.
+    bot.slack.script("chat.getPermalink", vec![Scripted::Error("internal_error")]);
+    bot.interact(&shortcut(RITA, "trig-msg-2")).await;
+    eventually(10, "the second form", || async { bot.slack.ok_calls("views.open").len() == 2 }).await;
+    let second = bot.slack.ok_calls("views.open")[1].body["view"].clone();
+    assert!(!second.to_string().contains("From: "), "{second}");
+
+    // The global shortcut opens the same form, empty.
+    let global = json!({"type": "shortcut", "token": "legacy", "action_ts": "1.3", "team": {"id": "T0001"},
+        "user": {"id": RITA}, "callback_id": "handoff_new", "trigger_id": "trig-global"});
+    bot.interact(&global).await;
+    eventually(10, "the third form", || async { bot.slack.ok_calls("views.open").len() == 3 }).await;
+    let third = &bot.slack.ok_calls("views.open")[2].body;
+    assert_eq!(
+        (third["trigger_id"].as_str(), third["view"]["callback_id"].as_str()),
+        (Some("trig-global"), Some("handoff_new"))
+    );
+
+    // Someone Baton does not know is told how to be added.
+    bot.interact(&shortcut("U0NOBODY01", "trig-x")).await;
+    eventually(10, "the answer", || async {
+        bot.slack.responses().iter().any(|r| r["text"].as_str().unwrap_or("").contains("slack = \"U0NOBODY01\""))
+    })
+    .await;
     running_stop(bot).await;
 }

@@ -149,6 +149,17 @@ impl SlackApi {
         self.call("views.open", "views", &json!({"trigger_id": trigger_id, "view": view}), now).await.map(drop)
     }
 
+    /// The link to message `ts` in `channel` (`chat.getPermalink`, which takes its arguments as a
+    /// form).
+    pub async fn permalink(&self, channel: &str, ts: &str, now: DateTime<Utc>) -> Result<String, SendError> {
+        let form = [("channel", channel.to_string()), ("message_ts", ts.to_string())];
+        let v = self.call_with("chat.getPermalink", channel, Args::Form(&form), now).await?;
+        match v["permalink"].as_str() {
+            Some(link) => Ok(link.to_string()),
+            None => Err(SendError::Permanent("chat.getPermalink answered without a permalink".into())),
+        }
+    }
+
     /// Publishes `user`'s App Home tab.
     pub async fn views_publish(&self, user: &str, view: &Value, now: DateTime<Utc>) -> Result<(), SendError> {
         self.call("views.publish", "views.publish", &json!({"user_id": user, "view": view}), now).await.map(drop)

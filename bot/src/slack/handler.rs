@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::api::SlackApi;
 use super::blocks::escape;
+use super::modal::Draft;
 use super::payload::{Event, EventRequest, Interaction, SlashCommand, View, typed_text};
 use super::{home, modal};
 use crate::app::{App, AppError, outcome};
@@ -31,6 +32,17 @@ pub struct Slack {
     /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s;
     /// zero: always acknowledge first).
     pub ack_budget: Duration,
+}
+
+/// `callback_id` of the global shortcut that opens the new-handoff form (see the manifest).
+pub const SHORTCUT_NEW: &str = "handoff_new";
+/// `callback_id` of the message shortcut that hands off the work a message asks for.
+pub const SHORTCUT_MESSAGE: &str = "handoff_message";
+
+/// A message's first line that holds words, cut to a title's 150 characters.
+fn first_line(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    super::blocks::truncate(line, 150)
 }
 
 /// Where an answer given after the acknowledgement goes.
@@ -188,7 +200,7 @@ impl Slack {
         let text = typed_text(&cmd.text, |slack_user| self.person(slack_user));
         let text = text.trim();
         if cmd.command == "/handoff" && (text.is_empty() || text.eq_ignore_ascii_case("new")) {
-            let form = modal::new_handoff(&self.app.model, &person, None);
+            let form = modal::new_handoff(&self.app.model, &person, &Draft::default(), None);
             self.open_modal(cmd.trigger_id.clone(), form, Reply::Url(Some(cmd.response_url.clone())), usage("new"));
             return Value::Null;
         }
@@ -247,13 +259,16 @@ impl Slack {
                 };
                 match (action.action_id.as_str(), handoff) {
                     (home::NEW, _) => {
-                        let form = modal::new_handoff(&self.app.model, &person, None);
+                        let form = modal::new_handoff(&self.app.model, &person, &Draft::default(), None);
                         self.open_modal(trigger_id, form, reply, usage("new"));
                     }
                     (home::REFRESH, _) => self.publish_home(user),
                     (modal::SEAM_PICK, _) => {
                         if let (Some(view), Some(seam)) = (view, action.selected_option.as_ref()) {
-                            let form = modal::new_handoff(&self.app.model, &person, Some(&seam.value));
+                            // The form grows the seam's contract and keeps what it carried.
+                            let draft = Draft { seam: Some(seam.value.clone()), ..Draft::read(&view.private_metadata) };
+                            let title = view.value("title");
+                            let form = modal::new_handoff(&self.app.model, &person, &draft, title.as_deref());
                             let api = self.api.clone();
                             tokio::spawn(async move {
                                 if let Err(e) = api.views_update(&view.id, &view.hash, &form, Utc::now()).await {
@@ -299,6 +314,47 @@ impl Slack {
                 Value::Null
             }
             Interaction::ViewSubmission { user, view } => self.submission(&user, view).await,
+            Interaction::Shortcut { user, callback_id, trigger_id } if callback_id == SHORTCUT_NEW => {
+                // A global shortcut has no response_url: a form that cannot open is told by DM.
+                match self.person(&user) {
+                    Some(person) => {
+                        let form = modal::new_handoff(&self.app.model, &person, &Draft::default(), None);
+                        let reply = Reply::Dm { person, key: format!("slack:shortcut:{trigger_id}") };
+                        self.open_modal(trigger_id, form, reply, usage("new"));
+                    }
+                    None => tracing::warn!("{}", unknown_user(&user)),
+                }
+                Value::Null
+            }
+            Interaction::MessageShortcut { user, callback_id, trigger_id, response_url, channel, message_ts, text }
+                if callback_id == SHORTCUT_MESSAGE =>
+            {
+                let Some(person) = self.person(&user) else {
+                    self.respond_later(Reply::Url(response_url), unknown_user(&user));
+                    return Value::Null;
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    // The form must open within 3 s of the click: the link gets one of them.
+                    let asked = me.api.permalink(&channel, &message_ts, Utc::now());
+                    let source = match tokio::time::timeout(Duration::from_secs(1), asked).await {
+                        Ok(Ok(link)) => Some(link),
+                        Ok(Err(e)) => {
+                            tracing::warn!("chat.getPermalink failed: {e}");
+                            None
+                        }
+                        Err(_) => None,
+                    };
+                    let title = first_line(&typed_text(&text, |u| me.person(u)));
+                    let form = modal::new_handoff(&me.app.model, &person, &Draft { seam: None, source }, Some(&title));
+                    me.open_modal(trigger_id, form, Reply::Url(response_url), usage("new"));
+                });
+                Value::Null
+            }
+            Interaction::Shortcut { callback_id, .. } | Interaction::MessageShortcut { callback_id, .. } => {
+                tracing::debug!("ignored shortcut `{callback_id}`");
+                Value::Null
+            }
             Interaction::Other(kind) => {
                 tracing::debug!("ignored interaction `{kind}`");
                 Value::Null

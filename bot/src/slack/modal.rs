@@ -1,4 +1,4 @@
-//! Modals: the new-handoff form (seam first, then the seam's contract with matching inputs), the
+//! Modals: the new-handoff form (seam and title first, then the seam's contract with matching inputs), the
 //! edit and resubmit forms (the same inputs, filled with what the handoff holds) and the short forms
 //! behind the Return, Reject, Snooze and Post update buttons. Building and reading are pure.
 
@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use baton_core::Command;
 use baton_core::config::parse_wall_duration;
+use baton_core::contract::SOURCE;
 use baton_core::decide::Rejection;
 use baton_core::handoff::Handoff;
 use baton_core::model::{FieldType, OperatingModel, Seam};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::blocks::truncate;
@@ -41,35 +43,65 @@ pub fn field_block(name: &str) -> String {
     format!("field:{name}")
 }
 
-/// The new-handoff form for `person`; with `seam`, including that seam's contract.
-pub fn new_handoff(model: &OperatingModel, person: &str, seam: Option<&str>) -> Value {
-    let seams: Vec<Value> = model
-        .seams
-        .values()
-        .filter(|s| model.functions.get(&s.from).is_some_and(|f| f.has_member(person)))
-        .map(|s| {
-            let to = model.functions.get(&s.to).map_or(s.to.as_str(), |f| f.name.as_str());
-            option(&format!("{} → {to}", s.id), &s.id)
-        })
-        .take(100)
-        .collect();
+/// What a new-handoff form carries besides its inputs (as its private metadata): the seam picked
+/// and where the work came from (the message it was handed off from).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The seam, once picked (or the only one the person may hand off on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seam: Option<String>,
+    /// A link to where the work came from, recorded as the handoff's `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Draft {
+    /// Reads a form's private metadata (a bare seam id in forms opened by earlier versions).
+    pub fn read(metadata: &str) -> Draft {
+        match serde_json::from_str(metadata) {
+            Ok(draft) => draft,
+            Err(_) => Draft { seam: (!metadata.is_empty()).then(|| metadata.to_string()), source: None },
+        }
+    }
+}
+
+/// The new-handoff form for `person`: the seam picker, where the work came from, the title
+/// (`title` typed already, or taken from a message) and, once a seam is picked, its contract. A
+/// person who may hand off on one seam only finds it picked.
+pub fn new_handoff(model: &OperatingModel, person: &str, draft: &Draft, title: Option<&str>) -> Value {
+    let theirs: Vec<&Seam> =
+        model.seams.values().filter(|s| model.functions.get(&s.from).is_some_and(|f| f.has_member(person))).collect();
+    let label = |s: &Seam| {
+        let to = model.functions.get(&s.to).map_or(s.to.as_str(), |f| f.name.as_str());
+        format!("{} → {to}", s.id)
+    };
+    let seams: Vec<Value> = theirs.iter().take(100).map(|s| option(&label(s), &s.id)).collect();
     let mut picker =
         json!({"type": "static_select", "action_id": SEAM_PICK, "placeholder": text("Pick a seam"), "options": seams});
-    let chosen = seam.and_then(|id| model.seams.get(id));
+    let only = match theirs.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    let chosen = draft.seam.as_deref().and_then(|id| model.seams.get(id)).or(only);
     if let Some(s) = chosen {
-        let to = model.functions.get(&s.to).map_or(s.to.as_str(), |f| f.name.as_str());
-        picker["initial_option"] = option(&format!("{} → {to}", s.id), &s.id);
+        picker["initial_option"] = option(&label(s), &s.id);
     }
     let mut blocks = vec![json!({
         "type": "input", "block_id": "seam", "dispatch_action": true, "label": text("Seam"), "element": picker,
         "hint": text("Where the work goes; the form then asks for that seam's contract."),
     })];
-    if let Some(s) = chosen {
-        blocks.extend(contract_inputs(model, s, None));
+    if let Some(source) = &draft.source {
+        let from = truncate(&format!("From: {source} (recorded as its source)"), 2000);
+        blocks.push(json!({"type": "context", "elements": [{"type": "plain_text", "text": from}]}));
     }
+    blocks.push(title_input(title, 150));
+    if let Some(s) = chosen {
+        blocks.extend(field_inputs(model, s, None));
+    }
+    let draft = Draft { seam: chosen.map(|s| s.id.clone()), source: draft.source.clone() };
     let mut view = json!({
         "type": "modal", "callback_id": NEW_HANDOFF, "title": text("New handoff"),
-        "close": text("Cancel"), "private_metadata": chosen.map_or("", |s| s.id.as_str()), "blocks": blocks,
+        "close": text("Cancel"), "private_metadata": serde_json::to_string(&draft).unwrap_or_default(), "blocks": blocks,
     });
     if chosen.is_some() {
         view["submit"] = text("Hand off");
@@ -77,17 +109,29 @@ pub fn new_handoff(model: &OperatingModel, person: &str, seam: Option<&str>) -> 
     view
 }
 
-/// The title and contract inputs of `seam`; with `filled`, holding what that handoff holds.
-fn contract_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>) -> Vec<Value> {
-    let mut title = json!({"type": "plain_text_input", "action_id": "title", "max_length": 150,
+/// The title input, holding `initial` if given; it takes at least `max` characters, and all of
+/// `initial` (Slack refuses a form whose initial value is longer than its input takes).
+fn title_input(initial: Option<&str>, max: usize) -> Value {
+    let mut title = json!({"type": "plain_text_input", "action_id": "title", "max_length": max,
                            "placeholder": text("One line saying what is handed off")});
-    if let Some(h) = filled {
-        // A title typed as a command may be longer than the form would take; Slack refuses a
-        // form whose initial value exceeds its input's length.
-        title["initial_value"] = json!(truncate(&h.title, 3000));
-        title["max_length"] = json!(h.title.chars().count().clamp(150, 3000));
+    if let Some(t) = initial.filter(|t| !t.is_empty()) {
+        title["initial_value"] = json!(truncate(t, 3000));
+        title["max_length"] = json!(t.chars().count().clamp(max, 3000));
     }
-    let mut blocks = vec![json!({"type": "input", "block_id": "title", "label": text("Title"), "element": title})];
+    json!({"type": "input", "block_id": "title", "label": text("Title"), "element": title})
+}
+
+/// The title and contract inputs of `seam`, holding what handoff `h` holds (a title typed as a
+/// command may be longer than a form would take).
+fn contract_inputs(model: &OperatingModel, seam: &Seam, h: &Handoff) -> Vec<Value> {
+    let mut blocks = vec![title_input(Some(&h.title), 150)];
+    blocks.extend(field_inputs(model, seam, Some(h)));
+    blocks
+}
+
+/// The contract inputs of `seam`; with `filled`, holding what that handoff holds.
+fn field_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>) -> Vec<Value> {
+    let mut blocks = Vec::new();
     for f in &seam.contract {
         let action_id = f.name.clone();
         let now = filled.and_then(|h| h.fields.get(&f.name)).map(String::as_str);
@@ -127,7 +171,7 @@ fn contract_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>
 
 /// The edit form of `h`: its title and contract, filled with what it holds, and a note to its owner.
 pub fn edit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
-    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, Some(h))).unwrap_or_default();
+    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, h)).unwrap_or_default();
     blocks.push(note_input("Note to the owner", "Why it changed; the owner is told what changed either way."));
     json!({
         "type": "modal", "callback_id": EDIT_HANDOFF, "title": text(&format!("Edit {}", h.label())),
@@ -139,7 +183,7 @@ pub fn edit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
 /// The form answering a return of `h`: its contract, filled with what it holds (the title stays),
 /// and what changed.
 pub fn resubmit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
-    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, Some(h))).unwrap_or_default();
+    let mut blocks = model.seams.get(&h.seam).map(|s| contract_inputs(model, s, h)).unwrap_or_default();
     blocks.retain(|b| b["block_id"] != "title");
     let why = h.reason.as_deref().map_or_else(|| "What changed".to_string(), |r| format!("Returned because: {r}"));
     blocks.push(note_input("What changed", &why));
@@ -208,13 +252,16 @@ pub type BlockErrors = BTreeMap<String, String>;
 /// What a submitted new-handoff form holds, as the command it stands for (person fields mapped
 /// from Slack user to configured person), or errors by block.
 pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
-    let seam_id =
-        view.value("seam").or_else(|| (!view.private_metadata.is_empty()).then(|| view.private_metadata.clone()));
+    let draft = Draft::read(&view.private_metadata);
+    let seam_id = view.value("seam").or(draft.seam);
     let Some(seam) = seam_id.as_deref().and_then(|id| model.seams.get(id)) else {
         return Err(BTreeMap::from([("seam".into(), "Pick the seam to hand off on.".into())]));
     };
     let title = view.value("title").unwrap_or_default();
-    let (fields, errors) = read_fields(model, seam, view, false);
+    let (mut fields, errors) = read_fields(model, seam, view, false);
+    if let Some(source) = draft.source.filter(|_| !fields.iter().any(|(k, _)| k == SOURCE)) {
+        fields.push((SOURCE.to_string(), source));
+    }
     if errors.is_empty() { Ok(Command::New { seam: seam.id.clone(), title, fields }) } else { Err(errors) }
 }
 

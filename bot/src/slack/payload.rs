@@ -218,6 +218,32 @@ pub enum Interaction {
         /// The modal with its values.
         view: View,
     },
+    /// A global shortcut (`callback_id` as in the manifest).
+    Shortcut {
+        /// Who.
+        user: String,
+        /// Which shortcut.
+        callback_id: String,
+        /// To open a form with.
+        trigger_id: String,
+    },
+    /// A message shortcut: someone acting on a message.
+    MessageShortcut {
+        /// Who.
+        user: String,
+        /// Which shortcut.
+        callback_id: String,
+        /// To open a form with.
+        trigger_id: String,
+        /// To answer in the channel, for the person only.
+        response_url: Option<String>,
+        /// The message's channel.
+        channel: String,
+        /// The message's timestamp (its id in the channel).
+        message_ts: String,
+        /// The message's text, in Slack's markup (empty for a message of blocks only).
+        text: String,
+    },
     /// Something Baton does not handle (answered 200, ignored).
     Other(String),
 }
@@ -234,6 +260,16 @@ struct RawInteraction {
     response_url: Option<String>,
     message: Option<Value>,
     view: Option<View>,
+    #[serde(default)]
+    callback_id: String,
+    channel: Option<IdOnly>,
+    #[serde(default)]
+    message_ts: String,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 /// Parses an interactivity request body (`payload=<json>`).
@@ -264,6 +300,25 @@ pub fn parse_interaction_json(v: &Value) -> Result<Interaction, String> {
         }),
         "view_submission" => {
             Ok(Interaction::ViewSubmission { user: user()?, view: raw.view.ok_or("a view submission without a view")? })
+        }
+        "shortcut" => {
+            Ok(Interaction::Shortcut { user: user()?, callback_id: raw.callback_id, trigger_id: raw.trigger_id })
+        }
+        "message_action" => {
+            let channel = raw.channel.ok_or("a message shortcut without a channel")?.id;
+            let ts = raw.message.as_ref().and_then(|m| m["ts"].as_str()).unwrap_or(&raw.message_ts);
+            if ts.is_empty() {
+                return Err("a message shortcut without the message's ts".into());
+            }
+            Ok(Interaction::MessageShortcut {
+                user: user()?,
+                callback_id: raw.callback_id,
+                trigger_id: raw.trigger_id,
+                response_url: raw.response_url,
+                channel,
+                message_ts: ts.to_string(),
+                text: raw.message.as_ref().and_then(|m| m["text"].as_str()).unwrap_or("").to_string(),
+            })
         }
         other => Ok(Interaction::Other(other.to_string())),
     }
@@ -346,12 +401,34 @@ pub fn parse_event_json(v: &Value) -> Result<EventRequest, String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use proptest::prelude::*;
 
     fn fixture(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/slack").join(name);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn shortcuts_parse_and_a_message_shortcut_needs_its_channel_and_message() {
+        let global = json!({"type": "shortcut", "callback_id": "handoff_new", "trigger_id": "t1", "user": {"id": "U1"},
+                            "team": null});
+        let parsed = parse_interaction_json(&global).expect("shortcut");
+        let expected =
+            Interaction::Shortcut { user: "U1".into(), callback_id: "handoff_new".into(), trigger_id: "t1".into() };
+        assert_eq!(parsed, expected);
+        let mut message = json!({"type": "message_action", "callback_id": "handoff_message", "trigger_id": "t2",
+            "user": {"id": "U1"}, "channel": {"id": "C1", "name": "x"}, "message_ts": "1.2",
+            "message": {"type": "message", "ts": "1.2", "text": "hi"}, "response_url": "https://hooks.slack.com/x"});
+        let Ok(Interaction::MessageShortcut { channel, message_ts, text, .. }) = parse_interaction_json(&message)
+        else {
+            panic!("a message shortcut");
+        };
+        assert_eq!((channel.as_str(), message_ts.as_str(), text.as_str()), ("C1", "1.2", "hi"));
+        message["channel"] = Value::Null;
+        assert_eq!(parse_interaction_json(&message), Err("a message shortcut without a channel".to_string()));
     }
 
     #[test]
