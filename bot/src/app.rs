@@ -360,8 +360,14 @@ impl App {
                 of_people_away.extend(owned);
             }
         }
-        let loaded =
-            baton_core::plate::Loaded { own: &own, waiting: &waiting, of_people_away: &of_people_away, away: &away };
+        let watched = self.store.watched_by(actor).await?;
+        let loaded = baton_core::plate::Loaded {
+            own: &own,
+            waiting: &waiting,
+            of_people_away: &of_people_away,
+            watched: &watched,
+            away: &away,
+        };
         Ok(baton_core::plate::build(&self.model, actor, &loaded, now))
     }
 

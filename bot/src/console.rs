@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use baton_core::config::parse_wall_duration;
 use baton_core::history::{Filter, View, Viewer};
-use baton_core::{Action, Command, IntentKind, Recipient, parse};
+use baton_core::{Command, IntentKind, Recipient, parse};
 use chrono::{DateTime, Datelike as _, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
@@ -287,7 +287,8 @@ impl<W: Write> Console<W> {
                     (IntentKind::Thread, Some(h)) => format!("in thread \"recalibration H-{h}\""),
                     (kind, _) => kind.name().to_string(),
                 };
-                let buttons: Vec<String> = i.actions.iter().map(|a| format!("[{}]", button(*a))).collect();
+                let buttons: Vec<String> =
+                    i.actions.iter().map(|a| format!("[{}]", crate::slack::blocks::button(*a).0)).collect();
                 writeln!(self.out, "    → {to} · {label}")?;
                 if !i.mentions.is_empty() {
                     let names: Vec<String> = i.mentions.iter().map(|p| format!("@{p}")).collect();
@@ -300,20 +301,6 @@ impl<W: Write> Console<W> {
                 self.app.store.mark_delivered(&piece.ids(), self.now, None, None).await?;
             }
         }
-    }
-}
-
-fn button(a: Action) -> &'static str {
-    match a {
-        Action::Accept => "Accept",
-        Action::Ack => "Acknowledge",
-        Action::Update => "Post update",
-        Action::Snooze => "Snooze",
-        Action::Return => "Return to requester",
-        Action::Approve => "Approve",
-        Action::Reject => "Reject",
-        Action::Blocked => "I'm blocked",
-        Action::Resubmit => "Resubmit",
     }
 }
 

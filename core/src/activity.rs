@@ -73,11 +73,23 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
         Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
+        Change::Watched => "started watching it".into(),
+        Change::Unwatched => "stopped watching it".into(),
         Change::LadderStep { episode, step, action, skipped } => match skipped {
             false => format!("climbed the ladder: step {} ({action}) of stall {episode}", step + 1),
             true => format!("passed over ladder step {} ({action}) of stall {episode}: a later step was due", step + 1),
         },
     }
+}
+
+/// One event as a sentence: `Ana Alves (Slack) accepted it`.
+pub fn line(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
+    let who = match (e.actor.as_str(), e.surface) {
+        (BATON, _) => "Baton".to_string(),
+        (actor, Surface::Baton) => ctx.name(actor).to_string(),
+        (actor, surface) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
+    };
+    format!("{who} {}", what(ctx, e, now))
 }
 
 /// The log of `h` from its `events` (oldest first), at `now`: where it stands, then the latest
@@ -94,12 +106,7 @@ pub fn log(ctx: &Ctx<'_>, h: &Handoff, events: &[Event], now: DateTime<Utc>) -> 
         format!("Now: {}. {}", h.state, render::next_move(h)),
     ];
     for e in events.iter().rev().take(SHOWN) {
-        let who = match (e.actor.as_str(), e.surface) {
-            (BATON, _) => "Baton".to_string(),
-            (actor, Surface::Baton) => ctx.name(actor).to_string(),
-            (actor, surface) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
-        };
-        out.push(format!("• {} · {who} {}", render::time(ctx.cal(), e.at, now), what(ctx, e, now)));
+        out.push(format!("• {} · {}", render::time(ctx.cal(), e.at, now), line(ctx, e, now)));
     }
     if let Some(earlier) = events.len().checked_sub(SHOWN).filter(|n| *n > 0) {
         out.push(format!("… {earlier} earlier events not shown"));

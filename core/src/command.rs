@@ -103,6 +103,13 @@ pub enum Command {
     Show(HandoffId),
     /// What happened to a handoff, from its audit trail.
     Log(HandoffId),
+    /// Be told as a handoff moves (`on`), or no longer.
+    Watch {
+        /// Handoff.
+        id: HandoffId,
+        /// Start (`true`) or stop watching.
+        on: bool,
+    },
     /// List what I own or requested.
     Mine,
     /// A function's open handoffs, received and sent (default: one's own function).
@@ -166,6 +173,7 @@ impl Command {
             | Command::Approve(id)
             | Command::Show(id)
             | Command::Log(id)
+            | Command::Watch { id, .. }
             | Command::Update { id, .. }
             | Command::Return { id, .. }
             | Command::Resubmit { id, .. }
@@ -261,6 +269,8 @@ pub const USAGE: &[(&str, &str)] = &[
     ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
     ("show", "/handoff show H-<n>"),
     ("log", "/handoff log H-<n>"),
+    ("watch", "/handoff watch H-<n> · /handoff unwatch H-<n>"),
+    ("unwatch", "/handoff unwatch H-<n>"),
     ("mine", "/handoff mine"),
     ("team", "/handoff team [function]"),
     ("find", "/handoff find <words>"),
@@ -335,6 +345,8 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "approve" => Command::Approve(id()?),
         "show" => Command::Show(id()?),
         "log" | "activity" => Command::Log(id()?),
+        "watch" | "follow" => Command::Watch { id: id()?, on: true },
+        "unwatch" | "unfollow" => Command::Watch { id: id()?, on: false },
         "update" => {
             let id = id()?;
             let (fields, words) = split_fields(args);

@@ -293,7 +293,12 @@ impl<'a> Draft<'a> {
         let text = render::card(&self.ctx, &self.h, self.now);
         let actions = render::actions(&self.h);
         if let Some(channel) = &self.ctx.to.slack_channel {
-            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text.clone(), actions.clone());
+            // Anyone in the channel may follow it from there.
+            let mut everyone = actions.clone();
+            if !self.h.state.is_terminal() {
+                everyone.push(Action::Watch);
+            }
+            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text.clone(), everyone);
         }
         if let Some(owner) = self.h.owner.clone() {
             // At the gate the owner can do nothing more, so their card has no buttons (the
@@ -357,7 +362,53 @@ impl<'a> Draft<'a> {
         });
     }
 
-    pub(crate) fn finish(self, reply: String) -> Decision {
+    /// Tells the watchers (but the actor and the owner, who hear of it otherwise) what this
+    /// decision did, in the words of the handoff's log, when it did something they watch for.
+    fn tell_watchers(&mut self) {
+        let watched = |c: &Change| {
+            matches!(
+                c,
+                Change::Accepted { .. }
+                    | Change::Updated { .. }
+                    | Change::SubmittedForGate { .. }
+                    | Change::Rejected { .. }
+                    | Change::Done
+                    | Change::Returned { .. }
+                    | Change::Resubmitted { .. }
+                    | Change::Edited { .. }
+                    | Change::Cancelled { .. }
+                    | Change::Reassigned { .. }
+                    | Change::Snoozed { .. }
+                    | Change::StallOpened { .. }
+                    | Change::RecalibrationConvened { .. }
+                    | Change::ArtifactRecorded { .. }
+            )
+        };
+        let what: Vec<String> = (self.events.iter())
+            .filter(|e| watched(&e.change))
+            .map(|e| crate::activity::line(&self.ctx, e, self.now))
+            .collect();
+        if what.is_empty() {
+            return;
+        }
+        let (label, title) = (self.h.label(), self.h.title.clone());
+        let text = format!(
+            "{label} \"{title}\", which you watch: {}. Now: {}. (`/handoff unwatch {label}` to stop.)",
+            what.join("; "),
+            self.h.state
+        );
+        let owner = self.h.owner.clone();
+        let watchers: Vec<String> = (self.h.watchers.iter())
+            .filter(|w| **w != self.actor && Some(*w) != owner.as_ref() && self.ctx.model.person(w).is_some())
+            .cloned()
+            .collect();
+        for w in watchers {
+            self.tell(Recipient::Person(w), IntentKind::Notice, text.clone(), vec![]);
+        }
+    }
+
+    pub(crate) fn finish(mut self, reply: String) -> Decision {
+        self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
         let h = &self.h;
         let mut tallies = Vec::new();
@@ -522,6 +573,7 @@ impl Admitted {
             due_date: None,
             accepted_at: None,
             closed_at: None,
+            watchers: Vec::new(),
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });
@@ -857,6 +909,36 @@ pub fn decide_covering(
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Log(_) => return Err(Rejection::NotAChange("log")),
+        Command::Watch { on, .. } => {
+            let watching = h.watchers.iter().any(|w| w == actor);
+            let told = match (h.requester == actor, h.owner.as_deref() == Some(actor)) {
+                (true, _) => Some("requester"),
+                (_, true) => Some("owner"),
+                _ => None,
+            };
+            match (on, watching, told) {
+                (true, _, Some(role)) => {
+                    return Err(Rejection::Unchanged(format!("you hear of {label}'s changes already, as its {role}")));
+                }
+                (true, true, _) => return Err(Rejection::Unchanged(format!("you watch {label} already"))),
+                (false, false, _) => return Err(Rejection::Unchanged(format!("you do not watch {label}"))),
+                (true, false, _) => {
+                    d.h.watchers.push(actor.to_string());
+                    d.record(Change::Watched);
+                    d.post_card();
+                    format!(
+                        "You watch {label} now: you will be told when it is accepted, updated, returned, \
+                         stalled, reassigned or closed (`/handoff unwatch {label}` to stop)."
+                    )
+                }
+                (false, true, _) => {
+                    d.h.watchers.retain(|w| w != actor);
+                    d.record(Change::Unwatched);
+                    d.post_card();
+                    format!("You no longer watch {label}.")
+                }
+            }
+        }
         Command::Mine => return Err(Rejection::NotAChange("mine")),
         Command::Team(_) => return Err(Rejection::NotAChange("team")),
         Command::Find(_) => return Err(Rejection::NotAChange("find")),

@@ -67,6 +67,9 @@ pub struct Handoff {
     /// Done or cancelled.
     #[serde(default)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// People who asked to be told as it moves (`/handoff watch`), besides its requester and owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watchers: Vec<PersonId>,
 }
 
 /// A recalibration under way on a handoff.
@@ -427,6 +430,10 @@ pub enum Change {
     },
     /// The convener was reminded that the timebox ran out.
     TimeboxReminded,
+    /// The actor asked to be told as it moves.
+    Watched,
+    /// The actor no longer watches it.
+    Unwatched,
     /// A ladder step fired.
     LadderStep {
         /// Episode number.
@@ -468,6 +475,8 @@ impl Change {
             Change::RecalibrationConvened { .. } => "recalibration_convened",
             Change::ArtifactRecorded { .. } => "artifact_recorded",
             Change::TimeboxReminded => "timebox_reminded",
+            Change::Watched => "watched",
+            Change::Unwatched => "unwatched",
         }
     }
 }
@@ -528,6 +537,8 @@ pub enum Action {
     Blocked,
     /// Answer a return: send it back in, changed.
     Resubmit,
+    /// Be told as it moves (on the card in the receiving function's channel).
+    Watch,
 }
 
 /// A message to a person or channel, before any platform renders it.

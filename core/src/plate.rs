@@ -1,6 +1,6 @@
 //! What is on a person's plate: the handoffs they own or requested, those in their function's
-//! queue, those waiting for their approval, and (for a lead or their cover) those owned by people
-//! away. `/handoff mine` shows it as text; Slack's App Home shows it with each handoff's buttons.
+//! queue, those waiting for their approval, (for a lead or their cover) those owned by people
+//! away, and those they watch. `/handoff mine` shows it as text; Slack's App Home shows it with each handoff's buttons.
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +48,8 @@ pub struct Loaded<'a> {
     pub waiting: &'a [Handoff],
     /// Open handoffs of everyone away (what a lead or cover is shown of them).
     pub of_people_away: &'a [Handoff],
+    /// Open handoffs they watch.
+    pub watched: &'a [Handoff],
     /// Who is away, and their covers.
     pub away: &'a Away,
 }
@@ -122,6 +124,13 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
     section("Owned by people away (`/handoff reassign H-<n> <person>`):", left.collect());
+    let watched = loaded.watched.iter().map(|h| {
+        let owner =
+            h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));
+        let parts = vec![h.label(), h.title.clone(), h.state.to_string(), owner, render::stalled(h)];
+        Item { id: h.id, line: line(parts), actions: Vec::new() }
+    });
+    section("You watch (`/handoff unwatch H-<n>` to stop):", watched.collect());
     Plate { notes, sections }
 }
 

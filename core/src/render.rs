@@ -135,6 +135,9 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     if let Some(date) = h.due_date {
         lines.push(format!("Agreed due date: {date}"));
     }
+    if !h.watchers.is_empty() {
+        lines.push(format!("Watched by: {}", h.watchers.iter().map(|w| name(w)).collect::<Vec<_>>().join(", ")));
+    }
     if let Some(r) = &h.recalibration {
         lines.push(format!("Recalibration under way ({}), convened by {}", r.playbook, ctx.model.name_of(&r.convener)));
     }

@@ -139,7 +139,7 @@ fn a_high_stakes_handoff_needs_two_distinct_approvers_who_are_neither_requester_
     let owners = d.intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("ana".into()));
     assert_eq!(owners.expect("owner's card").actions, []);
     let channel = d.intents.iter().find(|i| matches!(i.to, Recipient::SlackChannel(_))).expect("channel card");
-    assert_eq!(channel.actions, [Action::Approve, Action::Reject]);
+    assert_eq!(channel.actions, [Action::Approve, Action::Reject, Action::Watch]);
     assert_eq!(w.h.state, State::AwaitingGate);
     assert!(w.refused("rita", "/approve H-1").contains("requester cannot approve"));
     assert!(w.refused("ana", "/approve H-1").contains("owner cannot approve"));
@@ -1096,7 +1096,7 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     // The store loads the open handoffs of everyone away only for leads and covers.
     let plate = |w: &World, own: &[Handoff], waiting: &[Handoff], away: &Away, who: &str| -> Plate {
         let of_people_away = if away.is_away("ana", w.now) { waiting } else { &[] };
-        build(&w.model, who, &Loaded { own, waiting, of_people_away, away }, w.now)
+        build(&w.model, who, &Loaded { own, waiting, of_people_away, watched: &[], away }, w.now)
     };
     let buttons = |p: &Plate, heading: &str| -> Vec<Vec<Action>> {
         let s = p.sections.iter().find(|s| s.heading.starts_with(heading));
@@ -1189,4 +1189,61 @@ fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
     let long = crate::activity::log(&ctx, &w.h, &many, w.now);
     assert_eq!(long.lines().last(), Some("… 7 earlier events not shown"));
     assert_eq!(long.lines().count(), crate::activity::SHOWN + 3);
+}
+
+#[test]
+fn watchers_are_told_as_a_handoff_moves_in_the_words_of_its_log() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    assert!(w.run("sam", "/handoff watch H-1").reply.starts_with("You watch H-1 now"));
+    assert_eq!(w.h.watchers, ["sam"]);
+    let card = w.last().intents.iter().find(|i| i.kind == IntentKind::Card).expect("the card is redrawn");
+    assert!(card.text.contains("Watched by: Sam Sato"), "{}", card.text);
+    assert_eq!(w.refused("sam", "/handoff watch H-1"), "nothing to change: you watch H-1 already");
+    assert_eq!(
+        w.refused("rita", "/handoff watch H-1"),
+        "nothing to change: you hear of H-1's changes already, as its requester"
+    );
+    w.run("ben", "/handoff watch H-1");
+    // Accepted: both watchers are told, in the log's words, but not the one who acted.
+    w.run("ana", "/handoff accept H-1");
+    let told = |w: &World, who: &str| -> Vec<String> {
+        let to = Recipient::Person(who.to_string());
+        let notices = w.last().intents.iter().filter(|i| i.to == to && i.kind == IntentKind::Notice);
+        notices.map(|i| i.text.clone()).collect()
+    };
+    assert_eq!(
+        told(&w, "sam"),
+        [
+            "H-1 \"Acme renewal\", which you watch: Ana Alves (console) accepted it. Now: accepted. (`/handoff unwatch H-1` to stop.)"
+        ]
+    );
+    assert_eq!(told(&w, "ben").len(), 1);
+    // Acknowledging is not worth a message; an update is.
+    w.run("ana", "/ack H-1");
+    assert!(told(&w, "sam").is_empty());
+    w.run("ana", "/handoff update H-1 \"Kickoff booked\"");
+    assert!(
+        told(&w, "sam")[0].contains("Ana Alves (console) posted an update: “Kickoff booked”"),
+        "{:?}",
+        told(&w, "sam")
+    );
+    // A watcher who becomes the owner hears of it as the owner only; the actor is never told.
+    w.run("carla", "/handoff reassign H-1 ben");
+    assert!(told(&w, "sam")[0].contains("gave it to Ben Brooks (from Ana Alves)"));
+    w.run("ben", "/handoff accept H-1");
+    assert!(told(&w, "ben").is_empty(), "the actor is not told: {:?}", told(&w, "ben"));
+    w.run("rita", "/handoff edit H-1 arr=130000");
+    assert_eq!(told(&w, "ben").len(), 1, "the owner's notice only: {:?}", told(&w, "ben"));
+    assert!(!told(&w, "ben")[0].contains("which you watch"), "{:?}", told(&w, "ben"));
+    assert!(told(&w, "sam")[0].contains("Rita Reyes (console) edited it (arr: 130000)"), "{:?}", told(&w, "sam"));
+    // Stalls found by the sweep are told too.
+    w.at("2026-12-03T09:00:00-05:00");
+    assert!(w.check().contains(&"stall_opened"));
+    assert!(told(&w, "sam").iter().any(|t| t.contains("Baton found it stalled (stall 1): no progress update in time")));
+    assert_eq!(w.run("sam", "/handoff unwatch H-1").reply, "You no longer watch H-1.");
+    assert_eq!(w.refused("sam", "/handoff unwatch H-1"), "nothing to change: you do not watch H-1");
+    w.run("ben", "/handoff update H-1 \"Signed\"");
+    assert!(told(&w, "sam").is_empty());
+    let kinds: Vec<&str> = w.log.iter().flat_map(|d| d.events.iter().map(|e| e.change.kind())).collect();
+    assert!(kinds.contains(&"watched") && kinds.contains(&"unwatched"));
 }

@@ -375,6 +375,10 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let (_, mine) = bot.signed(&command("i8c", ELI_NEW_DISCORD, "handoff", json!([{"type": 1, "name": "mine"}]))).await;
     let mine = mine["data"]["content"].as_str().expect("content");
     assert!(mine.starts_with("Yours:") && mine.contains("H-1 · Spring launch"), "{mine}");
+    let watch = json!([{"type": 1, "name": "watch", "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]);
+    let (_, watch) = bot.signed(&command("i8d", ELI_NEW_DISCORD, "handoff", watch)).await;
+    let watch = watch["data"]["content"].as_str().expect("content");
+    assert_eq!(watch, "✗ nothing to change: you hear of H-1's changes already, as its owner");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;
     assert_eq!(snooze["type"], 9, "Snooze asks how long and why in a modal: {snooze}");
     bot.running.stop().await;

@@ -225,7 +225,7 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
         .flatten()
         .filter_map(|e| e["action_id"].as_str())
         .collect();
-    assert_eq!(buttons, ["accept", "return"]);
+    assert_eq!(buttons, ["accept", "return", "watch"]);
 
     // Ana presses Accept; the answer arrives through response_url, the card is edited in place
     // and Ana gets her own card by DM.
@@ -249,6 +249,21 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
     assert!(dm[0]["text"].as_str().expect("card").contains("Owner: Ben Brooks"), "{}", dm[0]);
     assert!(!dm[0]["blocks"].to_string().contains("\"action_id\""), "no buttons: {}", dm[0]["blocks"]);
     assert!(dm[1]["text"].as_str().expect("notice").ends_with("to Ben Brooks; it is no longer yours."), "{}", dm[1]);
+
+    // Sam follows it from the channel's card: he is answered there, and told when it moves.
+    bot.interact(&bot.click("U0SAM00001", "watch", "#cs-handoffs")).await;
+    eventually(10, "the answer", || async {
+        bot.slack.responses().iter().any(|r| r["text"].as_str().unwrap_or("").starts_with("You watch H-1 now"))
+    })
+    .await;
+    bot.command(BEN, "accept H-1", "trig-ben").await;
+    bot.delivered().await;
+    let sams = bot.slack.history("U0SAM00001");
+    assert!(
+        sams.iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("which you watch: Ben Brooks (Slack) accepted it")),
+        "{sams:?}"
+    );
     running_stop(bot).await;
 }
 

@@ -557,3 +557,34 @@ async fn the_team_board_reads_a_functions_open_handoffs_from_the_store() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_watcher_sees_what_they_watch_on_their_plate_and_is_told_as_it_moves() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let run = |who: &'static str, line: &'static str| {
+            let app = app.clone();
+            async move { app.handle(who, Surface::Slack, cmd(line), t(MONDAY_9), Some(&format!("{who}:{line}"))).await }
+        };
+        run("rita", ACME).await.expect("create");
+        run("sam", "/handoff watch H-1").await.expect("watch");
+        // Replayed, the request acts once.
+        assert!(matches!(run("sam", "/handoff watch H-1").await, Err(AppError::Duplicate)));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM watchers WHERE person = 'sam'").await, 1);
+        let plate = run("sam", "/handoff mine").await.expect("mine");
+        assert!(
+            plate.contains("You watch (`/handoff unwatch H-<n>` to stop):\n• H-1 · Acme renewal · open · in the queue"),
+            "{plate}"
+        );
+        run("ana", "/handoff accept H-1").await.expect("accept");
+        assert_eq!(count(&store, &to_person("sam", "which you watch: Ana Alves (Slack) accepted it")).await, 1);
+        let plate = run("sam", "/handoff mine").await.expect("mine");
+        assert!(plate.contains("• H-1 · Acme renewal · accepted · owner Ana Alves"), "{plate}");
+        run("sam", "/handoff unwatch H-1").await.expect("unwatch");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM watchers").await, 0);
+        assert!(!run("sam", "/handoff mine").await.expect("mine").contains("You watch"));
+        run("ana", "/handoff update H-1 kickoff-booked").await.expect("update");
+        assert_eq!(count(&store, &to_person("sam", "which you watch")).await, 1, "no longer told");
+    })
+    .await;
+}

@@ -43,6 +43,9 @@ pub fn definitions(model: &OperatingModel) -> Value {
             {"type": 1, "name": "log", "description": "What happened to a handoff: who did what, and when",
              "options": [handoff(true)]},
             {"type": 1, "name": "mine", "description": "What is on your plate: yours, your team's queue, your approvals"},
+            {"type": 1, "name": "watch", "description": "Be told as a handoff moves", "options": [handoff(true)]},
+            {"type": 1, "name": "unwatch", "description": "No longer be told as a handoff moves",
+             "options": [handoff(true)]},
             {"type": 1, "name": "find", "description": "Open handoffs by words in their title or fields", "options": [
                 {"type": 3, "name": "words", "description": "Words to look for, like acme renewal", "required": true,
                  "max_length": 200}]},

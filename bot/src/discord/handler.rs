@@ -130,6 +130,9 @@ impl Discord {
                     }
                     "handoff" if option(options, "sub") == Some("log") => need_id(id).map(Command::Log),
                     "handoff" if option(options, "sub") == Some("mine") => Ok(Command::Mine),
+                    "handoff" if matches!(option(options, "sub"), Some("watch" | "unwatch")) => {
+                        need_id(id).map(|id| Command::Watch { id, on: option(options, "sub") == Some("watch") })
+                    }
                     "handoff" => need_id(id).map(Command::Show),
                     "away" => typed_line(&[
                         "/away",
@@ -158,6 +161,7 @@ impl Discord {
                     "accept" => Command::Accept(id),
                     "approve" => Command::Approve(id),
                     "blocked" => Command::Recalibrate { id, playbook: None },
+                    "watch" => Command::Watch { id, on: true },
                     "snooze" | "return" | "reject" | "update" | "resubmit" => return reason_modal(action, id),
                     _ => return reply("✗ This button is out of date."),
                 }

@@ -85,6 +85,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Reject => ("Reject", "reject"),
         Action::Blocked => ("I'm blocked", "blocked"),
         Action::Resubmit => ("Resubmit", "resubmit"),
+        Action::Watch => ("Watch", "watch"),
     }
 }
 

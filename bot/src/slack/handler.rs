@@ -289,11 +289,12 @@ impl Slack {
                             }
                         });
                     }
-                    (kind @ ("accept" | "ack" | "approve" | "blocked"), Some(id)) => {
+                    (kind @ ("accept" | "ack" | "approve" | "blocked" | "watch"), Some(id)) => {
                         let command = match kind {
                             "accept" => Command::Accept(id),
                             "ack" => Command::Ack(id),
                             "blocked" => Command::Recalibrate { id, playbook: None },
+                            "watch" => Command::Watch { id, on: true },
                             _ => Command::Approve(id),
                         };
                         let me = self.clone();

@@ -377,6 +377,18 @@ impl Store {
         .await
     }
 
+    /// Open handoffs `person` watches (`/handoff watch`).
+    pub async fn watched_by(&self, person: &str) -> Result<Vec<Handoff>, StoreError> {
+        self.docs(
+            &format!(
+                "SELECT h.doc FROM watchers w JOIN handoffs h ON h.id = w.handoff_id \
+                 WHERE w.person = $1 AND h.state IN {UNCLOSED} ORDER BY h.id"
+            ),
+            Some(person),
+        )
+        .await
+    }
+
     /// Handoffs that may wait on someone of the given seams' receiving side: unaccepted ones
     /// (`open`, no owner) and those at the gate. Read through the (seam, state) index.
     pub async fn waiting_in_seams(&self, seams: &[String]) -> Result<Vec<Handoff>, StoreError> {

@@ -1,10 +1,10 @@
 //! Writing decisions inside the caller's transaction: the handoff rows, their events, outbox
-//! messages, stall episodes, artifacts, follow-ups and fired ladder steps.
+//! messages, stall episodes, artifacts, follow-ups, watchers and fired ladder steps.
 //!
 //! A batch of decisions (a sweep, a group of creations) is written with one multi-row statement
 //! per table rather than one per decision: round trips, not rows, are what a transaction costs.
 
-use baton_core::{Decision, Event, Handoff};
+use baton_core::{Change, Decision, Event, Handoff};
 use sqlx::{Any, Transaction};
 
 use super::history::Tallies;
@@ -238,6 +238,14 @@ pub(crate) async fn write_decisions(
             .bind(&d.handoff.seam)
             .execute(&mut **tx)
             .await?;
+        }
+        for e in &d.events {
+            let sql = match e.change {
+                Change::Watched => "INSERT INTO watchers (handoff_id, person) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                Change::Unwatched => "DELETE FROM watchers WHERE handoff_id = $1 AND person = $2",
+                _ => continue,
+            };
+            sqlx::query(sql).bind(id).bind(e.actor.as_str()).execute(&mut **tx).await?;
         }
         for f in &d.follow_ups {
             sqlx::query("INSERT INTO follow_ups (handoff_id, owner, due, what) VALUES ($1, $2, $3, $4)")
