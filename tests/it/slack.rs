@@ -1150,7 +1150,14 @@ async fn a_message_is_handed_off_from_its_shortcut_and_the_handoff_links_back_to
         (Some("trig-global"), Some("handoff_new"))
     );
 
-    // Someone Baton does not know is told how to be added.
+    // Someone Baton does not know is told how to be added: in a form from the global shortcut,
+    // which has nowhere else to answer, and in the channel from a message's.
+    let mut stranger = global.clone();
+    stranger["user"]["id"] = json!("U0NOBODY01");
+    bot.interact(&stranger).await;
+    eventually(10, "the notice", || async { bot.slack.ok_calls("views.open").len() == 4 }).await;
+    let notice = bot.slack.ok_calls("views.open")[3].body["view"].to_string();
+    assert!(notice.contains("does not know your Slack account (U0NOBODY01)"), "{notice}");
     bot.interact(&shortcut("U0NOBODY01", "trig-x")).await;
     eventually(10, "the answer", || async {
         bot.slack.responses().iter().any(|r| r["text"].as_str().unwrap_or("").contains("slack = \"U0NOBODY01\""))

@@ -316,14 +316,17 @@ impl Slack {
             }
             Interaction::ViewSubmission { user, view } => self.submission(&user, view).await,
             Interaction::Shortcut { user, callback_id, trigger_id } if callback_id == SHORTCUT_NEW => {
-                // A global shortcut has no response_url: a form that cannot open is told by DM.
+                // A global shortcut has no response_url: a form that cannot open is told by DM,
+                // and someone Baton does not know is told in a form.
                 match self.person(&user) {
                     Some(person) => {
                         let form = modal::new_handoff(&self.app.model, &person, &Draft::default(), None);
                         let reply = Reply::Dm { person, key: format!("slack:shortcut:{trigger_id}") };
                         self.open_modal(trigger_id, form, reply, usage("new"));
                     }
-                    None => tracing::warn!("{}", unknown_user(&user)),
+                    None => {
+                        self.open_modal(trigger_id, modal::notice("Baton", &unknown_user(&user)), Reply::Url(None), "")
+                    }
                 }
                 Value::Null
             }

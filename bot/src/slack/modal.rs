@@ -194,6 +194,12 @@ pub fn resubmit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
     })
 }
 
+/// A form that only says something (to someone who has no other way to be answered).
+pub fn notice(title: &str, said: &str) -> Value {
+    json!({"type": "modal", "title": text(title), "close": text("OK"), "blocks": [
+        {"type": "section", "text": {"type": "plain_text", "text": truncate(said, 3000)}}]})
+}
+
 fn note_input(label: &str, hint: &str) -> Value {
     json!({"type": "input", "block_id": "note", "label": text(label), "optional": true,
         "element": {"type": "plain_text_input", "action_id": "note", "multiline": true, "max_length": 500},

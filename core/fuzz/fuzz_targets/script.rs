@@ -9,7 +9,8 @@ use baton_core::away::{Away, Going, leave};
 use baton_core::config::{Source, load};
 use baton_core::history::{Viewer, scope};
 use baton_core::{
-    AwayCommand, Command, Ctx, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide_covering, parse,
+    AwayCommand, Command, Ctx, Event, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide_covering,
+    parse,
 };
 use baton_core::{ReviewRequest, record_verdict, render, review};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
@@ -42,8 +43,8 @@ fn well_formed(reply: &str) {
     assert!(!reply.is_empty() && reply.trim() == reply, "reply {reply:?}");
 }
 
-fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>, away: &Away) {
-    for h in handoffs.iter_mut() {
+fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {
+    for (h, log) in handoffs.iter_mut().zip(logs.iter_mut()) {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
         for _ in 0..20 {
             let Ok(ctx) = Ctx::new(model, &h.seam) else { break };
@@ -58,6 +59,7 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], now: DateTime<Utc>, aw
                     // A check at its own due instant acts, or the scheduler would spin on it.
                     assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
                     trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
+                    log.extend(d.events);
                     *h = d.handoff;
                 }
                 Err(_) => break,
@@ -73,6 +75,8 @@ fuzz_target!(|data: &[u8]| {
     // Read to the nanosecond, as `Utc::now()` gives it.
     let mut now: DateTime<Utc> = "2026-11-30T14:00:00.123456789Z".parse().unwrap();
     let mut handoffs: Vec<Handoff> = Vec::new();
+    // Each handoff's audit trail, for its log.
+    let mut logs: Vec<Vec<Event>> = Vec::new();
     let mut absent = std::collections::BTreeMap::new();
     let mut covers = std::collections::BTreeMap::new();
     let away_now = |absent: &std::collections::BTreeMap<String, DateTime<Utc>>,
@@ -91,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
         };
         now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
         let away = away_now(&absent, &covers);
-        step(model, &mut handoffs, now, &away);
+        step(model, &mut handoffs, &mut logs, now, &away);
         let surface = [Surface::Console, Surface::Slack, Surface::Discord][line.len() % 3];
         let Ok(command) = parse(typed) else { continue };
         match &command {
@@ -103,6 +107,7 @@ fuzz_target!(|data: &[u8]| {
                         trace(line, &d.reply);
                         well_formed(&d.reply);
                         handoffs.push(d.handoff);
+                        logs.push(d.events);
                     }
                     Err(e) => trace(line, &e),
                 }
@@ -140,6 +145,29 @@ fuzz_target!(|data: &[u8]| {
             Command::Stalls(q) => {
                 let _ = scope(model, Viewer::Person(actor), &q.filter);
             }
+            Command::Log(id) => {
+                let i = (*id as usize).wrapping_sub(1);
+                if let (Some(h), Some(events)) = (handoffs.get(i), logs.get(i))
+                    && let Ok(ctx) = Ctx::new(model, &h.seam)
+                {
+                    well_formed(&baton_core::activity::log(&ctx, h, events, now));
+                }
+            }
+            Command::Mine => {
+                let open: Vec<Handoff> = handoffs.iter().filter(|h| !h.state.is_terminal()).cloned().collect();
+                let mine = |h: &&Handoff| h.requester == actor || h.owner.as_deref() == Some(actor);
+                let own: Vec<Handoff> = open.iter().filter(mine).cloned().collect();
+                let watched: Vec<Handoff> =
+                    open.iter().filter(|h| h.watchers.iter().any(|w| w == actor)).cloned().collect();
+                let loaded = baton_core::plate::Loaded {
+                    own: &own,
+                    waiting: &open,
+                    of_people_away: &open,
+                    watched: &watched,
+                    away: &away,
+                };
+                well_formed(&baton_core::plate::build(model, actor, &loaded, now).text());
+            }
             Command::Show(id) => {
                 if let Some(h) = (*id as usize).checked_sub(1).and_then(|i| handoffs.get(i))
                     && let Ok(ctx) = Ctx::new(model, &h.seam)
@@ -149,17 +177,20 @@ fuzz_target!(|data: &[u8]| {
             }
             c => {
                 let Some(id) = c.target() else { continue };
-                let Some(h) = (id as usize).checked_sub(1).and_then(|i| handoffs.get_mut(i)) else { continue };
+                let Some(i) = (id as usize).checked_sub(1).filter(|i| *i < handoffs.len()) else { continue };
+                let (h, log) = (&mut handoffs[i], &mut logs[i]);
                 let covering = away.covered_by(actor, now);
                 let decided = decide_covering(model, h, c, actor, &covering, surface, now);
                 trace(line, &decided.as_ref().map(|d| &d.reply));
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
                     *h = d.handoff;
+                    log.extend(d.events);
                     if let Some(ReviewRequest::Rules(reviewer)) = d.review {
                         let verdict = review::rules(model, h, reviewer.as_deref(), now);
                         if let Ok(d) = record_verdict(model, h, verdict, now) {
                             *h = d.handoff;
+                            log.extend(d.events);
                         }
                     }
                 }
