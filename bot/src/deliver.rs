@@ -26,8 +26,9 @@ pub enum SendError {
         /// Not before this long (`Retry-After`); `None`: exponential backoff.
         after: Option<Duration>,
     },
-    /// Not sent: a rate limit learnt earlier is still in force for this long (not an attempt).
-    #[error("waiting for the platform's rate limit")]
+    /// Not sent: a rate limit learnt earlier, or the platform refusing Baton's token, holds
+    /// sends for this long (not an attempt).
+    #[error("held back: the platform's rate limit, or the platform refusing Baton's token (see the log)")]
     Held(Duration),
     /// Will not work by trying again (a 4xx, an unknown channel, no account on any platform).
     #[error("{0}")]
@@ -39,6 +40,13 @@ impl SendError {
     pub fn retry(reason: String) -> SendError {
         SendError::Retry { reason, after: None }
     }
+}
+
+/// How long every send to a platform waits after it refused Baton's token (revoked, expired, or
+/// mistyped): messages are kept, not dead-lettered, and one is tried again after this long, so
+/// that they go out once the token is fixed.
+pub fn token_hold() -> Duration {
+    Duration::seconds(60)
 }
 
 /// Rate-limit holds shared by all sends of a process: key (`slack:chat.postMessage:C1`,
@@ -427,7 +435,7 @@ impl Deliverer {
             }
             Err(SendError::Held(wait)) => {
                 let at = now + wait;
-                self.store.mark_retry(&ids, "waiting for the platform's rate limit", at, false).await?;
+                self.store.mark_retry(&ids, &SendError::Held(wait).to_string(), at, false).await?;
                 Ok(Some(Wait { until: at, pace: PACE_AFTER_WAIT }))
             }
             Err(SendError::Permanent(reason)) => {

@@ -576,3 +576,19 @@ async fn stalls_in_discord_checks_access_and_posts_the_chart_as_an_attachment() 
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     bot.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_token_holds_every_discord_send_without_counting_attempts() {
+    let fake = FakeDiscord::start().await;
+    let api = DiscordApi::new(&fake.url, "revoked-token", Limits::default());
+    let t0 = Utc::now();
+    let body = json!({"content": "hi", "allowed_mentions": {"parse": []}});
+    let err = api.post("1", &body, t0).await.expect_err("401");
+    assert_eq!(err, SendError::Held(baton::deliver::token_hold()));
+    let sent = fake.calls().len();
+    // Every route waits, without a request, until the hold ends; then one is tried again.
+    assert!(matches!(api.post("2", &body, t0 + Duration::seconds(30)).await, Err(SendError::Held(_))));
+    assert_eq!(fake.calls().len(), sent);
+    assert!(matches!(api.post("2", &body, t0 + Duration::seconds(61)).await, Err(SendError::Held(_))));
+    assert_eq!(fake.calls().len(), sent + 1);
+}

@@ -461,3 +461,30 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
     })
     .await;
 }
+
+#[tokio::test]
+async fn messages_wait_while_a_platform_refuses_the_token_and_go_out_once_it_is_fixed() {
+    let slack = FakeSlack::start().await;
+    let app = app(sqlite().await);
+    let revoked = Outbound { slack: Some(SlackApi::new(&slack.url, "xoxb-revoked", Limits::default())), discord: None };
+    let refused = Deliverer { out: revoked, ..deliverer(&app, &slack) };
+    let now = t("2026-11-30T09:00:00-05:00");
+    app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+    let card = "SELECT attempts, last_error, dead_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'";
+    let tried = || slack.calls().iter().filter(|c| c.error == Some("invalid_auth")).count();
+    refused.pass(now).await.expect("deliver");
+    assert_eq!(tried(), 1);
+    let (attempts, error, dead) = outbox_row(&app, card).await;
+    assert_eq!((attempts, dead), (0, None), "kept, not dead-lettered, and not counted as an attempt");
+    assert!(error.expect("why").contains("refusing Baton's token"));
+    // Meanwhile nothing is sent to Slack at all; after the hold one message tries again.
+    refused.pass(now + Duration::seconds(30)).await.expect("deliver");
+    assert_eq!(tried(), 1, "held: no request");
+    refused.pass(now + Duration::seconds(61)).await.expect("deliver");
+    assert_eq!(tried(), 2);
+    assert_eq!(outbox_row(&app, card).await.0, 0);
+    // The token fixed (Baton restarted with the right one): the card goes out when it is next due.
+    deliverer(&app, &slack).pass(now + Duration::seconds(130)).await.expect("deliver");
+    assert_eq!(slack.history("#cs-handoffs").len(), 1);
+    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+}

@@ -16,6 +16,8 @@ use crate::deliver::{Limits, SendError};
 const CONTENT_MAX: usize = 2000;
 /// The key of Discord's global limit.
 const GLOBAL: &str = "discord:global";
+/// The hold every Discord call checks, set while Discord refuses the token.
+const TOKEN_KEY: &str = "discord:token";
 
 /// A Discord REST client for one bot token.
 #[derive(Clone, Debug)]
@@ -98,7 +100,7 @@ impl DiscordApi {
         now: DateTime<Utc>,
     ) -> Result<Value, SendError> {
         let key = format!("discord:{route}");
-        self.limits.check(&[GLOBAL, &key], now)?;
+        self.limits.check(&[GLOBAL, &key, TOKEN_KEY], now)?;
         let started = std::time::Instant::now();
         let mut req = self
             .http
@@ -136,6 +138,19 @@ impl DiscordApi {
         }
         if status.is_server_error() {
             return Err(SendError::retry(format!("{route}: Discord answered {status}")));
+        }
+        if status.as_u16() == 401 {
+            // The token itself is refused: every message waits (none is dead-lettered) and one is
+            // tried again after the hold, until DISCORD_BOT_TOKEN is fixed.
+            let hold = crate::deliver::token_hold();
+            tracing::error!(
+                "{route}: Discord refused Baton's token (401); Discord messages wait, tried again every {}s, \
+                 until DISCORD_BOT_TOKEN is fixed",
+                hold.num_seconds()
+            );
+            metrics::counter!("baton_token_refused_total", "platform" => "discord").increment(1);
+            self.limits.hold(TOKEN_KEY, now + hold);
+            return Err(SendError::Held(hold));
         }
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();

@@ -13,6 +13,12 @@ use crate::deliver::{Limits, SendError};
 /// Slack error codes worth retrying; every other `ok: false` is permanent.
 const TRANSIENT: [&str; 5] = ["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
+/// Slack errors that say the token itself is refused: every call would fail alike until it is fixed.
+const TOKEN_REFUSED: [&str; 5] = ["invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"];
+
+/// The hold every Slack call checks, set while Slack refuses the token.
+const TOKEN_KEY: &str = "slack:token";
+
 /// Metadata event type carrying the outbox row id, for finding a message after a crash.
 const METADATA_EVENT: &str = "baton_outbox";
 
@@ -47,7 +53,7 @@ impl SlackApi {
         now: DateTime<Utc>,
     ) -> Result<Value, SendError> {
         let key = format!("slack:{method}:{channel}");
-        self.limits.check(&[&key], now)?;
+        self.limits.check(&[&key, TOKEN_KEY], now)?;
         let started = std::time::Instant::now();
         let req = self.http.post(format!("{}/{method}", self.base)).bearer_auth(&self.token);
         let req = match args {
@@ -75,6 +81,19 @@ impl SlackApi {
             return Ok(value);
         }
         let error = value["error"].as_str().unwrap_or("unknown_error").to_string();
+        if TOKEN_REFUSED.contains(&error.as_str()) {
+            // Not the message's fault: every message waits (none is dead-lettered) and one is
+            // tried again after the hold, until SLACK_BOT_TOKEN is fixed.
+            let hold = crate::deliver::token_hold();
+            tracing::error!(
+                "{method}: Slack refused Baton's token ({error}); Slack messages wait, tried again every {}s, \
+                 until SLACK_BOT_TOKEN is fixed",
+                hold.num_seconds()
+            );
+            metrics::counter!("baton_token_refused_total", "platform" => "slack").increment(1);
+            self.limits.hold(TOKEN_KEY, answered + hold);
+            return Err(SendError::Held(hold));
+        }
         if TRANSIENT.contains(&error.as_str()) {
             Err(SendError::retry(format!("{method}: {error}")))
         } else {
