@@ -392,18 +392,14 @@ impl<'a> Draft<'a> {
             return;
         }
         let (label, title) = (self.h.label(), self.h.title.clone());
-        let text = format!(
-            "{label} \"{title}\", which you watch: {}. Now: {}. (`/handoff unwatch {label}` to stop.)",
-            what.join("; "),
-            self.h.state
-        );
+        let text = format!("{label} \"{title}\", which you watch: {}. Now: {}.", what.join("; "), self.h.state);
         let owner = self.h.owner.clone();
         let watchers: Vec<String> = (self.h.watchers.iter())
             .filter(|w| **w != self.actor && Some(*w) != owner.as_ref() && self.ctx.model.person(w).is_some())
             .cloned()
             .collect();
         for w in watchers {
-            self.tell(Recipient::Person(w), IntentKind::Notice, text.clone(), vec![]);
+            self.tell(Recipient::Person(w), IntentKind::Notice, text.clone(), vec![Action::Unwatch]);
         }
     }
 

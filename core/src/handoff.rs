@@ -539,6 +539,8 @@ pub enum Action {
     Resubmit,
     /// Be told as it moves (on the card in the receiving function's channel).
     Watch,
+    /// No longer be told (on what a watcher is told).
+    Unwatch,
 }
 
 /// A message to a person or channel, before any platform renders it.

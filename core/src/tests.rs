@@ -1213,10 +1213,10 @@ fn watchers_are_told_as_a_handoff_moves_in_the_words_of_its_log() {
     };
     assert_eq!(
         told(&w, "sam"),
-        [
-            "H-1 \"Acme renewal\", which you watch: Ana Alves (console) accepted it. Now: accepted. (`/handoff unwatch H-1` to stop.)"
-        ]
+        ["H-1 \"Acme renewal\", which you watch: Ana Alves (console) accepted it. Now: accepted."]
     );
+    let to_sam = w.last().intents.iter().find(|i| i.to == Recipient::Person("sam".into())).expect("told");
+    assert_eq!(to_sam.actions, [Action::Unwatch], "a button to stop");
     assert_eq!(told(&w, "ben").len(), 1);
     // Acknowledging is not worth a message; an update is.
     w.run("ana", "/ack H-1");

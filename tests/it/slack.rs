@@ -264,6 +264,9 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
             .any(|m| m["text"].as_str().unwrap_or("").contains("which you watch: Ben Brooks (Slack) accepted it")),
         "{sams:?}"
     );
+    // Stop watching, from the notice itself.
+    bot.interact(&bot.click("U0SAM00001", "unwatch", "U0SAM00001")).await;
+    eventually(10, "no longer watching", || async { bot.app.get(1).await.is_ok_and(|h| h.watchers.is_empty()) }).await;
     running_stop(bot).await;
 }
 

@@ -162,6 +162,7 @@ impl Discord {
                     "approve" => Command::Approve(id),
                     "blocked" => Command::Recalibrate { id, playbook: None },
                     "watch" => Command::Watch { id, on: true },
+                    "unwatch" => Command::Watch { id, on: false },
                     "snooze" | "return" | "reject" | "update" | "resubmit" => return reason_modal(action, id),
                     _ => return reply("✗ This button is out of date."),
                 }

@@ -86,6 +86,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Blocked => ("I'm blocked", "blocked"),
         Action::Resubmit => ("Resubmit", "resubmit"),
         Action::Watch => ("Watch", "watch"),
+        Action::Unwatch => ("Stop watching", "unwatch"),
     }
 }
 

@@ -289,12 +289,13 @@ impl Slack {
                             }
                         });
                     }
-                    (kind @ ("accept" | "ack" | "approve" | "blocked" | "watch"), Some(id)) => {
+                    (kind @ ("accept" | "ack" | "approve" | "blocked" | "watch" | "unwatch"), Some(id)) => {
                         let command = match kind {
                             "accept" => Command::Accept(id),
                             "ack" => Command::Ack(id),
                             "blocked" => Command::Recalibrate { id, playbook: None },
                             "watch" => Command::Watch { id, on: true },
+                            "unwatch" => Command::Watch { id, on: false },
                             _ => Command::Approve(id),
                         };
                         let me = self.clone();
