@@ -350,24 +350,12 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     );
 
     // Slash commands answer too.
-    let (_, show) = bot
-        .signed(&command(
-            "i8",
-            ELI_NEW_DISCORD,
-            "handoff",
-            json!([{"type": 1, "name": "show", "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]),
-        ))
-        .await;
+    let on_h1 =
+        |sub: &str| json!([{"type": 1, "name": sub, "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]);
+    let (_, show) = bot.signed(&command("i8", ELI_NEW_DISCORD, "handoff", on_h1("show"))).await;
     assert!(show["data"]["content"].as_str().expect("content").contains("Spring launch"), "{show}");
     // What happened to it, from the audit trail, in words.
-    let (_, log) = bot
-        .signed(&command(
-            "i8b",
-            ELI_NEW_DISCORD,
-            "handoff",
-            json!([{"type": 1, "name": "log", "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]),
-        ))
-        .await;
+    let (_, log) = bot.signed(&command("i8b", ELI_NEW_DISCORD, "handoff", on_h1("log"))).await;
     let log = log["data"]["content"].as_str().expect("content");
     assert!(log.starts_with("H-1 · Spring launch"), "{log}");
     assert!(log.contains("Mia Moreau (Slack) handed it off to Engineering"), "{log}");
@@ -375,8 +363,7 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let (_, mine) = bot.signed(&command("i8c", ELI_NEW_DISCORD, "handoff", json!([{"type": 1, "name": "mine"}]))).await;
     let mine = mine["data"]["content"].as_str().expect("content");
     assert!(mine.starts_with("Yours:") && mine.contains("H-1 · Spring launch"), "{mine}");
-    let watch = json!([{"type": 1, "name": "watch", "options": [{"type": 3, "name": "handoff", "value": "H-1"}]}]);
-    let (_, watch) = bot.signed(&command("i8d", ELI_NEW_DISCORD, "handoff", watch)).await;
+    let (_, watch) = bot.signed(&command("i8d", ELI_NEW_DISCORD, "handoff", on_h1("watch"))).await;
     let watch = watch["data"]["content"].as_str().expect("content");
     assert_eq!(watch, "✗ nothing to change: you hear of H-1's changes already, as its owner");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;

@@ -158,13 +158,7 @@ impl Bot {
     /// stands: no message and no `response_url`, the tab's view instead.
     fn home_click(&self, user: &str, action: &str, value: Option<&str>) -> Value {
         let home = self.slack.home(user).expect("a published home");
-        let found = home["blocks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|b| b["elements"].as_array())
-            .flatten()
-            .any(|e| e["action_id"] == action && value.is_none_or(|v| e["value"] == v));
+        let found = buttons(&home).any(|e| e["action_id"] == action && value.is_none_or(|v| e["value"] == v));
         assert!(found, "no `{action}` button for {value:?} in {user}'s home: {home}");
         let mut click = json!({"action_id": action, "block_id": "b", "type": "button",
                                "action_ts": format!("{}", Utc::now().timestamp_micros())});
@@ -184,12 +178,7 @@ impl Bot {
     /// A click on a button of the card as it now stands in `channel`.
     fn click(&self, user: &str, action: &str, channel: &str) -> Value {
         let message = self.slack.history(channel).last().cloned().expect("a card");
-        let value = message["blocks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|b| b["elements"].as_array())
-            .flatten()
+        let value = buttons(&message)
             .find(|e| e["action_id"] == action)
             .map(|e| e["value"].clone())
             .unwrap_or_else(|| panic!("no `{action}` button on {message}"));
@@ -205,6 +194,11 @@ impl Bot {
     }
 }
 
+/// The elements of a message's or a view's actions blocks.
+fn buttons(v: &Value) -> impl Iterator<Item = &Value> {
+    v["blocks"].as_array().into_iter().flatten().filter_map(|b| b["elements"].as_array()).flatten()
+}
+
 const ACME: &str = r#"new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 
 #[tokio::test]
@@ -217,15 +211,8 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
     bot.delivered().await;
     let channel = bot.slack.history("#cs-handoffs");
     assert_eq!(channel.len(), 1);
-    let buttons: Vec<&str> = channel[0]["blocks"]
-        .as_array()
-        .expect("blocks")
-        .iter()
-        .filter_map(|b| b["elements"].as_array())
-        .flatten()
-        .filter_map(|e| e["action_id"].as_str())
-        .collect();
-    assert_eq!(buttons, ["accept", "return", "watch"]);
+    let ids: Vec<&str> = buttons(&channel[0]).filter_map(|e| e["action_id"].as_str()).collect();
+    assert_eq!(ids, ["accept", "return", "watch"]);
 
     // Ana presses Accept; the answer arrives through response_url, the card is edited in place
     // and Ana gets her own card by DM.
