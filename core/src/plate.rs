@@ -128,7 +128,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         let owner =
             h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));
         let parts = vec![h.label(), h.title.clone(), h.state.to_string(), owner, render::stalled(h)];
-        Item { id: h.id, line: line(parts), actions: Vec::new() }
+        Item { id: h.id, line: line(parts), actions: vec![Action::Unwatch] }
     });
     section("You watch (`/handoff unwatch H-<n>` to stop):", watched.collect());
     Plate { notes, sections }

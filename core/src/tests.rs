@@ -1093,10 +1093,12 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
 #[test]
 fn a_plate_offers_each_person_the_buttons_they_may_use() {
     use crate::plate::{Loaded, Plate, build};
-    // The store loads the open handoffs of everyone away only for leads and covers.
+    // The store loads the open handoffs of everyone away only for leads and covers, and those a
+    // person watches.
     let plate = |w: &World, own: &[Handoff], waiting: &[Handoff], away: &Away, who: &str| -> Plate {
         let of_people_away = if away.is_away("ana", w.now) { waiting } else { &[] };
-        build(&w.model, who, &Loaded { own, waiting, of_people_away, watched: &[], away }, w.now)
+        let watched: Vec<Handoff> = waiting.iter().filter(|h| h.watchers.iter().any(|p| p == who)).cloned().collect();
+        build(&w.model, who, &Loaded { own, waiting, of_people_away, watched: &watched, away }, w.now)
     };
     let buttons = |p: &Plate, heading: &str| -> Vec<Vec<Action>> {
         let s = p.sections.iter().find(|s| s.heading.starts_with(heading));
@@ -1109,6 +1111,10 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     assert_eq!(buttons(&plate(&w, &[], &h, &none, "ben"), "In your team's queue"), [vec![Action::Accept]]);
     assert_eq!(buttons(&plate(&w, &h, &[], &none, "rita"), "Yours"), [Vec::<Action>::new()]);
     assert!(plate(&w, &[], &h, &none, "sam").is_empty(), "not a member, nothing waits on sam");
+    w.run("sam", "/handoff watch H-1");
+    let watching = plate(&w, &[], &[w.h.clone()], &none, "sam");
+    assert_eq!(buttons(&watching, "You watch"), [vec![Action::Unwatch]]);
+    assert!(watching.text().contains("• H-1 · Acme renewal · open · in the queue"), "{}", watching.text());
     w.run("ana", "/handoff accept H-1");
     let h = [w.h.clone()];
     let owner = [vec![Action::Ack, Action::Update, Action::Snooze, Action::Return]];
