@@ -143,6 +143,7 @@ impl App {
                 Ok(baton_core::activity::log(&ctx, &h, &self.store.events(id).await?, now))
             }
             Command::Mine => Ok(self.plate(actor, now).await?.text()),
+            Command::ReassignAll { from, to } => self.reassign_all(actor, &from, &to, surface, now, key).await,
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
             Command::Find(words) => self.find(actor, &words, now).await,
@@ -334,6 +335,72 @@ impl App {
         found.sort_by_key(|h| std::cmp::Reverse(h.id));
         let away = self.store.absences(now).await?;
         Ok(baton_core::team::found(&self.model, words, &found, &away, now))
+    }
+
+    /// `/handoff reassign-all`: gives every open handoff `from` owns to `to`, one handoff at a time,
+    /// each as `/handoff reassign` would (so each is refused where the actor may not reassign it).
+    /// Each records its own key (`key:H-n`): a replayed or retried request moves what is left and
+    /// moves nothing twice.
+    async fn reassign_all(
+        &self,
+        actor: &str,
+        from: &str,
+        to: &str,
+        surface: Surface,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<String, AppError> {
+        let (from_name, to_name) = (self.model.name_of(from), self.model.name_of(to));
+        if from == to {
+            return Err(Rejection::Unchanged(format!("{from_name} would give their handoffs to themselves")).into());
+        }
+        let mut owned = self.store.open_for(from).await?;
+        owned.retain(|h| h.owner.as_deref() == Some(from));
+        if owned.is_empty() {
+            return Err(Rejection::Unchanged(format!("{from_name} owns no open handoffs")).into());
+        }
+        let away = self.store.absences(now).await?;
+        let covering = away.covered_by(actor, now);
+        let (mut moved, mut refused) = (Vec::new(), Vec::new());
+        for h in &owned {
+            let command = Command::Reassign { id: h.id, to: to.to_string() };
+            let key = key.map(|k| format!("{k}:{}", h.label()));
+            let decided = self
+                .apply(h.id, key.as_deref(), |h| {
+                    baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
+                })
+                .await;
+            // A copy of this request that moved it first makes this one a replay, not a refusal.
+            let replayed = match (&decided, &key) {
+                (Err(AppError::Rejected(_)), Some(key)) => self.store.processed(key).await?,
+                _ => false,
+            };
+            match decided {
+                Ok(_) | Err(AppError::Duplicate) => moved.push(h.label()),
+                Err(AppError::Rejected(_)) if replayed => moved.push(h.label()),
+                Err(AppError::Rejected(r)) => refused.push(format!("{}: {r}", h.label())),
+                Err(e) => return Err(e),
+            }
+        }
+        self.wake.after_command();
+        if moved.is_empty() {
+            return Err(Rejection::Unchanged(format!("nothing moved; {}", refused.join("; "))).into());
+        }
+        let mut reply = format!(
+            "Gave {to_name} {} {from_name} owned: {}; each waits for {to_name} to accept it.",
+            match moved.len() {
+                1 => "the handoff".to_string(),
+                n => format!("the {n} handoffs"),
+            },
+            moved.join(", ")
+        );
+        if let Some(back) = away.through(&self.model, to, now) {
+            reply += &format!(" Note: {to_name} is away through {back}.");
+        }
+        if !refused.is_empty() {
+            reply += &format!(" Not moved: {}.", refused.join("; "));
+        }
+        Ok(reply)
     }
 
     /// What is on a person's plate: handoffs they own or requested, those in their function's queue,

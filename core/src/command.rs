@@ -81,6 +81,13 @@ pub enum Command {
         /// New owner (person id).
         to: String,
     },
+    /// Give everything one person owns to another (someone leaving, or away for long).
+    ReassignAll {
+        /// The present owner (person id; they may have left the model).
+        from: String,
+        /// The new owner (person id).
+        to: String,
+    },
     /// Approve at the gate.
     Approve(HandoffId),
     /// Reject at the gate.
@@ -186,6 +193,7 @@ impl Command {
             | Command::Record { id, .. }
             | Command::Postmortem { id, .. } => Some(*id),
             Command::New { .. }
+            | Command::ReassignAll { .. }
             | Command::Mine
             | Command::Team(_)
             | Command::Find(_)
@@ -264,6 +272,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("edit", "/handoff edit H-<n> field=value ... [title=\"...\"] [note]"),
     ("cancel", "/handoff cancel H-<n> <reason>"),
     ("reassign", "/handoff reassign H-<n> <person>"),
+    ("reassign-all", "/handoff reassign-all <from person> <to person>"),
     ("approve", "/approve H-<n>"),
     ("reject", "/reject H-<n> <reason>"),
     ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
@@ -386,6 +395,15 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             let id = id()?;
             let to = args.next().ok_or_else(|| err("name the new owner".into()))?;
             Command::Reassign { id, to: to.trim_start_matches('@').to_string() }
+        }
+        "reassign-all" => {
+            let mut person = |what: &str| {
+                let word = args.next().ok_or_else(|| err(format!("name {what}")))?;
+                Ok::<_, ParseError>(word.trim_start_matches('@').to_string())
+            };
+            let from = person("whose handoffs move")?;
+            let to = person("who takes them")?;
+            Command::ReassignAll { from, to }
         }
         "snooze" => {
             let id = id()?;

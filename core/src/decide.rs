@@ -905,6 +905,7 @@ pub fn decide_covering(
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Log(_) => return Err(Rejection::NotAChange("log")),
+        Command::ReassignAll { .. } => return Err(Rejection::NotAChange("reassign-all")),
         Command::Watch { on, .. } => {
             let watching = h.watchers.iter().any(|w| w == actor);
             let told = match (h.requester == actor, h.owner.as_deref() == Some(actor)) {

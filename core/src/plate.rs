@@ -123,7 +123,10 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
-    section("Owned by people away (`/handoff reassign H-<n> <person>`):", left.collect());
+    section(
+        "Owned by people away (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):",
+        left.collect(),
+    );
     let watched = loaded.watched.iter().map(|h| {
         let owner =
             h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));

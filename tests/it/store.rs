@@ -435,7 +435,7 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
         assert!(shown.starts_with("You are away through Fri 04 Dec"), "{shown}");
         // Her lead's plate shows what she left behind, until it is reassigned.
         let lead = app.handle("carla", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
-        assert!(lead.contains("Owned by people away (`/handoff reassign H-<n> <person>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
+        assert!(lead.contains("Owned by people away (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
         // The health report counts a handoff owned by someone away as only partly owned.
         let health = app.handle("ada", Surface::Console, cmd("/stalls health"), t(MONDAY_9), None).await.expect("health");
         assert!(health.contains("4. Is every seam explicit and owned? ◐ partly"), "{health}");
@@ -585,6 +585,45 @@ async fn a_watcher_sees_what_they_watch_on_their_plate_and_is_told_as_it_moves()
         assert!(!run("sam", "/handoff mine").await.expect("mine").contains("You watch"));
         run("ana", "/handoff update H-1 kickoff-booked").await.expect("update");
         assert_eq!(count(&store, &to_person("sam", "which you watch")).await, 1, "no longer told");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lead_gives_everything_one_person_owns_to_another_once_even_when_replayed() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let run = |who: &'static str, line: &'static str, key: &'static str| {
+            let app = app.clone();
+            async move { app.handle(who, Surface::Slack, cmd(line), t(MONDAY_9), Some(key)).await }
+        };
+        for n in 1..=2 {
+            run("rita", ACME, if n == 1 { "new-1" } else { "new-2" }).await.expect("create");
+            let accept = if n == 1 { "/handoff accept H-1" } else { "/handoff accept H-2" };
+            run("ana", accept, if n == 1 { "acc-1" } else { "acc-2" }).await.expect("accept");
+        }
+        // Only a lead (or the owner) may: Rita moves nothing, and is told why for each.
+        let Err(AppError::Rejected(refused)) = run("rita", "/handoff reassign-all ana ben", "rita-all").await else {
+            panic!("refused");
+        };
+        assert!(refused.to_string().starts_with("nothing to change: nothing moved; H-1: "), "{refused}");
+        // Carla's request, delivered twice at once (a retry racing the first): each handoff moves once.
+        let (a, b) = tokio::join!(
+            run("carla", "/handoff reassign-all @ana @ben", "carla-all"),
+            run("carla", "/handoff reassign-all @ana @ben", "carla-all")
+        );
+        let all = "Gave Ben Brooks the 2 handoffs Ana Alves owned: H-1, H-2; each waits for Ben Brooks to accept it.";
+        assert!([&a, &b].iter().any(|r| r.as_deref().ok() == Some(all)), "{a:?} {b:?}");
+        for id in [1, 2] {
+            let h = store.load(id).await.expect("load").expect("exists").handoff;
+            assert_eq!((h.owner.as_deref(), h.state), (Some("ben"), State::Reassigned));
+        }
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events WHERE kind = 'reassigned'").await, 2);
+        assert_eq!(count(&store, &to_person("ana", "it is no longer yours")).await, 2);
+        let Err(AppError::Rejected(none)) = run("carla", "/handoff reassign-all ana ben", "carla-again").await else {
+            panic!("nothing left");
+        };
+        assert_eq!(none.to_string(), "nothing to change: Ana Alves owns no open handoffs");
     })
     .await;
 }
