@@ -1158,6 +1158,15 @@ fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
     w.run("sam", "/approve H-1");
     let events: Vec<Event> = w.log.iter().flat_map(|d| d.events.clone()).collect();
     assert_eq!(parse("/handoff log H-1"), Ok(Command::Log(1)));
+    assert_eq!(
+        parse("/handoff reassign-all @ana ben"),
+        Ok(Command::ReassignAll { from: "ana".into(), to: "ben".into() })
+    );
+    let missing = parse("/handoff reassign-all ana").expect_err("who takes them");
+    assert_eq!(
+        (missing.message.as_str(), missing.usage),
+        ("name who takes them", "/handoff reassign-all <from person> <to person>")
+    );
     assert_eq!(parse("activity h-1"), Ok(Command::Log(1)));
     let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
     let log = crate::activity::log(&ctx, &w.h, &events, w.now);
