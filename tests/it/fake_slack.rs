@@ -375,6 +375,9 @@ async fn handle(
             let ts = format!("1800000000.{:06}", s.next_ts);
             s.next_ts += 1;
             let mut msg = json!({"ts": ts, "text": json_body["text"], "blocks": json_body["blocks"]});
+            if json_body["thread_ts"].is_string() {
+                msg["thread_ts"] = json_body["thread_ts"].clone();
+            }
             if json_body["metadata"].is_object() {
                 msg["metadata"] = json_body["metadata"].clone();
             }

@@ -1121,6 +1121,11 @@ async fn a_message_is_handed_off_from_its_shortcut_and_the_handoff_links_back_to
     bot.delivered().await;
     let card = bot.slack.history("#cs-handoffs")[0]["text"].as_str().expect("card").to_string();
     assert!(card.contains(&format!("source: {link}")), "{card}");
+    // The message's thread hears of it.
+    eventually(10, "the thread reply", || async { !bot.slack.history("C0SALES").is_empty() }).await;
+    let told = &bot.slack.history("C0SALES")[0];
+    assert_eq!(told["thread_ts"], "1700000000.000100");
+    assert_eq!(told["text"], "Rita Reyes handed this off: H-1 handed to Customer Success on sales-to-cs.");
 
     // Slack cannot give the link: the form opens all the same, without it.
     bot.slack.script("chat.getPermalink", vec![Scripted::Error("internal_error")]);

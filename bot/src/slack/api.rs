@@ -168,6 +168,19 @@ impl SlackApi {
         self.call("views.open", "views", &json!({"trigger_id": trigger_id, "view": view}), now).await.map(drop)
     }
 
+    /// Replies `text` (escaped) in the thread of message `ts` in `channel`.
+    pub async fn reply_in_thread(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), SendError> {
+        let body = json!({"channel": channel, "thread_ts": ts, "text": super::blocks::escape(text),
+                          "unfurl_links": false, "unfurl_media": false});
+        self.call("chat.postMessage", channel, &body, now).await.map(drop)
+    }
+
     /// The link to message `ts` in `channel` (`chat.getPermalink`, which takes its arguments as a
     /// form).
     pub async fn permalink(&self, channel: &str, ts: &str, now: DateTime<Utc>) -> Result<String, SendError> {

@@ -17,6 +17,7 @@ use super::modal::Draft;
 use super::payload::{Event, EventRequest, Interaction, SlashCommand, View, typed_text};
 use super::{home, modal};
 use crate::app::{App, AppError, outcome};
+use crate::deliver::SendError;
 
 /// By default, how long a command may run before the acknowledgement goes out without it; the answer then
 /// follows through `response_url`.
@@ -43,6 +44,24 @@ pub const SHORTCUT_MESSAGE: &str = "handoff_message";
 fn first_line(text: &str) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
     super::blocks::truncate(line, 150)
+}
+
+/// Runs `send` (a Slack call made after the acknowledgement) up to three times while it fails in
+/// a way worth retrying, waiting as Slack asks (at most 5 s) or a little longer each time.
+async fn retried<F: std::future::Future<Output = Result<(), SendError>>>(what: &str, send: impl Fn() -> F) {
+    for attempt in 1..=3u32 {
+        let wait = match send().await {
+            Ok(()) => return,
+            Err(SendError::Permanent(e)) => return tracing::warn!("{what} failed: {e}"),
+            Err(e) if attempt == 3 => return tracing::error!("{what} failed: {e}"),
+            Err(SendError::Retry { after: Some(after), .. } | SendError::Held(after)) => {
+                after.to_std().unwrap_or_default()
+            }
+            Err(_) => Duration::from_millis(500 * u64::from(attempt)),
+        };
+        tracing::warn!("{what} failed (attempt {attempt}); trying again");
+        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+    }
 }
 
 /// Where an answer given after the acknowledgement goes.
@@ -145,21 +164,8 @@ impl Slack {
             }
         };
         let api = self.api.clone();
-        tokio::spawn(async move {
-            for attempt in 0..3u64 {
-                match api.respond(&url, &escape(&text)).await {
-                    Ok(()) => return,
-                    Err(crate::deliver::SendError::Permanent(e)) => {
-                        tracing::warn!("{e}");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!("response_url failed (attempt {}): {e}", attempt + 1);
-                        tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await;
-                    }
-                }
-            }
-        });
+        let text = escape(&text);
+        tokio::spawn(async move { retried("response_url", || api.respond(&url, &text)).await });
     }
 
     /// Runs a command; returns its outcome if it finished within the budget, else `None`
@@ -351,7 +357,8 @@ impl Slack {
                         Err(_) => None,
                     };
                     let title = first_line(&typed_text(&text, |u| me.person(u)));
-                    let form = modal::new_handoff(&me.app.model, &person, &Draft { seam: None, source }, Some(&title));
+                    let draft = Draft { seam: None, source, message: Some((channel, message_ts)) };
+                    let form = modal::new_handoff(&me.app.model, &person, &draft, Some(&title));
                     me.open_modal(trigger_id, form, Reply::Url(response_url), usage("new"));
                 });
                 Value::Null
@@ -404,12 +411,24 @@ impl Slack {
         match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {
             Ok(reply) => {
                 // A modal has no response_url: the confirmation goes to the person by DM.
-                let dm = Intent::message(Recipient::Person(person.clone()), IntentKind::Notice, reply);
+                let dm = Intent::message(Recipient::Person(person.clone()), IntentKind::Notice, reply.clone());
                 if let Err(e) = self.app.reply_once(&format!("{key}:reply"), &dm, now).await {
                     tracing::error!("queueing the confirmation failed: {e}");
                 }
                 // The form may have been opened from the App Home, which should show the change.
                 self.publish_home(user.to_string());
+                // Handed off from a message: its thread hears of the handoff.
+                if view.callback_id == modal::NEW_HANDOFF
+                    && let Some((channel, ts)) = Draft::read(&view.private_metadata).message
+                {
+                    let said = reply.split(". ").next().unwrap_or(&reply).trim_end_matches('.');
+                    let text = format!("{} handed this off: {said}.", self.app.model.name_of(&person));
+                    let api = self.api.clone();
+                    tokio::spawn(async move {
+                        let tell = || api.reply_in_thread(&channel, &ts, &text, Utc::now());
+                        retried("the reply in the message's thread", tell).await;
+                    });
+                }
                 json!({"response_action": "clear"})
             }
             Err(AppError::Duplicate) => json!({"response_action": "clear"}),
@@ -468,20 +487,7 @@ impl Slack {
                     Err(e) => home::notice(&outcome(Err(e)), now),
                 },
             };
-            for attempt in 1..=3u32 {
-                match me.api.views_publish(&user, &view, Utc::now()).await {
-                    Ok(()) => return,
-                    Err(crate::deliver::SendError::Retry { reason, after }) if attempt < 3 => {
-                        tracing::warn!("views.publish failed (attempt {attempt}): {reason}");
-                        let wait = after.and_then(|a| a.to_std().ok()).unwrap_or(Duration::from_millis(500));
-                        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
-                    }
-                    Err(e) => {
-                        tracing::error!("views.publish failed: {e}");
-                        return;
-                    }
-                }
-            }
+            retried("views.publish", || me.api.views_publish(&user, &view, Utc::now())).await;
         });
     }
 

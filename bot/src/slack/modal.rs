@@ -53,6 +53,9 @@ pub struct Draft {
     /// A link to where the work came from, recorded as the handoff's `source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The message it was handed off from (channel, ts), whose thread hears of the new handoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<(String, String)>,
 }
 
 impl Draft {
@@ -60,7 +63,7 @@ impl Draft {
     pub fn read(metadata: &str) -> Draft {
         match serde_json::from_str(metadata) {
             Ok(draft) => draft,
-            Err(_) => Draft { seam: (!metadata.is_empty()).then(|| metadata.to_string()), source: None },
+            Err(_) => Draft { seam: (!metadata.is_empty()).then(|| metadata.to_string()), ..Draft::default() },
         }
     }
 }
@@ -98,7 +101,7 @@ pub fn new_handoff(model: &OperatingModel, person: &str, draft: &Draft, title: O
     if let Some(s) = chosen {
         blocks.extend(field_inputs(model, s, None));
     }
-    let draft = Draft { seam: chosen.map(|s| s.id.clone()), source: draft.source.clone() };
+    let draft = Draft { seam: chosen.map(|s| s.id.clone()), ..draft.clone() };
     let mut view = json!({
         "type": "modal", "callback_id": NEW_HANDOFF, "title": text("New handoff"),
         "close": text("Cancel"), "private_metadata": serde_json::to_string(&draft).unwrap_or_default(), "blocks": blocks,
