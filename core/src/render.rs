@@ -91,6 +91,9 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
         return format!("{first}{} since {}.", chars.as_str(), time(ctx.cal(), at, now));
     }
+    if let (StallKind::Overdue, Some(date)) = (kind, h.due_date) {
+        return format!("Due by the agreed date, {}.", date.format("%a %d %b %Y"));
+    }
     let what = match kind {
         StallKind::NoAccept => "acceptance",
         StallKind::NoProgress => "next update",

@@ -1262,3 +1262,56 @@ fn watchers_are_told_as_a_handoff_moves_in_the_words_of_its_log() {
     let kinds: Vec<&str> = w.log.iter().flat_map(|d| d.events.iter().map(|e| e.change.kind())).collect();
     assert!(kinds.contains(&"watched") && kinds.contains(&"unwatched"));
 }
+
+#[test]
+fn a_due_date_agreed_in_a_recalibration_replaces_the_time_to_done_target() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    // Progress twice a day, so only the 40-hour time-to-done target is breached.
+    let mut days = vec!["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"];
+    let progress = |w: &mut World, days: &[&str]| {
+        for day in days {
+            for hour in ["09:30", "15:30"] {
+                w.at(&format!("{day}T{hour}:00-05:00"));
+                w.check();
+                w.run("ana", "/handoff update H-1 going");
+            }
+        }
+    };
+    progress(&mut w, &days);
+    assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::Overdue));
+    assert!(w.h.recalibration.is_some(), "the ladder convened a recalibration");
+    w.run(
+        "carla",
+        "/handoff record H-1 decision=new-date new_date=2026-12-18 assumption_broke=\"x\" category=capacity",
+    );
+    assert_eq!(w.h.due_date, chrono::NaiveDate::from_ymd_opt(2026, 12, 18));
+    // Before, the next check opened the overdue stall again at once, dated at the old breach, and
+    // climbed the ladder to a second recalibration: the agreed date was ignored.
+    days = vec![
+        "2026-12-09",
+        "2026-12-10",
+        "2026-12-11",
+        "2026-12-14",
+        "2026-12-15",
+        "2026-12-16",
+        "2026-12-17",
+        "2026-12-18",
+    ];
+    progress(&mut w, &days);
+    assert_eq!(w.h.stall, None, "not overdue before the agreed date is over");
+    assert_eq!(
+        render::due_line(&Ctx::new(&w.model, &w.h.seam).expect("seam"), &w.h, w.now),
+        "Due by the agreed date, Fri 18 Dec 2026."
+    );
+    // The date over, it is overdue from its end, and the ladder climbs from there in business time.
+    w.at("2026-12-21T09:00:00-05:00");
+    let kinds = w.check();
+    assert_eq!(kinds, ["stall_opened", "ladder_step"], "the first step at the first working instant");
+    let stall = w.h.stall.clone().expect("stalled");
+    assert_eq!((stall.kind, stall.opened_at), (StallKind::Overdue, t("2026-12-19T00:00:00-05:00")));
+    w.at("2026-12-21T10:59:00-05:00");
+    assert!(w.check().is_empty(), "the lead's step is two business hours after");
+    w.at("2026-12-21T11:00:00-05:00");
+    assert_eq!(w.check(), ["ladder_step"]);
+}
