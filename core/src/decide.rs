@@ -346,10 +346,16 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// Closes the open stall episode. An overdue handoff that stays open gets a fresh
+    /// time-to-done window from now: its old breach is past, so otherwise the next check would
+    /// open the same stall again at once and climb the whole ladder to another recalibration.
     pub(crate) fn close_stall(&mut self) {
         let Some(stall) = self.h.stall.take() else {
             return;
         };
+        if stall.kind == StallKind::Overdue && !self.h.state.is_terminal() {
+            self.h.total_clock = Clock::started(self.now);
+        }
         let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
         self.record(Change::StallClosed { episode: stall.episode, kind: stall.kind, unblock_secs });
         self.episodes.push(EpisodeRecord {

@@ -1315,3 +1315,45 @@ fn a_due_date_agreed_in_a_recalibration_replaces_the_time_to_done_target() {
     w.at("2026-12-21T11:00:00-05:00");
     assert_eq!(w.check(), ["ladder_step"]);
 }
+
+#[test]
+fn a_recalibration_of_an_overdue_handoff_gives_it_a_fresh_time_to_done_window() {
+    // Before, after any decision but a new date, the next check opened the overdue stall again at
+    // its old breach and climbed the whole ladder to another recalibration, at every record.
+    for decision in ["resume", "new-owner new_owner=ben", "return"] {
+        let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+        w.run("ana", "/handoff accept H-1");
+        let owner = if decision.starts_with("new-owner") { "ben" } else { "ana" };
+        let progress = |w: &mut World, days: &[&str], who: &str| {
+            for day in days {
+                for hour in ["09:30", "15:30"] {
+                    w.at(&format!("{day}T{hour}:00-05:00"));
+                    w.check();
+                    w.run(who, "/handoff update H-1 going");
+                }
+            }
+        };
+        progress(&mut w, &["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"], "ana");
+        assert!(w.h.recalibration.is_some(), "{decision}: the overdue ladder convened a recalibration");
+        let record = format!("/handoff record H-1 decision={decision} assumption_broke=\"x\" category=capacity");
+        w.run("carla", &record);
+        if decision == "return" {
+            w.run("rita", "/handoff resubmit H-1 the contract");
+        }
+        if decision.starts_with("new-owner") {
+            w.run("ben", "/handoff accept H-1");
+        }
+        w.at("2026-12-08T16:00:00-05:00");
+        assert_eq!(w.check(), Vec::<&str>::new(), "{decision}: nothing reopens");
+        assert!(w.h.stall.is_none() && w.h.recalibration.is_none(), "{decision}");
+        // Still unfinished a whole time-to-done window (40 business hours) later: overdue again.
+        let week = ["2026-12-09", "2026-12-10", "2026-12-11", "2026-12-14"];
+        progress(&mut w, &week, owner);
+        assert!(w.h.stall.is_none(), "{decision}: {:?}", w.h.stall);
+        w.at("2026-12-15T09:30:00-05:00").check();
+        w.run(owner, "/handoff update H-1 going");
+        w.at("2026-12-15T16:00:00-05:00");
+        assert!(w.check().contains(&"stall_opened"), "{decision}");
+        assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::Overdue), "{decision}");
+    }
+}
