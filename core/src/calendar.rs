@@ -99,6 +99,12 @@ impl WorkCalendar {
         parts.join("; ")
     }
 
+    /// The end of `date` here: the midnight after it.
+    pub fn end_of(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        let midnight = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
+        Some(midnight.and_local_timezone(self.tz).earliest()?.with_timezone(&Utc))
+    }
+
     /// The instant at which `amount` of working time has passed since `from`.
     pub fn add(&self, from: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
         let mut remaining = amount.max(Duration::zero());

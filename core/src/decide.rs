@@ -355,6 +355,8 @@ impl<'a> Draft<'a> {
         };
         if stall.kind == StallKind::Overdue && !self.h.state.is_terminal() {
             self.h.total_clock = Clock::started(self.now);
+            // A date agreed earlier is past too: the fresh window replaces it.
+            self.h.due_date = None;
         }
         let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
         self.record(Change::StallClosed { episode: stall.episode, kind: stall.kind, unblock_secs });

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDate};
 use serde_json::json;
 
+use crate::calendar::Clock;
 use crate::contract::FieldError;
 use crate::decide::{Draft, Rejection};
 use crate::handoff::*;
@@ -290,6 +291,14 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         "new-date" => {
             let date = fields.get("new_date").and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok());
             d.h.due_date = date;
+            // The agreed date replaces the time-to-done target: the total clock is set to reach
+            // the seam's target at the end of that date's working hours, so that snoozes and
+            // returns pause it, and the ladder is measured on it, as for any target.
+            if let Some(end) = date.and_then(|date| d.ctx.cal().end_of(date)) {
+                let left = d.ctx.cal().between(d.now, end);
+                let banked_secs = (d.ctx.seam.sla.done - left).num_seconds();
+                d.h.total_clock = Clock { banked_secs, running_since: Some(d.now) };
+            }
             d.moved();
             format!("new due date {}", fields.get("new_date").cloned().unwrap_or_default())
         }

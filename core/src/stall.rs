@@ -45,45 +45,23 @@ pub(crate) fn phase_kind(state: State) -> Option<StallKind> {
     }
 }
 
-/// The end of an agreed due date: midnight after it, in the receiving function's zone.
-fn end_of(ctx: &Ctx<'_>, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
-    let midnight = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
-    Some(midnight.and_local_timezone(ctx.cal().tz).earliest()?.with_timezone(&Utc))
-}
-
-/// When `kind` is breached on its clock. A due date agreed in a recalibration replaces the
-/// time-to-done target: past it, the handoff is overdue (and before it, it is not, however long
-/// the work has taken).
-fn breach(ctx: &Ctx<'_>, h: &Handoff, kind: StallKind) -> Option<DateTime<Utc>> {
-    match (kind, h.due_date) {
-        (StallKind::Overdue, Some(date)) => end_of(ctx, date),
-        _ => {
-            let (clock, target) = measure(ctx, h, kind);
-            clock.reaches(ctx.cal(), target)
-        }
-    }
-}
-
 /// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
 pub(crate) fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
     let phase = phase_kind(h.state)?;
     [phase, StallKind::Overdue]
         .into_iter()
-        .filter_map(|kind| breach(ctx, h, kind).map(|at| (kind, at)))
+        .filter_map(|kind| {
+            let (clock, target) = measure(ctx, h, kind);
+            clock.reaches(ctx.cal(), target).map(|at| (kind, at))
+        })
         .min_by_key(|(_, at)| *at)
 }
 
-/// When ladder step `step` of the open episode is due: that much business time after the breach,
-/// on the clock that was breached (an agreed date's steps on the receiving function's calendar).
+/// When ladder step `step` of the open episode is due.
 fn step_due(ctx: &Ctx<'_>, h: &Handoff, stall: &Stall, step: usize) -> Option<DateTime<Utc>> {
+    let (clock, target) = measure(ctx, h, stall.kind);
     let after = ctx.seam.ladder.get(step)?.after;
-    match (stall.kind, h.due_date) {
-        (StallKind::Overdue, Some(_)) => Some(ctx.cal().add(stall.opened_at, after)),
-        _ => {
-            let (clock, target) = measure(ctx, h, stall.kind);
-            clock.reaches(ctx.cal(), target + after)
-        }
-    }
+    clock.reaches(ctx.cal(), target + after)
 }
 
 /// What is stalled at `now` and which ladder steps are due (pure; changes nothing).

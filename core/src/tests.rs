@@ -1304,12 +1304,13 @@ fn a_due_date_agreed_in_a_recalibration_replaces_the_time_to_done_target() {
         render::due_line(&Ctx::new(&w.model, &w.h.seam).expect("seam"), &w.h, w.now),
         "Due by the agreed date, Fri 18 Dec 2026."
     );
-    // The date over, it is overdue from its end, and the ladder climbs from there in business time.
+    // The date's working day over, it is overdue from then, and the ladder climbs on the same
+    // business clock as for any target.
     w.at("2026-12-21T09:00:00-05:00");
     let kinds = w.check();
     assert_eq!(kinds, ["stall_opened", "ladder_step"], "the first step at the first working instant");
     let stall = w.h.stall.clone().expect("stalled");
-    assert_eq!((stall.kind, stall.opened_at), (StallKind::Overdue, t("2026-12-19T00:00:00-05:00")));
+    assert_eq!((stall.kind, stall.opened_at), (StallKind::Overdue, t("2026-12-18T17:00:00-05:00")));
     w.at("2026-12-21T10:59:00-05:00");
     assert!(w.check().is_empty(), "the lead's step is two business hours after");
     w.at("2026-12-21T11:00:00-05:00");
