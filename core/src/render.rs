@@ -57,9 +57,18 @@ pub fn lead_actions(h: &Handoff) -> Vec<Action> {
     }
 }
 
+/// What a stall of `kind` on `h` means, in words: `not accepted in time`, or for an overdue handoff
+/// with an agreed due date, `past its agreed due date, Fri 18 Dec`.
+pub fn why_stalled(h: &Handoff, kind: StallKind) -> String {
+    match (kind, h.due_date) {
+        (StallKind::Overdue, Some(date)) => format!("past its agreed due date, {}", date.format("%a %d %b")),
+        _ => kind.describe().to_string(),
+    }
+}
+
 /// `STALLED: not accepted in time` for a stalled handoff, else nothing (a list line's part).
 pub fn stalled(h: &Handoff) -> String {
-    h.stall.as_ref().map(|s| format!("STALLED: {}", s.kind.describe())).unwrap_or_default()
+    h.stall.as_ref().map(|s| format!("STALLED: {}", why_stalled(h, s.kind))).unwrap_or_default()
 }
 
 /// What the owner should do next, as a sentence.
@@ -86,7 +95,7 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     }
     let Some((kind, at)) = stall::next_breach(ctx, h) else { return String::new() };
     if at <= now {
-        let describe = kind.describe();
+        let describe = why_stalled(h, kind);
         let mut chars = describe.chars();
         let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
         return format!("{first}{} since {}.", chars.as_str(), time(ctx.cal(), at, now));
@@ -117,7 +126,7 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         lines.push(fields.join(" · "));
     }
     if let Some(stall) = &h.stall {
-        lines.push(format!("Stalled: {} since {}", stall.kind.describe(), time(ctx.cal(), stall.opened_at, now)));
+        lines.push(format!("Stalled: {} since {}", why_stalled(h, stall.kind), time(ctx.cal(), stall.opened_at, now)));
     }
     if let Some(snooze) = h.snooze.as_ref().filter(|s| s.until > now) {
         lines.push(format!("Snoozed until {}: {}", time(ctx.cal(), snooze.until, now), snooze.reason));

@@ -179,7 +179,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         "{label} \"{}\" ({}) is stalled: {} since {}.",
         d.h.title,
         ctx.seam.id,
-        kind.describe(),
+        render::why_stalled(&d.h, kind),
         render::time(ctx.cal(), since, d.now)
     );
     let actions = render::actions(&d.h);

@@ -1311,6 +1311,8 @@ fn a_due_date_agreed_in_a_recalibration_replaces_the_time_to_done_target() {
     assert_eq!(kinds, ["stall_opened", "ladder_step"], "the first step at the first working instant");
     let stall = w.h.stall.clone().expect("stalled");
     assert_eq!((stall.kind, stall.opened_at), (StallKind::Overdue, t("2026-12-18T17:00:00-05:00")));
+    let reminder = w.last().intents.iter().find(|i| i.kind == IntentKind::Escalation).expect("the owner reminded");
+    assert!(reminder.text.contains("is stalled: past its agreed due date, Fri 18 Dec since"), "{}", reminder.text);
     w.at("2026-12-21T10:59:00-05:00");
     assert!(w.check().is_empty(), "the lead's step is two business hours after");
     w.at("2026-12-21T11:00:00-05:00");

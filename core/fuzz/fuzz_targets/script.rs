@@ -186,6 +186,13 @@ fuzz_target!(|data: &[u8]| {
                     well_formed(&d.reply);
                     *h = d.handoff;
                     log.extend(d.events);
+                    // A recalibration just recorded is not convened again by the next check.
+                    if matches!(c, Command::Record { .. })
+                        && let Ok(again) = check_with(model, h, now, &away)
+                    {
+                        let convened = again.fired.iter().any(|f| f.action == "convene" && !f.skipped);
+                        assert!(!convened, "{line}: recorded, then convened again at once");
+                    }
                     if let Some(ReviewRequest::Rules(reviewer)) = d.review {
                         let verdict = review::rules(model, h, reviewer.as_deref(), now);
                         if let Ok(d) = record_verdict(model, h, verdict, now) {
