@@ -340,27 +340,7 @@ impl Slack {
             Interaction::MessageShortcut { user, callback_id, trigger_id, response_url, channel, message_ts, text }
                 if callback_id == SHORTCUT_MESSAGE =>
             {
-                let Some(person) = self.person(&user) else {
-                    self.respond_later(Reply::Url(response_url), unknown_user(&user));
-                    return Value::Null;
-                };
-                let me = self.clone();
-                tokio::spawn(async move {
-                    // The form must open within 3 s of the click: the link gets one of them.
-                    let asked = me.api.permalink(&channel, &message_ts, Utc::now());
-                    let source = match tokio::time::timeout(Duration::from_secs(1), asked).await {
-                        Ok(Ok(link)) => Some(link),
-                        Ok(Err(e)) => {
-                            tracing::warn!("chat.getPermalink failed: {e}");
-                            None
-                        }
-                        Err(_) => None,
-                    };
-                    let title = first_line(&typed_text(&text, |u| me.person(u)));
-                    let draft = Draft { seam: None, source, message: Some((channel, message_ts)) };
-                    let form = modal::new_handoff(&me.app.model, &person, &draft, Some(&title));
-                    me.open_modal(trigger_id, form, Reply::Url(response_url), usage("new"));
-                });
+                self.hand_off_message(user, trigger_id, response_url, channel, message_ts, text);
                 Value::Null
             }
             Interaction::Shortcut { callback_id, .. } | Interaction::MessageShortcut { callback_id, .. } => {
@@ -372,6 +352,38 @@ impl Slack {
                 Value::Null
             }
         }
+    }
+
+    /// *Hand off this message*: the new-handoff form, its title the message's first line, its
+    /// source the message's link (Slack gets one of the three seconds the form has to open).
+    fn hand_off_message(
+        &self,
+        user: String,
+        trigger_id: String,
+        response_url: Option<String>,
+        channel: String,
+        message_ts: String,
+        text: String,
+    ) {
+        let Some(person) = self.person(&user) else {
+            return self.respond_later(Reply::Url(response_url), unknown_user(&user));
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let asked = me.api.permalink(&channel, &message_ts, Utc::now());
+            let source = match tokio::time::timeout(Duration::from_secs(1), asked).await {
+                Ok(Ok(link)) => Some(link),
+                Ok(Err(e)) => {
+                    tracing::warn!("chat.getPermalink failed: {e}");
+                    None
+                }
+                Err(_) => None,
+            };
+            let title = first_line(&typed_text(&text, |u| me.person(u)));
+            let draft = Draft { seam: None, source, message: Some((channel, message_ts)) };
+            let form = modal::new_handoff(&me.app.model, &person, &draft, Some(&title));
+            me.open_modal(trigger_id, form, Reply::Url(response_url), usage("new"));
+        });
     }
 
     async fn submission(&self, user: &str, view: View) -> Value {
