@@ -276,6 +276,13 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
     let decision = fields.get("decision").cloned().unwrap_or_default();
     let episode = d.h.stall.as_ref().map(|s| s.episode);
     d.close_stall();
+    // The recalibration reviewed the handoff as it stands, lateness included: a time-to-done
+    // target already past gets a fresh window (a new date, below, replaces it), or the next check
+    // would open an overdue stall at the old breach and convene another recalibration at once.
+    if crate::stall::overdue_at(&d.ctx, &d.h).is_some_and(|at| at <= d.now) {
+        d.h.total_clock = Clock::started(d.now);
+        d.h.due_date = None;
+    }
     let outcome = match decision.as_str() {
         "new-owner" => {
             let to = fields.get("new_owner").cloned().unwrap_or_default();

@@ -45,6 +45,12 @@ pub(crate) fn phase_kind(state: State) -> Option<StallKind> {
     }
 }
 
+/// When the handoff is (or was) past its time-to-done target; `None` while that clock is paused.
+pub(crate) fn overdue_at(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
+    let (clock, target) = measure(ctx, h, StallKind::Overdue);
+    clock.reaches(ctx.cal(), target)
+}
+
 /// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
 pub(crate) fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
     let phase = phase_kind(h.state)?;

@@ -1360,3 +1360,24 @@ fn a_recalibration_of_an_overdue_handoff_gives_it_a_fresh_time_to_done_window() 
         assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::Overdue), "{decision}");
     }
 }
+
+#[test]
+fn a_recalibration_recorded_past_the_time_to_done_target_is_not_followed_by_another_at_once() {
+    // Nobody accepts for a week: the queue's ladder convenes a recalibration, and meanwhile the
+    // 40-hour time-to-done target passes under the open stall.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let week = ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"];
+    for day in week {
+        w.at(&format!("{day}T16:00:00-05:00")).check();
+    }
+    assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::NoAccept));
+    assert!(w.h.recalibration.is_some());
+    let record = "/handoff record H-1 decision=new-owner new_owner=ben assumption_broke=\"x\" category=capacity";
+    w.run("carla", record);
+    // Before, this check opened an overdue stall dated at the old breach, climbed the whole ladder
+    // and convened a second recalibration.
+    assert_eq!(w.check(), Vec::<&str>::new());
+    assert!(w.h.stall.is_none() && w.h.recalibration.is_none());
+    w.run("ben", "/handoff accept H-1");
+    assert_eq!(w.check(), Vec::<&str>::new());
+}
