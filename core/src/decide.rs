@@ -348,15 +348,24 @@ impl<'a> Draft<'a> {
 
     /// Closes the open stall episode. An overdue handoff that stays open gets a fresh
     /// time-to-done window from now: its old breach is past, so otherwise the next check would
-    /// open the same stall again at once and climb the whole ladder to another recalibration.
+    /// open the same stall again at once and climb the whole ladder to another recalibration. A
+    /// handoff whose time-to-done target passed under another stall is overdue from now.
     pub(crate) fn close_stall(&mut self) {
         let Some(stall) = self.h.stall.take() else {
             return;
         };
-        if stall.kind == StallKind::Overdue && !self.h.state.is_terminal() {
-            self.h.total_clock = Clock::started(self.now);
-            // A date agreed earlier is past too: the fresh window replaces it.
-            self.h.due_date = None;
+        if !self.h.state.is_terminal() {
+            if stall.kind == StallKind::Overdue {
+                self.h.total_clock = Clock::started(self.now);
+                // A date agreed earlier is past too: the fresh window replaces it.
+                self.h.due_date = None;
+            } else if crate::stall::overdue_at(&self.ctx, &self.h).is_some_and(|at| at < self.now) {
+                // The time-to-done target passed while this stall was open: the handoff is
+                // overdue from now, and that ladder starts at its first step (a catch-up to its
+                // highest step is for checks that ran late, not for a stall that was masked).
+                let target = self.ctx.seam.sla.done.num_seconds();
+                self.h.total_clock = Clock { banked_secs: target, running_since: Some(self.now) };
+            }
         }
         let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
         self.record(Change::StallClosed { episode: stall.episode, kind: stall.kind, unblock_secs });

@@ -1381,3 +1381,23 @@ fn a_recalibration_recorded_past_the_time_to_done_target_is_not_followed_by_anot
     w.run("ben", "/handoff accept H-1");
     assert_eq!(w.check(), Vec::<&str>::new());
 }
+
+#[test]
+fn a_handoff_that_went_overdue_under_another_stall_climbs_the_overdue_ladder_from_its_first_step() {
+    // Nobody accepts for a week: the queue's ladder climbs (to a recalibration) while the 40-hour
+    // time-to-done target passes under that stall.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    for day in ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07"] {
+        w.at(&format!("{day}T10:00:00-05:00")).check();
+    }
+    assert_eq!(w.h.stall.as_ref().map(|s| s.kind), Some(StallKind::NoAccept));
+    // Accepted a week late, long past the 40-hour target. Before, the next check opened the
+    // overdue stall at the old breach and fired only its highest step at once (the convene).
+    w.at("2026-12-07T11:00:00-05:00");
+    w.run("ana", "/handoff accept H-1");
+    assert_eq!(w.check(), ["stall_opened", "ladder_step"]);
+    let stall = w.h.stall.clone().expect("overdue");
+    assert_eq!((stall.kind, stall.opened_at, stall.fired.clone()), (StallKind::Overdue, w.now, vec![0]));
+    w.at("2026-12-07T13:00:00-05:00");
+    assert_eq!(w.check(), ["ladder_step"], "the lead two business hours later");
+}
