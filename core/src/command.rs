@@ -262,7 +262,7 @@ pub struct ParseError {
 
 /// One usage line per sub-command.
 pub const USAGE: &[(&str, &str)] = &[
-    ("new", "/handoff new <seam> \"<title>\" field=value ... [tier=<tier>]"),
+    ("new", "/handoff new <seam> \"<title>\" field=value ... [tier=<tier>] [source=<link>]"),
     ("accept", "/handoff accept H-<n>"),
     ("ack", "/ack H-<n>"),
     ("update", "/handoff update H-<n> <note> [field=value ...]"),
@@ -278,7 +278,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("snooze", "/snooze H-<n> <duration like 2h, 30m or 1d> <reason>"),
     ("show", "/handoff show H-<n>"),
     ("log", "/handoff log H-<n>"),
-    ("watch", "/handoff watch H-<n> · /handoff unwatch H-<n>"),
+    ("watch", "/handoff watch H-<n>"),
     ("unwatch", "/handoff unwatch H-<n>"),
     ("mine", "/handoff mine"),
     ("team", "/handoff team [function]"),
