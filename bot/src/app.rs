@@ -419,22 +419,13 @@ impl App {
             .collect();
         let waiting = self.store.waiting_in_seams(&seams).await?;
         let away = self.store.absences(now).await?;
-        let mut of_people_away = Vec::new();
-        if baton_core::plate::leads_any(&self.model, actor, &away, now) {
-            for (person, _) in away.people(now) {
-                let mut owned = self.store.open_for(person).await?;
-                owned.retain(|h| h.owner.as_deref() == Some(person));
-                of_people_away.extend(owned);
-            }
-        }
+        // For a lead (or cover): what is under way in the functions they lead.
+        let seams: Vec<String> =
+            baton_core::plate::led(&self.model, actor, &away, now).flat_map(|f| self.model.seams_into(&f.id)).collect();
+        let led = if seams.is_empty() { Vec::new() } else { self.store.open_in_seams(&seams).await? };
         let watched = self.store.watched_by(actor).await?;
-        let loaded = baton_core::plate::Loaded {
-            own: &own,
-            waiting: &waiting,
-            of_people_away: &of_people_away,
-            watched: &watched,
-            away: &away,
-        };
+        let loaded =
+            baton_core::plate::Loaded { own: &own, waiting: &waiting, led: &led, watched: &watched, away: &away };
         Ok(baton_core::plate::build(&self.model, actor, &loaded, now))
     }
 

@@ -46,8 +46,9 @@ pub struct Loaded<'a> {
     pub own: &'a [Handoff],
     /// Open handoffs on the seams they receive on or approve for (their queue and gates).
     pub waiting: &'a [Handoff],
-    /// Open handoffs of everyone away (what a lead or cover is shown of them).
-    pub of_people_away: &'a [Handoff],
+    /// Handoffs under way on the seams into the functions they lead or cover for (a lead is shown
+    /// those stalled and those owned by people away).
+    pub led: &'a [Handoff],
     /// Open handoffs they watch.
     pub watched: &'a [Handoff],
     /// Who is away, and their covers.
@@ -117,12 +118,28 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
 
     // For a lead (or their cover): what people away own in the functions they lead.
     let leads = |f: &Function| f.lead == actor || away.acting_lead(f, now) == actor;
-    let left = loaded.of_people_away.iter().filter_map(|h| {
+    let left = loaded.led.iter().filter_map(|h| {
         let owner = h.owner.as_deref().filter(|o| *o != actor && away.is_away(o, now))?;
         Ctx::new(model, &h.seam).is_ok_and(|c| leads(c.to)).then_some(())?;
         let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
+    let mine = |h: &Handoff| loaded.own.iter().any(|o| o.id == h.id);
+    let stalled = loaded.led.iter().filter(|h| h.stall.is_some() && !mine(h)).filter_map(|h| {
+        let ctx = Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to))?;
+        let holder =
+            h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));
+        let since = h.stall.as_ref().map(|s| render::time(ctx.cal(), s.opened_at, now)).unwrap_or_default();
+        let parts = vec![h.label(), h.title.clone(), holder, format!("{} since {since}", render::stalled(h))];
+        // At a gate only an approver's buttons work.
+        let actions = match (h.state, waiting_on(model, h, actor)) {
+            (State::AwaitingGate, Some(Waiting::Approval)) => vec![Action::Approve, Action::Reject],
+            (State::AwaitingGate, _) => Vec::new(),
+            _ => render::lead_actions(h),
+        };
+        Some(Item { id: h.id, line: line(parts), actions })
+    });
+    section("Stalled in the functions you lead:", stalled.collect());
     section(
         "Owned by people away (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):",
         left.collect(),
@@ -161,8 +178,13 @@ impl Plate {
 pub const EMPTY: &str =
     "You own or requested no open handoffs, and none waits for your team to accept it or for your approval.";
 
-/// Whether `person` leads (or covers for the lead of) any function at `now`: only then are the
-/// handoffs of people away worth loading for their plate.
-pub fn leads_any(model: &OperatingModel, person: &str, away: &Away, now: DateTime<Utc>) -> bool {
-    model.functions.values().any(|f| f.lead == person || away.acting_lead(f, now) == person)
+/// The functions `person` leads, or covers for the lead of, at `now`: only for them are the
+/// handoffs of people away and the stalled ones worth loading for their plate.
+pub fn led<'a>(
+    model: &'a OperatingModel,
+    person: &'a str,
+    away: &'a Away,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = &'a Function> + 'a {
+    model.functions.values().filter(move |f| f.lead == person || away.acting_lead(f, now) == person)
 }

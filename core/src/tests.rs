@@ -1093,12 +1093,12 @@ fn going_away_tells_the_leads_of_what_one_owns_and_refuses_impossible_dates() {
 #[test]
 fn a_plate_offers_each_person_the_buttons_they_may_use() {
     use crate::plate::{Loaded, Plate, build};
-    // The store loads the open handoffs of everyone away only for leads and covers, and those a
-    // person watches.
+    // The store loads what is under way in the functions one leads (here: while Ana is away), and
+    // what one watches.
     let plate = |w: &World, own: &[Handoff], waiting: &[Handoff], away: &Away, who: &str| -> Plate {
-        let of_people_away = if away.is_away("ana", w.now) { waiting } else { &[] };
+        let led = if away.is_away("ana", w.now) { waiting } else { &[] };
         let watched: Vec<Handoff> = waiting.iter().filter(|h| h.watchers.iter().any(|p| p == who)).cloned().collect();
-        build(&w.model, who, &Loaded { own, waiting, of_people_away, watched: &watched, away }, w.now)
+        build(&w.model, who, &Loaded { own, waiting, led, watched: &watched, away }, w.now)
     };
     let buttons = |p: &Plate, heading: &str| -> Vec<Vec<Action>> {
         let s = p.sections.iter().find(|s| s.heading.starts_with(heading));
@@ -1111,6 +1111,21 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     assert_eq!(buttons(&plate(&w, &[], &h, &none, "ben"), "In your team's queue"), [vec![Action::Accept]]);
     assert_eq!(buttons(&plate(&w, &h, &[], &none, "rita"), "Yours"), [Vec::<Action>::new()]);
     assert!(plate(&w, &[], &h, &none, "sam").is_empty(), "not a member, nothing waits on sam");
+    // Stalled in the queue: its receiving lead sees it, with the buttons a lead may press.
+    w.at("2026-11-30T13:00:00-05:00").check();
+    let stalled = [w.h.clone()];
+    let lead =
+        build(&w.model, "carla", &Loaded { own: &[], waiting: &[], led: &stalled, watched: &[], away: &none }, w.now);
+    assert_eq!(buttons(&lead, "Stalled in the functions you lead"), [vec![Action::Accept, Action::Return]]);
+    assert!(
+        lead.text()
+            .contains("• H-1 · Acme renewal · in the queue · STALLED: not accepted in time since Mon 30 Nov 13:00 EST"),
+        "{}",
+        lead.text()
+    );
+    let member =
+        build(&w.model, "ben", &Loaded { own: &[], waiting: &[], led: &stalled, watched: &[], away: &none }, w.now);
+    assert!(member.is_empty(), "ben leads nothing");
     w.run("sam", "/handoff watch H-1");
     let watching = plate(&w, &[], &[w.h.clone()], &none, "sam");
     assert_eq!(buttons(&watching, "You watch"), [vec![Action::Unwatch]]);

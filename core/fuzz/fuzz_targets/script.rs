@@ -162,7 +162,7 @@ fuzz_target!(|data: &[u8]| {
                 let loaded = baton_core::plate::Loaded {
                     own: &own,
                     waiting: &open,
-                    of_people_away: &open,
+                    led: &open,
                     watched: &watched,
                     away: &away,
                 };
