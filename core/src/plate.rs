@@ -124,8 +124,12 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
-    let mine = |h: &Handoff| loaded.own.iter().any(|o| o.id == h.id);
-    let stalled = loaded.led.iter().filter(|h| h.stall.is_some() && !mine(h)).filter_map(|h| {
+    // What the sections above list already is not listed again.
+    let listed = |h: &Handoff| {
+        loaded.own.iter().any(|o| o.id == h.id)
+            || others.iter().any(|o| o.id == h.id && waiting_on(model, o, actor).is_some())
+    };
+    let stalled = loaded.led.iter().filter(|h| h.stall.is_some() && !listed(h)).filter_map(|h| {
         let ctx = Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to))?;
         let holder =
             h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));

@@ -1126,6 +1126,11 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     let member =
         build(&w.model, "ben", &Loaded { own: &[], waiting: &[], led: &stalled, watched: &[], away: &none }, w.now);
     assert!(member.is_empty(), "ben leads nothing");
+    // In her queue already (she is a member too), it is listed once.
+    let loaded = Loaded { own: &[], waiting: &stalled, led: &stalled, watched: &[], away: &none };
+    let both = build(&w.model, "carla", &loaded, w.now);
+    assert_eq!(both.sections.iter().map(|s| s.items.len()).sum::<usize>(), 1, "{}", both.text());
+    assert!(both.text().starts_with("In your team's queue"), "{}", both.text());
     w.run("sam", "/handoff watch H-1");
     let watching = plate(&w, &[], &[w.h.clone()], &none, "sam");
     assert_eq!(buttons(&watching, "You watch"), [vec![Action::Unwatch]]);
