@@ -275,11 +275,12 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
     let fields = validate(d, &pb, given, false).map_err(Rejection::InvalidFields)?;
     let decision = fields.get("decision").cloned().unwrap_or_default();
     let episode = d.h.stall.as_ref().map(|s| s.episode);
-    d.close_stall();
     // The recalibration reviewed the handoff as it stands, lateness included: a time-to-done
     // target already past gets a fresh window (a new date, below, replaces it), or the next check
-    // would open an overdue stall at the old breach and convene another recalibration at once.
-    if crate::stall::overdue_at(&d.ctx, &d.h).is_some_and(|at| at <= d.now) {
+    // would open an overdue stall and convene another recalibration at once.
+    let late = crate::stall::overdue_at(&d.ctx, &d.h).is_some_and(|at| at <= d.now);
+    d.close_stall();
+    if late {
         d.h.total_clock = Clock::started(d.now);
         d.h.due_date = None;
     }

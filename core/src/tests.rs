@@ -1421,3 +1421,16 @@ fn a_handoff_that_went_overdue_under_another_stall_climbs_the_overdue_ladder_fro
     w.at("2026-12-07T13:00:00-05:00");
     assert_eq!(w.check(), ["ladder_step"], "the lead two business hours later");
 }
+
+#[test]
+fn a_recalibration_recorded_after_hours_past_the_target_gives_the_fresh_window_too() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    for day in ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"] {
+        w.at(&format!("{day}T16:00:00-05:00")).check();
+    }
+    // Recorded at 20:00, outside the receiving function's hours.
+    w.at("2026-12-08T20:00:00-05:00");
+    w.run("carla", "/handoff record H-1 decision=new-owner new_owner=ben assumption_broke=\"x\" category=capacity");
+    w.at("2026-12-09T09:00:00-05:00");
+    assert_eq!(w.check(), Vec::<&str>::new(), "not overdue the next morning");
+}
