@@ -83,6 +83,10 @@ pub fn markdown(m: &OperatingModel) -> String {
                 f.help.as_deref().unwrap_or("")
             );
         }
+        if s.field(crate::contract::SOURCE).is_none() {
+            let source = crate::contract::SOURCE;
+            let _ = writeln!(o, "| `{source}` | url | no | where the work came from (every seam takes it) |");
+        }
         o.push_str("\nEscalation ladder (business time after the breach):\n\n");
         for step in &s.ladder {
             let what = match &step.action {

@@ -335,6 +335,7 @@ fn the_operating_model_docs_are_generated_from_the_live_config() {
         "### `sales-to-cs`: Sales → Customer Success",
         "### `agent-stalled`: Agent stalled",
         "| `assumption_broke` | text | yes |",
+        "| `source` | url | no | where the work came from (every seam takes it) |",
     ] {
         assert!(generated.contains(needle), "{needle}");
     }
