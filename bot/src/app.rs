@@ -357,7 +357,11 @@ impl App {
         let mut owned = self.store.open_for(from).await?;
         owned.retain(|h| h.owner.as_deref() == Some(from));
         if owned.is_empty() {
-            return Err(Rejection::Unchanged(format!("{from_name} owns no open handoffs")).into());
+            let who = match self.model.person(from) {
+                Some(_) => from_name.to_string(),
+                None => format!("`{from}`, who is not in the operating model,"),
+            };
+            return Err(Rejection::Unchanged(format!("{who} owns no open handoffs")).into());
         }
         let away = self.store.absences(now).await?;
         let covering = away.covered_by(actor, now);

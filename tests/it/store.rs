@@ -626,6 +626,13 @@ async fn a_lead_gives_everything_one_person_owns_to_another_once_even_when_repla
             panic!("nothing left");
         };
         assert_eq!(none.to_string(), "nothing to change: Ana Alves owns no open handoffs");
+        let Err(AppError::Rejected(typo)) = run("carla", "/handoff reassign-all anna ben", "carla-typo").await else {
+            panic!("refused");
+        };
+        assert_eq!(
+            typo.to_string(),
+            "nothing to change: `anna`, who is not in the operating model, owns no open handoffs"
+        );
     })
     .await;
 }
