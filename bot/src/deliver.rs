@@ -49,6 +49,21 @@ pub fn token_hold() -> Duration {
     Duration::seconds(60)
 }
 
+/// A platform refused the bot token (`why`, answered at `at`): not the message's fault, so every
+/// send to that platform is held under `key` (none dead-lettered, no attempt counted), the log
+/// names the variable to fix, and `baton_token_refused_total` counts it.
+pub fn token_refused(limits: &Limits, key: &str, platform: &'static str, why: &str, at: DateTime<Utc>) -> SendError {
+    let hold = token_hold();
+    let variable = format!("{}_BOT_TOKEN", platform.to_ascii_uppercase());
+    tracing::error!(
+        "{why}: {platform} refused Baton's token; {platform} messages wait, tried again every {}s, until {variable} is fixed",
+        hold.num_seconds()
+    );
+    metrics::counter!("baton_token_refused_total", "platform" => platform).increment(1);
+    limits.hold(key, at + hold);
+    SendError::Held(hold)
+}
+
 /// Rate-limit holds shared by all sends of a process: key (`slack:chat.postMessage:C1`,
 /// `discord:channels/1/messages`, `discord:global`) to the instant it lifts.
 #[derive(Clone, Debug, Default)]

@@ -140,17 +140,8 @@ impl DiscordApi {
             return Err(SendError::retry(format!("{route}: Discord answered {status}")));
         }
         if status.as_u16() == 401 {
-            // The token itself is refused: every message waits (none is dead-lettered) and one is
-            // tried again after the hold, until DISCORD_BOT_TOKEN is fixed.
-            let hold = crate::deliver::token_hold();
-            tracing::error!(
-                "{route}: Discord refused Baton's token (401); Discord messages wait, tried again every {}s, \
-                 until DISCORD_BOT_TOKEN is fixed",
-                hold.num_seconds()
-            );
-            metrics::counter!("baton_token_refused_total", "platform" => "discord").increment(1);
-            self.limits.hold(TOKEN_KEY, now + hold);
-            return Err(SendError::Held(hold));
+            let why = format!("{route}: 401");
+            return Err(crate::deliver::token_refused(&self.limits, TOKEN_KEY, "discord", &why, now));
         }
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();

@@ -82,17 +82,8 @@ impl SlackApi {
         }
         let error = value["error"].as_str().unwrap_or("unknown_error").to_string();
         if TOKEN_REFUSED.contains(&error.as_str()) {
-            // Not the message's fault: every message waits (none is dead-lettered) and one is
-            // tried again after the hold, until SLACK_BOT_TOKEN is fixed.
-            let hold = crate::deliver::token_hold();
-            tracing::error!(
-                "{method}: Slack refused Baton's token ({error}); Slack messages wait, tried again every {}s, \
-                 until SLACK_BOT_TOKEN is fixed",
-                hold.num_seconds()
-            );
-            metrics::counter!("baton_token_refused_total", "platform" => "slack").increment(1);
-            self.limits.hold(TOKEN_KEY, answered + hold);
-            return Err(SendError::Held(hold));
+            let why = format!("{method}: {error}");
+            return Err(crate::deliver::token_refused(&self.limits, TOKEN_KEY, "slack", &why, answered));
         }
         if TRANSIENT.contains(&error.as_str()) {
             Err(SendError::retry(format!("{method}: {error}")))
