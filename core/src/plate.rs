@@ -1,6 +1,7 @@
 //! What is on a person's plate: the handoffs they own or requested, those in their function's
-//! queue, those waiting for their approval, (for a lead or their cover) those owned by people
-//! away, and those they watch. `/handoff mine` shows it as text; Slack's App Home shows it with each handoff's buttons.
+//! queue, those waiting for their approval, (for a lead or their cover) those stalled in the
+//! functions they lead and those owned by people away, and those they watch. `/handoff mine`
+//! shows it as text; Slack's App Home shows it with each handoff's buttons.
 
 use chrono::{DateTime, Utc};
 
@@ -116,11 +117,13 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     });
     section("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):", approvals.collect());
 
-    // For a lead (or their cover): what people away own in the functions they lead.
-    let leads = |f: &Function| f.lead == actor || away.acting_lead(f, now) == actor;
-    let left = loaded.led.iter().filter_map(|h| {
+    // For a lead (or their cover): what is stalled, and what people away own, in the functions
+    // they lead.
+    let led: Vec<(&Handoff, Ctx<'_>)> = (loaded.led.iter())
+        .filter_map(|h| Some((h, Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to, actor, away, now))?)))
+        .collect();
+    let left = led.iter().filter_map(|(h, _)| {
         let owner = h.owner.as_deref().filter(|o| *o != actor && away.is_away(o, now))?;
-        Ctx::new(model, &h.seam).is_ok_and(|c| leads(c.to)).then_some(())?;
         let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
@@ -129,19 +132,16 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         loaded.own.iter().any(|o| o.id == h.id)
             || others.iter().any(|o| o.id == h.id && waiting_on(model, o, actor).is_some())
     };
-    let stalled = loaded.led.iter().filter(|h| h.stall.is_some() && !listed(h)).filter_map(|h| {
-        let ctx = Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to))?;
-        let holder =
-            h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));
+    let stalled = led.iter().filter(|(h, _)| h.stall.is_some() && !listed(h)).map(|(h, ctx)| {
         let since = h.stall.as_ref().map(|s| render::time(ctx.cal(), s.opened_at, now)).unwrap_or_default();
-        let parts = vec![h.label(), h.title.clone(), holder, format!("{} since {since}", render::stalled(h))];
+        let parts = vec![h.label(), h.title.clone(), holder(model, h), format!("{} since {since}", render::stalled(h))];
         // At a gate only an approver's buttons work.
         let actions = match (h.state, waiting_on(model, h, actor)) {
             (State::AwaitingGate, Some(Waiting::Approval)) => vec![Action::Approve, Action::Reject],
             (State::AwaitingGate, _) => Vec::new(),
             _ => render::lead_actions(h),
         };
-        Some(Item { id: h.id, line: line(parts), actions })
+        Item { id: h.id, line: line(parts), actions }
     });
     section("Stalled in the functions you lead:", stalled.collect());
     section(
@@ -149,9 +149,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         left.collect(),
     );
     let watched = loaded.watched.iter().map(|h| {
-        let owner =
-            h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)));
-        let parts = vec![h.label(), h.title.clone(), h.state.to_string(), owner, render::stalled(h)];
+        let parts = vec![h.label(), h.title.clone(), h.state.to_string(), holder(model, h), render::stalled(h)];
         Item { id: h.id, line: line(parts), actions: vec![Action::Unwatch] }
     });
     section("You watch (`/handoff unwatch H-<n>` to stop):", watched.collect());
@@ -182,6 +180,16 @@ impl Plate {
 pub const EMPTY: &str =
     "You own or requested no open handoffs, and none waits for your team to accept it or for your approval.";
 
+/// Whether `person` leads `f`, or covers for its lead, at `now`.
+fn leads(f: &Function, person: &str, away: &Away, now: DateTime<Utc>) -> bool {
+    f.lead == person || away.acting_lead(f, now) == person
+}
+
+/// `owner Ana Alves`, or `in the queue` before anyone accepts it.
+fn holder(model: &OperatingModel, h: &Handoff) -> String {
+    h.owner.as_deref().map_or_else(|| "in the queue".to_string(), |o| format!("owner {}", model.name_of(o)))
+}
+
 /// The functions `person` leads, or covers for the lead of, at `now`: only for them are the
 /// handoffs of people away and the stalled ones worth loading for their plate.
 pub fn led<'a>(
@@ -190,5 +198,5 @@ pub fn led<'a>(
     away: &'a Away,
     now: DateTime<Utc>,
 ) -> impl Iterator<Item = &'a Function> + 'a {
-    model.functions.values().filter(move |f| f.lead == person || away.acting_lead(f, now) == person)
+    model.functions.values().filter(move |f| leads(f, person, away, now))
 }
