@@ -374,15 +374,13 @@ impl App {
                     baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
                 })
                 .await;
-            // A copy of this request that moved it first makes this one a replay, not a refusal.
-            let replayed = match (&decided, &key) {
-                (Err(AppError::Rejected(_)), Some(key)) => self.store.processed(key).await?,
-                _ => false,
-            };
             match decided {
                 Ok(_) | Err(AppError::Duplicate) => moved.push(h.label()),
-                Err(AppError::Rejected(_)) if replayed => moved.push(h.label()),
-                Err(AppError::Rejected(r)) => refused.push(format!("{}: {r}", h.label())),
+                // A copy of this request that moved it first makes this one a replay, not a refusal.
+                Err(AppError::Rejected(r)) => match &key {
+                    Some(key) if self.store.processed(key).await? => moved.push(h.label()),
+                    _ => refused.push(format!("{}: {r}", h.label())),
+                },
                 Err(e) => return Err(e),
             }
         }

@@ -45,10 +45,15 @@ pub(crate) fn phase_kind(state: State) -> Option<StallKind> {
     }
 }
 
-/// When the handoff is (or was) past its time-to-done target; `None` while that clock is paused.
-pub(crate) fn overdue_at(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
-    let (clock, target) = measure(ctx, h, StallKind::Overdue);
+/// When `kind`'s target is (or was) breached on its clock; `None` while that clock is paused.
+fn breach(ctx: &Ctx<'_>, h: &Handoff, kind: StallKind) -> Option<DateTime<Utc>> {
+    let (clock, target) = measure(ctx, h, kind);
     clock.reaches(ctx.cal(), target)
+}
+
+/// When the handoff is (or was) past its time-to-done target.
+pub(crate) fn overdue_at(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
+    breach(ctx, h, StallKind::Overdue)
 }
 
 /// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
@@ -56,10 +61,7 @@ pub(crate) fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, Date
     let phase = phase_kind(h.state)?;
     [phase, StallKind::Overdue]
         .into_iter()
-        .filter_map(|kind| {
-            let (clock, target) = measure(ctx, h, kind);
-            clock.reaches(ctx.cal(), target).map(|at| (kind, at))
-        })
+        .filter_map(|kind| Some((kind, breach(ctx, h, kind)?)))
         .min_by_key(|(_, at)| *at)
 }
 
