@@ -150,12 +150,7 @@ impl App {
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
-                // Checked before it takes a number, so refusals leave no gaps in the numbering.
-                let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
-                let model = self.model.clone();
-                let d = self.store.create(key, now, move |id| admitted.number(&model, id).ok()).await?;
-                self.wake.after_command();
-                Ok(d.reply)
+                Ok(self.create(new, actor, surface, now, key).await?.reply)
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
@@ -189,6 +184,26 @@ impl App {
                 Ok(reply)
             }
         }
+    }
+
+    /// Hands work off: `/handoff new` for a person already known to be configured and whose text
+    /// is checked. Through the API, the request key also records the handoff's number, so that a
+    /// replay can be told which handoff it made ([`Store::created_by`]).
+    pub async fn create(
+        &self,
+        new: NewHandoff<'_>,
+        actor: &str,
+        surface: Surface,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<Decision, AppError> {
+        // Checked before it takes a number, so refusals leave no gaps in the numbering.
+        let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
+        let model = self.model.clone();
+        let remember = surface == Surface::Api;
+        let d = self.store.create(key, remember, now, move |id| admitted.number(&model, id).ok()).await?;
+        self.wake.after_command();
+        Ok(d)
     }
 
     /// Queues a message once per request `key` (a reply to a platform event); `false` when the

@@ -8,9 +8,11 @@
 //! - [`deliver`]: the outbox worker (digests, retries, rate limits, dead letters).
 //! - [`slack`], [`discord`]: the platforms' wire formats; nothing else knows them.
 //! - [`serve`]: `baton serve` (HTTP routes, background tasks, graceful shutdown).
+//! - [`api`]: the HTTP API for integrations and agents (`/api/v1`).
 //! - [`reviewer`]: calls webhook reviewers.
 //! - [`settings`]: every environment variable Baton reads.
 
+pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bench_history;

@@ -434,6 +434,7 @@ fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) ->
     if dashboard_token.is_none() {
         tracing::info!("{} is not set: /dashboard is off", settings::DASHBOARD_TOKEN);
     }
+    let api_tokens = app.model.api.values().filter_map(|c| Some((c.token_env.clone(), var(&c.token_env)?))).collect();
     let discord_gateway = match var(settings::DISCORD_TRANSPORT).as_deref() {
         None | Some("http") => false,
         Some("gateway") => true,
@@ -451,6 +452,7 @@ fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) ->
         slack: Endpoints { slack, signing_secret },
         socket_mode,
         dashboard_token,
+        api_tokens,
     };
     Ok(server)
 }

@@ -39,6 +39,8 @@ pub struct Server {
     pub discord_gateway: bool,
     /// The token that opens `/dashboard` (`None`: the dashboard is off).
     pub dashboard_token: Option<String>,
+    /// The API clients' tokens, by the name of the variable each client's `token_env` names.
+    pub api_tokens: std::collections::BTreeMap<String, String>,
 }
 
 impl Server {
@@ -54,6 +56,7 @@ impl Server {
             discord: Arc::default(),
             discord_gateway: false,
             dashboard_token: None,
+            api_tokens: Default::default(),
         }
     }
 }
@@ -93,8 +96,10 @@ pub async fn run(
         _ => None,
     };
     let dashboard = crate::dashboard::Dashboard { app: app.clone(), token: server.dashboard_token.clone() };
+    let api = crate::api::Api::new(app.clone(), |var| server.api_tokens.get(var).cloned());
     let router = routes(app)
         .merge(crate::dashboard::routes(dashboard))
+        .merge(crate::api::routes(api))
         .merge(crate::slack::routes::routes(server.slack.clone()))
         .merge(crate::discord::routes::routes(server.discord.clone()));
     let router = harden(router);

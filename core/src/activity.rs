@@ -121,5 +121,6 @@ fn surface_name(s: Surface) -> &'static str {
         Surface::Slack => "Slack",
         Surface::Discord => "Discord",
         Surface::Baton => "Baton",
+        Surface::Api => "API",
     }
 }

@@ -598,6 +598,11 @@ fn parse_model(
             model.jobs.push(job);
         }
     }
+    for (name, v) in top.entries(&mut d, "api") {
+        if let Some(client) = parse_api_client(&mut d, &name, v, &refs) {
+            model.api.insert(client.name.clone(), client);
+        }
+    }
     if seams.is_empty() {
         d.err(top.span.clone(), "seams", "no seams defined: add at least one `[seams.<id>]` table");
     }
@@ -641,6 +646,51 @@ fn parse_job(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, functions:
         tz: tz?,
         functions: fs.into_iter().map(Spanned::into_inner).collect(),
     })
+}
+
+fn parse_api_client(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, refs: &Refs<'_>) -> Option<ApiClient> {
+    let path = format!("api.{}", name.get_ref());
+    let mut t = Table::new(d, v, &path)?;
+    let token_env = t.req_str(d, "token_env").filter(|var| {
+        let ok = !var.get_ref().is_empty()
+            && var.get_ref().chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            let message = format!(
+                "`{}` is not an environment variable's name: name the variable that holds the token, \
+                 like `BATON_API_TOKEN_CRM` (the token itself never lives in this file)",
+                var.get_ref()
+            );
+            d.err(var.span(), &t.field("token_env"), message);
+        }
+        ok
+    });
+    let field = t.field("acts_as");
+    let acts_as = match t.req(d, "acts_as") {
+        Some(v) => {
+            let list = d.str_list(v, &field);
+            if list.is_empty() {
+                d.err(v.span(), &field, "whom does this client act for? list people or functions");
+            }
+            list
+        }
+        None => Vec::new(),
+    };
+    let mut known = true;
+    for who in &acts_as {
+        if !refs.people.contains_key(who.get_ref()) && !refs.functions.contains_key(who.get_ref()) {
+            let message =
+                format!("`{}` is neither a person nor a function: list whom this client acts for", who.get_ref());
+            d.err(who.span(), &field, message);
+            known = false;
+        }
+    }
+    t.finish(d);
+    Some(ApiClient {
+        name: name.get_ref().clone(),
+        token_env: token_env?.into_inner(),
+        acts_as: acts_as.into_iter().map(Spanned::into_inner).collect(),
+    })
+    .filter(|c| known && !c.acts_as.is_empty())
 }
 
 struct Refs<'a> {

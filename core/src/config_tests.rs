@@ -70,6 +70,13 @@ kind = "coffee"
 cron = "0 0 9 * * Mon-Fri"
 timezone = "UTC"
 functions = ["sales", "legal"]
+
+[api.crm]
+token_env = "crm token"
+acts_as = ["sales", "nobody"]
+
+[api.agent]
+acts_as = []
 "#;
 
 #[test]
@@ -96,6 +103,10 @@ fn every_mistake_is_reported_with_file_line_and_field() {
         "bad.toml:53: jobs.digest.cron: invalid cron expression `0 9 * * 1`",
         "bad.toml:57: jobs.morning.kind: unknown job kind `coffee`",
         "bad.toml:60: jobs.morning.functions: unknown function `legal`",
+        "bad.toml:63: api.crm.token_env: `crm token` is not an environment variable's name",
+        "bad.toml:64: api.crm.acts_as: `nobody` is neither a person nor a function",
+        "api.agent.token_env: missing field `token_env`",
+        "bad.toml:67: api.agent.acts_as: whom does this client act for?",
     ];
     for e in expected {
         assert!(errs.iter().any(|x| x.contains(e)), "missing {e:?} in:\n{}", errs.join("\n"));

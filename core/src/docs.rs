@@ -137,5 +137,22 @@ pub fn markdown(m: &OperatingModel) -> String {
     for c in &m.categories {
         let _ = writeln!(o, "- `{c}`");
     }
+    if !m.api.is_empty() {
+        o.push_str(
+            "\n## API clients\n\nIntegrations and agents that act through `/api/v1`, each for the people listed.\n\n",
+        );
+        o.push_str("| client | acts for | token variable |\n|---|---|---|\n");
+        for c in m.api.values() {
+            let whom: Vec<String> = c
+                .acts_as
+                .iter()
+                .map(|who| match m.functions.get(who) {
+                    Some(f) => format!("{} (members and lead)", f.name),
+                    None => m.name_of(who).to_string(),
+                })
+                .collect();
+            let _ = writeln!(o, "| `{}` | {} | `{}` |", c.name, whom.join(", "), c.token_env);
+        }
+    }
     o
 }

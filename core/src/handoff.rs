@@ -282,6 +282,8 @@ pub enum Surface {
     Discord,
     /// Baton itself (scheduler, reviewers).
     Baton,
+    /// Baton's HTTP API (`/api/v1`): an integration or an agent acting for a person.
+    Api,
 }
 
 impl Surface {
@@ -292,6 +294,7 @@ impl Surface {
             Surface::Slack => "slack",
             Surface::Discord => "discord",
             Surface::Baton => "baton",
+            Surface::Api => "api",
         }
     }
 }

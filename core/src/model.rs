@@ -39,6 +39,8 @@ pub struct OperatingModel {
     pub delivery: Delivery,
     /// Periodic jobs (digests, nudges, morning catch-up).
     pub jobs: Vec<Job>,
+    /// Clients of the HTTP API (integrations, agents), by name.
+    pub api: BTreeMap<String, ApiClient>,
 }
 
 impl OperatingModel {
@@ -224,6 +226,25 @@ pub struct Person {
     pub discord: Option<String>,
     /// For an agent: the human who supervises it and receives its escalations.
     pub supervisor: Option<PersonId>,
+}
+
+/// A client of Baton's HTTP API (`[api.<name>]`): a CRM that hands off for the sales reps, an
+/// agent that works the handoffs it owns. Its bearer token lives in the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiClient {
+    /// Its name (the table's key), named in the log.
+    pub name: String,
+    /// Environment variable holding its bearer token (secrets never live in the config file).
+    pub token_env: String,
+    /// Whom it may act for: person ids, and function ids meaning their members and lead.
+    pub acts_as: Vec<String>,
+}
+
+impl ApiClient {
+    /// Whether this client may act for `person`.
+    pub fn may_act_as(&self, model: &OperatingModel, person: &str) -> bool {
+        self.acts_as.iter().any(|who| who == person || model.functions.get(who).is_some_and(|f| f.has_member(person)))
+    }
 }
 
 impl Person {

@@ -12,7 +12,7 @@ use crate::model::{Function, OperatingModel};
 use crate::render;
 
 /// A person's plate, in the order shown.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Plate {
     /// Sentences about the person themselves (away; covering for a lead); shown first.
     pub notes: Vec<String>,
@@ -21,7 +21,7 @@ pub struct Plate {
 }
 
 /// A heading and its handoffs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Section {
     /// `Yours:`, with the command that acts on the section where there is one.
     pub heading: String,
@@ -30,7 +30,7 @@ pub struct Section {
 }
 
 /// A handoff on the plate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Item {
     /// Which.
     pub id: HandoffId,

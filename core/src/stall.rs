@@ -57,7 +57,7 @@ pub(crate) fn overdue_at(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 }
 
 /// The earliest breach the handoff is heading for (kind and instant), ignoring any open episode.
-pub(crate) fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
+pub fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>)> {
     let phase = phase_kind(h.state)?;
     [phase, StallKind::Overdue]
         .into_iter()

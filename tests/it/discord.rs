@@ -262,7 +262,7 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let accept = baton_core::parse("/handoff accept H-1").expect("command");
     bot.app
         .store
-        .create(None, created, move |id| {
+        .create(None, false, created, move |id| {
             let baton_core::Command::New { seam, title, fields } = &launch else { return None };
             let new = NewHandoff { seam, title, fields };
             let d1 = baton_core::create(&model, id, new, "mia", Surface::Slack, created).ok()?;

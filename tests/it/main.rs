@@ -1,5 +1,6 @@
 //! Baton's integration tests: one binary, a module per area (see matklad, "How to Test").
 
+mod api;
 mod cli;
 mod console;
 mod dashboard;

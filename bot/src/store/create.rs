@@ -35,9 +35,19 @@ const MOST_PER_TRANSACTION: usize = ROWS_PER_STATEMENT;
 /// Builds the decision for a handoff number; `None` when the core refuses after all.
 type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
 
+/// A creation taken into a transaction.
+struct Request {
+    key: Option<String>,
+    remember: bool,
+    now: DateTime<Utc>,
+    build: Build,
+}
+
 /// A creation waiting for its transaction.
 struct Pending {
     key: Option<String>,
+    /// Whether the key records the handoff it created (for a replay to be told which).
+    remember: bool,
     now: DateTime<Utc>,
     build: Build,
     done: oneshot::Sender<Result<Decision, StoreError>>,
@@ -94,15 +104,18 @@ impl Store {
     /// Creates a handoff: records the request key first (a replay, even a concurrent one, stops
     /// there as `Duplicate` without taking a number), then takes the next handoff number, and
     /// saves the decision `build` makes for it, all in one transaction, which it may share with
-    /// other creations (see the module). Returns that decision.
+    /// other creations (see the module). Returns that decision. With `remember`, the key also
+    /// records the handoff's number, which [`Store::created_by`] then tells a replay.
     pub async fn create(
         &self,
         request_key: Option<&str>,
+        remember: bool,
         now: DateTime<Utc>,
         build: impl FnOnce(HandoffId) -> Option<Decision> + Send + 'static,
     ) -> Result<Decision, StoreError> {
         let (done, outcome) = oneshot::channel();
-        let pending = Pending { key: request_key.map(str::to_owned), now, build: Box::new(build), done };
+        let key = request_key.map(str::to_owned);
+        let pending = Pending { key, remember, now, build: Box::new(build), done };
         let start = {
             let mut queue = self.creations.lock();
             queue.pending.push(pending);
@@ -143,8 +156,10 @@ impl Store {
             };
             metrics::counter!("baton_creation_transactions_total").increment(1);
             metrics::counter!("baton_creations_total").increment(batch.len() as u64);
-            let (requests, dones): (Vec<_>, Vec<_>) =
-                batch.into_iter().map(|p| ((p.key, p.now, p.build), p.done)).unzip();
+            let (requests, dones): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|p| (Request { key: p.key, remember: p.remember, now: p.now, build: p.build }, p.done))
+                .unzip();
             match self.create_batch(requests).await {
                 Ok(outcomes) => {
                     for (done, outcome) in dones.into_iter().zip(outcomes) {
@@ -163,32 +178,31 @@ impl Store {
     }
 
     /// Saves a batch of creations in one transaction; each gets its own outcome.
-    async fn create_batch(
-        &self,
-        requests: Vec<(Option<String>, DateTime<Utc>, Build)>,
-    ) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
+    async fn create_batch(&self, requests: Vec<Request>) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
         let mut tx = self.write().await?;
         // Keys in sorted order, so that two replicas' batches cannot deadlock on them.
-        let mut keys: Vec<(&str, i64)> =
-            requests.iter().filter_map(|(key, now, _)| Some((key.as_deref()?, ms(*now)))).collect();
+        let mut keys: Vec<(&str, i64)> = requests.iter().filter_map(|r| Some((r.key.as_deref()?, ms(r.now)))).collect();
         keys.sort_unstable();
-        let keyless = requests.iter().filter(|(key, _, _)| key.is_none()).count();
+        let keyless = requests.iter().filter(|r| r.key.is_none()).count();
         let (mut fresh, numbers) = self.keys_and_numbers(&mut tx, &keys, keyless).await?;
         // The first request with a fresh key takes it; a copy (also one in this batch) is a replay.
-        let takes: Vec<bool> =
-            requests.iter().map(|(key, _, _)| key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
+        let takes: Vec<bool> = requests.iter().map(|r| r.key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
         let mut numbers = numbers.into_iter();
 
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut refused = Vec::new();
-        for ((key, _, build), take) in requests.into_iter().zip(takes) {
+        let mut remembered = Vec::new();
+        for (Request { key, remember, build, .. }, take) in requests.into_iter().zip(takes) {
             if !take {
                 outcomes.push(Err(StoreError::Duplicate));
                 continue;
             }
             let id = numbers.next().ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(id))) {
-                Ok(Some(d)) => outcomes.push(Ok(d)),
+                Ok(Some(d)) => {
+                    remembered.extend(key.filter(|_| remember).map(|k| (k, id)));
+                    outcomes.push(Ok(d));
+                }
                 refusal => {
                     if refusal.is_err() {
                         tracing::error!(handoff = id, "building a new handoff panicked; it was not created");
@@ -201,6 +215,13 @@ impl Store {
         // A refused creation leaves no trace: its key may be used again.
         for key in &refused {
             sqlx::query("DELETE FROM processed_requests WHERE key = $1").bind(key).execute(&mut *tx).await?;
+        }
+        for (key, id) in &remembered {
+            sqlx::query("UPDATE processed_requests SET handoff_id = $1 WHERE key = $2")
+                .bind(*id as i64)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
         }
         let writes: Vec<Write> =
             outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|d| Write { d, expected: None }).collect();

@@ -319,6 +319,15 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The handoff a creation with request `key` made, when the key was created remembering it.
+    pub async fn created_by(&self, key: &str) -> Result<Option<HandoffId>, StoreError> {
+        let id: Option<Option<i64>> = sqlx::query_scalar("SELECT handoff_id FROM processed_requests WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.flatten().map(|id| id as HandoffId))
+    }
+
     /// Loads a handoff with its version.
     pub async fn load(&self, id: HandoffId) -> Result<Option<Stored>, StoreError> {
         let row = sqlx::query("SELECT doc, version FROM handoffs WHERE id = $1")

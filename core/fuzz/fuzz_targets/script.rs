@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
         let away = away_now(&absent, &covers);
         step(model, &mut handoffs, &mut logs, now, &away);
-        let surface = [Surface::Console, Surface::Slack, Surface::Discord][line.len() % 3];
+        let surface = [Surface::Console, Surface::Slack, Surface::Discord, Surface::Api][line.len() % 4];
         let Ok(command) = parse(typed) else { continue };
         match &command {
             Command::New { seam, title, fields } => {

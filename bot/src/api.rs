@@ -1,0 +1,403 @@
+//! Baton's HTTP API, for integrations and agents: `/api/v1`.
+//!
+//! A client is configured in the operating model (`[api.<name>]`: the environment variable
+//! holding its bearer token, and whom it acts for). Each request says whom it acts for (`"as"`,
+//! which may be left out when the client acts for one person only) and goes through
+//! [`App::handle`] like a chat command: the same rules, replies, audit trail (surface `api`) and
+//! messages. A request with an `Idempotency-Key` header acts at most once; a creation retried with
+//! its key answers with the handoff it made.
+//!
+//! - `POST /api/v1/handoffs`: hand work off (`seam`, `title`, `fields`, optional `tier`, `source`).
+//! - `GET /api/v1/handoffs/H-<n>`: a handoff as JSON.
+//! - `POST /api/v1/commands`: any chat command as typed (`{"as": "deploy-bot", "command": "/ack H-3"}`).
+//! - `GET /api/v1/plate?as=<person>`: what `/handoff mine` says, as JSON.
+//!
+//! Every refusal is JSON, `{"error": "…"}`, with a status saying what kind: 400 the request cannot
+//! be read, 401 no or a wrong token, 403 not allowed, 404 no such handoff, 409 not in a state for
+//! it (or already handled), 422 the command or its fields are wrong.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use baton_core::command::parse_id;
+use baton_core::decide::NewHandoff;
+use baton_core::model::ApiClient;
+use baton_core::{Command, Ctx, Handoff, Rejection, Surface, render};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::app::{App, AppError};
+
+/// Largest request body read.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest `Idempotency-Key` taken.
+const MAX_KEY: usize = 200;
+
+/// The API's state: the service and the clients whose tokens are set.
+#[derive(Clone, Debug)]
+pub struct Api {
+    app: App,
+    clients: Vec<Client>,
+}
+
+#[derive(Clone, Debug)]
+struct Client {
+    config: ApiClient,
+    /// The token's digest: tokens are compared as digests, in time independent of the token given.
+    token: [u8; 32],
+}
+
+impl Api {
+    /// The API over `app`, each configured client's token looked up with `token` (the
+    /// environment, in `baton serve`). A client whose token is not set is left out, with a
+    /// warning: every request with it is refused.
+    pub fn new(app: App, token: impl Fn(&str) -> Option<String>) -> Api {
+        let mut clients = Vec::new();
+        for config in app.model.api.values() {
+            match token(&config.token_env).filter(|t| !t.trim().is_empty()) {
+                Some(t) if t.len() < 16 => tracing::warn!(
+                    "{} is shorter than 16 characters: API client `{}` is off until it holds a long random token",
+                    config.token_env,
+                    config.name
+                ),
+                Some(t) => clients.push(Client { config: config.clone(), token: digest(&t) }),
+                None => tracing::warn!("{} is not set: API client `{}` is off", config.token_env, config.name),
+            }
+        }
+        Api { app, clients }
+    }
+}
+
+/// The API's routes.
+pub fn routes(api: Api) -> Router {
+    Router::new()
+        .route("/api/v1/handoffs", post(create))
+        .route("/api/v1/handoffs/{id}", get(show))
+        .route("/api/v1/commands", post(command))
+        .route("/api/v1/plate", get(plate))
+        .with_state(Arc::new(api))
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// A refusal: a status and a sentence saying what was wrong and what to do.
+#[derive(Debug)]
+struct Problem(StatusCode, String);
+
+impl Problem {
+    fn new(status: StatusCode, message: impl Into<String>) -> Problem {
+        Problem(status, message.into())
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, axum::Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Problem {
+        match e {
+            AppError::Rejected(r) => Problem::new(status_of(&r), r.to_string()),
+            AppError::Duplicate => Problem::new(
+                StatusCode::CONFLICT,
+                "this Idempotency-Key was already used: the request that came with it was handled once, \
+                 and this copy changed nothing",
+            ),
+            AppError::Internal(e) => {
+                tracing::error!("API request failed: {e:#}");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Baton failed on our side (now in its log); nothing was changed. Try again later.",
+                )
+            }
+        }
+    }
+}
+
+/// The status that says what kind of refusal the core gave.
+fn status_of(r: &Rejection) -> StatusCode {
+    match r {
+        Rejection::NoSuchHandoff(_) => StatusCode::NOT_FOUND,
+        Rejection::UnknownActor
+        | Rejection::NotConvener { .. }
+        | Rejection::NotOwner { .. }
+        | Rejection::NotOwnerOrLead { .. }
+        | Rejection::NotReceiver { .. }
+        | Rejection::NotSender { .. }
+        | Rejection::NotRequester { .. }
+        | Rejection::CannotApprove { .. }
+        | Rejection::AgentNotAllowed { .. }
+        | Rejection::NotYourFunction(_) => StatusCode::FORBIDDEN,
+        Rejection::WrongState { .. } | Rejection::Unchanged(_) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl Api {
+    /// The client whose bearer token the request carries.
+    fn client(&self, headers: &HeaderMap) -> Result<&Client, Problem> {
+        if self.app.model.api.is_empty() {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "the API is off: add an `[api.<name>]` client to the operating model, with its token in \
+                 the environment variable its `token_env` names",
+            ));
+        }
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(given) = given else {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "send `Authorization: Bearer <token>` with the token of an API client (the value of the \
+                 variable its `token_env` names)",
+            ));
+        };
+        let given = digest(given);
+        self.clients.iter().find(|c| c.token == given).ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "that token is no API client's: check the client's `token_env` variable",
+            )
+        })
+    }
+
+    /// Whom the request acts for: `asked`, which the client must be allowed to act as, or the one
+    /// person the client acts for.
+    fn actor(&self, client: &Client, asked: Option<&str>) -> Result<String, Problem> {
+        let model = &self.app.model;
+        let name = &client.config.name;
+        let Some(asked) = asked.map(str::trim).filter(|a| !a.is_empty()) else {
+            return match client.config.acts_as.as_slice() {
+                [one] if model.person(one).is_some() => Ok(one.clone()),
+                many => Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("say whom this request acts for with `as`: client `{name}` acts for {}", many.join(", ")),
+                )),
+            };
+        };
+        if model.person(asked).is_none() {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("`as`: nobody called `{asked}` is in the operating model; use a person's id, like `rita`"),
+            ));
+        }
+        if !client.config.may_act_as(model, asked) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "client `{name}` may not act for {asked}: it acts for {} (`acts_as` in its `[api.{name}]`)",
+                    client.config.acts_as.join(", ")
+                ),
+            ));
+        }
+        Ok(asked.to_string())
+    }
+
+    /// The handoff as JSON, at `now`.
+    fn view(&self, h: &Handoff, now: chrono::DateTime<Utc>) -> Value {
+        let ctx = Ctx::new(&self.app.model, &h.seam).ok();
+        let next = ctx.as_ref().filter(|_| h.stall.is_none()).and_then(|ctx| baton_core::stall::next_breach(ctx, h));
+        json!({
+            "id": h.label(),
+            "number": h.id,
+            "seam": h.seam,
+            "title": h.title,
+            "state": h.state,
+            "tier": h.tier,
+            "requester": h.requester,
+            "owner": h.owner,
+            "fields": h.fields,
+            "created_at": h.created_at,
+            "updated_at": h.updated_at,
+            "due_date": h.due_date,
+            "next_deadline": next.map(|(kind, at)| json!({ "kind": kind, "at": at })),
+            "stalled": h.stall.as_ref().map(|s| json!({ "kind": s.kind, "since": s.opened_at, "episode": s.episode })),
+            "watchers": h.watchers,
+            "text": ctx.map(|ctx| render::card(&ctx, h, now)),
+        })
+    }
+}
+
+/// The request key of an `Idempotency-Key` header, in this client's own space (`kind` keeps a
+/// creation's keys apart from other commands').
+fn request_key(headers: &HeaderMap, client: &Client, kind: &str) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if !k.trim().is_empty() && k.len() <= MAX_KEY => {
+            Ok(Some(format!("api:{}:{kind}:{k}", client.config.name)))
+        }
+        _ => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters, like a UUID"),
+        )),
+    }
+}
+
+/// Reads a JSON body into `T`, saying what is wrong with it otherwise.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], example: &str) -> Result<T, Problem> {
+    if bytes.len() > MAX_BODY {
+        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {MAX_BODY} bytes")));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not the JSON expected ({e}); send for example {example}"),
+        )
+    })
+}
+
+const NEW_EXAMPLE: &str =
+    r#"{"as": "rita", "seam": "sales-to-cs", "title": "Acme renewal", "fields": {"account": "Acme", "arr": 120000}}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBody {
+    #[serde(rename = "as")]
+    actor: Option<String>,
+    seam: String,
+    title: String,
+    #[serde(default)]
+    fields: BTreeMap<String, Value>,
+    tier: Option<String>,
+    source: Option<String>,
+}
+
+/// `POST /api/v1/handoffs`: `201` with the handoff made; `200` with it again for a replay of the
+/// same `Idempotency-Key`.
+async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) -> Result<Response, Problem> {
+    let now = Utc::now();
+    let client = api.client(&headers)?;
+    let key = request_key(&headers, client, "new")?;
+    let b: NewBody = body(&bytes, NEW_EXAMPLE)?;
+    let actor = api.actor(client, b.actor.as_deref())?;
+    let mut fields = Vec::new();
+    for (name, value) in b.fields {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("`fields.{name}` must be a string, a number or true/false"),
+                ));
+            }
+        };
+        fields.push((name, text));
+    }
+    for (name, value) in [("tier", b.tier), ("source", b.source)] {
+        if let Some(value) = value {
+            if fields.iter().any(|(n, _)| n == name) {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("`{name}` is given twice, at the top and in `fields`: give it once"),
+                ));
+            }
+            fields.push((name.to_string(), value));
+        }
+    }
+    let command = Command::New { seam: b.seam, title: b.title, fields };
+    command.check_text().map_err(|r| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()))?;
+    let Command::New { seam, title, fields } = &command else { unreachable!("built above") };
+    let new = NewHandoff { seam, title, fields };
+    tracing::info!(client = client.config.name, actor, "API: new handoff on {seam}");
+    match api.app.create(new, &actor, Surface::Api, now, key.as_deref()).await {
+        Ok(d) => {
+            let location = format!("/api/v1/handoffs/{}", d.handoff.label());
+            let answer = json!({ "reply": d.reply, "handoff": api.view(&d.handoff, now) });
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(answer)).into_response())
+        }
+        Err(AppError::Duplicate) => {
+            let made = match &key {
+                Some(key) => api.app.store.created_by(key).await.map_err(|e| AppError::Internal(e.into()))?,
+                None => None,
+            };
+            let Some(id) = made else { return Err(AppError::Duplicate.into()) };
+            let h = api.app.get(id).await?;
+            let reply = format!("Already handed off as {} with this Idempotency-Key; nothing new was made.", h.label());
+            let answer = json!({ "reply": reply, "replayed": true, "handoff": api.view(&h, now) });
+            Ok((StatusCode::OK, axum::Json(answer)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/handoffs/H-<n>` (or `/<n>`).
+async fn show(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, Problem> {
+    api.client(&headers)?;
+    let Some(id) = parse_id(&id) else {
+        return Err(Problem::new(StatusCode::NOT_FOUND, format!("`{id}` is not a handoff: use its label, like H-12")));
+    };
+    let h = api.app.get(id).await?;
+    Ok(axum::Json(api.view(&h, Utc::now())).into_response())
+}
+
+const COMMAND_EXAMPLE: &str = r#"{"as": "deploy-bot", "command": "/ack H-3"}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    #[serde(rename = "as")]
+    actor: Option<String>,
+    command: String,
+}
+
+/// `POST /api/v1/commands`: a chat command as typed; `200` with Baton's reply, and the handoff
+/// it concerns as it now stands.
+async fn command(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) -> Result<Response, Problem> {
+    let now = Utc::now();
+    let client = api.client(&headers)?;
+    let key = request_key(&headers, client, "command")?;
+    let b: CommandBody = body(&bytes, COMMAND_EXAMPLE)?;
+    let actor = api.actor(client, b.actor.as_deref())?;
+    let command =
+        baton_core::parse(&b.command).map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    if matches!(command, Command::New { .. }) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("hand work off with `POST /api/v1/handoffs`, for example {NEW_EXAMPLE}"),
+        ));
+    }
+    let target = command.target();
+    tracing::info!(client = client.config.name, actor, "API: {}", b.command.trim());
+    let reply = api.app.handle(&actor, Surface::Api, command, now, key.as_deref()).await?;
+    let handoff = match target {
+        Some(id) => Some(api.view(&api.app.get(id).await?, now)),
+        None => None,
+    };
+    Ok(axum::Json(json!({ "reply": reply, "handoff": handoff })).into_response())
+}
+
+/// `GET /api/v1/plate?as=<person>`: the person's plate, each handoff with the actions they may take.
+async fn plate(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, Problem> {
+    let now = Utc::now();
+    let client = api.client(&headers)?;
+    let actor = api.actor(client, query.get("as").map(String::as_str))?;
+    let plate = api.app.plate(&actor, now).await?;
+    Ok(axum::Json(json!({ "as": actor, "text": plate.text(), "notes": plate.notes, "sections": plate.sections }))
+        .into_response())
+}
