@@ -78,6 +78,7 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
     let out = Outbound {
         slack: Some(SlackApi::new(&slack_url, "xoxb-bench", Limits::default())),
         discord: Some(DiscordApi::new(&discord_url, "bench", Limits::default())),
+        ..Outbound::default()
     };
     let server = Server { poll: std::time::Duration::from_millis(50), ..Server::new(app, out) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -95,6 +95,8 @@ pub struct Outbound {
     pub slack: Option<SlackApi>,
     /// Discord, when `DISCORD_BOT_TOKEN` is set.
     pub discord: Option<DiscordApi>,
+    /// API clients' webhooks, for people with no chat account (agents).
+    pub hooks: crate::webhook::Hooks,
 }
 
 /// What a channel message needs besides the intent.
@@ -208,10 +210,14 @@ impl Outbound {
                             None => api.post(&channel, &body, now).await.map(Sent::plain),
                         }
                     }
-                    _ => Err(SendError::Permanent(format!(
-                        "{} has no account on a configured platform (Slack or Discord)",
-                        person.name
-                    ))),
+                    _ => match self.hooks.client_for(model, p) {
+                        Some(client) => self.hooks.send(client, p, intent, nonce, existing, now).await.map(Sent::plain),
+                        None => Err(SendError::Permanent(format!(
+                            "{} has no account on a configured platform (Slack or Discord) and no API client \
+                             with a webhook acts for them",
+                            person.name
+                        ))),
+                    },
                 }
             }
         }

@@ -8,7 +8,8 @@
 //! - [`deliver`]: the outbox worker (digests, retries, rate limits, dead letters).
 //! - [`slack`], [`discord`]: the platforms' wire formats; nothing else knows them.
 //! - [`serve`]: `baton serve` (HTTP routes, background tasks, graceful shutdown).
-//! - [`api`]: the HTTP API for integrations and agents (`/api/v1`).
+//! - [`api`]: the HTTP API for integrations and agents (`/api/v1`); [`webhook`] delivers their
+//!   people's messages to them.
 //! - [`reviewer`]: calls webhook reviewers.
 //! - [`settings`]: every environment variable Baton reads.
 
@@ -32,3 +33,4 @@ pub mod serve;
 pub mod settings;
 pub mod slack;
 pub mod store;
+pub mod webhook;

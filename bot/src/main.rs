@@ -266,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Discord { which: DiscordCmd::Register { guild } } => {
             let model = load_model()?;
-            let out = outbound_from_env();
+            let out = outbound_from_env(&model);
             let api = out.discord.context("DISCORD_BOT_TOKEN is not set")?;
             let app_id = std::env::var(settings::DISCORD_APPLICATION_ID)
                 .ok()
@@ -375,7 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The platforms whose credentials are set; the log says which are not started.
-fn outbound_from_env() -> Outbound {
+fn outbound_from_env(model: &baton_core::OperatingModel) -> Outbound {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let limits = Limits::default();
     let slack = match var(settings::SLACK_BOT_TOKEN) {
@@ -399,12 +399,13 @@ fn outbound_from_env() -> Outbound {
             None
         }
     };
-    Outbound { slack, discord }
+    let hooks = baton::webhook::Hooks::new(model, var);
+    Outbound { slack, discord, hooks }
 }
 
 /// `baton serve`'s server for one operating model, from the environment.
 fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) -> anyhow::Result<Server> {
-    let out = outbound_from_env();
+    let out = outbound_from_env(&app.model);
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let slack =
         out.slack.clone().map(|api| Slack { app: app.clone(), api, ack_budget: baton::slack::handler::ACK_BUDGET });

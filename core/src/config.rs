@@ -648,22 +648,32 @@ fn parse_job(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, functions:
     })
 }
 
+/// `var` when it can name an environment variable; otherwise an error at `key` with `example`.
+fn variable_name(
+    d: &mut Diag<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+    var: Spanned<String>,
+    example: &str,
+) -> Option<String> {
+    let name = var.get_ref();
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        return Some(var.into_inner());
+    }
+    let message = format!(
+        "`{name}` is not an environment variable's name: name the variable that holds it, like `{example}` \
+         (secrets and URLs never live in this file)"
+    );
+    d.err(var.span(), &t.field(key), message);
+    None
+}
+
 fn parse_api_client(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, refs: &Refs<'_>) -> Option<ApiClient> {
     let path = format!("api.{}", name.get_ref());
     let mut t = Table::new(d, v, &path)?;
-    let token_env = t.req_str(d, "token_env").filter(|var| {
-        let ok = !var.get_ref().is_empty()
-            && var.get_ref().chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
-            let message = format!(
-                "`{}` is not an environment variable's name: name the variable that holds the token, \
-                 like `BATON_API_TOKEN_CRM` (the token itself never lives in this file)",
-                var.get_ref()
-            );
-            d.err(var.span(), &t.field("token_env"), message);
-        }
-        ok
-    });
+    let token_env = t.req_str(d, "token_env").and_then(|v| variable_name(d, &t, "token_env", v, "BATON_API_TOKEN_CRM"));
+    let webhook_env =
+        t.opt_str(d, "webhook_env").and_then(|v| variable_name(d, &t, "webhook_env", v, "BATON_WEBHOOK_DEPLOY_AGENT"));
     let field = t.field("acts_as");
     let acts_as = match t.req(d, "acts_as") {
         Some(v) => {
@@ -687,8 +697,9 @@ fn parse_api_client(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, ref
     t.finish(d);
     Some(ApiClient {
         name: name.get_ref().clone(),
-        token_env: token_env?.into_inner(),
+        token_env: token_env?,
         acts_as: acts_as.into_iter().map(Spanned::into_inner).collect(),
+        webhook_env,
     })
     .filter(|c| known && !c.acts_as.is_empty())
 }

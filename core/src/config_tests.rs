@@ -74,6 +74,7 @@ functions = ["sales", "legal"]
 [api.crm]
 token_env = "crm token"
 acts_as = ["sales", "nobody"]
+webhook_env = "https://hooks.example"
 
 [api.agent]
 acts_as = []
@@ -106,7 +107,8 @@ fn every_mistake_is_reported_with_file_line_and_field() {
         "bad.toml:63: api.crm.token_env: `crm token` is not an environment variable's name",
         "bad.toml:64: api.crm.acts_as: `nobody` is neither a person nor a function",
         "api.agent.token_env: missing field `token_env`",
-        "bad.toml:67: api.agent.acts_as: whom does this client act for?",
+        "bad.toml:65: api.crm.webhook_env: `https://hooks.example` is not an environment variable's name",
+        "bad.toml:68: api.agent.acts_as: whom does this client act for?",
     ];
     for e in expected {
         assert!(errs.iter().any(|x| x.contains(e)), "missing {e:?} in:\n{}", errs.join("\n"));

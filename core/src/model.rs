@@ -238,6 +238,9 @@ pub struct ApiClient {
     pub token_env: String,
     /// Whom it may act for: person ids, and function ids meaning their members and lead.
     pub acts_as: Vec<String>,
+    /// Environment variable holding the URL that receives, as signed JSON, the messages meant for
+    /// the people it acts for who have no Slack or Discord account (an agent's reminders).
+    pub webhook_env: Option<String>,
 }
 
 impl ApiClient {

@@ -1,15 +1,19 @@
 //! The HTTP API (`/api/v1`): a CRM hands off for the sales reps, an agent works what it owns,
 //! and every bad request gets a status with a reason.
 
-use baton::deliver::Outbound;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use baton::deliver::{Deliverer, Outbound};
 use baton::serve::Server;
 use baton::store::Store;
+use baton::webhook::Hooks;
 use baton_core::{Command, State, Surface, parse};
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Running, app, on_each_store};
+use crate::support::{Running, app, on_each_store, t};
 
 const CRM: &str = "crm-token-7f3a9c2e51d04b8a";
 const AGENT: &str = "agent-token-0b6e4d1c9a8f7e25";
@@ -18,7 +22,7 @@ async fn serve(store: Store) -> Running {
     let tokens = [("BATON_API_TOKEN_CRM", CRM), ("BATON_API_TOKEN_DEPLOY_AGENT", AGENT)];
     let server = Server {
         api_tokens: tokens.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        ..Server::new(app(store), Outbound { slack: None, discord: None })
+        ..Server::new(app(store), Outbound::default())
     };
     Running::start(server).await
 }
@@ -237,15 +241,123 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
         // A model without clients has the API off, and says how to turn it on.
         let mut model = crate::support::model();
         model.api.clear();
-        let off =
-            Running::start(Server::new(baton::app::App::new(store, model), Outbound { slack: None, discord: None }))
-                .await;
+        let off = Running::start(Server::new(baton::app::App::new(store, model), Outbound::default())).await;
         expect(
             call(http.get(format!("{}/api/v1/plate", off.url)).bearer_auth(CRM)).await,
             StatusCode::NOT_FOUND,
             "[api.<name>]",
         );
         off.stop().await;
+    })
+    .await;
+}
+
+/// An agent's webhook: answers each call with the next scripted status (then 200) and keeps what
+/// it was sent.
+struct AgentHook {
+    url: String,
+    calls: Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>>,
+}
+
+impl AgentHook {
+    async fn start(script: Vec<u16>) -> AgentHook {
+        let calls: Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>> = Arc::default();
+        let script = Arc::new(Mutex::new(script.into_iter()));
+        let kept = calls.clone();
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
+                let status = script.lock().expect("script").next().unwrap_or(200);
+                kept.lock().expect("calls").push((headers, body, status));
+                axum::http::StatusCode::from_u16(status).expect("status")
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        AgentHook { url, calls }
+    }
+
+    fn calls(&self) -> Vec<(axum::http::HeaderMap, String, u16)> {
+        self.calls.lock().expect("calls").clone()
+    }
+}
+
+/// What a receiver checks: Slack's signing scheme, keyed with the client's token.
+fn signed_by(token: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
+    use hmac::Mac as _;
+    let ts = headers["x-baton-request-timestamp"].to_str().expect("timestamp");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).expect("key");
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let given = headers["x-baton-signature"].to_str().expect("signature");
+    let hex = given.strip_prefix("v0=").expect("v0=");
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
+    mac.verify_slice(&bytes).is_ok()
+}
+
+#[tokio::test]
+async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_retried() {
+    on_each_store(|store| async move {
+        // The first attempt meets an outage; the next is taken.
+        let hook = AgentHook::start(vec![503]).await;
+        let app = app(store.clone());
+        let monday = t("2026-11-30T08:00:00Z");
+        let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+        app.handle("eve", Surface::Console, parse(line).expect("new"), monday, None).await.expect("handed off");
+        for command in ["/handoff accept H-1", "/ack H-1"] {
+            app.handle("deploy-bot", Surface::Api, parse(command).expect(command), monday, None).await.expect(command);
+        }
+        let vars: BTreeMap<&str, String> =
+            [("BATON_API_TOKEN_DEPLOY_AGENT", AGENT.to_string()), ("BATON_WEBHOOK_DEPLOY_AGENT", hook.url.clone())]
+                .into();
+        let deliverer = Deliverer {
+            store: store.clone(),
+            model: app.model.clone(),
+            out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
+            lease: chrono::Duration::seconds(60),
+            batch: 100,
+            concurrency: 4,
+        };
+        // Its card, as owner, meets the outage and goes out on the next attempt, once.
+        deliverer.drain(monday).await.expect("deliver");
+        deliverer.drain(monday + chrono::Duration::minutes(5)).await.expect("deliver again");
+        let calls = hook.calls();
+        let statuses: Vec<u16> = calls.iter().map(|(_, _, s)| *s).collect();
+        assert_eq!(statuses, [503, 200, 200], "tried again after the outage, then not again: {calls:?}");
+        let (headers, body, _) = &calls[1];
+        assert!(signed_by(AGENT, headers, body), "signed with the client's token");
+        assert!(!signed_by("another-token-entirely", headers, body));
+        assert_eq!(headers["x-baton-delivery"], calls[0].0["x-baton-delivery"], "one delivery id across attempts");
+        let card: Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(
+            (&card["to"], &card["handoff"], &card["kind"]),
+            (&json!("deploy-bot"), &json!("H-1"), &json!("card"))
+        );
+        assert!(card["text"].as_str().expect("text").contains("Owner: Deploy Agent"), "{card}");
+        // Acknowledged since: the card comes again, redrawn, saying which it replaces.
+        let redrawn: Value = serde_json::from_str(&calls[2].1).expect("JSON");
+        assert_eq!((&redrawn["kind"], &redrawn["replaces"]), (&json!("card"), &card["delivery"]));
+        assert!(redrawn["text"].as_str().expect("text").contains("State: in progress"), "{redrawn}");
+
+        // No update for 4 working hours: the reminder goes to the agent (and to Omar, its supervisor).
+        let noon = monday + chrono::Duration::hours(4);
+        app.sweep(noon).await.expect("sweep");
+        deliverer.drain(noon).await.expect("deliver");
+        let calls = hook.calls();
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        let (headers, body, status) = &calls[3];
+        assert!(signed_by(AGENT, headers, body) && *status == 200);
+        let reminder: Value = serde_json::from_str(body).expect("JSON");
+        assert!(reminder["text"].as_str().expect("text").contains("Rotate certs"), "{reminder}");
+        assert!(reminder["actions"].as_array().expect("actions").contains(&json!("update")), "{reminder}");
+        let delivered: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = 'person:deploy-bot' AND delivered_at_ms IS NOT NULL",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+        assert_eq!(delivered, 3, "the card twice (drawn, redrawn) and the reminder, each once");
     })
     .await;
 }

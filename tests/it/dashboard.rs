@@ -16,10 +16,7 @@ const TOKEN: &str = "dashboard-test-token-1f2e3d";
 async fn dashboard(token: Option<&str>) -> Running {
     let store = sqlite().await;
     seed_at(&store, Utc::now()).await;
-    let server = Server {
-        dashboard_token: token.map(String::from),
-        ..Server::new(app(store), Outbound { slack: None, discord: None })
-    };
+    let server = Server { dashboard_token: token.map(String::from), ..Server::new(app(store), Outbound::default()) };
     Running::start(server).await
 }
 

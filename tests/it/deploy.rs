@@ -21,7 +21,7 @@ async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
     let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
     let server = Server {
         poll: StdDuration::from_millis(50),
-        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+        ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     let acme =

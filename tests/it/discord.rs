@@ -68,7 +68,7 @@ async fn bot_with_budget(model: OperatingModel, ack_budget: StdDuration) -> Bot 
             signing_secret: Some("s".into()),
         },
         discord: Arc::new(endpoint),
-        ..Server::new(app.clone(), Outbound { slack: Some(sapi), discord: Some(dapi) })
+        ..Server::new(app.clone(), Outbound { slack: Some(sapi), discord: Some(dapi), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     Bot { discord, slack, app, running, http: reqwest::Client::new() }
@@ -454,7 +454,7 @@ async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_
     let server = Server {
         discord: Arc::new(endpoint),
         discord_gateway: true,
-        ..Server::new(app, Outbound { slack: None, discord: Some(api) })
+        ..Server::new(app, Outbound { discord: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     let identify =

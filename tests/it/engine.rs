@@ -23,7 +23,7 @@ fn cmd(line: &str) -> Command {
 }
 
 fn outbound(slack: &FakeSlack) -> Outbound {
-    Outbound { slack: Some(SlackApi::new(&slack.url, TOKEN, Limits::default())), discord: None }
+    Outbound { slack: Some(SlackApi::new(&slack.url, TOKEN, Limits::default())), ..Outbound::default() }
 }
 
 fn deliverer(app: &App, slack: &FakeSlack) -> Deliverer {
@@ -466,7 +466,8 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
 async fn messages_wait_while_a_platform_refuses_the_token_and_go_out_once_it_is_fixed() {
     let slack = FakeSlack::start().await;
     let app = app(sqlite().await);
-    let revoked = Outbound { slack: Some(SlackApi::new(&slack.url, "xoxb-revoked", Limits::default())), discord: None };
+    let revoked =
+        Outbound { slack: Some(SlackApi::new(&slack.url, "xoxb-revoked", Limits::default())), ..Outbound::default() };
     let refused = Deliverer { out: revoked, ..deliverer(&app, &slack) };
     let now = t("2026-11-30T09:00:00-05:00");
     app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");

@@ -138,7 +138,7 @@ async fn both() -> Both {
             }),
             keys: Some(baton::discord::verify::Keys::new(&public).expect("key")),
         }),
-        ..Server::new(app.clone(), Outbound { slack: Some(sapi), discord: Some(dapi) })
+        ..Server::new(app.clone(), Outbound { slack: Some(sapi), discord: Some(dapi), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     Both { slack, discord, app, running, http: reqwest::Client::new() }

@@ -45,7 +45,7 @@ async fn bot_on(store: baton::store::Store, socket: bool) -> Bot {
             signing_secret: Some(SECRET.into()),
         },
         socket_mode: socket.then(|| (slack.url.clone(), APP_TOKEN.to_string())),
-        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+        ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     Bot { slack, app, running, http: reqwest::Client::new() }
@@ -838,7 +838,7 @@ async fn socket_mode_delivers_a_slash_command_and_the_bot_acknowledges_its_envel
             signing_secret: None,
         },
         socket_mode: Some((bot.slack.url.clone(), APP_TOKEN.into())),
-        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+        ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     let ack = tokio::time::timeout(StdDuration::from_secs(10), acks.recv()).await.expect("ack in time").expect("ack");
@@ -897,7 +897,7 @@ async fn slow_work_is_acknowledged_first_and_answered_through_response_url() {
             slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: StdDuration::ZERO }),
             signing_secret: Some(SECRET.into()),
         },
-        ..Server::new(app.clone(), Outbound { slack: Some(api), discord: None })
+        ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
     let bot = Bot { slack, app, running, http: reqwest::Client::new() };
