@@ -1166,7 +1166,7 @@ fn require_owner(ctx: &Ctx<'_>, h: &Handoff, actor: &str, action: &'static str) 
     }
 }
 
-fn require_may_own(ctx: &Ctx<'_>, person: &Person) -> Result<(), Rejection> {
+pub(crate) fn require_may_own(ctx: &Ctx<'_>, person: &Person) -> Result<(), Rejection> {
     if person.is_agent() && ctx.seam.mode != ExecutionMode::AgentReady {
         return Err(Rejection::AgentNotAllowed {
             seam: ctx.seam.id.clone(),

@@ -293,6 +293,9 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
                     message: format!("{} is not a member of {}, so cannot own it", d.ctx.name(&to), d.ctx.to.name),
                 }]));
             }
+            if let Some(person) = d.ctx.model.person(&to) {
+                crate::decide::require_may_own(&d.ctx, person)?;
+            }
             d.hand_over(&to);
             format!("{} owns it now and must accept it", d.ctx.name(&to))
         }

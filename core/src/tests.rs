@@ -527,6 +527,12 @@ fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
         .expect("create");
     let err = decide(&model, &d.handoff, &Command::Accept(1), "deploy-bot", Surface::Console, now).expect_err("agent");
     assert!(err.to_string().contains("agents cannot own"));
+    // Nor can a recalibration give it to an agent.
+    let mut w = World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() };
+    w.run("omar", "/recalibrate H-1");
+    let record = r#"/handoff record H-1 decision=new-owner new_owner=deploy-bot assumption_broke="x" category=capacity"#;
+    assert!(w.refused("omar", record).contains("agents cannot own"), "{}", w.refused("omar", record));
+    assert_eq!(w.h.owner, None);
 }
 
 #[test]
