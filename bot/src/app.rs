@@ -160,6 +160,7 @@ impl App {
                 let decided = self
                     .apply(id, key, |h| {
                         baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
+                            .map(|d| tell_through_api(&self.model, actor, surface, now, d))
                     })
                     .await;
                 let d = match (decided, key) {
@@ -201,7 +202,9 @@ impl App {
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
         let model = self.model.clone();
         let remember = surface == Surface::Api;
-        let d = self.store.create(key, remember, now, move |id| admitted.number(&model, id).ok()).await?;
+        let actor = actor.to_string();
+        let build = move |id| admitted.number(&model, id).ok().map(|d| tell_through_api(&model, &actor, surface, now, d));
+        let d = self.store.create(key, remember, now, build).await?;
         self.wake.after_command();
         Ok(d)
     }
@@ -501,6 +504,20 @@ impl App {
         let series = report::series(&self.store, &self.model, viewer, filter, now).await?;
         Ok(report::png(&report::chart_title(filter), &series, filter.from(now), now)?)
     }
+}
+
+/// A change made through the API in a person's name is told to them too (they did not see the
+/// reply), in the same transaction; an agent, which made the call itself, is not.
+fn tell_through_api(model: &OperatingModel, actor: &str, surface: Surface, now: DateTime<Utc>, mut d: Decision) -> Decision {
+    if surface == Surface::Api && model.person(actor).is_some_and(|p| !p.is_agent()) {
+        let text = format!("Done in your name through Baton's API: {}", d.reply);
+        d.intents.push(Intent {
+            handoff: Some(d.handoff.id),
+            not_before: model.quiet_until(actor, d.handoff.tier, now),
+            ..Intent::message(Recipient::Person(actor.to_string()), IntentKind::Notice, text)
+        });
+    }
+    d
 }
 
 /// The text a chat platform answers with for a command's outcome: the reply, the refusal, or a

@@ -85,6 +85,15 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
         assert_eq!(a.1["handoff"]["id"], "H-2");
         assert!(store.load(3).await.expect("load").is_none(), "no third handoff");
 
+        // Rita is told what was done in her name, once per handoff however often it was asked.
+        let told: Vec<String> =
+            sqlx::query_scalar("SELECT intent FROM outbox WHERE recipient = 'person:rita' ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .expect("outbox");
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told[0].contains("Done in your name through Baton's API: H-1 handed to Customer Success"), "{told:?}");
+
         // Recorded as done through the API, for the audit trail; read back by id.
         let events = store.events(1).await.expect("events");
         assert_eq!((events[0].actor.as_str(), events[0].surface), ("rita", Surface::Api));
@@ -143,6 +152,12 @@ async fn an_agent_works_the_handoff_it_owns_through_commands() {
         // Not the agent's to call off; its approval is not its own to give.
         let (status, refused) = run("/handoff cancel H-1 not needed", None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+        let echoed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE intent LIKE '%Done in your name%'")
+                .fetch_one(store.pool())
+                .await
+                .expect("outbox");
+        assert_eq!(echoed, 0, "an agent made the calls itself: nothing to tell it");
         let (status, log) = run("/handoff log H-1", None).await;
         assert_eq!(status, StatusCode::OK);
         assert!(log["reply"].as_str().expect("log").contains("Deploy Agent (API)"), "{log}");
