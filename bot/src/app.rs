@@ -203,7 +203,8 @@ impl App {
         let model = self.model.clone();
         let remember = surface == Surface::Api;
         let actor = actor.to_string();
-        let build = move |id| admitted.number(&model, id).ok().map(|d| tell_through_api(&model, &actor, surface, now, d));
+        let build =
+            move |id| admitted.number(&model, id).ok().map(|d| tell_through_api(&model, &actor, surface, now, d));
         let d = self.store.create(key, remember, now, build).await?;
         self.wake.after_command();
         Ok(d)
@@ -508,7 +509,13 @@ impl App {
 
 /// A change made through the API in a person's name is told to them too (they did not see the
 /// reply), in the same transaction; an agent, which made the call itself, is not.
-fn tell_through_api(model: &OperatingModel, actor: &str, surface: Surface, now: DateTime<Utc>, mut d: Decision) -> Decision {
+fn tell_through_api(
+    model: &OperatingModel,
+    actor: &str,
+    surface: Surface,
+    now: DateTime<Utc>,
+    mut d: Decision,
+) -> Decision {
     if surface == Surface::Api && model.person(actor).is_some_and(|p| !p.is_agent()) {
         let text = format!("Done in your name through Baton's API: {}", d.reply);
         d.intents.push(Intent {

@@ -1053,8 +1053,15 @@ fn parse_seam(
         Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update) })
     });
     let contract = parse_contract(d, &mut t);
+    let slack_channel = t.opt_str(d, "slack_channel").map(Spanned::into_inner);
+    let discord_channel = t.opt_str(d, "discord_channel").map(Spanned::into_inner);
     let to_function = to.as_ref().and_then(|to| functions.get(to.get_ref()));
-    let ladder = parse_ladder(d, &mut t, refs, to_function);
+    let channels = to_function.map(|f| Channels {
+        function: &f.id,
+        slack: slack_channel.is_some() || f.slack_channel.is_some(),
+        discord: discord_channel.is_some() || f.discord_channel.is_some(),
+    });
+    let ladder = parse_ladder(d, &mut t, refs, channels);
     t.finish(d);
     Some(Seam {
         id: id.get_ref().clone(),
@@ -1067,7 +1074,16 @@ fn parse_seam(
         ladder: ladder?,
         approvers: approvers.into_iter().map(Spanned::into_inner).collect(),
         reviewer: reviewer.map(Spanned::into_inner),
+        slack_channel,
+        discord_channel,
     })
+}
+
+/// Which channels a seam's ladder can post to (its own, or its receiving function's).
+struct Channels<'a> {
+    function: &'a str,
+    slack: bool,
+    discord: bool,
 }
 
 fn parse_contract(d: &mut Diag<'_>, seam: &mut Table<'_, '_>) -> Option<Vec<FieldSpec>> {
@@ -1139,7 +1155,7 @@ fn parse_ladder(
     d: &mut Diag<'_>,
     seam: &mut Table<'_, '_>,
     refs: &Refs<'_>,
-    to: Option<&Function>,
+    channels: Option<Channels<'_>>,
 ) -> Option<Vec<LadderStep>> {
     let mut ok = true;
     let mut steps: Vec<LadderStep> = Vec::new();
@@ -1176,13 +1192,14 @@ fn parse_ladder(
                     return None;
                 }
             };
-            let needs = match action {
-                LadderAction::PostChannel => to.map(|f| (f.slack_channel.is_none(), "slack_channel", &f.id)),
-                LadderAction::EscalateDiscord => to.map(|f| (f.discord_channel.is_none(), "discord_channel", &f.id)),
+            let needs = match (&action, &channels) {
+                (LadderAction::PostChannel, Some(c)) => Some((!c.slack, "slack_channel", c.function)),
+                (LadderAction::EscalateDiscord, Some(c)) => Some((!c.discord, "discord_channel", c.function)),
                 _ => None,
             };
             if let Some((true, key, function)) = needs {
-                d.err(a.span(), &s.field("action"), format!("`{}` needs `{key}` on function `{function}`", action.name()));
+                let message = format!("`{}` needs `{key}` on the seam or on function `{function}`", action.name());
+                d.err(a.span(), &s.field("action"), message);
             }
             Some(action)
         });

@@ -172,3 +172,22 @@ fn durations_read_units_and_refuse_what_they_cannot_represent() {
     assert_eq!(parse_wall_duration(&"2147483647d".repeat(60)), None);
     assert_eq!(parse_duration(&"2147483647h".repeat(1300)), None);
 }
+
+#[test]
+fn a_ladder_posts_to_the_seams_channel_or_its_receiving_functions() {
+    let shipped = include_str!("../../baton.toml");
+    let without = shipped.replace("slack_channel = \"#cs-handoffs\"\n", "");
+    assert_ne!(without, shipped);
+    let errs = errors(&without, &[]);
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "seams.sales-to-cs.ladder.action: `post-channel` needs `slack_channel` on the seam or on function `customer-success`"
+        )),
+        "{errs:?}"
+    );
+    let own = without.replace("[seams.sales-to-cs]\n", "[seams.sales-to-cs]\nslack_channel = \"#cs-enterprise\"\n");
+    let playbooks: Vec<Source<'_>> = crate::tests::PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    let model = load(Source { name: "own.toml", text: &own }, &playbooks).expect("the seam's own channel serves");
+    assert_eq!(model.seams["sales-to-cs"].slack_channel.as_deref(), Some("#cs-enterprise"));
+    assert_eq!(model.functions["customer-success"].slack_channel, None);
+}

@@ -202,6 +202,16 @@ impl<'a> Ctx<'a> {
         &self.to.calendar
     }
 
+    /// The seam's Slack channel: its own, else the receiving function's.
+    pub fn slack_channel(&self) -> Option<&'a String> {
+        self.seam.slack_channel.as_ref().or(self.to.slack_channel.as_ref())
+    }
+
+    /// The seam's Discord channel: its own, else the receiving function's.
+    pub fn discord_channel(&self) -> Option<&'a String> {
+        self.seam.discord_channel.as_ref().or(self.to.discord_channel.as_ref())
+    }
+
     pub(crate) fn name(&self, id: &'a str) -> &'a str {
         self.model.name_of(id)
     }
@@ -287,12 +297,12 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// Posts the current card to the receiving function's Slack channel and to the owner by
+    /// Posts the current card to the seam's Slack channel and to the owner by
     /// DM (platforms edit an earlier card of the same handoff and recipient in place).
     pub(crate) fn post_card(&mut self) {
         let text = render::card(&self.ctx, &self.h, self.now);
         let actions = render::actions(&self.h);
-        if let Some(channel) = &self.ctx.to.slack_channel {
+        if let Some(channel) = self.ctx.slack_channel() {
             // Anyone in the channel may follow it from there.
             let mut everyone = actions.clone();
             if !self.h.state.is_terminal() {

@@ -61,6 +61,13 @@ pub fn markdown(m: &OperatingModel) -> String {
             crate::model::ExecutionMode::AgentReady => "agent-ready (agents may own handoffs)",
         };
         let _ = writeln!(o, "- Execution mode: {mode}");
+        let own: Vec<String> = [("Slack", &s.slack_channel), ("Discord", &s.discord_channel)]
+            .iter()
+            .filter_map(|(platform, c)| Some(format!("{platform} `{}`", c.as_ref()?)))
+            .collect();
+        if !own.is_empty() {
+            let _ = writeln!(o, "- Its own channels (instead of {to}'s): {}", own.join(", "));
+        }
         let _ = writeln!(
             o,
             "- SLA (business hours of {to}): accept {}, update every {}, done {}, gate {}",

@@ -434,6 +434,12 @@ pub struct Seam {
     pub approvers: Vec<PersonId>,
     /// Automated reviewer for reversible work (`None`: the built-in contract check).
     pub reviewer: Option<String>,
+    /// The seam's own Slack channel for cards, escalations and recalibrations (`None`: the
+    /// receiving function's).
+    pub slack_channel: Option<String>,
+    /// The seam's own Discord channel for escalations and recalibrations (`None`: the receiving
+    /// function's).
+    pub discord_channel: Option<String>,
 }
 
 impl Seam {

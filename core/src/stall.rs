@@ -256,13 +256,13 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             d.tell(Recipient::Person(lead), IntentKind::Escalation, text, render::lead_actions(&d.h));
         }
         LadderAction::PostChannel => {
-            if let Some(channel) = ctx.to.slack_channel.clone() {
+            if let Some(channel) = ctx.slack_channel().cloned() {
                 let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
                 d.tell(Recipient::SlackChannel(channel), IntentKind::Escalation, text, actions);
             }
         }
         LadderAction::EscalateDiscord => {
-            if let Some(channel) = ctx.to.discord_channel.clone() {
+            if let Some(channel) = ctx.discord_channel().cloned() {
                 let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
                 d.tell(
                     Recipient::DiscordChannel(channel),
@@ -291,10 +291,11 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
     }
 }
 
-/// Where a recalibration thread opens: for a function that escalates to Discord (engineering),
-/// a Discord thread in its channel; otherwise a Slack thread in its channel; else its lead by DM.
+/// Where a recalibration thread opens: for a seam that escalates to Discord (into engineering),
+/// a Discord thread in its channel; otherwise a Slack thread in its channel; else the receiving
+/// lead by DM.
 pub fn convene_to(ctx: &Ctx<'_>) -> Recipient {
-    match (&ctx.to.discord_channel, &ctx.to.slack_channel) {
+    match (ctx.discord_channel(), ctx.slack_channel()) {
         (Some(c), _) => Recipient::DiscordChannel(c.clone()),
         (None, Some(c)) => Recipient::SlackChannel(c.clone()),
         (None, None) => Recipient::Person(ctx.to.lead.clone()),

@@ -12,7 +12,7 @@ use crate::{
 };
 
 const MODEL: &str = include_str!("../../baton.toml");
-const PLAYBOOKS: &[(&str, &str)] = &[
+pub(crate) const PLAYBOOKS: &[(&str, &str)] = &[
     ("unacknowledged.toml", include_str!("../../playbooks/unacknowledged.toml")),
     ("agent-stalled.toml", include_str!("../../playbooks/agent-stalled.toml")),
     ("ownership-dispute.toml", include_str!("../../playbooks/ownership-dispute.toml")),
@@ -530,9 +530,34 @@ fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
     // Nor can a recalibration give it to an agent.
     let mut w = World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() };
     w.run("omar", "/recalibrate H-1");
-    let record = r#"/handoff record H-1 decision=new-owner new_owner=deploy-bot assumption_broke="x" category=capacity"#;
+    let record =
+        r#"/handoff record H-1 decision=new-owner new_owner=deploy-bot assumption_broke="x" category=capacity"#;
     assert!(w.refused("omar", record).contains("agents cannot own"), "{}", w.refused("omar", record));
     assert_eq!(w.h.owner, None);
+}
+
+#[test]
+fn a_seam_with_its_own_channels_posts_there_instead_of_the_receiving_functions() {
+    let mut model = model();
+    if let Some(seam) = model.seams.get_mut("sales-to-cs") {
+        seam.slack_channel = Some("#cs-enterprise".into());
+        seam.discord_channel = Some("1100000000000000009".into());
+    }
+    let now = t("2026-11-30T09:00:00-05:00");
+    let Ok(Command::New { seam, title, fields }) = parse(ACME) else { panic!("parse") };
+    let d =
+        create(&model, 1, NewHandoff { seam: &seam, title: &title, fields: &fields }, "rita", Surface::Console, now)
+            .expect("create");
+    let channels: Vec<&Recipient> =
+        d.intents.iter().filter(|i| !matches!(i.to, Recipient::Person(_))).map(|i| &i.to).collect();
+    assert_eq!(channels, [&Recipient::SlackChannel("#cs-enterprise".into())], "the card, in the seam's channel");
+    let mut w = World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() };
+    // Nobody accepts: the ladder posts in the seam's channel, then convenes in its Discord channel.
+    w.checks_at(&["2026-11-30T13:00:00-05:00", "2026-11-30T15:00:00-05:00", "2026-11-30T17:00:00-05:00"]);
+    assert_eq!(w.recipients(), [r##"SlackChannel("#cs-enterprise")"##]);
+    w.at("2026-12-01T13:00:00-05:00").check();
+    assert!(w.recipients().contains(&r#"DiscordChannel("1100000000000000009")"#.to_string()), "{:?}", w.recipients());
+    assert!(!w.log.iter().flat_map(|d| &d.intents).any(|i| i.to == Recipient::SlackChannel("#cs-handoffs".into())));
 }
 
 #[test]

@@ -152,11 +152,10 @@ async fn an_agent_works_the_handoff_it_owns_through_commands() {
         // Not the agent's to call off; its approval is not its own to give.
         let (status, refused) = run("/handoff cancel H-1 not needed", None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
-        let echoed: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE intent LIKE '%Done in your name%'")
-                .fetch_one(store.pool())
-                .await
-                .expect("outbox");
+        let echoed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE intent LIKE '%Done in your name%'")
+            .fetch_one(store.pool())
+            .await
+            .expect("outbox");
         assert_eq!(echoed, 0, "an agent made the calls itself: nothing to tell it");
         let (status, log) = run("/handoff log H-1", None).await;
         assert_eq!(status, StatusCode::OK);
