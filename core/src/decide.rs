@@ -318,12 +318,37 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// Gives the handoff to `to`, who must accept it. A previous owner (not the actor) is told it
-    /// is no longer theirs, and their card is redrawn without the owner's buttons, which would
-    /// now refuse them.
+    /// Sends the handoff back to its requester (`reason`), who is told, with a *Resubmit* button;
+    /// its clocks pause until they resubmit. Sent back from the gate (by a recalibration), it
+    /// returns to its owner's work when resubmitted: the approvals given were for what it held.
+    pub(crate) fn return_to_requester(&mut self, reason: &str) {
+        let from = match self.h.state {
+            State::AwaitingGate => State::InProgress,
+            state => state,
+        };
+        self.h.returned_from = Some(from);
+        self.h.state = State::Returned;
+        self.h.approvals.clear();
+        self.h.reason = Some(reason.to_string());
+        self.moved();
+        pause_clocks(self, None);
+        self.record(Change::Returned { reason: reason.to_string() });
+        let (label, title, by) = (self.h.label(), self.h.title.clone(), self.ctx.name(&self.actor).to_string());
+        let requester = self.h.requester.clone();
+        let text = format!(
+            "{label} \"{title}\" was returned to you by {by}: {reason}\nFix it with `/handoff resubmit {label} field=value ...`."
+        );
+        self.tell_person(&requester, text, vec![Action::Resubmit]);
+    }
+
+    /// Gives the handoff to `to`, who must accept it (and, taken from the gate, submit it again:
+    /// the approvals given were for the previous owner's work). A previous owner (not the actor)
+    /// is told it is no longer theirs, and their card is redrawn without the owner's buttons,
+    /// which would now refuse them.
     pub(crate) fn hand_over(&mut self, to: &str) {
         let previous = self.h.owner.replace(to.to_string()).filter(|p| p != to);
         self.h.state = State::Reassigned;
+        self.h.approvals.clear();
         self.moved();
         if let Some(previous) = previous.filter(|p| *p != self.actor) {
             let (label, title) = (self.h.label(), self.h.title.clone());
@@ -775,17 +800,7 @@ pub fn decide_covering(
             if !matches!(h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
                 return Err(wrong("only work not yet at the gate can be returned"));
             }
-            d.h.returned_from = Some(h.state);
-            d.h.state = State::Returned;
-            d.h.reason = Some(reason.clone());
-            d.moved();
-            pause_clocks(&mut d, None);
-            d.record(Change::Returned { reason: reason.clone() });
-            d.tell_person(
-                &h.requester,
-                format!("{label} \"{}\" was returned to you by {}: {reason}\nFix it with `/handoff resubmit {label} field=value ...`.", h.title, person.name),
-                vec![Action::Resubmit],
-            );
+            d.return_to_requester(reason);
             d.post_card();
             format!("{label} returned to {}. Its clocks are paused until they resubmit.", ctx.name(&h.requester))
         }

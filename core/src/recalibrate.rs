@@ -314,14 +314,10 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
             format!("new due date {}", fields.get("new_date").cloned().unwrap_or_default())
         }
         "return" => {
-            if matches!(d.h.state, State::Open | State::Accepted | State::Reassigned | State::InProgress) {
-                d.h.returned_from = Some(d.h.state);
-                d.h.state = State::Returned;
-                d.h.reason = fields.get("assumption_broke").cloned();
-                d.moved();
-                let cal = d.ctx.cal();
-                d.h.phase_clock.pause(cal, d.now, None);
-                d.h.total_clock.pause(cal, d.now, None);
+            // Also from the gate (approvals deadlocked on what it holds): once resubmitted, its
+            // owner works it again and submits it anew.
+            if d.h.state != State::Returned {
+                d.return_to_requester(&fields.get("assumption_broke").cloned().unwrap_or_default());
             }
             format!("returned to {}", d.ctx.name(&d.h.requester))
         }

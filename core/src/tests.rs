@@ -1465,3 +1465,58 @@ fn a_recalibration_recorded_after_hours_past_the_target_gives_the_fresh_window_t
     w.at("2026-12-09T09:00:00-05:00");
     assert_eq!(w.check(), Vec::<&str>::new(), "not overdue the next morning");
 }
+
+/// H-1 on sales-to-cs at the gate with Sam's approval, stalled there until the ladder convened
+/// `approvals-deadlocked`.
+fn deadlocked_at_the_gate() -> World {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    w.checks_at(&[
+        "2026-11-30T17:00:00-05:00",
+        "2026-12-01T11:00:00-05:00",
+        "2026-12-01T13:00:00-05:00",
+        "2026-12-01T17:00:00-05:00",
+    ]);
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("approvals-deadlocked"));
+    w
+}
+
+#[test]
+fn a_recalibration_at_the_gate_sends_it_back_to_the_requester_as_it_says() {
+    let mut w = deadlocked_at_the_gate();
+    let record = r#"/handoff record H-1 decision=return assumption_broke="the renewal terms were never attached" category=missing-information"#;
+    let d = w.run("carla", record).clone();
+    assert!(d.reply.ends_with("returned to Rita Reyes."), "{}", d.reply);
+    assert_eq!((w.h.state, w.h.approvals.len()), (State::Returned, 0));
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("rita".into()) && i.kind == IntentKind::Notice);
+    let told = told.expect("the requester is told");
+    assert!(
+        told.text.contains("returned to you by Carla Costa: the renewal terms were never attached"),
+        "{}",
+        told.text
+    );
+    assert_eq!(told.actions, [Action::Resubmit]);
+    assert!(d.events.iter().any(|e| e.change.kind() == "returned"), "in the audit trail");
+    // Resubmitted, it is the owner's work again, and the gate starts afresh: two approvals.
+    w.run("rita", "/handoff resubmit H-1 crm=https://crm.example/acme terms attached");
+    assert_eq!(w.h.state, State::InProgress);
+    w.run("ana", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    assert_eq!(w.h.state, State::AwaitingGate, "Sam's earlier approval was for what it held before");
+}
+
+#[test]
+fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
+    let mut w = deadlocked_at_the_gate();
+    let record = r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="Ana left the account" category=capacity"#;
+    w.run("carla", record);
+    assert_eq!((w.h.state, w.h.approvals.len()), (State::Reassigned, 0));
+    w.run("ben", "/handoff accept H-1");
+    w.run("ben", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    assert_eq!(w.h.state, State::AwaitingGate);
+    w.run("vic", "/approve H-1");
+    assert_eq!(w.h.state, State::Done);
+}
