@@ -51,25 +51,36 @@ pub struct Api {
 #[derive(Clone, Debug)]
 struct Client {
     config: ApiClient,
-    /// The token's digest: tokens are compared as digests, in time independent of the token given.
-    token: [u8; 32],
+    /// Its tokens' digests (more than one while a token is rotated): tokens are compared as
+    /// digests, in time independent of the token given.
+    tokens: Vec<[u8; 32]>,
+}
+
+/// The tokens a client's variable holds: one, or several separated by commas or spaces while a
+/// token is rotated (the new one first: it signs what the client's webhook receives).
+pub fn tokens(value: &str) -> Vec<&str> {
+    value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).collect()
 }
 
 impl Api {
     /// The API over `app`, each configured client's token looked up with `token` (the
-    /// environment, in `baton serve`). A client whose token is not set is left out, with a
-    /// warning: every request with it is refused.
+    /// environment, in `baton serve`). A client whose token is not set, or shorter than 16
+    /// characters, is left out, with a warning: every request with it is refused.
     pub fn new(app: App, token: impl Fn(&str) -> Option<String>) -> Api {
         let mut clients = Vec::new();
         for config in app.model.api.values() {
-            match token(&config.token_env).filter(|t| !t.trim().is_empty()) {
-                Some(t) if t.len() < 16 => tracing::warn!(
-                    "{} is shorter than 16 characters: API client `{}` is off until it holds a long random token",
+            let value = token(&config.token_env).unwrap_or_default();
+            let given = tokens(&value);
+            if given.is_empty() {
+                tracing::warn!("{} is not set: API client `{}` is off", config.token_env, config.name);
+            } else if given.iter().any(|t| t.len() < 16) {
+                tracing::warn!(
+                    "{} holds a token shorter than 16 characters: API client `{}` is off until it holds long random tokens",
                     config.token_env,
                     config.name
-                ),
-                Some(t) => clients.push(Client { config: config.clone(), token: digest(&t) }),
-                None => tracing::warn!("{} is not set: API client `{}` is off", config.token_env, config.name),
+                );
+            } else {
+                clients.push(Client { config: config.clone(), tokens: given.into_iter().map(digest).collect() });
             }
         }
         Api { app, clients }
@@ -172,7 +183,7 @@ impl Api {
             ));
         };
         let given = digest(given);
-        self.clients.iter().find(|c| c.token == given).ok_or_else(|| {
+        self.clients.iter().find(|c| c.tokens.contains(&given)).ok_or_else(|| {
             Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "that token is no API client's: check the client's `token_env` variable",

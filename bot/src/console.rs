@@ -273,7 +273,7 @@ impl<W: Write> Console<W> {
             if rows.is_empty() {
                 return Ok(());
             }
-            for piece in plan(rows, self.app.model.delivery.digest_threshold).into_iter().flatten() {
+            for piece in plan(rows, self.app.model.delivery.digest_threshold, |_| true).into_iter().flatten() {
                 let i = piece.intent();
                 let to = match &i.to {
                     Recipient::Person(p) => format!("@{p} (DM)"),

@@ -125,6 +125,16 @@ impl Sent {
 }
 
 impl Outbound {
+    /// Whether messages to `to` go to an API client's webhook (a person with no account on a
+    /// configured chat platform, for whom a client with a webhook acts).
+    pub fn by_webhook(&self, model: &OperatingModel, to: &Recipient) -> bool {
+        let Recipient::Person(p) = to else { return false };
+        let Some(person) = model.person(p) else { return false };
+        let on_slack = person.slack.is_some() && self.slack.is_some();
+        let on_discord = person.discord.is_some() && self.discord.is_some();
+        !on_slack && !on_discord && self.hooks.client_for(model, p).is_some()
+    }
+
     /// Sends one message: edits the earlier message `existing` when given (cards), otherwise
     /// posts. `in_doubt` carries, when an earlier attempt's outcome is unknown, the platform id
     /// of the conversation if known: the message is first looked for there (Slack message
@@ -258,7 +268,9 @@ impl Piece {
 /// Groups claimed rows by recipient, keeping each recipient's order. When more than `threshold`
 /// foldable messages (notices, escalations) wait for one recipient, they become one digest sent
 /// after that recipient's other messages; cards and recalibrations always go alone.
-pub fn plan(rows: Vec<Claimed>, threshold: usize) -> Vec<Vec<Piece>> {
+/// `folds` says whether a recipient takes digests: a program at a webhook reads one message at
+/// a time, with its handoff and actions, which a digest would lose.
+pub fn plan(rows: Vec<Claimed>, threshold: usize, folds: impl Fn(&Recipient) -> bool) -> Vec<Vec<Piece>> {
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<String, Vec<Claimed>> = HashMap::new();
     for row in rows {
@@ -273,7 +285,7 @@ pub fn plan(rows: Vec<Claimed>, threshold: usize) -> Vec<Vec<Piece>> {
         .filter_map(|key| groups.remove(&key))
         .map(|rows| {
             let foldable = rows.iter().filter(|r| r.intent.digestible()).count();
-            if foldable <= threshold {
+            if foldable <= threshold || !folds(&rows[0].intent.to) {
                 return rows.into_iter().map(|r| Piece { rows: vec![r] }).collect();
             }
             let (fold, alone): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.intent.digestible());
@@ -346,7 +358,8 @@ impl Deliverer {
         let claimed = rows.len();
         let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        for pieces in plan(rows, self.model.delivery.digest_threshold) {
+        let folds = |to: &Recipient| !self.out.by_webhook(&self.model, to);
+        for pieces in plan(rows, self.model.delivery.digest_threshold, folds) {
             let me = self.clone();
             let gate = gate.clone();
             tasks.spawn(async move {
@@ -653,7 +666,7 @@ mod tests {
         rows.push(row(6, "ana", IntentKind::Card));
         rows.push(row(7, "ben", IntentKind::Notice));
         rows.push(row(8, "ben", IntentKind::Notice));
-        let plan = plan(rows, 3);
+        let plan = plan(rows, 3, |_| true);
         assert_eq!(plan.len(), 2);
         let ana: Vec<Vec<i64>> = plan[0].iter().map(Piece::ids).collect();
         assert_eq!(ana, [vec![6], vec![1, 2, 3, 4, 5]], "the card alone, the five escalations folded");
@@ -664,6 +677,14 @@ mod tests {
         assert!(digest.actions.is_empty());
         let ben: Vec<Vec<i64>> = plan[1].iter().map(Piece::ids).collect();
         assert_eq!(ben, [vec![7], vec![8]], "at or under the threshold each goes alone");
+    }
+
+    #[test]
+    fn a_recipient_that_takes_no_digests_gets_each_message_alone() {
+        let rows: Vec<Claimed> = (1..=5).map(|i| row(i, "deploy-bot", IntentKind::Escalation)).collect();
+        let plan = plan(rows, 3, |to| *to != Recipient::Person("deploy-bot".into()));
+        let ids: Vec<Vec<i64>> = plan[0].iter().map(Piece::ids).collect();
+        assert_eq!(ids, [vec![1], vec![2], vec![3], vec![4], vec![5]]);
     }
 
     #[test]

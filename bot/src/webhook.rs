@@ -43,7 +43,7 @@ impl Hooks {
         let mut hooks = BTreeMap::new();
         for client in model.api.values() {
             let Some(url) = client.webhook_env.as_deref().and_then(&var) else { continue };
-            match var(&client.token_env) {
+            match var(&client.token_env).as_deref().and_then(|v| crate::api::tokens(v).first().map(|t| t.to_string())) {
                 Some(token) => {
                     hooks.insert(client.name.clone(), Hook { url, token });
                 }

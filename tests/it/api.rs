@@ -8,7 +8,7 @@ use baton::deliver::{Deliverer, Outbound};
 use baton::serve::Server;
 use baton::store::Store;
 use baton::webhook::Hooks;
-use baton_core::{Command, State, Surface, parse};
+use baton_core::{Command, Recipient, State, Surface, parse};
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,11 +17,14 @@ use crate::support::{Running, app, on_each_store, t};
 
 const CRM: &str = "crm-token-7f3a9c2e51d04b8a";
 const AGENT: &str = "agent-token-0b6e4d1c9a8f7e25";
+/// The CRM's next token, while its token is rotated: both are taken.
+const CRM_NEXT: &str = "crm-token-next-5c1d8e7f20a94b36";
 
 async fn serve(store: Store) -> Running {
-    let tokens = [("BATON_API_TOKEN_CRM", CRM), ("BATON_API_TOKEN_DEPLOY_AGENT", AGENT)];
+    let tokens =
+        [("BATON_API_TOKEN_CRM", format!("{CRM_NEXT}, {CRM}")), ("BATON_API_TOKEN_DEPLOY_AGENT", AGENT.into())];
     let server = Server {
-        api_tokens: tokens.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        api_tokens: tokens.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         ..Server::new(app(store), Outbound::default())
     };
     Running::start(server).await
@@ -99,6 +102,8 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
         assert_eq!((events[0].actor.as_str(), events[0].surface), ("rita", Surface::Api));
         let (status, shown) = call(http.get(format!("{}/api/v1/handoffs/H-1", server.url)).bearer_auth(AGENT)).await;
         assert_eq!(status, StatusCode::OK);
+        let (status, same) = call(http.get(format!("{}/api/v1/handoffs/H-1", server.url)).bearer_auth(CRM_NEXT)).await;
+        assert_eq!((status, &same["title"]), (StatusCode::OK, &shown["title"]), "the rotated-in token is taken too");
         assert_eq!(shown["title"], "Acme renewal");
         assert!(shown["text"].as_str().expect("card").contains("Acme renewal"), "{shown}");
         server.stop().await;
@@ -334,6 +339,9 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
             concurrency: 4,
         };
         // Its card, as owner, meets the outage and goes out on the next attempt, once.
+        // The agent takes no digests (it reads one message at a time); its supervisor would.
+        assert!(deliverer.out.by_webhook(&app.model, &Recipient::Person("deploy-bot".into())));
+        assert!(!deliverer.out.by_webhook(&app.model, &Recipient::Person("omar".into())));
         deliverer.drain(monday).await.expect("deliver");
         deliverer.drain(monday + chrono::Duration::minutes(5)).await.expect("deliver again");
         let calls = hook.calls();
