@@ -8,7 +8,7 @@ use baton::deliver::{Deliverer, Outbound};
 use baton::serve::Server;
 use baton::store::Store;
 use baton::webhook::Hooks;
-use baton_core::{Command, Recipient, State, Surface, parse};
+use baton_core::{Recipient, State, Surface, parse};
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -46,6 +46,12 @@ fn acme() -> Value {
         "fields": {"account": "Acme", "arr": 120000, "segment": "Enterprise", "kickoff": null},
         "source": "https://crm.example/deals/42",
     })
+}
+
+/// Eve hands H-1, "Rotate certs", to Operations, where the deploy agent may own it.
+async fn rotate_certs(app: &baton::app::App, at: chrono::DateTime<Utc>) {
+    let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+    app.handle("eve", Surface::Console, parse(line).expect("new"), at, None).await.expect("handed off");
 }
 
 #[tokio::test]
@@ -115,9 +121,7 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
 async fn an_agent_works_the_handoff_it_owns_through_commands() {
     on_each_store(|store| async move {
         let server = serve(store.clone()).await;
-        let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
-        let Ok(new @ Command::New { .. }) = parse(line) else { panic!("parse") };
-        app(store.clone()).handle("eve", Surface::Console, new, Utc::now(), None).await.expect("handed off");
+        rotate_certs(&app(store.clone()), Utc::now()).await;
 
         let http = reqwest::Client::new();
         let run = |command: &str, key: Option<&str>| {
@@ -322,8 +326,7 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
         let hook = AgentHook::start(vec![503]).await;
         let app = app(store.clone());
         let monday = t("2026-11-30T08:00:00Z");
-        let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
-        app.handle("eve", Surface::Console, parse(line).expect("new"), monday, None).await.expect("handed off");
+        rotate_certs(&app, monday).await;
         for command in ["/handoff accept H-1", "/ack H-1"] {
             app.handle("deploy-bot", Surface::Api, parse(command).expect(command), monday, None).await.expect(command);
         }
