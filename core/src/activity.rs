@@ -73,6 +73,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
         Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
+        Change::Commented { text } => format!("commented: “{text}”"),
         Change::Watched => "started watching it".into(),
         Change::Unwatched => "stopped watching it".into(),
         Change::LadderStep { episode, step, action, skipped } => match skipped {

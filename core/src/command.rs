@@ -110,6 +110,13 @@ pub enum Command {
     Show(HandoffId),
     /// What happened to a handoff, from its audit trail.
     Log(HandoffId),
+    /// Say something about a handoff to those it concerns, without moving it.
+    Comment {
+        /// Handoff.
+        id: HandoffId,
+        /// What is said.
+        text: String,
+    },
     /// Be told as a handoff moves (`on`), or no longer.
     Watch {
         /// Handoff.
@@ -181,6 +188,7 @@ impl Command {
             | Command::Show(id)
             | Command::Log(id)
             | Command::Watch { id, .. }
+            | Command::Comment { id, .. }
             | Command::Update { id, .. }
             | Command::Return { id, .. }
             | Command::Resubmit { id, .. }
@@ -227,6 +235,7 @@ impl Command {
                 texts.extend(fields.iter().cloned());
                 texts.extend(note.iter().map(|n| one("note", n)));
             }
+            Command::Comment { text, .. } => texts.push(one("comment", text)),
             Command::Return { reason, .. }
             | Command::Reject { reason, .. }
             | Command::Cancel { reason, .. }
@@ -280,6 +289,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("log", "/handoff log H-<n>"),
     ("watch", "/handoff watch H-<n>"),
     ("unwatch", "/handoff unwatch H-<n>"),
+    ("comment", "/handoff comment H-<n> <text>"),
     ("mine", "/handoff mine"),
     ("team", "/handoff team [function]"),
     ("find", "/handoff find <words>"),
@@ -356,6 +366,14 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "log" | "activity" => Command::Log(id()?),
         "watch" | "follow" => Command::Watch { id: id()?, on: true },
         "unwatch" | "unfollow" => Command::Watch { id: id()?, on: false },
+        "comment" => {
+            let id = id()?;
+            let text = args.collect::<Vec<_>>().join(" ");
+            if text.trim().is_empty() {
+                return Err(err("say what you want to tell them".into()));
+            }
+            Command::Comment { id, text }
+        }
         "update" => {
             let id = id()?;
             let (fields, words) = split_fields(args);

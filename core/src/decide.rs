@@ -422,6 +422,7 @@ impl<'a> Draft<'a> {
                 c,
                 Change::Accepted { .. }
                     | Change::Updated { .. }
+                    | Change::Commented { .. }
                     | Change::SubmittedForGate { .. }
                     | Change::Rejected { .. }
                     | Change::Done
@@ -948,6 +949,27 @@ pub fn decide_covering(
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Log(_) => return Err(Rejection::NotAChange("log")),
         Command::ReassignAll { .. } => return Err(Rejection::NotAChange("reassign-all")),
+        Command::Comment { text, .. } => {
+            if text.trim().is_empty() {
+                let message = "say what you want to tell them".to_string();
+                return Err(Rejection::InvalidFields(vec![FieldError { field: "comment".into(), message }]));
+            }
+            // Said to its requester and owner (watchers hear it from the log's words); it does
+            // not move the handoff, so no clock restarts and no stall closes.
+            d.record(Change::Commented { text: text.clone() });
+            let said = format!("{} commented on {label} \"{}\": {text}", person.name, h.title);
+            let mut told = Vec::new();
+            for who in [Some(&h.requester), h.owner.as_ref()].into_iter().flatten() {
+                if who != actor && !told.contains(&ctx.name(who)) {
+                    d.tell_person(who, said.clone(), vec![]);
+                    told.push(ctx.name(who));
+                }
+            }
+            match told.as_slice() {
+                [] => format!("Comment recorded on {label}; its watchers are told."),
+                names => format!("Comment recorded on {label}; told {} (and its watchers).", names.join(" and ")),
+            }
+        }
         Command::Watch { on, .. } => {
             let watching = h.watchers.iter().any(|w| w == actor);
             let told = match (h.requester == actor, h.owner.as_deref() == Some(actor)) {

@@ -433,6 +433,11 @@ pub enum Change {
     },
     /// The convener was reminded that the timebox ran out.
     TimeboxReminded,
+    /// The actor said something about it, without moving it.
+    Commented {
+        /// What was said.
+        text: String,
+    },
     /// The actor asked to be told as it moves.
     Watched,
     /// The actor no longer watches it.
@@ -478,6 +483,7 @@ impl Change {
             Change::RecalibrationConvened { .. } => "recalibration_convened",
             Change::ArtifactRecorded { .. } => "artifact_recorded",
             Change::TimeboxReminded => "timebox_reminded",
+            Change::Commented { .. } => "commented",
             Change::Watched => "watched",
             Change::Unwatched => "unwatched",
         }

@@ -1520,3 +1520,36 @@ fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
     w.run("vic", "/approve H-1");
     assert_eq!(w.h.state, State::Done);
 }
+
+#[test]
+fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("vic", "/handoff watch H-1");
+    let before = w.h.clone();
+    let d = w.at("2026-11-30T10:00:00-05:00").run("rita", "/handoff comment H-1 the customer prefers Tuesdays").clone();
+    assert_eq!(d.reply, "Comment recorded on H-1; told Ana Alves (and its watchers).");
+    let said: Vec<(String, &str)> = d.intents.iter().map(|i| (format!("{:?}", i.to), i.text.as_str())).collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!(
+        said[0],
+        (r#"Person("ana")"#.into(), "Rita Reyes commented on H-1 \"Acme renewal\": the customer prefers Tuesdays")
+    );
+    assert_eq!(said[1].0, r#"Person("vic")"#);
+    assert!(said[1].1.contains("Rita Reyes (console) commented: “the customer prefers Tuesdays”"), "{}", said[1].1);
+    assert_eq!(d.events.iter().map(|e| e.change.kind()).collect::<Vec<_>>(), ["commented"]);
+    // Not progress: the clocks and state are as they were.
+    assert_eq!(
+        (w.h.state, &w.h.phase_clock, &w.h.total_clock),
+        (before.state, &before.phase_clock, &before.total_clock)
+    );
+    // The owner commenting tells the requester.
+    let d = w.run("ana", "/handoff comment H-1 booked for Tuesday").clone();
+    assert_eq!(d.reply, "Comment recorded on H-1; told Rita Reyes (and its watchers).");
+    assert!(parse("/handoff comment H-1    ").expect_err("typed empty").message.contains("say what you want to tell"));
+    let blank = Command::Comment { id: 1, text: "  ".into() };
+    let err = decide(&w.model, &w.h, &blank, "rita", Surface::Discord, w.now).expect_err("a blank form field");
+    assert!(err.to_string().contains("say what you want to tell them"), "{err}");
+    w.run("rita", "/handoff cancel H-1 deal lost");
+    assert!(w.refused("rita", "/handoff comment H-1 one more thing").contains("H-1 is cancelled: it is closed"));
+}

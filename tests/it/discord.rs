@@ -366,6 +366,11 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let (_, watch) = bot.signed(&command("i8d", ELI_NEW_DISCORD, "handoff", on_h1("watch"))).await;
     let watch = watch["data"]["content"].as_str().expect("content");
     assert_eq!(watch, "✗ nothing to change: you hear of H-1's changes already, as its owner");
+    let text = json!({"type": 3, "name": "text", "value": "the brief's link is dead"});
+    let comment =
+        json!([{"type": 1, "name": "comment", "options": [{"type": 3, "name": "handoff", "value": "H-1"}, text]}]);
+    let (_, said) = bot.signed(&command("i8e", ELI_NEW_DISCORD, "handoff", comment)).await;
+    assert_eq!(said["data"]["content"], "Comment recorded on H-1; told Mia Moreau (and its watchers).", "{said}");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;
     assert_eq!(snooze["type"], 9, "Snooze asks how long and why in a modal: {snooze}");
     bot.running.stop().await;

@@ -44,6 +44,9 @@ pub fn definitions(model: &OperatingModel) -> Value {
              "options": [handoff(true)]},
             {"type": 1, "name": "mine", "description": "What is on your plate: yours, your team's queue, your approvals"},
             {"type": 1, "name": "watch", "description": "Be told as a handoff moves", "options": [handoff(true)]},
+            {"type": 1, "name": "comment", "description": "Tell its requester, owner and watchers something",
+             "options": [handoff(true), {"type": 3, "name": "text", "description": "What to tell them",
+                                         "required": true, "max_length": 2000}]},
             {"type": 1, "name": "unwatch", "description": "No longer be told as a handoff moves",
              "options": [handoff(true)]},
             {"type": 1, "name": "find", "description": "Open handoffs by words in their title or fields", "options": [

@@ -129,6 +129,10 @@ impl Discord {
                         Ok(Command::Team(option(options, "function").map(String::from)))
                     }
                     "handoff" if option(options, "sub") == Some("log") => need_id(id).map(Command::Log),
+                    "handoff" if option(options, "sub") == Some("comment") => need_id(id).map(|id| Command::Comment {
+                        id,
+                        text: option(options, "text").unwrap_or_default().trim().to_string(),
+                    }),
                     "handoff" if option(options, "sub") == Some("mine") => Ok(Command::Mine),
                     "handoff" if matches!(option(options, "sub"), Some("watch" | "unwatch")) => {
                         need_id(id).map(|id| Command::Watch { id, on: option(options, "sub") == Some("watch") })
