@@ -207,8 +207,9 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
             "say whom this request acts for with `as`",
         );
         expect(call(new(CRM, with(&|b| b["as"] = json!("ghost")))).await, StatusCode::UNPROCESSABLE_ENTITY, "`ghost`");
+        let no_account = with(&|b| b["fields"]["account"] = Value::Null);
         expect(
-            call(new(CRM, with(&|b| b["fields"]["account"] = Value::Null))).await,
+            call(new(CRM, no_account).header("idempotency-key", "deal-77")).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "account",
         );
@@ -259,6 +260,9 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
             "deploy-bot",
         );
         assert!(store.load(1).await.expect("load").is_none(), "nothing was handed off");
+        // A refused creation leaves its key unused: fixed, the same request goes through.
+        let (status, fixed) = call(new(CRM, acme()).header("idempotency-key", "deal-77")).await;
+        assert_eq!((status, &fixed["handoff"]["id"]), (StatusCode::CREATED, &json!("H-1")), "{fixed}");
         server.stop().await;
 
         // A model without clients has the API off, and says how to turn it on.
