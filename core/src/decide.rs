@@ -341,6 +341,18 @@ impl<'a> Draft<'a> {
         self.tell_person(&requester, text, vec![Action::Resubmit]);
     }
 
+    /// Reassigns the handoff to `to`, recorded, who is told (`why`, when said, ends the sentence)
+    /// and must accept it.
+    pub(crate) fn reassign(&mut self, to: &str, why: &str) {
+        let from = self.h.owner.clone();
+        self.hand_over(to);
+        self.record(Change::Reassigned { from, to: to.to_string() });
+        let (label, by) = (self.h.label(), self.ctx.name(&self.actor).to_string());
+        let text =
+            format!("{by} gave you {label} \"{}\"{why}. Accept it with `/handoff accept {label}`.", self.h.title);
+        self.tell_person(to, text, vec![Action::Accept, Action::Return]);
+    }
+
     /// Gives the handoff to `to`, who must accept it (and, taken from the gate, submit it again:
     /// the approvals given were for the previous owner's work). A previous owner (not the actor)
     /// is told it is no longer theirs, and their card is redrawn without the owner's buttons,
@@ -872,13 +884,7 @@ pub fn decide_covering(
                 return Err(not_receiver(&ctx, h, "own"));
             }
             require_may_own(&ctx, target)?;
-            d.hand_over(to);
-            d.record(Change::Reassigned { from: h.owner.clone(), to: to.clone() });
-            d.tell_person(
-                to,
-                format!("{} gave you {label} \"{}\". Accept it with `/handoff accept {label}`.", person.name, h.title),
-                vec![Action::Accept, Action::Return],
-            );
+            d.reassign(to, "");
             d.post_card();
             let reply = match to == actor {
                 true => format!("{label} is yours once you accept it: `/handoff accept {label}`."),

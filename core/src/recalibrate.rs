@@ -296,7 +296,11 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
             if let Some(person) = d.ctx.model.person(&to) {
                 crate::decide::require_may_own(&d.ctx, person)?;
             }
-            d.hand_over(&to);
+            let why = format!(
+                " after a recalibration (what broke: {})",
+                fields.get("assumption_broke").map_or("", String::as_str)
+            );
+            d.reassign(&to, &why);
             format!("{} owns it now and must accept it", d.ctx.name(&to))
         }
         "new-date" => {

@@ -1511,8 +1511,18 @@ fn a_recalibration_at_the_gate_sends_it_back_to_the_requester_as_it_says() {
 fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
     let mut w = deadlocked_at_the_gate();
     let record = r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="Ana left the account" category=capacity"#;
-    w.run("carla", record);
+    let d = w.run("carla", record).clone();
     assert_eq!((w.h.state, w.h.approvals.len()), (State::Reassigned, 0));
+    // Told, as a reassignment is, and recorded as one.
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("ben".into()) && i.kind == IntentKind::Notice);
+    let told = told.expect("the new owner is told why");
+    assert_eq!(
+        told.text,
+        "Carla Costa gave you H-1 \"Acme renewal\" after a recalibration (what broke: Ana left the account). \
+         Accept it with `/handoff accept H-1`."
+    );
+    assert_eq!(told.actions, [Action::Accept, Action::Return]);
+    assert!(d.events.iter().any(|e| e.change.kind() == "reassigned"));
     w.run("ben", "/handoff accept H-1");
     w.run("ben", "/handoff done H-1");
     w.run("sam", "/approve H-1");
