@@ -960,12 +960,13 @@ pub fn decide_covering(
                 let message = "say what you want to tell them".to_string();
                 return Err(Rejection::InvalidFields(vec![FieldError { field: "comment".into(), message }]));
             }
-            // Said to its requester and owner (watchers hear it from the log's words); it does
-            // not move the handoff, so no clock restarts and no stall closes.
+            // Said to its requester and owner, or while nobody owns it the receiving lead, who is
+            // accountable for the queue (watchers hear it in the log's words); it does not move
+            // the handoff, so no clock restarts and no stall closes.
             d.record(Change::Commented { text: text.clone() });
             let said = format!("{} commented on {label} \"{}\": {text}", person.name, h.title);
             let mut told = Vec::new();
-            for who in [Some(&h.requester), h.owner.as_ref()].into_iter().flatten() {
+            for who in [&h.requester, h.owner.as_ref().unwrap_or(&ctx.to.lead)] {
                 if who != actor && !told.contains(&ctx.name(who)) {
                     d.tell_person(who, said.clone(), vec![]);
                     told.push(ctx.name(who));

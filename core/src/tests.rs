@@ -1534,6 +1534,9 @@ fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
 #[test]
 fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Nobody owns it yet: the receiving lead, accountable for the queue, hears it.
+    let d = w.run("rita", "/handoff comment H-1 renewal date is firm").clone();
+    assert_eq!(d.reply, "Comment recorded on H-1; told Carla Costa (and its watchers).");
     w.run("ana", "/handoff accept H-1");
     w.run("vic", "/handoff watch H-1");
     let before = w.h.clone();
