@@ -243,6 +243,7 @@ impl Api {
             "next_deadline": next.map(|(kind, at)| json!({ "kind": kind, "at": at })),
             "stalled": h.stall.as_ref().map(|s| json!({ "kind": s.kind, "since": s.opened_at, "episode": s.episode })),
             "watchers": h.watchers,
+            "via": h.via,
             "text": ctx.map(|ctx| render::card(&ctx, h, now)),
         })
     }
@@ -332,7 +333,7 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) -
     let Command::New { seam, title, fields } = &command else { unreachable!("built above") };
     let new = NewHandoff { seam, title, fields };
     tracing::info!(client = client.config.name, actor, "API: new handoff on {seam}");
-    match api.app.create(new, &actor, Surface::Api, now, key.as_deref()).await {
+    match api.app.create(new, &actor, Surface::Api, now, key.as_deref(), Some(&client.config.name)).await {
         Ok(d) => {
             let location = format!("/api/v1/handoffs/{}", d.handoff.label());
             let answer = json!({ "reply": d.reply, "handoff": api.view(&d.handoff, now) });

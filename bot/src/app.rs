@@ -150,7 +150,7 @@ impl App {
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
-                Ok(self.create(new, actor, surface, now, key).await?.reply)
+                Ok(self.create(new, actor, surface, now, key, None).await?.reply)
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
@@ -188,8 +188,9 @@ impl App {
     }
 
     /// Hands work off: `/handoff new` for a person already known to be configured and whose text
-    /// is checked. Through the API, the request key also records the handoff's number, so that a
-    /// replay can be told which handoff it made ([`Store::created_by`]).
+    /// is checked. Through the API (`via` names the client), the request key also records the
+    /// handoff's number, so that a replay can be told which handoff it made
+    /// ([`Store::created_by`]), and the client follows the handoff at its webhook.
     pub async fn create(
         &self,
         new: NewHandoff<'_>,
@@ -197,14 +198,18 @@ impl App {
         surface: Surface,
         now: DateTime<Utc>,
         key: Option<&str>,
+        via: Option<&str>,
     ) -> Result<Decision, AppError> {
         // Checked before it takes a number, so refusals leave no gaps in the numbering.
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
         let model = self.model.clone();
         let remember = surface == Surface::Api;
-        let actor = actor.to_string();
-        let build =
-            move |id| admitted.number(&model, id).ok().map(|d| tell_through_api(&model, &actor, surface, now, d));
+        let (actor, via) = (actor.to_string(), via.map(str::to_string));
+        let build = move |id| {
+            let mut d = admitted.number(&model, id).ok()?;
+            d.handoff.via = via;
+            Some(tell_through_api(&model, &actor, surface, now, d))
+        };
         let d = self.store.create(key, remember, now, build).await?;
         self.wake.after_command();
         Ok(d)

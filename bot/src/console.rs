@@ -279,6 +279,7 @@ impl<W: Write> Console<W> {
                     Recipient::Person(p) => format!("@{p} (DM)"),
                     Recipient::SlackChannel(c) => format!("{c} (Slack)"),
                     Recipient::DiscordChannel(c) => format!("Discord channel {c}"),
+                    Recipient::Client(c) => format!("API client {c}'s webhook"),
                 };
                 let label = match (&i.kind, i.handoff) {
                     (IntentKind::Recalibration { playbook }, Some(h)) => {

@@ -125,14 +125,16 @@ impl Sent {
 }
 
 impl Outbound {
-    /// Whether messages to `to` go to an API client's webhook (a person with no account on a
-    /// configured chat platform, for whom a client with a webhook acts).
+    /// Whether messages to `to` go to an API client's webhook: the client itself, or a person
+    /// with no chat account (an agent) for whom a client with a webhook acts.
     pub fn by_webhook(&self, model: &OperatingModel, to: &Recipient) -> bool {
-        let Recipient::Person(p) = to else { return false };
+        let p = match to {
+            Recipient::Client(_) => return true,
+            Recipient::Person(p) => p,
+            _ => return false,
+        };
         let Some(person) = model.person(p) else { return false };
-        let on_slack = person.slack.is_some() && self.slack.is_some();
-        let on_discord = person.discord.is_some() && self.discord.is_some();
-        !on_slack && !on_discord && self.hooks.client_for(model, p).is_some()
+        person.slack.is_none() && person.discord.is_none() && self.hooks.client_for(model, p).is_some()
     }
 
     /// Sends one message: edits the earlier message `existing` when given (cards), otherwise
@@ -179,6 +181,9 @@ impl Outbound {
             api.post(&channel, &body, nonce, now).await
         };
         match &intent.to {
+            Recipient::Client(client) => {
+                self.hooks.send(client, None, intent, nonce, existing, now).await.map(Sent::plain)
+            }
             Recipient::SlackChannel(c) => slack_send(c.clone()).await.map(Sent::plain),
             Recipient::DiscordChannel(c) => {
                 let api = discord()?;
@@ -220,14 +225,16 @@ impl Outbound {
                             None => api.post(&channel, &body, now).await.map(Sent::plain),
                         }
                     }
-                    _ => match self.hooks.client_for(model, p) {
-                        Some(client) => self.hooks.send(client, p, intent, nonce, existing, now).await.map(Sent::plain),
-                        None => Err(SendError::Permanent(format!(
-                            "{} has no account on a configured platform (Slack or Discord) and no API client \
-                             with a webhook acts for them",
-                            person.name
-                        ))),
-                    },
+                    // Someone with no chat account at all (an agent) hears it at the webhook of a
+                    // client acting for them.
+                    (None, None) if let Some(client) = self.hooks.client_for(model, p) => {
+                        self.hooks.send(client, Some(p), intent, nonce, existing, now).await.map(Sent::plain)
+                    }
+                    _ => Err(SendError::Permanent(format!(
+                        "{} has no account on a configured platform (Slack or Discord) and no API client \
+                         with a webhook acts for them",
+                        person.name
+                    ))),
                 }
             }
         }
@@ -538,6 +545,8 @@ impl Deliverer {
             }),
             None => None,
         };
+        // What an API client missed is the operators' to fix (the log says it), not the lead's.
+        let lead = lead.filter(|_| !matches!(intent.to, Recipient::Client(_)));
         let notice = lead.filter(|(_, lead)| intent.to != Recipient::Person(lead.clone())).map(|(id, lead)| Intent {
             to: Recipient::Person(lead),
             handoff: Some(id),
@@ -633,6 +642,7 @@ fn describe(model: &OperatingModel, to: &Recipient) -> String {
         Recipient::Person(p) => model.name_of(p).to_string(),
         Recipient::SlackChannel(c) => format!("Slack channel {c}"),
         Recipient::DiscordChannel(c) => format!("Discord channel {c}"),
+        Recipient::Client(c) => format!("API client {c}'s webhook"),
     }
 }
 

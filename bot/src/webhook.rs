@@ -67,13 +67,14 @@ impl Hooks {
             .map(|c| c.name.as_str())
     }
 
-    /// Sends `intent`, for `person`, to `client`'s webhook; `delivery` names it across attempts.
+    /// Sends `intent`, for `person` (`None`: for the client itself, following a handoff made
+    /// through it), to `client`'s webhook; `delivery` names it across attempts.
     /// A card sent before under `existing` (an earlier delivery's reference) is replaced: the new
     /// one says which delivery it replaces.
     pub async fn send(
         &self,
         client: &str,
-        person: &str,
+        person: Option<&str>,
         intent: &Intent,
         delivery: i64,
         existing: Option<&str>,

@@ -466,6 +466,12 @@ impl<'a> Draft<'a> {
         for w in watchers {
             self.tell(Recipient::Person(w), IntentKind::Notice, text.clone(), vec![Action::Unwatch]);
         }
+        // The client it was handed off through follows it, when it has a webhook to be told at.
+        let follows = |c: &String| self.ctx.model.api.get(c).is_some_and(|c| c.webhook_env.is_some());
+        if let Some(client) = self.h.via.clone().filter(follows) {
+            let text = format!("{label} \"{title}\": {}. Now: {}.", what.join("; "), self.h.state);
+            self.tell(Recipient::Client(client), IntentKind::Notice, text, vec![]);
+        }
     }
 
     pub(crate) fn finish(mut self, reply: String) -> Decision {
@@ -635,6 +641,7 @@ impl Admitted {
             accepted_at: None,
             closed_at: None,
             watchers: Vec::new(),
+            via: None,
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });

@@ -70,6 +70,9 @@ pub struct Handoff {
     /// People who asked to be told as it moves (`/handoff watch`), besides its requester and owner.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watchers: Vec<PersonId>,
+    /// The API client it was handed off through (a CRM), which follows it at its webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A recalibration under way on a handoff.
@@ -500,6 +503,8 @@ pub enum Recipient {
     SlackChannel(String),
     /// A function's Discord channel.
     DiscordChannel(String),
+    /// An API client's webhook: an integration following the handoffs handed off through it.
+    Client(String),
 }
 
 /// What kind of message an intent is, so adapters can render it fittingly.

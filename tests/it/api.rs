@@ -38,6 +38,8 @@ async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
 }
 
+const ACME_LINE: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
+
 fn acme() -> Value {
     json!({
         "as": "rita",
@@ -387,6 +389,76 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
         .await
         .expect("count");
         assert_eq!(delivered, 3, "the card twice (drawn, redrawn) and the reminder, each once");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_crm_follows_the_handoffs_it_made_at_its_webhook() {
+    on_each_store(|store| async move {
+        let hook = AgentHook::start(vec![]).await;
+        let app = app(store.clone());
+        let monday = t("2026-11-30T14:00:00Z");
+        let Ok(baton_core::Command::New { seam, title, fields }) = parse(ACME_LINE) else { panic!("parse") };
+        let new = baton_core::NewHandoff { seam: &seam, title: &title, fields: &fields };
+        let made = app.create(new, "rita", Surface::Api, monday, Some("api:crm:new:deal-42"), Some("crm")).await;
+        assert_eq!(made.expect("handed off").handoff.via.as_deref(), Some("crm"));
+        // A handoff typed in Slack is no client's to follow.
+        app.handle("rita", Surface::Slack, parse(&ACME_LINE.replace("Acme", "Beta")).expect("new"), monday, None)
+            .await
+            .expect("typed");
+        for (who, command) in [
+            ("ana", "/handoff accept H-1"),
+            ("ana", "/handoff accept H-2"),
+            ("ana", "/handoff comment H-1 kickoff Tuesday"),
+        ] {
+            app.handle(who, Surface::Slack, parse(command).expect(command), monday, None).await.expect(command);
+        }
+        let vars: BTreeMap<&str, String> =
+            [("BATON_API_TOKEN_CRM", CRM.to_string()), ("BATON_WEBHOOK_CRM", hook.url.clone())].into();
+        let deliverer = Deliverer {
+            store: store.clone(),
+            model: app.model.clone(),
+            out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
+            lease: chrono::Duration::seconds(60),
+            batch: 100,
+            concurrency: 4,
+        };
+        deliverer.drain(monday).await.expect("deliver");
+        let calls = hook.calls();
+        let sent: Vec<Value> = calls.iter().map(|(_, body, _)| serde_json::from_str(body).expect("JSON")).collect();
+        // What the reps are told goes to them, not to the client that acts for them.
+        assert!(sent.iter().all(|s| s["to"].is_null()), "{sent:?}");
+        let texts: Vec<&str> = sent.iter().map(|s| s["text"].as_str().expect("text")).collect();
+        assert_eq!(
+            texts,
+            [
+                "H-1 \"Acme renewal\": Ana Alves (Slack) accepted it. Now: accepted.",
+                "H-1 \"Acme renewal\": Ana Alves (Slack) commented: “kickoff Tuesday”. Now: accepted.",
+            ],
+            "H-2 was not made through the CRM"
+        );
+        assert!(sent.iter().all(|s| s["handoff"] == "H-1"), "{sent:?}");
+        assert!(calls.iter().all(|(headers, body, _)| signed_by(CRM, headers, body)));
+
+        // Without its webhook set, what the CRM misses is logged, not put to the lead.
+        let update = parse("/handoff update H-1 kickoff booked").expect("update");
+        app.handle("ana", Surface::Slack, update, monday, None).await.expect("update");
+        let unset = Deliverer { out: Outbound::default(), ..deliverer };
+        unset.drain(monday).await.expect("deliver");
+        let to_lead: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = 'person:carla' AND intent LIKE '%API client crm%'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+        assert_eq!(to_lead, 0);
+        let dead: Option<String> =
+            sqlx::query_scalar("SELECT last_error FROM outbox WHERE recipient = 'client:crm' ORDER BY id DESC LIMIT 1")
+                .fetch_one(store.pool())
+                .await
+                .expect("the missed one");
+        assert!(dead.unwrap_or_default().contains("has no webhook"));
     })
     .await;
 }

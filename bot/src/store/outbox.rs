@@ -19,6 +19,7 @@ pub fn recipient_key(r: &Recipient) -> String {
         Recipient::Person(p) => format!("person:{p}"),
         Recipient::SlackChannel(c) => format!("slack:{c}"),
         Recipient::DiscordChannel(c) => format!("discord:{c}"),
+        Recipient::Client(c) => format!("client:{c}"),
     }
 }
 
