@@ -84,7 +84,13 @@ impl Drop for Served {
 impl Served {
     fn start(db: &str, fake: &str) -> anyhow::Result<Served> {
         let exe = std::env::current_exe()?;
+        // Every API client of the model it serves has a token, as in production (no warnings).
+        let config = std::env::var(crate::settings::CONFIG).unwrap_or_else(|_| crate::settings::DEFAULT_CONFIG.into());
+        let api_tokens: Vec<String> = crate::config::load_files(std::path::Path::new(&config), None)
+            .map(|m| m.api.values().map(|c| c.token_env.clone()).collect())
+            .unwrap_or_default();
         let mut child = Command::new(exe)
+            .envs(api_tokens.iter().map(|var| (var, "bench-api-token-0123456789")))
             .arg("serve")
             .env("BATON_DATABASE_URL", db)
             .env("BATON_LISTEN", "127.0.0.1:0")
