@@ -127,6 +127,8 @@ async fn bench_serve_prints_every_figure_with_no_failed_request() {
         .find_map(|l| l.split_once(" handoffs created").and_then(|(n, _)| n.parse().ok()))
         .unwrap_or_else(|| panic!("no count of created handoffs: {stdout}"));
     assert!(created >= 3 * 40, "at least the open loops' handoffs exist: {created}");
+    // Configured as in production, the server has nothing to warn about.
+    assert!(!stderr.contains("baton serve:"), "the server warned:\n{stderr}");
 }
 
 /// A database Baton cannot open is named (its password hidden) with the reason, said once: not the
