@@ -426,6 +426,29 @@ impl<'a> Draft<'a> {
         });
     }
 
+    /// A recalibration still open when the handoff closes (done, cancelled) has no decision left
+    /// to record: its thread is told so, and where what was learned goes (`/postmortem`, with its
+    /// playbook), and no timebox reminder asks for a record that would be refused.
+    fn close_recalibration(&mut self) {
+        if !self.h.state.is_terminal() {
+            return;
+        }
+        let Some(rec) = self.h.recalibration.take() else { return };
+        let label = self.h.label();
+        let artifact = self.ctx.model.playbooks.get(&rec.playbook).map(|p| p.artifact.as_slice()).unwrap_or_default();
+        let fields: Vec<String> =
+            artifact.iter().filter(|f| f.required && f.name != "decision").map(|f| format!("{}=...", f.name)).collect();
+        let text = format!(
+            "{label} \"{}\" is {} with this recalibration open, so there is no decision left to record. \
+             Record what was learned with `/postmortem {label} playbook={} {}`.",
+            self.h.title,
+            self.h.state,
+            rec.playbook,
+            fields.join(" ")
+        );
+        self.tell(rec.thread, IntentKind::Thread, text, vec![]);
+    }
+
     /// Tells the watchers (but the actor and the owner, who hear of it otherwise) what this
     /// decision did, in the words of the handoff's log, when it did something they watch for.
     fn tell_watchers(&mut self) {
@@ -475,6 +498,7 @@ impl<'a> Draft<'a> {
     }
 
     pub(crate) fn finish(mut self, reply: String) -> Decision {
+        self.close_recalibration();
         self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
         let h = &self.h;

@@ -1566,3 +1566,30 @@ fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
     w.run("rita", "/handoff cancel H-1 deal lost");
     assert!(w.refused("rita", "/handoff comment H-1 one more thing").contains("H-1 is cancelled: it is closed"));
 }
+
+#[test]
+fn a_handoff_that_closes_with_a_recalibration_open_points_its_thread_to_a_post_mortem() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/recalibrate H-1");
+    w.run("ana", "/handoff done H-1");
+    w.run("sam", "/approve H-1");
+    let d = w.run("vic", "/approve H-1").clone();
+    assert_eq!((w.h.state, w.h.recalibration.is_some(), d.next_check), (State::Done, false, None));
+    let thread = d.intents.iter().find(|i| i.kind == IntentKind::Thread).expect("the thread is told");
+    assert_eq!(thread.to, Recipient::SlackChannel("#cs-handoffs".into()));
+    assert!(thread.text.contains("is done with this recalibration open"), "{}", thread.text);
+    assert!(
+        thread
+            .text
+            .ends_with("`/postmortem H-1 playbook=missing-information assumption_broke=... category=... missing=...`."),
+        "{}",
+        thread.text
+    );
+    // No timebox reminder asks for a record that would be refused; the post-mortem is taken.
+    assert_eq!(w.at("2026-12-01T09:00:00-05:00").check(), Vec::<&str>::new());
+    w.run(
+        "carla",
+        r#"/postmortem H-1 playbook=missing-information missing=terms assumption_broke="x" category=capacity"#,
+    );
+}
