@@ -1293,12 +1293,14 @@ pub enum Waiting {
     Approval,
 }
 
-/// Whether `h` waits on `person`: unaccepted in their function's queue, or at a gate they may
-/// approve (not its requester or owner, an approver on its seam, not yet approved by them).
+/// Whether `h` waits on `person`: unaccepted in their function's queue (an agent's, on a seam
+/// whose work agents may own), or at a gate they may approve (not its requester or owner, an
+/// approver on its seam, not yet approved by them).
 pub fn waiting_on(model: &OperatingModel, h: &Handoff, person: &str) -> Option<Waiting> {
     let ctx = Ctx::new(model, &h.seam).ok()?;
+    let may_own = || model.person(person).is_some_and(|p| require_may_own(&ctx, p).is_ok());
     match h.state {
-        State::Open if h.owner.is_none() && ctx.to.has_member(person) => Some(Waiting::Acceptance),
+        State::Open if h.owner.is_none() && ctx.to.has_member(person) && may_own() => Some(Waiting::Acceptance),
         State::AwaitingGate if check_approver(&ctx, h, person).is_ok() => Some(Waiting::Approval),
         _ => None,
     }

@@ -228,7 +228,11 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                     (r, render::next_move(&d.h), actions)
                 }
                 None => {
-                    let mut r = ctx.to.members.clone();
+                    // Those who may take it: not an agent, on a seam whose work agents may not own.
+                    let may_own = |m: &&String| {
+                        ctx.model.person(m).is_none_or(|p| crate::decide::require_may_own(&ctx, p).is_ok())
+                    };
+                    let mut r: Vec<String> = ctx.to.members.iter().filter(may_own).cloned().collect();
                     for l in [&ctx.to.lead, &lead] {
                         if !r.contains(l) {
                             r.push(l.clone());

@@ -527,6 +527,14 @@ fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
         .expect("create");
     let err = decide(&model, &d.handoff, &Command::Accept(1), "deploy-bot", Surface::Console, now).expect_err("agent");
     assert!(err.to_string().contains("agents cannot own"));
+    // So the agent's plate does not offer it; Olga's does.
+    assert_eq!(crate::decide::waiting_on(&model, &d.handoff, "deploy-bot"), None);
+    assert_eq!(crate::decide::waiting_on(&model, &d.handoff, "olga"), Some(crate::decide::Waiting::Acceptance));
+    // Nor do the queue's reminders ask it to accept.
+    let mut queue =
+        World { model: model.clone(), h: d.handoff.clone(), now, log: vec![d.clone()], away: Away::default() };
+    queue.at("2026-11-30T10:00:00Z").check();
+    assert_eq!(queue.recipients(), [r#"Person("omar")"#, r#"Person("olga")"#]);
     // Nor can a recalibration give it to an agent.
     let mut w = World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() };
     w.run("omar", "/recalibrate H-1");
