@@ -281,15 +281,15 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
     .await;
 }
 
-/// An agent's webhook: answers each call with the next scripted status (then 200) and keeps what
+/// A client's webhook (an agent's, a CRM's): answers each call with the next scripted status (then 200) and keeps what
 /// it was sent.
-struct AgentHook {
+struct Webhook {
     url: String,
     calls: Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>>,
 }
 
-impl AgentHook {
-    async fn start(script: Vec<u16>) -> AgentHook {
+impl Webhook {
+    async fn start(script: Vec<u16>) -> Webhook {
         let calls: Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>> = Arc::default();
         let script = Arc::new(Mutex::new(script.into_iter()));
         let kept = calls.clone();
@@ -304,11 +304,23 @@ impl AgentHook {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, router).await });
-        AgentHook { url, calls }
+        Webhook { url, calls }
     }
 
     fn calls(&self) -> Vec<(axum::http::HeaderMap, String, u16)> {
         self.calls.lock().expect("calls").clone()
+    }
+}
+
+/// A delivery worker whose only platform is the API clients' webhooks, found in `vars`.
+fn webhook_deliverer(app: &baton::app::App, vars: &BTreeMap<&str, String>) -> Deliverer {
+    Deliverer {
+        store: app.store.clone(),
+        model: app.model.clone(),
+        out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
+        lease: chrono::Duration::seconds(60),
+        batch: 100,
+        concurrency: 4,
     }
 }
 
@@ -329,7 +341,7 @@ fn signed_by(token: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
 async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_retried() {
     on_each_store(|store| async move {
         // The first attempt meets an outage; the next is taken.
-        let hook = AgentHook::start(vec![503]).await;
+        let hook = Webhook::start(vec![503]).await;
         let app = app(store.clone());
         let monday = t("2026-11-30T08:00:00Z");
         rotate_certs(&app, monday).await;
@@ -339,14 +351,7 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
         let vars: BTreeMap<&str, String> =
             [("BATON_API_TOKEN_DEPLOY_AGENT", AGENT.to_string()), ("BATON_WEBHOOK_DEPLOY_AGENT", hook.url.clone())]
                 .into();
-        let deliverer = Deliverer {
-            store: store.clone(),
-            model: app.model.clone(),
-            out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
-            lease: chrono::Duration::seconds(60),
-            batch: 100,
-            concurrency: 4,
-        };
+        let deliverer = webhook_deliverer(&app, &vars);
         // Its card, as owner, meets the outage and goes out on the next attempt, once.
         // The agent takes no digests (it reads one message at a time); its supervisor would.
         assert!(deliverer.out.by_webhook(&app.model, &Recipient::Person("deploy-bot".into())));
@@ -396,7 +401,7 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
 #[tokio::test]
 async fn a_crm_follows_the_handoffs_it_made_at_its_webhook() {
     on_each_store(|store| async move {
-        let hook = AgentHook::start(vec![]).await;
+        let hook = Webhook::start(vec![]).await;
         let app = app(store.clone());
         let monday = t("2026-11-30T14:00:00Z");
         let Ok(baton_core::Command::New { seam, title, fields }) = parse(ACME_LINE) else { panic!("parse") };
@@ -416,14 +421,7 @@ async fn a_crm_follows_the_handoffs_it_made_at_its_webhook() {
         }
         let vars: BTreeMap<&str, String> =
             [("BATON_API_TOKEN_CRM", CRM.to_string()), ("BATON_WEBHOOK_CRM", hook.url.clone())].into();
-        let deliverer = Deliverer {
-            store: store.clone(),
-            model: app.model.clone(),
-            out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
-            lease: chrono::Duration::seconds(60),
-            batch: 100,
-            concurrency: 4,
-        };
+        let deliverer = webhook_deliverer(&app, &vars);
         deliverer.drain(monday).await.expect("deliver");
         let calls = hook.calls();
         let sent: Vec<Value> = calls.iter().map(|(_, body, _)| serde_json::from_str(body).expect("JSON")).collect();
