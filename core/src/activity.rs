@@ -74,6 +74,9 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),
+        Change::Warned { kind, due } => {
+            format!("gave a heads-up: due for {} by {}", render::due_for(*kind), render::time(ctx.cal(), *due, now))
+        }
         Change::Watched => "started watching it".into(),
         Change::Unwatched => "stopped watching it".into(),
         Change::LadderStep { episode, step, action, skipped } => match skipped {

@@ -1048,9 +1048,19 @@ fn parse_seam(
         let update = s.duration(d, "update", true);
         let done = s.duration(d, "done", true);
         let gate = s.duration(d, "gate", false);
+        let warn = s.duration(d, "warn", false);
+        if warn.is_some_and(|w| w <= Duration::zero())
+            && let Some(v) = s.opt("warn")
+        {
+            d.err(
+                v.span(),
+                &s.field("warn"),
+                "a heads-up comes before a target is due: give a duration above 0, like 1h",
+            );
+        }
         s.finish(d);
         let update = update?;
-        Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update) })
+        Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update), warn })
     });
     let contract = parse_contract(d, &mut t);
     let slack_channel = t.opt_str(d, "slack_channel").map(Spanned::into_inner);

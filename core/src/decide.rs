@@ -665,6 +665,7 @@ impl Admitted {
             accepted_at: None,
             closed_at: None,
             watchers: Vec::new(),
+            warned: None,
             via: None,
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);

@@ -76,6 +76,9 @@ pub fn markdown(m: &OperatingModel) -> String {
             duration(s.sla.done),
             duration(s.sla.gate)
         );
+        if let Some(warn) = s.sla.warn {
+            let _ = writeln!(o, "- Heads-up: {} of working time before each target falls due", duration(warn));
+        }
         o.push_str("\n| contract field | type | required | help |\n|---|---|---|---|\n");
         for f in &s.contract {
             let kind = match &f.kind {

@@ -70,6 +70,9 @@ pub struct Handoff {
     /// People who asked to be told as it moves (`/handoff watch`), besides its requester and owner.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watchers: Vec<PersonId>,
+    /// The deadline (breach instant) whose heads-up went out, so that it goes out once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned: Option<DateTime<Utc>>,
     /// The API client it was handed off through (a CRM), which follows it at its webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -436,6 +439,13 @@ pub enum Change {
     },
     /// The convener was reminded that the timebox ran out.
     TimeboxReminded,
+    /// Whoever must act was told a target falls due soon (`due`).
+    Warned {
+        /// Which target.
+        kind: StallKind,
+        /// When it falls due.
+        due: DateTime<Utc>,
+    },
     /// The actor said something about it, without moving it.
     Commented {
         /// What was said.
@@ -486,6 +496,7 @@ impl Change {
             Change::RecalibrationConvened { .. } => "recalibration_convened",
             Change::ArtifactRecorded { .. } => "artifact_recorded",
             Change::TimeboxReminded => "timebox_reminded",
+            Change::Warned { .. } => "warned",
             Change::Commented { .. } => "commented",
             Change::Watched => "watched",
             Change::Unwatched => "unwatched",

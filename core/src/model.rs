@@ -372,6 +372,9 @@ pub struct Sla {
     pub done: Duration,
     /// Longest wait at the validation gate.
     pub gate: Duration,
+    /// How long (business time) before each target is due whoever must act gets a heads-up
+    /// (`None`: no heads-up; a target no longer than this gets none).
+    pub warn: Option<Duration>,
 }
 
 /// What a ladder step does when it fires.

@@ -103,13 +103,17 @@ pub fn due_line(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     if let (StallKind::Overdue, Some(date)) = (kind, h.due_date) {
         return format!("Due by the agreed date, {}.", date.format("%a %d %b %Y"));
     }
-    let what = match kind {
+    format!("Due for {} by {}.", due_for(kind), time(ctx.cal(), at, now))
+}
+
+/// What a target is due for: `Due for acceptance`, `due for next update`.
+pub fn due_for(kind: StallKind) -> &'static str {
+    match kind {
         StallKind::NoAccept => "acceptance",
         StallKind::NoProgress => "next update",
         StallKind::GateWaiting => "gate decision",
         StallKind::Overdue => "completion",
-    };
-    format!("Due for {what} by {}.", time(ctx.cal(), at, now))
+    }
 }
 
 /// The handoff card: what it is, where it is, who has it, what it needs.

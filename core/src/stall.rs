@@ -65,6 +65,20 @@ pub fn next_breach(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Ut
         .min_by_key(|(_, at)| *at)
 }
 
+/// The heads-up due before the next breach: the breach's kind and instant, and when whoever must
+/// act is told (the seam's `warn` before it, in business time). `None` with no `warn`, while a
+/// stall is open, when the target is no longer than `warn`, or once told of this breach.
+fn heads_up(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>, DateTime<Utc>)> {
+    let warn = ctx.seam.sla.warn?;
+    if h.stall.is_some() || h.state.is_terminal() || h.state == State::Returned {
+        return None;
+    }
+    let (kind, due) = next_breach(ctx, h)?;
+    let (clock, target) = measure(ctx, h, kind);
+    let at = clock.reaches(ctx.cal(), target - warn).filter(|_| target > warn)?;
+    Some((kind, due, at)).filter(|_| h.warned != Some(due))
+}
+
 /// When ladder step `step` of the open episode is due.
 fn step_due(ctx: &Ctx<'_>, h: &Handoff, stall: &Stall, step: usize) -> Option<DateTime<Utc>> {
     let (clock, target) = measure(ctx, h, stall.kind);
@@ -109,7 +123,8 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
             None => next_breach(ctx, h).map(|(_, at)| at),
         }
     };
-    [snooze_end, clocks, timebox].into_iter().flatten().min()
+    let warn = heads_up(ctx, h).map(|(_, _, at)| at);
+    [snooze_end, clocks, timebox, warn].into_iter().flatten().min()
 }
 
 /// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
@@ -145,6 +160,12 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         }
     }
     crate::recalibrate::remind(&mut d);
+    if let Some((kind, due, at)) = heads_up(&ctx, &d.h)
+        && at <= now
+        && now < due
+    {
+        warn(&mut d, kind, due, away);
+    }
     let status = status(&ctx, &d.h, now);
     if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
         d.h.episodes += 1;
@@ -166,6 +187,50 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     }
     let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());
     Ok(d.finish(reply))
+}
+
+/// Tells whoever must act that `kind`'s target falls due at `due`: the owner, the approvers who
+/// may still approve at a gate, or before acceptance those who may take it (and the lead); none
+/// who are away (their stall, if it comes, goes to whoever can act).
+fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
+    let (ctx, now) = (d.ctx, d.now);
+    d.h.warned = Some(due);
+    d.record(Change::Warned { kind, due });
+    let label = d.h.label();
+    let (recipients, hint): (Vec<String>, String) = match (&d.h.owner, d.h.state) {
+        (_, State::AwaitingGate) => (
+            (ctx.seam.approvers.iter())
+                .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
+                .cloned()
+                .collect(),
+            format!("`/approve {label}` or `/reject {label} <reason>`."),
+        ),
+        (Some(owner), _) => (vec![owner.clone()], render::next_move(&d.h)),
+        (None, _) => {
+            let mut r: Vec<String> = (ctx.to.members.iter())
+                .filter(|m| crate::decide::waiting_on(ctx.model, &d.h, m) == Some(Waiting::Acceptance))
+                .cloned()
+                .collect();
+            if !r.contains(&ctx.to.lead) {
+                r.push(ctx.to.lead.clone());
+            }
+            (r, format!("Accept it with `/handoff accept {label}`."))
+        }
+    };
+    let left = render::duration(ctx.cal().between(now, due));
+    let text = format!(
+        "Heads-up: {label} \"{}\" is due for {} by {} (in {left} of working time). {hint}",
+        d.h.title,
+        render::due_for(kind),
+        render::time(ctx.cal(), due, now)
+    );
+    let actions = match d.h.state {
+        State::AwaitingGate => vec![Action::Approve, Action::Reject],
+        _ => render::actions(&d.h),
+    };
+    for person in recipients.into_iter().filter(|p| !away.is_away(p, now)) {
+        d.tell(Recipient::Person(person), IntentKind::Notice, text.clone(), actions.clone());
+    }
 }
 
 fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {

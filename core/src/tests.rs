@@ -1601,3 +1601,57 @@ fn a_handoff_that_closes_with_a_recalibration_open_points_its_thread_to_a_post_m
         r#"/postmortem H-1 playbook=missing-information missing=terms assumption_broke="x" category=capacity"#,
     );
 }
+
+const CERTS: &str = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+
+#[test]
+fn whoever_must_act_gets_a_heads_up_before_each_target_once() {
+    // eng-to-ops warns 30 working minutes ahead; Operations works 08:00-20:00 UTC.
+    let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
+    let next = |w: &World| crate::stall::next_check(&Ctx::new(&w.model, "eng-to-ops").expect("seam"), &w.h);
+    assert_eq!(next(&w), Some(t("2026-11-30T09:30:00Z")), "the heads-up comes first");
+    // Nobody has taken it: those who may, and the lead.
+    assert_eq!(w.at("2026-11-30T09:30:00Z").check(), ["warned"]);
+    assert_eq!(w.recipients(), [r#"Person("omar")"#, r#"Person("olga")"#, r#"Person("deploy-bot")"#]);
+    let text = &w.last().intents[0].text;
+    assert_eq!(
+        text,
+        "Heads-up: H-1 \"Rotate certs\" is due for acceptance by Mon 30 Nov 10:00 UTC (in 30m of working time). \
+         Accept it with `/handoff accept H-1`."
+    );
+    assert_eq!(w.last().intents[0].actions, [Action::Accept, Action::Return]);
+    // Once: the next check is the breach, where the ladder starts as before.
+    assert_eq!(next(&w), Some(t("2026-11-30T10:00:00Z")));
+    assert_eq!(w.at("2026-11-30T10:00:00Z").check(), ["stall_opened", "ladder_step"]);
+
+    // Taken: the owner hears before the next update is due, and again for the deadline after it.
+    w.at("2026-11-30T10:10:00Z").run("olga", "/handoff accept H-1");
+    assert_eq!(w.at("2026-11-30T13:40:00Z").check(), ["warned"]);
+    assert_eq!(w.recipients(), [r#"Person("olga")"#]);
+    assert!(
+        w.last().intents[0].text.contains("due for next update by Mon 30 Nov 14:10 UTC"),
+        "{}",
+        w.last().intents[0].text
+    );
+    w.at("2026-11-30T13:50:00Z").run("olga", "/handoff update H-1 staged on 3 of 5 edges");
+    assert_eq!(next(&w), Some(t("2026-11-30T17:20:00Z")));
+
+    // At the gate: the approvers who may still approve.
+    w.at("2026-11-30T14:00:00Z").run("olga", "/handoff done H-1");
+    assert_eq!(w.at("2026-11-30T17:30:00Z").check(), ["warned"]);
+    assert_eq!(w.recipients(), [r#"Person("omar")"#]);
+    assert_eq!(w.last().intents[0].actions, [Action::Approve, Action::Reject]);
+    let log = crate::activity::line(
+        &Ctx::new(&w.model, "eng-to-ops").expect("seam"),
+        w.last().events.first().expect("event"),
+        w.now,
+    );
+    assert_eq!(log, "Baton gave a heads-up: due for gate decision by Mon 30 Nov 18:00 UTC");
+}
+
+#[test]
+fn a_seam_without_warn_gives_no_heads_up() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    assert_eq!(w.at("2026-11-30T12:59:00-05:00").check(), Vec::<&str>::new());
+    assert_eq!(w.at("2026-11-30T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+}
