@@ -489,3 +489,37 @@ async fn messages_wait_while_a_platform_refuses_the_token_and_go_out_once_it_is_
     assert_eq!(slack.history("#cs-handoffs").len(), 1);
     assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
 }
+
+#[tokio::test]
+async fn a_heads_up_is_given_once_per_deadline_across_commands_and_sweeps() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let monday = t("2026-11-30T08:00:00Z");
+        let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+        app.handle("eve", Surface::Slack, cmd(line), monday, None).await.expect("new");
+        // eng-to-ops warns 30 working minutes before its 2h acceptance target.
+        assert_eq!(store.earliest_check().await.expect("next"), Some(t("2026-11-30T09:30:00Z")));
+        app.sweep(t("2026-11-30T09:30:00Z")).await.expect("sweep");
+        // A comment moves nothing: the heads-up, recorded, is not given again before the breach.
+        app.handle(
+            "eve",
+            Surface::Slack,
+            cmd("/handoff comment H-1 window is tonight"),
+            t("2026-11-30T09:40:00Z"),
+            None,
+        )
+        .await
+        .expect("comment");
+        assert_eq!(store.earliest_check().await.expect("next"), Some(t("2026-11-30T10:00:00Z")));
+        app.sweep(t("2026-11-30T09:50:00Z")).await.expect("sweep");
+        let kinds: Vec<String> =
+            store.events(1).await.expect("events").iter().map(|e| e.change.kind().into()).collect();
+        assert_eq!(kinds, ["created", "warned", "commented"]);
+        let told: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE intent LIKE '%Heads-up: H-1%'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(told, 3, "Omar, Olga and the deploy agent, once each");
+    })
+    .await;
+}
