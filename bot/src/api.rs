@@ -8,7 +8,7 @@
 //! its key answers with the handoff it made.
 //!
 //! - `POST /api/v1/handoffs`: hand work off (`seam`, `title`, `fields`, optional `tier`, `source`).
-//! - `GET /api/v1/handoffs/H-<n>`: a handoff as JSON.
+//! - `GET /api/v1/handoffs/H-<n>`: a handoff as JSON; `…/events`: its audit trail.
 //! - `POST /api/v1/commands`: any chat command as typed (`{"as": "deploy-bot", "command": "/ack H-3"}`).
 //! - `GET /api/v1/plate?as=<person>`: what `/handoff mine` says, as JSON.
 //!
@@ -92,6 +92,7 @@ pub fn routes(api: Api) -> Router {
     Router::new()
         .route("/api/v1/handoffs", post(create))
         .route("/api/v1/handoffs/{id}", get(show))
+        .route("/api/v1/handoffs/{id}/events", get(events))
         .route("/api/v1/commands", post(command))
         .route("/api/v1/plate", get(plate))
         .with_state(Arc::new(api))
@@ -357,11 +358,40 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) -
 /// `GET /api/v1/handoffs/H-<n>` (or `/<n>`).
 async fn show(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, Problem> {
     api.client(&headers)?;
-    let Some(id) = parse_id(&id) else {
-        return Err(Problem::new(StatusCode::NOT_FOUND, format!("`{id}` is not a handoff: use its label, like H-12")));
-    };
-    let h = api.app.get(id).await?;
+    let h = api.app.get(handoff_id(&id)?).await?;
     Ok(axum::Json(api.view(&h, Utc::now())).into_response())
+}
+
+/// `GET /api/v1/handoffs/H-<n>/events`: its audit trail, oldest first: each change with when, who,
+/// through which surface, the state after it, what changed (as stored) and the log's sentence.
+async fn events(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, Problem> {
+    api.client(&headers)?;
+    let h = api.app.get(handoff_id(&id)?).await?;
+    let ctx = Ctx::new(&api.app.model, &h.seam).map_err(AppError::from)?;
+    let now = Utc::now();
+    let trail = api.app.store.events(h.id).await.map_err(|e| AppError::Internal(e.into()))?;
+    let events: Vec<Value> = trail
+        .iter()
+        .map(|e| {
+            json!({
+                "at": e.at,
+                "actor": e.actor,
+                "surface": e.surface,
+                "state": e.state,
+                "kind": e.change.kind(),
+                "change": e.change,
+                "text": baton_core::activity::line(&ctx, e, now),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "id": h.label(), "events": events })).into_response())
+}
+
+/// A handoff named in a path (`H-12` or `12`), or a `404` saying how to name one.
+fn handoff_id(given: &str) -> Result<baton_core::HandoffId, Problem> {
+    parse_id(given).ok_or_else(|| {
+        Problem::new(StatusCode::NOT_FOUND, format!("`{given}` is not a handoff: use its label, like H-12"))
+    })
 }
 
 const COMMAND_EXAMPLE: &str = r#"{"as": "deploy-bot", "command": "/ack H-3"}"#;

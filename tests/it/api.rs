@@ -114,6 +114,17 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
         assert_eq!((status, &same["title"]), (StatusCode::OK, &shown["title"]), "the rotated-in token is taken too");
         assert_eq!(shown["title"], "Acme renewal");
         assert!(shown["text"].as_str().expect("card").contains("Acme renewal"), "{shown}");
+        // Its audit trail, oldest first, as stored and in words.
+        let (status, trail) =
+            call(http.get(format!("{}/api/v1/handoffs/H-1/events", server.url)).bearer_auth(CRM)).await;
+        assert_eq!(status, StatusCode::OK);
+        let first = &trail["events"][0];
+        assert_eq!(
+            (&first["kind"], &first["actor"], &first["surface"]),
+            (&json!("created"), &json!("rita"), &json!("api"))
+        );
+        assert_eq!(first["change"]["fields"]["account"], "Acme");
+        assert!(first["text"].as_str().expect("text").starts_with("Rita Reyes (API) handed it off"), "{trail}");
         server.stop().await;
     })
     .await;
