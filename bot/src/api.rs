@@ -7,7 +7,8 @@
 //! messages. A request with an `Idempotency-Key` header acts at most once; a creation retried with
 //! its key answers with the handoff it made.
 //!
-//! - `POST /api/v1/handoffs`: hand work off (`seam`, `title`, `fields`, optional `tier`, `source`).
+//! - `POST /api/v1/handoffs`: hand work off (`seam`, `title`, `fields`, optional `tier`, `source`);
+//!   `GET`: handoffs by seam, state, owner or requester, newest first, a page at a time.
 //! - `GET /api/v1/handoffs/H-<n>`: a handoff as JSON; `…/events`: its audit trail.
 //! - `POST /api/v1/commands`: any chat command as typed (`{"as": "deploy-bot", "command": "/ack H-3"}`).
 //! - `GET /api/v1/plate?as=<person>`: what `/handoff mine` says, as JSON.
@@ -35,6 +36,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::app::{App, AppError};
+use crate::store::Listing;
 
 /// Largest request body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -90,7 +92,7 @@ impl Api {
 /// The API's routes.
 pub fn routes(api: Api) -> Router {
     Router::new()
-        .route("/api/v1/handoffs", post(create))
+        .route("/api/v1/handoffs", post(create).get(list))
         .route("/api/v1/handoffs/{id}", get(show))
         .route("/api/v1/handoffs/{id}/events", get(events))
         .route("/api/v1/commands", post(command))
@@ -385,6 +387,72 @@ async fn events(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<
         })
         .collect();
     Ok(axum::Json(json!({ "id": h.label(), "events": events })).into_response())
+}
+
+/// Most handoffs on one page of `GET /api/v1/handoffs`.
+const MOST_LISTED: i64 = 200;
+
+/// `GET /api/v1/handoffs?seam=…&state=…&owner=…&requester=…&open=true&limit=50&before=H-40`:
+/// handoffs matching every filter given, newest first; `next` is the address of the next page.
+async fn list(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, Problem> {
+    api.client(&headers)?;
+    let model = &api.app.model;
+    let bad = |message: String| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let mut filter = Listing::default();
+    let mut limit = 50;
+    for (key, value) in &query {
+        match key.as_str() {
+            "seam" if model.seams.contains_key(value) => filter.seam = Some(value.clone()),
+            "seam" => return Err(bad(format!("no seam `{value}`; seams: {}", join(model.seams.keys())))),
+            "state" if STATES.contains(&value.as_str()) => filter.state = Some(value.clone()),
+            "state" => return Err(bad(format!("no state `{value}`; states: {}", STATES.join(", ")))),
+            "owner" | "requester" if model.person(value).is_none() => {
+                return Err(bad(format!("`{key}`: nobody called `{value}` is in the operating model")));
+            }
+            "owner" => filter.owner = Some(value.clone()),
+            "requester" => filter.requester = Some(value.clone()),
+            "open" => {
+                filter.open = value.parse().map_err(|_| bad(format!("`open` is true or false, not `{value}`")))?;
+            }
+            "limit" => {
+                limit =
+                    value.parse().ok().filter(|n| (1..=MOST_LISTED).contains(n)).ok_or_else(|| {
+                        bad(format!("`limit` is a whole number from 1 to {MOST_LISTED}, not `{value}`"))
+                    })?;
+            }
+            "before" => filter.before = Some(handoff_id(value)?),
+            other => {
+                return Err(bad(format!(
+                    "unknown filter `{other}`: filter by seam, state, owner, requester or open, page with limit and before"
+                )));
+            }
+        }
+    }
+    let found = api.app.store.list(&filter, limit).await.map_err(|e| AppError::Internal(e.into()))?;
+    let now = Utc::now();
+    let next = match found.last() {
+        Some(last) if found.len() as i64 == limit => {
+            let mut rest: Vec<(&str, String)> =
+                query.iter().filter(|(k, _)| *k != "before").map(|(k, v)| (k.as_str(), v.clone())).collect();
+            rest.push(("before", last.label()));
+            Some(format!("/api/v1/handoffs?{}", serde_urlencoded::to_string(&rest).unwrap_or_default()))
+        }
+        _ => None,
+    };
+    let handoffs: Vec<Value> = found.iter().map(|h| api.view(h, now)).collect();
+    Ok(axum::Json(json!({ "handoffs": handoffs, "next": next })).into_response())
+}
+
+/// The states a handoff can be in, as the API names them.
+const STATES: [&str; 8] =
+    ["open", "accepted", "reassigned", "in_progress", "awaiting_gate", "done", "returned", "cancelled"];
+
+fn join<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// A handoff named in a path (`H-12` or `12`), or a `404` saying how to name one.

@@ -471,3 +471,61 @@ async fn a_crm_follows_the_handoffs_it_made_at_its_webhook() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
+    on_each_store(|store| async move {
+        let server = serve(store.clone()).await;
+        let app = app(store.clone());
+        let now = Utc::now();
+        for n in 1..=5 {
+            let line = ACME_LINE.replace("Acme renewal", &format!("Renewal {n}"));
+            app.handle("rita", Surface::Slack, parse(&line).expect("new"), now, None).await.expect("new");
+        }
+        rotate_certs(&app, now).await;
+        for command in ["/handoff accept H-2", "/handoff accept H-4"] {
+            app.handle("ana", Surface::Slack, parse(command).expect(command), now, None).await.expect(command);
+        }
+        app.handle("rita", Surface::Slack, parse("/handoff cancel H-5 lost").expect("cancel"), now, None)
+            .await
+            .expect("cancel");
+        let http = reqwest::Client::new();
+        let list = |query: &str| call(http.get(format!("{}/api/v1/handoffs?{query}", server.url)).bearer_auth(CRM));
+        let ids = |page: &Value| -> Vec<String> {
+            page["handoffs"]
+                .as_array()
+                .expect("handoffs")
+                .iter()
+                .map(|h| h["id"].as_str().expect("id").into())
+                .collect()
+        };
+        let (status, all) = list("").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(ids(&all), ["H-6", "H-5", "H-4", "H-3", "H-2", "H-1"]);
+        assert_eq!(ids(&list("seam=sales-to-cs&open=true").await.1), ["H-4", "H-3", "H-2", "H-1"]);
+        assert_eq!(ids(&list("owner=ana").await.1), ["H-4", "H-2"]);
+        assert_eq!(ids(&list("state=open&requester=rita").await.1), ["H-3", "H-1"]);
+        // A page at a time: `next` goes on from where the page ended.
+        let (_, first) = list("seam=sales-to-cs&limit=2").await;
+        assert_eq!(ids(&first), ["H-5", "H-4"]);
+        let next = first["next"].as_str().expect("a next page");
+        let (_, second) = call(http.get(format!("{}{next}", server.url)).bearer_auth(CRM)).await;
+        assert_eq!(ids(&second), ["H-3", "H-2"]);
+        let (_, last) =
+            call(http.get(format!("{}{}", server.url, second["next"].as_str().expect("next"))).bearer_auth(CRM)).await;
+        assert_eq!((ids(&last), &last["next"]), (vec!["H-1".to_string()], &Value::Null));
+        for (query, says) in [
+            ("seam=sales-to-moon", "no seam `sales-to-moon`; seams: eng-to-ops"),
+            ("state=stuck", "no state `stuck`; states: open, accepted"),
+            ("owner=ghost", "`owner`: nobody called `ghost`"),
+            ("limit=500", "`limit` is a whole number from 1 to 200"),
+            ("colour=blue", "unknown filter `colour`"),
+        ] {
+            let (status, body) = list(query).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+            assert!(body["error"].as_str().expect("error").contains(says), "{query}: {body}");
+        }
+        server.stop().await;
+    })
+    .await;
+}

@@ -94,6 +94,23 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
+/// What [`Store::list`] keeps: each given field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The seam.
+    pub seam: Option<String>,
+    /// The state (`open`, `in_progress`, `awaiting_gate`, …).
+    pub state: Option<String>,
+    /// The owner.
+    pub owner: Option<String>,
+    /// The requester.
+    pub requester: Option<String>,
+    /// Only those not done or cancelled.
+    pub open: bool,
+    /// Only those numbered below this (the next page).
+    pub before: Option<HandoffId>,
+}
+
 /// How long a pooled connection may sit idle before it is checked when next taken.
 const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -384,6 +401,35 @@ impl Store {
             Some(person),
         )
         .await
+    }
+
+    /// Handoffs matching `filter`, newest first, at most `limit`, numbered below `before` when given
+    /// (the API's listing; each filter reads through an index or the primary key).
+    pub async fn list(&self, filter: &Listing, limit: i64) -> Result<Vec<Handoff>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("seam", &filter.seam),
+            ("state", &filter.state),
+            ("owner", &filter.owner),
+            ("requester", &filter.requester),
+        ] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                clauses.push(format!("{column} = ${}", binds.len()));
+            }
+        }
+        if filter.open {
+            clauses.push(format!("state IN {UNCLOSED}"));
+        }
+        if let Some(before) = filter.before {
+            clauses.push(format!("id < {}", before as i64));
+        }
+        let wher = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let sql = format!("SELECT doc FROM handoffs {wher} ORDER BY id DESC LIMIT {}", limit.max(1));
+        let q = binds.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, b| q.bind(b.clone()));
+        let rows: Vec<AnyRow> = q.fetch_all(&self.pool).await?;
+        rows.iter().map(decode_doc).collect()
     }
 
     /// Open handoffs `person` watches (`/handoff watch`).
