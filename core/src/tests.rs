@@ -1655,3 +1655,26 @@ fn a_seam_without_warn_gives_no_heads_up() {
     assert_eq!(w.at("2026-11-30T12:59:00-05:00").check(), Vec::<&str>::new());
     assert_eq!(w.at("2026-11-30T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
 }
+
+#[test]
+fn a_plate_lists_the_most_urgent_first() {
+    use crate::plate::{Loaded, build};
+    let none = Away::default();
+    // Ana owns three: H-1 accepted first (its update is due first), H-2 stalled (unaccepted, then
+    // taken late: its stall is oldest), H-3 returned (no clock runs).
+    let mut one = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    one.run("ana", "/handoff accept H-1");
+    let mut two = World::new("2026-11-30T09:00:00-05:00", "rita", &ACME.replace("Acme", "Beta"));
+    two.h.id = 2;
+    two.at("2026-11-30T13:00:00-05:00").check();
+    let mut three = World::new("2026-11-30T09:00:00-05:00", "rita", &ACME.replace("Acme", "Gamma"));
+    three.h.id = 3;
+    three.run("ana", "/handoff accept H-3");
+    three.run("ana", "/handoff return H-3 no contract attached");
+    let own = [one.h.clone(), two.h.clone(), three.h.clone()];
+    let now = t("2026-11-30T14:00:00-05:00");
+    let plate =
+        build(&one.model, "rita", &Loaded { own: &own, waiting: &[], led: &[], watched: &[], away: &none }, now);
+    let order: Vec<u64> = plate.sections[0].items.iter().map(|i| i.id).collect();
+    assert_eq!(order, [2, 1, 3], "stalled, then by deadline, then returned: {}", plate.text());
+}
