@@ -89,7 +89,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     };
 
     let mut own: Vec<&Handoff> = loaded.own.iter().collect();
-    own.sort_by_key(|h| urgency(model, h));
+    own.sort_by_key(|h| crate::stall::urgency(model, h));
     let yours = own.into_iter().map(|h| {
         let role = if h.owner.as_deref() == Some(actor) { "you are owner" } else { "you are requester" };
         // Returned work has no clock running: say whose move it is.
@@ -104,7 +104,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
 
     let mut others: Vec<&Handoff> =
         loaded.waiting.iter().filter(|h| !loaded.own.iter().any(|o| o.id == h.id)).collect();
-    others.sort_by_key(|h| urgency(model, h));
+    others.sort_by_key(|h| crate::stall::urgency(model, h));
     let waiting = |kind: Waiting| others.iter().copied().filter(move |h| waiting_on(model, h, actor) == Some(kind));
     let queue = waiting(Waiting::Acceptance).map(|h| {
         let team = model.seams.get(&h.seam).and_then(|s| model.functions.get(&s.to));
@@ -124,7 +124,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     let mut led: Vec<(&Handoff, Ctx<'_>)> = (loaded.led.iter())
         .filter_map(|h| Some((h, Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to, actor, away, now))?)))
         .collect();
-    led.sort_by_key(|(h, _)| urgency(model, h));
+    led.sort_by_key(|(h, _)| crate::stall::urgency(model, h));
     let left = led.iter().filter_map(|(h, _)| {
         let owner = h.owner.as_deref().filter(|o| *o != actor && away.is_away(o, now))?;
         let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
@@ -157,19 +157,6 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     });
     section("You watch (`/handoff unwatch H-<n>` to stop):", watched.collect());
     Plate { notes, sections }
-}
-
-/// The order of a plate's sections, most urgent first: stalled (longest first), then by the next
-/// deadline (soonest first), then those with no clock running (returned work), by number.
-fn urgency(model: &OperatingModel, h: &Handoff) -> (u8, i64, HandoffId) {
-    if let Some(stall) = &h.stall {
-        return (0, stall.opened_at.timestamp_millis(), h.id);
-    }
-    let next = Ctx::new(model, &h.seam).ok().and_then(|ctx| crate::stall::next_breach(&ctx, h));
-    match next {
-        Some((_, at)) => (1, at.timestamp_millis(), h.id),
-        None => (2, 0, h.id),
-    }
 }
 
 impl Plate {

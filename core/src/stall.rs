@@ -79,6 +79,19 @@ fn heads_up(ctx: &Ctx<'_>, h: &Handoff) -> Option<(StallKind, DateTime<Utc>, Dat
     Some((kind, due, at)).filter(|_| h.warned != Some(due))
 }
 
+/// A sort key putting the most urgent first: stalled (longest first), then by the next deadline
+/// (soonest first), then those with no clock running (returned work), by number. Plates and
+/// boards list in this order, so that what is cut from a long list is what can wait.
+pub fn urgency(model: &OperatingModel, h: &Handoff) -> (u8, i64, HandoffId) {
+    if let Some(stall) = &h.stall {
+        return (0, stall.opened_at.timestamp_millis(), h.id);
+    }
+    match Ctx::new(model, &h.seam).ok().and_then(|ctx| next_breach(&ctx, h)) {
+        Some((_, at)) => (1, at.timestamp_millis(), h.id),
+        None => (2, 0, h.id),
+    }
+}
+
 /// When ladder step `step` of the open episode is due.
 fn step_due(ctx: &Ctx<'_>, h: &Handoff, stall: &Stall, step: usize) -> Option<DateTime<Utc>> {
     let (clock, target) = measure(ctx, h, stall.kind);

@@ -148,8 +148,13 @@ pub fn board(
             out.push(format!("… and {more} more"));
         }
     };
+    // Most urgent first in each list, so that what a long one cuts is what can wait.
+    let (mut received, mut sent): (Vec<&Handoff>, Vec<&Handoff>) = (received.iter().collect(), sent.iter().collect());
+    received.sort_by_key(|h| crate::stall::urgency(model, h));
+    sent.sort_by_key(|h| crate::stall::urgency(model, h));
     for (i, (title, hint)) in STAGES.iter().enumerate() {
-        section(title, hint, received.iter().filter(|h| stage(h.state) == Some(i)).map(|h| line(h, from(h))).collect());
+        let lines = received.iter().filter(|h| stage(h.state) == Some(i)).map(|h| line(h, from(h))).collect();
+        section(title, hint, lines);
     }
     section(&format!("Sent by {}, still open", f.name), "", sent.iter().map(|h| line(h, to(h))).collect());
     out.join("\n")

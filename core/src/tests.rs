@@ -1058,6 +1058,14 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
         "{text}"
     );
     assert!(text.ends_with("\n… and 5 more"), "{text}");
+    // What is cut is what can wait: a stalled one, however late its number, is listed first.
+    let mut stalled = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    stalled.at("2026-11-30T13:00:00-05:00").check();
+    let mut many = many;
+    many.push(Handoff { id: 31, ..stalled.h.clone() });
+    let text = board(&model, cs, &many, &[], &Away::default(), now);
+    let first = text.lines().find(|l| l.starts_with("• ")).unwrap_or_default();
+    assert!(first.starts_with("• H-31 "), "{text}");
 }
 
 #[test]
