@@ -17,8 +17,9 @@
 //! be read, 401 no or a wrong token, 403 not allowed, 404 no such handoff, 409 not in a state for
 //! it (or already handled), 422 the command or its fields are wrong.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -48,6 +49,7 @@ const MAX_KEY: usize = 200;
 pub struct Api {
     app: App,
     clients: Vec<Client>,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,7 +87,7 @@ impl Api {
                 clients.push(Client { config: config.clone(), tokens: given.into_iter().map(digest).collect() });
             }
         }
-        Api { app, clients }
+        Api { app, clients, buckets: Arc::default() }
     }
 }
 
@@ -106,11 +108,11 @@ fn digest(s: &str) -> [u8; 32] {
 
 /// A refusal: a status and a sentence saying what was wrong and what to do.
 #[derive(Debug)]
-struct Problem(StatusCode, String);
+struct Problem(StatusCode, String, Option<u64>);
 
 impl Problem {
     fn new(status: StatusCode, message: impl Into<String>) -> Problem {
-        Problem(status, message.into())
+        Problem(status, message.into(), None)
     }
 }
 
@@ -120,7 +122,40 @@ impl IntoResponse for Problem {
         if self.0 == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = self.2 {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
+    }
+}
+
+/// Requests a client may make at once, and per second after that, in each replica: a runaway
+/// integration is slowed before it floods the receiving channels.
+const BURST: f64 = 40.0;
+const PER_SECOND: f64 = 20.0;
+
+/// A client's token bucket.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(at: Instant) -> Bucket {
+        Bucket { tokens: BURST, at }
+    }
+
+    /// Takes one request at `now`, or says how long until one may be taken.
+    fn take(&mut self, now: Instant) -> Result<(), StdDuration> {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * PER_SECOND;
+        self.tokens = (self.tokens + refill).min(BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        Err(StdDuration::from_secs_f64((1.0 - self.tokens) / PER_SECOND))
     }
 }
 
@@ -186,12 +221,26 @@ impl Api {
             ));
         };
         let given = digest(given);
-        self.clients.iter().find(|c| c.tokens.contains(&given)).ok_or_else(|| {
+        let client = self.clients.iter().find(|c| c.tokens.contains(&given)).ok_or_else(|| {
             Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "that token is no API client's: check the client's `token_env` variable",
             )
-        })
+        })?;
+        let now = Instant::now();
+        let taken = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            buckets.entry(client.config.name.clone()).or_insert_with(|| Bucket::full(now)).take(now)
+        };
+        if let Err(wait) = taken {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let message = format!(
+                "client `{}` sent more than {BURST} requests at once or {PER_SECOND} a second: try again in {secs}s",
+                client.config.name
+            );
+            return Err(Problem(StatusCode::TOO_MANY_REQUESTS, message, Some(secs)));
+        }
+        Ok(client)
     }
 
     /// Whom the request acts for: `asked`, which the client must be allowed to act as, or the one
@@ -510,4 +559,28 @@ async fn plate(
     let plate = api.app.plate(&actor, now).await?;
     Ok(axum::Json(json!({ "as": actor, "text": plate.text(), "notes": plate.notes, "sections": plate.sections }))
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_may_burst_then_goes_at_the_steady_rate() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::full(t0);
+        for _ in 0..BURST as usize {
+            assert!(bucket.take(t0).is_ok());
+        }
+        let wait = bucket.take(t0).expect_err("the burst is spent");
+        assert!((wait.as_secs_f64() - 1.0 / PER_SECOND).abs() < 1e-9, "{wait:?}");
+        // Half a second later, half a second's worth.
+        let later = t0 + StdDuration::from_millis(500);
+        let taken = (0..100).take_while(|_| bucket.take(later).is_ok()).count();
+        assert_eq!(taken, (PER_SECOND / 2.0) as usize);
+        // Idle long enough, it is full again, and no fuller.
+        let rested = later + StdDuration::from_secs(60);
+        let taken = (0..1000).take_while(|_| bucket.take(rested).is_ok()).count();
+        assert_eq!(taken, BURST as usize);
+    }
 }

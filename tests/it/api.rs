@@ -272,6 +272,22 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
             StatusCode::FORBIDDEN,
             "deploy-bot",
         );
+        // A runaway client is slowed, with when to try again; another is not.
+        let mut limited = None;
+        for _ in 0..60 {
+            let resp = http.get(url("/api/v1/plate")).bearer_auth(AGENT).send().await.expect("send");
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+                limited = Some(resp);
+                break;
+            }
+        }
+        let limited = limited.expect("a flood of requests is refused at some point");
+        let after: u64 = limited.headers()["retry-after"].to_str().expect("header").parse().expect("seconds");
+        assert!(after >= 1);
+        let body: Value = limited.json().await.expect("json");
+        assert!(body["error"].as_str().expect("error").contains("client `deploy-agent` sent more than"), "{body}");
+        let (status, _) = call(http.get(url("/api/v1/handoffs")).bearer_auth(CRM)).await;
+        assert_eq!(status, StatusCode::OK);
         assert!(store.load(1).await.expect("load").is_none(), "nothing was handed off");
         // A refused creation leaves its key unused: fixed, the same request goes through.
         let (status, fixed) = call(new(CRM, acme()).header("idempotency-key", "deal-77")).await;
