@@ -15,7 +15,8 @@
 //!
 //! Every refusal is JSON, `{"error": "…"}`, with a status saying what kind: 400 the request cannot
 //! be read, 401 no or a wrong token, 403 not allowed, 404 no such handoff, 409 not in a state for
-//! it (or already handled), 422 the command or its fields are wrong.
+//! it (or already handled), 422 the command or its fields are wrong, 429 too many requests from
+//! one client (a token bucket per client and replica; `Retry-After` says when).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
