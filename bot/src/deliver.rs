@@ -230,9 +230,12 @@ impl Outbound {
                     (None, None) if let Some(client) = self.hooks.client_for(model, p) => {
                         self.hooks.send(client, Some(p), intent, nonce, existing, now).await.map(Sent::plain)
                     }
+                    (None, None) => Err(SendError::Permanent(format!(
+                        "{} has no Slack or Discord account, and no API client with a webhook acts for them",
+                        person.name
+                    ))),
                     _ => Err(SendError::Permanent(format!(
-                        "{} has no account on a configured platform (Slack or Discord) and no API client \
-                         with a webhook acts for them",
+                        "{} is on a platform Baton is not configured for (its bot token is not set)",
                         person.name
                     ))),
                 }
