@@ -465,6 +465,16 @@ async fn a_crm_follows_the_handoffs_it_made_at_its_webhook() {
         );
         assert!(sent.iter().all(|s| s["handoff"] == "H-1"), "{sent:?}");
         assert!(calls.iter().all(|(headers, body, _)| signed_by(CRM, headers, body)));
+        // Rita is on Slack, which this deliverer does not reach: said so, not that nobody acts for her.
+        let why: Option<String> =
+            sqlx::query_scalar("SELECT last_error FROM outbox WHERE recipient = 'person:rita' ORDER BY id LIMIT 1")
+                .fetch_one(store.pool())
+                .await
+                .expect("Rita's message");
+        assert_eq!(
+            why.as_deref(),
+            Some("Rita Reyes is on a platform Baton is not configured for (its bot token is not set)")
+        );
 
         // Without its webhook set, what the CRM misses is logged, not put to the lead.
         let update = parse("/handoff update H-1 kickoff booked").expect("update");
