@@ -92,8 +92,21 @@ fn str_of(y: &Yaml) -> String {
 
 #[test]
 fn deployment_files_parse_and_name_only_variables_and_ports_the_binary_uses() {
+    // Fixed names, and those the shipped model names for its API clients and webhook reviewers.
+    let model = crate::support::model();
+    let named: Vec<String> = (model.api.values())
+        .flat_map(|c| [Some(c.token_env.clone()), c.webhook_env.clone()])
+        .chain(model.reviewers.values().map(|r| match &r.kind {
+            baton_core::model::ReviewerKind::Webhook { url_env, .. } => Some(url_env.clone()),
+            _ => None,
+        }))
+        .flatten()
+        .collect();
     let known = |name: &str, file: &str| {
-        assert!(settings::ALL.contains(&name), "{file} sets `{name}`, which baton does not read")
+        assert!(
+            settings::ALL.contains(&name) || named.iter().any(|n| n == name),
+            "{file} sets `{name}`, which baton does not read"
+        )
     };
     let port = settings::DEFAULT_LISTEN.rsplit(':').next().expect("port").to_string();
     // Kubernetes: every document parses; env names, Secret keys and the container port.
