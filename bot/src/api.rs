@@ -474,7 +474,11 @@ async fn list(
                         bad(format!("`limit` is a whole number from 1 to {MOST_LISTED}, not `{value}`"))
                     })?;
             }
-            "before" => filter.before = Some(handoff_id(value)?),
+            "before" => {
+                let id =
+                    parse_id(value).ok_or_else(|| bad(format!("`before` is a handoff like H-40, not `{value}`")))?;
+                filter.before = Some(id);
+            }
             other => {
                 return Err(bad(format!(
                     "unknown filter `{other}`: filter by seam, state, owner, requester or open, page with limit and before"

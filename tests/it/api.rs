@@ -546,6 +546,7 @@ async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
             ("owner=ghost", "`owner`: nobody called `ghost`"),
             ("limit=500", "`limit` is a whole number from 1 to 200"),
             ("colour=blue", "unknown filter `colour`"),
+            ("before=soon", "`before` is a handoff like H-40, not `soon`"),
         ] {
             let (status, body) = list(query).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
