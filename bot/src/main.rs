@@ -86,6 +86,11 @@ enum Cmd {
         #[command(subcommand)]
         which: DiscordCmd,
     },
+    /// HTTP API set-up.
+    Api {
+        #[command(subcommand)]
+        which: ApiCmd,
+    },
     /// Run the bot: HTTP endpoints, the stall scheduler and the delivery worker.
     Serve {
         /// Address to bind (port 0 picks a free one and logs it).
@@ -108,6 +113,16 @@ enum DiscordCmd {
         /// Guild (server) id; without it the commands are global.
         #[arg(long)]
         guild: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiCmd {
+    /// Send an API client's webhook a signed test delivery (as Baton signs every delivery), to
+    /// check that its receiver verifies it and answers 2xx.
+    Ping {
+        /// The client, as named in `[api.<name>]`.
+        client: String,
     },
 }
 
@@ -279,6 +294,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 guild.map_or("globally (may take up to an hour to appear)".to_string(), |g| format!("in guild {g}"));
             println!("registered {n} commands {scope}");
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Api { which: ApiCmd::Ping { client } } => {
+            let model = load_model()?;
+            let Some(config) = model.api.get(&client) else {
+                let known: Vec<&str> = model.api.keys().map(String::as_str).collect();
+                anyhow::bail!("no API client `{client}` in the operating model; clients: {}", known.join(", "));
+            };
+            let Some(url_env) = &config.webhook_env else {
+                anyhow::bail!(
+                    "API client `{client}` has no webhook: add `webhook_env = \"<VARIABLE>\"` to [api.{client}]"
+                );
+            };
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let hooks = baton::webhook::Hooks::new(&model, var);
+            if !hooks.has(&client) {
+                anyhow::bail!(
+                    "{url_env} (the webhook's URL) and {} (its signing token) must both be set",
+                    config.token_env
+                );
+            }
+            let text = format!("A test delivery from `baton api ping {client}`: your receiver verified its signature.");
+            let intent = baton_core::Intent::message(
+                baton_core::Recipient::Client(client.clone()),
+                baton_core::IntentKind::Notice,
+                text,
+            );
+            let now = chrono::Utc::now();
+            match hooks.send(&client, None, &intent, 0, None, now).await {
+                Ok(_) => {
+                    println!("{client}'s webhook took the test delivery (signed, X-Baton-Delivery: 0)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{client}'s webhook did not take the test delivery: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Cmd::Bench { which: BenchCmd::Serve { admin_url, rate, concurrency, duration, repeats } } => {
             let plan = baton::bench_serve::Plan { admin_url, rate, concurrency, duration, repeats };

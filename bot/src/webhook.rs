@@ -57,6 +57,11 @@ impl Hooks {
         Hooks { hooks, http: reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default() }
     }
 
+    /// Whether `client`'s webhook is set (its URL and token).
+    pub fn has(&self, client: &str) -> bool {
+        self.hooks.contains_key(client)
+    }
+
     /// The client whose webhook receives `person`'s messages: the first (by name) that acts for
     /// them and has one.
     pub fn client_for<'m>(&self, model: &'m OperatingModel, person: &str) -> Option<&'m str> {

@@ -556,3 +556,41 @@ async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
     })
     .await;
 }
+
+/// `baton api ping <client>` with `env`: success, standard output and error.
+async fn ping(client: &str, env: Vec<(&'static str, String)>) -> (bool, String, String) {
+    let client = client.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["api", "ping", &client])
+            .current_dir(crate::support::repo())
+            .env_remove("BATON_CONFIG")
+            .envs(env)
+            .output()
+            .expect("run baton");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baton_api_ping_sends_a_signed_test_delivery_and_says_how_it_went() {
+    let hook = Webhook::start(vec![200, 401]).await;
+    let env = || vec![("BATON_API_TOKEN_CRM", CRM.to_string()), ("BATON_WEBHOOK_CRM", hook.url.clone())];
+    let (ok, stdout, stderr) = ping("crm", env()).await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("crm's webhook took the test delivery"), "{stdout}");
+    let calls = hook.calls();
+    assert!(signed_by(CRM, &calls[0].0, &calls[0].1), "signed as every delivery is");
+    assert!(calls[0].1.contains("baton api ping crm"), "{}", calls[0].1);
+    // A receiver that refuses it: said so, and the command fails.
+    let (ok, _, stderr) = ping("crm", env()).await;
+    assert!(!ok);
+    assert!(stderr.contains("answered 401 Unauthorized"), "{stderr}");
+    // What is missing is named.
+    let (ok, _, stderr) = ping("crm", vec![]).await;
+    assert!(!ok && stderr.contains("BATON_WEBHOOK_CRM (the webhook's URL) and BATON_API_TOKEN_CRM"), "{stderr}");
+    let (ok, _, stderr) = ping("erp", vec![]).await;
+    assert!(!ok && stderr.contains("no API client `erp` in the operating model; clients: crm, deploy-agent"), "{stderr}");
+}
