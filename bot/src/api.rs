@@ -429,6 +429,7 @@ async fn events(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<
                 "at": e.at,
                 "actor": e.actor,
                 "surface": e.surface,
+                "via": e.via,
                 "state": e.state,
                 "kind": e.change.kind(),
                 "change": e.change,
@@ -544,7 +545,7 @@ async fn command(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) 
     }
     let target = command.target();
     tracing::info!(client = client.config.name, actor, "API: {}", b.command.trim());
-    let reply = api.app.handle(&actor, Surface::Api, command, now, key.as_deref()).await?;
+    let reply = api.app.handle_through(&client.config.name, &actor, command, now, key.as_deref()).await?;
     let handoff = match target {
         Some(id) => Some(api.view(&api.app.get(id).await?, now)),
         None => None,

@@ -117,6 +117,32 @@ impl App {
         key: Option<&str>,
         place: Option<Recipient>,
     ) -> Result<String, AppError> {
+        self.handle_full(actor, surface, command, now, key, place, None).await
+    }
+
+    /// [`App::handle`] for a command sent through the API by `client` (named in the audit trail).
+    pub async fn handle_through(
+        &self,
+        client: &str,
+        actor: &str,
+        command: Command,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<String, AppError> {
+        self.handle_full(actor, Surface::Api, command, now, key, None, Some(client)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn handle_full(
+        &self,
+        actor: &str,
+        surface: Surface,
+        command: Command,
+        now: DateTime<Utc>,
+        key: Option<&str>,
+        place: Option<Recipient>,
+        via: Option<&str>,
+    ) -> Result<String, AppError> {
         if self.model.person(actor).is_none() {
             return Err(Rejection::UnknownActor.into());
         }
@@ -150,7 +176,7 @@ impl App {
             Command::Stalls(q) => self.stalls(actor, &q, now, key, place).await,
             Command::New { seam, title, fields } => {
                 let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
-                Ok(self.create(new, actor, surface, now, key, None).await?.reply)
+                Ok(self.create(new, actor, surface, now, key, via).await?.reply)
             }
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
@@ -160,7 +186,7 @@ impl App {
                 let decided = self
                     .apply(id, key, |h| {
                         baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
-                            .map(|d| tell_through_api(&self.model, actor, surface, now, d))
+                            .map(|d| through_api(&self.model, actor, surface, via, now, d))
                     })
                     .await;
                 let d = match (decided, key) {
@@ -207,8 +233,8 @@ impl App {
         let (actor, via) = (actor.to_string(), via.map(str::to_string));
         let build = move |id| {
             let mut d = admitted.number(&model, id).ok()?;
-            d.handoff.via = via;
-            Some(tell_through_api(&model, &actor, surface, now, d))
+            d.handoff.via = via.clone();
+            Some(through_api(&model, &actor, surface, via.as_deref(), now, d))
         };
         let d = self.store.create(key, remember, now, build).await?;
         self.wake.after_command();
@@ -512,16 +538,24 @@ impl App {
     }
 }
 
-/// A change made through the API in a person's name is told to them too (they did not see the
-/// reply), in the same transaction; an agent, which made the call itself, is not.
-fn tell_through_api(
+/// A change made through the API names its client (`via`) in its events, and is told to the
+/// person it was made for (they did not see the reply), in the same transaction; an agent, which
+/// made the call itself, is not told.
+fn through_api(
     model: &OperatingModel,
     actor: &str,
     surface: Surface,
+    via: Option<&str>,
     now: DateTime<Utc>,
     mut d: Decision,
 ) -> Decision {
-    if surface == Surface::Api && model.person(actor).is_some_and(|p| !p.is_agent()) {
+    if surface != Surface::Api {
+        return d;
+    }
+    for e in d.events.iter_mut().filter(|e| e.surface == Surface::Api) {
+        e.via = via.map(str::to_string);
+    }
+    if model.person(actor).is_some_and(|p| !p.is_agent()) {
         let text = format!("Done in your name through Baton's API: {}", d.reply);
         d.intents.push(Intent {
             handoff: Some(d.handoff.id),

@@ -88,10 +88,11 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
 
 /// One event as a sentence: `Ana Alves (Slack) accepted it`.
 pub fn line(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
-    let who = match (e.actor.as_str(), e.surface) {
-        (BATON, _) => "Baton".to_string(),
-        (actor, Surface::Baton) => ctx.name(actor).to_string(),
-        (actor, surface) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
+    let who = match (e.actor.as_str(), e.surface, &e.via) {
+        (BATON, _, _) => "Baton".to_string(),
+        (actor, Surface::Baton, _) => ctx.name(actor).to_string(),
+        (actor, surface, Some(client)) => format!("{} ({}: {client})", ctx.name(actor), surface_name(surface)),
+        (actor, surface, None) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
     };
     format!("{who} {}", what(ctx, e, now))
 }

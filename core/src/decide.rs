@@ -270,6 +270,7 @@ impl<'a> Draft<'a> {
             surface: self.surface,
             state: self.h.state,
             change,
+            via: None,
         });
     }
 

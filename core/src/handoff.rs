@@ -321,6 +321,9 @@ pub struct Event {
     pub state: State,
     /// What changed.
     pub change: Change,
+    /// The API client it came through, for a change made through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// What an event changed.

@@ -124,7 +124,8 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
             (&json!("created"), &json!("rita"), &json!("api"))
         );
         assert_eq!(first["change"]["fields"]["account"], "Acme");
-        assert!(first["text"].as_str().expect("text").starts_with("Rita Reyes (API) handed it off"), "{trail}");
+        assert_eq!(first["via"], "crm", "which client, for the audit trail");
+        assert!(first["text"].as_str().expect("text").starts_with("Rita Reyes (API: crm) handed it off"), "{trail}");
         server.stop().await;
     })
     .await;
@@ -181,7 +182,7 @@ async fn an_agent_works_the_handoff_it_owns_through_commands() {
         assert_eq!(echoed, 0, "an agent made the calls itself: nothing to tell it");
         let (status, log) = run("/handoff log H-1", None).await;
         assert_eq!(status, StatusCode::OK);
-        assert!(log["reply"].as_str().expect("log").contains("Deploy Agent (API)"), "{log}");
+        assert!(log["reply"].as_str().expect("log").contains("Deploy Agent (API: deploy-agent)"), "{log}");
         server.stop().await;
     })
     .await;
@@ -592,5 +593,8 @@ async fn baton_api_ping_sends_a_signed_test_delivery_and_says_how_it_went() {
     let (ok, _, stderr) = ping("crm", vec![]).await;
     assert!(!ok && stderr.contains("BATON_WEBHOOK_CRM (the webhook's URL) and BATON_API_TOKEN_CRM"), "{stderr}");
     let (ok, _, stderr) = ping("erp", vec![]).await;
-    assert!(!ok && stderr.contains("no API client `erp` in the operating model; clients: crm, deploy-agent"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("no API client `erp` in the operating model; clients: crm, deploy-agent"),
+        "{stderr}"
+    );
 }

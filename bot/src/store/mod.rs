@@ -489,11 +489,12 @@ impl Store {
 
     /// A handoff's audit trail, oldest first.
     pub async fn events(&self, id: HandoffId) -> Result<Vec<Event>, StoreError> {
-        let rows =
-            sqlx::query("SELECT at_ms, actor, surface, state, change FROM events WHERE handoff_id = $1 ORDER BY id")
-                .bind(id as i64)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT at_ms, actor, surface, state, change, via FROM events WHERE handoff_id = $1 ORDER BY id",
+        )
+        .bind(id as i64)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let decode = |e: serde_json::Error| StoreError::Db(sqlx::Error::Decode(Box::new(e)));
@@ -506,6 +507,7 @@ impl Store {
                     surface: serde_json::from_value(serde_json::Value::String(surface)).map_err(decode)?,
                     state: serde_json::from_value(serde_json::Value::String(state)).map_err(decode)?,
                     change: serde_json::from_str(&change).map_err(decode)?,
+                    via: r.try_get("via")?,
                 })
             })
             .collect()

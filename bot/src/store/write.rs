@@ -189,8 +189,8 @@ pub(crate) async fn write_decisions(
         },
     );
     let events = Rows::new(
-        "INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change) VALUES {rows}",
-        7,
+        "INSERT INTO events (handoff_id, at_ms, actor, surface, kind, state, change, via) VALUES {rows}",
+        8,
         &events,
         |q, (id, e, change)| {
             q.bind(*id)
@@ -200,6 +200,7 @@ pub(crate) async fn write_decisions(
                 .bind(e.change.kind())
                 .bind(e.state.name())
                 .bind(change.as_str())
+                .bind(e.via.as_deref())
         },
     );
     insert(tx, backend, &[handoffs, events, outbox::insert(&messages)]).await?;
