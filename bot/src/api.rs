@@ -381,10 +381,10 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, bytes: Bytes) -
             fields.push((name.to_string(), value));
         }
     }
-    let command = Command::New { seam: b.seam, title: b.title, fields };
-    command.check_text().map_err(|r| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()))?;
-    let Command::New { seam, title, fields } = &command else { unreachable!("built above") };
-    let new = NewHandoff { seam, title, fields };
+    let (seam, title) = (b.seam, b.title);
+    let typed = Command::New { seam: seam.clone(), title: title.clone(), fields: fields.clone() };
+    typed.check_text().map_err(|r| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()))?;
+    let new = NewHandoff { seam: &seam, title: &title, fields: &fields };
     tracing::info!(client = client.config.name, actor, "API: new handoff on {seam}");
     match api.app.create(new, &actor, Surface::Api, now, key.as_deref(), Some(&client.config.name)).await {
         Ok(d) => {

@@ -243,6 +243,11 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
             "sales-to-moon",
         );
         expect(
+            call(new(CRM, with(&|b| b["title"] = json!("Acme\u{0}renewal")))).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invisible control character",
+        );
+        expect(
             call(new(CRM, with(&|b| b["colour"] = json!("blue")))).await,
             StatusCode::BAD_REQUEST,
             "unknown field `colour`",
