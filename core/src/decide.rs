@@ -1005,9 +1005,17 @@ pub fn decide_covering(
                     told.push(ctx.name(who));
                 }
             }
+            // Its watchers (but the commenter and the owner) hear it too, from `tell_watchers`.
+            let watching = h.watchers.iter().filter(|w| *w != actor && Some(*w) != h.owner.as_ref()).count();
+            match watching {
+                0 => {}
+                1 => told.push("its watcher"),
+                _ => told.push("its watchers"),
+            }
             match told.as_slice() {
-                [] => format!("Comment recorded on {label}; its watchers are told."),
-                names => format!("Comment recorded on {label}; told {} (and its watchers).", names.join(" and ")),
+                [] => format!("Comment recorded on {label}."),
+                [one] => format!("Comment recorded on {label}; told {one}."),
+                [rest @ .., last] => format!("Comment recorded on {label}; told {} and {last}.", rest.join(", ")),
             }
         }
         Command::Watch { on, .. } => {

@@ -1552,12 +1552,12 @@ fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     // Nobody owns it yet: the receiving lead, accountable for the queue, hears it.
     let d = w.run("rita", "/handoff comment H-1 renewal date is firm").clone();
-    assert_eq!(d.reply, "Comment recorded on H-1; told Carla Costa (and its watchers).");
+    assert_eq!(d.reply, "Comment recorded on H-1; told Carla Costa.");
     w.run("ana", "/handoff accept H-1");
     w.run("vic", "/handoff watch H-1");
     let before = w.h.clone();
     let d = w.at("2026-11-30T10:00:00-05:00").run("rita", "/handoff comment H-1 the customer prefers Tuesdays").clone();
-    assert_eq!(d.reply, "Comment recorded on H-1; told Ana Alves (and its watchers).");
+    assert_eq!(d.reply, "Comment recorded on H-1; told Ana Alves and its watcher.");
     let said: Vec<(String, &str)> = d.intents.iter().map(|i| (format!("{:?}", i.to), i.text.as_str())).collect();
     assert_eq!(said.len(), 2, "{said:?}");
     assert_eq!(
@@ -1574,7 +1574,7 @@ fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
     );
     // The owner commenting tells the requester.
     let d = w.run("ana", "/handoff comment H-1 booked for Tuesday").clone();
-    assert_eq!(d.reply, "Comment recorded on H-1; told Rita Reyes (and its watchers).");
+    assert_eq!(d.reply, "Comment recorded on H-1; told Rita Reyes and its watcher.");
     assert!(parse("/handoff comment H-1    ").expect_err("typed empty").message.contains("say what you want to tell"));
     let blank = Command::Comment { id: 1, text: "  ".into() };
     let err = decide(&w.model, &w.h, &blank, "rita", Surface::Discord, w.now).expect_err("a blank form field");

@@ -370,7 +370,7 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let comment =
         json!([{"type": 1, "name": "comment", "options": [{"type": 3, "name": "handoff", "value": "H-1"}, text]}]);
     let (_, said) = bot.signed(&command("i8e", ELI_NEW_DISCORD, "handoff", comment)).await;
-    assert_eq!(said["data"]["content"], "Comment recorded on H-1; told Mia Moreau (and its watchers).", "{said}");
+    assert_eq!(said["data"]["content"], "Comment recorded on H-1; told Mia Moreau.", "{said}");
     let (_, snooze) = bot.signed(&click("i9", ELI_NEW_DISCORD, msg, "snooze:H-1")).await;
     assert_eq!(snooze["type"], 9, "Snooze asks how long and why in a modal: {snooze}");
     bot.running.stop().await;
