@@ -12,6 +12,8 @@
 //! - `GET /api/v1/handoffs/H-<n>`: a handoff as JSON; `…/events`: its audit trail.
 //! - `POST /api/v1/commands`: any chat command as typed (`{"as": "deploy-bot", "command": "/ack H-3"}`).
 //! - `GET /api/v1/plate?as=<person>`: what `/handoff mine` says, as JSON.
+//! - `GET /api/v1/stalls?as=<person>&view=health&seam=…&window=…`: stall history (`/stalls`) as
+//!   JSON, seen as that person may see it.
 //!
 //! Every refusal is JSON, `{"error": "…"}`, with a status saying what kind: 400 the request cannot
 //! be read, 401 no or a wrong token, 403 not allowed, 404 no such handoff, 409 not in a state for
@@ -100,6 +102,7 @@ pub fn routes(api: Api) -> Router {
         .route("/api/v1/handoffs/{id}/events", get(events))
         .route("/api/v1/commands", post(command))
         .route("/api/v1/plate", get(plate))
+        .route("/api/v1/stalls", get(stalls))
         .with_state(Arc::new(api))
 }
 
@@ -438,6 +441,41 @@ async fn events(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<
         })
         .collect();
     Ok(axum::Json(json!({ "id": h.label(), "events": events })).into_response())
+}
+
+/// `GET /api/v1/stalls?as=<person>&view=summary|health&<filter>=…`: the stall history report or the
+/// health report as JSON (as `baton report --format json` gives them), over what `as` may see.
+async fn stalls(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, Problem> {
+    let now = Utc::now();
+    let client = api.client(&headers)?;
+    let actor = api.actor(client, query.get("as").map(String::as_str))?;
+    let words: Vec<String> = (query.iter())
+        .filter(|(k, _)| *k != "as")
+        .map(|(k, v)| if k == "view" { v.clone() } else { format!("{k}={v}") })
+        .collect();
+    let bad = |message: String| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let q = baton_core::history::parse_query(&words).map_err(|e| bad(e.to_string()))?;
+    let (store, model, viewer) = (&api.app.store, &api.app.model, baton_core::history::Viewer::Person(&actor));
+    let answer = match q.view {
+        baton_core::history::View::Summary => {
+            serde_json::to_value(crate::report::summary(store, model, viewer, &q.filter, now).await?)
+        }
+        baton_core::history::View::Health => {
+            serde_json::to_value(crate::report::health(store, model, viewer, &q.filter, now, None).await?)
+        }
+        baton_core::history::View::Chart => {
+            return Err(bad(
+                "charts are drawn in chat (`/stalls chart`) or by `baton report chart`; here, view=summary or health"
+                    .into(),
+            ));
+        }
+    };
+    let answer = answer.map_err(|e| AppError::Internal(e.into()))?;
+    Ok(axum::Json(answer).into_response())
 }
 
 /// Most handoffs on one page of `GET /api/v1/handoffs`.

@@ -603,3 +603,35 @@ async fn baton_api_ping_sends_a_signed_test_delivery_and_says_how_it_went() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn stall_history_is_read_as_the_person_may_see_it() {
+    on_each_store(|store| async move {
+        let server = serve(store.clone()).await;
+        let app = app(store.clone());
+        let now = Utc::now() - chrono::Duration::days(3);
+        app.handle("rita", Surface::Slack, parse(ACME_LINE).expect("new"), now, None).await.expect("new");
+        rotate_certs(&app, now).await;
+        app.sweep(Utc::now()).await.expect("sweep");
+        let http = reqwest::Client::new();
+        let stalls = |query: &str| call(http.get(format!("{}/api/v1/stalls?{query}", server.url)).bearer_auth(CRM));
+        let (status, report) = stalls("as=rita").await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let text = report.to_string();
+        assert!(text.contains("sales-to-cs") && !text.contains("eng-to-ops"), "Rita sees her functions' seams: {text}");
+        let (status, health) = stalls("as=sam&view=health&window=30d").await;
+        assert_eq!(status, StatusCode::OK, "{health}");
+        assert!(health.to_string().contains("throughput"), "{health}");
+        for (query, says) in [
+            ("as=rita&seam=eng-to-ops", "eng-to-ops"),
+            ("as=rita&view=chart", "charts are drawn in chat"),
+            ("as=rita&window=forever", "forever"),
+        ] {
+            let (status, body) = stalls(query).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+            assert!(body["error"].as_str().expect("error").contains(says), "{query}: {body}");
+        }
+        server.stop().await;
+    })
+    .await;
+}
