@@ -17,12 +17,17 @@ use crate::support::{Running, app, on_each_store, t};
 
 const CRM: &str = "crm-token-7f3a9c2e51d04b8a";
 const AGENT: &str = "agent-token-0b6e4d1c9a8f7e25";
+/// The architects' reporting tool.
+const REPORTS: &str = "reports-token-4e9d2a7c1b8f3065";
 /// The CRM's next token, while its token is rotated: both are taken.
 const CRM_NEXT: &str = "crm-token-next-5c1d8e7f20a94b36";
 
 async fn serve(store: Store) -> Running {
-    let tokens =
-        [("BATON_API_TOKEN_CRM", format!("{CRM_NEXT}, {CRM}")), ("BATON_API_TOKEN_DEPLOY_AGENT", AGENT.into())];
+    let tokens = [
+        ("BATON_API_TOKEN_CRM", format!("{CRM_NEXT}, {CRM}")),
+        ("BATON_API_TOKEN_DEPLOY_AGENT", AGENT.into()),
+        ("BATON_API_TOKEN_REPORTS", REPORTS.into()),
+    ];
     let server = Server {
         api_tokens: tokens.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         ..Server::new(app(store), Outbound::default())
@@ -619,6 +624,11 @@ async fn stall_history_is_read_as_the_person_may_see_it() {
         assert_eq!(status, StatusCode::OK, "{report}");
         let text = report.to_string();
         assert!(text.contains("sales-to-cs") && !text.contains("eng-to-ops"), "Rita sees her functions' seams: {text}");
+        // The architects' tool, acting for Ada, sees every seam.
+        let all = http.get(format!("{}/api/v1/stalls", server.url)).bearer_auth(REPORTS);
+        let (status, every) = call(all).await;
+        assert_eq!(status, StatusCode::OK, "{every}");
+        assert!(every.to_string().contains("eng-to-ops") && every.to_string().contains("sales-to-cs"), "{every}");
         let (status, health) = stalls("as=sam&view=health&window=30d").await;
         assert_eq!(status, StatusCode::OK, "{health}");
         assert!(health.to_string().contains("throughput"), "{health}");
