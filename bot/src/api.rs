@@ -247,6 +247,12 @@ impl Api {
         Ok(client)
     }
 
+    /// Whom a read acts for: the client's, by `as` in the query (or its one person).
+    fn acting(&self, headers: &HeaderMap, query: &BTreeMap<String, String>) -> Result<String, Problem> {
+        let client = self.client(headers)?;
+        self.actor(client, query.get("as").map(String::as_str))
+    }
+
     /// Whom the request acts for: `asked`, which the client must be allowed to act as, or the one
     /// person the client acts for.
     fn actor(&self, client: &Client, asked: Option<&str>) -> Result<String, Problem> {
@@ -451,8 +457,7 @@ async fn stalls(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, Problem> {
     let now = Utc::now();
-    let client = api.client(&headers)?;
-    let actor = api.actor(client, query.get("as").map(String::as_str))?;
+    let actor = api.acting(&headers, &query)?;
     let words: Vec<String> = (query.iter())
         .filter(|(k, _)| *k != "as")
         .map(|(k, v)| if k == "view" { v.clone() } else { format!("{k}={v}") })
@@ -598,8 +603,7 @@ async fn plate(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, Problem> {
     let now = Utc::now();
-    let client = api.client(&headers)?;
-    let actor = api.actor(client, query.get("as").map(String::as_str))?;
+    let actor = api.acting(&headers, &query)?;
     let plate = api.app.plate(&actor, now).await?;
     Ok(axum::Json(json!({ "as": actor, "text": plate.text(), "notes": plate.notes, "sections": plate.sections }))
         .into_response())

@@ -45,6 +45,13 @@ async fn call(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
 
 const ACME_LINE: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 
+/// A refusal: `want`, with an error that says `says`.
+fn refused((status, body): (StatusCode, Value), want: StatusCode, says: &str) {
+    assert_eq!(status, want, "{body}");
+    let error = body["error"].as_str().unwrap_or_else(|| panic!("no error in {body}"));
+    assert!(error.contains(says), "{error:?} should say {says:?}");
+}
+
 fn acme() -> Value {
     json!({
         "as": "rita",
@@ -205,80 +212,79 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
             change(&mut body);
             body
         };
-        let expect = |(status, body): (StatusCode, Value), want: StatusCode, says: &str| {
-            assert_eq!(status, want, "{body}");
-            let error = body["error"].as_str().unwrap_or_else(|| panic!("no error in {body}"));
-            assert!(error.contains(says), "{error:?} should say {says:?}");
-        };
 
         let resp = http.post(url("/api/v1/handoffs")).json(&acme()).send().await.expect("send");
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(resp.headers()["www-authenticate"], "Bearer");
-        expect(call(new("guess-guess-guess-guess", acme())).await, StatusCode::UNAUTHORIZED, "no API client's");
-        expect(
+        refused(call(new("guess-guess-guess-guess", acme())).await, StatusCode::UNAUTHORIZED, "no API client's");
+        refused(
             call(new(CRM, with(&|b| b["as"] = json!("ana")))).await,
             StatusCode::FORBIDDEN,
             "client `crm` may not act for ana: it acts for sales",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["as"] = Value::Null))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "say whom this request acts for with `as`",
         );
-        expect(call(new(CRM, with(&|b| b["as"] = json!("ghost")))).await, StatusCode::UNPROCESSABLE_ENTITY, "`ghost`");
+        refused(call(new(CRM, with(&|b| b["as"] = json!("ghost")))).await, StatusCode::UNPROCESSABLE_ENTITY, "`ghost`");
         let no_account = with(&|b| b["fields"]["account"] = Value::Null);
-        expect(
+        refused(
             call(new(CRM, no_account).header("idempotency-key", "deal-77")).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "account",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["fields"]["arr"] = json!([1, 2])))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "`fields.arr` must be a string, a number or true/false",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["fields"]["source"] = json!("https://x.example")))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "`source` is given twice",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["seam"] = json!("sales-to-moon")))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "sales-to-moon",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["title"] = json!("Acme\u{0}renewal")))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invisible control character",
         );
-        expect(
+        refused(
             call(new(CRM, with(&|b| b["colour"] = json!("blue")))).await,
             StatusCode::BAD_REQUEST,
             "unknown field `colour`",
         );
         let garbled = http.post(url("/api/v1/handoffs")).bearer_auth(CRM).body("{\"as\": ");
-        expect(call(garbled).await, StatusCode::BAD_REQUEST, "send for example");
+        refused(call(garbled).await, StatusCode::BAD_REQUEST, "send for example");
         let long_key = "k".repeat(201);
-        expect(
+        refused(
             call(new(CRM, acme()).header("idempotency-key", long_key)).await,
             StatusCode::BAD_REQUEST,
             "Idempotency-Key must be 1 to 200",
         );
-        expect(call(http.get(url("/api/v1/handoffs/H-99")).bearer_auth(CRM)).await, StatusCode::NOT_FOUND, "H-99");
-        expect(call(http.get(url("/api/v1/handoffs/acme")).bearer_auth(CRM)).await, StatusCode::NOT_FOUND, "like H-12");
+        refused(call(http.get(url("/api/v1/handoffs/H-99")).bearer_auth(CRM)).await, StatusCode::NOT_FOUND, "H-99");
+        refused(
+            call(http.get(url("/api/v1/handoffs/acme")).bearer_auth(CRM)).await,
+            StatusCode::NOT_FOUND,
+            "like H-12",
+        );
         let command = |body: Value| http.post(url("/api/v1/commands")).bearer_auth(AGENT).json(&body);
-        expect(
+        refused(
             call(command(json!({"command": "/handoff frobnicate"}))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "frobnicate",
         );
-        expect(
+        refused(
             call(command(json!({"command": "/handoff new eng-to-ops \"x\""}))).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "POST /api/v1/handoffs",
         );
-        expect(
+        refused(
             call(command(json!({"as": "omar", "command": "/handoff mine"}))).await,
             StatusCode::FORBIDDEN,
             "deploy-bot",
@@ -309,7 +315,7 @@ async fn bad_api_requests_get_a_status_and_a_reason() {
         let mut model = crate::support::model();
         model.api.clear();
         let off = Running::start(Server::new(baton::app::App::new(store, model), Outbound::default())).await;
-        expect(
+        refused(
             call(http.get(format!("{}/api/v1/plate", off.url)).bearer_auth(CRM)).await,
             StatusCode::NOT_FOUND,
             "[api.<name>]",
@@ -559,9 +565,7 @@ async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
             ("colour=blue", "unknown filter `colour`"),
             ("before=soon", "`before` is a handoff like H-40, not `soon`"),
         ] {
-            let (status, body) = list(query).await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
-            assert!(body["error"].as_str().expect("error").contains(says), "{query}: {body}");
+            refused(list(query).await, StatusCode::UNPROCESSABLE_ENTITY, says);
         }
         server.stop().await;
     })
@@ -637,9 +641,7 @@ async fn stall_history_is_read_as_the_person_may_see_it() {
             ("as=rita&view=chart", "charts are drawn in chat"),
             ("as=rita&window=forever", "forever"),
         ] {
-            let (status, body) = stalls(query).await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
-            assert!(body["error"].as_str().expect("error").contains(says), "{query}: {body}");
+            refused(stalls(query).await, StatusCode::UNPROCESSABLE_ENTITY, says);
         }
         server.stop().await;
     })
