@@ -212,18 +212,12 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
     let label = d.h.label();
     let (recipients, hint): (Vec<String>, String) = match (&d.h.owner, d.h.state) {
         (_, State::AwaitingGate) => (
-            (ctx.seam.approvers.iter())
-                .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
-                .cloned()
-                .collect(),
+            waiting_on_them(&ctx, &d.h, Waiting::Approval),
             format!("`/approve {label}` or `/reject {label} <reason>`."),
         ),
         (Some(owner), _) => (vec![owner.clone()], render::next_move(&d.h)),
         (None, _) => {
-            let mut r: Vec<String> = (ctx.to.members.iter())
-                .filter(|m| crate::decide::waiting_on(ctx.model, &d.h, m) == Some(Waiting::Acceptance))
-                .cloned()
-                .collect();
+            let mut r = waiting_on_them(&ctx, &d.h, Waiting::Acceptance);
             if !r.contains(&ctx.to.lead) {
                 r.push(ctx.to.lead.clone());
             }
@@ -244,6 +238,16 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
     for person in recipients.into_iter().filter(|p| !away.is_away(p, now)) {
         d.tell(Recipient::Person(person), IntentKind::Notice, text.clone(), actions.clone());
     }
+}
+
+/// Those `h` waits on for `what`: the receiving members who may take it (not an agent, on a seam
+/// agents may not own), or the approvers who may still approve.
+fn waiting_on_them(ctx: &Ctx<'_>, h: &Handoff, what: Waiting) -> Vec<String> {
+    let people = match what {
+        Waiting::Acceptance => &ctx.to.members,
+        Waiting::Approval => &ctx.seam.approvers,
+    };
+    people.iter().filter(|p| crate::decide::waiting_on(ctx.model, h, p) == Some(what)).cloned().collect()
 }
 
 fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
@@ -274,10 +278,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         LadderAction::RemindOwner => {
             let now = d.now;
             // At a gate the owner can do nothing more: the approvers who may still approve are reminded.
-            let approvers: Vec<String> = (ctx.seam.approvers.iter())
-                .filter(|a| crate::decide::waiting_on(ctx.model, &d.h, a) == Some(Waiting::Approval))
-                .cloned()
-                .collect();
+            let approvers = waiting_on_them(&ctx, &d.h, Waiting::Approval);
             let gate = format!("It waits for your approval: `/approve {label}` or `/reject {label} <reason>`.");
             let owner_away = d.h.owner.as_deref().and_then(|o| Some((o, away.through(ctx.model, o, now)?)));
             // The lead, or whoever covers for them while they are away.
@@ -306,11 +307,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                     (r, render::next_move(&d.h), actions)
                 }
                 None => {
-                    // Those who may take it: not an agent, on a seam whose work agents may not own.
-                    let may_own = |m: &&String| {
-                        ctx.model.person(m).is_none_or(|p| crate::decide::require_may_own(&ctx, p).is_ok())
-                    };
-                    let mut r: Vec<String> = ctx.to.members.iter().filter(may_own).cloned().collect();
+                    let mut r = waiting_on_them(&ctx, &d.h, Waiting::Acceptance);
                     for l in [&ctx.to.lead, &lead] {
                         if !r.contains(l) {
                             r.push(l.clone());
