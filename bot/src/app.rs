@@ -229,7 +229,7 @@ impl App {
         // Checked before it takes a number, so refusals leave no gaps in the numbering.
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
         let model = self.model.clone();
-        let remember = surface == Surface::Api;
+        let remember = via.is_some();
         let (actor, via) = (actor.to_string(), via.map(str::to_string));
         let build = move |id| {
             let mut d = admitted.number(&model, id).ok()?;
@@ -369,10 +369,9 @@ impl App {
     async fn team(&self, actor: &str, asked: Option<&str>, now: DateTime<Utc>) -> Result<String, AppError> {
         let away = self.store.absences(now).await?;
         let f = baton_core::team::function_for(&self.model, actor, asked, &away, now)?;
-        let mut received = self.store.unclosed_in_seams(&self.model.seams_into(&f.id)).await?;
-        let mut sent = self.store.unclosed_in_seams(&self.model.seams_out_of(&f.id)).await?;
-        received.sort_by_key(|h| h.id);
-        sent.sort_by_key(|h| h.id);
+        // The board orders each list itself (most urgent first).
+        let received = self.store.unclosed_in_seams(&self.model.seams_into(&f.id)).await?;
+        let sent = self.store.unclosed_in_seams(&self.model.seams_out_of(&f.id)).await?;
         Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))
     }
 

@@ -35,21 +35,18 @@ const MOST_PER_TRANSACTION: usize = ROWS_PER_STATEMENT;
 /// Builds the decision for a handoff number; `None` when the core refuses after all.
 type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
 
-/// A creation taken into a transaction.
+/// A creation, as asked.
 struct Request {
-    key: Option<String>,
-    remember: bool,
-    now: DateTime<Utc>,
-    build: Build,
-}
-
-/// A creation waiting for its transaction.
-struct Pending {
     key: Option<String>,
     /// Whether the key records the handoff it created (for a replay to be told which).
     remember: bool,
     now: DateTime<Utc>,
     build: Build,
+}
+
+/// A creation waiting for its transaction, and where its outcome goes.
+struct Pending {
+    request: Request,
     done: oneshot::Sender<Result<Decision, StoreError>>,
 }
 
@@ -114,8 +111,8 @@ impl Store {
         build: impl FnOnce(HandoffId) -> Option<Decision> + Send + 'static,
     ) -> Result<Decision, StoreError> {
         let (done, outcome) = oneshot::channel();
-        let key = request_key.map(str::to_owned);
-        let pending = Pending { key, remember, now, build: Box::new(build), done };
+        let request = Request { key: request_key.map(str::to_owned), remember, now, build: Box::new(build) };
+        let pending = Pending { request, done };
         let start = {
             let mut queue = self.creations.lock();
             queue.pending.push(pending);
@@ -156,10 +153,7 @@ impl Store {
             };
             metrics::counter!("baton_creation_transactions_total").increment(1);
             metrics::counter!("baton_creations_total").increment(batch.len() as u64);
-            let (requests, dones): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .map(|p| (Request { key: p.key, remember: p.remember, now: p.now, build: p.build }, p.done))
-                .unzip();
+            let (requests, dones): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.done)).unzip();
             match self.create_batch(requests).await {
                 Ok(outcomes) => {
                     for (done, outcome) in dones.into_iter().zip(outcomes) {
