@@ -48,6 +48,16 @@ pub fn actions(h: &Handoff) -> Vec<Action> {
     }
 }
 
+/// The buttons on an escalation to a Discord channel, where whoever answers should move it on:
+/// take it while nobody owns it, acknowledge or snooze work under way, decide at a gate.
+pub fn escalation_actions(h: &Handoff) -> Vec<Action> {
+    match h.state {
+        State::Open | State::Reassigned => vec![Action::Accept],
+        State::Accepted | State::InProgress => vec![Action::Ack, Action::Snooze],
+        _ => actions(h),
+    }
+}
+
 /// The buttons on a stall notice to the receiving lead: an owned handoff's are the owner's but
 /// for its snooze, which the lead may also use.
 pub fn lead_actions(h: &Handoff) -> Vec<Action> {

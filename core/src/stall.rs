@@ -343,12 +343,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         LadderAction::EscalateDiscord => {
             if let Some(channel) = ctx.discord_channel().cloned() {
                 let text = format!("Escalation: {stalled}\n{}", render::card(&ctx, &d.h, d.now));
-                d.tell(
-                    Recipient::DiscordChannel(channel),
-                    IntentKind::Escalation,
-                    text,
-                    vec![Action::Ack, Action::Snooze],
-                );
+                let actions = render::escalation_actions(&d.h);
+                d.tell(Recipient::DiscordChannel(channel), IntentKind::Escalation, text, actions);
             }
         }
         LadderAction::Convene(_) if d.h.recalibration.is_some() => {

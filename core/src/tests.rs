@@ -1686,3 +1686,25 @@ fn a_plate_lists_the_most_urgent_first() {
     let order: Vec<u64> = plate.sections[0].items.iter().map(|i| i.id).collect();
     assert_eq!(order, [2, 1, 3], "stalled, then by deadline, then returned: {}", plate.text());
 }
+
+#[test]
+fn a_discord_escalation_offers_what_the_handoff_waits_for() {
+    // eng-to-ops escalates to Operations' Discord channel two working hours into a stall.
+    let discord = |w: &World| {
+        let i = w.last().intents.iter().find(|i| matches!(i.to, Recipient::DiscordChannel(_)));
+        i.expect("a Discord escalation").actions.clone()
+    };
+    let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
+    w.checks_at(&["2026-11-30T09:30:00Z", "2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z", "2026-11-30T12:00:00Z"]);
+    // Nobody owns it: whoever answers takes it (Acknowledge would refuse them).
+    assert_eq!(discord(&w), [Action::Accept, Action::Blocked]);
+    w.at("2026-11-30T12:10:00Z").run("olga", "/handoff accept H-1");
+    w.run("olga", "/ack H-1");
+    w.checks_at(&["2026-11-30T16:10:00Z", "2026-11-30T17:10:00Z", "2026-11-30T18:10:00Z"]);
+    assert_eq!(discord(&w), [Action::Ack, Action::Snooze, Action::Blocked]);
+    // At a gate that waits for approvals, the approvers' buttons.
+    w.model.seams.get_mut("eng-to-ops").expect("seam").sla.gate = chrono::Duration::hours(1);
+    w.at("2026-11-30T18:20:00Z").run("olga", "/handoff done H-1");
+    w.checks_at(&["2026-11-30T19:20:00Z", "2026-12-01T08:20:00Z", "2026-12-01T09:20:00Z"]);
+    assert_eq!(discord(&w), [Action::Approve, Action::Reject, Action::Blocked]);
+}
