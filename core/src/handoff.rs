@@ -553,6 +553,8 @@ pub enum Action {
     Ack,
     /// Post a progress note.
     Update,
+    /// Submit the work as done: it goes to its validation gate.
+    Done,
     /// Pause the clocks.
     Snooze,
     /// Send back to the requester.

@@ -40,7 +40,9 @@ pub fn actions(h: &Handoff) -> Vec<Action> {
     match h.state {
         State::Open => vec![Action::Accept, Action::Return],
         State::Reassigned => vec![Action::Accept, Action::Return],
-        State::Accepted | State::InProgress => vec![Action::Ack, Action::Update, Action::Snooze, Action::Return],
+        State::Accepted | State::InProgress => {
+            vec![Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return]
+        }
         State::AwaitingGate if h.tier.approvals_needed() > 0 => {
             vec![Action::Approve, Action::Reject]
         }

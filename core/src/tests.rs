@@ -1184,7 +1184,7 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     assert!(watching.text().contains("• H-1 · Acme renewal · open · in the queue"), "{}", watching.text());
     w.run("ana", "/handoff accept H-1");
     let h = [w.h.clone()];
-    let owner = [vec![Action::Ack, Action::Update, Action::Snooze, Action::Return]];
+    let owner = [vec![Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return]];
     assert_eq!(buttons(&plate(&w, &h, &[], &none, "ana"), "Yours"), owner);
     w.run("ana", "/handoff return H-1 which contract?");
     let h = [w.h.clone()];

@@ -377,6 +377,76 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
 }
 
 #[tokio::test]
+async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there() {
+    const OLGA: &str = "200000000000000005";
+    let mut m = model();
+    // The test runs at any hour: Operations' direct messages go out at once.
+    m.loud_tiers.push(baton_core::model::RiskTier::Irreversible);
+    let bot = bot(m).await;
+    let said = |answer: &Value| answer["data"]["content"].as_str().expect("content").to_string();
+    let on = |sub: &str, more: &[(&str, &str)]| {
+        let mut options = vec![json!({"type": 3, "name": "handoff", "value": "H-1"})];
+        options.extend(more.iter().map(|(n, v)| json!({"type": 3, "name": n, "value": v})));
+        json!([{"type": 1, "name": sub, "options": options}])
+    };
+    let certs = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+    let line = baton_core::parse(certs).expect("command");
+    bot.app.handle("eve", Surface::Slack, line, Utc::now(), None).await.expect("handed off");
+
+    // Olga takes it from her queue by command; her card comes by DM with the owner's buttons.
+    let (_, accepted) = bot.signed(&command("o1", OLGA, "handoff", on("accept", &[]))).await;
+    assert!(said(&accepted).starts_with("You own H-1 now."), "{accepted}");
+    let dm = format!("dm-{OLGA}");
+    eventually(10, "Olga's card", || async { !bot.discord.messages(&dm).is_empty() }).await;
+    let card = bot.discord.messages(&dm)[0].clone();
+    let labels: Vec<&str> = card["components"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(|row| row["components"].as_array().expect("buttons"))
+        .filter_map(|b| b["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["Acknowledge", "Post update", "Mark done", "Snooze", "Return to requester"]);
+
+    // Progress, with a field, and a snooze, typed; a duration that is not one is named.
+    let (_, updated) = bot
+        .signed(&command("o2", OLGA, "handoff", on("update", &[("text", "staged on canary window=2026-12-02")])))
+        .await;
+    assert!(said(&updated).starts_with("Update recorded on H-1."), "{updated}");
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!(
+        (h.last_note.as_deref(), h.fields.get("window").map(String::as_str)),
+        (Some("staged on canary"), Some("2026-12-02"))
+    );
+    let (_, wrong) =
+        bot.signed(&command("o3", OLGA, "handoff", on("snooze", &[("for", "soon"), ("reason", "window")]))).await;
+    assert!(said(&wrong).starts_with("✗ "), "{wrong}");
+    assert!(said(&wrong).contains("soon"), "{wrong}");
+    let (_, snoozed) =
+        bot.signed(&command("o4", OLGA, "handoff", on("snooze", &[("for", "2h"), ("reason", "change window")]))).await;
+    assert!(said(&snoozed).starts_with("H-1 snoozed until"), "{snoozed}");
+
+    // Done from her card's button: it waits for the approvers, the owner cannot approve her own.
+    let (_, done) = bot.signed(&click("o5", OLGA, &card, "done:H-1")).await;
+    assert_eq!(said(&done), "H-1 is waiting for approval: Omar Osei.", "{done}");
+    assert_eq!(bot.app.get(1).await.expect("H-1").state, baton_core::State::AwaitingGate);
+    let (_, again) = bot.signed(&command("o6", OLGA, "handoff", on("done", &[]))).await;
+    assert_eq!(said(&again), "✗ H-1 is awaiting gate: only work under way can be submitted as done");
+    let approve = baton_core::parse("/approve H-1").expect("command");
+    bot.app.handle("omar", Surface::Slack, approve, Utc::now(), None).await.expect("approved");
+    assert_eq!(bot.app.get(1).await.expect("H-1").state, baton_core::State::Done);
+    let surfaces: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, surface FROM events WHERE actor = 'olga' ORDER BY id")
+            .fetch_all(bot.app.store.pool())
+            .await
+            .expect("events");
+    let kinds: Vec<&str> = surfaces.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["accepted", "updated", "snoozed", "submitted_for_gate"]);
+    assert!(surfaces.iter().all(|(_, s)| s == "discord"), "{surfaces:?}");
+    bot.running.stop().await;
+}
+
+#[tokio::test]
 async fn discord_rate_limits_are_honoured_per_bucket_and_globally() {
     let fake = FakeDiscord::start().await;
     let api = DiscordApi::new(&fake.url, DISCORD_TOKEN, Limits::default());

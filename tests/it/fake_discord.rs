@@ -239,7 +239,21 @@ async fn handle(
         ("PATCH", ["channels", _, "messages", _]) if !components_fit(&json_body["components"]) => {
             Err("components: Must be 5 or fewer action rows of 5 or fewer buttons.")
         }
-        ("PATCH", ["channels", _, "messages", _]) => Ok(json_body.clone()),
+        ("PATCH", ["channels", channel, "messages", message]) => {
+            // The message is edited in place: what was sent replaces its content and buttons.
+            let stored = s.messages.get_mut(*channel).and_then(|m| m.iter_mut().find(|x| x["id"] == *message));
+            match stored {
+                Some(msg) => {
+                    for field in ["content", "components"] {
+                        if !json_body[field].is_null() {
+                            msg[field] = json_body[field].clone();
+                        }
+                    }
+                    Ok(msg.clone())
+                }
+                None => Err("Unknown Message"),
+            }
+        }
         ("POST", ["users", "@me", "channels"]) => match json_body["recipient_id"].as_str() {
             Some(user) => Ok(json!({"id": format!("dm-{user}"), "type": 1})),
             None => Err("recipient_id: This field is required"),
@@ -249,15 +263,7 @@ async fn handle(
         }
         ("POST", ["interactions", _, _, "callback"]) => Ok(Value::Null),
         ("PUT", ["applications", _, "commands"]) | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
-            let valid = json_body.as_array().is_some_and(|cmds| {
-                cmds.iter().all(|c| {
-                    let name = c["name"].as_str().unwrap_or("");
-                    let desc = c["description"].as_str().unwrap_or("");
-                    (1..=32).contains(&name.len())
-                        && name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-' || ch == '_')
-                        && (1..=100).contains(&desc.len())
-                })
-            });
+            let valid = json_body.as_array().is_some_and(|cmds| cmds.iter().all(command_valid));
             if valid { Ok(json_body.clone()) } else { Err("Invalid Form Body") }
         }
         ("GET", ["gateway", "bot"]) => match &s.gateway {
@@ -284,6 +290,23 @@ async fn handle(
             error(StatusCode::BAD_REQUEST, why)
         }
     }
+}
+
+/// Discord's rules for a command or option, at every level: a lower-case name of 1 to 32
+/// characters, a description of 1 to 100, at most 25 options with the required ones first, at
+/// most 25 choices.
+fn command_valid(c: &Value) -> bool {
+    let name = c["name"].as_str().unwrap_or("");
+    let desc = c["description"].as_str().unwrap_or("");
+    let options = c["options"].as_array().map_or(&[][..], Vec::as_slice);
+    let required: Vec<bool> = options.iter().map(|o| o["required"].as_bool().unwrap_or(false)).collect();
+    (1..=32).contains(&name.len())
+        && name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-' || ch == '_')
+        && (1..=100).contains(&desc.chars().count())
+        && options.len() <= 25
+        && required.windows(2).all(|w| w[0] || !w[1])
+        && c["choices"].as_array().is_none_or(|ch| ch.len() <= 25)
+        && options.iter().all(command_valid)
 }
 
 /// Discord's limits on a message's components: at most five action rows of at most five buttons.

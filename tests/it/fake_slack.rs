@@ -176,6 +176,9 @@ fn validate(method: &str, body: &Value) -> Option<&'static str> {
                 if b["type"] == "section" && b["text"]["text"].as_str().is_some_and(|t| t.chars().count() > 3000) {
                     return Some("invalid_blocks");
                 }
+                if b["type"] == "actions" && b["elements"].as_array().is_some_and(|e| e.iter().any(bad_button)) {
+                    return Some("invalid_blocks");
+                }
             }
             if method == "chat.update" && body["ts"].as_str().is_none() {
                 return Some("message_not_found");
@@ -240,6 +243,26 @@ fn invalid_view(view: &Value) -> bool {
         || blocks.iter().any(|b| bad_element(&b["element"]))
 }
 
+/// Whether Slack would refuse a button: no action id or text, a value over 2000 characters, or a
+/// confirmation dialog without its plain-text title (at most 100), text (300), confirm and deny
+/// labels (30 each).
+fn bad_button(e: &Value) -> bool {
+    let longer = |v: &Value, max: usize| v.as_str().is_some_and(|t| t.chars().count() > max);
+    let plain = |v: &Value, max: usize| {
+        v["type"] == "plain_text" && v["text"].as_str().is_some_and(|t| !t.is_empty() && t.chars().count() <= max)
+    };
+    let confirm = &e["confirm"];
+    e["type"] == "button"
+        && (e["action_id"].as_str().is_none_or(str::is_empty)
+            || e["text"]["text"].as_str().is_none_or(str::is_empty)
+            || longer(&e["value"], 2000)
+            || !(confirm.is_null()
+                || plain(&confirm["title"], 100)
+                    && plain(&confirm["text"], 300)
+                    && plain(&confirm["confirm"], 30)
+                    && plain(&confirm["deny"], 30)))
+}
+
 /// Whether Slack would refuse an App Home tab: not of type `home`, a modal's title, submit or close,
 /// more than 100 blocks, a section's text over 3000 characters, a header's over 150, an actions
 /// block with more than 25 elements or a button without an action id, text or a value over 2000.
@@ -251,14 +274,7 @@ fn invalid_home(view: &Value) -> bool {
         Some("header") => b["text"]["type"] != "plain_text" || longer(&b["text"]["text"], 150),
         Some("actions") => {
             let elements = b["elements"].as_array().cloned().unwrap_or_default();
-            elements.is_empty()
-                || elements.len() > 25
-                || elements.iter().any(|e| {
-                    e["type"] == "button"
-                        && (e["action_id"].as_str().is_none_or(str::is_empty)
-                            || e["text"]["text"].as_str().is_none_or(str::is_empty)
-                            || longer(&e["value"], 2000))
-                })
+            elements.is_empty() || elements.len() > 25 || elements.iter().any(bad_button)
         }
         Some("context") => b["elements"].as_array().is_none_or(|e| e.is_empty() || e.len() > 10),
         Some("divider") => false,

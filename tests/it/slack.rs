@@ -227,6 +227,9 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
     assert!(channel[0]["text"].as_str().expect("text").contains("Ana Alves"));
     let dm = bot.slack.history(ANA);
     assert!(dm.iter().any(|m| m["blocks"].to_string().contains("\"ack\"")), "Ana's card offers Acknowledge: {dm:?}");
+    // Mark done asks first: the gate cannot be taken back.
+    let done = dm.iter().flat_map(buttons).find(|b| b["action_id"] == "done").expect("Mark done on Ana's card");
+    assert_eq!(done["confirm"]["title"]["text"], "Mark H-1 done?", "{done}");
 
     // Carla gives it to Ben: Ana is told, and her card, edited in place, offers her nothing more.
     bot.command(CARLA, "reassign H-1 ben", "trig-reassign").await;
@@ -1032,11 +1035,10 @@ async fn the_app_home_shows_a_persons_plate_and_its_buttons_act_and_answer_by_dm
     assert_eq!(bot.app.get(1).await.expect("H-1").owner.as_deref(), Some("ben"));
     eventually(10, "Ana's tab redrawn", || async { home_of(ANA).contains("no open handoffs") }).await;
 
-    // At the gate: the approvers' tabs offer Approve; the requester's does not.
-    bot.app
-        .handle("ben", Surface::Console, baton_core::parse("/handoff done H-1").expect("done"), Utc::now(), None)
-        .await
-        .expect("done");
+    // Mark done from the tab. At the gate: the approvers' tabs offer Approve; the requester's does not.
+    bot.interact(&bot.home_click(BEN, "done", Some("H-1"))).await;
+    eventually(10, "H-1 at the gate", || async { bot.app.get(1).await.is_ok_and(|h| h.state == State::AwaitingGate) })
+        .await;
     bot.open_home(RITA, "home", "Ev-3").await;
     eventually(10, "Rita's home", || async { home_of(RITA).contains("awaiting gate") }).await;
     assert!(!home_of(RITA).contains("\"approve\""), "no Approve for the requester: {}", home_of(RITA));

@@ -46,7 +46,7 @@ pub fn message(intent: &Intent, nonce: i64, ping: &[String]) -> Value {
             .map(|a| {
                 let (label, id) = crate::slack::blocks::button(*a);
                 let style = match a {
-                    Action::Accept | Action::Approve => 3,
+                    Action::Accept | Action::Approve | Action::Done => 3,
                     Action::Reject | Action::Blocked => 4,
                     _ => 2,
                 };

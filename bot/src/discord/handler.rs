@@ -119,25 +119,44 @@ impl Discord {
                             Err(e) => return reply(&format!("✗ {e}\nusage: {}", baton_core::history::USAGE)),
                         }
                     }
-                    "handoff" if option(options, "sub") == Some("record") => {
-                        typed_line(&["/handoff record", given.unwrap_or(""), option(options, "artifact").unwrap_or("")])
-                    }
-                    "handoff" if option(options, "sub") == Some("find") => {
-                        typed_line(&["/handoff find", option(options, "words").unwrap_or("")])
-                    }
-                    "handoff" if option(options, "sub") == Some("team") => {
-                        Ok(Command::Team(option(options, "function").map(String::from)))
-                    }
-                    "handoff" if option(options, "sub") == Some("log") => need_id(id).map(Command::Log),
-                    "handoff" if option(options, "sub") == Some("comment") => need_id(id).map(|id| Command::Comment {
-                        id,
-                        text: option(options, "text").unwrap_or_default().trim().to_string(),
-                    }),
-                    "handoff" if option(options, "sub") == Some("mine") => Ok(Command::Mine),
-                    "handoff" if matches!(option(options, "sub"), Some("watch" | "unwatch")) => {
-                        need_id(id).map(|id| Command::Watch { id, on: option(options, "sub") == Some("watch") })
-                    }
-                    "handoff" => need_id(id).map(Command::Show),
+                    "handoff" => match option(options, "sub") {
+                        Some("record") => typed_line(&[
+                            "/handoff record",
+                            given.unwrap_or(""),
+                            option(options, "artifact").unwrap_or(""),
+                        ]),
+                        Some("find") => typed_line(&["/handoff find", option(options, "words").unwrap_or("")]),
+                        Some("team") => Ok(Command::Team(option(options, "function").map(String::from))),
+                        Some("mine") => Ok(Command::Mine),
+                        Some("log") => need_id(id).map(Command::Log),
+                        Some("accept") => need_id(id).map(Command::Accept),
+                        Some("done") => need_id(id).map(Command::Done),
+                        Some(sub @ ("watch" | "unwatch")) => {
+                            need_id(id).map(|id| Command::Watch { id, on: sub == "watch" })
+                        }
+                        Some("comment") => need_id(id).map(|id| Command::Comment {
+                            id,
+                            text: option(options, "text").unwrap_or_default().trim().to_string(),
+                        }),
+                        // The owner's moves that say something read as typed: an update's
+                        // `field=value` words change fields, as in Slack.
+                        Some(sub @ ("update" | "return")) => need_id(id).and_then(|_| {
+                            typed_line(&[
+                                &format!("/handoff {sub}"),
+                                given.unwrap_or(""),
+                                option(options, "text").unwrap_or(""),
+                            ])
+                        }),
+                        Some("snooze") => need_id(id).and_then(|_| {
+                            typed_line(&[
+                                "/snooze",
+                                given.unwrap_or(""),
+                                option(options, "for").unwrap_or(""),
+                                option(options, "reason").unwrap_or(""),
+                            ])
+                        }),
+                        _ => need_id(id).map(Command::Show),
+                    },
                     "away" => typed_line(&[
                         "/away",
                         option(options, "until").unwrap_or(""),
@@ -163,6 +182,7 @@ impl Discord {
                 match action {
                     "ack" => Command::Ack(id),
                     "accept" => Command::Accept(id),
+                    "done" => Command::Done(id),
                     "approve" => Command::Approve(id),
                     "blocked" => Command::Recalibrate { id, playbook: None },
                     "watch" => Command::Watch { id, on: true },

@@ -79,6 +79,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Accept => ("Accept", "accept"),
         Action::Ack => ("Acknowledge", "ack"),
         Action::Update => ("Post update", "update"),
+        Action::Done => ("Mark done", "done"),
         Action::Snooze => ("Snooze", "snooze"),
         Action::Return => ("Return to requester", "return"),
         Action::Approve => ("Approve", "approve"),
@@ -101,6 +102,15 @@ pub fn buttons(h: HandoffId, actions: &[Action], block_id: &str) -> Value {
             match a {
                 Action::Accept | Action::Approve => b["style"] = json!("primary"),
                 Action::Reject | Action::Blocked => b["style"] = json!("danger"),
+                // Handing work to the gate cannot be taken back: Slack asks first.
+                Action::Done => {
+                    b["confirm"] = json!({
+                        "title": {"type": "plain_text", "text": format!("Mark H-{h} done?")},
+                        "text": {"type": "plain_text", "text": "It goes to its validation gate (the automated \
+                            reviewer or its approvers) and can no longer be updated there."},
+                        "confirm": {"type": "plain_text", "text": "Mark done"},
+                        "deny": {"type": "plain_text", "text": "Not yet"}})
+                }
                 _ => {}
             }
             b

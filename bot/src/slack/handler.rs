@@ -295,10 +295,11 @@ impl Slack {
                             }
                         });
                     }
-                    (kind @ ("accept" | "ack" | "approve" | "blocked" | "watch" | "unwatch"), Some(id)) => {
+                    (kind @ ("accept" | "ack" | "done" | "approve" | "blocked" | "watch" | "unwatch"), Some(id)) => {
                         let command = match kind {
                             "accept" => Command::Accept(id),
                             "ack" => Command::Ack(id),
+                            "done" => Command::Done(id),
                             "blocked" => Command::Recalibrate { id, playbook: None },
                             "watch" => Command::Watch { id, on: true },
                             "unwatch" => Command::Watch { id, on: false },
