@@ -220,6 +220,11 @@ impl Outbound {
                         let api = discord()?;
                         let channel = api.dm_channel(&u, now).await?;
                         let body = crate::discord::api::message(intent, nonce, &[]);
+                        // A card drawn again is edited in place, as in Slack, when the earlier one
+                        // is in this DM (not a Slack message from before the person's platform changed).
+                        if let Some(r) = existing.filter(|r| r.split_once(':').is_some_and(|(c, _)| c == channel)) {
+                            return api.edit(r, &body, now).await.map(Sent::plain);
+                        }
                         match &intent.image {
                             Some(image) => api.post_image(&channel, &body, image, now).await.map(Sent::plain),
                             None => api.post(&channel, &body, now).await.map(Sent::plain),

@@ -435,6 +435,13 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let approve = baton_core::parse("/approve H-1").expect("command");
     bot.app.handle("omar", Surface::Slack, approve, Utc::now(), None).await.expect("approved");
     assert_eq!(bot.app.get(1).await.expect("H-1").state, baton_core::State::Done);
+    // Her card was edited in place as it moved (no stale buttons left behind), beside the notice.
+    eventually(10, "the outbox drains", || async { bot.app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    let dms = bot.discord.messages(&dm);
+    let contents: Vec<&str> = dms.iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents.len(), 2, "{contents:#?}");
+    assert!(contents[0].contains("State: done") && dms[0]["components"] == json!([]), "{:?}", dms[0]);
+    assert_eq!(contents[1], "H-1 \"Rotate certs\" is done.");
     let surfaces: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, surface FROM events WHERE actor = 'olga' ORDER BY id")
             .fetch_all(bot.app.store.pool())
