@@ -212,6 +212,16 @@ impl<'a> Ctx<'a> {
         self.seam.discord_channel.as_ref().or(self.to.discord_channel.as_ref())
     }
 
+    /// Where the seam's card goes for all to see: its Slack channel, or for a function on Discord
+    /// alone, its Discord channel.
+    pub fn card_channel(&self) -> Option<Recipient> {
+        match (self.slack_channel(), self.discord_channel()) {
+            (Some(c), _) => Some(Recipient::SlackChannel(c.clone())),
+            (None, Some(c)) => Some(Recipient::DiscordChannel(c.clone())),
+            (None, None) => None,
+        }
+    }
+
     pub(crate) fn name(&self, id: &'a str) -> &'a str {
         self.model.name_of(id)
     }
@@ -298,18 +308,18 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// Posts the current card to the seam's Slack channel and to the owner by
-    /// DM (platforms edit an earlier card of the same handoff and recipient in place).
+    /// Posts the current card to the seam's channel and to the owner by DM (platforms edit an
+    /// earlier card of the same handoff and recipient in place).
     pub(crate) fn post_card(&mut self) {
         let text = render::card(&self.ctx, &self.h, self.now);
         let actions = render::actions(&self.h);
-        if let Some(channel) = self.ctx.slack_channel() {
+        if let Some(channel) = self.ctx.card_channel() {
             // Anyone in the channel may follow it from there.
             let mut everyone = actions.clone();
             if !self.h.state.is_terminal() {
                 everyone.push(Action::Watch);
             }
-            self.tell(Recipient::SlackChannel(channel.clone()), IntentKind::Card, text.clone(), everyone);
+            self.tell(channel, IntentKind::Card, text.clone(), everyone);
         }
         if let Some(owner) = self.h.owner.clone() {
             // At the gate the owner can do nothing more, so their card has no buttons (the

@@ -569,6 +569,32 @@ fn a_seam_with_its_own_channels_posts_there_instead_of_the_receiving_functions()
 }
 
 #[test]
+fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
+    let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
+    w.model.functions.get_mut("ops").expect("ops").slack_channel = None;
+    let d = create(
+        &w.model,
+        2,
+        NewHandoff {
+            seam: "eng-to-ops",
+            title: "Rotate keys",
+            fields: &[("service".into(), "edge".into()), ("runbook".into(), "https://runbooks.example/keys".into())],
+        },
+        "eve",
+        Surface::Console,
+        w.now,
+    )
+    .expect("create");
+    let card = d.intents.iter().find(|i| i.kind == IntentKind::Card).expect("a card");
+    assert_eq!(card.to, Recipient::DiscordChannel("1100000000000000002".into()));
+    assert_eq!(card.actions, [Action::Accept, Action::Return, Action::Watch]);
+    // It moves there as it moves.
+    w.h = d.handoff;
+    w.run("olga", "/handoff accept H-2");
+    assert!(w.recipients().contains(&r#"DiscordChannel("1100000000000000002")"#.to_string()), "{:?}", w.recipients());
+}
+
+#[test]
 fn the_shipped_model_loads_with_every_seam_and_playbook() {
     let m = model();
     assert_eq!(m.seams.len(), 3);

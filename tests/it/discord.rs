@@ -382,6 +382,9 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let mut m = model();
     // The test runs at any hour: Operations' direct messages go out at once.
     m.loud_tiers.push(baton_core::model::RiskTier::Irreversible);
+    // Operations is on Discord alone: its cards go to its Discord channel.
+    const OPS_CHANNEL: &str = "1100000000000000002";
+    m.functions.get_mut("ops").expect("ops").slack_channel = None;
     let bot = bot(m).await;
     let said = |answer: &Value| answer["data"]["content"].as_str().expect("content").to_string();
     let on = |sub: &str, more: &[(&str, &str)]| {
@@ -392,6 +395,15 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let certs = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
     let line = baton_core::parse(certs).expect("command");
     bot.app.handle("eve", Surface::Slack, line, Utc::now(), None).await.expect("handed off");
+    eventually(10, "the card in Operations' channel", || async { !bot.discord.messages(OPS_CHANNEL).is_empty() }).await;
+    let queued = &bot.discord.messages(OPS_CHANNEL)[0];
+    let ids: Vec<&str> = queued["components"][0]["components"]
+        .as_array()
+        .expect("buttons")
+        .iter()
+        .filter_map(|b| b["custom_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["accept:H-1", "return:H-1", "watch:H-1"]);
 
     // Olga takes it from her queue by command; her card comes by DM with the owner's buttons.
     let (_, accepted) = bot.signed(&command("o1", OLGA, "handoff", on("accept", &[]))).await;
@@ -437,6 +449,11 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     assert_eq!(bot.app.get(1).await.expect("H-1").state, baton_core::State::Done);
     // Her card was edited in place as it moved (no stale buttons left behind), beside the notice.
     eventually(10, "the outbox drains", || async { bot.app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    // The channel's card too: one message, edited as it moved.
+    let channel = bot.discord.messages(OPS_CHANNEL);
+    assert_eq!(channel.len(), 1, "{channel:#?}");
+    let text = channel[0]["content"].as_str().expect("card");
+    assert!(text.contains("State: done") && text.contains("Owner: Olga Orlova"), "{text}");
     let dms = bot.discord.messages(&dm);
     let contents: Vec<&str> = dms.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents.len(), 2, "{contents:#?}");
