@@ -40,13 +40,22 @@ pub fn actions(h: &Handoff) -> Vec<Action> {
     match h.state {
         State::Open => vec![Action::Accept, Action::Return],
         State::Reassigned => vec![Action::Accept, Action::Return],
-        State::Accepted | State::InProgress => {
-            vec![Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return]
-        }
+        State::Accepted => vec![Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return],
+        // Acknowledged already: Acknowledge again would only restart the update clock unseen.
+        State::InProgress => vec![Action::Update, Action::Done, Action::Snooze, Action::Return],
         State::AwaitingGate if h.tier.approvals_needed() > 0 => {
             vec![Action::Approve, Action::Reject]
         }
         State::AwaitingGate | State::Done | State::Returned | State::Cancelled => vec![],
+    }
+}
+
+/// The buttons on a stall reminder: the card's, and for work under way Acknowledge too, which
+/// answers the reminder ("on it") without a progress note.
+pub fn reminder_actions(h: &Handoff) -> Vec<Action> {
+    match h.state {
+        State::InProgress => [vec![Action::Ack], actions(h)].concat(),
+        _ => actions(h),
     }
 }
 

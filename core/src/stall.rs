@@ -272,7 +272,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         render::why_stalled(&d.h, kind),
         render::time(ctx.cal(), since, d.now)
     );
-    let actions = render::actions(&d.h);
+    let actions = render::reminder_actions(&d.h);
     let before = d.intents.len();
     match action {
         LadderAction::RemindOwner => {

@@ -569,6 +569,27 @@ fn a_seam_with_its_own_channels_posts_there_instead_of_the_receiving_functions()
 }
 
 #[test]
+fn acknowledge_is_offered_until_the_owner_acknowledges_and_again_when_reminded() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    let card = |w: &World| {
+        let i = w.last().intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("ana".into()));
+        i.expect("Ana's card").actions.clone()
+    };
+    w.run("ana", "/handoff accept H-1");
+    assert_eq!(card(&w), [Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return]);
+    w.run("ana", "/ack H-1");
+    assert_eq!(card(&w), [Action::Update, Action::Done, Action::Snooze, Action::Return]);
+    // Eight working hours without an update: the reminder may be answered with Acknowledge.
+    assert_eq!(w.at("2026-12-01T09:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    let reminder = &w.last().intents[0];
+    assert_eq!(reminder.to, Recipient::Person("ana".into()));
+    assert_eq!(
+        reminder.actions,
+        [Action::Ack, Action::Update, Action::Done, Action::Snooze, Action::Return, Action::Blocked]
+    );
+}
+
+#[test]
 fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
     w.model.functions.get_mut("ops").expect("ops").slack_channel = None;
