@@ -243,6 +243,9 @@ pub(crate) struct Draft<'a> {
     pub follow_ups: Vec<FollowUp>,
     /// Whether the handoff had been accepted, and was done, before this decision (for tallies).
     was: (bool, bool),
+    /// The approvers asked at the gate the handoff waited at before this decision (their
+    /// requests are drawn once more if it leaves the gate).
+    asked: Vec<PersonId>,
 }
 
 impl<'a> Draft<'a> {
@@ -258,6 +261,7 @@ impl<'a> Draft<'a> {
         Draft {
             ctx,
             was: (h.accepted_at.is_some(), h.state == State::Done),
+            asked: asked_approvers(&ctx, &h),
             h,
             actor: actor.to_string(),
             surface,
@@ -326,6 +330,17 @@ impl<'a> Draft<'a> {
             // approvers' would refuse them).
             let actions = if self.h.state == State::AwaitingGate { Vec::new() } else { actions };
             self.tell(Recipient::Person(owner), IntentKind::Card, text, actions);
+        }
+        // Each approver asked at a gate has the request as a card of their own, redrawn as the
+        // gate moves (the one who acted included) and once more, without buttons, when it
+        // leaves the gate: no live Approve is left behind.
+        let asked = match asked_approvers(&self.ctx, &self.h) {
+            now if now.is_empty() => self.asked.clone(),
+            now => now,
+        };
+        for approver in asked {
+            let (text, actions) = render::approval_request(&self.ctx, &self.h, &approver, self.now);
+            self.tell(Recipient::Person(approver), IntentKind::Card, text, actions);
         }
     }
 
@@ -788,22 +803,7 @@ pub fn decide_covering(
                 });
                 format!("{label} is with the automated reviewer.")
             } else {
-                let text = format!(
-                    "{label} \"{}\" is done by {} and needs your approval ({} tier, {} approval{} needed).",
-                    h.title,
-                    person.name,
-                    h.tier,
-                    h.tier.approvals_needed(),
-                    if h.tier.approvals_needed() > 1 { "s" } else { "" }
-                );
-                for approver in eligible_approvers(&ctx, &d.h) {
-                    d.tell(
-                        Recipient::Person(approver),
-                        IntentKind::Notice,
-                        text.clone(),
-                        vec![Action::Approve, Action::Reject],
-                    );
-                }
+                // The card goes to each approver too, as their request.
                 d.post_card();
                 format!("{label} is waiting for approval: {}.", approvers_line(&ctx, &d.h))
             }
@@ -1282,6 +1282,16 @@ pub(crate) fn require_may_own(ctx: &Ctx<'_>, person: &Person) -> Result<(), Reje
         });
     }
     Ok(())
+}
+
+/// The approvers asked while `h` waits at a gate for approvals: configured, not its requester,
+/// not its owner (none when it is not at such a gate).
+fn asked_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
+    if h.state != State::AwaitingGate || h.tier.approvals_needed() == 0 {
+        return Vec::new();
+    }
+    let asked = |a: &&PersonId| **a != h.requester && h.owner.as_ref() != Some(*a);
+    ctx.seam.approvers.iter().filter(asked).cloned().collect()
 }
 
 /// Approvers who may still approve: configured, not the requester, not the owner, not yet approved.

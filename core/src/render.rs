@@ -50,6 +50,39 @@ pub fn actions(h: &Handoff) -> Vec<Action> {
     }
 }
 
+/// An approver's request at a gate, as drawn now: what is asked of them (with the buttons) while
+/// they may approve; what they did, or that nothing more is needed, once not; then the card.
+pub fn approval_request(ctx: &Ctx<'_>, h: &Handoff, approver: &str, now: DateTime<Utc>) -> (String, Vec<Action>) {
+    let (label, title) = (h.label(), &h.title);
+    let needed = h.tier.approvals_needed();
+    let (head, actions) = match h.state {
+        State::AwaitingGate if h.approvals.iter().any(|a| a.by == approver) => {
+            let more = match needed.saturating_sub(h.approvals.len()) {
+                1 => "one more approval".to_string(),
+                n => format!("{n} more approvals"),
+            };
+            (format!("You approved {label} \"{title}\"; it waits for {more}."), vec![])
+        }
+        State::AwaitingGate => {
+            let owner = h.owner.as_deref().map_or("its owner", |o| ctx.model.name_of(o));
+            let plural = if needed > 1 { "s" } else { "" };
+            let head = format!(
+                "{label} \"{title}\" is done by {owner} and needs your approval ({} tier, {needed} approval{plural} needed).",
+                h.tier
+            );
+            (head, vec![Action::Approve, Action::Reject])
+        }
+        State::Done => {
+            (format!("{label} \"{title}\" passed its gate and is done: nothing more is needed from you."), vec![])
+        }
+        state => (
+            format!("{label} \"{title}\" no longer waits for approval (now {state}): nothing is needed from you."),
+            vec![],
+        ),
+    };
+    (format!("{head}\n{}", card(ctx, h, now)), actions)
+}
+
 /// The buttons on a stall reminder: the card's, and for work under way Acknowledge too, which
 /// answers the reminder ("on it") without a progress note.
 pub fn reminder_actions(h: &Handoff) -> Vec<Action> {

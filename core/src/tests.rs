@@ -590,6 +590,61 @@ fn acknowledge_is_offered_until_the_owner_acknowledges_and_again_when_reminded()
 }
 
 #[test]
+fn an_approval_request_is_redrawn_as_the_gate_moves_and_closed_when_it_is_decided() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Each approver's request, as last drawn in this decision: its first line and its buttons.
+    let request = |w: &World, who: &str| {
+        let i = w.last().intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person(who.into()));
+        i.map(|i| (i.text.lines().next().unwrap_or("").to_string(), i.actions.clone()))
+    };
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff done H-1");
+    let asked =
+        "H-1 \"Acme renewal\" is done by Ana Alves and needs your approval (high-stakes tier, 2 approvals needed).";
+    for who in ["sam", "carla", "vic"] {
+        assert_eq!(request(&w, who), Some((asked.to_string(), vec![Action::Approve, Action::Reject])), "{who}");
+    }
+    assert!(
+        w.last()
+            .intents
+            .iter()
+            .find(|i| i.to == Recipient::Person("sam".into()))
+            .expect("sam")
+            .text
+            .contains("State: awaiting gate")
+    );
+    // Sam approves: his request says so, without buttons; the others' show who approved.
+    w.run("sam", "/approve H-1");
+    assert_eq!(
+        request(&w, "sam"),
+        Some(("You approved H-1 \"Acme renewal\"; it waits for one more approval.".into(), vec![]))
+    );
+    assert_eq!(request(&w, "vic").map(|r| r.1), Some(vec![Action::Approve, Action::Reject]));
+    assert!(
+        w.last()
+            .intents
+            .iter()
+            .any(|i| i.to == Recipient::Person("vic".into()) && i.text.contains("Approvals: 1 of 2 (Sam Sato)"))
+    );
+    // Carla's approval closes the gate: nobody is left with live buttons.
+    w.run("carla", "/approve H-1");
+    let done = "H-1 \"Acme renewal\" passed its gate and is done: nothing more is needed from you.";
+    assert_eq!(request(&w, "vic"), Some((done.to_string(), vec![])));
+    assert_eq!(request(&w, "sam"), Some((done.to_string(), vec![])));
+    assert_eq!(request(&w, "carla"), Some((done.to_string(), vec![])));
+
+    // A rejection sends it back to the owner: the requests close too, and come again at the next submission.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff done H-1");
+    w.run("vic", "/reject H-1 the ARR is wrong");
+    let back = "H-1 \"Acme renewal\" no longer waits for approval (now in progress): nothing is needed from you.";
+    assert_eq!(request(&w, "sam"), Some((back.to_string(), vec![])));
+    w.run("ana", "/handoff done H-1");
+    assert_eq!(request(&w, "sam"), Some((asked.to_string(), vec![Action::Approve, Action::Reject])));
+}
+
+#[test]
 fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
     w.model.functions.get_mut("ops").expect("ops").slack_channel = None;

@@ -1050,6 +1050,14 @@ async fn the_app_home_shows_a_persons_plate_and_its_buttons_act_and_answer_by_dm
     })
     .await;
     eventually(10, "Carla's tab redrawn", || async { home_of(CARLA).contains("no open handoffs") }).await;
+    // Her request by DM was edited in place: it says what she did, and its buttons are gone.
+    bot.delivered().await;
+    let requests: Vec<Value> = (bot.slack.history(CARLA).into_iter())
+        .filter(|m| m["text"].as_str().is_some_and(|t| t.contains("approv")))
+        .collect();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert!(requests[0]["text"].as_str().expect("text").starts_with("You approved H-1"), "{}", requests[0]);
+    assert_eq!(buttons(&requests[0]).count(), 0, "{}", requests[0]);
 
     // Hand off work: the new-handoff form opens.
     bot.interact(&bot.home_click(RITA, "home_new", None)).await;
