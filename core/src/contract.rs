@@ -11,6 +11,25 @@ use crate::model::{FieldType, OperatingModel, Seam};
 /// message it was handed off from, a CRM page). A seam's own field of that name wins.
 pub const SOURCE: &str = "source";
 
+/// The longest title, in characters: one line, readable on a card, in a thread's name and a form.
+pub const TITLE_MAX: usize = 200;
+
+/// The longest field value, in characters (Slack's text inputs take 3,000 at most).
+pub const VALUE_MAX: usize = 2000;
+
+/// The problem with a title, if any: empty, or longer than [`TITLE_MAX`].
+pub fn title_problem(title: &str) -> Option<FieldError> {
+    let n = title.trim().chars().count();
+    let message = match n {
+        0 => "give the handoff a title: one line saying what is handed off".to_string(),
+        n if n > TITLE_MAX => {
+            format!("at most {TITLE_MAX} characters (this one has {n}): keep it to one line; details go in the fields")
+        }
+        _ => return None,
+    };
+    Some(FieldError { field: "title".into(), message })
+}
+
 /// One field's problem, addressed to the field (Slack modals show it inline).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -51,6 +70,12 @@ pub fn validate_fields(
         let value = raw.trim();
         if value.is_empty() {
             fields.remove(name);
+            continue;
+        }
+        let n = value.chars().count();
+        if n > VALUE_MAX {
+            let message = format!("at most {VALUE_MAX} characters (this one has {n}): link to the rest instead");
+            errors.push(FieldError { field: name.clone(), message });
             continue;
         }
         match normalise(model, kind, value) {

@@ -634,12 +634,7 @@ pub fn admit(
             fields.push((k.clone(), v.clone()));
         }
     }
-    if title.trim().is_empty() {
-        errors.push(FieldError {
-            field: "title".into(),
-            message: "give the handoff a title: one line saying what is handed off".into(),
-        });
-    }
+    errors.extend(crate::contract::title_problem(title));
     let fields = match validate_fields(model, ctx.seam, &BTreeMap::new(), &fields, true) {
         Ok(f) if errors.is_empty() => f,
         Ok(_) => return Err(Rejection::InvalidFields(errors)),
@@ -1179,14 +1174,10 @@ fn edit(
         }
         _ => {}
     }
-    let title = match title.map(str::trim) {
-        Some("") => {
-            let message = "a title cannot be empty: one line saying what is handed off".to_string();
-            return Err(Rejection::InvalidFields(vec![FieldError { field: "title".into(), message }]));
-        }
-        Some(t) if t != h.title => Some(t.to_string()),
-        _ => None,
-    };
+    if let Some(problem) = title.and_then(crate::contract::title_problem) {
+        return Err(Rejection::InvalidFields(vec![problem]));
+    }
+    let title = title.map(str::trim).filter(|t| *t != h.title).map(String::from);
     let fields = validate_fields(ctx.model, ctx.seam, &h.fields, given, true).map_err(Rejection::InvalidFields)?;
     let mut changes: Vec<String> = title.iter().map(|t| format!("title \"{}\" → \"{t}\"", h.title)).collect();
     let mut diff = BTreeMap::new();

@@ -439,13 +439,25 @@ async fn the_requester_edits_a_handoff_in_a_form_filled_with_what_it_holds() {
     let (_, said) = bot.command(RITA, r#"edit H-1 title="Acme renewal 2027""#, "trig-typed").await;
     assert_eq!(said["text"], r#"H-1 changed: title "Acme renewal" → "Acme renewal 2027"."#);
     assert_eq!(bot.slack.ok_calls("views.open").len(), 1);
-    // A title typed longer than the form's usual 150 characters still opens in the form, whole.
+    // A title over 200 characters is refused, saying so; the longest title and value a command
+    // takes open in the form whole.
     let long = "Acme renewal, ".repeat(15);
-    bot.command(RITA, &format!(r#"new sales-to-cs "{long}" account=Acme arr=1 segment=smb"#), "trig-long").await;
+    let new = |title: &str, account: &str| format!(r#"new sales-to-cs "{title}" account={account} arr=1 segment=smb"#);
+    let (_, refused) = bot.command(RITA, &new(&long, "Acme"), "trig-too-long").await;
+    assert!(
+        refused["text"].as_str().expect("text").contains("title: at most 200 characters (this one has 209)"),
+        "{refused}"
+    );
+    let (title, account) = ("t".repeat(200), "a".repeat(2000));
+    bot.command(RITA, &new(&title, &account), "trig-long").await;
     assert_eq!(bot.command(RITA, "edit H-2", "trig-edit-long").await.1, Value::Null);
     eventually(10, "the long form", || async { bot.slack.ok_calls("views.open").len() == 2 }).await;
-    let title = bot.slack.ok_calls("views.open")[1].body["view"]["blocks"][0]["element"].clone();
-    assert_eq!(title["initial_value"].as_str(), Some(long.trim()), "{title}");
+    let blocks = bot.slack.ok_calls("views.open")[1].body["view"]["blocks"].clone();
+    assert_eq!(blocks[0]["element"]["initial_value"].as_str(), Some(title.as_str()), "{}", blocks[0]);
+    let input =
+        blocks.as_array().expect("blocks").iter().find(|b| b["element"]["action_id"] == "account").expect("account");
+    assert_eq!(input["element"]["initial_value"].as_str(), Some(account.as_str()));
+    assert_eq!(input["element"]["max_length"], 2000);
     running_stop(bot).await;
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use baton_core::Command;
 use baton_core::config::parse_wall_duration;
-use baton_core::contract::SOURCE;
+use baton_core::contract::{SOURCE, TITLE_MAX, VALUE_MAX};
 use baton_core::decide::Rejection;
 use baton_core::handoff::Handoff;
 use baton_core::model::{FieldType, OperatingModel, Seam};
@@ -97,7 +97,7 @@ pub fn new_handoff(model: &OperatingModel, person: &str, draft: &Draft, title: O
         let from = truncate(&format!("From: {source} (recorded as its source)"), 2000);
         blocks.push(json!({"type": "context", "elements": [{"type": "plain_text", "text": from}]}));
     }
-    blocks.push(title_input(title, 150));
+    blocks.push(title_input(title));
     if let Some(s) = chosen {
         blocks.extend(field_inputs(model, s, None));
     }
@@ -112,22 +112,29 @@ pub fn new_handoff(model: &OperatingModel, person: &str, draft: &Draft, title: O
     view
 }
 
-/// The title input, holding `initial` if given; it takes at least `max` characters, and all of
-/// `initial` (Slack refuses a form whose initial value is longer than its input takes).
-fn title_input(initial: Option<&str>, max: usize) -> Value {
-    let mut title = json!({"type": "plain_text_input", "action_id": "title", "max_length": max,
-                           "placeholder": text("One line saying what is handed off")});
-    if let Some(t) = initial.filter(|t| !t.is_empty()) {
-        title["initial_value"] = json!(truncate(t, 3000));
-        title["max_length"] = json!(t.chars().count().clamp(max, 3000));
-    }
+/// The title input, holding `initial` if given.
+fn title_input(initial: Option<&str>) -> Value {
+    let mut title = text_input("title", initial.filter(|t| !t.is_empty()), TITLE_MAX);
+    title["placeholder"] = text("One line saying what is handed off");
     json!({"type": "input", "block_id": "title", "label": text("Title"), "element": title})
+}
+
+/// A one-line text input taking what the contract takes (`max` characters), holding `initial` if
+/// given; a value stored before the limit may be longer: the input then takes all of it, up to
+/// Slack's 3,000 (Slack refuses a form whose initial value is longer than its input takes).
+fn text_input(action_id: &str, initial: Option<&str>, max: usize) -> Value {
+    let mut input = json!({"type": "plain_text_input", "action_id": action_id, "max_length": max});
+    if let Some(t) = initial {
+        input["initial_value"] = json!(truncate(t, 3000));
+        input["max_length"] = json!(t.chars().count().clamp(max, 3000));
+    }
+    input
 }
 
 /// The title and contract inputs of `seam`, holding what handoff `h` holds (a title typed as a
 /// command may be longer than a form would take).
 fn contract_inputs(model: &OperatingModel, seam: &Seam, h: &Handoff) -> Vec<Value> {
-    let mut blocks = vec![title_input(Some(&h.title), 150)];
+    let mut blocks = vec![title_input(Some(&h.title))];
     blocks.extend(field_inputs(model, seam, Some(h)));
     blocks
 }
@@ -139,7 +146,7 @@ fn field_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>) -
         let action_id = f.name.clone();
         let now = filled.and_then(|h| h.fields.get(&f.name)).map(String::as_str);
         let mut element = match &f.kind {
-            FieldType::Text => json!({"type": "plain_text_input", "action_id": action_id}),
+            FieldType::Text => text_input(&action_id, None, VALUE_MAX),
             FieldType::Number => json!({"type": "number_input", "action_id": action_id, "is_decimal_allowed": true}),
             FieldType::Date => json!({"type": "datepicker", "action_id": action_id}),
             FieldType::Url => json!({"type": "url_text_input", "action_id": action_id}),
@@ -160,6 +167,7 @@ fn field_inputs(model: &OperatingModel, seam: &Seam, filled: Option<&Handoff>) -
                     element["initial_user"] = json!(slack);
                 }
             }
+            (FieldType::Text, Some(v)) => element = text_input(&f.name, Some(v), VALUE_MAX),
             (_, Some(v)) => element["initial_value"] = json!(v),
         }
         let mut block = json!({"type": "input", "block_id": field_block(&f.name), "label": text(&f.name),
