@@ -169,7 +169,7 @@ impl App {
                 Ok(baton_core::activity::log(&ctx, &h, &self.store.events(id).await?, now))
             }
             Command::Mine => Ok(self.plate(actor, now).await?.text()),
-            Command::ReassignAll { from, to } => self.reassign_all(actor, &from, &to, surface, now, key).await,
+            Command::ReassignAll { from, to } => self.reassign_all(actor, &from, &to, surface, now, key, via).await,
             Command::Away(asked) => self.away(actor, asked, now, key).await,
             Command::Team(asked) => self.team(actor, asked.as_deref(), now).await,
             Command::Find(words) => self.find(actor, &words, now).await,
@@ -389,7 +389,9 @@ impl App {
     /// `/handoff reassign-all`: gives every open handoff `from` owns to `to`, one handoff at a time,
     /// each as `/handoff reassign` would (so each is refused where the actor may not reassign it).
     /// Each records its own key (`key:H-n`): a replayed or retried request moves what is left and
-    /// moves nothing twice.
+    /// moves nothing twice. Through the API each move names its client and is told to the actor as
+    /// any other command is (several at once reach them as one digest).
+    #[allow(clippy::too_many_arguments)]
     async fn reassign_all(
         &self,
         actor: &str,
@@ -398,6 +400,7 @@ impl App {
         surface: Surface,
         now: DateTime<Utc>,
         key: Option<&str>,
+        via: Option<&str>,
     ) -> Result<String, AppError> {
         let (from_name, to_name) = (self.model.name_of(from), self.model.name_of(to));
         if from == to {
@@ -421,6 +424,7 @@ impl App {
             let decided = self
                 .apply(h.id, key.as_deref(), |h| {
                     baton_core::decide_covering(&self.model, h, &command, actor, &covering, surface, now)
+                        .map(|d| through_api(&self.model, actor, surface, via, now, d))
                 })
                 .await;
             match decided {

@@ -144,6 +144,39 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
 }
 
 #[tokio::test]
+async fn reassign_all_through_the_api_names_its_client_and_tells_the_person_as_other_commands_do() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let now = Utc::now();
+        let run = |who: &'static str, line: String| {
+            let app = app.clone();
+            async move { app.handle(who, Surface::Slack, parse(&line).expect("command"), now, None).await.expect(&line) }
+        };
+        for n in 1..=2 {
+            run("rita", ACME_LINE.replace("Acme renewal", &format!("Acme renewal {n}"))).await;
+            run("ana", format!("/handoff accept H-{n}")).await;
+        }
+        let command = parse("/handoff reassign-all ana ben").expect("command");
+        let reply = app.handle_through("crm", "carla", command, now, Some("api:crm:command:move-1")).await.expect("moved");
+        assert!(reply.starts_with("Gave Ben Brooks the 2 handoffs Ana Alves owned: H-1, H-2"), "{reply}");
+        for id in [1, 2] {
+            let events = store.events(id).await.expect("events");
+            let moved = events.last().expect("the move");
+            assert_eq!((moved.change.kind(), moved.via.as_deref()), ("reassigned", Some("crm")), "H-{id}");
+        }
+        let told: Vec<String> =
+            sqlx::query_scalar("SELECT intent FROM outbox WHERE recipient = 'person:carla' ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .expect("outbox");
+        let told: Vec<&String> = told.iter().filter(|t| t.contains("Done in your name")).collect();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told[0].contains("Done in your name through Baton's API: H-1 reassigned to Ben Brooks"), "{told:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_agent_works_the_handoff_it_owns_through_commands() {
     on_each_store(|store| async move {
         let server = serve(store.clone()).await;
