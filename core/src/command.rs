@@ -526,6 +526,17 @@ pub fn split_words(line: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
+/// `field=value …` typed on their own (a platform's one box for a contract): the pairs, or what
+/// is not one.
+pub fn parse_fields(text: &str) -> Result<Vec<(String, String)>, String> {
+    let words = split_words(text).ok_or("a quote is not closed: put values with spaces in \"double quotes\"")?;
+    let (fields, rest) = split_fields(words.into_iter());
+    match rest.first() {
+        Some(word) => Err(format!("`{word}` is not field=value: write each field like account=Acme")),
+        None => Ok(fields),
+    }
+}
+
 /// `H-12`, `h-12`, `#12` or `12`.
 pub fn parse_id(word: &str) -> Option<HandoffId> {
     let digits =
@@ -561,6 +572,18 @@ mod tests {
             Ok(c) => panic!("{line} parsed as {c:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn fields_typed_on_their_own_are_pairs_or_named() {
+        let pairs = parse_fields(r#"account="Acme Corp" arr=120000"#).expect("pairs");
+        assert_eq!(pairs, [("account".to_string(), "Acme Corp".to_string()), ("arr".into(), "120000".into())]);
+        assert_eq!(parse_fields(""), Ok(vec![]));
+        assert_eq!(
+            parse_fields("account=Acme big").unwrap_err(),
+            "`big` is not field=value: write each field like account=Acme"
+        );
+        assert!(parse_fields(r#"account="Acme"#).unwrap_err().starts_with("a quote is not closed"));
     }
 
     #[test]

@@ -387,14 +387,34 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     m.functions.get_mut("ops").expect("ops").slack_channel = None;
     let bot = bot(m).await;
     let said = |answer: &Value| answer["data"]["content"].as_str().expect("content").to_string();
-    let on = |sub: &str, more: &[(&str, &str)]| {
-        let mut options = vec![json!({"type": 3, "name": "handoff", "value": "H-1"})];
+    let on_h = |id: &str, sub: &str, more: &[(&str, &str)]| {
+        let mut options = vec![json!({"type": 3, "name": "handoff", "value": id})];
         options.extend(more.iter().map(|(n, v)| json!({"type": 3, "name": n, "value": v})));
         json!([{"type": 1, "name": sub, "options": options}])
     };
-    let certs = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
-    let line = baton_core::parse(certs).expect("command");
-    bot.app.handle("eve", Surface::Slack, line, Utc::now(), None).await.expect("handed off");
+    let on = |sub: &str, more: &[(&str, &str)]| on_h("H-1", sub, more);
+    // Emma, an engineer with only Discord too, hands the work to Operations there; the contract
+    // is checked as anywhere, every problem named.
+    const EMMA: &str = "200000000000000003";
+    let new = |title: &str, fields: &str| {
+        let option = |n: &str, v: &str| json!({"type": 3, "name": n, "value": v});
+        let options = [option("seam", "eng-to-ops"), option("title", title), option("fields", fields)];
+        json!([{"type": 1, "name": "new", "options": options}])
+    };
+    let (_, wrong) =
+        bot.signed(&command("e1", EMMA, "handoff", new("Rotate certs", "service=edge runbook=soon now"))).await;
+    assert_eq!(said(&wrong), "✗ `now` is not field=value: write each field like account=Acme",);
+    let (_, wrong) =
+        bot.signed(&command("e2", EMMA, "handoff", new("Rotate certs", "service=edge runbook=soon"))).await;
+    assert!(said(&wrong).contains("runbook: `soon` is not a link"), "{wrong}");
+    let fields = r#"service="edge proxies" runbook=https://runbooks.example/certs"#;
+    let (_, made) = bot.signed(&command("e3", EMMA, "handoff", new("Rotate \"edge\" certs", fields))).await;
+    assert!(said(&made).starts_with("H-1 handed to Operations on eng-to-ops."), "{made}");
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!(
+        (h.requester.as_str(), h.title.as_str(), h.fields["service"].as_str()),
+        ("emma", "Rotate \"edge\" certs", "edge proxies")
+    );
     eventually(10, "the card in Operations' channel", || async { !bot.discord.messages(OPS_CHANNEL).is_empty() }).await;
     let queued = &bot.discord.messages(OPS_CHANNEL)[0];
     let ids: Vec<&str> = queued["components"][0]["components"]
@@ -458,7 +478,7 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let contents: Vec<&str> = dms.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents.len(), 2, "{contents:#?}");
     assert!(contents[0].contains("State: done") && dms[0]["components"] == json!([]), "{:?}", dms[0]);
-    assert_eq!(contents[1], "H-1 \"Rotate certs\" is done.");
+    assert_eq!(contents[1], "H-1 \"Rotate \"edge\" certs\" is done.");
     let surfaces: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, surface FROM events WHERE actor = 'olga' ORDER BY id")
             .fetch_all(bot.app.store.pool())
@@ -467,6 +487,19 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let kinds: Vec<&str> = surfaces.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds, ["accepted", "updated", "snoozed", "submitted_for_gate"]);
     assert!(surfaces.iter().all(|(_, s)| s == "discord"), "{surfaces:?}");
+
+    // A second one, given to someone else by its lead and then called off by its requester.
+    let (_, made) = bot.signed(&command("e4", EMMA, "handoff", new("Rotate keys", fields))).await;
+    assert!(said(&made).starts_with("H-2 handed to Operations"), "{made}");
+    const OMAR: &str = "200000000000000004";
+    let to = json!([{"type": 1, "name": "reassign", "options": [
+        {"type": 3, "name": "handoff", "value": "H-2"}, {"type": 6, "name": "to", "value": OLGA}]}]);
+    let (_, given) = bot.signed(&command("e5", OMAR, "handoff", to)).await;
+    assert!(said(&given).starts_with("H-2 reassigned to Olga Orlova; they must accept it."), "{given}");
+    let (_, cancelled) =
+        bot.signed(&command("e6", EMMA, "handoff", on_h("H-2", "cancel", &[("text", "merged into H-1")]))).await;
+    assert_eq!(said(&cancelled), "H-2 cancelled.");
+    assert_eq!(bot.app.get(2).await.expect("H-2").state, baton_core::State::Cancelled);
     bot.running.stop().await;
 }
 

@@ -33,6 +33,13 @@ pub fn definitions(model: &OperatingModel) -> Value {
                "min_length": 3, "max_length": 20})
     };
     let functions: Vec<Value> = model.functions.keys().take(25).map(|f| json!({"name": f, "value": f})).collect();
+    // Discord lists at most 25 choices; with more seams, the seam is typed.
+    let mut seam = json!({"type": 3, "name": "seam", "description": "The seam, from your function to another",
+                          "required": true});
+    match model.seams.len() {
+        ..=25 => seam["choices"] = model.seams.keys().map(|s| json!({"name": s, "value": s})).collect(),
+        _ => seam["max_length"] = json!(100),
+    }
     let playbooks: Vec<Value> =
         model.playbooks.values().take(25).map(|p| json!({"name": p.title, "value": p.id})).collect();
     json!([
@@ -43,7 +50,18 @@ pub fn definitions(model: &OperatingModel) -> Value {
             {"type": 1, "name": "log", "description": "What happened to a handoff: who did what, and when",
              "options": [handoff(true)]},
             {"type": 1, "name": "mine", "description": "What is on your plate: yours, your team's queue, your approvals"},
+            {"type": 1, "name": "new", "description": "Hand work off on a seam; its contract is checked", "options": [
+                seam,
+                {"type": 3, "name": "title", "description": "One line saying what is handed off", "required": true,
+                 "max_length": 200},
+                {"type": 3, "name": "fields", "description": "The contract, like service=edge runbook=https://…",
+                 "required": false, "max_length": 4000}]},
             {"type": 1, "name": "accept", "description": "Take ownership of a handoff", "options": [handoff(true)]},
+            {"type": 1, "name": "reassign", "description": "Give a handoff to another member, who must accept it",
+             "options": [handoff(true), {"type": 6, "name": "to", "description": "The new owner", "required": true}]},
+            {"type": 1, "name": "cancel", "description": "Call off a handoff you handed off",
+             "options": [handoff(true), {"type": 3, "name": "text", "required": true, "max_length": 1000,
+                                         "description": "Why it is no longer needed"}]},
             {"type": 1, "name": "update", "description": "Post progress on a handoff you own (restarts its update clock)",
              "options": [handoff(true), {"type": 3, "name": "text", "required": true, "max_length": 2000,
                                          "description": "The progress made; field=value words change its fields"}]},

@@ -119,44 +119,52 @@ impl Discord {
                             Err(e) => return reply(&format!("✗ {e}\nusage: {}", baton_core::history::USAGE)),
                         }
                     }
-                    "handoff" => match option(options, "sub") {
-                        Some("record") => typed_line(&[
-                            "/handoff record",
-                            given.unwrap_or(""),
-                            option(options, "artifact").unwrap_or(""),
-                        ]),
-                        Some("find") => typed_line(&["/handoff find", option(options, "words").unwrap_or("")]),
-                        Some("team") => Ok(Command::Team(option(options, "function").map(String::from))),
-                        Some("mine") => Ok(Command::Mine),
-                        Some("log") => need_id(id).map(Command::Log),
-                        Some("accept") => need_id(id).map(Command::Accept),
-                        Some("done") => need_id(id).map(Command::Done),
-                        Some(sub @ ("watch" | "unwatch")) => {
-                            need_id(id).map(|id| Command::Watch { id, on: sub == "watch" })
+                    "handoff" => {
+                        match option(options, "sub") {
+                            Some("record") => typed_line(&[
+                                "/handoff record",
+                                given.unwrap_or(""),
+                                option(options, "artifact").unwrap_or(""),
+                            ]),
+                            Some("find") => typed_line(&["/handoff find", option(options, "words").unwrap_or("")]),
+                            Some("team") => Ok(Command::Team(option(options, "function").map(String::from))),
+                            Some("mine") => Ok(Command::Mine),
+                            Some("log") => need_id(id).map(Command::Log),
+                            Some("new") => baton_core::command::parse_fields(option(options, "fields").unwrap_or(""))
+                                .map(|fields| Command::New {
+                                    seam: option(options, "seam").unwrap_or_default().to_string(),
+                                    title: option(options, "title").unwrap_or_default().to_string(),
+                                    fields,
+                                }),
+                            Some("accept") => need_id(id).map(Command::Accept),
+                            Some("done") => need_id(id).map(Command::Done),
+                            Some(sub @ ("watch" | "unwatch")) => {
+                                need_id(id).map(|id| Command::Watch { id, on: sub == "watch" })
+                            }
+                            Some("comment") => need_id(id).map(|id| Command::Comment {
+                                id,
+                                text: option(options, "text").unwrap_or_default().trim().to_string(),
+                            }),
+                            // Moves that say something (or name someone) read as typed: an update's
+                            // `field=value` words change fields, as in Slack; a picked user is a person.
+                            Some(sub @ ("update" | "return" | "cancel" | "reassign")) => need_id(id).and_then(|_| {
+                                typed_line(&[
+                                    &format!("/handoff {sub}"),
+                                    given.unwrap_or(""),
+                                    option(options, if sub == "reassign" { "to" } else { "text" }).unwrap_or(""),
+                                ])
+                            }),
+                            Some("snooze") => need_id(id).and_then(|_| {
+                                typed_line(&[
+                                    "/snooze",
+                                    given.unwrap_or(""),
+                                    option(options, "for").unwrap_or(""),
+                                    option(options, "reason").unwrap_or(""),
+                                ])
+                            }),
+                            _ => need_id(id).map(Command::Show),
                         }
-                        Some("comment") => need_id(id).map(|id| Command::Comment {
-                            id,
-                            text: option(options, "text").unwrap_or_default().trim().to_string(),
-                        }),
-                        // The owner's moves that say something read as typed: an update's
-                        // `field=value` words change fields, as in Slack.
-                        Some(sub @ ("update" | "return")) => need_id(id).and_then(|_| {
-                            typed_line(&[
-                                &format!("/handoff {sub}"),
-                                given.unwrap_or(""),
-                                option(options, "text").unwrap_or(""),
-                            ])
-                        }),
-                        Some("snooze") => need_id(id).and_then(|_| {
-                            typed_line(&[
-                                "/snooze",
-                                given.unwrap_or(""),
-                                option(options, "for").unwrap_or(""),
-                                option(options, "reason").unwrap_or(""),
-                            ])
-                        }),
-                        _ => need_id(id).map(Command::Show),
-                    },
+                    }
                     "away" => typed_line(&[
                         "/away",
                         option(options, "until").unwrap_or(""),

@@ -9,8 +9,8 @@ use baton_core::away::{Away, Going, leave};
 use baton_core::config::{Source, load};
 use baton_core::history::{Viewer, scope};
 use baton_core::{
-    AwayCommand, Command, Ctx, Event, Handoff, NewHandoff, OperatingModel, Surface, check_with, create, decide_covering,
-    parse,
+    AwayCommand, Command, Ctx, Decision, Event, Handoff, IntentKind, NewHandoff, OperatingModel, Recipient, State,
+    Surface, check_with, create, decide_covering, parse,
 };
 use baton_core::{ReviewRequest, record_verdict, render, review};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
@@ -41,6 +41,23 @@ fn trace(line: &str, outcome: &dyn std::fmt::Debug) {
 /// What every reply must be: said, and without stray whitespace.
 fn well_formed(reply: &str) {
     assert!(!reply.is_empty() && reply.trim() == reply, "reply {reply:?}");
+}
+
+/// No approver is left with a live request: a decision that takes a handoff away from a gate that
+/// waits for approvals redraws the request of each approver it asked, without buttons.
+fn no_live_requests(model: &OperatingModel, before: &Handoff, d: &Decision) {
+    let gate = |h: &Handoff| h.state == State::AwaitingGate && h.tier.approvals_needed() > 0;
+    if !gate(before) || gate(&d.handoff) {
+        return;
+    }
+    let Some(seam) = model.seams.get(&before.seam) else { return };
+    let asked = seam.approvers.iter().filter(|a| **a != before.requester && before.owner.as_ref() != Some(*a));
+    for a in asked {
+        let closed = d.intents.iter().any(|i| {
+            i.kind == IntentKind::Card && i.to == Recipient::Person(a.clone()) && i.actions.is_empty()
+        });
+        assert!(closed, "{a}'s request was left live when H-{} left the gate ({})", before.id, d.handoff.state);
+    }
 }
 
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {
@@ -184,6 +201,7 @@ fuzz_target!(|data: &[u8]| {
                 trace(line, &decided.as_ref().map(|d| &d.reply));
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
+                    no_live_requests(model, h, &d);
                     *h = d.handoff;
                     log.extend(d.events);
                     // A recalibration just recorded is not convened again by the next check.
