@@ -580,10 +580,10 @@ mod tests {
         assert_eq!(pairs, [("account".to_string(), "Acme Corp".to_string()), ("arr".into(), "120000".into())]);
         assert_eq!(parse_fields(""), Ok(vec![]));
         assert_eq!(
-            parse_fields("account=Acme big").unwrap_err(),
+            parse_fields("account=Acme big").expect_err("a word"),
             "`big` is not field=value: write each field like account=Acme"
         );
-        assert!(parse_fields(r#"account="Acme"#).unwrap_err().starts_with("a quote is not closed"));
+        assert!(parse_fields(r#"account="Acme"#).expect_err("open quote").starts_with("a quote is not closed"));
     }
 
     #[test]
