@@ -569,6 +569,8 @@ pub enum Action {
     Resubmit,
     /// Be told as it moves (on the card in the receiving function's channel).
     Watch,
+    /// Record the outcome of the open recalibration (its artifact).
+    Record,
     /// No longer be told (on what a watcher is told).
     Unwatch,
 }

@@ -88,7 +88,7 @@ pub(crate) fn convene(d: &mut Draft<'_>, id: &str, reason: &str, to: Recipient) 
         reminded: false,
         thread: to.clone(),
     });
-    d.tell(to, IntentKind::Recalibration { playbook: pb.id.clone() }, text, vec![]);
+    d.tell(to, IntentKind::Recalibration { playbook: pb.id.clone() }, text, vec![Action::Record]);
     if let Some(last) = d.intents.last_mut() {
         last.mentions = people;
     }
@@ -107,7 +107,7 @@ pub(crate) fn still_stalled(d: &mut Draft<'_>, stalled: &str) {
         "{stalled} The escalation ladder reached its convene step; this recalibration is still open. Record \
          the outcome with `/handoff record {label} decision=... assumption_broke=\"...\" category=...`."
     );
-    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![]);
+    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![Action::Record]);
     if let Some(last) = d.intents.last_mut() {
         last.mentions = vec![r.convener.clone()];
     }
@@ -133,7 +133,7 @@ pub(crate) fn remind(d: &mut Draft<'_>) {
         rec.reminded = true;
     }
     d.record(Change::TimeboxReminded);
-    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![]);
+    d.tell(r.thread.clone(), IntentKind::Thread, text, vec![Action::Record]);
     if let Some(last) = d.intents.last_mut() {
         last.mentions = vec![r.convener.clone()];
     }

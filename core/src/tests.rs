@@ -722,6 +722,9 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
         "2026-12-01T13:00:00-05:00",
     ]);
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.convener.as_str()), Some("carla"));
+    // The opening post offers to record the outcome (a form where the platform has forms).
+    let opening = w.last().intents.iter().find(|i| matches!(i.kind, IntentKind::Recalibration { .. }));
+    assert_eq!(opening.expect("the opening post").actions, [Action::Record]);
     w.at("2026-12-01T13:20:00-05:00");
     // Missing and wrong fields are all named.
     let err = w.refused("carla", r#"/handoff record H-1 decision=new-owner category=weather colour=red"#);

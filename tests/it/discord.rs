@@ -342,12 +342,12 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let (_, blocked) = bot.signed(&click("i6", ELI_NEW_DISCORD, msg, "blocked:H-1")).await;
     assert!(blocked["data"]["content"].as_str().expect("content").contains("Recalibration convened"), "{blocked}");
     eventually(10, "the recalibration in the thread", || async { !bot.discord.messages(&thread).is_empty() }).await;
-    assert!(
-        bot.discord.messages(&thread)[0]["content"]
-            .as_str()
-            .expect("content")
-            .contains("Recalibration convened for H-1")
-    );
+    let opening = bot.discord.messages(&thread)[0].clone();
+    assert!(opening["content"].as_str().expect("content").contains("Recalibration convened for H-1"));
+    // Its Record outcome button asks for the artifact in a modal.
+    assert_eq!(opening["components"][0]["components"][0]["custom_id"], "record:H-1", "{opening}");
+    let (_, form) = bot.signed(&click("i6b", ELI_NEW_DISCORD, &opening, "record:H-1")).await;
+    assert_eq!((form["type"].as_u64(), form["data"]["custom_id"].as_str()), (Some(9), Some("record:H-1")), "{form}");
 
     // Slash commands answer too.
     let on_h1 =

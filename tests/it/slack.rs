@@ -461,6 +461,79 @@ async fn the_requester_edits_a_handoff_in_a_form_filled_with_what_it_holds() {
     running_stop(bot).await;
 }
 
+#[tokio::test]
+async fn a_recalibrations_outcome_is_recorded_in_a_form_built_from_its_playbook() {
+    let bot = bot().await;
+    bot.acme_accepted_by_ana().await;
+    bot.command(ANA, "recalibrate H-1 ownership-dispute", "trig-recal").await;
+    bot.delivered().await;
+    let opening = (bot.slack.history("#cs-handoffs").into_iter())
+        .find(|m| m["text"].as_str().is_some_and(|t| t.contains("Recalibration convened")))
+        .expect("the recalibration's opening post");
+    let record = buttons(&opening).find(|b| b["action_id"] == "record").expect("Record outcome");
+    assert_eq!(record["text"]["text"], "Record outcome");
+
+    // Rita, the requester, may not record it: she is told, and no form opens.
+    bot.interact(&bot.click(RITA, "record", "#cs-handoffs")).await;
+    eventually(10, "Rita's refusal", || async {
+        bot.slack.responses().iter().any(|r| r["text"].as_str().unwrap_or("").starts_with("✗"))
+    })
+    .await;
+    assert!(bot.slack.ok_calls("views.open").is_empty());
+    // Carla, the lead, gets the form: one input per field of the playbook's artifact, typed.
+    bot.interact(&bot.click(CARLA, "record", "#cs-handoffs")).await;
+    eventually(10, "the form", || async { !bot.slack.ok_calls("views.open").is_empty() }).await;
+    let view = bot.slack.ok_calls("views.open")[0].body["view"].clone();
+    assert_eq!(
+        (view["callback_id"].as_str(), view["private_metadata"].as_str()),
+        (Some("handoff_record"), Some("H-1:ownership-dispute"))
+    );
+    let blocks = view["blocks"].as_array().expect("blocks");
+    let kinds: Vec<(&str, &str)> = blocks
+        .iter()
+        .map(|b| (b["block_id"].as_str().unwrap_or(""), b["element"]["type"].as_str().unwrap_or("")))
+        .collect();
+    assert!(kinds.contains(&("field:decision", "static_select")), "{kinds:?}");
+    assert!(kinds.contains(&("field:new_owner", "users_select")), "{kinds:?}");
+    assert!(kinds.contains(&("field:new_date", "datepicker")), "{kinds:?}");
+    assert!(kinds.contains(&("field:assumption_broke", "plain_text_input")), "{kinds:?}");
+    let categories = blocks.iter().find(|b| b["block_id"] == "field:category").expect("category");
+    let offered: Vec<&str> = categories["element"]["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|o| o["value"].as_str())
+        .collect();
+    assert_eq!(offered, bot.app.model.categories, "the taxonomy, in order");
+
+    let submit = |values: Value| {
+        json!({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": CARLA},
+               "view": {"id": "V-record", "hash": format!("h-{}", values.to_string().len()), "callback_id": "handoff_record",
+                        "private_metadata": "H-1:ownership-dispute", "state": {"values": values}}})
+    };
+    let pick = |v: &str| json!({"a": {"type": "static_select", "selected_option": {"value": v}}});
+    let text = |v: &str| json!({"a": {"type": "plain_text_input", "value": v}});
+    // A new owner decided but not named: said under that input.
+    let (_, answer) = bot
+        .interact(&submit(json!({"field:decision": pick("new-owner"), "field:category": pick("unclear-ownership"),
+                                 "field:assumption_broke": text("two teams thought the other owned renewals")})))
+        .await;
+    assert!(answer["errors"]["field:new_owner"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
+    let person = |u: &str| json!({"a": {"type": "users_select", "selected_user": u}});
+    let (_, answer) = bot
+        .interact(&submit(json!({"field:decision": pick("new-owner"), "field:category": pick("unclear-ownership"),
+                                 "field:new_owner": person(BEN),
+                                 "field:assumption_broke": text("two teams thought the other owned renewals")})))
+        .await;
+    assert_eq!(answer, json!({"response_action": "clear"}));
+    let h = bot.app.get(1).await.expect("H-1");
+    assert_eq!((h.recalibration.is_none(), h.owner.as_deref(), h.state), (true, Some("ben"), State::Reassigned));
+    let broke: String =
+        sqlx::query_scalar("SELECT assumption FROM artifacts").fetch_one(bot.app.store.pool()).await.expect("artifact");
+    assert_eq!(broke, "two teams thought the other owned renewals");
+    running_stop(bot).await;
+}
+
 /// A submitted reason form (`return:H-1`, `update:H-1`, …) with its one text; each text is a new
 /// version of the view, as Slack sends it.
 fn reason_form(user: &str, metadata: &str, text: &str) -> Value {

@@ -195,7 +195,9 @@ impl Discord {
                     "blocked" => Command::Recalibrate { id, playbook: None },
                     "watch" => Command::Watch { id, on: true },
                     "unwatch" => Command::Watch { id, on: false },
-                    "snooze" | "return" | "reject" | "update" | "resubmit" => return reason_modal(action, id),
+                    "snooze" | "return" | "reject" | "update" | "resubmit" | "record" => {
+                        return reason_modal(action, id);
+                    }
                     _ => return reply("✗ This button is out of date."),
                 }
             }
@@ -357,6 +359,7 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
         "return" => format!("Return H-{id} to requester"),
         "update" => format!("Post an update on H-{id}"),
         "resubmit" => format!("Resubmit H-{id}"),
+        "record" => format!("Record the outcome of H-{id}"),
         _ => format!("Reject H-{id}"),
     };
     // Resubmitting needs no words (fields are changed with `/handoff resubmit` in Slack or the console).
@@ -370,6 +373,10 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
         rows.push(input("duration", "For how long (at most 14 days)", 1, "2h, 30m or 1d"));
     }
     match action {
+        // The artifact as `/handoff record` takes it (a modal holds five inputs; a playbook may ask more).
+        "record" => rows.push(json!({"type": 1, "components": [{"type": 4, "custom_id": "artifact",
+            "label": "Outcome, as /handoff record takes it", "style": 2, "required": true, "max_length": 2000,
+            "placeholder": "decision=resume assumption_broke=\"...\" category=... follow_ups=\"...\""}]})),
         "update" => rows.push(input("reason", "Progress", 2, "The requester sees this")),
         "resubmit" => rows.push(input("reason", "What changed", 2, "The owner sees this")),
         _ => rows.push(input("reason", "Reason", 2, "The other side sees this")),
@@ -386,6 +393,12 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
     let value = |name: &str| option(values, name).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
     if action == "resubmit" {
         return Ok(Command::Resubmit { id, fields: Vec::new(), note: value("reason") });
+    }
+    if action == "record" {
+        let artifact =
+            value("artifact").ok_or("write the outcome: decision=... assumption_broke=\"...\" category=...")?;
+        return baton_core::parse(&format!("/handoff record H-{id} {artifact}"))
+            .map_err(|e| format!("{}\nusage: {}", e.message, e.usage));
     }
     let missing = match action {
         "update" => "say what progress was made",
@@ -420,6 +433,21 @@ fn click_key(user: &str, custom_id: &str, stamp: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_outcome_asks_for_the_artifact_as_the_command_takes_it() {
+        let modal = reason_modal("record", 7);
+        assert_eq!(modal["data"]["title"], "Record the outcome of H-7");
+        assert_eq!(modal["data"]["components"][0]["components"][0]["custom_id"], "artifact");
+        let typed =
+            [("artifact".to_string(), r#"decision=resume assumption_broke="no brief" category=capacity"#.into())];
+        let Ok(Command::Record { id, fields }) = modal_command("record:H-7", &typed) else { panic!("a record") };
+        assert_eq!(id, 7);
+        assert_eq!(fields[1], ("assumption_broke".to_string(), "no brief".to_string()));
+        let typed = [("artifact".to_string(), r#"decision="resume"#.into())];
+        assert!(modal_command("record:H-7", &typed).is_err_and(|e| e.contains("usage: /handoff record")));
+        assert!(modal_command("record:H-7", &[]).is_err_and(|e| e.starts_with("write the outcome")));
+    }
 
     #[test]
     fn the_update_button_asks_for_the_progress_made_and_posts_it() {

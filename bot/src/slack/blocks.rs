@@ -88,6 +88,7 @@ pub fn button(a: Action) -> (&'static str, &'static str) {
         Action::Resubmit => ("Resubmit", "resubmit"),
         Action::Watch => ("Watch", "watch"),
         Action::Unwatch => ("Stop watching", "unwatch"),
+        Action::Record => ("Record outcome", "record"),
     }
 }
 

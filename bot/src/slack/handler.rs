@@ -132,6 +132,24 @@ impl Slack {
         Ok(())
     }
 
+    /// Opens the form recording the outcome of `id`'s open recalibration, for someone who may
+    /// record it (what they would be refused is said instead).
+    async fn open_record_form(&self, person: &str, id: u64, trigger_id: String, reply: Reply) -> Result<(), String> {
+        let h = self.app.get(id).await.map_err(|e| outcome(Err(e)))?;
+        let now = Utc::now();
+        let away = self.app.store.absences(now).await.map_err(|e| outcome(Err(e.into())))?;
+        let probe = Command::Record { id, fields: Vec::new() };
+        match may(&self.app.model, &h, &probe, person, &away.covered_by(person, now), now) {
+            // The probe records nothing, so the artifact's fields are missing: the form asks for them.
+            Ok(()) | Err(baton_core::Rejection::InvalidFields(_)) => {}
+            Err(r) => return Err(format!("✗ {r}")),
+        }
+        let form = modal::record_form(&self.app.model, &h)?;
+        let instead = usage("record").replace("H-<n>", &h.label());
+        self.open_modal(trigger_id, form, reply, &instead);
+        Ok(())
+    }
+
     /// Opens a modal after the acknowledgement. When Slack refuses (an expired trigger, an
     /// outage), the person is told (through `response_url`, or by DM from the App Home) and given
     /// the command to type instead.
@@ -286,6 +304,14 @@ impl Slack {
                     (kind @ ("return" | "reject" | "snooze" | "update"), Some(id)) => {
                         self.open_reason_form(kind, id, trigger_id, reply);
                     }
+                    ("record", Some(id)) => {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(refused) = me.open_record_form(&person, id, trigger_id, reply.clone()).await {
+                                me.respond_later(reply, refused);
+                            }
+                        });
+                    }
                     ("resubmit", Some(id)) => {
                         let me = self.clone();
                         tokio::spawn(async move {
@@ -395,6 +421,7 @@ impl Slack {
             modal::NEW_HANDOFF => "seam",
             modal::EDIT_HANDOFF => "title",
             modal::RESUBMIT_HANDOFF => "note",
+            modal::RECORD => "field:decision",
             _ => "reason",
         };
         let Some(person) = self.person(user) else {
@@ -409,6 +436,10 @@ impl Slack {
                 Ok(c) => c,
                 Err(e) => return errors(e),
             },
+            modal::RECORD => match modal::read_record(&self.app.model, &view) {
+                Ok(c) => c,
+                Err(e) => return errors(e),
+            },
             modal::REASON => match modal::read_reason(&view) {
                 Ok(c) => c,
                 Err(e) => return errors(e),
@@ -418,7 +449,10 @@ impl Slack {
                 return Value::Null;
             }
         };
-        let contract = matches!(command, Command::New { .. } | Command::Edit { .. } | Command::Resubmit { .. });
+        let contract = matches!(
+            command,
+            Command::New { .. } | Command::Edit { .. } | Command::Resubmit { .. } | Command::Record { .. }
+        );
         let key = format!("slack:view:{}:{}", view.id, view.hash);
         let now = Utc::now();
         match self.app.handle(&person, Surface::Slack, command, now, Some(&key)).await {

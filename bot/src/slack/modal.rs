@@ -9,7 +9,7 @@ use baton_core::config::parse_wall_duration;
 use baton_core::contract::{SOURCE, TITLE_MAX, VALUE_MAX};
 use baton_core::decide::Rejection;
 use baton_core::handoff::Handoff;
-use baton_core::model::{FieldType, OperatingModel, Seam};
+use baton_core::model::{ArtifactType, FieldType, OperatingModel, Seam};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -37,6 +37,10 @@ fn text(s: &str) -> Value {
 fn option(label: &str, value: &str) -> Value {
     json!({"text": text(label), "value": value})
 }
+
+/// `callback_id` of the form recording a recalibration's outcome (`private_metadata`:
+/// `H-<n>:<playbook>`).
+pub const RECORD: &str = "handoff_record";
 
 /// Block id of a contract field's input.
 pub fn field_block(name: &str) -> String {
@@ -203,6 +207,67 @@ pub fn resubmit_handoff(model: &OperatingModel, h: &Handoff) -> Value {
         "submit": text("Resubmit"), "close": text("Cancel"), "private_metadata": format!("{}:{}", h.seam, h.label()),
         "blocks": blocks,
     })
+}
+
+/// The form recording the outcome of `h`'s open recalibration: one input per field of its
+/// playbook's artifact, typed as the field is (the decisions and failure categories to pick from,
+/// a person, a date, text), each with its help.
+pub fn record_form(model: &OperatingModel, h: &Handoff) -> Result<Value, String> {
+    let label = h.label();
+    let rec = h
+        .recalibration
+        .as_ref()
+        .ok_or_else(|| format!("✗ no recalibration is open on {label}; convene one with `/recalibrate {label}`"))?;
+    let pb = model.playbooks.get(&rec.playbook).ok_or_else(|| format!("✗ playbook `{}` is gone", rec.playbook))?;
+    let blocks: Vec<Value> = pb
+        .artifact
+        .iter()
+        .map(|f| {
+            let id = f.name.clone();
+            let element = match &f.kind {
+                ArtifactType::Choice(options) => json!({"type": "static_select", "action_id": id,
+                    "options": options.iter().take(100).map(|o| option(o, o)).collect::<Vec<_>>()}),
+                ArtifactType::Person => json!({"type": "users_select", "action_id": id}),
+                ArtifactType::Date => json!({"type": "datepicker", "action_id": id}),
+                ArtifactType::Text | ArtifactType::FollowUps => {
+                    json!({"type": "plain_text_input", "action_id": id, "multiline": true, "max_length": VALUE_MAX})
+                }
+            };
+            let mut block = json!({"type": "input", "block_id": field_block(&f.name), "label": text(&f.name.replace('_', " ")),
+                "optional": !f.required, "element": element});
+            if let Some(help) = &f.help {
+                block["hint"] = text(help);
+            }
+            block
+        })
+        .collect();
+    Ok(json!({
+        "type": "modal", "callback_id": RECORD, "title": text(&format!("Record {label}")),
+        "submit": text("Record"), "close": text("Cancel"), "private_metadata": format!("{label}:{}", pb.id),
+        "blocks": blocks,
+    }))
+}
+
+/// What a submitted record form holds, as `/handoff record` (a picked Slack user as the person
+/// they are), or errors by block.
+pub fn read_record(model: &OperatingModel, view: &View) -> Result<Command, BlockErrors> {
+    let stale = || BTreeMap::from([(field_block("decision"), "This form is out of date; open it again.".to_string())]);
+    let (label, playbook) = view.private_metadata.split_once(':').ok_or_else(stale)?;
+    let id = baton_core::command::parse_id(label).ok_or_else(stale)?;
+    let pb = model.playbooks.get(playbook).ok_or_else(stale)?;
+    let mut fields = Vec::new();
+    let mut errors = BTreeMap::new();
+    for f in &pb.artifact {
+        let Some(value) = view.value(&field_block(&f.name)) else { continue };
+        match (&f.kind, model.by_slack(&value)) {
+            (ArtifactType::Person, Some(p)) => fields.push((f.name.clone(), p.id.clone())),
+            (ArtifactType::Person, None) => {
+                errors.insert(field_block(&f.name), "That Slack user is not in Baton's operating model.".to_string());
+            }
+            _ => fields.push((f.name.clone(), value)),
+        }
+    }
+    if errors.is_empty() { Ok(Command::Record { id, fields }) } else { Err(errors) }
 }
 
 /// A form that only says something (to someone who has no other way to be answered).
