@@ -1275,24 +1275,22 @@ pub(crate) fn require_may_own(ctx: &Ctx<'_>, person: &Person) -> Result<(), Reje
     Ok(())
 }
 
-/// The approvers asked while `h` waits at a gate for approvals: configured, not its requester,
-/// not its owner (none when it is not at such a gate).
-fn asked_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
-    if h.state != State::AwaitingGate || h.tier.approvals_needed() == 0 {
-        return Vec::new();
-    }
-    let asked = |a: &&PersonId| **a != h.requester && h.owner.as_ref() != Some(*a);
-    ctx.seam.approvers.iter().filter(asked).cloned().collect()
+/// The seam's approvers who may judge `h`: configured, not its requester, not its owner.
+fn impartial_approvers<'a>(ctx: &Ctx<'a>, h: &'a Handoff) -> impl Iterator<Item = &'a PersonId> {
+    ctx.seam.approvers.iter().filter(|a| **a != h.requester && h.owner.as_ref() != Some(*a))
 }
 
-/// Approvers who may still approve: configured, not the requester, not the owner, not yet approved.
+/// The approvers asked while `h` waits at a gate for approvals (none when it is not at one).
+fn asked_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
+    match h.state == State::AwaitingGate && h.tier.approvals_needed() > 0 {
+        true => impartial_approvers(ctx, h).cloned().collect(),
+        false => Vec::new(),
+    }
+}
+
+/// Approvers who may still approve: impartial, and not yet approved.
 fn eligible_approvers(ctx: &Ctx<'_>, h: &Handoff) -> Vec<PersonId> {
-    ctx.seam
-        .approvers
-        .iter()
-        .filter(|a| **a != h.requester && h.owner.as_ref() != Some(*a) && !h.approvals.iter().any(|x| &x.by == *a))
-        .cloned()
-        .collect()
+    impartial_approvers(ctx, h).filter(|a| !h.approvals.iter().any(|x| &x.by == *a)).cloned().collect()
 }
 
 fn approvers_line(ctx: &Ctx<'_>, h: &Handoff) -> String {
