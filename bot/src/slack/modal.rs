@@ -259,12 +259,15 @@ pub fn read_record(model: &OperatingModel, view: &View) -> Result<Command, Block
     let mut errors = BTreeMap::new();
     for f in &pb.artifact {
         let Some(value) = view.value(&field_block(&f.name)) else { continue };
-        match (&f.kind, model.by_slack(&value)) {
-            (ArtifactType::Person, Some(p)) => fields.push((f.name.clone(), p.id.clone())),
-            (ArtifactType::Person, None) => {
-                errors.insert(field_block(&f.name), "That Slack user is not in Baton's operating model.".to_string());
+        let value = match f.kind {
+            ArtifactType::Person => person_of(model, &value),
+            _ => Ok(value),
+        };
+        match value {
+            Ok(v) => fields.push((f.name.clone(), v)),
+            Err(e) => {
+                errors.insert(field_block(&f.name), e);
             }
-            _ => fields.push((f.name.clone(), value)),
         }
     }
     if errors.is_empty() { Ok(Command::Record { id, fields }) } else { Err(errors) }
@@ -314,18 +317,26 @@ fn read_fields(model: &OperatingModel, seam: &Seam, view: &View, empty: bool) ->
             }
             continue;
         };
-        if f.kind == FieldType::Person {
-            match model.by_slack(&v) {
-                Some(p) => fields.push((f.name.clone(), p.id.clone())),
-                None => {
-                    errors.insert(field_block(&f.name), "That Slack user is not in Baton's operating model.".into());
-                }
+        let v = match f.kind {
+            FieldType::Person => person_of(model, &v),
+            _ => Ok(v),
+        };
+        match v {
+            Ok(v) => fields.push((f.name.clone(), v)),
+            Err(e) => {
+                errors.insert(field_block(&f.name), e);
             }
-        } else {
-            fields.push((f.name.clone(), v));
         }
     }
     (fields, errors)
+}
+
+/// The configured person a Slack user picked in a form is, or what to say under the input.
+fn person_of(model: &OperatingModel, slack_user: &str) -> Result<String, String> {
+    model
+        .by_slack(slack_user)
+        .map(|p| p.id.clone())
+        .ok_or_else(|| "That Slack user is not in Baton's operating model.".into())
 }
 
 /// Inline errors by block id, as `response_action: errors` takes them.
