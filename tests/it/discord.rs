@@ -488,9 +488,18 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     assert_eq!(kinds, ["accepted", "updated", "snoozed", "submitted_for_gate"]);
     assert!(surfaces.iter().all(|(_, s)| s == "discord"), "{surfaces:?}");
 
-    // A second one, given to someone else by its lead and then called off by its requester.
+    // A second one, corrected by its requester, given to someone else by its lead, and called off.
     let (_, made) = bot.signed(&command("e4", EMMA, "handoff", new("Rotate keys", fields))).await;
     assert!(said(&made).starts_with("H-2 handed to Operations"), "{made}");
+    let (_, edited) = bot
+        .signed(&command(
+            "e4b",
+            EMMA,
+            "handoff",
+            on_h("H-2", "edit", &[("text", "service=api the keys are the API's")]),
+        ))
+        .await;
+    assert!(said(&edited).starts_with("H-2 changed: service edge proxies → api."), "{edited}");
     const OMAR: &str = "200000000000000004";
     let to = json!([{"type": 1, "name": "reassign", "options": [
         {"type": 3, "name": "handoff", "value": "H-2"}, {"type": 6, "name": "to", "value": OLGA}]}]);

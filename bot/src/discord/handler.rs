@@ -147,13 +147,15 @@ impl Discord {
                             }),
                             // Moves that say something (or name someone) read as typed: an update's
                             // `field=value` words change fields, as in Slack; a picked user is a person.
-                            Some(sub @ ("update" | "return" | "cancel" | "reassign")) => need_id(id).and_then(|_| {
-                                typed_line(&[
-                                    &format!("/handoff {sub}"),
-                                    given.unwrap_or(""),
-                                    option(options, if sub == "reassign" { "to" } else { "text" }).unwrap_or(""),
-                                ])
-                            }),
+                            Some(sub @ ("update" | "return" | "cancel" | "reassign" | "edit")) => {
+                                need_id(id).and_then(|_| {
+                                    typed_line(&[
+                                        &format!("/handoff {sub}"),
+                                        given.unwrap_or(""),
+                                        option(options, if sub == "reassign" { "to" } else { "text" }).unwrap_or(""),
+                                    ])
+                                })
+                            }
                             Some("snooze") => need_id(id).and_then(|_| {
                                 typed_line(&[
                                     "/snooze",
@@ -362,7 +364,7 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
         "record" => format!("Record the outcome of H-{id}"),
         _ => format!("Reject H-{id}"),
     };
-    // Resubmitting needs no words (fields are changed with `/handoff resubmit` in Slack or the console).
+    // Resubmitting needs no words.
     let required = action != "resubmit";
     let input = |custom_id: &str, label: &str, style: u8, placeholder: &str| {
         json!({"type": 1, "components": [{"type": 4, "custom_id": custom_id, "label": label, "style": style,
@@ -378,7 +380,13 @@ fn reason_modal(action: &str, id: HandoffId) -> Value {
             "label": "Outcome, as /handoff record takes it", "style": 2, "required": true, "max_length": 2000,
             "placeholder": "decision=resume assumption_broke=\"...\" category=... follow_ups=\"...\""}]})),
         "update" => rows.push(input("reason", "Progress", 2, "The requester sees this")),
-        "resubmit" => rows.push(input("reason", "What changed", 2, "The owner sees this")),
+        "resubmit" => {
+            // The contract's fields are changed here too: someone with only Discord has no other form.
+            rows.push(json!({"type": 1, "components": [{"type": 4, "custom_id": "fields",
+                "label": "Fields to change (field=value ...)", "style": 2, "required": false, "max_length": 4000,
+                "placeholder": "account=\"Acme Corp\" arr=125000"}]}));
+            rows.push(input("reason", "What changed", 2, "The owner sees this"));
+        }
         _ => rows.push(input("reason", "Reason", 2, "The other side sees this")),
     }
     json!({"type": 9, "data": {"custom_id": format!("{action}:H-{id}"), "title": title, "components": rows}})
@@ -392,7 +400,8 @@ fn modal_command(custom_id: &str, values: &[(String, String)]) -> Result<Command
         .ok_or("this form is out of date; use the buttons again")?;
     let value = |name: &str| option(values, name).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
     if action == "resubmit" {
-        return Ok(Command::Resubmit { id, fields: Vec::new(), note: value("reason") });
+        let fields = baton_core::command::parse_fields(&value("fields").unwrap_or_default())?;
+        return Ok(Command::Resubmit { id, fields, note: value("reason") });
     }
     if action == "record" {
         let artifact =
@@ -464,16 +473,22 @@ mod tests {
     }
 
     #[test]
-    fn the_resubmit_button_sends_it_back_in_with_an_optional_note() {
+    fn the_resubmit_button_sends_it_back_in_with_changed_fields_and_an_optional_note() {
         let modal = reason_modal("resubmit", 4);
         assert_eq!(modal["data"]["title"], "Resubmit H-4");
-        let input = &modal["data"]["components"][0]["components"][0];
-        assert_eq!((input["label"].as_str(), input["required"].as_bool()), (Some("What changed"), Some(false)));
+        let input = |row: usize| modal["data"]["components"][row]["components"][0].clone();
+        assert_eq!((input(0)["custom_id"].as_str(), input(0)["required"].as_bool()), (Some("fields"), Some(false)));
+        assert_eq!((input(1)["label"].as_str(), input(1)["required"].as_bool()), (Some("What changed"), Some(false)));
         assert_eq!(modal_command("resubmit:H-4", &[]), Ok(Command::Resubmit { id: 4, fields: Vec::new(), note: None }));
         let typed = [("reason".to_string(), "contract attached".to_string())];
         assert_eq!(
             modal_command("resubmit:H-4", &typed),
             Ok(Command::Resubmit { id: 4, fields: Vec::new(), note: Some("contract attached".into()) })
         );
+        let typed = [("fields".to_string(), r#"account="Acme Corp" arr=125000"#.to_string())];
+        let fields = vec![("account".to_string(), "Acme Corp".to_string()), ("arr".into(), "125000".into())];
+        assert_eq!(modal_command("resubmit:H-4", &typed), Ok(Command::Resubmit { id: 4, fields, note: None }));
+        let typed = [("fields".to_string(), "account".to_string())];
+        assert!(modal_command("resubmit:H-4", &typed).is_err_and(|e| e.contains("is not field=value")));
     }
 }
