@@ -255,21 +255,8 @@ pub fn read_record(model: &OperatingModel, view: &View) -> Result<Command, Block
     let (label, playbook) = view.private_metadata.split_once(':').ok_or_else(stale)?;
     let id = baton_core::command::parse_id(label).ok_or_else(stale)?;
     let pb = model.playbooks.get(playbook).ok_or_else(stale)?;
-    let mut fields = Vec::new();
-    let mut errors = BTreeMap::new();
-    for f in &pb.artifact {
-        let Some(value) = view.value(&field_block(&f.name)) else { continue };
-        let value = match f.kind {
-            ArtifactType::Person => person_of(model, &value),
-            _ => Ok(value),
-        };
-        match value {
-            Ok(v) => fields.push((f.name.clone(), v)),
-            Err(e) => {
-                errors.insert(field_block(&f.name), e);
-            }
-        }
-    }
+    let inputs = pb.artifact.iter().map(|f| (f.name.as_str(), f.kind == ArtifactType::Person));
+    let (fields, errors) = read_inputs(model, view, inputs, false);
     if errors.is_empty() { Ok(Command::Record { id, fields }) } else { Err(errors) }
 }
 
@@ -308,24 +295,32 @@ pub fn read_edit(model: &OperatingModel, view: &View) -> Result<Command, BlockEr
 /// The contract fields a form holds (Slack users mapped to configured people); with `empty`, the
 /// inputs left empty too, as empty values.
 fn read_fields(model: &OperatingModel, seam: &Seam, view: &View, empty: bool) -> (Vec<(String, String)>, BlockErrors) {
+    let inputs = seam.contract.iter().map(|f| (f.name.as_str(), f.kind == FieldType::Person));
+    read_inputs(model, view, inputs, empty)
+}
+
+/// What the inputs named in `inputs` (each with whether it picks a person) hold, a picked Slack
+/// user read as the person they are; with `empty`, the inputs left empty too, as empty values.
+fn read_inputs<'a>(
+    model: &OperatingModel,
+    view: &View,
+    inputs: impl Iterator<Item = (&'a str, bool)>,
+    empty: bool,
+) -> (Vec<(String, String)>, BlockErrors) {
     let mut errors = BTreeMap::new();
     let mut fields = Vec::new();
-    for f in &seam.contract {
-        let Some(v) = view.value(&field_block(&f.name)) else {
-            if empty {
-                fields.push((f.name.clone(), String::new()));
-            }
-            continue;
-        };
-        let v = match f.kind {
-            FieldType::Person => person_of(model, &v),
-            _ => Ok(v),
-        };
-        match v {
-            Ok(v) => fields.push((f.name.clone(), v)),
-            Err(e) => {
-                errors.insert(field_block(&f.name), e);
-            }
+    for (name, picks_person) in inputs {
+        let block = field_block(name);
+        match (view.value(&block), picks_person) {
+            (None, _) if empty => fields.push((name.to_string(), String::new())),
+            (None, _) => {}
+            (Some(user), true) => match person_of(model, &user) {
+                Ok(p) => fields.push((name.to_string(), p)),
+                Err(e) => {
+                    errors.insert(block, e);
+                }
+            },
+            (Some(v), false) => fields.push((name.to_string(), v)),
         }
     }
     (fields, errors)
