@@ -114,6 +114,15 @@ fn click(id: &str, user: &str, message: &Value, custom_id: &str) -> Value {
         "message": message, "data": {"custom_id": custom_id, "component_type": 2}})
 }
 
+/// One property (`label`, `custom_id`) of each button of a message, row after row.
+fn buttons<'a>(message: &'a Value, property: &str) -> Vec<&'a str> {
+    let rows = message["components"].as_array().map_or(&[][..], Vec::as_slice);
+    rows.iter()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .filter_map(|b| b[property].as_str())
+        .collect()
+}
+
 #[tokio::test]
 async fn pings_are_answered_and_bad_signatures_refused() {
     let bot = bot(model()).await;
@@ -283,13 +292,7 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     let msg = &escalations[0];
     assert!(msg["content"].as_str().expect("content").starts_with(&format!("<@{ELI_NEW_DISCORD}>")), "{msg}");
     assert_eq!(msg["allowed_mentions"], json!({"parse": [], "users": [ELI_NEW_DISCORD]}), "only Eli is pinged");
-    let buttons: Vec<&str> = msg["components"][0]["components"]
-        .as_array()
-        .expect("buttons")
-        .iter()
-        .filter_map(|b| b["label"].as_str())
-        .collect();
-    assert_eq!(buttons, ["Acknowledge", "Snooze", "I'm blocked"]);
+    assert_eq!(buttons(msg, "label"), ["Acknowledge", "Snooze", "I'm blocked"]);
     let thread = format!("thread-{}", msg["id"].as_str().expect("id"));
     // The thread is opened on the message once it is posted.
     eventually(10, "a thread per escalated handoff", || async {
@@ -417,13 +420,7 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     );
     eventually(10, "the card in Operations' channel", || async { !bot.discord.messages(OPS_CHANNEL).is_empty() }).await;
     let queued = &bot.discord.messages(OPS_CHANNEL)[0];
-    let ids: Vec<&str> = queued["components"][0]["components"]
-        .as_array()
-        .expect("buttons")
-        .iter()
-        .filter_map(|b| b["custom_id"].as_str())
-        .collect();
-    assert_eq!(ids, ["accept:H-1", "return:H-1", "watch:H-1"]);
+    assert_eq!(buttons(queued, "custom_id"), ["accept:H-1", "return:H-1", "watch:H-1"]);
 
     // Olga takes it from her queue by command; her card comes by DM with the owner's buttons.
     let (_, accepted) = bot.signed(&command("o1", OLGA, "handoff", on("accept", &[]))).await;
@@ -431,13 +428,7 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     let dm = format!("dm-{OLGA}");
     eventually(10, "Olga's card", || async { !bot.discord.messages(&dm).is_empty() }).await;
     let card = bot.discord.messages(&dm)[0].clone();
-    let labels: Vec<&str> = card["components"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .flat_map(|row| row["components"].as_array().expect("buttons"))
-        .filter_map(|b| b["label"].as_str())
-        .collect();
+    let labels = buttons(&card, "label");
     assert_eq!(labels, ["Acknowledge", "Post update", "Mark done", "Snooze", "Return to requester"]);
 
     // Progress, with a field, and a snooze, typed; a duration that is not one is named.
