@@ -66,8 +66,12 @@ pub fn approval_request(ctx: &Ctx<'_>, h: &Handoff, approver: &str, now: DateTim
         State::AwaitingGate => {
             let owner = h.owner.as_deref().map_or("its owner", |o| ctx.model.name_of(o));
             let plural = if needed > 1 { "s" } else { "" };
+            let given = match h.approvals.len() {
+                0 => String::new(),
+                n => format!("; {n} given"),
+            };
             let head = format!(
-                "{label} \"{title}\" is done by {owner} and needs your approval ({} tier, {needed} approval{plural} needed).",
+                "{label} \"{title}\" is done by {owner} and needs your approval ({} tier, {needed} approval{plural} needed{given}).",
                 h.tier
             );
             (head, vec![Action::Approve, Action::Reject])

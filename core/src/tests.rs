@@ -652,7 +652,8 @@ fn an_approval_request_is_redrawn_as_the_gate_moves_and_closed_when_it_is_decide
         request(&w, "sam"),
         Some(("You approved H-1 \"Acme renewal\"; it waits for one more approval.".into(), vec![]))
     );
-    assert_eq!(request(&w, "vic").map(|r| r.1), Some(vec![Action::Approve, Action::Reject]));
+    let more = "H-1 \"Acme renewal\" is done by Ana Alves and needs your approval (high-stakes tier, 2 approvals needed; 1 given).";
+    assert_eq!(request(&w, "vic"), Some((more.to_string(), vec![Action::Approve, Action::Reject])));
     assert!(
         w.last()
             .intents
