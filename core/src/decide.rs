@@ -796,6 +796,8 @@ pub fn decide_covering(
                     Some(r) => ReviewRequest::Rules(Some(r.id.clone())),
                     None => ReviewRequest::Rules(None),
                 });
+                // The cards show it at the gate (the verdict redraws them again).
+                d.post_card();
                 format!("{label} is with the automated reviewer.")
             } else {
                 // The card goes to each approver too, as their request.
@@ -942,6 +944,8 @@ pub fn decide_covering(
             pause_clocks(&mut d, Some(until));
             d.h.snooze = Some(Snooze { until, reason: reason.clone(), by: actor.to_string() });
             d.record(Change::Snoozed { until, reason: reason.clone() });
+            // The cards show the snooze and the deadline it moves.
+            d.post_card();
             format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until, now))
         }
         Command::Recalibrate { playbook, .. } => {

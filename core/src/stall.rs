@@ -198,6 +198,10 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     for (step, at) in status.due_steps {
         fire(&mut d, step, Some(at) < latest, away);
     }
+    // The cards say when it stalled and whether it is snoozed: redrawn when either changes.
+    if d.events.iter().any(|e| matches!(e.change, Change::StallOpened { .. } | Change::SnoozeEnded)) {
+        d.post_card();
+    }
     let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());
     Ok(d.finish(reply))
 }

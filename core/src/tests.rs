@@ -114,8 +114,9 @@ impl World {
         self.log.last().expect("a decision")
     }
 
+    /// Who the last decision told something (cards redrawn aside).
     fn recipients(&self) -> Vec<String> {
-        self.last().intents.iter().map(|i| format!("{:?}", i.to)).collect()
+        self.last().intents.iter().filter(|i| i.kind != IntentKind::Card).map(|i| format!("{:?}", i.to)).collect()
     }
 }
 
@@ -679,6 +680,45 @@ fn an_approval_request_is_redrawn_as_the_gate_moves_and_closed_when_it_is_decide
 }
 
 #[test]
+fn cards_are_redrawn_when_a_stall_opens_a_snooze_starts_or_ends_and_at_the_reviewers_gate() {
+    // The channel's card, as last drawn in this decision, if it was.
+    let channel_card = |w: &World| {
+        let i = w
+            .last()
+            .intents
+            .iter()
+            .find(|i| i.kind == IntentKind::Card && i.to == Recipient::SlackChannel("#cs-handoffs".into()));
+        i.map(|i| i.text.clone())
+    };
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    // Nobody accepts in time: the card says it is stalled.
+    assert_eq!(w.at("2026-11-30T13:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
+    let card = channel_card(&w).expect("the card redrawn as the stall opens");
+    assert!(card.contains("Stalled: not accepted in time since Mon 30 Nov 13:00 EST"), "{card}");
+    // A ladder step alone changes nothing the card shows.
+    assert_eq!(w.at("2026-11-30T15:00:00-05:00").check(), ["ladder_step"]);
+    assert_eq!(channel_card(&w), None);
+    w.run("ana", "/handoff accept H-1");
+    w.at("2026-11-30T15:10:00-05:00").run("ana", "/snooze H-1 2h waiting for the signed contract");
+    let card = channel_card(&w).expect("the card redrawn with the snooze");
+    assert!(card.contains("Snoozed until Mon 30 Nov 17:10 EST: waiting for the signed contract"), "{card}");
+    assert!(w.last().intents.iter().any(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("ana".into())));
+    // The snooze ends: the card no longer says it is snoozed.
+    w.at("2026-11-30T17:10:00-05:00").check();
+    let card = channel_card(&w).expect("the card redrawn as the snooze ends");
+    assert!(!card.contains("Snoozed"), "{card}");
+
+    // At the automated reviewer's gate the cards say so, and the owner's loses its buttons.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "mia", LAUNCH);
+    w.run("eli", "/handoff accept H-1");
+    w.run("eli", "/handoff done H-1");
+    let owners =
+        w.last().intents.iter().find(|i| i.kind == IntentKind::Card && i.to == Recipient::Person("eli".into()));
+    let owners = owners.expect("the owner's card redrawn");
+    assert!(owners.text.contains("State: awaiting gate") && owners.actions.is_empty(), "{owners:?}");
+}
+
+#[test]
 fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
     w.model.functions.get_mut("ops").expect("ops").slack_channel = None;
@@ -701,7 +741,8 @@ fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
     // It moves there as it moves.
     w.h = d.handoff;
     w.run("olga", "/handoff accept H-2");
-    assert!(w.recipients().contains(&r#"DiscordChannel("1100000000000000002")"#.to_string()), "{:?}", w.recipients());
+    let channel = Recipient::DiscordChannel("1100000000000000002".into());
+    assert!(w.last().intents.iter().any(|i| i.kind == IntentKind::Card && i.to == channel), "{:?}", w.last().intents);
 }
 
 #[test]

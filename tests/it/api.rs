@@ -457,8 +457,15 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
         let noon = monday + chrono::Duration::hours(4);
         app.sweep(noon).await.expect("sweep");
         deliverer.drain(noon).await.expect("deliver");
+        // Its card is redrawn too, saying since when it is stalled.
         let calls = hook.calls();
-        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert_eq!(calls.len(), 5, "{calls:?}");
+        let stalled: Value = serde_json::from_str(&calls[4].1).expect("JSON");
+        assert_eq!((&stalled["kind"], &stalled["replaces"]), (&json!("card"), &redrawn["delivery"]));
+        assert!(
+            stalled["text"].as_str().expect("text").contains("Stalled: no progress update in time since"),
+            "{stalled}"
+        );
         let (headers, body, status) = &calls[3];
         assert!(signed_by(AGENT, headers, body) && *status == 200);
         let reminder: Value = serde_json::from_str(body).expect("JSON");
@@ -470,7 +477,7 @@ async fn an_agent_hears_its_reminders_at_its_clients_webhook_signed_once_and_ret
         .fetch_one(store.pool())
         .await
         .expect("count");
-        assert_eq!(delivered, 3, "the card twice (drawn, redrawn) and the reminder, each once");
+        assert_eq!(delivered, 4, "the card three times (drawn, acknowledged, stalled) and the reminder, each once");
     })
     .await;
 }

@@ -48,10 +48,10 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
         assert_eq!(kinds, ["created", "stall_opened", "ladder_step", "ladder_step", "stall_closed", "accepted"]);
         let surfaces: Vec<Surface> = store.events(1).await.expect("events").iter().map(|e| e.surface).collect();
         assert_eq!(surfaces.last(), Some(&Surface::Slack));
-        // Card, queue reminders (3), lead notice, acceptance notice, new card in the channel and
-        // to the new owner.
+        // Card, queue reminders (3), the card redrawn as it stalls, lead notice, acceptance notice,
+        // new card in the channel and to the new owner.
         let pending = store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox");
-        assert_eq!(pending.len(), 8);
+        assert_eq!(pending.len(), 9);
         let card = &pending[0].intent;
         assert_eq!(card.kind, baton_core::IntentKind::Card);
         store
@@ -65,9 +65,9 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
             .expect("mark");
         assert_eq!(store.message_ref(1, &card.to).await.expect("ref").as_deref(), Some("C1:1700000000.000100"));
         store.mark_retry(&[pending[1].id], "HTTP 500", t("2026-12-01T01:00:00Z"), true).await.expect("mark");
-        assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 6);
-        assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 7);
-        assert_eq!(store.outbox_depth().await.expect("depth"), 7);
+        assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 7);
+        assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 8);
+        assert_eq!(store.outbox_depth().await.expect("depth"), 8);
     })
     .await;
 }
