@@ -978,6 +978,7 @@ pub fn decide_covering(
             let why = format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title);
             let to = crate::stall::convene_to(&ctx);
             crate::recalibrate::convene(&mut d, &chosen, &why, to);
+            d.post_card();
             format!("Recalibration convened for {label} with the {chosen} playbook.")
         }
         Command::Record { fields, .. } => {

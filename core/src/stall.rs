@@ -198,8 +198,12 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     for (step, at) in status.due_steps {
         fire(&mut d, step, Some(at) < latest, away);
     }
-    // The cards say when it stalled and whether it is snoozed: redrawn when either changes.
-    if d.events.iter().any(|e| matches!(e.change, Change::StallOpened { .. } | Change::SnoozeEnded)) {
+    // The cards say when it stalled, whether it is snoozed and whether a recalibration is under
+    // way: redrawn when any of these changes.
+    let shown = |c: &Change| {
+        matches!(c, Change::StallOpened { .. } | Change::SnoozeEnded | Change::RecalibrationConvened { .. })
+    };
+    if d.events.iter().any(|e| shown(&e.change)) {
         d.post_card();
     }
     let reply = format!("{} checked: {} change(s)", h.label(), d.events.len());

@@ -708,6 +708,11 @@ fn cards_are_redrawn_when_a_stall_opens_a_snooze_starts_or_ends_and_at_the_revie
     let card = channel_card(&w).expect("the card redrawn as the snooze ends");
     assert!(!card.contains("Snoozed"), "{card}");
 
+    // Someone blocked convenes a recalibration: the card says one is under way.
+    w.at("2026-11-30T17:20:00-05:00").run("ana", "/recalibrate H-1");
+    let card = channel_card(&w).expect("the card redrawn as a recalibration is convened");
+    assert!(card.contains("Recalibration under way (missing-information), convened by"), "{card}");
+
     // At the automated reviewer's gate the cards say so, and the owner's loses its buttons.
     let mut w = World::new("2026-11-30T09:00:00-05:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");
