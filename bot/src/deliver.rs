@@ -198,7 +198,12 @@ impl Outbound {
                 };
                 let thread = match (intent.handoff, &extras.thread) {
                     (Some(h), None) => {
-                        let name = format!("H-{h} {}", intent.text.lines().next().unwrap_or(""));
+                        // Named by the handoff, once: a card's first line starts with its label.
+                        let first = intent.text.lines().next().unwrap_or("");
+                        let name = match first.starts_with(&format!("H-{h} ")) {
+                            true => first.to_string(),
+                            false => format!("H-{h} {first}"),
+                        };
                         match api.start_thread(&reference, &name, now).await {
                             Ok(t) => Some(t),
                             Err(e) => {

@@ -421,6 +421,19 @@ async fn an_engineer_with_only_discord_takes_works_and_finishes_a_handoff_there(
     eventually(10, "the card in Operations' channel", || async { !bot.discord.messages(OPS_CHANNEL).is_empty() }).await;
     let queued = &bot.discord.messages(OPS_CHANNEL)[0];
     assert_eq!(buttons(queued, "custom_id"), ["accept:H-1", "return:H-1", "watch:H-1"]);
+    // The card opens the handoff's thread, named by its first line.
+    eventually(10, "the handoff's thread", || async {
+        bot.discord.calls().iter().any(|c| c.route.ends_with("/threads"))
+    })
+    .await;
+    let threads: Vec<Value> = bot
+        .discord
+        .calls()
+        .into_iter()
+        .filter(|c| c.route.ends_with("/threads"))
+        .map(|c| c.body["name"].clone())
+        .collect();
+    assert_eq!(threads, [json!("H-1 · Rotate \"edge\" certs · Engineering → Operations · irreversible")]);
 
     // Olga takes it from her queue by command; her card comes by DM with the owner's buttons.
     let (_, accepted) = bot.signed(&command("o1", OLGA, "handoff", on("accept", &[]))).await;
