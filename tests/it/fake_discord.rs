@@ -263,7 +263,10 @@ async fn handle(
         }
         ("POST", ["interactions", _, _, "callback"]) => Ok(Value::Null),
         ("PUT", ["applications", _, "commands"]) | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
-            let valid = json_body.as_array().is_some_and(|cmds| cmds.iter().all(command_valid));
+            // Also at most 8,000 characters of names, descriptions and choices in one command.
+            let valid = json_body
+                .as_array()
+                .is_some_and(|cmds| cmds.iter().all(|c| command_valid(c) && command_chars(c) <= 8000));
             if valid { Ok(json_body.clone()) } else { Err("Invalid Form Body") }
         }
         ("GET", ["gateway", "bot"]) => match &s.gateway {
@@ -307,6 +310,15 @@ fn command_valid(c: &Value) -> bool {
         && required.windows(2).all(|w| w[0] || !w[1])
         && c["choices"].as_array().is_none_or(|ch| ch.len() <= 25)
         && options.iter().all(command_valid)
+}
+
+/// The characters Discord counts towards a command's 8,000: every name, description and choice.
+fn command_chars(c: &Value) -> usize {
+    let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    let choices: usize =
+        c["choices"].as_array().into_iter().flatten().map(|ch| len(&ch["name"]) + len(&ch["value"])).sum();
+    let options: usize = c["options"].as_array().into_iter().flatten().map(command_chars).sum();
+    len(&c["name"]) + len(&c["description"]) + choices + options
 }
 
 /// Discord's limits on a message's components: at most five action rows of at most five buttons.
