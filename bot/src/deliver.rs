@@ -641,8 +641,11 @@ const OUTBOX_ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 /// The message-reference key of a handoff's recalibration thread in a Slack channel.
 fn slack_thread_key(channel: &str) -> String {
-    format!("slack-thread:{channel}")
+    format!("{SLACK_THREAD}{channel}")
 }
+
+/// How the message-reference keys of Slack recalibration threads begin.
+pub const SLACK_THREAD: &str = "slack-thread:";
 
 /// The message-reference key of a handoff's thread in a Discord channel.
 fn thread_key(channel: &str) -> String {

@@ -74,6 +74,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),
+        Change::Discussed { text } => format!("said in the recalibration thread: “{text}”"),
         Change::Warned { kind, due } => {
             format!("gave a heads-up: due for {} by {}", render::due_for(*kind), render::time(ctx.cal(), *due, now))
         }

@@ -1068,6 +1068,33 @@ pub fn decide_covering(
     Ok(d.finish(reply))
 }
 
+/// The longest reply from a recalibration thread kept in the log, in characters (the rest is cut).
+pub const DISCUSSED_MAX: usize = 4000;
+
+/// Keeps `actor`'s reply in the handoff's recalibration thread with its audit trail, in any
+/// state (a thread goes on after the handoff closes): it moves nothing and tells nobody (they
+/// were in the thread).
+pub fn discussed(
+    model: &OperatingModel,
+    h: &Handoff,
+    actor: &str,
+    text: &str,
+    surface: Surface,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
+    let now = whole_ms(now);
+    let ctx = Ctx::new(model, &h.seam)?;
+    model.person(actor).ok_or(Rejection::UnknownActor)?;
+    let text = text.trim();
+    let kept: String = match text.chars().count() > DISCUSSED_MAX {
+        true => text.chars().take(DISCUSSED_MAX).chain(['…']).collect(),
+        false => text.to_string(),
+    };
+    let mut d = Draft::new(ctx, h.clone(), actor, surface, now);
+    d.record(Change::Discussed { text: kept });
+    Ok(d.finish(format!("Kept with {}'s log.", h.label())))
+}
+
 /// Records an automated reviewer's verdict on a handoff at a reviewed gate.
 pub fn record_verdict(
     model: &OperatingModel,

@@ -454,6 +454,11 @@ pub enum Change {
         /// What was said.
         text: String,
     },
+    /// The actor replied in its recalibration thread (kept with the handoff for the post-mortem).
+    Discussed {
+        /// What was said.
+        text: String,
+    },
     /// The actor asked to be told as it moves.
     Watched,
     /// The actor no longer watches it.
@@ -501,6 +506,7 @@ impl Change {
             Change::TimeboxReminded => "timebox_reminded",
             Change::Warned { .. } => "warned",
             Change::Commented { .. } => "commented",
+            Change::Discussed { .. } => "discussed",
             Change::Watched => "watched",
             Change::Unwatched => "unwatched",
         }

@@ -724,6 +724,32 @@ fn cards_are_redrawn_when_a_stall_opens_a_snooze_starts_or_ends_and_at_the_revie
 }
 
 #[test]
+fn a_reply_in_the_recalibration_thread_is_kept_with_the_log_and_moves_nothing() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/recalibrate H-1");
+    let before = w.h.clone();
+    let d = crate::discussed(&w.model, &w.h, "rita", " the contract is in the shared drive ", Surface::Slack, w.now)
+        .expect("kept");
+    assert_eq!(d.events.iter().map(|e| e.change.kind()).collect::<Vec<_>>(), ["discussed"]);
+    assert!(d.intents.is_empty(), "nobody is told: they were in the thread");
+    assert_eq!(
+        (d.handoff.state, &d.handoff.recalibration, &d.handoff.stall),
+        (before.state, &before.recalibration, &before.stall)
+    );
+    let ctx = Ctx::new(&w.model, "sales-to-cs").expect("seam");
+    let line = crate::activity::line(&ctx, &d.events[0], w.now);
+    assert_eq!(line, "Rita Reyes (Slack) said in the recalibration thread: “the contract is in the shared drive”");
+    // Kept after the handoff closes too; a very long reply is cut.
+    w.run("rita", "/handoff cancel H-1 lost the deal");
+    let long = "x".repeat(crate::decide::DISCUSSED_MAX + 10);
+    let d = crate::discussed(&w.model, &w.h, "carla", &long, Surface::Slack, w.now).expect("kept after closing");
+    let crate::handoff::Change::Discussed { text } = &d.events[0].change else { panic!("discussed") };
+    assert_eq!(text.chars().count(), crate::decide::DISCUSSED_MAX + 1);
+    assert!(crate::discussed(&w.model, &w.h, "nobody", "hi", Surface::Slack, w.now).is_err());
+}
+
+#[test]
 fn a_function_on_discord_alone_gets_its_cards_in_its_discord_channel() {
     let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
     w.model.functions.get_mut("ops").expect("ops").slack_channel = None;

@@ -473,6 +473,37 @@ async fn a_recalibrations_outcome_is_recorded_in_a_form_built_from_its_playbook(
     let record = buttons(&opening).find(|b| b["action_id"] == "record").expect("Record outcome");
     assert_eq!(record["text"]["text"], "Record outcome");
 
+    // What is said in its thread is kept with the handoff's log, once however often Slack sends it;
+    // a bot's post, an edit, a stranger's reply and a reply in another thread are not.
+    let thread = opening["ts"].as_str().expect("ts").to_string();
+    let reply = |user: &str, ts: &str, text: &str, parent: &str| {
+        json!({"type": "message", "channel": "C0CS", "user": user, "text": text, "ts": ts, "thread_ts": parent,
+               "event_ts": ts, "channel_type": "channel"})
+    };
+    let said = reply(ANA, "1800000000.000100", "the renewal terms are with <@U0CARLA001>", &thread);
+    assert_eq!(bot.event("Ev-r1", said.clone()).await, 200);
+    assert_eq!(bot.event("Ev-r1", said).await, 200, "Slack's retry");
+    let mut edit = reply(ANA, "1800000000.000200", "edited", &thread);
+    edit["subtype"] = json!("message_changed");
+    bot.event("Ev-r2", edit).await;
+    let mut bots = reply(ANA, "1800000000.000300", "a bot", &thread);
+    bots["bot_id"] = json!("B0BATON");
+    bot.event("Ev-r3", bots).await;
+    bot.event("Ev-r4", reply("U0NOBODY01", "1800000000.000400", "who am I", &thread)).await;
+    bot.event("Ev-r5", reply(ANA, "1800000000.000500", "elsewhere", "1700000000.999999")).await;
+    eventually(10, "the reply kept", || async {
+        bot.count("SELECT COUNT(*) FROM events WHERE kind = 'discussed'").await == 1
+    })
+    .await;
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_eq!(bot.count("SELECT COUNT(*) FROM events WHERE kind = 'discussed'").await, 1);
+    let (_, log) = bot.command(CARLA, "log H-1", "trig-log").await;
+    let log = log["text"].as_str().expect("log");
+    assert!(
+        log.contains("Ana Alves (Slack) said in the recalibration thread: “the renewal terms are with @carla”"),
+        "{log}"
+    );
+
     // Rita, the requester, may not record it: she is told, and no form opens.
     bot.interact(&bot.click(RITA, "record", "#cs-handoffs")).await;
     eventually(10, "Rita's refusal", || async {
@@ -965,6 +996,8 @@ async fn the_manifest_declares_every_route_command_and_scope_baton_uses() {
         "groups:read",
         "app_mention",
         "app_home_opened",
+        "message.channels",
+        "message.groups",
         "home_tab_enabled: true",
         "callback_id: handoff_new",
         "callback_id: handoff_message",

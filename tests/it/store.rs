@@ -636,3 +636,17 @@ async fn a_lead_gives_everything_one_person_owns_to_another_once_even_when_repla
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_thread_is_found_by_its_parent_message_under_its_kind_of_key() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
+        store.set_ref(1, "slack-thread:#cs-handoffs", "1700000000.000100", t(MONDAY_9)).await.expect("ref");
+        store.set_ref(1, "person:ana", "D1:1700000000.000200", t(MONDAY_9)).await.expect("ref");
+        assert_eq!(store.handoff_by_ref("slack-thread:", "1700000000.000100").await.expect("find"), Some(1));
+        assert_eq!(store.handoff_by_ref("slack-thread:", "D1:1700000000.000200").await.expect("find"), None);
+        assert_eq!(store.handoff_by_ref("slack-thread:", "1700000000.999999").await.expect("find"), None);
+    })
+    .await;
+}

@@ -514,6 +514,25 @@ impl Slack {
                 }
                 Value::Null
             }
+            EventRequest::Callback { event_id, event: Event::ThreadReply { user, thread_ts, text } } => {
+                // Kept with the handoff when the thread is one of its recalibrations, said by
+                // someone Baton knows; once however often Slack delivers the event.
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let Some(person) = me.person(&user) else { return };
+                    let text = typed_text(&text, |u| me.person(u));
+                    let key = format!("slack:event:{event_id}");
+                    match me
+                        .app
+                        .thread_reply(crate::deliver::SLACK_THREAD, &thread_ts, &person, &text, Utc::now(), &key)
+                        .await
+                    {
+                        Ok(_) | Err(AppError::Duplicate) => {}
+                        Err(e) => tracing::warn!("keeping a thread reply failed: {}", outcome(Err(e))),
+                    }
+                });
+                Value::Null
+            }
             EventRequest::Callback { event: Event::Other(kind), .. } => {
                 tracing::debug!("ignored event `{kind}`");
                 Value::Null

@@ -360,6 +360,15 @@ pub enum Event {
         /// Which tab.
         tab: String,
     },
+    /// A person's reply in a thread (Baton keeps those in its recalibration threads).
+    ThreadReply {
+        /// Who.
+        user: String,
+        /// The thread's parent message (its `ts`).
+        thread_ts: String,
+        /// What they wrote (Slack's markup).
+        text: String,
+    },
     /// Anything else (acknowledged, ignored).
     Other(String),
 }
@@ -385,6 +394,21 @@ pub fn parse_event_json(v: &Value) -> Result<EventRequest, String> {
                     text: e["text"].as_str().unwrap_or("").to_string(),
                     channel: text(&e["channel"], "channel")?,
                 },
+                // A person's reply in a thread: not the parent itself, not an edit or a deletion
+                // (they have a subtype), not a bot's (Baton's own posts among them).
+                Some("message")
+                    if e["thread_ts"].is_string()
+                        && e["thread_ts"] != e["ts"]
+                        && e["subtype"].is_null()
+                        && e["bot_id"].is_null()
+                        && e["user"].is_string() =>
+                {
+                    Event::ThreadReply {
+                        user: text(&e["user"], "user")?,
+                        thread_ts: text(&e["thread_ts"], "thread_ts")?,
+                        text: e["text"].as_str().unwrap_or("").to_string(),
+                    }
+                }
                 Some("app_home_opened") => Event::AppHomeOpened {
                     user: text(&e["user"], "user")?,
                     tab: e["tab"].as_str().unwrap_or("home").to_string(),
@@ -451,6 +475,30 @@ mod tests {
         assert_eq!(e, EventRequest::Callback { event_id: "Ev123ABC457".into(), event: opened });
         let e = parse_event(fixture("url_verification.json").as_bytes()).expect("event");
         assert!(matches!(e, EventRequest::UrlVerification { .. }));
+        // Slack's message.channels example: a message that is no thread reply is no concern.
+        let fixture: Value = serde_json::from_str(&fixture("event_message_channels.json")).expect("json");
+        let e = parse_event_json(&fixture).expect("event");
+        assert_eq!(e, EventRequest::Callback { event_id: "Ev123ABC456".into(), event: Event::Other("message".into()) });
+        // The same as a reply in a thread is; an edit of one, a bot's or the parent itself is not.
+        let mut reply = fixture.clone();
+        reply["event"]["thread_ts"] = json!("1355517500.000001");
+        let said = Event::ThreadReply {
+            user: "U123ABC456".into(),
+            thread_ts: "1355517500.000001".into(),
+            text: "Live long and prospect.".into(),
+        };
+        assert_eq!(
+            parse_event_json(&reply),
+            Ok(EventRequest::Callback { event_id: "Ev123ABC456".into(), event: said })
+        );
+        for (field, value) in
+            [("subtype", json!("message_changed")), ("bot_id", json!("B1")), ("thread_ts", json!("1355517523.000005"))]
+        {
+            let mut other = reply.clone();
+            other["event"][field] = value;
+            let e = parse_event_json(&other).expect("event");
+            assert!(matches!(e, EventRequest::Callback { event: Event::Other(_), .. }), "{field}: {e:?}");
+        }
     }
 
     #[test]

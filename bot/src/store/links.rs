@@ -169,4 +169,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?)
     }
+
+    /// The handoff whose reference under a key starting `prefix` is `platform_ref` (which
+    /// handoff's thread a reply is in), if any.
+    pub async fn handoff_by_ref(&self, prefix: &str, platform_ref: &str) -> Result<Option<u64>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT handoff_id FROM message_refs WHERE platform_ref = $1 AND recipient LIKE $2 ORDER BY handoff_id LIMIT 1",
+        )
+        .bind(platform_ref)
+        .bind(format!("{prefix}%"))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(|id| id as u64))
+    }
 }
