@@ -575,10 +575,10 @@ pub enum Action {
     Resubmit,
     /// Be told as it moves (on the card in the receiving function's channel).
     Watch,
-    /// Record the outcome of the open recalibration (its artifact).
-    Record,
     /// No longer be told (on what a watcher is told).
     Unwatch,
+    /// Record the outcome of the open recalibration (its artifact).
+    Record,
 }
 
 /// A message to a person or channel, before any platform renders it.

@@ -528,7 +528,7 @@ impl Slack {
                         .await
                     {
                         Ok(_) | Err(AppError::Duplicate) => {}
-                        Err(e) => tracing::warn!("keeping a thread reply failed: {}", outcome(Err(e))),
+                        Err(e) => tracing::warn!("keeping a thread reply failed: {e:#}"),
                     }
                 });
                 Value::Null
