@@ -282,7 +282,7 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
         opening.text
     );
     assert!(
-        opening.text.contains("Carla Costa convenes; Rita Reyes, Sam Sato attend. Timebox 30m."),
+        opening.text.contains("Carla Costa convenes, with Rita Reyes, Sam Sato. Timebox 30m."),
         "{}",
         opening.text
     );

@@ -59,7 +59,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "→ Discord channel 1100000000000000001 · escalation",
             "thread \"recalibration H-2 (unacknowledged)\"",
             "Recalibration convened for H-2 \"Spring launch landing page\" (marketing-to-eng, Unacknowledged handoff)",
-            "Eve Engel convenes; Mia Moreau attend. Timebox 30m.",
+            "Eve Engel convenes, with Mia Moreau. Timebox 30m.",
             "mia> /stalls",
             "Stall history · last 90 days · 2026-09-04 to 2026-12-02 · seams to or from Marketing",
             "• marketing-to-eng: stalls opened 1, closed 0",
