@@ -354,7 +354,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
     let cmd = match sub {
         "new" => {
             let seam = args.next().ok_or_else(|| err("name the seam to hand off on".into()))?;
-            let (fields, words) = split_fields(args);
+            let (fields, words) = split_fields(args.by_ref());
             let title = words.join(" ");
             Command::New { seam, title, fields }
         }
@@ -368,7 +368,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "unwatch" | "unfollow" => Command::Watch { id: id()?, on: false },
         "comment" => {
             let id = id()?;
-            let text = args.collect::<Vec<_>>().join(" ");
+            let text = args.by_ref().collect::<Vec<_>>().join(" ");
             if text.trim().is_empty() {
                 return Err(err("say what you want to tell them".into()));
             }
@@ -376,7 +376,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "update" => {
             let id = id()?;
-            let (fields, words) = split_fields(args);
+            let (fields, words) = split_fields(args.by_ref());
             let note = words.join(" ");
             if note.is_empty() && fields.is_empty() {
                 return Err(err("say what progress was made".into()));
@@ -385,12 +385,12 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "resubmit" => {
             let id = id()?;
-            let (fields, words) = split_fields(args);
+            let (fields, words) = split_fields(args.by_ref());
             Command::Resubmit { id, fields, note: (!words.is_empty()).then(|| words.join(" ")) }
         }
         "edit" => {
             let id = id()?;
-            let (mut fields, words) = split_fields(args);
+            let (mut fields, words) = split_fields(args.by_ref());
             let title = fields.iter().position(|(k, _)| k == "title").map(|i| fields.remove(i).1);
             if title.is_none() && fields.is_empty() {
                 return Err(err("say what to change: field=value, or title=\"...\"".into()));
@@ -399,7 +399,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "return" | "reject" | "cancel" => {
             let id = id()?;
-            let reason = args.collect::<Vec<_>>().join(" ");
+            let reason = args.by_ref().collect::<Vec<_>>().join(" ");
             if reason.trim().is_empty() {
                 return Err(err("give a reason, so the other side knows what to do".into()));
             }
@@ -429,7 +429,7 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             // Wall-clock time, like the snooze's end: `1d` is 24 hours, whatever the calendar.
             let duration = parse_wall_duration(&word)
                 .ok_or_else(|| err(format!("`{word}` is not a duration: write 2h, 30m, 1h30m or 1d")))?;
-            let reason = args.collect::<Vec<_>>().join(" ");
+            let reason = args.by_ref().collect::<Vec<_>>().join(" ");
             if reason.trim().is_empty() {
                 return Err(err("give a reason for the snooze".into()));
             }
@@ -438,16 +438,16 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "mine" => Command::Mine,
         "team" => Command::Team(args.next()),
         "find" | "search" => {
-            let words: Vec<String> = args.collect();
+            let words: Vec<String> = args.by_ref().collect();
             if words.is_empty() {
                 return Err(err("say what to look for, like `/handoff find acme`".into()));
             }
             Command::Find(words)
         }
-        "stalls" => Command::Stalls(crate::history::parse_query(&args.collect::<Vec<_>>()).map_err(err)?),
+        "stalls" => Command::Stalls(crate::history::parse_query(&args.by_ref().collect::<Vec<_>>()).map_err(err)?),
         "record" | "postmortem" => {
             let id = id()?;
-            let (fields, words) = split_fields(args);
+            let (fields, words) = split_fields(args.by_ref());
             if !words.is_empty() {
                 return Err(err(format!("write every part as field=value; `{}` is not", words.join(" "))));
             }
@@ -455,10 +455,19 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         }
         "recalibrate" => {
             let id = id()?;
-            Command::Recalibrate { id, playbook: args.next() }
+            let playbook = args.next();
+            let more: Vec<String> = args.by_ref().collect();
+            if !more.is_empty() {
+                let said = playbook.into_iter().chain(more).collect::<Vec<_>>().join(" ");
+                return Err(err(format!(
+                    "after the handoff comes at most a playbook's name, not `{said}`; to say why, \
+                     `/handoff comment H-{id} {said}`"
+                )));
+            }
+            Command::Recalibrate { id, playbook }
         }
         "away" => {
-            let words: Vec<String> = args.collect();
+            let words: Vec<String> = args.by_ref().collect();
             let date = |word: &str| NaiveDate::parse_from_str(word, "%Y-%m-%d").ok();
             match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
                 [] => Command::Away(AwayCommand::Show),
@@ -488,6 +497,16 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
             });
         }
     };
+    // Words after a command that takes no more would be lost: refused, with where they belong.
+    let left: Vec<String> = args.collect();
+    if !left.is_empty() && !matches!(cmd, Command::Help(_)) {
+        let left = left.join(" ");
+        let mut message = format!("`{left}` would be lost: this command takes nothing more");
+        if let Some(id) = cmd.target() {
+            message.push_str(&format!("; to say something with it, `/handoff comment H-{id} {left}`"));
+        }
+        return Err(err(message));
+    }
     Ok(cmd)
 }
 
@@ -647,6 +666,36 @@ mod tests {
         assert!(err("/handoff new x \"open quote").contains("/handoff new <seam>"));
         assert!(err("/reject H-1 \"why").contains("/reject H-<n> <reason>"));
         assert!(err("/handoff update H-1").contains("usage: /handoff update"));
+    }
+
+    #[test]
+    fn words_a_command_would_drop_are_refused_with_where_they_belong() {
+        assert_eq!(
+            err("/ack H-3 on it, ETA Friday"),
+            "`on it, ETA Friday` would be lost: this command takes nothing more; to say something with it, \
+             `/handoff comment H-3 on it, ETA Friday`\nusage: /ack H-<n>"
+        );
+        for line in ["/handoff accept H-1 now", "/handoff done H-1 shipped", "/approve H-1 lgtm", "/handoff show H-1 x"]
+        {
+            assert!(err(line).contains("would be lost"), "{line}");
+        }
+        assert!(err("/handoff reassign H-1 ben he knows them").contains("`he knows them` would be lost"));
+        assert!(
+            err("/handoff reassign-all ana ben now").contains("`now` would be lost: this command takes nothing more\n")
+        );
+        assert!(err("/handoff mine please").contains("`please` would be lost"));
+        assert_eq!(
+            err("/recalibrate H-2 vendor has not replied"),
+            "after the handoff comes at most a playbook's name, not `vendor has not replied`; to say why, \
+             `/handoff comment H-2 vendor has not replied`\nusage: /recalibrate H-<n> [playbook]"
+        );
+        assert_eq!(
+            ok("/recalibrate H-2 unacknowledged"),
+            Command::Recalibrate { id: 2, playbook: Some("unacknowledged".into()) }
+        );
+        // Commands whose last part is free text keep every word.
+        assert_eq!(ok("/handoff comment H-1 call me"), Command::Comment { id: 1, text: "call me".into() });
+        assert_eq!(ok("/handoff help new extra"), Command::Help(Some("new".into())));
     }
 
     #[test]

@@ -281,11 +281,7 @@ fn the_ladder_climbs_in_business_hours_and_closes_with_time_to_unblock() {
         "{}",
         opening.text
     );
-    assert!(
-        opening.text.contains("Carla Costa convenes, with Rita Reyes, Sam Sato. Timebox 30m."),
-        "{}",
-        opening.text
-    );
+    assert!(opening.text.contains("Carla Costa convenes, with Rita Reyes, Sam Sato. Timebox 30m."), "{}", opening.text);
     assert!(opening.text.contains("1. Did the receiving function see the handoff?"));
     assert_eq!(opening.mentions, ["carla", "rita", "sam"]);
     // The convener is reminded in the thread when the 30-minute timebox runs out, once.
