@@ -10,12 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use baton_core::away::Going;
 use baton_core::command::USAGE;
-use baton_core::handoff::ReviewRequest;
 use baton_core::history::{StallsQuery, View, Viewer};
 use baton_core::plate::Plate;
 use baton_core::{
     AwayCommand, Command, Ctx, Decision, Handoff, HandoffId, NewHandoff, OperatingModel, Rejection, Surface, render,
-    review,
 };
 use baton_core::{Image, Intent, IntentKind, Recipient};
 use chrono::{DateTime, Utc};
@@ -198,8 +196,8 @@ impl App {
                     (decided, _) => decided?,
                 };
                 // The reviewer runs now, so the person hears its verdict, not that it is pending.
-                let mut reply = match d.review.clone() {
-                    Some(req) => self.review(id, req, now).await?,
+                let mut reply = match &d.review {
+                    Some(reviewer) => self.review(id, reviewer, now).await?,
                     None => d.reply,
                 };
                 if let Command::Reassign { to, .. } = &command
@@ -306,14 +304,11 @@ impl App {
         Err(anyhow::anyhow!("H-{id} kept changing under {MAX_ATTEMPTS} attempts").into())
     }
 
-    /// Runs the automated reviewer a decision asked for and records its verdict; returns the
+    /// Calls the webhook reviewer a decision asked for and records its verdict; returns the
     /// verdict's reply.
-    async fn review(&self, id: HandoffId, req: ReviewRequest, now: DateTime<Utc>) -> Result<String, AppError> {
+    async fn review(&self, id: HandoffId, reviewer: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let h = self.get(id).await?;
-        let verdict = match &req {
-            ReviewRequest::Rules(reviewer) => review::rules(&self.model, &h, reviewer.as_deref(), now),
-            ReviewRequest::Webhook(reviewer) => self.webhooks.review(&self.model, &h, reviewer, now).await,
-        };
+        let verdict = self.webhooks.review(&self.model, &h, reviewer, now).await;
         let d = self.apply(id, None, |h| baton_core::record_verdict(&self.model, h, verdict.clone(), now)).await?;
         Ok(d.reply)
     }

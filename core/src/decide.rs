@@ -238,7 +238,7 @@ pub(crate) struct Draft<'a> {
     pub intents: Vec<Intent>,
     pub episodes: Vec<EpisodeRecord>,
     pub fired: Vec<FiredStep>,
-    pub review: Option<ReviewRequest>,
+    pub review: Option<String>,
     pub artifacts: Vec<ArtifactRecord>,
     pub follow_ups: Vec<FollowUp>,
     /// Whether the handoff had been accepted, and was done, before this decision (for tallies).
@@ -791,14 +791,20 @@ pub fn decide_covering(
             d.moved();
             d.record(Change::SubmittedForGate { tier: h.tier });
             if h.tier.approvals_needed() == 0 {
-                d.review = Some(match ctx.seam.reviewer.as_ref().and_then(|r| model.reviewers.get(r)) {
-                    Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => ReviewRequest::Webhook(id.clone()),
-                    Some(r) => ReviewRequest::Rules(Some(r.id.clone())),
-                    None => ReviewRequest::Rules(None),
-                });
-                // The cards show it at the gate (the verdict redraws them again).
-                d.post_card();
-                format!("{label} is with the automated reviewer.")
+                match ctx.seam.reviewer.as_ref().and_then(|r| model.reviewers.get(r)) {
+                    Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
+                        // The bot calls it; the cards show the handoff at the gate meanwhile.
+                        d.review = Some(id.clone());
+                        d.post_card();
+                        format!("{label} is with the automated reviewer.")
+                    }
+                    // Rules are checked here: the submission and its verdict are one decision,
+                    // saved together, so the handoff never waits at the gate for them.
+                    rules => {
+                        let verdict = crate::review::rules(model, &d.h, rules.map(|r| r.id.as_str()), now);
+                        apply_verdict(&mut d, verdict)
+                    }
+                }
             } else {
                 // The card goes to each approver too, as their request.
                 d.post_card();
@@ -1108,24 +1114,35 @@ pub fn record_verdict(
         return Err(Rejection::WrongState { id: h.id, state: h.state, hint: "no automated review is pending".into() });
     }
     let mut d = Draft::new(ctx, h.clone(), BATON, Surface::Baton, now);
+    let reply = apply_verdict(&mut d, verdict);
+    Ok(d.finish(reply))
+}
+
+/// Applies an automated review's verdict to a handoff at its gate, as Baton (whoever's decision
+/// it joins): done when it passes, back to its owner's work when it fails. Returns the reply.
+fn apply_verdict(d: &mut Draft<'_>, verdict: Verdict) -> String {
+    let actor = std::mem::replace(&mut d.actor, BATON.to_string());
+    let surface = std::mem::replace(&mut d.surface, Surface::Baton);
     let pass = verdict.pass;
     let reasons = verdict.reasons.join("; ");
     d.h.verdicts.push(verdict.clone());
     d.record(Change::Reviewed { verdict });
-    let label = h.label();
-    if pass {
-        complete(&mut d);
-        Ok(d.finish(format!("{label} passed automated review and is done.")))
+    let label = d.h.label();
+    let reply = if pass {
+        complete(d);
+        format!("{label} passed automated review and is done.")
     } else {
         d.h.state = State::InProgress;
         d.moved();
         let text = format!("{label} did not pass automated review: {reasons}. Fix it and mark it done again.");
-        if let Some(owner) = &h.owner {
-            d.tell_person(owner, text.clone(), vec![Action::Ack]);
+        if let Some(owner) = d.h.owner.clone() {
+            d.tell_person(&owner, text.clone(), vec![Action::Ack]);
         }
         d.post_card();
-        Ok(d.finish(text))
-    }
+        text
+    };
+    (d.actor, d.surface) = (actor, surface);
+    reply
 }
 
 /// Marks the draft done: stops clocks, closes any stall, tells requester and owner.

@@ -701,8 +701,9 @@ pub struct Decision {
     pub fired: Vec<FiredStep>,
     /// When the handoff next needs a stall check (`None`: never).
     pub next_check: Option<DateTime<Utc>>,
-    /// The automated reviewer to run now, if the handoff entered a reviewed gate.
-    pub review: Option<ReviewRequest>,
+    /// The webhook reviewer the bot must call now, if the handoff entered a gate it reviews
+    /// (a rules reviewer's verdict is already in the decision).
+    pub review: Option<String>,
     /// Recalibration and post-mortem artifacts recorded.
     pub artifacts: Vec<ArtifactRecord>,
     /// Follow-ups agreed.
@@ -747,13 +748,4 @@ impl TallyMetric {
             TallyMetric::Done => "done",
         }
     }
-}
-
-/// A request to run an automated reviewer on a handoff.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReviewRequest {
-    /// The built-in contract check or a rules reviewer (evaluated in the core).
-    Rules(Option<String>),
-    /// A webhook reviewer (called by the bot).
-    Webhook(String),
 }

@@ -63,6 +63,16 @@ impl World {
         World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() }
     }
 
+    /// The handoff's seam reviewed by webhook reviewer `qa-bot`, which the bot calls.
+    fn webhook_reviewed(mut self) -> World {
+        let kind =
+            crate::model::ReviewerKind::Webhook { url_env: "QA_BOT_URL".into(), timeout: chrono::Duration::seconds(5) };
+        let reviewer = crate::model::Reviewer { id: "qa-bot".into(), version: "7".into(), kind };
+        self.model.reviewers.insert("qa-bot".into(), reviewer);
+        self.model.seams.get_mut(&self.h.seam).expect("seam").reviewer = Some("qa-bot".into());
+        self
+    }
+
     fn at(&mut self, when: &str) -> &mut Self {
         self.now = t(when);
         self
@@ -433,9 +443,9 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
     w.run("ana", "/ack H-1");
     w.run("ana", "/handoff done H-1");
     assert!(w.refused("rita", "/handoff edit H-1 arr=1").contains("the gate judges it as it stands"));
-    let mut w = World::new("2026-12-01T09:00:00+01:00", "mia", LAUNCH);
+    let mut w = World::new("2026-12-01T09:00:00+01:00", "mia", LAUNCH).webhook_reviewed();
     w.run("eli", "/handoff accept H-1");
-    w.run("eli", "/handoff done H-1");
+    assert_eq!(w.run("eli", "/handoff done H-1").review.as_deref(), Some("qa-bot"));
     let refused = w.refused("mia", "/handoff edit H-1 channel=web");
     assert!(
         refused.ends_with("the automated reviewer judges it as it stands; if it fails, you can edit it then"),
@@ -471,26 +481,59 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
 }
 
 #[test]
-fn reversible_work_passes_or_fails_the_versioned_rules_reviewer() {
+fn reversible_work_passes_or_fails_the_versioned_rules_reviewer_in_the_same_decision() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");
     w.run("eli", "/handoff update H-1 brief moved brief=http://intranet/brief");
+    w.run("max", "/handoff watch H-1");
+    // The rules are checked as it is marked done: one decision, saved at once, with the verdict.
     let d = w.run("eli", "/handoff done H-1").clone();
-    assert_eq!(d.review, Some(ReviewRequest::Rules(Some("launch-check".into()))));
-    let verdict = review::rules(&w.model, &w.h, Some("launch-check"), w.now);
-    assert!(!verdict.pass);
-    assert_eq!(verdict.reasons, ["the brief must be an https:// link"]);
-    assert_eq!(verdict.version, "2026-11-01");
-    let d = record_verdict(&w.model, &w.h, verdict, w.now).expect("verdict");
+    assert_eq!(d.review, None, "nothing left for the bot to call");
+    assert_eq!(
+        d.reply,
+        "H-1 did not pass automated review: the brief must be an https:// link. Fix it and mark it done again."
+    );
     assert_eq!(d.handoff.state, State::InProgress);
-    assert!(d.intents.iter().any(|i| i.to == Recipient::Person("eli".into()) && i.text.contains("https://")));
-    w.h = d.handoff;
+    let verdict = &d.handoff.verdicts[0];
+    assert_eq!(
+        (verdict.reviewer.as_str(), verdict.version.as_str(), verdict.pass),
+        ("launch-check", "2026-11-01", false)
+    );
+    let by: Vec<(&str, &str)> = d.events.iter().map(|e| (e.actor.as_str(), e.change.kind())).collect();
+    assert_eq!(by, [("eli", "submitted_for_gate"), (BATON, "reviewed")], "the verdict is Baton's");
+    let cards: Vec<&Intent> = d.intents.iter().filter(|i| i.kind == IntentKind::Card).collect();
+    assert_eq!(cards.len(), 2, "the channel's card and the owner's, each once: {cards:?}");
+    assert!(cards.iter().all(|c| c.text.contains("State: in progress")));
     w.run("eli", "/handoff update H-1 fixed brief=https://docs.example/brief");
-    w.run("eli", "/handoff done H-1");
-    let verdict = review::rules(&w.model, &w.h, Some("launch-check"), w.now);
-    let d = record_verdict(&w.model, &w.h, verdict, w.now).expect("verdict");
+    let d = w.run("eli", "/handoff done H-1").clone();
+    assert_eq!(d.reply, "H-1 passed automated review and is done.");
     assert_eq!(d.handoff.state, State::Done);
     assert_eq!(d.handoff.verdicts.len(), 2);
+    let watcher: Vec<&Intent> = d.intents.iter().filter(|i| i.to == Recipient::Person("max".into())).collect();
+    assert_eq!(watcher.len(), 1, "a watcher hears the whole of it at once: {watcher:?}");
+    assert!(
+        watcher[0].text.contains("Eli Ek (console) marked it done")
+            && watcher[0].text.contains("Baton closed it as done")
+    );
+    assert_eq!(d.tallies.iter().filter(|t| t.metric == TallyMetric::Done).count(), 1);
+
+    // A webhook reviewer is called by the bot; its verdict is recorded when it answers.
+    let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH).webhook_reviewed();
+    w.run("eli", "/handoff accept H-1");
+    let d = w.run("eli", "/handoff done H-1").clone();
+    assert_eq!((d.review.as_deref(), d.handoff.state), (Some("qa-bot"), State::AwaitingGate));
+    let verdict = review::rules(&w.model, &w.h, Some("qa-bot"), w.now);
+    let d = record_verdict(
+        &w.model,
+        &w.h,
+        Verdict { pass: false, reasons: vec!["no rollback plan".into()], ..verdict },
+        w.now,
+    )
+    .expect("verdict");
+    assert_eq!(d.handoff.state, State::InProgress);
+    assert_eq!(d.events.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(), [BATON]);
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("eli".into()) && i.kind == IntentKind::Notice);
+    assert!(told.is_some_and(|i| i.text.contains("no rollback plan")), "{:?}", d.intents);
 }
 
 #[test]
@@ -709,8 +752,8 @@ fn cards_are_redrawn_when_a_stall_opens_a_snooze_starts_or_ends_and_at_the_revie
     let card = channel_card(&w).expect("the card redrawn as a recalibration is convened");
     assert!(card.contains("Recalibration under way (missing-information), convened by"), "{card}");
 
-    // At the automated reviewer's gate the cards say so, and the owner's loses its buttons.
-    let mut w = World::new("2026-11-30T09:00:00-05:00", "mia", LAUNCH);
+    // At a webhook reviewer's gate the cards say so, and the owner's loses its buttons.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "mia", LAUNCH).webhook_reviewed();
     w.run("eli", "/handoff accept H-1");
     w.run("eli", "/handoff done H-1");
     let owners =

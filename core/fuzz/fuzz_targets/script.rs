@@ -12,7 +12,7 @@ use baton_core::{
     AwayCommand, Command, Ctx, Decision, Event, Handoff, IntentKind, NewHandoff, OperatingModel, Recipient, State,
     Surface, check_with, create, decide_covering, parse,
 };
-use baton_core::{ReviewRequest, record_verdict, render, review};
+use baton_core::{record_verdict, render, review};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -211,8 +211,9 @@ fuzz_target!(|data: &[u8]| {
                         let convened = again.fired.iter().any(|f| f.action == "convene" && !f.skipped);
                         assert!(!convened, "{line}: recorded, then convened again at once");
                     }
-                    if let Some(ReviewRequest::Rules(reviewer)) = d.review {
-                        let verdict = review::rules(model, h, reviewer.as_deref(), now);
+                    // A webhook reviewer's verdict, as the rules would give it.
+                    if let Some(reviewer) = d.review {
+                        let verdict = review::rules(model, h, Some(&reviewer), now);
                         if let Ok(d) = record_verdict(model, h, verdict, now) {
                             *h = d.handoff;
                             log.extend(d.events);
