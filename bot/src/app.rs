@@ -319,13 +319,21 @@ impl App {
         let mut changed = 0;
         let away = self.store.absences(now).await?;
         loop {
-            let (claimed, n, fired) = self
+            let swept = self
                 .store
                 .sweep_batch(now, SWEEP_BATCH, |h| baton_core::check_with(&self.model, h, now, &away))
                 .await?;
-            changed += n;
-            metrics::counter!("baton_ladder_steps_fired_total").increment(fired as u64);
-            if claimed < SWEEP_BATCH as usize {
+            changed += swept.changed;
+            metrics::counter!("baton_ladder_steps_fired_total").increment(swept.fired as u64);
+            // A verdict that never came (the process stopped while waiting, or its save failed)
+            // is asked for again; a failed call is a failing verdict, as at the first asking.
+            for (id, reviewer) in &swept.reviews {
+                tracing::warn!(handoff = id, "no verdict came from reviewer {reviewer}: asking again");
+                if let Err(e) = self.review(*id, reviewer, now).await {
+                    tracing::error!(handoff = id, "recording reviewer {reviewer}'s verdict failed: {e}");
+                }
+            }
+            if swept.claimed < SWEEP_BATCH as usize {
                 return Ok(changed);
             }
         }

@@ -40,9 +40,8 @@ pub async fn escalation(model: OperatingModel, admin_url: &str, opens: &[u64], d
         let mut times = Vec::new();
         loop {
             let started = Instant::now();
-            let (claimed, _, _) =
-                app.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&app.model, h, now)).await?;
-            if claimed == 0 {
+            let swept = app.store.sweep_batch(now, SWEEP_BATCH, |h| baton_core::check(&app.model, h, now)).await?;
+            if swept.claimed == 0 {
                 break;
             }
             times.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -47,6 +47,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
                 (false, false) => format!("failed it: {reviewer}: {}", verdict.reasons.join("; ")),
             }
         }
+        Change::ReviewAskedAgain { reviewer } => format!("asked the {reviewer} reviewer again: no verdict had come"),
         Change::Approved { count, needed } => format!("approved it ({count} of {needed})"),
         Change::Rejected { reason } => format!("rejected it at the gate: {reason}"),
         Change::Done => "closed it as done".into(),

@@ -688,6 +688,7 @@ impl Admitted {
             watchers: Vec::new(),
             warned: None,
             via: None,
+            review_asked: None,
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });
@@ -795,6 +796,7 @@ pub fn decide_covering(
                     Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
                         // The bot calls it; the cards show the handoff at the gate meanwhile.
                         d.review = Some(id.clone());
+                        d.h.review_asked = Some(now);
                         d.post_card();
                         format!("{label} is with the automated reviewer.")
                     }
@@ -1120,9 +1122,10 @@ pub fn record_verdict(
 
 /// Applies an automated review's verdict to a handoff at its gate, as Baton (whoever's decision
 /// it joins): done when it passes, back to its owner's work when it fails. Returns the reply.
-fn apply_verdict(d: &mut Draft<'_>, verdict: Verdict) -> String {
+pub(crate) fn apply_verdict(d: &mut Draft<'_>, verdict: Verdict) -> String {
     let actor = std::mem::replace(&mut d.actor, BATON.to_string());
     let surface = std::mem::replace(&mut d.surface, Surface::Baton);
+    d.h.review_asked = None;
     let pass = verdict.pass;
     let reasons = verdict.reasons.join("; ");
     d.h.verdicts.push(verdict.clone());

@@ -76,6 +76,11 @@ pub struct Handoff {
     /// The API client it was handed off through (a CRM), which follows it at its webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// When a webhook reviewer was asked for the verdict it has not given yet. The stall check
+    /// asks again once its timeout and a minute have passed: a crash, or a failed save, between
+    /// the asking and the verdict would otherwise leave the handoff at the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_asked: Option<DateTime<Utc>>,
 }
 
 /// A recalibration under way on a handoff.
@@ -354,6 +359,11 @@ pub enum Change {
         /// Tier deciding the gate.
         tier: RiskTier,
     },
+    /// A webhook reviewer asked again: no verdict came after it was asked.
+    ReviewAskedAgain {
+        /// The reviewer's id.
+        reviewer: String,
+    },
     /// Automated review.
     Reviewed {
         /// The verdict.
@@ -488,6 +498,7 @@ impl Change {
             Change::Updated { .. } => "updated",
             Change::SubmittedForGate { .. } => "submitted_for_gate",
             Change::Reviewed { .. } => "reviewed",
+            Change::ReviewAskedAgain { .. } => "review_asked_again",
             Change::Approved { .. } => "approved",
             Change::Rejected { .. } => "rejected",
             Change::Done => "done",

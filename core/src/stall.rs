@@ -10,7 +10,7 @@ use crate::away::Away;
 use crate::calendar::{Clock, whole_ms};
 use crate::decide::{Ctx, Draft, Rejection, Waiting};
 use crate::handoff::*;
-use crate::model::{LadderAction, OperatingModel};
+use crate::model::{LadderAction, OperatingModel, Reviewer, ReviewerKind};
 use crate::render;
 
 /// What is stalled about a handoff at an instant, and which ladder steps are now due.
@@ -137,7 +137,36 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
         }
     };
     let warn = heads_up(ctx, h).map(|(_, _, at)| at);
-    [snooze_end, clocks, timebox, warn].into_iter().flatten().min()
+    [snooze_end, clocks, timebox, warn, review_again(ctx, h)].into_iter().flatten().min()
+}
+
+/// When to ask again for a webhook reviewer's verdict that has not come: its timeout and a
+/// minute after it was asked (the bot's own call has ended by then, with a verdict or a failure).
+fn review_again(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
+    let asked = h.review_asked.filter(|_| h.state == State::AwaitingGate)?;
+    let timeout = match ctx.seam.reviewer.as_ref().and_then(|r| ctx.model.reviewers.get(r)) {
+        Some(Reviewer { kind: ReviewerKind::Webhook { timeout, .. }, .. }) => *timeout,
+        // The seam no longer has a webhook reviewer (a reload): its rules judge it at once.
+        _ => Duration::zero(),
+    };
+    Some(asked + timeout + Duration::minutes(1))
+}
+
+/// Asks the seam's webhook reviewer again for a verdict that has not come (the bot calls it
+/// after saving this decision), or, when the seam has none any more, applies its rules.
+fn review_pending(d: &mut Draft<'_>) {
+    let reviewer = d.ctx.seam.reviewer.as_ref().and_then(|r| d.ctx.model.reviewers.get(r));
+    match reviewer {
+        Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
+            d.record(Change::ReviewAskedAgain { reviewer: id.clone() });
+            d.h.review_asked = Some(d.now);
+            d.review = Some(id.clone());
+        }
+        rules => {
+            let verdict = crate::review::rules(d.ctx.model, &d.h, rules.map(|r| r.id.as_str()), d.now);
+            crate::decide::apply_verdict(d, verdict);
+        }
+    }
 }
 
 /// Runs the stall check at `now`: ends a finished snooze, opens an episode at a breach, fires the
@@ -173,6 +202,9 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         }
     }
     crate::recalibrate::remind(&mut d);
+    if review_again(&ctx, &d.h).is_some_and(|at| at <= now) {
+        review_pending(&mut d);
+    }
     if let Some((kind, due, at)) = heads_up(&ctx, &d.h)
         && at <= now
         && now < due

@@ -537,6 +537,25 @@ fn reversible_work_passes_or_fails_the_versioned_rules_reviewer_in_the_same_deci
 }
 
 #[test]
+fn a_webhook_verdict_that_never_came_is_asked_for_again_and_a_removed_reviewer_gives_way_to_the_rules() {
+    let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH).webhook_reviewed();
+    w.run("eli", "/handoff accept H-1");
+    w.at("2026-11-30T10:00:00Z").run("eli", "/handoff done H-1");
+    // Its timeout (5 s) and a minute after the asking, the check asks again.
+    let again = t("2026-11-30T10:01:05Z");
+    assert_eq!(crate::stall::next_check(&Ctx::new(&w.model, "marketing-to-eng").expect("ctx"), &w.h), Some(again));
+    assert!(w.at("2026-11-30T10:01:04Z").check().is_empty());
+    assert_eq!(w.at("2026-11-30T10:01:05Z").check(), ["review_asked_again"]);
+    assert_eq!(w.last().review.as_deref(), Some("qa-bot"));
+    assert_eq!(w.h.review_asked, Some(again), "asked again from now");
+    // A reload takes the webhook reviewer off the seam: its rules judge what waits, at once.
+    w.model.seams.get_mut("marketing-to-eng").expect("seam").reviewer = Some("launch-check".into());
+    assert_eq!(w.at("2026-11-30T10:02:05Z").check(), ["reviewed", "done"]);
+    assert_eq!((w.h.state, w.h.review_asked), (State::Done, None));
+    assert_eq!(w.h.verdicts[0].reviewer, "launch-check");
+}
+
+#[test]
 fn an_overdue_stall_is_not_closed_by_a_mere_update() {
     // eng-to-ops: done target 24h of ops time (08:00-20:00 UTC weekdays): Monday 08:00 + 24h = Tuesday 20:00.
     let line = r#"/handoff new eng-to-ops "DB failover" service=db runbook=https://runbooks.example/db"#;

@@ -99,3 +99,37 @@ async fn an_unreachable_webhook_reviewer_fails_the_review_with_a_clear_reason() 
     assert_eq!(h.state, State::InProgress);
     assert!(h.verdicts[0].reasons[0].contains("could not review it (request failed"), "{:?}", h.verdicts);
 }
+
+/// The process stops after a handoff is marked done at a webhook reviewer's gate and before the
+/// verdict is saved: the stall sweep asks the reviewer again once its timeout and a minute have
+/// passed, and records the verdict, so nothing is left waiting at the gate for a call nobody makes.
+#[tokio::test]
+async fn a_verdict_that_never_came_is_asked_for_again_by_the_sweep() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = app_with_webhook_reviewer(fake_reviewer(seen.clone()).await).await;
+    run(&app, "mia", LAUNCH).await;
+    run(&app, "eli", "/handoff accept H-1").await;
+    // The Done decision is saved as the service saves it, but its reviewer is never called.
+    let done_at = t("2026-11-30T10:00:00Z");
+    let stored = app.store.load(1).await.expect("load").expect("exists");
+    let cmd = baton_core::parse("/handoff done H-1").expect("parse");
+    let d = baton_core::decide(&app.model, &stored.handoff, &cmd, "eli", Surface::Console, done_at).expect("done");
+    assert_eq!(d.review.as_deref(), Some("qa-bot"));
+    app.store.save(&d, Some(stored.version), None).await.expect("save");
+
+    // Within the reviewer's timeout (2 s) and a minute, nothing is asked: its call may be under way.
+    app.sweep(done_at + chrono::Duration::seconds(61)).await.expect("sweep");
+    assert!(seen.lock().expect("lock").is_empty());
+    assert_eq!(app.store.earliest_check().await.expect("next"), Some(done_at + chrono::Duration::seconds(62)));
+    app.sweep(done_at + chrono::Duration::seconds(62)).await.expect("sweep");
+    assert_eq!(seen.lock().expect("lock").len(), 1, "asked again");
+    let h = app.store.load(1).await.expect("load").expect("exists").handoff;
+    assert_eq!(h.state, State::InProgress, "the verdict (a failing one) is recorded: {:?}", h.verdicts);
+    assert_eq!(h.verdicts[0].reasons, ["no rollback plan"]);
+    let kinds: Vec<&str> =
+        app.store.events(1).await.expect("events").iter().map(|e| e.change.kind()).rev().take(2).collect();
+    assert_eq!(kinds, ["reviewed", "review_asked_again"]);
+    // Once answered, it is not asked again.
+    app.sweep(done_at + chrono::Duration::hours(1)).await.expect("sweep");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+}

@@ -140,6 +140,19 @@ const UNCLOSED: &str = "('open', 'accepted', 'reassigned', 'in_progress', 'await
 /// [`UNCLOSED`] without `returned`: the states in which the receiving side has the work.
 const MOVING: &str = "('open', 'accepted', 'reassigned', 'in_progress', 'awaiting_gate')";
 
+/// What one sweep batch did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Handoffs claimed (fewer than asked: nothing more is due).
+    pub claimed: usize,
+    /// Handoffs whose check recorded a change.
+    pub changed: usize,
+    /// Ladder steps sent.
+    pub fired: usize,
+    /// Webhook reviewers to ask again, by handoff: the caller calls them (after the batch is saved).
+    pub reviews: Vec<(HandoffId, String)>,
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies pending migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
@@ -275,14 +288,13 @@ impl Store {
     /// Claims up to `limit` handoffs due at `now` and saves `decide`'s decision for each, all in
     /// one transaction. On PostgreSQL the rows are locked with `FOR UPDATE SKIP LOCKED`, so
     /// replicas sweeping together take disjoint batches; SQLite serves one process. A handoff
-    /// the core refuses (its seam left the config) is parked for an hour and logged. Returns how
-    /// many handoffs were claimed, how many changed, and how many ladder steps were sent.
+    /// the core refuses (its seam left the config) is parked for an hour and logged.
     pub async fn sweep_batch(
         &self,
         now: DateTime<Utc>,
         limit: i64,
         decide: impl Fn(&Handoff) -> Result<Decision, Rejection>,
-    ) -> Result<(usize, usize, usize), StoreError> {
+    ) -> Result<Swept, StoreError> {
         let (mut tx, lock) = match self.backend {
             Backend::Postgres => (self.write().await?, " FOR UPDATE SKIP LOCKED"),
             Backend::Sqlite => (self.write().await?, ""),
@@ -291,7 +303,7 @@ impl Store {
             "SELECT id, doc, version FROM handoffs WHERE next_check_ms <= $1 ORDER BY next_check_ms LIMIT $2{lock}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(limit).fetch_all(&mut *tx).await?;
-        let (mut changed, mut fired) = (0, 0);
+        let mut swept = Swept { claimed: rows.len(), ..Swept::default() };
         let mut writes = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get("id")?;
@@ -302,9 +314,10 @@ impl Store {
             match decided {
                 Ok(d) => {
                     if !d.events.is_empty() {
-                        changed += 1;
+                        swept.changed += 1;
                     }
-                    fired += d.fired.iter().filter(|f| !f.skipped).count();
+                    swept.fired += d.fired.iter().filter(|f| !f.skipped).count();
+                    swept.reviews.extend(d.review.clone().map(|r| (d.handoff.id, r)));
                     writes.push((d, row.try_get("version")?));
                 }
                 Err(why) => {
@@ -324,7 +337,7 @@ impl Store {
         write_decisions(&mut tx, self.backend, &writes, &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
-        Ok((rows.len(), changed, fired))
+        Ok(swept)
     }
 
     /// Whether a request with this key was already acted on.
