@@ -39,6 +39,20 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// One error for each field `given` more than once: a slip either way, and which value was
+/// meant is not Baton's to guess.
+pub(crate) fn given_twice(given: &[(String, String)]) -> Vec<FieldError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (i, (name, second)) in given.iter().enumerate() {
+        let first = given[..i].iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        if let Some(first) = first.filter(|_| !errors.iter().any(|e| e.field == *name)) {
+            let message = format!("`{name}` is given twice (`{first}`, then `{second}`): give it once");
+            errors.push(FieldError { field: name.clone(), message });
+        }
+    }
+    errors
+}
+
 /// Merges `given` into `existing`, checking names and types; with `require`, also that every
 /// required field has a value. Returns every problem at once.
 pub fn validate_fields(
@@ -48,9 +62,12 @@ pub fn validate_fields(
     given: &[(String, String)],
     require: bool,
 ) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
-    let mut errors = Vec::new();
+    let mut errors = given_twice(given);
     let mut fields = existing.clone();
-    for (name, raw) in given {
+    for (i, (name, raw)) in given.iter().enumerate() {
+        if given[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
         let kind = match seam.field(name) {
             Some(spec) => &spec.kind,
             None if name == SOURCE => &FieldType::Url,

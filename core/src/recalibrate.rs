@@ -147,10 +147,13 @@ pub(crate) fn validate(
     given: &[(String, String)],
     postmortem: bool,
 ) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
-    let mut errors = Vec::new();
+    let mut errors = crate::contract::given_twice(given);
     let mut fields = BTreeMap::new();
     let err = |field: &str, message: String| FieldError { field: field.to_string(), message };
-    for (name, value) in given {
+    for (i, (name, value)) in given.iter().enumerate() {
+        if given[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
         let Some(spec) = pb.field(name) else {
             let known: Vec<&str> = pb.artifact.iter().map(|f| f.name.as_str()).collect();
             errors.push(err(

@@ -433,6 +433,10 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
     assert!(w.refused("rita", "/handoff edit H-1 arr=lots").contains("`lots` is not a number"));
     assert!(w.refused("rita", "/handoff edit H-1 account=").contains("`account` is required"));
     assert!(w.refused("rita", "/handoff edit H-1 colour=red").contains("has no field `colour`"));
+    assert_eq!(
+        w.refused("rita", "/handoff edit H-1 arr=5 segment=smb arr=6 arr=7"),
+        "the handoff's fields need fixing:\n• arr: `arr` is given twice (`5`, then `6`): give it once"
+    );
     assert!(w.refused("rita", r#"/handoff edit H-1 title="""#).contains("give the handoff a title"));
     assert_eq!(w.refused("rita", "/handoff edit H-1 arr=150000"), "nothing to change: H-1 already holds that");
     assert!(parse("/handoff edit H-1 just words").is_err_and(|e| e.message.contains("say what to change")));
@@ -876,6 +880,11 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     assert_eq!(err.matches("new_date").count(), 1, "{err}");
     assert!(err.contains("`2026-13-45` is not a date like 2026-12-01"), "{err}");
     assert!(w.refused("carla", "/handoff record H-1 decision=new-date").contains("needs new_date=YYYY-MM-DD"));
+    let err = w.refused(
+        "carla",
+        r#"/handoff record H-1 decision=resume decision=cancel assumption_broke="x" category=capacity"#,
+    );
+    assert!(err.contains("`decision` is given twice (`resume`, then `cancel`): give it once"), "{err}");
     // Dates already gone (in the receiving function's zone) are named.
     let err = w.refused(
         "carla",
