@@ -115,7 +115,16 @@ pub struct StallsQuery {
 /// Parses the words after `/stalls` (or `baton report`): an optional view and `key=value` filters.
 pub fn parse_query(words: &[String]) -> Result<StallsQuery, String> {
     let mut q = StallsQuery::default();
+    let mut seen: Vec<String> = Vec::new();
     for word in words {
+        let key = word.split_once('=').map_or("view", |(k, _)| k).to_ascii_lowercase();
+        if seen.contains(&key) {
+            return Err(match key.as_str() {
+                "view" => format!("`{word}` is a second view: give one"),
+                _ => format!("`{word}` repeats `{key}=`: give each filter once"),
+            });
+        }
+        seen.push(key);
         let Some((key, value)) = word.split_once('=') else {
             q.view = match word.to_ascii_lowercase().as_str() {
                 "health" => View::Health,
@@ -989,6 +998,8 @@ mod tests {
             ("colour=red", "no filter `colour`"),
             ("graph", "not a view or a filter"),
             ("seam=", "needs a value"),
+            ("seam=a Seam=b", "`Seam=b` repeats `seam=`: give each filter once"),
+            ("chart health", "`health` is a second view: give one"),
         ] {
             let e = parse_query(&words(bad)).expect_err("refused");
             assert!(e.contains(says), "{bad}: {e}");
