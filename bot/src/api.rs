@@ -189,6 +189,7 @@ fn status_of(r: &Rejection) -> StatusCode {
         Rejection::NoSuchHandoff(_) => StatusCode::NOT_FOUND,
         Rejection::UnknownActor
         | Rejection::NotConvener { .. }
+        | Rejection::NotInvolved { .. }
         | Rejection::NotOwner { .. }
         | Rejection::NotOwnerOrLead { .. }
         | Rejection::NotReceiver { .. }

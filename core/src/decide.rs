@@ -36,6 +36,14 @@ pub enum Rejection {
         /// Convener's name.
         convener: String,
     },
+    /// Only those a handoff involves may record its post-mortem.
+    #[error("only its requester, its owner, a lead of either function or an architect can {action} H-{id}")]
+    NotInvolved {
+        /// Handoff.
+        id: HandoffId,
+        /// What was attempted.
+        action: &'static str,
+    },
     /// No such playbook.
     #[error("there is no playbook `{given}`; playbooks: {known}")]
     UnknownPlaybook {
@@ -689,6 +697,7 @@ impl Admitted {
             warned: None,
             via: None,
             review_asked: None,
+            postmortem: None,
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });
@@ -1001,7 +1010,18 @@ pub fn decide_covering(
             }
             crate::recalibrate::record(&mut d, fields)?
         }
-        Command::Postmortem { fields, .. } => crate::recalibrate::postmortem(&mut d, fields)?,
+        Command::Postmortem { fields, .. } => {
+            // One post-mortem per handoff: written by someone it involved.
+            let involved = h.owner.as_deref() == Some(actor)
+                || h.requester == actor
+                || lead_to
+                || lead_from
+                || person.has_role(Role::Architect);
+            if !involved {
+                return Err(Rejection::NotInvolved { id, action: "record the post-mortem of" });
+            }
+            crate::recalibrate::postmortem(&mut d, fields)?
+        }
         Command::New { .. } => return Err(Rejection::NotAChange("new")),
         Command::Show(_) => return Err(Rejection::NotAChange("show")),
         Command::Log(_) => return Err(Rejection::NotAChange("log")),

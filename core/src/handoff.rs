@@ -81,6 +81,10 @@ pub struct Handoff {
     /// the asking and the verdict would otherwise leave the handoff at the gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_asked: Option<DateTime<Utc>>,
+    /// Who recorded its post-mortem, and when: one per handoff, so that its failure category
+    /// counts once in the stall history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<(PersonId, DateTime<Utc>)>,
 }
 
 /// A recalibration under way on a handoff.

@@ -402,6 +402,17 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
             hint: format!("post-mortems are for done or cancelled handoffs; for live ones use `/recalibrate {label}`"),
         });
     }
+    if let Some((by, at)) = &d.h.postmortem {
+        return Err(Rejection::WrongState {
+            id: d.h.id,
+            state: d.h.state,
+            hint: format!(
+                "its post-mortem was recorded by {} on {}; it stands as recorded (`/handoff log {label}` shows it)",
+                d.ctx.name(by),
+                render::time(d.ctx.cal(), *at, d.now)
+            ),
+        });
+    }
     let mut given = given.to_vec();
     let chosen = given.iter().position(|(k, _)| k == "playbook").map(|i| given.remove(i).1);
     let pb_id = chosen.clone().or_else(|| default_playbook(d)).unwrap_or_default();
@@ -411,6 +422,7 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
     })?;
     let fields = validate(d, &pb, &given, true).map_err(Rejection::InvalidFields)?;
     d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
+    d.h.postmortem = Some((d.actor.clone(), d.now));
     d.artifacts.push(ArtifactRecord {
         handoff: d.h.id,
         episode: None,

@@ -932,6 +932,17 @@ fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
     w.run("rita", r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
     assert_eq!(w.last().artifacts[0].decision, "postmortem");
     assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
+    // One per handoff, so that its category counts once; written by someone it involved.
+    let err = w.refused("ada", r#"/postmortem H-1 assumption_broke="y" category=capacity"#);
+    assert!(err.ends_with("its post-mortem was recorded by Rita Reyes on Mon 30 Nov 09:00 EST; it stands as recorded (`/handoff log H-1` shows it)"), "{err}");
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("rita", "/handoff cancel H-1 the customer churned");
+    let err = w.refused("mia", r#"/postmortem H-1 assumption_broke="x" category=capacity"#);
+    assert_eq!(
+        err,
+        "only its requester, its owner, a lead of either function or an architect can record the post-mortem of H-1"
+    );
+    w.run("ada", r#"/postmortem H-1 assumption_broke="x" category=capacity"#);
 }
 
 #[test]
