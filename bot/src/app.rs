@@ -467,12 +467,12 @@ impl App {
         if moved.is_empty() {
             return Err(Rejection::Unchanged(format!("nothing moved; {}", refused.join("; "))).into());
         }
+        let (what, waits) = match moved.len() {
+            1 => ("the handoff".to_string(), "it waits"),
+            n => (format!("the {n} handoffs"), "each waits"),
+        };
         let mut reply = format!(
-            "Gave {to_name} {} {from_name} owned: {}; each waits for {to_name} to accept it.",
-            match moved.len() {
-                1 => "the handoff".to_string(),
-                n => format!("the {n} handoffs"),
-            },
+            "Gave {to_name} {what} {from_name} owned: {}; {waits} for {to_name} to accept it.",
             moved.join(", ")
         );
         if let Some(back) = away.through(&self.model, to, now) {

@@ -941,6 +941,13 @@ pub fn decide_covering(
                 return Err(not_receiver(&ctx, h, "own"));
             }
             require_may_own(&ctx, target)?;
+            if h.owner.as_deref() == Some(to.as_str()) {
+                let who = if to == actor { "you".to_string() } else { target.name.clone() };
+                return Err(Rejection::Unchanged(match h.state {
+                    State::Reassigned => format!("{label} is already given to {who}, to accept"),
+                    _ => format!("{who} own{} {label} already", if to == actor { "" } else { "s" }),
+                }));
+            }
             d.reassign(to, "");
             d.post_card();
             let reply = match to == actor {

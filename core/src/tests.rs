@@ -482,6 +482,16 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
     assert!(d.reply.starts_with("H-1 is yours once you accept it: `/handoff accept H-1`."), "{}", d.reply);
     let told = d.intents.iter().find(|i| i.to == Recipient::Person("ana".into())).expect("Ana is told");
     assert_eq!(told.text, "Carla Costa took H-1 \"Acme renewal\" over; it is no longer yours.");
+    // Giving it to whoever has it already changes nothing (it would have to be accepted again).
+    assert_eq!(
+        w.refused("carla", "/handoff reassign H-1 carla"),
+        "nothing to change: H-1 is already given to you, to accept"
+    );
+    w.run("carla", "/handoff accept H-1");
+    assert_eq!(w.refused("carla", "/handoff reassign H-1 carla"), "nothing to change: you own H-1 already");
+    w.run("carla", "/handoff reassign H-1 ben");
+    w.run("ben", "/handoff accept H-1");
+    assert_eq!(w.refused("carla", "/handoff reassign H-1 ben"), "nothing to change: Ben Brooks owns H-1 already");
 }
 
 #[test]

@@ -626,6 +626,11 @@ async fn a_lead_gives_everything_one_person_owns_to_another_once_even_when_repla
             panic!("nothing left");
         };
         assert_eq!(none.to_string(), "nothing to change: Ana Alves owns no open handoffs");
+        let one = run("carla", "/handoff reassign-all ben ana", "carla-back").await.expect("moved back");
+        assert!(one.starts_with("Gave Ana Alves the 2 handoffs Ben Brooks owned"), "{one}");
+        run("carla", "/handoff reassign H-2 carla", "carla-h2").await.expect("reassign");
+        let one = run("carla", "/handoff reassign-all ana ben", "carla-one").await.expect("moved");
+        assert_eq!(one, "Gave Ben Brooks the handoff Ana Alves owned: H-1; it waits for Ben Brooks to accept it.");
         let Err(AppError::Rejected(typo)) = run("carla", "/handoff reassign-all anna ben", "carla-typo").await else {
             panic!("refused");
         };
