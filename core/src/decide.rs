@@ -962,7 +962,7 @@ pub fn decide_covering(
                 return Err(wrong("its clocks are already paused while it waits on the requester"));
             }
             if *duration < Duration::minutes(1) || *duration > Duration::days(14) {
-                return Err(Rejection::BadSnooze(render::duration(*duration)));
+                return Err(Rejection::BadSnooze(render::wall_duration(*duration)));
             }
             let until = now + *duration;
             pause_clocks(&mut d, Some(until));

@@ -29,6 +29,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// A wall-clock duration as typed (`15d`, `1d2h`, `2h30m`): days of 24 hours, unlike [`duration`]'s
+/// business hours.
+pub fn wall_duration(d: Duration) -> String {
+    let (days, rest) = (d.num_days(), d - Duration::days(d.num_days()));
+    match (days, rest.is_zero()) {
+        (0, _) => duration(rest),
+        (n, true) => format!("{n}d"),
+        (n, false) => format!("{n}d{}", duration(rest)),
+    }
+}
+
 /// Field errors as one reply, one line each.
 pub fn field_errors(errors: &[FieldError]) -> String {
     let lines: Vec<String> = errors.iter().map(|e| format!("• {}: {}", e.field, e.message)).collect();

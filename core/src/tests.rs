@@ -373,6 +373,8 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
     assert!(w.refused("ben", "/snooze H-1 1h x").contains("only its owner, Ana Alves, or Carla Costa"));
     assert!(w.refused("ana", "/snooze H-1 20000h x").contains("between 1 minute and 14 days"));
+    assert!(w.refused("ana", "/snooze H-1 15d x").ends_with("`15d` is outside that"), "said as typed, not as 360h");
+    assert!(w.refused("ana", "/snooze H-1 14d1m x").ends_with("`14d1m` is outside that"));
     // The lead who snoozes it hears when it ends too; an owner away does not.
     w.at("2026-11-30T15:00:00-05:00").run("carla", "/snooze H-1 1h waiting on legal");
     let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
