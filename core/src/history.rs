@@ -547,15 +547,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// ` · every seam`, ` · seams to or from Sales`, or nothing when a seam or function filter
+    /// says which seams ("seam=x · every seam" read as a contradiction).
+    fn scope_suffix(&self) -> String {
+        match self.filter.seam.is_some() || self.filter.function.is_some() {
+            true => String::new(),
+            false => format!(" · {}", self.scope),
+        }
+    }
+
     /// The chat answer.
     pub fn text(&self) -> String {
         let days = self.filter.days;
         let mut out = format!(
-            "Stall history · {} · {} to {} · {}",
+            "Stall history · {} · {} to {}{}",
             self.filter.describe(),
             self.from.format("%Y-%m-%d"),
             self.to.format("%Y-%m-%d"),
-            self.scope
+            self.scope_suffix()
         );
         let line = |s: &SeamHistory| {
             format!(
@@ -615,7 +624,7 @@ impl Report {
 
     /// A fixed-width table for the terminal.
     pub fn table(&self) -> String {
-        let mut out = format!("Stall history · {} · {}\n", self.filter.describe(), self.scope);
+        let mut out = format!("Stall history · {}{}\n", self.filter.describe(), self.scope_suffix());
         let _ = writeln!(
             out,
             "{:<28} {:>6} {:>6} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7} {:>9} {:>5}",
@@ -807,7 +816,7 @@ impl Health {
 
 /// Answers the five questions from a report and the facts the store and config give.
 pub fn health(model: &OperatingModel, report: &Report, own: &Ownership, docs: &Documentation) -> Health {
-    let covers = format!("{} · {}", report.filter.describe(), report.scope);
+    let covers = format!("{}{}", report.filter.describe(), report.scope_suffix());
     Health {
         covers,
         answers: vec![

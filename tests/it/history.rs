@@ -218,6 +218,11 @@ async fn others_see_their_own_functions_and_a_refusal_says_so() {
             refused.starts_with("✗ you can see the stall history of seams to or from Engineering only"),
             "{refused}"
         );
+        // Narrowed to a seam, the header says the seam, not also whose seams these are.
+        let q = parse_query(&["seam=marketing-to-eng".to_string()]).expect("q");
+        let one = app.stalls("ada", &q, now, None, None).await.expect("ada sees it");
+        let header = one.lines().next().unwrap_or_default();
+        assert!(header.contains("seam=marketing-to-eng") && !header.contains("every seam"), "{header}");
         let chart = parse_query(&["chart".to_string()]).expect("q");
         assert_eq!(chart.view, View::Chart);
     })
