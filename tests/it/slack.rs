@@ -240,6 +240,18 @@ async fn a_rep_hands_off_by_slash_command_and_the_card_moves_in_place_as_it_is_a
     assert!(!dm[0]["blocks"].to_string().contains("\"action_id\""), "no buttons: {}", dm[0]["blocks"]);
     assert!(dm[1]["text"].as_str().expect("notice").ends_with("to Ben Brooks; it is no longer yours."), "{}", dm[1]);
 
+    // A button Baton no longer knows (an older release's) is answered, not ignored.
+    let mut old = bot.click("U0SAM00001", "watch", "#cs-handoffs");
+    old["actions"][0]["action_id"] = json!("escalate-to-cfo");
+    bot.interact(&old).await;
+    eventually(10, "the answer", || async {
+        bot.slack
+            .responses()
+            .iter()
+            .any(|r| r["text"].as_str().unwrap_or("").starts_with("✗ This button is out of date"))
+    })
+    .await;
+
     // Sam follows it from the channel's card: he is answered there, and told when it moves.
     bot.interact(&bot.click("U0SAM00001", "watch", "#cs-handoffs")).await;
     eventually(10, "the answer", || async {

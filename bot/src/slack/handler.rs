@@ -344,7 +344,13 @@ impl Slack {
                             }
                         });
                     }
-                    (other, _) => tracing::debug!("ignored block action `{other}`"),
+                    // A button from an older Baton, or one whose handoff reference was lost: said
+                    // so where it was pressed (inputs inside a form have nowhere to answer).
+                    (other, _) => {
+                        tracing::debug!("unknown block action `{other}`");
+                        let text = "✗ This button is out of date: `/handoff mine` lists what you can do now.";
+                        self.respond_later(reply, text.to_string());
+                    }
                 }
                 Value::Null
             }
