@@ -801,19 +801,12 @@ pub fn decide_covering(
             d.moved();
             d.record(Change::SubmittedForGate { tier: h.tier });
             if h.tier.approvals_needed() == 0 {
-                match ctx.seam.reviewer.as_ref().and_then(|r| model.reviewers.get(r)) {
-                    Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
-                        // The bot calls it; the cards show the handoff at the gate meanwhile.
-                        d.review = Some(id.clone());
-                        d.h.review_asked = Some(now);
+                match ask_reviewer(&mut d) {
+                    Some(verdict) => verdict,
+                    None => {
+                        // The cards show it at the gate while the webhook reviewer is called.
                         d.post_card();
                         format!("{label} is with the automated reviewer.")
-                    }
-                    // Rules are checked here: the submission and its verdict are one decision,
-                    // saved together, so the handoff never waits at the gate for them.
-                    rules => {
-                        let verdict = crate::review::rules(model, &d.h, rules.map(|r| r.id.as_str()), now);
-                        apply_verdict(&mut d, verdict)
                     }
                 }
             } else {
@@ -1147,9 +1140,27 @@ pub fn record_verdict(
     Ok(d.finish(reply))
 }
 
+/// Puts a handoff at a reviewed gate before the seam's reviewer. A webhook reviewer is asked:
+/// the bot calls it once the decision is saved (`Decision::review`), and `None` is returned.
+/// Rules (a rules reviewer, or the built-in contract check) judge it here, in the same decision,
+/// so that it never waits at the gate for them; the verdict's reply is returned.
+pub(crate) fn ask_reviewer(d: &mut Draft<'_>) -> Option<String> {
+    match d.ctx.seam.reviewer.as_ref().and_then(|r| d.ctx.model.reviewers.get(r)) {
+        Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
+            d.review = Some(id.clone());
+            d.h.review_asked = Some(d.now);
+            None
+        }
+        rules => {
+            let verdict = crate::review::rules(d.ctx.model, &d.h, rules.map(|r| r.id.as_str()), d.now);
+            Some(apply_verdict(d, verdict))
+        }
+    }
+}
+
 /// Applies an automated review's verdict to a handoff at its gate, as Baton (whoever's decision
 /// it joins): done when it passes, back to its owner's work when it fails. Returns the reply.
-pub(crate) fn apply_verdict(d: &mut Draft<'_>, verdict: Verdict) -> String {
+fn apply_verdict(d: &mut Draft<'_>, verdict: Verdict) -> String {
     let actor = std::mem::replace(&mut d.actor, BATON.to_string());
     let surface = std::mem::replace(&mut d.surface, Surface::Baton);
     d.h.review_asked = None;

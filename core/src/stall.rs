@@ -153,19 +153,12 @@ fn review_again(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
 }
 
 /// Asks the seam's webhook reviewer again for a verdict that has not come (the bot calls it
-/// after saving this decision), or, when the seam has none any more, applies its rules.
+/// after saving this decision), or, when the seam has none any more, lets its rules judge.
 fn review_pending(d: &mut Draft<'_>) {
-    let reviewer = d.ctx.seam.reviewer.as_ref().and_then(|r| d.ctx.model.reviewers.get(r));
-    match reviewer {
-        Some(Reviewer { id, kind: ReviewerKind::Webhook { .. }, .. }) => {
-            d.record(Change::ReviewAskedAgain { reviewer: id.clone() });
-            d.h.review_asked = Some(d.now);
-            d.review = Some(id.clone());
-        }
-        rules => {
-            let verdict = crate::review::rules(d.ctx.model, &d.h, rules.map(|r| r.id.as_str()), d.now);
-            crate::decide::apply_verdict(d, verdict);
-        }
+    if crate::decide::ask_reviewer(d).is_none()
+        && let Some(reviewer) = d.review.clone()
+    {
+        d.record(Change::ReviewAskedAgain { reviewer });
     }
 }
 
