@@ -391,6 +391,9 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
         "edit" => {
             let id = id()?;
             let (mut fields, words) = split_fields(args.by_ref());
+            if fields.iter().filter(|(k, _)| k == "title").count() > 1 {
+                return Err(err("`title` is given twice: give it once".into()));
+            }
             let title = fields.iter().position(|(k, _)| k == "title").map(|i| fields.remove(i).1);
             if title.is_none() && fields.is_empty() {
                 return Err(err("say what to change: field=value, or title=\"...\"".into()));
@@ -684,6 +687,7 @@ mod tests {
             err("/handoff reassign-all ana ben now").contains("`now` would be lost: this command takes nothing more\n")
         );
         assert!(err("/handoff mine please").contains("`please` would be lost"));
+        assert!(err(r#"/handoff edit H-1 title="a" title="b""#).contains("`title` is given twice"));
         assert_eq!(
             err("/recalibrate H-2 vendor has not replied"),
             "after the handoff comes at most a playbook's name, not `vendor has not replied`; to say why, \
