@@ -625,7 +625,8 @@ pub fn admit(
     }
     let mut tier = ctx.seam.tier;
     let mut fields = Vec::new();
-    let mut errors = Vec::new();
+    let tiers: Vec<(String, String)> = given.iter().filter(|(k, _)| k == "tier").cloned().collect();
+    let mut errors = crate::contract::given_twice(&tiers);
     for (k, v) in given {
         if k == "tier" {
             match RiskTier::parse(v) {

@@ -435,6 +435,16 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
     assert!(w.refused("rita", "/handoff edit H-1 arr=lots").contains("`lots` is not a number"));
     assert!(w.refused("rita", "/handoff edit H-1 account=").contains("`account` is required"));
     assert!(w.refused("rita", "/handoff edit H-1 colour=red").contains("has no field `colour`"));
+    let twice = r#"/handoff new sales-to-cs "B" account=B arr=1 segment=smb tier=high-stakes tier=high-stakes"#;
+    let Ok(Command::New { seam, title, fields }) = parse(twice) else { panic!("parsed") };
+    let refused = crate::admit(
+        &w.model,
+        NewHandoff { seam: &seam, title: &title, fields: &fields },
+        "rita",
+        Surface::Console,
+        w.now,
+    );
+    assert!(refused.is_err_and(|e| e.to_string().contains("`tier` is given twice")));
     assert_eq!(
         w.refused("rita", "/handoff edit H-1 arr=5 segment=smb arr=6 arr=7"),
         "the handoff's fields need fixing:\n• arr: `arr` is given twice (`5`, then `6`): give it once"
