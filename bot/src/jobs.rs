@@ -96,7 +96,12 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
     let line = |h: &Handoff| {
         let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
         let stalled = h.stall.as_ref().map(|s| format!(" · STALLED: {}", s.kind.describe())).unwrap_or_default();
-        format!("{} \"{}\" ({}) · {}{stalled} {due}", h.label(), h.title, h.seam, h.state).trim_end().to_string()
+        // A part of a line, which may go on (` · Eli Ek away through …`): no full stop.
+        let due = match due.trim_end_matches('.') {
+            "" => String::new(),
+            due => format!(" · {due}"),
+        };
+        format!("{} \"{}\" ({}) · {}{stalled}{due}", h.label(), h.title, h.seam, h.state)
     };
     let mut out = Vec::new();
     match job.kind {

@@ -411,7 +411,7 @@ impl Throughput {
         let weeks = self.weekly_done.len();
         match (self.cv, self.stable()) {
             (None, _) if weeks == 0 => "throughput needs a window of a week or more".into(),
-            (None, _) => format!("nothing done in {weeks} weeks"),
+            (None, _) => format!("nothing done in {weeks} week{}", if weeks == 1 { "" } else { "s" }),
             (Some(cv), None) => format!(
                 "done/week {:.1}, CV {cv:.2} (too few {} to judge stability)",
                 self.mean,

@@ -432,8 +432,13 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         // Monday 10:00: no change since Friday, so Ana is asked whether it is still open...
         let monday = t("2026-11-30T10:00:00-05:00");
         let nudges = texts(baton::jobs::messages(&app, &job("still-open-americas"), monday).await.expect("job"));
+        let ana = nudges.iter().find(|(to, _)| *to == Recipient::Person("ana".into())).expect("Ana is asked");
         assert!(
-            nudges.iter().any(|(to, text)| *to == Recipient::Person("ana".into()) && text.starts_with("Still open?"))
+            ana.1.starts_with(
+                "Still open? No change for a day on:\n• H-1 \"Acme renewal\" (sales-to-cs) · accepted · No progress update in time since Mon 30 Nov 10:00 EST\n"
+            ),
+            "{}",
+            ana.1
         );
         // Work returned to its requester on Friday and not answered: the ball is in Rita's court.
         let rita = nudges.iter().find(|(to, _)| *to == Recipient::Person("rita".into())).expect("Rita is asked");
