@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::app::{App, AppError};
 use crate::deliver::plan;
+use crate::jobs::JobClock;
 use crate::report;
 
 /// The simulated clock's last year: the core's clocks search a few years past any instant, and
@@ -26,7 +27,7 @@ const LAST_YEAR: i32 = 9999;
 const CONSOLE_HELP: &str = "Console commands:
 as <person>                 act as a configured person (e.g. `as rita`)
 clock                       show the simulated time
-clock +<n>d<n>h<n>m         move the clock forward (runs the stall checks on the way)
+clock +<n>d<n>h<n>m         move the clock forward (runs the stall checks and periodic jobs on the way)
 clock YYYY-MM-DD HH:MM      move the clock to a time in the display zone (back too, until
                             something is recorded)
 tz <IANA zone>              show times in a zone (e.g. `tz America/New_York`)
@@ -46,12 +47,23 @@ pub struct Console<W: Write> {
     pub failures: usize,
     /// Where `/stalls chart` writes its PNG (the current directory unless set).
     pub chart_dir: std::path::PathBuf,
+    /// The periodic jobs (digests, nudges, catch-ups), run as the clock passes their instants.
+    jobs: JobClock,
 }
 
 impl<W: Write> Console<W> {
     /// A session starting at `now`, printing to `out`.
     pub fn new(app: App, now: DateTime<Utc>, out: W) -> Self {
-        Console { app, now, tz: Tz::UTC, actor: None, out, failures: 0, chart_dir: ".".into() }
+        Console {
+            app,
+            now,
+            tz: Tz::UTC,
+            actor: None,
+            out,
+            failures: 0,
+            chart_dir: ".".into(),
+            jobs: JobClock::default(),
+        }
     }
 
     /// The output, for tests.
@@ -183,15 +195,19 @@ impl<W: Write> Console<W> {
     }
 
     /// Moves the clock to `to`, sweeping at every instant something falls due on the way
-    /// (a stall check, or a message held for its recipient's working hours).
+    /// (a stall check, a message held for its recipient's working hours, a periodic job).
     async fn advance(&mut self, to: DateTime<Utc>) -> anyhow::Result<()> {
+        // The jobs start from here (the clock may have been set back before anything happened).
+        self.jobs.tick(&self.app, self.now).await?;
         for _ in 0..100_000 {
             let check = self.app.store.earliest_check().await?;
             let held = self.app.store.earliest_outbox().await?;
-            match [check, held].into_iter().flatten().min() {
+            let job = self.jobs.next_due(&self.app, self.now);
+            match [check, held, job].into_iter().flatten().min() {
                 Some(due) if due <= to => {
                     self.now = self.now.max(due);
                     self.app.sweep(self.now).await?;
+                    self.jobs.tick(&self.app, self.now).await?;
                     if !self.app.store.pending_outbox(self.now, 1).await?.is_empty() {
                         writeln!(self.out, "  ⏰ {}", self.stamp())?;
                     }

@@ -195,8 +195,10 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| "warn,baton=info".into());
+    // The console's output is the conversation: its own progress logs (jobs run, …) would
+    // interleave with it, so it logs warnings only unless asked.
+    let default = if matches!(cli.command, Cmd::Console { .. }) { "warn" } else { "warn,baton=info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env(settings::LOG).unwrap_or_else(|_| default.into());
     // Colours only for a terminal: log files and collectors get plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr);

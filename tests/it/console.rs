@@ -56,6 +56,8 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "⏰ Tue 01 Dec 13:00 GMT",
             "For your attention as lead of Engineering",
             "→ #eng-handoffs (Slack) · escalation",
+            // The periodic jobs run as the clock passes them: Engineering's lead's morning catch-up.
+            "⏰ Wed 02 Dec 08:00 GMT\n    → @eve (DM) · digest\n      Good morning, Engineering.\n      1 waiting to be accepted:",
             "→ Discord channel 1100000000000000001 · escalation",
             "thread \"recalibration H-2 (unacknowledged)\"",
             "Recalibration convened for H-2 \"Spring launch landing page\" (marketing-to-eng, Unacknowledged handoff)",
@@ -87,6 +89,9 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "eli> /away until 2026-12-11 holiday",
             "You own H-2; Eve Engel was told.",
             "→ @eve (DM) · notice\n      Eli Ek is away through Fri 11 Dec (holiday) and owns H-2",
+            "1 owned by people away (reassign with `/handoff reassign H-<n> <person>`):\n      • H-2 \"Spring launch \
+             landing page\" (marketing-to-eng) · accepted · Due for next update by Fri 04 Dec 15:00 CET · Eli Ek away \
+             through Fri 11 Dec",
             "→ @eve (DM) · escalation\n      Reminder: H-2 \"Spring launch landing page\" (marketing-to-eng) is stalled",
             "Its owner, Eli Ek, is away through Fri 11 Dec: reassign it with `/handoff reassign H-2 <person>`.\n      [Snooze] [I'm blocked]",
             "Owner: Eli Ek (away through Fri 11 Dec).",
