@@ -52,7 +52,10 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::Rejected { reason } => format!("rejected it at the gate: {reason}"),
         Change::Done => "closed it as done".into(),
         Change::Returned { reason } => format!("returned it to the requester: {reason}"),
-        Change::Resubmitted { fields: f } => format!("resubmitted it{}", with_fields(f)),
+        Change::Resubmitted { fields: f, note } => {
+            let said = note.as_deref().map(|n| format!(": “{n}”")).unwrap_or_default();
+            format!("resubmitted it{}{said}", with_fields(f))
+        }
         Change::Edited { title, fields: f } => {
             let mut changed: Vec<String> = title.iter().map(|t| format!("title: {t}")).collect();
             changed.extend((!f.is_empty()).then(|| fields(f)));

@@ -885,16 +885,25 @@ pub fn decide_covering(
                 .filter(|(k, v)| h.fields.get(*k) != Some(*v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
+            let note = note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            if diff.is_empty() && note.is_none() {
+                // Sent back with a question: resubmitting it unanswered would only send it back again.
+                let why = h.reason.as_deref().map(|r| format!("it was returned because: {r}; ")).unwrap_or_default();
+                return Err(Rejection::Unchanged(format!(
+                    "{why}answer with the fields that change or a note saying what changed: \
+                     `/handoff resubmit {label} [field=value ...] <what changed>`"
+                )));
+            }
             d.h.fields = merged;
             d.h.state = h.returned_from.unwrap_or(State::Open);
             d.h.returned_from = None;
             d.h.reason = None;
             d.h.total_clock.resume(now);
             d.moved();
-            d.record(Change::Resubmitted { fields: diff });
-            let note = note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            d.record(Change::Resubmitted { fields: diff, note: note.map(str::to_string) });
+            let said = note.map(|n| format!(": {n}")).unwrap_or_default();
             if let Some(owner) = &h.owner {
-                d.tell_person(owner, format!("{label} was resubmitted by {}{note}", person.name), vec![Action::Ack]);
+                d.tell_person(owner, format!("{label} was resubmitted by {}{said}", person.name), vec![Action::Ack]);
             }
             d.post_card();
             d.with_due(format!("{label} resubmitted."))

@@ -396,6 +396,9 @@ pub enum Change {
     Resubmitted {
         /// Fields changed.
         fields: BTreeMap<String, String>,
+        /// What the requester said with it (the answer to the return).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// The requester corrected what was handed off.
     Edited {

@@ -455,6 +455,12 @@ fn the_requester_corrects_a_handoff_and_its_owner_is_told_what_changed() {
     // A returned handoff is changed by resubmitting it; one at the gate is judged as it stands.
     w.run("ana", "/handoff return H-1 which contract?");
     assert!(w.refused("rita", "/handoff edit H-1 arr=1").contains("`/handoff resubmit H-1 field=value ...`"));
+    // Resubmitted with nothing changed and nothing said, it would only come back: refused.
+    assert_eq!(
+        w.refused("rita", "/handoff resubmit H-1"),
+        "nothing to change: it was returned because: which contract?; answer with the fields that change or a note \
+         saying what changed: `/handoff resubmit H-1 [field=value ...] <what changed>`"
+    );
     w.run("rita", "/handoff resubmit H-1 contract attached");
     w.run("ana", "/ack H-1");
     w.run("ana", "/handoff done H-1");
@@ -1566,7 +1572,7 @@ fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
         "• Mon 30 Nov 15:30 EST · Ana Alves (console) posted an update: “Kickoff booked” (kickoff: 2026-12-03)",
         "• Mon 30 Nov 15:30 EST · Rita Reyes (console) edited it (arr: 125000 · kickoff removed)",
         "• Mon 30 Nov 15:30 EST · Ana Alves (console) returned it to the requester: which contract?",
-        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) resubmitted it",
+        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) resubmitted it: “contract attached”",
         "• Mon 30 Nov 15:30 EST · Carla Costa (console) gave it to Ben Brooks (from Ana Alves)",
         "• Mon 30 Nov 15:30 EST · Ben Brooks (console) snoozed it until Mon 30 Nov 17:30 EST: waiting on legal",
         "• Mon 30 Nov 15:30 EST · Ben Brooks (console) marked it done; it went to the high-stakes gate",
