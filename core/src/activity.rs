@@ -56,10 +56,11 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
             let said = note.as_deref().map(|n| format!(": “{n}”")).unwrap_or_default();
             format!("resubmitted it{}{said}", with_fields(f))
         }
-        Change::Edited { title, fields: f } => {
+        Change::Edited { title, fields: f, note } => {
             let mut changed: Vec<String> = title.iter().map(|t| format!("title: {t}")).collect();
             changed.extend((!f.is_empty()).then(|| fields(f)));
-            format!("edited it ({})", changed.join(" · "))
+            let said = note.as_deref().map(|n| format!(": “{n}”")).unwrap_or_default();
+            format!("edited it ({}){said}", changed.join(" · "))
         }
         Change::Cancelled { reason } => format!("cancelled it: {reason}"),
         Change::Reassigned { to, .. } if *to == e.actor => "took it over".into(),

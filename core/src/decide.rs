@@ -1300,7 +1300,8 @@ fn edit(
         d.h.title = t.clone();
     }
     d.h.fields = fields;
-    d.record(Change::Edited { title, fields: diff });
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    d.record(Change::Edited { title, fields: diff, note: note.map(str::to_string) });
     let note = note.map(|n| format!("\n{n}")).unwrap_or_default();
     let text = format!("{label} \"{}\" was changed by {}: {what}.{note}", d.h.title, ctx.name(&d.actor));
     let mut told = vec![h.requester.clone()];

@@ -407,6 +407,9 @@ pub enum Change {
         title: Option<String>,
         /// Fields changed, with their new values (empty: removed).
         fields: BTreeMap<String, String>,
+        /// Why, as the requester said it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// Called off.
     Cancelled {

@@ -1532,7 +1532,7 @@ fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
     w.at("2026-11-30T15:30:00-05:00");
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/handoff update H-1 \"Kickoff booked\" kickoff=2026-12-03");
-    w.run("rita", "/handoff edit H-1 arr=125000 kickoff=");
+    w.run("rita", "/handoff edit H-1 arr=125000 kickoff= signed higher");
     w.run("ana", "/handoff return H-1 which contract?");
     w.run("rita", "/handoff resubmit H-1 contract attached");
     w.run("carla", "/handoff reassign H-1 ben");
@@ -1570,7 +1570,7 @@ fn a_handoffs_log_tells_who_did_what_and_when_in_the_receiving_zone() {
         "• Mon 30 Nov 15:00 EST · Baton climbed the ladder: step 2 (notify-lead) of stall 1",
         "• Mon 30 Nov 15:30 EST · Ana Alves (console) closed stall 1: it moved again 2h30m after the breach",
         "• Mon 30 Nov 15:30 EST · Ana Alves (console) posted an update: “Kickoff booked” (kickoff: 2026-12-03)",
-        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) edited it (arr: 125000 · kickoff removed)",
+        "• Mon 30 Nov 15:30 EST · Rita Reyes (console) edited it (arr: 125000 · kickoff removed): “signed higher”",
         "• Mon 30 Nov 15:30 EST · Ana Alves (console) returned it to the requester: which contract?",
         "• Mon 30 Nov 15:30 EST · Rita Reyes (console) resubmitted it: “contract attached”",
         "• Mon 30 Nov 15:30 EST · Carla Costa (console) gave it to Ben Brooks (from Ana Alves)",
