@@ -60,12 +60,20 @@ pub fn function_for<'a>(
                 model.functions.keys().cloned().collect::<Vec<_>>().join(", ")
             ))),
         },
-        None => model.home_function(actor).or(mine.first().copied()).ok_or_else(|| {
-            Rejection::NotYourFunction(format!(
-                "you belong to no function; name one: `/handoff team <function>` ({})",
-                ids(&model.functions.values().collect::<Vec<_>>())
-            ))
-        }),
+        // Someone in no function sees the one they cover for; an architect, who sees them all,
+        // names one.
+        None => {
+            let only = match mine.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            };
+            model.home_function(actor).or(only).ok_or_else(|| {
+                Rejection::NotYourFunction(format!(
+                    "you belong to no function; name one: `/handoff team <function>` ({})",
+                    ids(&model.functions.values().collect::<Vec<_>>())
+                ))
+            })
+        }
     }
 }
 
@@ -129,13 +137,20 @@ pub fn board(
     let from = |h: &Handoff| Ctx::new(model, &h.seam).map(|c| format!("from {}", c.from.name)).unwrap_or_default();
     let to =
         |h: &Handoff| Ctx::new(model, &h.seam).map(|c| format!("to {} · {}", c.to.name, h.state)).unwrap_or_default();
+    // The lead as the team knows them, and who stands in while they are away.
+    let lead = match (away.acting_lead(f, now), away.through(model, &f.lead, now)) {
+        (cover, Some(back)) if cover != f.lead => {
+            format!("{}, away through {back}: {} covers", model.name_of(&f.lead), model.name_of(cover))
+        }
+        (_, Some(back)) => format!("{}, away through {back}", model.name_of(&f.lead)),
+        (_, None) => model.name_of(&f.lead).to_string(),
+    };
     let mut out = vec![format!(
-        "{}: {} open handoff{} received, {} sent (lead {}).",
+        "{}: {} open handoff{} received, {} sent (lead {lead}).",
         f.name,
         received.len(),
         if received.len() == 1 { "" } else { "s" },
         sent.len(),
-        model.name_of(away.acting_lead(f, now)),
     )];
     let mut section = |title: &str, hint: &str, lines: Vec<String>| {
         if lines.is_empty() {

@@ -1344,6 +1344,12 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
     assert!(function_for(&model, "ada", Some("engineering"), &away, now).is_ok());
     let err = function_for(&model, "ada", Some("nowhere"), &away, now).expect_err("unknown");
     assert!(err.to_string().starts_with("there is no function `nowhere`; functions: customer-success, engineering"));
+    // An architect in no function names one (it showed the first function in the file).
+    let err = function_for(&model, "ada", None, &away, now).expect_err("which one?");
+    assert!(
+        err.to_string()
+            .starts_with("you belong to no function; name one: `/handoff team <function>` (customer-success,")
+    );
 
     let cs = &model.functions["customer-success"];
     let text = board(&model, cs, &[queue.clone(), under_way.clone(), returned.clone()], &[], &away, now);
@@ -1351,7 +1357,7 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
     assert_eq!(
         lines[..4],
         [
-            "Customer Success: 3 open handoffs received, 0 sent (lead Sam Sato).",
+            "Customer Success: 3 open handoffs received, 0 sent (lead Carla Costa, away through Fri 04 Dec: Sam Sato covers).",
             "Waiting to be accepted (1, `/handoff accept H-<n>`):",
             "• H-1 · Acme renewal · from Sales · nobody yet · Not accepted in time since Mon 30 Nov 13:00 EST.",
             "Under way (1):",

@@ -661,7 +661,12 @@ async fn engineers_say_they_are_away_and_back_in_discord() {
     let team =
         json!([{"type": 1, "name": "team", "options": [{"type": 3, "name": "function", "value": "engineering"}]}]);
     let (_, board) = bot.signed(&command("a6", ELI, "handoff", team)).await;
-    assert!(said(board).starts_with("Engineering: 0 open handoffs received, 0 sent (lead Eli Ek)."), "board");
+    let board = said(board);
+    assert!(
+        board.starts_with("Engineering: 0 open handoffs received, 0 sent (lead Eve Engel, away through "),
+        "{board}"
+    );
+    assert!(board.contains(": Eli Ek covers)."), "{board}");
     let find = json!([{"type": 1, "name": "find", "options": [{"type": 3, "name": "words", "value": "launch"}]}]);
     let (_, found) = bot.signed(&command("a7", ELI, "handoff", find)).await;
     assert!(said(found).starts_with("No open handoff you can see holds \"launch\""), "find");
