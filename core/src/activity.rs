@@ -13,7 +13,7 @@ use crate::render;
 pub const SHOWN: usize = 40;
 
 /// `arr: 150000 · kickoff removed`.
-fn fields(fields: &BTreeMap<String, String>) -> String {
+pub(crate) fn fields(fields: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = fields
         .iter()
         .map(|(k, v)| match v.is_empty() {
@@ -37,6 +37,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::Accepted { owner } if *owner == e.actor => "accepted it".into(),
         Change::Accepted { owner } => format!("accepted it for {}", name(owner)),
         Change::Acknowledged => "acknowledged it".into(),
+        Change::Updated { note, fields: f } if note.is_empty() => format!("updated its fields ({})", fields(f)),
         Change::Updated { note, fields: f } => format!("posted an update: “{note}”{}", with_fields(f)),
         Change::SubmittedForGate { tier } => format!("marked it done; it went to the {tier} gate"),
         Change::Reviewed { verdict } => {

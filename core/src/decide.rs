@@ -783,11 +783,25 @@ pub fn decide_covering(
             d.h.fields = changed.clone();
             let diff: BTreeMap<String, String> =
                 changed.into_iter().filter(|(k, v)| h.fields.get(k) != Some(v)).collect();
+            let note = note.trim();
+            if note.is_empty() && diff.is_empty() {
+                return Err(Rejection::Unchanged(format!(
+                    "{label} already holds that; say what progress was made: `/handoff update {label} <note>`"
+                )));
+            }
             d.h.state = State::InProgress;
-            d.h.last_note = Some(note.clone());
+            // Fields alone change the fields; the card keeps the latest thing said.
+            if !note.is_empty() {
+                d.h.last_note = Some(note.to_string());
+            }
+            let said = match note {
+                "" => crate::activity::fields(&diff),
+                note if diff.is_empty() => note.to_string(),
+                note => format!("{note} ({})", crate::activity::fields(&diff)),
+            };
             d.moved();
-            d.record(Change::Updated { note: note.clone(), fields: diff });
-            d.tell_person(&h.requester, format!("{label} update from {}: {note}", person.name), vec![]);
+            d.record(Change::Updated { note: note.to_string(), fields: diff });
+            d.tell_person(&h.requester, format!("{label} update from {}: {said}", person.name), vec![]);
             // The card shows the latest update and the next deadline.
             d.post_card();
             d.with_due(format!("Update recorded on {label}."))

@@ -513,6 +513,26 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
 }
 
 #[test]
+fn an_update_says_what_changed_when_it_carries_fields_only_and_an_empty_one_is_refused() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff update H-1 kickoff booked");
+    let d = w.run("ana", "/handoff update H-1 kickoff=2026-12-03").clone();
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("rita".into())).expect("Rita is told");
+    assert_eq!(told.text, "H-1 update from Ana Alves: kickoff: 2026-12-03");
+    assert_eq!(w.h.last_note.as_deref(), Some("kickoff booked"), "the card keeps the latest thing said");
+    let ctx = Ctx::new(&w.model, "sales-to-cs").expect("ctx");
+    assert!(crate::activity::line(&ctx, &d.events[0], w.now).ends_with("updated its fields (kickoff: 2026-12-03)"));
+    let d = w.run("ana", "/handoff update H-1 call moved kickoff=2026-12-04").clone();
+    let told = d.intents.iter().find(|i| i.to == Recipient::Person("rita".into())).expect("Rita is told");
+    assert_eq!(told.text, "H-1 update from Ana Alves: call moved (kickoff: 2026-12-04)");
+    assert_eq!(
+        w.refused("ana", "/handoff update H-1 kickoff=2026-12-04"),
+        "nothing to change: H-1 already holds that; say what progress was made: `/handoff update H-1 <note>`"
+    );
+}
+
+#[test]
 fn reversible_work_passes_or_fails_the_versioned_rules_reviewer_in_the_same_decision() {
     let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
     w.run("eli", "/handoff accept H-1");
