@@ -220,8 +220,12 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
     if let Some(date) = h.due_date {
         lines.push(format!("Agreed due date: {date}"));
     }
-    if !h.watchers.is_empty() {
-        lines.push(format!("Watched by: {}", h.watchers.iter().map(|w| name(w)).collect::<Vec<_>>().join(", ")));
+    // A watcher who came to own it keeps the subscription (for when it moves on), but the card
+    // already names them.
+    let watching: Vec<String> =
+        h.watchers.iter().filter(|w| h.owner.as_ref() != Some(*w) && **w != h.requester).map(|w| name(w)).collect();
+    if !watching.is_empty() {
+        lines.push(format!("Watched by: {}", watching.join(", ")));
     }
     if let Some(r) = &h.recalibration {
         lines.push(format!("Recalibration under way ({}), convened by {}", r.playbook, ctx.model.name_of(&r.convener)));

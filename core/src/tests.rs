@@ -1661,6 +1661,10 @@ fn watchers_are_told_as_a_handoff_moves_in_the_words_of_its_log() {
     assert_eq!(told(&w, "ben").len(), 1, "the owner's notice only: {:?}", told(&w, "ben"));
     assert!(!told(&w, "ben")[0].contains("which you watch"), "{:?}", told(&w, "ben"));
     assert!(told(&w, "sam")[0].contains("Rita Reyes (console) edited it (arr: 130000)"), "{:?}", told(&w, "sam"));
+    // The card names its owner once: not again among the watchers.
+    let card = w.last().intents.iter().find(|i| i.kind == IntentKind::Card).expect("the card is redrawn");
+    assert!(card.text.contains("Watched by: Sam Sato\n") && !card.text.contains("Ben Brooks, "), "{}", card.text);
+    assert_eq!(w.h.watchers, ["sam", "ben"], "Ben keeps his subscription, for when it moves on");
     // Stalls found by the sweep are told too.
     w.at("2026-12-03T09:00:00-05:00");
     assert!(w.check().contains(&"stall_opened"));
