@@ -916,8 +916,12 @@ pub fn decide_covering(
             d.moved();
             d.record(Change::Resubmitted { fields: diff, note: note.map(str::to_string) });
             let said = note.map(|n| format!(": {n}")).unwrap_or_default();
-            if let Some(owner) = &h.owner {
-                d.tell_person(owner, format!("{label} was resubmitted by {}{said}", person.name), vec![Action::Ack]);
+            let text = format!("{label} was resubmitted by {}{said}", person.name);
+            match &h.owner {
+                Some(owner) => d.tell_person(owner, text, vec![Action::Ack]),
+                // Returned before anyone took it: the receiving lead, accountable for the queue,
+                // hears the answer (it is back in the queue, to accept).
+                None => d.tell_person(&ctx.to.lead, text, vec![Action::Accept]),
             }
             d.post_card();
             d.with_due(format!("{label} resubmitted."))

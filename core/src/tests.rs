@@ -513,6 +513,17 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
 }
 
 #[test]
+fn work_returned_before_anyone_took_it_is_answered_to_the_receiving_lead() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ben", "/handoff return H-1 which segment?");
+    let d = w.run("rita", "/handoff resubmit H-1 segment=mid-market it is mid-market").clone();
+    let told = d.intents.iter().find(|i| i.kind == IntentKind::Notice).expect("someone is told");
+    assert_eq!(told.to, Recipient::Person("carla".into()), "the lead, accountable for the queue");
+    assert_eq!(told.text, "H-1 was resubmitted by Rita Reyes: it is mid-market");
+    assert_eq!(told.actions, [Action::Accept]);
+}
+
+#[test]
 fn an_update_says_what_changed_when_it_carries_fields_only_and_an_empty_one_is_refused() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
