@@ -63,10 +63,7 @@ pub fn function_for<'a>(
         // Someone in no function sees the one they cover for; an architect, who sees them all,
         // names one.
         None => {
-            let only = match mine.as_slice() {
-                [one] => Some(*one),
-                _ => None,
-            };
+            let only = (mine.len() == 1).then(|| mine[0]);
             model.home_function(actor).or(only).ok_or_else(|| {
                 Rejection::NotYourFunction(format!(
                     "you belong to no function; name one: `/handoff team <function>` ({})",
