@@ -48,8 +48,11 @@ pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingMode
     let mut errors = Vec::new();
     let mut parsed = BTreeMap::new();
     let mut seam_refs = Vec::new();
+    // Ladders may name any playbook whose id reads, also one with mistakes of its own (those are
+    // reported where they are, not again as an unknown playbook).
+    let mut playbook_ids = BTreeMap::new();
     for src in playbooks {
-        if let Some(p) = parse_playbook(*src, &mut errors, &mut seam_refs) {
+        if let Some(p) = parse_playbook(*src, &mut errors, &mut seam_refs, &mut playbook_ids) {
             if parsed.contains_key(&p.id) {
                 errors.push(ConfigError {
                     file: src.name.to_string(),
@@ -61,7 +64,6 @@ pub fn load(model: Source<'_>, playbooks: &[Source<'_>]) -> Result<OperatingMode
             parsed.insert(p.id.clone(), p);
         }
     }
-    let playbook_ids = parsed.keys().map(|k| (k.clone(), ())).collect();
     // Playbooks may name any seam the model declares, also one with mistakes of its own (those are
     // reported where they are, not again as an unknown seam).
     let mut seam_ids = BTreeMap::new();
@@ -169,6 +171,16 @@ impl Diag<'_> {
     }
 }
 
+/// An example duration for `key`'s error messages.
+fn example(key: &str) -> &'static str {
+    match key {
+        "warn" => "1h",
+        "timebox" => "30m",
+        "timeout" => "10s",
+        _ => "4h",
+    }
+}
+
 fn or_none(list: &[&str]) -> String {
     if list.is_empty() { "(none)".into() } else { list.join(", ") }
 }
@@ -262,6 +274,18 @@ impl<'t, 'i> Table<'t, 'i> {
         let field = self.field(key);
         let v = if required { self.req(d, key)? } else { self.opt(key)? };
         d.duration(v, &field)
+    }
+
+    /// A duration that must be above zero; `zero` says what a zero one would do, for the error.
+    fn positive(&mut self, d: &mut Diag<'_>, key: &'static str, required: bool, zero: &str) -> Option<Duration> {
+        let field = self.field(key);
+        let v = if required { self.req(d, key)? } else { self.opt(key)? };
+        let value = d.duration(v, &field)?;
+        if value <= Duration::zero() {
+            d.err(v.span(), &field, format!("{zero}: give a duration above 0, like {}", example(key)));
+            return None;
+        }
+        Some(value)
     }
 
     /// The required `timezone` key, an IANA zone name.
@@ -370,13 +394,17 @@ fn parse_playbook<'s>(
     src: Source<'s>,
     errors: &mut Vec<ConfigError>,
     refs: &mut Vec<SeamRefs<'s>>,
+    ids: &mut BTreeMap<String, ()>,
 ) -> Option<Playbook> {
     let mut d = Diag { file: src.name, text: src.text, errors };
     let root = parse_root(src, &mut d)?;
     let mut t = Table::new(&mut d, &root, "")?;
     let id = t.req_str(&mut d, "id");
+    if let Some(id) = &id {
+        ids.insert(id.get_ref().clone(), ());
+    }
     let title = t.req_str(&mut d, "title");
-    let timebox = t.duration(&mut d, "timebox", true);
+    let timebox = t.positive(&mut d, "timebox", true, "a timebox of 0m runs out as the recalibration opens");
     let agenda = t.str_list(&mut d, "agenda");
     let (mut kinds, mut seams, mut tiers) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(v) = t.opt("applies")
@@ -963,7 +991,8 @@ fn parse_reviewer(d: &mut Diag<'_>, id: &Spanned<String>, v: &Value<'_>) -> Opti
         }
         Some("webhook") => {
             let url_env = t.req_str(d, "url_env").map(Spanned::into_inner);
-            let timeout = t.duration(d, "timeout", false).unwrap_or(Duration::seconds(10));
+            let timeout = t.positive(d, "timeout", false, "a timeout of 0s fails every review before it is asked");
+            let timeout = timeout.unwrap_or(Duration::seconds(10));
             url_env.map(|url_env| ReviewerKind::Webhook { url_env, timeout })
         }
         Some(other) => {
@@ -1044,20 +1073,12 @@ fn parse_seam(
     }
     let sla = t.req(d, "sla").and_then(|v| {
         let mut s = Table::new(d, v, &t.field("sla"))?;
-        let accept = s.duration(d, "accept", true);
-        let update = s.duration(d, "update", true);
-        let done = s.duration(d, "done", true);
-        let gate = s.duration(d, "gate", false);
-        let warn = s.duration(d, "warn", false);
-        if warn.is_some_and(|w| w <= Duration::zero())
-            && let Some(v) = s.opt("warn")
-        {
-            d.err(
-                v.span(),
-                &s.field("warn"),
-                "a heads-up comes before a target is due: give a duration above 0, like 1h",
-            );
-        }
+        let breached = "a target of 0h is breached as its clock starts";
+        let accept = s.positive(d, "accept", true, breached);
+        let update = s.positive(d, "update", true, breached);
+        let done = s.positive(d, "done", true, breached);
+        let gate = s.positive(d, "gate", false, breached);
+        let warn = s.positive(d, "warn", false, "a heads-up comes before a target is due");
         s.finish(d);
         let update = update?;
         Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update), warn })

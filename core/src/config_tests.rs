@@ -161,6 +161,30 @@ Hello {{ handoff.title
 }
 
 #[test]
+fn a_zero_target_timebox_heads_up_or_timeout_is_refused_with_what_it_would_do() {
+    let model = include_str!("../../baton.toml")
+        .replace(r#"sla = { accept = "4h", update = "8h", done = "40h" }"#, r#"sla = { accept = "0h", update = "8h", done = "40h", gate = "0m", warn = "0h" }"#)
+        .replace("[reviewers.launch-check]", "[reviewers.qa]\nkind = \"webhook\"\nversion = \"1\"\nurl_env = \"QA_URL\"\ntimeout = \"0s\"\n\n[reviewers.launch-check]");
+    assert!(model.contains(r#"accept = "0h""#) && model.contains("[reviewers.qa]"), "the shipped model changed");
+    let playbook =
+        include_str!("../../playbooks/unacknowledged.toml").replace(r#"timebox = "30m""#, r#"timebox = "0m""#);
+    let agent = include_str!("../../playbooks/agent-stalled.toml");
+    // The playbook with a mistake is still known to the ladders that name it.
+    let errs = errors(&model, &[("playbooks/unacknowledged.toml", &playbook), ("playbooks/agent-stalled.toml", agent)]);
+    let joined = errs.join("\n");
+    for expected in [
+        "seams.sales-to-cs.sla.accept: a target of 0h is breached as its clock starts: give a duration above 0, like 4h",
+        "seams.sales-to-cs.sla.gate: a target of 0h is breached as its clock starts",
+        "seams.sales-to-cs.sla.warn: a heads-up comes before a target is due: give a duration above 0, like 1h",
+        "reviewers.qa.timeout: a timeout of 0s fails every review before it is asked: give a duration above 0, like 10s",
+        "playbooks/unacknowledged.toml:6: timebox: a timebox of 0m runs out as the recalibration opens: give a duration above 0, like 30m",
+    ] {
+        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+    }
+    assert_eq!(errs.len(), 5, "{joined}");
+}
+
+#[test]
 fn durations_read_units_and_refuse_what_they_cannot_represent() {
     use crate::config::{parse_duration, parse_wall_duration};
     use chrono::Duration;
