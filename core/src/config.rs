@@ -584,8 +584,10 @@ fn parse_model(
         }
     }
     let function_names: BTreeMap<String, ()> = functions.iter().map(|(k, _)| (k.get_ref().clone(), ())).collect();
+    let agents: BTreeSet<String> = model.people.values().filter(|p| p.is_agent()).map(|p| p.id.clone()).collect();
     let refs = Refs {
         people: &person_ids,
+        agents: &agents,
         functions: &function_names,
         reviewers: &model.reviewers.keys().map(|k| (k.clone(), ())).collect(),
         playbooks: playbook_ids,
@@ -734,6 +736,8 @@ fn parse_api_client(d: &mut Diag<'_>, name: &Spanned<String>, v: &Value<'_>, ref
 
 struct Refs<'a> {
     people: &'a BTreeMap<String, ()>,
+    /// People who are agents: they may not approve (gates take human approvals).
+    agents: &'a BTreeSet<String>,
     functions: &'a BTreeMap<String, ()>,
     reviewers: &'a BTreeMap<String, ()>,
     playbooks: &'a BTreeMap<String, ()>,
@@ -1055,7 +1059,10 @@ fn parse_seam(
     });
     let approvers = t.str_list(d, "approvers");
     for a in &approvers {
-        d.reference(a, refs.people, "person", &t.field("approvers"));
+        if d.reference(a, refs.people, "person", &t.field("approvers")) && refs.agents.contains(a.get_ref()) {
+            let message = format!("`{}` is an agent: a gate's approvals come from people", a.get_ref());
+            d.err(a.span(), &t.field("approvers"), message);
+        }
     }
     if let Some(tier) = tier {
         let distinct: BTreeSet<&String> = approvers.iter().map(Spanned::get_ref).collect();

@@ -185,6 +185,23 @@ fn a_zero_target_timebox_heads_up_or_timeout_is_refused_with_what_it_would_do() 
 }
 
 #[test]
+fn an_agent_cannot_be_an_approver() {
+    let model = include_str!("../../baton.toml")
+        .replace(r#"approvers = ["omar", "olga"]"#, r#"approvers = ["omar", "olga", "deploy-bot"]"#);
+    assert!(model.contains("deploy-bot\"]"), "the shipped model changed");
+    let pbs = [
+        ("playbooks/unacknowledged.toml", include_str!("../../playbooks/unacknowledged.toml")),
+        ("playbooks/agent-stalled.toml", include_str!("../../playbooks/agent-stalled.toml")),
+    ];
+    let errs = errors(&model, &pbs);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].ends_with("seams.eng-to-ops.approvers: `deploy-bot` is an agent: a gate's approvals come from people"),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn durations_read_units_and_refuse_what_they_cannot_represent() {
     use crate::config::{parse_duration, parse_wall_duration};
     use chrono::Duration;
