@@ -80,6 +80,11 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         notes.push(format!("You cover for {name} as lead of {led} through {through}."));
     }
     let due = |h: &Handoff| Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();
+    // A stalled handoff has no deadline left to show: what stalled, and since when.
+    let stalled_since = |h: &Handoff| match (&h.stall, Ctx::new(model, &h.seam)) {
+        (Some(s), Ok(ctx)) => format!("{} since {}", render::stalled(h), render::time(ctx.cal(), s.opened_at, now)),
+        _ => String::new(),
+    };
     let line = |parts: Vec<String>| parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ");
     let mut sections = Vec::new();
     let mut section = |heading: &str, items: Vec<Item>| {
@@ -109,12 +114,13 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     let queue = waiting(Waiting::Acceptance).map(|h| {
         let team = model.seams.get(&h.seam).and_then(|s| model.functions.get(&s.to));
         let team = team.map(|f| f.name.clone()).unwrap_or_default();
-        Item { id: h.id, line: line(vec![h.label(), h.title.clone(), team, due(h)]), actions: vec![Action::Accept] }
+        let parts = vec![h.label(), h.title.clone(), team, stalled_since(h), due(h)];
+        Item { id: h.id, line: line(parts), actions: vec![Action::Accept] }
     });
     section("In your team's queue (accept with `/handoff accept H-<n>`):", queue.collect());
     let approvals = waiting(Waiting::Approval).map(|h| {
         let given = format!("{} of {} approvals", h.approvals.len(), h.tier.approvals_needed());
-        let parts = vec![h.label(), h.title.clone(), given, due(h)];
+        let parts = vec![h.label(), h.title.clone(), given, stalled_since(h), due(h)];
         Item { id: h.id, line: line(parts), actions: vec![Action::Approve, Action::Reject] }
     });
     section("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):", approvals.collect());
@@ -135,9 +141,8 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
         loaded.own.iter().any(|o| o.id == h.id)
             || others.iter().any(|o| o.id == h.id && waiting_on(model, o, actor).is_some())
     };
-    let stalled = led.iter().filter(|(h, _)| h.stall.is_some() && !listed(h)).map(|(h, ctx)| {
-        let since = h.stall.as_ref().map(|s| render::time(ctx.cal(), s.opened_at, now)).unwrap_or_default();
-        let parts = vec![h.label(), h.title.clone(), holder(model, h), format!("{} since {since}", render::stalled(h))];
+    let stalled = led.iter().filter(|(h, _)| h.stall.is_some() && !listed(h)).map(|(h, _)| {
+        let parts = vec![h.label(), h.title.clone(), holder(model, h), stalled_since(h)];
         // At a gate only an approver's buttons work.
         let actions = match (h.state, waiting_on(model, h, actor)) {
             (State::AwaitingGate, Some(Waiting::Approval)) => vec![Action::Approve, Action::Reject],

@@ -1532,6 +1532,13 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     let both = build(&w.model, "carla", &loaded, w.now);
     assert_eq!(both.sections.iter().map(|s| s.items.len()).sum::<usize>(), 1, "{}", both.text());
     assert!(both.text().starts_with("In your team's queue"), "{}", both.text());
+    assert!(
+        both.text().contains(
+            "• H-1 · Acme renewal · Customer Success · STALLED: not accepted in time since Mon 30 Nov 13:00 EST"
+        ),
+        "listed in the queue, it still says it stalled: {}",
+        both.text()
+    );
     w.run("sam", "/handoff watch H-1");
     let watching = plate(&w, &[], &[w.h.clone()], &none, "sam");
     assert_eq!(buttons(&watching, "You watch"), [vec![Action::Unwatch]]);
