@@ -559,11 +559,17 @@ pub fn parse_fields(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// `H-12`, `h-12`, `#12` or `12`.
+/// `H-12`, `h-12`, `H12`, `#12` or `12`.
 pub fn parse_id(word: &str) -> Option<HandoffId> {
-    let digits =
-        word.strip_prefix("H-").or_else(|| word.strip_prefix("h-")).or_else(|| word.strip_prefix('#')).unwrap_or(word);
-    digits.parse().ok().filter(|n| *n > 0)
+    let digits = match word.strip_prefix(['H', 'h']) {
+        Some(rest) => rest.strip_prefix('-').unwrap_or(rest),
+        None => word.strip_prefix('#').unwrap_or(word),
+    };
+    // Digits only: `parse` alone would take `+12`.
+    match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => digits.parse().ok().filter(|n| *n > 0),
+        false => None,
+    }
 }
 
 /// Splits `key=value` words from the rest.
@@ -613,6 +619,8 @@ mod tests {
         assert_eq!(ok("/handoff accept H-3"), Command::Accept(3));
         assert_eq!(ok("/ack h-3"), Command::Ack(3));
         assert_eq!(ok("approve #7"), Command::Approve(7));
+        assert_eq!(ok("/handoff show H12"), Command::Show(12), "the dash is easily left out");
+        assert_eq!(ok("/handoff show 12"), Command::Show(12));
         assert_eq!(
             ok(r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr="120 000""#),
             Command::New {
@@ -658,6 +666,9 @@ mod tests {
     fn bad_arguments_say_what_is_wrong_and_show_usage() {
         assert!(err("/handoff accept").contains("name the handoff"));
         assert!(err("/handoff accept X-1").contains("not a handoff reference"));
+        for word in ["+3", "H-+3", "H-", "#", "H-0", "H 3"] {
+            assert!(err(&format!("/handoff accept {word}")).contains("not a handoff reference"), "{word}");
+        }
         assert!(err("/handoff return H-1").contains("give a reason"));
         assert!(err("/snooze H-1 soon because").contains("not a duration"));
         assert!(err("/handoff frobnicate").contains("unknown command `frobnicate`"));
