@@ -989,9 +989,15 @@ pub fn decide_covering(
             pause_clocks(&mut d, Some(until));
             d.h.snooze = Some(Snooze { until, reason: reason.clone(), by: actor.to_string() });
             d.record(Change::Snoozed { until, reason: reason.clone() });
+            let until = render::time(ctx.cal(), until, now);
+            // An owner whose lead snoozed their work hears it from Baton, not from a redrawn card.
+            if let Some(owner) = h.owner.as_deref().filter(|o| *o != actor) {
+                let text = format!("{label} \"{}\" was snoozed by {} until {until}: {reason}", h.title, person.name);
+                d.tell_person(owner, text, vec![]);
+            }
             // The cards show the snooze and the deadline it moves.
             d.post_card();
-            format!("{label} snoozed until {}. Its clocks and ladder resume then.", render::time(ctx.cal(), until, now))
+            format!("{label} snoozed until {until}. Its clocks and ladder resume then.")
         }
         Command::Recalibrate { playbook, .. } => {
             let involved = h.owner.as_deref() == Some(actor)

@@ -365,6 +365,7 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     w.at("2026-11-30T10:00:00-05:00").run("ana", "/handoff accept H-1");
     // Update target 8h: due Tuesday 10:00. Snooze for 3h at 11:00 (one business hour used).
     w.at("2026-11-30T11:00:00-05:00").run("ana", "/snooze H-1 3h waiting for the customer's legal team");
+    assert!(!w.last().intents.iter().any(|i| i.kind == IntentKind::Notice), "the owner snoozing is told nothing");
     assert_eq!(w.last().next_check, Some(t("2026-11-30T14:00:00-05:00")), "the snooze end is checked");
     assert_eq!(w.at("2026-11-30T14:00:00-05:00").check(), ["snooze_ended"]);
     assert_eq!(w.recipients(), [r#"Person("ana")"#]);
@@ -377,6 +378,11 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     assert!(w.refused("ana", "/snooze H-1 14d1m x").ends_with("`14d1m` is outside that"));
     // The lead who snoozes it hears when it ends too; an owner away does not.
     w.at("2026-11-30T15:00:00-05:00").run("carla", "/snooze H-1 1h waiting on legal");
+    let told: Vec<&str> = (w.last().intents.iter())
+        .filter(|i| i.to == Recipient::Person("ana".into()) && i.kind == IntentKind::Notice)
+        .map(|i| i.text.as_str())
+        .collect();
+    assert_eq!(told, [r#"H-1 "Acme renewal" was snoozed by Carla Costa until Mon 30 Nov 16:00 EST: waiting on legal"#]);
     let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
     w.away = Away::new([("ana".to_string(), going(&w.model, "ana", friday, "", &[], w.now).expect("away").until)]);
     assert_eq!(w.at("2026-11-30T16:00:00-05:00").check(), ["snooze_ended"]);
