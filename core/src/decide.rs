@@ -62,8 +62,11 @@ pub enum Rejection {
     #[error("there is no handoff H-{0}")]
     NoSuchHandoff(HandoffId),
     /// Contract fields are missing or invalid.
-    #[error("{}", render::field_errors(.0))]
+    #[error("{}", render::field_errors("the handoff's fields need fixing", .0))]
     InvalidFields(Vec<FieldError>),
+    /// A recalibration's or post-mortem's artifact has fields missing or invalid.
+    #[error("{}", render::field_errors("the record needs fixing", .0))]
+    InvalidArtifact(Vec<FieldError>),
     /// The command does not apply in the handoff's state.
     #[error("H-{id} is {state}: {hint}")]
     WrongState {
@@ -1026,7 +1029,11 @@ pub fn decide_covering(
                 });
             };
             d.record(Change::RecalibrationConvened { playbook: chosen.clone() });
-            let why = format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title);
+            // Only its owner is blocked on it; anyone else asks for the recalibration.
+            let why = match h.owner.as_deref() == Some(actor) {
+                true => format!("{} is blocked on {label} \"{}\" and convened a recalibration.", person.name, h.title),
+                false => format!("{} asked for a recalibration of {label} \"{}\".", person.name, h.title),
+            };
             let to = crate::stall::convene_to(&ctx);
             crate::recalibrate::convene(&mut d, &chosen, &why, to);
             d.post_card();

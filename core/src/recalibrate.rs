@@ -200,7 +200,8 @@ pub(crate) fn validate(
                 ArtifactType::Choice(options) => format!(", one of {}", options.join(", ")),
                 _ => String::new(),
             };
-            errors.push(err(&f.name, format!("required: add {}=...{one_of}{help}", f.name)));
+            // Worded as the contract's required fields are.
+            errors.push(err(&f.name, format!("`{}` is required{help}: add {}=...{one_of}", f.name, f.name)));
         }
     }
     // What the decision needs, unless that field was given and is already named as wrong.
@@ -275,7 +276,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         given: rec.playbook.clone(),
         known: d.ctx.model.playbooks.keys().cloned().collect::<Vec<_>>().join(", "),
     })?;
-    let fields = validate(d, &pb, given, false).map_err(Rejection::InvalidFields)?;
+    let fields = validate(d, &pb, given, false).map_err(Rejection::InvalidArtifact)?;
     let decision = fields.get("decision").cloned().unwrap_or_default();
     let episode = d.h.stall.as_ref().map(|s| s.episode);
     // The recalibration reviewed the handoff as it stands, lateness included: a time-to-done
@@ -291,7 +292,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         "new-owner" => {
             let to = fields.get("new_owner").cloned().unwrap_or_default();
             if !d.ctx.to.has_member(&to) {
-                return Err(Rejection::InvalidFields(vec![FieldError {
+                return Err(Rejection::InvalidArtifact(vec![FieldError {
                     field: "new_owner".into(),
                     message: format!("{} is not a member of {}, so cannot own it", d.ctx.name(&to), d.ctx.to.name),
                 }]));
@@ -345,7 +346,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         .get("follow_ups")
         .map(|t| follow_ups(d, t))
         .transpose()
-        .map_err(|e| Rejection::InvalidFields(vec![FieldError { field: "follow_ups".into(), message: e }]))?;
+        .map_err(|e| Rejection::InvalidArtifact(vec![FieldError { field: "follow_ups".into(), message: e }]))?;
     d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
     d.artifacts.push(ArtifactRecord {
         handoff: d.h.id,
@@ -420,7 +421,7 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
         given: pb_id.clone(),
         known: d.ctx.model.playbooks.keys().cloned().collect::<Vec<_>>().join(", "),
     })?;
-    let fields = validate(d, &pb, &given, true).map_err(Rejection::InvalidFields)?;
+    let fields = validate(d, &pb, &given, true).map_err(Rejection::InvalidArtifact)?;
     d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
     d.h.postmortem = Some((d.actor.clone(), d.now));
     d.artifacts.push(ArtifactRecord {
@@ -436,7 +437,7 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
     });
     if let Some(text) = fields.get("follow_ups") {
         for f in follow_ups(d, text)
-            .map_err(|e| Rejection::InvalidFields(vec![FieldError { field: "follow_ups".into(), message: e }]))?
+            .map_err(|e| Rejection::InvalidArtifact(vec![FieldError { field: "follow_ups".into(), message: e }]))?
         {
             remind_follow_up(d, &f);
             d.follow_ups.push(f);

@@ -40,10 +40,10 @@ pub fn wall_duration(d: Duration) -> String {
     }
 }
 
-/// Field errors as one reply, one line each.
-pub fn field_errors(errors: &[FieldError]) -> String {
+/// Field errors as one reply under `heading`, one line each.
+pub fn field_errors(heading: &str, errors: &[FieldError]) -> String {
     let lines: Vec<String> = errors.iter().map(|e| format!("• {}: {}", e.field, e.message)).collect();
-    format!("the handoff's fields need fixing:\n{}", lines.join("\n"))
+    format!("{heading}:\n{}", lines.join("\n"))
 }
 
 /// The buttons that make sense in the handoff's state.

@@ -699,6 +699,9 @@ fn a_seam_that_is_not_agent_ready_refuses_an_agent_owner() {
     // Nor can a recalibration give it to an agent.
     let mut w = World { model, h: d.handoff.clone(), now, log: vec![d], away: Away::default() };
     w.run("omar", "/recalibrate H-1");
+    // The lead is not the one blocked: he asked for it.
+    let thread = w.last().intents.iter().find(|i| matches!(i.kind, IntentKind::Recalibration { .. }));
+    assert!(thread.is_some_and(|i| i.text.contains("Omar Osei asked for a recalibration of H-1")), "{thread:?}");
     let record =
         r#"/handoff record H-1 decision=new-owner new_owner=deploy-bot assumption_broke="x" category=capacity"#;
     assert!(w.refused("omar", record).contains("agents cannot own"), "{}", w.refused("omar", record));
@@ -928,13 +931,15 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     w.at("2026-12-01T13:20:00-05:00");
     // Missing and wrong fields are all named.
     let err = w.refused("carla", r#"/handoff record H-1 decision=new-owner category=weather colour=red"#);
-    for expected in ["colour", "category: `weather` is not one of", "assumption_broke: required", "new_owner"] {
+    for expected in
+        ["colour", "category: `weather` is not one of", "assumption_broke: `assumption_broke` is required", "new_owner"]
+    {
         assert!(err.contains(expected), "{expected} missing in: {err}");
     }
     // A missing choice says what to choose from.
     let err = w.refused("carla", r#"/handoff record H-1 decision=resume assumption_broke="x""#);
     assert!(
-        err.contains("category: required: add category=..., one of missing-information, unclear-ownership, capacity"),
+        err.starts_with("the record needs fixing:\n• category: `category` is required (The failure category, from the taxonomy): add category=..., one of missing-information, unclear-ownership, capacity"),
         "{err}"
     );
     // A wrong value is named once, not a second time as missing.
@@ -993,7 +998,7 @@ fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
     assert!(err.contains("post-mortems are for done or cancelled handoffs"), "{err}");
     w.run("rita", "/handoff cancel H-1 the customer churned");
     let err = w.refused("rita", "/postmortem H-1 playbook=ownership-dispute category=capacity");
-    assert!(err.contains("assumption_broke: required"), "{err}");
+    assert!(err.contains("assumption_broke: `assumption_broke` is required"), "{err}");
     w.run("rita", r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
     assert_eq!(w.last().artifacts[0].decision, "postmortem");
     assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
@@ -1173,6 +1178,11 @@ fn an_owner_who_says_they_are_blocked_gets_the_playbook_for_work_under_way() {
     // ladder's `unacknowledged`, which is about nobody accepting it.
     let reply = w.run("ana", "/recalibrate H-1").reply.clone();
     assert_eq!(reply, "Recalibration convened for H-1 with the missing-information playbook.");
+    let opening = |w: &World| {
+        let thread = w.last().intents.iter().find(|i| matches!(i.kind, IntentKind::Recalibration { .. }));
+        thread.map(|i| i.text.clone()).unwrap_or_default()
+    };
+    assert!(opening(&w).contains(r#"Ana Alves is blocked on H-1 "Acme renewal" and convened a recalibration."#));
     // One recalibration at a time: a second is refused with what to do instead...
     let again = w.refused("carla", "/recalibrate H-1");
     assert!(again.contains("a recalibration is already under way (missing-information, convened by Ana Alves)"));

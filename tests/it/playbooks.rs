@@ -82,7 +82,7 @@ async fn every_shipped_playbook_is_convened_and_closed_in_the_console() {
             format!("Recalibration convened for H-1 with the {playbook} playbook."),
             format!("thread \"recalibration H-1 ({playbook})\""),
             "in thread \"recalibration H-1\"".to_string(),
-            "assumption_broke: required".to_string(),
+            "assumption_broke: `assumption_broke` is required".to_string(),
             format!("Recorded the {playbook} recalibration of H-1: work resumes"),
             "Assumption that broke: the seam assumed the queue is watched daily".to_string(),
         ] {

@@ -141,7 +141,7 @@ impl Slack {
         let probe = Command::Record { id, fields: Vec::new() };
         match may(&self.app.model, &h, &probe, person, &away.covered_by(person, now), now) {
             // The probe records nothing, so the artifact's fields are missing: the form asks for them.
-            Ok(()) | Err(baton_core::Rejection::InvalidFields(_)) => {}
+            Ok(()) | Err(baton_core::Rejection::InvalidArtifact(_)) => {}
             Err(r) => return Err(format!("✗ {r}")),
         }
         let form = modal::record_form(&self.app.model, &h)?;

@@ -353,12 +353,12 @@ pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, 
     if errors.is_empty() { Ok(Command::New { seam: seam.id.clone(), title, fields }) } else { Err(errors) }
 }
 
-/// Inline errors for a refused new handoff or edit: each field problem under its input, anything
+/// Inline errors for a refused form (new handoff, edit, recorded outcome): each field problem under its input, anything
 /// else under block `other` (the seam picker, the title).
 pub fn errors_for(rejection: &Rejection, other: &str) -> BlockErrors {
     let mut errors = BTreeMap::new();
     match rejection {
-        Rejection::InvalidFields(list) | Rejection::InvisibleCharacter(list) => {
+        Rejection::InvalidFields(list) | Rejection::InvalidArtifact(list) | Rejection::InvisibleCharacter(list) => {
             for e in list {
                 let block = match e.field.as_str() {
                     "title" | "note" => e.field.clone(),
