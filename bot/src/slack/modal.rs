@@ -353,8 +353,8 @@ pub fn read_new_handoff(model: &OperatingModel, view: &View) -> Result<Command, 
     if errors.is_empty() { Ok(Command::New { seam: seam.id.clone(), title, fields }) } else { Err(errors) }
 }
 
-/// Inline errors for a refused form (new handoff, edit, recorded outcome): each field problem under its input, anything
-/// else under block `other` (the seam picker, the title).
+/// Inline errors for a refused form (a new handoff, an edit, a recorded outcome): each field
+/// problem under its input, anything else under block `other` (the seam picker, the title).
 pub fn errors_for(rejection: &Rejection, other: &str) -> BlockErrors {
     let mut errors = BTreeMap::new();
     match rejection {
