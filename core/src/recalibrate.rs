@@ -284,6 +284,8 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
     // would open an overdue stall and convene another recalibration at once.
     let late = crate::stall::overdue_at(&d.ctx, &d.h).is_some_and(|at| at <= d.now);
     d.close_stall();
+    // Closed before the decision applies: a card it draws (a previous owner's) no longer shows it.
+    d.h.recalibration = None;
     if late {
         d.h.total_clock = Clock::started(d.now);
         d.h.due_date = None;
@@ -341,7 +343,6 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
             "work resumes; its clocks restart now".to_string()
         }
     };
-    d.h.recalibration = None;
     let ups = fields
         .get("follow_ups")
         .map(|t| follow_ups(d, t))

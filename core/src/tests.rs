@@ -1920,6 +1920,10 @@ fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
     );
     assert_eq!(told.actions, [Action::Accept, Action::Return]);
     assert!(d.events.iter().any(|e| e.change.kind() == "reassigned"));
+    // Every card drawn shows the recalibration over, the previous owner's too.
+    let cards: Vec<&Intent> = d.intents.iter().filter(|i| i.kind == IntentKind::Card).collect();
+    assert!(cards.iter().any(|c| c.to == Recipient::Person("ana".into())), "{cards:?}");
+    assert!(cards.iter().all(|c| !c.text.contains("Recalibration under way")), "{cards:?}");
     w.run("ben", "/handoff accept H-1");
     w.run("ben", "/handoff done H-1");
     w.run("sam", "/approve H-1");
