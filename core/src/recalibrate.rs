@@ -336,6 +336,14 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
             d.h.closed_at = Some(d.now);
             d.h.reason = fields.get("assumption_broke").cloned();
             d.moved();
+            // Its requester and owner hear it, as of any cancellation, unless they recorded it.
+            let (by, why) = (d.ctx.name(&d.actor).to_string(), d.h.reason.clone().unwrap_or_default());
+            let text = format!("{label} \"{}\" was cancelled by {by} after a recalibration: {why}", d.h.title);
+            let told = [Some(d.h.requester.clone()), d.h.owner.clone()];
+            let told: Vec<String> = told.into_iter().flatten().filter(|p| *p != d.actor).collect();
+            for person in told {
+                d.tell_person(&person, text.clone(), vec![]);
+            }
             "cancelled".to_string()
         }
         _ => {

@@ -1905,6 +1905,34 @@ fn a_recalibration_at_the_gate_sends_it_back_to_the_requester_as_it_says() {
 }
 
 #[test]
+fn a_recalibration_that_cancels_tells_the_requester_and_owner_who_did_not_record_it() {
+    let told = |w: &World| -> Vec<(String, String)> {
+        let notices = w.last().intents.iter().filter(|i| i.kind == IntentKind::Notice);
+        notices.map(|i| (format!("{:?}", i.to), i.text.clone())).collect()
+    };
+    // Convened without a stall on accepted work, the missing-information playbook applies.
+    let record =
+        r#"/handoff record H-1 decision=cancel assumption_broke="the deal was lost" category=capacity missing=x"#;
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("carla", "/recalibrate H-1");
+    w.run("carla", record);
+    assert_eq!(w.h.state, State::Cancelled);
+    let text = r#"H-1 "Acme renewal" was cancelled by Carla Costa after a recalibration: the deal was lost"#;
+    assert_eq!(
+        told(&w),
+        [(r#"Person("rita")"#.to_string(), text.to_string()), (r#"Person("ana")"#.to_string(), text.to_string())]
+    );
+    // The owner who records it is not told what she did.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/recalibrate H-1");
+    w.run("ana", record);
+    let to: Vec<String> = told(&w).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(to, [r#"Person("rita")"#]);
+}
+
+#[test]
 fn a_recalibration_at_the_gate_gives_it_to_a_new_owner_who_submits_it_anew() {
     let mut w = deadlocked_at_the_gate();
     let record = r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="Ana left the account" category=capacity"#;
