@@ -179,6 +179,14 @@ pub fn leave(
             Some(covering)
         }
     };
+    // Said again (a retyped command, a second click): nobody is told twice.
+    let same_cover = away.covers.get(person).filter(|_| away.is_away(person, now)).map(String::as_str)
+        == cover.map(|c| c.id.as_str());
+    if away.until(person, now) == Some(until) && same_cover {
+        let covering = cover.map(|c| format!("; {} covers for you as lead", c.name)).unwrap_or_default();
+        let reply = format!("You are already away through {through}{covering}. `/away back` when you return.");
+        return Ok(Leaving { until, reply, intents: Vec::new() });
+    }
     // One notice per lead (or the cover standing in for one), listing that lead's handoffs; what
     // a lead owns in their own function is for their cover.
     let mut by_lead: BTreeMap<&str, Vec<&Handoff>> = BTreeMap::new();

@@ -1299,6 +1299,19 @@ fn a_lead_away_names_a_cover_who_gets_the_leads_reminders_and_may_act_as_lead() 
         "Carla Costa is away through Fri 04 Dec (holiday) and asked you to cover as lead of Customer Success"
     ));
     w.away = Away::new([("carla".to_string(), leaving.until)]).with_cover("carla", "ben");
+    // Said again, it changes nothing and tells Ben nothing more; with another cover, it does.
+    let again = leave(&w.model, cover("ben"), &[], &w.away, w.now).expect("again");
+    assert_eq!(
+        (again.reply.as_str(), again.intents.len()),
+        (
+            "You are already away through Fri 04 Dec; Ben Brooks covers for you as lead. `/away back` when you return.",
+            0
+        )
+    );
+    let other = leave(&w.model, cover("ana"), &[], &w.away, w.now).expect("another cover");
+    assert_eq!(other.intents.len(), 1, "{other:?}");
+    let longer = Going { last: friday + chrono::Duration::days(1), ..cover("ben") };
+    assert_eq!(leave(&w.model, longer, &[], &w.away, w.now).expect("longer").intents.len(), 1);
 
     // The lead's step of the ladder goes to Ben, saying for whom.
     assert_eq!(w.at("2026-11-30T17:00:00-05:00").check(), ["stall_opened", "ladder_step"]);
