@@ -180,8 +180,8 @@ pub fn leave(
         }
     };
     // Said again (a retyped command, a second click): nobody is told twice.
-    let same_cover = away.covers.get(person).filter(|_| away.is_away(person, now)).map(String::as_str)
-        == cover.map(|c| c.id.as_str());
+    let previous = away.covers.get(person).filter(|_| away.is_away(person, now));
+    let same_cover = previous.map(String::as_str) == cover.map(|c| c.id.as_str());
     if away.until(person, now) == Some(until) && same_cover {
         let covering = cover.map(|c| format!("; {} covers for you as lead", c.name)).unwrap_or_default();
         let reply = format!("You are already away through {through}{covering}. `/away back` when you return.");
@@ -262,6 +262,12 @@ pub fn leave(
         ),
         None => "Meanwhile stall reminders meant for you go to your lead or teammates.".to_string(),
     };
+    // A cover named earlier and no longer needed hears that it is over.
+    if let Some(previous) = previous.filter(|_| !same_cover) {
+        let now_covers = cover.map_or_else(|| "nobody covers now".to_string(), |c| format!("{} does", c.name));
+        let text = format!("{} no longer needs you to cover as lead of {led}: {now_covers}.", who.name);
+        intents.push(Intent::message(Recipient::Person(previous.clone()), IntentKind::Notice, text));
+    }
     let reply =
         format!("You are away through {through}{because}. {meanwhile}{owned_list} `/away back` when you return.");
     Ok(Leaving { until, reply, intents })

@@ -1309,7 +1309,19 @@ fn a_lead_away_names_a_cover_who_gets_the_leads_reminders_and_may_act_as_lead() 
         )
     );
     let other = leave(&w.model, cover("ana"), &[], &w.away, w.now).expect("another cover");
-    assert_eq!(other.intents.len(), 1, "{other:?}");
+    let told: Vec<(&Recipient, &str)> = other.intents.iter().map(|i| (&i.to, i.text.as_str())).collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told[0].0, &Recipient::Person("ana".into()));
+    assert_eq!(
+        told[1],
+        (
+            &Recipient::Person("ben".into()),
+            "Carla Costa no longer needs you to cover as lead of Customer Success: Ana Alves does."
+        )
+    );
+    let alone = Going { cover: None, ..cover("ben") };
+    let alone = leave(&w.model, alone, &[], &w.away, w.now).expect("no cover");
+    assert!(alone.intents.iter().any(|i| i.text.ends_with("Customer Success: nobody covers now.")), "{alone:?}");
     let longer = Going { last: friday + chrono::Duration::days(1), ..cover("ben") };
     assert_eq!(leave(&w.model, longer, &[], &w.away, w.now).expect("longer").intents.len(), 1);
 
