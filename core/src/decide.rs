@@ -847,7 +847,7 @@ pub fn decide_covering(
                 if let Some(owner) = &h.owner {
                     d.tell_person(
                         owner,
-                        format!("{label} was rejected at the gate by {}: {reason}", person.name),
+                        format!("{label} \"{}\" was rejected at the gate by {}: {reason}", h.title, person.name),
                         vec![Action::Ack],
                     );
                 }

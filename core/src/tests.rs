@@ -803,6 +803,10 @@ fn an_approval_request_is_redrawn_as_the_gate_moves_and_closed_when_it_is_decide
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/handoff done H-1");
     w.run("vic", "/reject H-1 the ARR is wrong");
+    let owner =
+        w.last().intents.iter().find(|i| i.to == Recipient::Person("ana".into()) && i.kind == IntentKind::Notice);
+    let told = "H-1 \"Acme renewal\" was rejected at the gate by Vic Varga: the ARR is wrong";
+    assert_eq!(owner.map(|i| i.text.as_str()), Some(told));
     let back = "H-1 \"Acme renewal\" no longer waits for approval (now in progress): nothing is needed from you.";
     assert_eq!(request(&w, "sam"), Some((back.to_string(), vec![])));
     w.run("ana", "/handoff done H-1");
