@@ -12,33 +12,33 @@ use crate::render;
 /// Events shown; earlier ones are counted.
 pub const SHOWN: usize = 40;
 
-/// `arr: 150000 · kickoff removed`.
-pub(crate) fn fields(fields: &BTreeMap<String, String>) -> String {
+/// `arr: 150000 · kickoff removed · tech_contact: Eli Ek`.
+pub(crate) fn fields(ctx: &Ctx<'_>, fields: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = fields
         .iter()
         .map(|(k, v)| match v.is_empty() {
             true => format!("{k} removed"),
-            false => format!("{k}: {v}"),
+            false => format!("{k}: {}", ctx.shown(k, v)),
         })
         .collect();
     parts.join(" · ")
 }
 
 /// ` (arr: 150000)` when fields changed, else nothing.
-fn with_fields(f: &BTreeMap<String, String>) -> String {
-    if f.is_empty() { String::new() } else { format!(" ({})", fields(f)) }
+fn with_fields(ctx: &Ctx<'_>, f: &BTreeMap<String, String>) -> String {
+    if f.is_empty() { String::new() } else { format!(" ({})", fields(ctx, f)) }
 }
 
 /// What one change did, as the end of a sentence whose subject is its actor.
 fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
     let name = |id: &str| ctx.name(id).to_string();
     match &e.change {
-        Change::Created { fields: f } => format!("handed it off to {}{}", ctx.to.name, with_fields(f)),
+        Change::Created { fields: f } => format!("handed it off to {}{}", ctx.to.name, with_fields(ctx, f)),
         Change::Accepted { owner } if *owner == e.actor => "accepted it".into(),
         Change::Accepted { owner } => format!("accepted it for {}", name(owner)),
         Change::Acknowledged => "acknowledged it".into(),
-        Change::Updated { note, fields: f } if note.is_empty() => format!("updated its fields ({})", fields(f)),
-        Change::Updated { note, fields: f } => format!("posted an update: “{note}”{}", with_fields(f)),
+        Change::Updated { note, fields: f } if note.is_empty() => format!("updated its fields ({})", fields(ctx, f)),
+        Change::Updated { note, fields: f } => format!("posted an update: “{note}”{}", with_fields(ctx, f)),
         Change::SubmittedForGate { tier } => format!("marked it done; it went to the {tier} gate"),
         Change::Reviewed { verdict } => {
             let reviewer = format!("the {} reviewer ({})", verdict.reviewer, verdict.version);
@@ -55,11 +55,11 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::Returned { reason } => format!("returned it to the requester: {reason}"),
         Change::Resubmitted { fields: f, note } => {
             let said = note.as_deref().map(|n| format!(": “{n}”")).unwrap_or_default();
-            format!("resubmitted it{}{said}", with_fields(f))
+            format!("resubmitted it{}{said}", with_fields(ctx, f))
         }
         Change::Edited { title, fields: f, note } => {
             let mut changed: Vec<String> = title.iter().map(|t| format!("title: {t}")).collect();
-            changed.extend((!f.is_empty()).then(|| fields(f)));
+            changed.extend((!f.is_empty()).then(|| fields(ctx, f)));
             let said = note.as_deref().map(|n| format!(": “{n}”")).unwrap_or_default();
             format!("edited it ({}){said}", changed.join(" · "))
         }
@@ -77,7 +77,9 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
             format!("closed stall {episode}: it moved again {took} after the breach")
         }
         Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
-        Change::ArtifactRecorded { playbook, fields: f } => format!("recorded the {playbook} artifact ({})", fields(f)),
+        Change::ArtifactRecorded { playbook, fields: f } => {
+            format!("recorded the {playbook} artifact ({})", fields(ctx, f))
+        }
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),
         Change::Discussed { text } => format!("said in the recalibration thread: “{text}”"),

@@ -236,6 +236,17 @@ impl<'a> Ctx<'a> {
     pub(crate) fn name(&self, id: &'a str) -> &'a str {
         self.model.name_of(id)
     }
+
+    /// A contract field's value as people read it: a person field names the person.
+    pub(crate) fn shown<'v>(&self, field: &str, value: &'v str) -> std::borrow::Cow<'v, str> {
+        let spec = self.seam.contract.iter().find(|f| f.name == field);
+        match spec.map(|f| &f.kind) {
+            Some(crate::model::FieldType::Person) if self.model.person(value).is_some() => {
+                self.model.name_of(value).to_string().into()
+            }
+            _ => value.into(),
+        }
+    }
 }
 
 /// Builds a decision step by step: the handoff being changed plus what the change produces.
@@ -798,9 +809,9 @@ pub fn decide_covering(
                 d.h.last_note = Some(note.to_string());
             }
             let said = match note {
-                "" => crate::activity::fields(&diff),
+                "" => crate::activity::fields(&ctx, &diff),
                 note if diff.is_empty() => note.to_string(),
-                note => format!("{note} ({})", crate::activity::fields(&diff)),
+                note => format!("{note} ({})", crate::activity::fields(&ctx, &diff)),
             };
             d.moved();
             d.record(Change::Updated { note: note.to_string(), fields: diff });
@@ -1315,10 +1326,11 @@ fn edit(
     let names: std::collections::BTreeSet<&String> = h.fields.keys().chain(fields.keys()).collect();
     for name in names {
         let (before, after) = (h.fields.get(name), fields.get(name));
+        let shown = |v: &String| ctx.shown(name, v).into_owned();
         changes.push(match (before, after) {
-            (Some(b), Some(a)) if a != b => format!("{name} {b} → {a}"),
-            (None, Some(a)) => format!("{name} {a} (added)"),
-            (Some(b), None) => format!("{name} {b} (removed)"),
+            (Some(b), Some(a)) if a != b => format!("{name} {} → {}", shown(b), shown(a)),
+            (None, Some(a)) => format!("{name} {} (added)", shown(a)),
+            (Some(b), None) => format!("{name} {} (removed)", shown(b)),
             _ => continue,
         });
         diff.insert(name.clone(), after.cloned().unwrap_or_default());

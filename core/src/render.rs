@@ -195,7 +195,7 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         format!("State: {} · Requester: {} · Owner: {owner}", h.state, name(&h.requester)),
     ];
     if !h.fields.is_empty() {
-        let fields: Vec<String> = h.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let fields: Vec<String> = h.fields.iter().map(|(k, v)| format!("{k}: {}", ctx.shown(k, v))).collect();
         lines.push(fields.join(" · "));
     }
     if let Some(stall) = &h.stall {

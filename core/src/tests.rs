@@ -530,6 +530,22 @@ fn work_returned_before_anyone_took_it_is_answered_to_the_receiving_lead() {
 }
 
 #[test]
+fn a_person_field_is_shown_by_the_persons_name_and_kept_by_id() {
+    let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", &format!("{LAUNCH} tech_contact=@eli"));
+    assert_eq!(w.h.fields.get("tech_contact").map(String::as_str), Some("eli"), "stored as the person's id");
+    let card = w.last().intents.iter().find(|i| i.kind == IntentKind::Card).expect("card");
+    assert!(card.text.contains("launch_date: 2027-03-01 · tech_contact: Eli Ek"), "{}", card.text);
+    let model = w.model.clone();
+    let ctx = Ctx::new(&model, "marketing-to-eng").expect("ctx");
+    let created = crate::activity::line(&ctx, &w.last().events[0], w.now);
+    assert!(created.ends_with("tech_contact: Eli Ek)"), "{created}");
+    let d = w.run("mia", "/handoff edit H-1 tech_contact=emma").clone();
+    assert_eq!(d.reply, "H-1 changed: tech_contact Eli Ek → Emma Eriksen.");
+    let edited = crate::activity::line(&ctx, &d.events[0], w.now);
+    assert!(edited.contains("tech_contact: Emma Eriksen"), "{edited}");
+}
+
+#[test]
 fn an_update_says_what_changed_when_it_carries_fields_only_and_an_empty_one_is_refused() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
