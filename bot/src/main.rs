@@ -180,15 +180,21 @@ enum BenchCmd {
     },
 }
 
-/// `5s`, `500ms`, `2m`.
+/// `5s`, `500ms`, `2m`: above zero, at most a day.
 fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    let (digits, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let trimmed = s.trim();
+    let (digits, unit) = trimmed.split_at(trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len()));
     let n: u64 = digits.parse().map_err(|_| format!("`{s}`: write a number and a unit, like 5s or 500ms"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "s" => Ok(std::time::Duration::from_secs(n)),
-        "m" => Ok(std::time::Duration::from_secs(n * 60)),
-        _ => Err(format!("`{s}`: the unit must be ms, s or m")),
+    let millis = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        _ => return Err(format!("`{s}`: the unit must be ms, s or m")),
+    };
+    match millis {
+        Some(0) => Err(format!("`{s}`: give a duration above 0")),
+        Some(ms) if ms <= 86_400_000 => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(format!("`{s}`: give at most a day (1440m)")),
     }
 }
 

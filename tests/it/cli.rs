@@ -187,3 +187,23 @@ fn serve_on_a_bad_address_names_the_setting() {
     assert!(!ok);
     assert!(stderr.contains("binding nonsense (--listen or BATON_LISTEN: host:port"), "{stderr}");
 }
+
+/// Intervals that would spin, overflow or panic are refused with what to give instead.
+#[test]
+fn serve_refuses_an_interval_it_cannot_use_with_the_reason() {
+    for (given, says) in [
+        ("0s", "give a duration above 0"),
+        (" 5", "the unit must be ms, s or m"),
+        ("99999999999999999999m", "write a number and a unit"),
+        ("999999999999999999m", "give at most a day (1440m)"),
+        ("5h", "the unit must be ms, s or m"),
+    ] {
+        let (ok, _, stderr) = baton(&["serve", "--poll-interval", given]);
+        assert!(!ok, "{given}");
+        assert!(stderr.contains(&format!("invalid value '{given}' for '--poll-interval")), "{given}: {stderr}");
+        assert!(stderr.contains(says), "{given}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{given}: {stderr}");
+    }
+    let (ok, _, stderr) = baton(&["serve", "--delivery-lease", "0ms"]);
+    assert!(!ok && stderr.contains("give a duration above 0"), "{stderr}");
+}
