@@ -289,7 +289,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Discord { which: DiscordCmd::Register { guild } } => {
             let model = load_model()?;
-            let out = outbound_from_env(&model);
+            let out = outbound_from_env(&model)?;
             let api = out.discord.context("DISCORD_BOT_TOKEN is not set")?;
             let app_id = std::env::var(settings::DISCORD_APPLICATION_ID)
                 .ok()
@@ -315,7 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             };
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let hooks = baton::webhook::Hooks::new(&model, var);
+            let hooks = baton::webhook::Hooks::new(&model, var)?;
             if !hooks.has(&client) {
                 anyhow::bail!(
                     "{url_env} (the webhook's URL) and {} (its signing token) must both be set",
@@ -434,13 +434,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The platforms whose credentials are set; the log says which are not started.
-fn outbound_from_env(model: &baton_core::OperatingModel) -> Outbound {
+/// The platforms whose credentials are set; the log says which are not started. A base URL
+/// that is not one is refused, naming its variable.
+fn outbound_from_env(model: &baton_core::OperatingModel) -> anyhow::Result<Outbound> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let base = |name: &str, default: &str| {
+        let base = var(name).unwrap_or_else(|| default.into());
+        match reqwest::Url::parse(&base) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(base),
+            _ => Err(anyhow::anyhow!("{name} must be an http(s) address like {default}, not `{base}`")),
+        }
+    };
     let limits = Limits::default();
     let slack = match var(settings::SLACK_BOT_TOKEN) {
         Some(token) => {
-            let base = var(settings::SLACK_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_SLACK_API_BASE_URL.into());
+            let base = base(settings::SLACK_API_BASE_URL, settings::DEFAULT_SLACK_API_BASE_URL)?;
             Some(SlackApi::new(&base, &token, limits.clone()))
         }
         None => {
@@ -450,8 +458,7 @@ fn outbound_from_env(model: &baton_core::OperatingModel) -> Outbound {
     };
     let discord = match var(settings::DISCORD_BOT_TOKEN) {
         Some(token) => {
-            let base =
-                var(settings::DISCORD_API_BASE_URL).unwrap_or_else(|| settings::DEFAULT_DISCORD_API_BASE_URL.into());
+            let base = base(settings::DISCORD_API_BASE_URL, settings::DEFAULT_DISCORD_API_BASE_URL)?;
             Some(DiscordApi::new(&base, &token, limits))
         }
         None => {
@@ -459,13 +466,13 @@ fn outbound_from_env(model: &baton_core::OperatingModel) -> Outbound {
             None
         }
     };
-    let hooks = baton::webhook::Hooks::new(model, var);
-    Outbound { slack, discord, hooks }
+    let hooks = baton::webhook::Hooks::new(model, var)?;
+    Ok(Outbound { slack, discord, hooks })
 }
 
 /// `baton serve`'s server for one operating model, from the environment.
 fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) -> anyhow::Result<Server> {
-    let out = outbound_from_env(&app.model);
+    let out = outbound_from_env(&app.model)?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let slack =
         out.slack.clone().map(|api| Slack { app: app.clone(), api, ack_budget: baton::slack::handler::ACK_BUDGET });

@@ -38,11 +38,18 @@ struct Hook {
 
 impl Hooks {
     /// The webhooks of `model`'s API clients whose URL and token `var` finds (the environment, in
-    /// `baton serve`); one whose URL is set without its token is left out, with a warning.
-    pub fn new(model: &OperatingModel, var: impl Fn(&str) -> Option<String>) -> Hooks {
+    /// `baton serve`); one whose URL is set without its token is left out, with a warning. A URL
+    /// that is not an http(s) address is refused, naming its variable.
+    pub fn new(model: &OperatingModel, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Hooks> {
         let mut hooks = BTreeMap::new();
         for client in model.api.values() {
-            let Some(url) = client.webhook_env.as_deref().and_then(&var) else { continue };
+            let Some((name, url)) = client.webhook_env.as_deref().and_then(|n| Some((n, var(n)?))) else { continue };
+            if !reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                anyhow::bail!(
+                    "{name} (API client `{}`'s webhook) must be an http(s) address, not `{url}`",
+                    client.name
+                );
+            }
             match var(&client.token_env).as_deref().and_then(|v| crate::api::tokens(v).first().map(|t| t.to_string())) {
                 Some(token) => {
                     hooks.insert(client.name.clone(), Hook { url, token });
@@ -54,7 +61,7 @@ impl Hooks {
                 ),
             }
         }
-        Hooks { hooks, http: reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default() }
+        Ok(Hooks { hooks, http: reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default() })
     }
 
     /// Whether `client`'s webhook is set (its URL and token).

@@ -394,7 +394,10 @@ fn webhook_deliverer(app: &baton::app::App, vars: &BTreeMap<&str, String>) -> De
     Deliverer {
         store: app.store.clone(),
         model: app.model.clone(),
-        out: Outbound { hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()), ..Outbound::default() },
+        out: Outbound {
+            hooks: Hooks::new(&app.model, |v| vars.get(v).cloned()).expect("hooks"),
+            ..Outbound::default()
+        },
         lease: chrono::Duration::seconds(60),
         batch: 100,
         concurrency: 4,

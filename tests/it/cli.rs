@@ -207,3 +207,44 @@ fn serve_refuses_an_interval_it_cannot_use_with_the_reason() {
     let (ok, _, stderr) = baton(&["serve", "--delivery-lease", "0ms"]);
     assert!(!ok && stderr.contains("give a duration above 0"), "{stderr}");
 }
+
+/// A platform's or a webhook's address that is not one stops `serve` before it starts, naming
+/// the variable (every message would otherwise fail until dead-lettered).
+#[test]
+fn serve_refuses_an_address_variable_that_is_no_address() {
+    let db = std::env::temp_dir().join(format!("baton-address-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", db.display());
+    let run = |vars: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+            .current_dir(repo())
+            .env_remove("BATON_CONFIG")
+            .env_remove("BATON_PLAYBOOKS_DIR")
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run baton");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, stderr) = run(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_API_BASE_URL", "slack.internal/api")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "SLACK_API_BASE_URL must be an http(s) address like https://slack.com/api, not `slack.internal/api`"
+        ),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&[("DISCORD_BOT_TOKEN", "abc"), ("DISCORD_API_BASE_URL", "ftp://discord")]);
+    assert!(!ok && stderr.contains("DISCORD_API_BASE_URL must be an http(s) address"), "{stderr}");
+    let (ok, stderr) =
+        run(&[("BATON_API_TOKEN_CRM", "crm-token-0123456789abcdef"), ("BATON_WEBHOOK_CRM", "hooks.crm.example/baton")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "BATON_WEBHOOK_CRM (API client `crm`'s webhook) must be an http(s) address, not `hooks.crm.example/baton`"
+        ),
+        "{stderr}"
+    );
+    for f in ["", "-shm", "-wal"] {
+        std::fs::remove_file(format!("{}{f}", db.display())).ok();
+    }
+}
