@@ -85,9 +85,9 @@ impl Wake {
 impl App {
     /// A service over `store` with `model`, reading webhook reviewer URLs from the environment.
     pub fn new(store: Store, model: OperatingModel) -> App {
-        let (webhooks, missing) = Webhooks::from_env(&model);
-        for var in missing {
-            tracing::warn!("{var} is not set: its webhook reviewer will fail every review");
+        let (webhooks, problems) = Webhooks::from_env(&model);
+        for problem in problems {
+            tracing::warn!("{problem}: its webhook reviewer will fail every review");
         }
         App { store, model: Arc::new(model), webhooks, wake: Wake::default() }
     }

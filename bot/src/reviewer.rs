@@ -20,21 +20,28 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Reads each webhook reviewer's URL from the variable it names; returns the missing names too.
+    /// Reads each webhook reviewer's URL from the variable it names; also returns what is wrong
+    /// with the others (a variable not set, or holding no http(s) address).
     pub fn from_env(model: &OperatingModel) -> (Webhooks, Vec<String>) {
+        Webhooks::from_vars(model, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Webhooks::from_env`], with the variables `var` finds.
+    pub fn from_vars(model: &OperatingModel, var: impl Fn(&str) -> Option<String>) -> (Webhooks, Vec<String>) {
         let mut urls = BTreeMap::new();
-        let mut missing = Vec::new();
+        let mut problems = Vec::new();
         for r in model.reviewers.values() {
             if let ReviewerKind::Webhook { url_env, .. } = &r.kind {
-                match std::env::var(url_env) {
-                    Ok(url) => {
+                match var(url_env) {
+                    Some(url) if reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => {
                         urls.insert(r.id.clone(), url);
                     }
-                    Err(_) => missing.push(url_env.clone()),
+                    Some(url) => problems.push(format!("{url_env} holds `{url}`, which is no http(s) address")),
+                    None => problems.push(format!("{url_env} is not set")),
                 }
             }
         }
-        (Webhooks::with_urls(urls), missing)
+        (Webhooks::with_urls(urls), problems)
     }
 
     /// Webhooks with the given URLs.

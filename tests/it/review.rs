@@ -133,3 +133,18 @@ async fn a_verdict_that_never_came_is_asked_for_again_by_the_sweep() {
     app.sweep(done_at + chrono::Duration::hours(1)).await.expect("sweep");
     assert_eq!(seen.lock().expect("lock").len(), 1);
 }
+
+/// A webhook reviewer's variable unset, or holding no address, is named at start (each review
+/// would fail); a good one is taken.
+#[test]
+fn a_webhook_reviewers_address_is_checked_when_read() {
+    let mut model = model();
+    for (id, var) in [("qa-bot", "QA_BOT_URL"), ("lint-bot", "LINT_BOT_URL"), ("style-bot", "STYLE_BOT_URL")] {
+        let kind = ReviewerKind::Webhook { url_env: var.into(), timeout: chrono::Duration::seconds(2) };
+        model.reviewers.insert(id.into(), Reviewer { id: id.into(), version: "1".into(), kind });
+    }
+    let vars = BTreeMap::from([("QA_BOT_URL", "https://qa.example/review"), ("LINT_BOT_URL", "qa.example")]);
+    let (hooks, problems) = Webhooks::from_vars(&model, |v| vars.get(v).map(|s| s.to_string()));
+    assert_eq!(hooks.urls.keys().collect::<Vec<_>>(), ["qa-bot"]);
+    assert_eq!(problems, ["LINT_BOT_URL holds `qa.example`, which is no http(s) address", "STYLE_BOT_URL is not set"]);
+}
