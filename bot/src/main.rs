@@ -440,9 +440,9 @@ fn outbound_from_env(model: &baton_core::OperatingModel) -> anyhow::Result<Outbo
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let base = |name: &str, default: &str| {
         let base = var(name).unwrap_or_else(|| default.into());
-        match reqwest::Url::parse(&base) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(base),
-            _ => Err(anyhow::anyhow!("{name} must be an http(s) address like {default}, not `{base}`")),
+        match settings::is_http_address(&base) {
+            true => Ok(base),
+            false => Err(anyhow::anyhow!("{name} must be an http(s) address like {default}, not `{base}`")),
         }
     };
     let limits = Limits::default();

@@ -33,7 +33,7 @@ impl Webhooks {
         for r in model.reviewers.values() {
             if let ReviewerKind::Webhook { url_env, .. } = &r.kind {
                 match var(url_env) {
-                    Some(url) if reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => {
+                    Some(url) if crate::settings::is_http_address(&url) => {
                         urls.insert(r.id.clone(), url);
                     }
                     Some(url) => problems.push(format!("{url_env} holds `{url}`, which is no http(s) address")),

@@ -70,3 +70,8 @@ pub const ALL: &[&str] = &[
     DISCORD_TRANSPORT,
     DISCORD_API_BASE_URL,
 ];
+
+/// Whether `value` is an http(s) address, as every URL variable above must be.
+pub fn is_http_address(value: &str) -> bool {
+    reqwest::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}

@@ -44,7 +44,7 @@ impl Hooks {
         let mut hooks = BTreeMap::new();
         for client in model.api.values() {
             let Some((name, url)) = client.webhook_env.as_deref().and_then(|n| Some((n, var(n)?))) else { continue };
-            if !reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            if !crate::settings::is_http_address(&url) {
                 anyhow::bail!(
                     "{name} (API client `{}`'s webhook) must be an http(s) address, not `{url}`",
                     client.name
