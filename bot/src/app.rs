@@ -458,14 +458,25 @@ impl App {
                 // A copy of this request that moved it first makes this one a replay, not a refusal.
                 Err(AppError::Rejected(r)) => match &key {
                     Some(key) if self.store.processed(key).await? => moved.push(h.label()),
-                    _ => refused.push(format!("{}: {r}", h.label())),
+                    _ => refused.push((h.label(), r.to_string().replace(&h.label(), "it"))),
                 },
                 Err(e) => return Err(e),
             }
         }
         self.wake.after_command();
+        // Handoffs refused for the same reason are named together.
+        let mut reasons: Vec<(Vec<String>, String)> = Vec::new();
+        for (label, reason) in refused {
+            match reasons.iter_mut().find(|(_, r)| *r == reason) {
+                Some((labels, _)) => labels.push(label),
+                None => reasons.push((vec![label], reason)),
+            }
+        }
+        let refused: Vec<String> =
+            reasons.into_iter().map(|(labels, r)| format!("{}: {r}", labels.join(", "))).collect();
         if moved.is_empty() {
-            return Err(Rejection::Unchanged(format!("nothing moved; {}", refused.join("; "))).into());
+            let why = format!("none of {from_name}'s handoffs moved ({})", refused.join("; "));
+            return Err(Rejection::Unchanged(why).into());
         }
         let (what, waits) = match moved.len() {
             1 => ("the handoff".to_string(), "it waits"),

@@ -52,7 +52,10 @@ pub fn function_for<'a>(
             Some(f) if sees(f) => Ok(f),
             Some(f) => Err(Rejection::NotYourFunction(format!(
                 "you can see the handoffs of {} only, not {}'s; architects see every function's",
-                if mine.is_empty() { "your own functions".to_string() } else { ids(&mine) },
+                match mine.is_empty() {
+                    true => "your own functions".to_string(),
+                    false => mine.iter().map(|f| format!("{} (`{}`)", f.name, f.id)).collect::<Vec<_>>().join(", "),
+                },
                 f.name
             ))),
             None => Err(Rejection::NotYourFunction(format!(

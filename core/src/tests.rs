@@ -1426,7 +1426,7 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
     let err = function_for(&model, "rita", Some("customer-success"), &away, now).expect_err("not hers");
     assert_eq!(
         err.to_string(),
-        "you can see the handoffs of sales only, not Customer Success's; architects see every function's"
+        "you can see the handoffs of Sales (`sales`) only, not Customer Success's; architects see every function's"
     );
     assert!(
         function_for(&model, "sam", Some("customer-success"), &away, now).is_ok(),
