@@ -155,7 +155,7 @@ impl App {
             return Err(AppError::Duplicate);
         }
         match command {
-            Command::Help(topic) => Ok(help(topic.as_deref())),
+            Command::Help(topic) => Ok(help(&self.model, Some(actor), topic.as_deref())),
             Command::Show(id) => {
                 let h = self.get(id).await?;
                 let ctx = Ctx::new(&self.model, &h.seam)?;
@@ -621,8 +621,16 @@ pub fn outcome(result: Result<String, AppError>) -> String {
 }
 
 /// Usage of one command, or all of them.
-pub fn help(topic: Option<&str>) -> String {
+pub fn help(model: &OperatingModel, actor: Option<&str>, topic: Option<&str>) -> String {
     match topic.and_then(|t| USAGE.iter().find(|(name, _)| *name == t.trim_start_matches('/'))) {
+        // How to hand off is mostly which seams, and what each needs.
+        Some((name, usage)) if *name == "new" => {
+            format!(
+                "usage: {usage}
+{}",
+                baton_core::contract::seams_help(model, actor)
+            )
+        }
         Some((_, usage)) => format!("usage: {usage}"),
         None => {
             let lines: Vec<&str> = USAGE.iter().map(|(_, u)| *u).collect();

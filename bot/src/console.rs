@@ -114,7 +114,7 @@ impl<W: Write> Console<W> {
             "" => {}
             _ if first.starts_with('#') => {}
             "help" | "/help" if rest.is_empty() => {
-                writeln!(self.out, "{CONSOLE_HELP}\n\n{}", crate::app::help(None))?;
+                writeln!(self.out, "{CONSOLE_HELP}\n\n{}", crate::app::help(&self.app.model, None, None))?;
             }
             "as" => self.set_actor(&rest)?,
             "people" => {
@@ -249,7 +249,8 @@ impl<W: Write> Console<W> {
         };
         // Help needs nobody to be acting.
         if let Command::Help(topic) = &command {
-            writeln!(self.out, "{}", indent(&crate::app::help(topic.as_deref()), "  "))?;
+            let help = crate::app::help(&self.app.model, self.actor.as_deref(), topic.as_deref());
+            writeln!(self.out, "{}", indent(&help, "  "))?;
             return Ok(());
         }
         let Some(actor) = self.actor.clone() else {

@@ -353,7 +353,9 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
     };
     let cmd = match sub {
         "new" => {
-            let seam = args.next().ok_or_else(|| err("name the seam to hand off on".into()))?;
+            let seam = args.next().ok_or_else(|| {
+                err("name the seam to hand off on (`/handoff help new` lists yours and what each needs)".into())
+            })?;
             let (fields, words) = split_fields(args.by_ref());
             let title = words.join(" ");
             Command::New { seam, title, fields }

@@ -154,3 +154,50 @@ fn normalise(model: &OperatingModel, kind: &FieldType, value: &str) -> Result<St
         }
     }
 }
+
+/// The seams `actor` may hand off on (a member of the sending function), or every seam when
+/// nobody is acting, each with what its contract needs and takes: `/handoff help new`.
+pub fn seams_help(model: &OperatingModel, actor: Option<&str>) -> String {
+    let may = |s: &&Seam| actor.is_none_or(|a| model.functions.get(&s.from).is_some_and(|f| f.has_member(a)));
+    let seams: Vec<&Seam> = model.seams.values().filter(may).collect();
+    if seams.is_empty() {
+        let senders: Vec<String> = (model.seams.values())
+            .map(|s| format!("{} on {}", model.functions.get(&s.from).map_or(s.from.as_str(), |f| &f.name), s.id))
+            .collect();
+        return format!("You hand off on no seam: the members of its sending function do ({}).", senders.join(", "));
+    }
+    let field = |f: &crate::model::FieldSpec| {
+        let kind = match &f.kind {
+            FieldType::Text => None,
+            FieldType::Number => Some("a number".to_string()),
+            FieldType::Date => Some("a date, YYYY-MM-DD".into()),
+            FieldType::Url => Some("a link".into()),
+            FieldType::Person => Some("a person".into()),
+            FieldType::Choice(options) => Some(format!("one of {}", options.join(", "))),
+        };
+        let said: Vec<String> = kind.into_iter().chain(f.help.clone()).collect();
+        match said.is_empty() {
+            true => f.name.clone(),
+            false => format!("{} ({})", f.name, said.join(": ")),
+        }
+    };
+    let mut out = vec![match actor {
+        Some(_) => "Seams you hand off on:".to_string(),
+        None => "Seams:".to_string(),
+    }];
+    for s in seams {
+        let name = |id: &str| model.functions.get(id).map_or(id.to_string(), |f| f.name.clone());
+        let needs: Vec<String> = s.contract.iter().filter(|f| f.required).map(field).collect();
+        let mut takes: Vec<String> = s.contract.iter().filter(|f| !f.required).map(field).collect();
+        if s.field(SOURCE).is_none() {
+            takes.push(format!("{SOURCE} (a link: where the work came from)"));
+        }
+        let mut line = format!("• {}: {} → {}, {}", s.id, name(&s.from), name(&s.to), s.tier);
+        if !needs.is_empty() {
+            line += &format!(". Needs {}", needs.join(", "));
+        }
+        line += &format!(". May take {}.", takes.join(", "));
+        out.push(line);
+    }
+    out.join("\n")
+}

@@ -189,3 +189,23 @@ async fn a_clock_read_to_the_nanosecond_still_runs_each_check_once() {
     let out = String::from_utf8(console.into_output()).expect("utf-8");
     assert_eq!(out.matches("Reminder: H-1").count(), 3, "one reminder to each of the three in the queue:\n{out}");
 }
+
+/// Help on handing off lists the seams one may hand off on and what each needs; someone who
+/// sends on none is told who does; a missing seam points there.
+#[tokio::test]
+async fn help_on_handing_off_lists_your_seams_and_their_contracts() {
+    let out = run("as rita\n/handoff help new\n/handoff new\nas ana\n/handoff help new\n").await;
+    in_order(
+        &out,
+        &[
+            "Seams you hand off on:\n  • sales-to-cs: Sales → Customer Success, high-stakes. Needs account (CRM account name), \
+             arr (a number: annual recurring revenue, USD), segment (one of smb, mid-market, enterprise). May take kickoff \
+             (a date, YYYY-MM-DD: first customer meeting), crm (a link: link to the CRM record), source (a link: where \
+             the work came from).",
+            "✗ name the seam to hand off on (`/handoff help new` lists yours and what each needs)",
+            "You hand off on no seam: the members of its sending function do (Engineering on eng-to-ops, Marketing on \
+             marketing-to-eng, Sales on sales-to-cs).",
+        ],
+    );
+    assert!(!out.contains("• eng-to-ops"), "Rita sends on sales-to-cs only:\n{out}");
+}
