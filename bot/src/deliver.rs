@@ -26,6 +26,16 @@ pub enum SendError {
         /// Not before this long (`Retry-After`); `None`: exponential backoff.
         after: Option<Duration>,
     },
+    /// The platform's rate limit answered (a 429): not sent, and worth sending again after
+    /// `after`. Not a failed attempt: however often a platform asks to wait, the message waits,
+    /// it is not dead-lettered for it.
+    #[error("{reason}")]
+    RateLimited {
+        /// What answered, and where.
+        reason: String,
+        /// The platform's `Retry-After`.
+        after: Duration,
+    },
     /// Not sent: a rate limit learnt earlier, or the platform refusing Baton's token, holds
     /// sends for this long (not an attempt).
     #[error("held back: the platform's rate limit, or the platform refusing Baton's token (see the log)")]
@@ -64,7 +74,7 @@ pub fn token_refused(limits: &Limits, key: &str, platform: &'static str, why: &s
     SendError::Held(hold)
 }
 
-/// Rate-limit holds shared by all sends of a process: key (`slack:chat.postMessage:C1`,
+/// Rate-limit holds shared by all sends of a process: key (`slack:chat.postMessage:C1`, `slack:chat.update`,
 /// `discord:channels/1/messages`, `discord:global`) to the instant it lifts.
 #[derive(Clone, Debug, Default)]
 pub struct Limits(Arc<Mutex<HashMap<String, DateTime<Utc>>>>);
@@ -483,9 +493,14 @@ impl Deliverer {
                 let at = now + after.unwrap_or_else(|| backoff(attempts - 1));
                 tracing::warn!(outbox = first.id, "delivery will be retried at {at}: {reason}");
                 self.store.mark_retry(&ids, &reason, at, true).await?;
-                // `after` is the platform's `Retry-After`: a rate limit, not a failure.
-                let pace = if after.is_some() { PACE_AFTER_WAIT } else { Duration::zero() };
-                Ok(Some(Wait { until: at, pace }))
+                Ok(Some(Wait { until: at, pace: Duration::zero() }))
+            }
+            Err(SendError::RateLimited { reason, after }) => {
+                metrics::counter!("baton_delivery_failures_total", "outcome" => "rate_limited").increment(1);
+                let at = now + after;
+                tracing::info!(outbox = first.id, "rate limited; sent again at {at}: {reason}");
+                self.store.mark_retry(&ids, &reason, at, false).await?;
+                Ok(Some(Wait { until: at, pace: PACE_AFTER_WAIT }))
             }
             Err(SendError::Held(wait)) => {
                 let at = now + wait;

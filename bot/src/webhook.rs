@@ -130,7 +130,10 @@ impl Hooks {
         let after = crate::slack::api::retry_after(resp.headers());
         let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
         let reason = format!("API client `{client}`'s webhook answered {status}: {text}");
-        if status.as_u16() == 429 || status.is_server_error() {
+        if status.as_u16() == 429 {
+            // The receiver's own rate limit: it waits, however long, as for a platform's.
+            Err(SendError::RateLimited { reason, after: after.unwrap_or_else(|| chrono::Duration::seconds(30)) })
+        } else if status.is_server_error() {
             Err(SendError::Retry { reason, after })
         } else {
             Err(SendError::Permanent(reason))

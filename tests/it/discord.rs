@@ -525,7 +525,7 @@ async fn discord_rate_limits_are_honoured_per_bucket_and_globally() {
     // A global 429: nothing is sent anywhere until it lifts.
     fake.script(vec![Scripted::RateLimited(1.5, true)]);
     let err = api.post("1", &body, t0).await.expect_err("429");
-    assert!(matches!(err, SendError::Retry { after: Some(a), .. } if a == Duration::milliseconds(1500)), "{err:?}");
+    assert!(matches!(err, SendError::RateLimited { after: a, .. } if a == Duration::milliseconds(1500)), "{err:?}");
     let sent = fake.calls().len();
     assert!(matches!(api.post("2", &body, t0 + Duration::seconds(1)).await, Err(SendError::Held(_))));
     assert_eq!(fake.calls().len(), sent, "held without a request");

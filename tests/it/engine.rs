@@ -79,7 +79,7 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
         "SELECT attempts, platform_ref, delivered_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'",
     )
     .await;
-    assert_eq!(attempts, 2, "two failed attempts recorded");
+    assert_eq!(attempts, 1, "one failed attempt recorded (the 500); the 429 only asked to wait");
     assert_eq!(platform_ref.as_deref(), Some("C_cs-handoffs:1800000000.000001"));
     assert!(delivered.is_some());
     running.stop().await;
@@ -156,7 +156,7 @@ async fn a_rate_limited_channel_holds_its_other_messages_and_paces_them_after_th
         let (tried, waiting) = (&rows[0], &rows[1..]);
         let lifted = (now + Duration::seconds(30)).timestamp_millis();
         assert!(tried.3 >= lifted, "the tried one waits for the limit: {rows:?}");
-        assert_eq!(tried.1, 1, "one was tried: {rows:?}");
+        assert_eq!(tried.1, 0, "one was tried, and asked to wait: no failed attempt: {rows:?}");
         assert!(tried.2.as_deref().is_some_and(|e| e.contains("rate limited")), "{rows:?}");
         for (k, row) in (1..).zip(waiting) {
             assert_eq!(row.1, 0, "the others were not tried: {rows:?}");
@@ -318,6 +318,67 @@ async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
     assert_eq!(attempts, 2);
     assert!(dead.is_some());
     assert!(error.expect("error").contains("after 2 attempts"));
+}
+
+/// A platform asking to wait, however often, is not a failure: the message waits and goes out,
+/// where as many failures would have dead-lettered it.
+#[tokio::test]
+async fn a_message_rate_limited_more_often_than_its_attempts_still_goes_out() {
+    let slack = FakeSlack::start().await;
+    let mut m = model();
+    m.delivery.max_attempts = 2;
+    let app = App::new(sqlite().await, m);
+    let d = deliverer(&app, &slack);
+    let mut now = t("2026-11-30T09:00:00-05:00");
+    slack.script("chat.postMessage", vec![Scripted::Status(429, Some(1)); 5]);
+    app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+    for _ in 0..6 {
+        d.pass(now).await.expect("deliver");
+        now += Duration::seconds(2);
+    }
+    let (attempts, _, delivered) = outbox_row(
+        &app,
+        "SELECT attempts, platform_ref, delivered_at_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs'",
+    )
+    .await;
+    assert_eq!(slack.calls().iter().filter(|c| c.status == 429).count(), 5);
+    assert_eq!(attempts, 0, "no attempt counted for being asked to wait");
+    assert!(delivered.is_some(), "delivered after the fifth 429, not dead-lettered after the second");
+    assert!(slack.history("U0CARLA001").is_empty(), "no dead letter reached the lead");
+}
+
+/// Slack limits `chat.update` per workspace, not per channel: one 429 holds every card edit
+/// until it lifts, rather than each channel's edit being refused in turn.
+#[tokio::test]
+async fn a_rate_limited_card_edit_holds_the_edits_to_every_channel() {
+    let slack = FakeSlack::start().await;
+    let app = App::new(sqlite().await, model());
+    // One send at a time, so that the second edit is tried after the first is refused.
+    let d = Deliverer { concurrency: 1, ..deliverer(&app, &slack) };
+    let now = t("2026-11-30T09:00:00-05:00");
+    app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+    d.drain(now).await.expect("deliver the channel's card");
+    app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now, None).await.expect("accept");
+    d.drain(now).await.expect("deliver Ana's card and Rita's notice");
+    // Ana acknowledges: the channel's card and Ana's are both edited, and the first edit is refused.
+    slack.script("chat.update", vec![Scripted::Status(429, Some(20))]);
+    let later = now + Duration::minutes(1);
+    let before = slack.calls().len();
+    app.handle("ana", Surface::Slack, cmd("/ack H-1"), later, None).await.expect("ack");
+    d.pass(later).await.expect("deliver");
+    let calls = slack.calls().split_off(before);
+    let updates: Vec<u16> = calls.iter().filter(|c| c.method == "chat.update").map(|c| c.status).collect();
+    assert_eq!(updates, [429], "the other edit was held, not sent into the limit");
+    let waiting: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT attempts, last_error FROM outbox WHERE delivered_at_ms IS NULL ORDER BY next_attempt_ms",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .expect("outbox");
+    assert_eq!(waiting.len(), 2, "both edits wait: {waiting:?}");
+    assert!(waiting.iter().all(|(attempts, _)| *attempts == 0), "{waiting:?}");
+    d.drain(later + Duration::seconds(21)).await.expect("deliver once it lifts");
+    assert_eq!(slack.ok_calls("chat.update").len(), 3, "both edits went out once the limit lifted (and the accept's)");
 }
 
 #[tokio::test]

@@ -134,7 +134,7 @@ impl DiscordApi {
             let after = Duration::milliseconds((secs * 1000.0).ceil() as i64);
             let global = v["global"].as_bool() == Some(true) || header("x-ratelimit-global").is_some();
             self.limits.hold(if global { GLOBAL } else { &key }, now + after);
-            return Err(SendError::Retry { reason: format!("{route}: rate limited (429)"), after: Some(after) });
+            return Err(SendError::RateLimited { reason: format!("{route}: rate limited (429)"), after });
         }
         if status.is_server_error() {
             return Err(SendError::retry(format!("{route}: Discord answered {status}")));

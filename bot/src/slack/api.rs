@@ -39,7 +39,8 @@ impl SlackApi {
         SlackApi { http, base: base.trim_end_matches('/').to_string(), token: token.to_string(), limits }
     }
 
-    /// Calls `method` with a JSON body. `channel` keys Slack's per-method, per-channel limits.
+    /// Calls `method` with a JSON body. `channel` keys `chat.postMessage`'s limit, which Slack
+    /// keeps per channel; every other method's limit is the workspace's (Slack's tiers).
     async fn call(&self, method: &str, channel: &str, body: &Value, now: DateTime<Utc>) -> Result<Value, SendError> {
         self.call_with(method, channel, Args::Json(body), now).await
     }
@@ -52,7 +53,10 @@ impl SlackApi {
         args: Args<'_>,
         now: DateTime<Utc>,
     ) -> Result<Value, SendError> {
-        let key = format!("slack:{method}:{channel}");
+        let key = match method {
+            "chat.postMessage" => format!("slack:{method}:{channel}"),
+            _ => format!("slack:{method}"),
+        };
         self.limits.check(&[&key, TOKEN_KEY], now)?;
         let started = std::time::Instant::now();
         let req = self.http.post(format!("{}/{method}", self.base)).bearer_auth(&self.token);
@@ -67,7 +71,7 @@ impl SlackApi {
         if status.as_u16() == 429 {
             let after = retry_after(resp.headers()).unwrap_or(Duration::seconds(30));
             self.limits.hold(&key, answered + after);
-            return Err(SendError::Retry { reason: format!("{method}: rate limited (429)"), after: Some(after) });
+            return Err(SendError::RateLimited { reason: format!("{method}: rate limited (429)"), after });
         }
         if status.is_server_error() {
             return Err(SendError::retry(format!("{method}: Slack answered {status}")));

@@ -54,9 +54,11 @@ async fn retried<F: std::future::Future<Output = Result<(), SendError>>>(what: &
             Ok(()) => return,
             Err(SendError::Permanent(e)) => return tracing::warn!("{what} failed: {e}"),
             Err(e) if attempt == 3 => return tracing::error!("{what} failed: {e}"),
-            Err(SendError::Retry { after: Some(after), .. } | SendError::Held(after)) => {
-                after.to_std().unwrap_or_default()
-            }
+            Err(
+                SendError::Retry { after: Some(after), .. }
+                | SendError::RateLimited { after, .. }
+                | SendError::Held(after),
+            ) => after.to_std().unwrap_or_default(),
             Err(_) => Duration::from_millis(500 * u64::from(attempt)),
         };
         tracing::warn!("{what} failed (attempt {attempt}); trying again");
