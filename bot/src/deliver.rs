@@ -378,7 +378,33 @@ pub struct Deliverer {
     pub batch: i64,
     /// Sends in flight at once (across recipients; one recipient's messages go in order).
     pub concurrency: usize,
+    /// Where each paced recipient's line of waiting messages ends (see [`Lines`]).
+    pub lines: Lines,
 }
+
+/// For each recipient whose messages this process put back behind a rate limit, the instant the
+/// last of them waits for: messages put back later queue behind it, so that a recipient whose
+/// backlog grows faster than its platform takes it (one Slack channel, a message a second) has
+/// each message claimed again about once, not at every lift of the limit.
+#[derive(Clone, Debug, Default)]
+pub struct Lines(Arc<Mutex<HashMap<String, DateTime<Utc>>>>);
+
+impl Lines {
+    /// Where `n` messages to `recipient`, paced `pace` apart, start waiting behind one held until
+    /// `until`: after the recipient's line, when it ends later. Records the new end.
+    fn join(&self, recipient: &str, until: DateTime<Utc>, pace: Duration, n: usize) -> DateTime<Utc> {
+        let Ok(mut lines) = self.0.lock() else { return until };
+        if lines.len() > LINES_KEPT {
+            lines.retain(|_, end| *end > until);
+        }
+        let start = lines.get(recipient).copied().filter(|end| *end > until).unwrap_or(until);
+        lines.insert(recipient.to_string(), start + pace * i32::try_from(n).unwrap_or(i32::MAX));
+        start
+    }
+}
+
+/// Recipients' lines kept before those already over are forgotten.
+const LINES_KEPT: usize = 10_000;
 
 impl Deliverer {
     /// Claims and delivers what is due at `now`; returns how many messages were claimed.
@@ -426,9 +452,16 @@ impl Deliverer {
         let mut pieces = pieces.into_iter();
         for piece in pieces.by_ref() {
             if let Some(Wait { until, pace }) = self.deliver(&piece, clock).await? {
-                let rest: Vec<(i64, DateTime<Utc>)> = pieces
+                let rest: Vec<Piece> = pieces.collect();
+                // Paced after a rate limit, they join the end of the recipient's line.
+                let start = match pace.is_zero() {
+                    true => until,
+                    false => self.lines.join(&recipient_key(&piece.rows[0].intent.to), until, pace, rest.len()),
+                };
+                let rest: Vec<(i64, DateTime<Utc>)> = rest
+                    .iter()
                     .zip(1..)
-                    .flat_map(|(p, k)| p.ids().into_iter().map(move |id| (id, until + pace * k)))
+                    .flat_map(|(p, k)| p.ids().into_iter().map(move |id| (id, start + pace * k)))
                     .collect();
                 self.store.put_back(&rest, "waiting behind an earlier message").await?;
                 break;

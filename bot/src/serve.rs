@@ -76,6 +76,7 @@ pub async fn run(
         lease: server.lease,
         batch: 500,
         concurrency: 32,
+        lines: Default::default(),
     };
     let delivery = tokio::spawn(deliverer.run(app.wake.delivery.clone(), stop_rx.clone(), server.poll));
     let scheduler = tokio::spawn(crate::scheduler::run(

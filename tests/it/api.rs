@@ -401,6 +401,7 @@ fn webhook_deliverer(app: &baton::app::App, vars: &BTreeMap<&str, String>) -> De
         lease: chrono::Duration::seconds(60),
         batch: 100,
         concurrency: 4,
+        lines: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ fn deliverer(app: &App, slack: &FakeSlack) -> Deliverer {
         lease: Duration::seconds(60),
         batch: 100,
         concurrency: 8,
+        lines: Default::default(),
     }
 }
 
@@ -176,6 +177,36 @@ async fn a_rate_limited_channel_holds_its_other_messages_and_paces_them_after_th
         }
         assert_eq!(slack.history("#cs-handoffs").len(), 4, "all four, once each");
         assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+    })
+    .await;
+}
+
+/// Messages for a rate-limited channel that arrive while its line waits join the end of the
+/// line, rather than being put back among it to be claimed again at every lift of the limit.
+#[tokio::test]
+async fn messages_arriving_for_a_waiting_channel_join_the_end_of_its_line() {
+    on_each_store(|store| async move {
+        let (slack, app) = (FakeSlack::start().await, app(store));
+        let (d, now, rows) = four_cards_first_answered(&app, &slack, Scripted::Status(429, Some(30))).await;
+        let end = rows.iter().map(|r| r.3).max().expect("the line");
+        // Three more renewals while the channel waits: the first is held (the limit still holds),
+        // the other two queue a second apart behind the four.
+        for n in 5..=7 {
+            let line = format!(r#"/handoff new sales-to-cs "Renewal {n}" account=A{n} arr=1000 segment=smb"#);
+            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+        }
+        d.pass(now + Duration::seconds(1)).await.expect("deliver");
+        let later: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT handoff_id, next_attempt_ms FROM outbox WHERE recipient = 'slack:#cs-handoffs' \
+             AND handoff_id > 4 ORDER BY handoff_id",
+        )
+        .fetch_all(app.store.pool())
+        .await
+        .expect("outbox");
+        assert_eq!(later.len(), 3, "{later:?}");
+        assert_eq!(later[1].1, end + 1000, "behind the line's last: {later:?} (line ends at {end})");
+        assert_eq!(later[2].1, end + 2000, "{later:?}");
+        assert_eq!(slack.calls().len(), 1, "nothing was sent into the limit");
     })
     .await;
 }
