@@ -364,7 +364,17 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 true => format!("as lead of {}", ctx.to.name),
                 false => format!("covering for {} as lead of {}", ctx.model.name_of(&ctx.to.lead), ctx.to.name),
             };
-            let text = format!("For your attention {role}: {stalled} Owner: {owner}.");
+            // At a gate it waits on its approvers, not its owner: the lead hears on whom.
+            let approvers = waiting_on_them(&ctx, &d.h, Waiting::Approval);
+            let waits = match approvers.is_empty() {
+                true => String::new(),
+                false => {
+                    let name = |a: &String| if *a == lead { "you".to_string() } else { away.name(ctx.model, a, d.now) };
+                    let names: Vec<String> = approvers.iter().map(name).collect();
+                    format!(" It waits for approval from {}.", names.join(", "))
+                }
+            };
+            let text = format!("For your attention {role}: {stalled} Owner: {owner}.{waits}");
             d.tell(Recipient::Person(lead), IntentKind::Escalation, text, render::lead_actions(&d.h));
         }
         LadderAction::PostChannel => {

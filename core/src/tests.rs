@@ -1169,9 +1169,20 @@ fn a_stall_at_the_gate_reminds_the_approvers_and_convenes_the_playbook_for_gates
     let reminder = &w.last().intents[0];
     assert!(reminder.text.ends_with("It waits for your approval: `/approve H-1` or `/reject H-1 <reason>`."));
     assert_eq!(reminder.actions, [Action::Approve, Action::Reject, Action::Blocked]);
+    // The lead hears on whom it waits (herself among them), Vic being away.
+    let friday = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    w.away = Away::new([("vic".to_string(), going(&w.model, "vic", friday, "", &[], w.now).expect("away").until)]);
+    assert_eq!(w.at("2026-12-01T11:00:00-05:00").check(), ["ladder_step"]);
+    let lead = &w.last().intents[0];
+    assert_eq!(lead.to, Recipient::Person("carla".into()));
+    assert!(
+        lead.text.ends_with("Owner: Ana Alves. It waits for approval from you, Vic Varga (away through Fri 04 Dec)."),
+        "{}",
+        lead.text
+    );
     // The seam's ladder names `unacknowledged` (for handoffs nobody accepted); a gate stall convenes
     // the playbook that applies to gates instead.
-    w.checks_at(&["2026-12-01T11:00:00-05:00", "2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"]);
+    w.checks_at(&["2026-12-01T13:00:00-05:00", "2026-12-01T17:00:00-05:00"]);
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.playbook.as_str()), Some("approvals-deadlocked"));
 }
 
