@@ -956,12 +956,10 @@ pub fn decide_covering(
             d.h.reason = Some(reason.clone());
             d.moved();
             d.record(Change::Cancelled { reason: reason.clone() });
-            if let Some(owner) = &h.owner {
-                d.tell_person(
-                    owner,
-                    format!("{label} \"{}\" was cancelled by {}: {reason}", h.title, person.name),
-                    vec![],
-                );
+            // Its owner, and its requester when their lead cancelled it, hear why.
+            let text = format!("{label} \"{}\" was cancelled by {}: {reason}", h.title, person.name);
+            for told in [h.owner.as_deref(), Some(h.requester.as_str())].into_iter().flatten().filter(|p| *p != actor) {
+                d.tell_person(told, text.clone(), vec![]);
             }
             d.post_card();
             format!("{label} cancelled.")

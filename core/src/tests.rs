@@ -1961,6 +1961,23 @@ fn a_recalibration_at_the_gate_sends_it_back_to_the_requester_as_it_says() {
 }
 
 #[test]
+fn a_cancellation_by_the_sending_lead_tells_the_requester_and_owner() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("sam", "/handoff cancel H-1 a duplicate of H-7");
+    let text = r#"H-1 "Acme renewal" was cancelled by Sam Sato: a duplicate of H-7"#;
+    let told: Vec<(String, &str)> = (w.last().intents.iter())
+        .filter(|i| i.kind == IntentKind::Notice)
+        .map(|i| (format!("{:?}", i.to), i.text.as_str()))
+        .collect();
+    assert_eq!(told, [(r#"Person("ana")"#.to_string(), text), (r#"Person("rita")"#.to_string(), text)]);
+    // The requester who cancels is not told what she did.
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("rita", "/handoff cancel H-1 lost the deal");
+    assert!(!w.last().intents.iter().any(|i| i.kind == IntentKind::Notice), "{:?}", w.last().intents);
+}
+
+#[test]
 fn a_recalibration_that_cancels_tells_the_requester_and_owner_who_did_not_record_it() {
     let told = |w: &World| -> Vec<(String, String)> {
         let notices = w.last().intents.iter().filter(|i| i.kind == IntentKind::Notice);
