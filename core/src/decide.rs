@@ -815,7 +815,8 @@ pub fn decide_covering(
             };
             d.moved();
             d.record(Change::Updated { note: note.to_string(), fields: diff });
-            d.tell_person(&h.requester, format!("{label} update from {}: {said}", person.name), vec![]);
+            let text = format!("{label} \"{}\" update from {}: {said}", h.title, person.name);
+            d.tell_person(&h.requester, text, vec![]);
             // The card shows the latest update and the next deadline.
             d.post_card();
             d.with_due(format!("Update recorded on {label}."))
@@ -930,7 +931,7 @@ pub fn decide_covering(
             d.moved();
             d.record(Change::Resubmitted { fields: diff, note: note.map(str::to_string) });
             let said = note.map(|n| format!(": {n}")).unwrap_or_default();
-            let text = format!("{label} was resubmitted by {}{said}", person.name);
+            let text = format!("{label} \"{}\" was resubmitted by {}{said}", h.title, person.name);
             match &h.owner {
                 Some(owner) => d.tell_person(owner, text, vec![Action::Ack]),
                 // Returned before anyone took it: the receiving lead, accountable for the queue,

@@ -525,7 +525,7 @@ fn work_returned_before_anyone_took_it_is_answered_to_the_receiving_lead() {
     let d = w.run("rita", "/handoff resubmit H-1 segment=mid-market it is mid-market").clone();
     let told = d.intents.iter().find(|i| i.kind == IntentKind::Notice).expect("someone is told");
     assert_eq!(told.to, Recipient::Person("carla".into()), "the lead, accountable for the queue");
-    assert_eq!(told.text, "H-1 was resubmitted by Rita Reyes: it is mid-market");
+    assert_eq!(told.text, "H-1 \"Acme renewal\" was resubmitted by Rita Reyes: it is mid-market");
     assert_eq!(told.actions, [Action::Accept]);
 }
 
@@ -552,13 +552,13 @@ fn an_update_says_what_changed_when_it_carries_fields_only_and_an_empty_one_is_r
     w.run("ana", "/handoff update H-1 kickoff booked");
     let d = w.run("ana", "/handoff update H-1 kickoff=2026-12-03").clone();
     let told = d.intents.iter().find(|i| i.to == Recipient::Person("rita".into())).expect("Rita is told");
-    assert_eq!(told.text, "H-1 update from Ana Alves: kickoff: 2026-12-03");
+    assert_eq!(told.text, "H-1 \"Acme renewal\" update from Ana Alves: kickoff: 2026-12-03");
     assert_eq!(w.h.last_note.as_deref(), Some("kickoff booked"), "the card keeps the latest thing said");
     let ctx = Ctx::new(&w.model, "sales-to-cs").expect("ctx");
     assert!(crate::activity::line(&ctx, &d.events[0], w.now).ends_with("updated its fields (kickoff: 2026-12-03)"));
     let d = w.run("ana", "/handoff update H-1 call moved kickoff=2026-12-04").clone();
     let told = d.intents.iter().find(|i| i.to == Recipient::Person("rita".into())).expect("Rita is told");
-    assert_eq!(told.text, "H-1 update from Ana Alves: call moved (kickoff: 2026-12-04)");
+    assert_eq!(told.text, "H-1 \"Acme renewal\" update from Ana Alves: call moved (kickoff: 2026-12-04)");
     assert_eq!(
         w.refused("ana", "/handoff update H-1 kickoff=2026-12-04"),
         "nothing to change: H-1 already holds that; say what progress was made: `/handoff update H-1 <note>`"
