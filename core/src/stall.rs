@@ -185,12 +185,17 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         d.record(Change::SnoozeEnded);
         // The owner hears it, and a lead (or cover) who snoozed it; nobody away.
         let owner = h.owner.clone().filter(|o| !away.is_away(o, now));
+        let what = format!("{} \"{}\"", h.label(), h.title);
         if let Some(owner) = &owner {
-            let text = format!("Your snooze on {} is over; its clocks are running again.", h.label());
+            let whose = match snooze.by == *owner {
+                true => "Your snooze".to_string(),
+                false => format!("The snooze {} set", ctx.model.name_of(&snooze.by)),
+            };
+            let text = format!("{whose} on {what} is over; its clocks are running again.");
             d.tell_person(owner, text, render::actions(h));
         }
         if Some(&snooze.by) != h.owner.as_ref() && !away.is_away(&snooze.by, now) {
-            let text = format!("The snooze you set on {} is over; its clocks are running again.", h.label());
+            let text = format!("The snooze you set on {what} is over; its clocks are running again.");
             d.tell_person(&snooze.by, text, render::lead_actions(h));
         }
     }

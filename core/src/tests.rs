@@ -369,6 +369,7 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     assert_eq!(w.last().next_check, Some(t("2026-11-30T14:00:00-05:00")), "the snooze end is checked");
     assert_eq!(w.at("2026-11-30T14:00:00-05:00").check(), ["snooze_ended"]);
     assert_eq!(w.recipients(), [r#"Person("ana")"#]);
+    assert_eq!(w.last().intents[0].text, r#"Your snooze on H-1 "Acme renewal" is over; its clocks are running again."#);
     assert!(w.h.snooze.is_none());
     // 1h banked + 7h from 14:00: Monday 14-17 (3h) and Tuesday 9-13 (4h).
     assert_eq!(w.last().next_check, Some(t("2026-12-01T13:00:00-05:00")));
@@ -387,7 +388,33 @@ fn a_snooze_pauses_clocks_and_ladder_and_ends_on_time() {
     w.away = Away::new([("ana".to_string(), going(&w.model, "ana", friday, "", &[], w.now).expect("away").until)]);
     assert_eq!(w.at("2026-11-30T16:00:00-05:00").check(), ["snooze_ended"]);
     assert_eq!(w.recipients(), [r#"Person("carla")"#]);
-    assert_eq!(w.last().intents[0].text, "The snooze you set on H-1 is over; its clocks are running again.");
+    assert_eq!(
+        w.last().intents[0].text,
+        r#"The snooze you set on H-1 "Acme renewal" is over; its clocks are running again."#
+    );
+}
+
+#[test]
+fn the_end_of_a_snooze_set_by_the_lead_tells_the_owner_whose_it_was() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("carla", "/snooze H-1 1h waiting on legal");
+    assert_eq!(w.at("2026-11-30T10:00:00-05:00").check(), ["snooze_ended"]);
+    let notices = w.last().intents.iter().filter(|i| i.kind == IntentKind::Notice);
+    let texts: Vec<(&Recipient, &str)> = notices.map(|i| (&i.to, i.text.as_str())).collect();
+    assert_eq!(
+        texts,
+        [
+            (
+                &Recipient::Person("ana".into()),
+                r#"The snooze Carla Costa set on H-1 "Acme renewal" is over; its clocks are running again."#
+            ),
+            (
+                &Recipient::Person("carla".into()),
+                r#"The snooze you set on H-1 "Acme renewal" is over; its clocks are running again."#
+            ),
+        ]
+    );
 }
 
 #[test]
