@@ -171,7 +171,7 @@ async fn a_snooze_holds_the_ladder_until_it_ends() {
         &[
             "snoozed until Mon 30 Nov 13:00 EST",
             "⏰ Mon 30 Nov 13:00 EST",
-            "Your snooze on H-1 is over",
+            "Your snooze on H-1 \"Acme\" is over",
             "snooze_ended",
         ],
     );
