@@ -78,7 +78,19 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         }
         Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
         Change::ArtifactRecorded { playbook, fields: f } => {
-            format!("recorded the {playbook} artifact ({})", fields(ctx, f))
+            // Its person fields (a new owner) name the person, as a contract's do.
+            let pb = ctx.model.playbooks.get(playbook);
+            let person = |k: &str| {
+                pb.and_then(|p| p.artifact.iter().find(|a| a.name == k))
+                    .is_some_and(|a| a.kind == crate::model::ArtifactType::Person)
+            };
+            let shown: BTreeMap<String, String> = (f.iter())
+                .map(|(k, v)| match person(k) && ctx.model.person(v).is_some() {
+                    true => (k.clone(), ctx.model.name_of(v).to_string()),
+                    false => (k.clone(), v.clone()),
+                })
+                .collect();
+            format!("recorded the {playbook} artifact ({})", fields(ctx, &shown))
         }
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),

@@ -573,6 +573,21 @@ fn a_person_field_is_shown_by_the_persons_name_and_kept_by_id() {
 }
 
 #[test]
+fn a_recorded_new_owner_is_named_in_the_log() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("carla", "/recalibrate H-1");
+    let record =
+        r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="x" category=capacity missing=y"#;
+    let d = w.run("carla", record).clone();
+    let model = w.model.clone();
+    let ctx = Ctx::new(&model, "sales-to-cs").expect("ctx");
+    let artifact = d.events.iter().find(|e| e.change.kind() == "artifact_recorded").expect("the artifact");
+    let line = crate::activity::line(&ctx, artifact, w.now);
+    assert!(line.contains("new_owner: Ben Brooks"), "{line}");
+}
+
+#[test]
 fn an_update_says_what_changed_when_it_carries_fields_only_and_an_empty_one_is_refused() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
