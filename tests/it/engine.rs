@@ -304,13 +304,19 @@ async fn a_failure_to_record_deliveries_stops_the_sending_and_nothing_is_posted_
     .await;
 }
 
-#[tokio::test]
-async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
-    let slack = FakeSlack::start().await;
+/// A service on SQLite whose messages are dead-lettered after two failed attempts, and its worker.
+async fn with_two_attempts(slack: &FakeSlack) -> (App, Deliverer) {
     let mut m = model();
     m.delivery.max_attempts = 2;
     let app = App::new(sqlite().await, m);
-    let d = deliverer(&app, &slack);
+    let d = deliverer(&app, slack);
+    (app, d)
+}
+
+#[tokio::test]
+async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
+    let slack = FakeSlack::start().await;
+    let (app, d) = with_two_attempts(&slack).await;
     let now = t("2026-11-30T09:00:00-05:00");
     // A permanent error: the card's channel does not exist.
     slack.script("chat.postMessage", vec![Scripted::Error("channel_not_found")]);
@@ -356,10 +362,7 @@ async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
 #[tokio::test]
 async fn a_message_rate_limited_more_often_than_its_attempts_still_goes_out() {
     let slack = FakeSlack::start().await;
-    let mut m = model();
-    m.delivery.max_attempts = 2;
-    let app = App::new(sqlite().await, m);
-    let d = deliverer(&app, &slack);
+    let (app, d) = with_two_attempts(&slack).await;
     let mut now = t("2026-11-30T09:00:00-05:00");
     slack.script("chat.postMessage", vec![Scripted::Status(429, Some(1)); 5]);
     app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
