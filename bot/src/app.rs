@@ -625,11 +625,7 @@ pub fn help(model: &OperatingModel, actor: Option<&str>, topic: Option<&str>) ->
     match topic.and_then(|t| USAGE.iter().find(|(name, _)| *name == t.trim_start_matches('/'))) {
         // How to hand off is mostly which seams, and what each needs.
         Some((name, usage)) if *name == "new" => {
-            format!(
-                "usage: {usage}
-{}",
-                baton_core::contract::seams_help(model, actor)
-            )
+            format!("usage: {usage}\n{}", baton_core::contract::seams_help(model, actor))
         }
         Some((_, usage)) => format!("usage: {usage}"),
         None => {
