@@ -205,6 +205,12 @@ impl App {
                 {
                     reply += &format!(" Note: {} is away through {back}.", self.model.name_of(to));
                 }
+                // Someone marked away who works is likely back, while their reminders still go to others.
+                if let Some(back) = away.through(&self.model, actor, now) {
+                    reply += &format!(
+                        " You are marked away through {back} (your stall reminders go to others): `/away back` if you are back."
+                    );
+                }
                 self.wake.after_command();
                 Ok(reply)
             }

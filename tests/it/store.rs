@@ -445,8 +445,20 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
             health.contains("owned by people away, until they are back or a lead reassigns: Ana Alves, away through Fri 04 Dec (1)"),
             "{health}"
         );
+        // Working while marked away, she is reminded how to say she is back.
+        let update = cmd("/handoff update H-1 back early");
+        let reply = app.handle("ana", Surface::Console, update, t(MONDAY_9), None).await.expect("update");
+        assert!(
+            reply.ends_with(
+                "You are marked away through Fri 04 Dec (your stall reminders go to others): `/away back` if you are back."
+            ),
+            "{reply}"
+        );
         let back = app.handle("ana", Surface::Console, cmd("/away back"), t(MONDAY_9), None).await.expect("back");
         assert_eq!(back, "Welcome back: stall reminders come to you again.");
+        let update = cmd("/handoff update H-1 all set");
+        let reply = app.handle("ana", Surface::Console, update, t(MONDAY_9), None).await.expect("update");
+        assert!(!reply.contains("marked away"), "{reply}");
         assert_eq!(count(&store, "SELECT COUNT(*) FROM absences").await, 0);
     })
     .await;
