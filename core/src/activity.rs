@@ -85,10 +85,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
                     .is_some_and(|a| a.kind == crate::model::ArtifactType::Person)
             };
             let shown: BTreeMap<String, String> = (f.iter())
-                .map(|(k, v)| match person(k) && ctx.model.person(v).is_some() {
-                    true => (k.clone(), ctx.model.name_of(v).to_string()),
-                    false => (k.clone(), v.clone()),
-                })
+                .map(|(k, v)| (k.clone(), if person(k) { ctx.person_name(v).into_owned() } else { v.clone() }))
                 .collect();
             format!("recorded the {playbook} artifact ({})", fields(ctx, &shown))
         }

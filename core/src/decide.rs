@@ -241,11 +241,14 @@ impl<'a> Ctx<'a> {
     pub(crate) fn shown<'v>(&self, field: &str, value: &'v str) -> std::borrow::Cow<'v, str> {
         let spec = self.seam.contract.iter().find(|f| f.name == field);
         match spec.map(|f| &f.kind) {
-            Some(crate::model::FieldType::Person) if self.model.person(value).is_some() => {
-                self.model.name_of(value).to_string().into()
-            }
+            Some(crate::model::FieldType::Person) => self.person_name(value),
             _ => value.into(),
         }
+    }
+
+    /// A person field's value as people read it: the person's name, when it names one.
+    pub(crate) fn person_name<'v>(&self, value: &'v str) -> std::borrow::Cow<'v, str> {
+        self.model.person(value).map_or(value.into(), |p| p.name.clone().into())
     }
 }
 
