@@ -145,6 +145,7 @@ impl App {
             return Err(Rejection::UnknownActor.into());
         }
         command.check_text()?;
+        let command = command.resolved(&self.model);
         // A replay is recognised before deciding, so it is not answered as a fresh, refused command;
         // two copies racing past this check still meet the key's unique index when saving. A new
         // handoff records its key first thing in its own transaction, so it needs no lookup.

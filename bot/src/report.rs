@@ -29,8 +29,9 @@ struct Covered {
 
 impl Covered {
     fn new(model: &OperatingModel, viewer: Viewer<'_>, filter: &Filter) -> Result<Covered, AppError> {
-        let scope = history::scope(model, viewer, filter)?;
-        Ok(Covered { scope, filter: filter.clone() })
+        let filter = filter.clone().resolved(model);
+        let scope = history::scope(model, viewer, &filter)?;
+        Ok(Covered { scope, filter })
     }
 
     /// Whether the rollups hold what the filter asks (they keep seam and tier, not owner or category).
@@ -247,7 +248,7 @@ pub async fn summary_with(
         });
     }
     Ok(Report {
-        filter: filter.clone(),
+        filter: c.filter.clone(),
         scope: c.scope.described.clone(),
         from: filter.from(now),
         to: now,

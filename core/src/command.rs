@@ -11,7 +11,7 @@ use crate::contract::FieldError;
 use crate::decide::Rejection;
 use crate::handoff::HandoffId;
 use crate::history::StallsQuery;
-use crate::model::PersonId;
+use crate::model::{OperatingModel, PersonId};
 
 /// What a person asked Baton to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,6 +208,31 @@ impl Command {
             | Command::Stalls(_)
             | Command::Away(_)
             | Command::Help(_) => None,
+        }
+    }
+
+    /// The command with what it names written as the operating model's ids: a person, seam,
+    /// function or playbook typed in another case (`Ana`, `Sales-to-CS`), a person by full name, a
+    /// function by its name (`/handoff team Sales`). What matches nothing, or more than one, stays
+    /// as typed, for the refusal to name.
+    pub fn resolved(self, model: &OperatingModel) -> Command {
+        let as_id = |typed: String, found: Option<&str>| found.map_or(typed, str::to_string);
+        let person = |typed: String| as_id(typed.clone(), model.person_named(&typed));
+        match self {
+            Command::New { seam, title, fields } => {
+                Command::New { seam: as_id(seam.clone(), model.seam_named(&seam)), title, fields }
+            }
+            Command::Reassign { id, to } => Command::Reassign { id, to: person(to) },
+            Command::ReassignAll { from, to } => Command::ReassignAll { from: person(from), to: person(to) },
+            Command::Team(Some(f)) => Command::Team(Some(as_id(f.clone(), model.function_named(&f)))),
+            Command::Recalibrate { id, playbook: Some(p) } => {
+                Command::Recalibrate { id, playbook: Some(as_id(p.clone(), model.playbook_named(&p))) }
+            }
+            Command::Stalls(q) => Command::Stalls(StallsQuery { filter: q.filter.resolved(model), ..q }),
+            Command::Away(AwayCommand::Until { last, reason, cover }) => {
+                Command::Away(AwayCommand::Until { last, reason, cover: cover.map(person) })
+            }
+            other => other,
         }
     }
 
@@ -516,32 +541,56 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
 }
 
 /// Splits chat text into words. Double quotes (straight or curly, as chat clients type them)
-/// group words, also inside `key="a value"`; apostrophes are ordinary letters. `None` when a quote
-/// is left open.
+/// group words, also inside `key="a value"`; apostrophes are ordinary letters. Inside straight
+/// quotes curly ones are text, and the other way round, and curly ones nest (`“the “new” plan”`),
+/// so quotes in a title survive. `None` when a quote is left open.
 pub fn split_words(line: &str) -> Option<Vec<String>> {
+    /// The quote a word is inside: straight, or curly this many deep.
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Straight,
+        Curly(usize),
+    }
     let mut words = Vec::new();
     let mut word = String::new();
-    let mut quoted = false;
+    let mut quote = Quote::None;
     let mut in_word = false;
     for c in line.chars() {
-        match c {
-            '"' | '\u{201c}' | '\u{201d}' => {
-                quoted = !quoted;
+        quote = match (c, quote) {
+            ('"', Quote::None) => {
                 in_word = true;
+                Quote::Straight
             }
-            c if c.is_whitespace() && !quoted => {
+            // Some clients open with a closing curly quote too.
+            ('\u{201c}' | '\u{201d}', Quote::None) => {
+                in_word = true;
+                Quote::Curly(1)
+            }
+            ('"', Quote::Straight) | ('\u{201d}', Quote::Curly(1)) => Quote::None,
+            ('\u{201c}', Quote::Curly(depth)) => {
+                word.push(c);
+                Quote::Curly(depth + 1)
+            }
+            ('\u{201d}', Quote::Curly(depth)) => {
+                word.push(c);
+                Quote::Curly(depth - 1)
+            }
+            (c, Quote::None) if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
                 }
+                Quote::None
             }
-            c => {
+            (c, quote) => {
                 word.push(c);
                 in_word = true;
+                quote
             }
-        }
+        };
     }
-    if quoted {
+    if quote != Quote::None {
         return None;
     }
     if in_word {
@@ -726,5 +775,17 @@ mod tests {
             Command::New { seam: "s".into(), title: "Big deal".into(), fields: vec![("note".into(), "a b".into())] }
         );
         assert_eq!(split_words("a \"\" b"), Some(vec!["a".into(), "".into(), "b".into()]));
+    }
+
+    /// Quotes inside a quoted title are kept: curly in straight, straight in curly, curly in curly.
+    #[test]
+    fn quotes_inside_quotes_are_text() {
+        let words = |line: &str| split_words(line).expect("closed");
+        assert_eq!(words("x \"the \u{201c}new\u{201d} plan\" y"), ["x", "the \u{201c}new\u{201d} plan", "y"]);
+        assert_eq!(words("\u{201c}say \"hi\" now\u{201d}"), ["say \"hi\" now"]);
+        assert_eq!(words("\u{201c}the \u{201c}new\u{201d} plan\u{201d} y"), ["the \u{201c}new\u{201d} plan", "y"]);
+        // A client that opens with a closing curly quote.
+        assert_eq!(words("\u{201d}Big deal\u{201d}"), ["Big deal"]);
+        assert_eq!(split_words("\u{201c}the \u{201c}new\u{201d} plan"), None);
     }
 }

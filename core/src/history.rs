@@ -73,6 +73,22 @@ impl std::fmt::Display for Days {
 }
 
 impl Filter {
+    /// The filter with what it names written as the operating model's ids (see
+    /// [`crate::Command::resolved`]): `function=Sales`, `owner=Ana`, `category=Capacity`.
+    pub fn resolved(mut self, model: &OperatingModel) -> Filter {
+        type Find = for<'m> fn(&'m OperatingModel, &str) -> Option<&'m str>;
+        let as_id = |typed: &mut Option<String>, find: Find| {
+            if let Some(id) = typed.as_deref().and_then(|t| find(model, t)) {
+                *typed = Some(id.to_string());
+            }
+        };
+        as_id(&mut self.seam, OperatingModel::seam_named);
+        as_id(&mut self.function, OperatingModel::function_named);
+        as_id(&mut self.category, OperatingModel::category_named);
+        as_id(&mut self.owner, OperatingModel::person_named);
+        self
+    }
+
     /// The filter in the words it was written with (`seam=x window=30d`), for headings.
     pub fn describe(&self) -> String {
         let mut parts = vec![format!("last {}", Days(self.days))];

@@ -9,6 +9,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkCalendar;
 
+/// What someone typed for one of `known` (id, name): the id it is exactly, else the one id or
+/// name it is but for case. Ambiguous or unknown: `None`, so the refusal names what was typed.
+fn named<'a>(typed: &str, known: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Option<&'a str> {
+    if let Some((id, _)) = known.clone().find(|(id, _)| *id == typed) {
+        return Some(id);
+    }
+    let typed = typed.to_lowercase();
+    let mut hits = known.filter(|(id, name)| id.to_lowercase() == typed || name.to_lowercase() == typed);
+    match (hits.next(), hits.next()) {
+        (Some((id, _)), None) => Some(id),
+        _ => None,
+    }
+}
+
 /// A configured person's id (`dana`).
 pub type PersonId = String;
 /// A configured function's id (`customer-success`).
@@ -47,6 +61,33 @@ impl OperatingModel {
     /// The person with this id.
     pub fn person(&self, id: &str) -> Option<&Person> {
         self.people.get(id)
+    }
+
+    /// The id of the person someone typed: their id in any case (phones capitalise the first
+    /// letter), `@id`, or their full name.
+    pub fn person_named(&self, typed: &str) -> Option<&str> {
+        let typed = typed.trim().trim_start_matches('@');
+        named(typed, self.people.values().map(|p| (p.id.as_str(), p.name.as_str())))
+    }
+
+    /// The id of the seam someone typed, in any case.
+    pub fn seam_named(&self, typed: &str) -> Option<&str> {
+        named(typed.trim(), self.seams.keys().map(|id| (id.as_str(), id.as_str())))
+    }
+
+    /// The id of the function someone typed: its id or its name (`Sales`), in any case.
+    pub fn function_named(&self, typed: &str) -> Option<&str> {
+        named(typed.trim(), self.functions.values().map(|f| (f.id.as_str(), f.name.as_str())))
+    }
+
+    /// The id of the playbook someone typed, in any case.
+    pub fn playbook_named(&self, typed: &str) -> Option<&str> {
+        named(typed.trim(), self.playbooks.keys().map(|id| (id.as_str(), id.as_str())))
+    }
+
+    /// The failure category someone typed, in any case.
+    pub fn category_named(&self, typed: &str) -> Option<&str> {
+        named(typed.trim(), self.categories.iter().map(|c| (c.as_str(), c.as_str())))
     }
 
     /// Display name for a person id, falling back to the id itself.
@@ -342,7 +383,9 @@ impl RiskTier {
 
     /// Parses the config and command spelling.
     pub fn parse(s: &str) -> Option<RiskTier> {
-        [RiskTier::Reversible, RiskTier::Irreversible, RiskTier::HighStakes].into_iter().find(|t| t.name() == s)
+        [RiskTier::Reversible, RiskTier::Irreversible, RiskTier::HighStakes]
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// Human approvals needed (0 means the automated reviewer decides).

@@ -162,20 +162,24 @@ pub(crate) fn validate(
             ));
             continue;
         };
-        let value = match spec.kind {
-            // `@ana`, as chat clients write a person.
-            ArtifactType::Person => value.trim().trim_start_matches('@'),
-            _ => value.trim(),
-        };
-        let ok = match &spec.kind {
-            ArtifactType::Text | ArtifactType::FollowUps => Ok(()),
-            ArtifactType::Choice(options) if options.iter().any(|o| o == value) => Ok(()),
-            ArtifactType::Choice(options) => Err(format!("`{value}` is not one of: {}", options.join(", "))),
-            ArtifactType::Person if d.ctx.model.person(value).is_some() => Ok(()),
-            ArtifactType::Person => Err(format!("there is no person `{value}`")),
-            ArtifactType::Date => NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                .map(drop)
-                .map_err(|_| format!("`{value}` is not a date like 2026-12-01")),
+        let value = value.trim();
+        // A choice or person in any case (`Capacity`, `@Ana`) is recorded as the model writes it.
+        let (value, ok) = match &spec.kind {
+            ArtifactType::Text | ArtifactType::FollowUps => (value, Ok(())),
+            ArtifactType::Choice(options) => match options.iter().find(|o| o.eq_ignore_ascii_case(value)) {
+                Some(o) => (o.as_str(), Ok(())),
+                None => (value, Err(format!("`{value}` is not one of: {}", options.join(", ")))),
+            },
+            ArtifactType::Person => match d.ctx.model.person_named(value) {
+                Some(id) => (id, Ok(())),
+                None => (value, Err(format!("there is no person `{}`", value.trim_start_matches('@')))),
+            },
+            ArtifactType::Date => (
+                value,
+                NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                    .map(drop)
+                    .map_err(|_| format!("`{value}` is not a date like 2026-12-01")),
+            ),
         };
         match ok {
             Ok(()) if spec.kind == ArtifactType::FollowUps => match follow_ups(d, value) {
@@ -238,11 +242,11 @@ fn follow_ups(d: &Draft<'_>, text: &str) -> Result<Vec<FollowUp>, String> {
                 words.next().unwrap_or(""),
                 words.next().unwrap_or(""),
             );
-            if d.ctx.model.person(owner).is_none() {
+            let Some(owner) = d.ctx.model.person_named(owner) else {
                 return Err(format!(
                     "follow-up `{item}`: there is no person `{owner}`; write `person YYYY-MM-DD what`"
                 ));
-            }
+            };
             let due = NaiveDate::parse_from_str(due, "%Y-%m-%d")
                 .map_err(|_| format!("follow-up `{item}`: `{due}` is not a date like 2026-12-01"))?;
             let today = today(d);

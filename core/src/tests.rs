@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::away::{Away, Going, Leaving, leave};
 use crate::config::{Source, load};
 use crate::handoff::*;
-use crate::model::OperatingModel;
+use crate::model::{OperatingModel, RiskTier};
 use crate::{
     AwayCommand, Command, Ctx, NewHandoff, Rejection, check_with, create, decide, decide_covering, parse,
     record_verdict, render, review,
@@ -2235,4 +2235,29 @@ fn a_discord_escalation_offers_what_the_handoff_waits_for() {
     w.at("2026-11-30T18:20:00Z").run("olga", "/handoff done H-1");
     w.checks_at(&["2026-11-30T19:20:00Z", "2026-12-01T08:20:00Z", "2026-12-01T09:20:00Z"]);
     assert_eq!(discord(&w), [Action::Approve, Action::Reject, Action::Blocked]);
+}
+
+/// A name is read as the id it is, else the one id or name it is but for case; ambiguous or
+/// unknown names are left for the refusal.
+#[test]
+fn typed_names_find_the_one_thing_they_mean() {
+    let mut model = model();
+    assert_eq!(model.person_named("Ana"), Some("ana"));
+    assert_eq!(model.person_named("@ANA"), Some("ana"));
+    assert_eq!(model.person_named("ana alves"), Some("ana"));
+    assert_eq!(model.person_named("Anna"), None);
+    assert_eq!(model.function_named("Customer Success"), Some("customer-success"));
+    assert_eq!(model.function_named("SALES"), Some("sales"));
+    assert_eq!(model.seam_named("Sales-To-CS"), Some("sales-to-cs"));
+    assert_eq!(model.category_named("Capacity"), Some("capacity"));
+    assert_eq!(model.playbook_named("Unacknowledged"), Some("unacknowledged"));
+    assert_eq!(RiskTier::parse("High-Stakes"), Some(RiskTier::HighStakes));
+    // Two people whose ids differ only in case: the exact one is meant, the other case neither.
+    let mut twin = model.people["ana"].clone();
+    twin.id = "Ana".into();
+    twin.name = "Ana Twin".into();
+    model.people.insert("Ana".into(), twin);
+    assert_eq!(model.person_named("Ana"), Some("Ana"));
+    assert_eq!(model.person_named("ana"), Some("ana"));
+    assert_eq!(model.person_named("ANA"), None);
 }

@@ -209,3 +209,40 @@ async fn help_on_handing_off_lists_your_seams_and_their_contracts() {
     );
     assert!(!out.contains("• eng-to-ops"), "Rita sends on sales-to-cs only:\n{out}");
 }
+
+/// What people type for the model's names (a phone's capital first letter, a function's name, a
+/// person's full name) is read as the id it plainly means; what matches nothing is still refused
+/// as typed.
+#[tokio::test]
+async fn names_are_read_in_any_case_and_functions_by_their_name() {
+    let out = run(concat!(
+        "clock 2026-11-30 14:00\n",
+        "as rita\n",
+        "/handoff new Sales-to-CS \"Acme\" account=Acme arr=1 segment=enterprise\n",
+        "/handoff team Sales\n",
+        "as carla\n",
+        "/handoff reassign H-1 Ana\n",
+        "/handoff team \"customer success\"\n",
+        "/recalibrate H-1 Unacknowledged\n",
+        "/handoff record H-1 decision=Resume assumption_broke=\"nobody watched\" category=Capacity follow_ups=\"Ben 2026-12-02 watch the queue\"\n",
+        "/stalls category=CAPACITY owner=\"Ana Alves\" tier=High-Stakes\n",
+        "/away until 2026-12-03 cover=@Ben\n",
+        "/handoff reassign H-1 Anna\n",
+    ))
+    .await;
+    in_order(
+        &out,
+        &[
+            "H-1 handed to Customer Success on sales-to-cs.",
+            "Sales: 0 open handoffs received, 1 sent",
+            "H-1 reassigned to Ana Alves; they must accept it.",
+            "Customer Success: 1 open handoff received, 0 sent",
+            "Recalibration convened for H-1 with the unacknowledged playbook.",
+            "Recorded the unacknowledged recalibration of H-1: work resumes",
+            "Stall history · last 90 days · category=capacity · owner=ana · tier=high-stakes",
+            "1. capacity · 1",
+            "Ben Brooks covers for you as lead",
+            "✗ there is no person `Anna` in the operating model",
+        ],
+    );
+}
