@@ -145,13 +145,9 @@ fn normalise(model: &OperatingModel, kind: &FieldType, value: &str) -> Result<St
             .find(|o| o.eq_ignore_ascii_case(value))
             .cloned()
             .ok_or_else(|| format!("`{value}` is not one of: {}", options.join(", "))),
-        FieldType::Person => {
-            let id = value.trim_start_matches('@');
-            model
-                .person(id)
-                .map(|p| p.id.clone())
-                .ok_or_else(|| format!("there is no person `{id}` in the operating model"))
-        }
+        FieldType::Person => model.person_named(value).map(str::to_string).ok_or_else(|| {
+            format!("there is no person `{}` in the operating model", value.trim().trim_start_matches('@'))
+        }),
     }
 }
 
