@@ -759,7 +759,16 @@ pub fn decide_covering(
     let label = h.label();
     let wrong = |hint: &str| Rejection::WrongState { id, state: h.state, hint: hint.to_string() };
     if h.state.is_terminal() && !matches!(command, Command::Show(_) | Command::Postmortem { .. }) {
-        return Err(wrong("it is closed; hand off a new one with `/handoff new`"));
+        return Err(wrong(&match command {
+            Command::Watch { .. } => {
+                format!("it is closed: nothing more will happen to it (`/handoff log {label}` shows what did)")
+            }
+            Command::Comment { .. } | Command::Recalibrate { .. } | Command::Record { .. } => format!(
+                "it is closed, so nobody works it any more: to say what went wrong, record a post-mortem \
+                 (`/postmortem {label} assumption_broke=\"...\" category=...`); for more work, `/handoff new`"
+            ),
+            _ => "it is closed; hand off a new one with `/handoff new`".to_string(),
+        }));
     }
     let reply = match command {
         Command::Accept(_) => {

@@ -566,8 +566,9 @@ fn a_person_field_is_shown_by_the_persons_name_and_kept_by_id() {
     let ctx = Ctx::new(&model, "marketing-to-eng").expect("ctx");
     let created = crate::activity::line(&ctx, &w.last().events[0], w.now);
     assert!(created.ends_with("tech_contact: Eli Ek)"), "{created}");
-    let d = w.run("mia", "/handoff edit H-1 tech_contact=emma").clone();
+    let d = w.run("mia", "/handoff edit H-1 tech_contact=\"Emma Eriksen\"").clone();
     assert_eq!(d.reply, "H-1 changed: tech_contact Eli Ek → Emma Eriksen.");
+    assert_eq!(w.h.fields.get("tech_contact").map(String::as_str), Some("emma"), "a full name finds the id");
     let edited = crate::activity::line(&ctx, &d.events[0], w.now);
     assert!(edited.contains("tech_contact: Emma Eriksen"), "{edited}");
 }
@@ -2108,7 +2109,13 @@ fn a_comment_tells_the_requester_owner_and_watchers_and_moves_nothing() {
     let err = decide(&w.model, &w.h, &blank, "rita", Surface::Discord, w.now).expect_err("a blank form field");
     assert!(err.to_string().contains("say what you want to tell them"), "{err}");
     w.run("rita", "/handoff cancel H-1 deal lost");
-    assert!(w.refused("rita", "/handoff comment H-1 one more thing").contains("H-1 is cancelled: it is closed"));
+    // Closed, a comment or a recalibration points to a post-mortem, a watch to its log.
+    let comment = w.refused("rita", "/handoff comment H-1 one more thing");
+    assert!(comment.contains("H-1 is cancelled: it is closed") && comment.contains("`/postmortem H-1 "), "{comment}");
+    assert!(w.refused("carla", "/recalibrate H-1").contains("record a post-mortem"));
+    let watch = w.refused("sam", "/handoff watch H-1");
+    assert!(watch.contains("nothing more will happen to it (`/handoff log H-1` shows what did)"), "{watch}");
+    assert!(w.refused("ana", "/ack H-1").ends_with("it is closed; hand off a new one with `/handoff new`"));
 }
 
 #[test]
