@@ -767,6 +767,7 @@ pub fn decide_covering(
                 "it is closed, so nobody works it any more: to say what went wrong, record a post-mortem \
                  (`/postmortem {label} assumption_broke=\"...\" category=...`); for more work, `/handoff new`"
             ),
+            Command::Approve(_) | Command::Reject { .. } => "it is closed: nothing waits for approval".to_string(),
             _ => "it is closed; hand off a new one with `/handoff new`".to_string(),
         }));
     }
