@@ -77,8 +77,9 @@ enum Cmd {
         /// Chart: where to write it (`.png` or `.svg`).
         #[arg(long, default_value = "stalls.png")]
         out: PathBuf,
-        /// Report as of this instant (RFC 3339, like 2026-11-30T12:00:00Z) instead of now.
-        #[arg(long)]
+        /// Report as of this instant (RFC 3339, like 2026-11-30T12:00:00Z; a date alone is the end
+        /// of that day, UTC) instead of now.
+        #[arg(long, value_parser = settings::parse_instant)]
         at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Discord set-up.

@@ -75,3 +75,30 @@ pub const ALL: &[&str] = &[
 pub fn is_http_address(value: &str) -> bool {
     reqwest::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
+
+/// An instant given on the command line: RFC 3339, or a date for the end of that day (UTC).
+pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let s = s.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(at.to_utc());
+    }
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not an instant: write 2026-11-30T12:00:00Z, or a date like 2026-11-30"))?;
+    let end = day.and_hms_milli_opt(23, 59, 59, 999).ok_or_else(|| format!("`{s}` has no end of day"))?;
+    Ok(end.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_instant;
+
+    #[test]
+    fn an_instant_is_rfc_3339_or_a_date_meaning_its_end() {
+        let at = |s: &str| parse_instant(s).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        assert_eq!(at("2026-11-30T12:00:00+01:00").as_deref(), Ok("2026-11-30T11:00:00.000Z"));
+        assert_eq!(at(" 2026-11-30 ").as_deref(), Ok("2026-11-30T23:59:59.999Z"));
+        let refused = at("yesterday").expect_err("not an instant");
+        assert!(refused.contains("write 2026-11-30T12:00:00Z, or a date like 2026-11-30"), "{refused}");
+        assert!(at("2026-02-30").is_err());
+    }
+}
