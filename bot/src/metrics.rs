@@ -48,7 +48,8 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// Renders every metric, refreshing the database gauges first.
 pub async fn render(store: &Store) -> anyhow::Result<String> {
     let handle = handle();
-    let snapshot = store.metrics_snapshot().await?;
+    let now = Utc::now();
+    let snapshot = store.metrics_snapshot(now).await?;
     for state in ["open", "accepted", "reassigned", "in_progress", "awaiting_gate", "done", "returned", "cancelled"] {
         let n = snapshot.by_state.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
         metrics::gauge!("baton_handoffs", "state" => state).set(n as f64);
@@ -57,8 +58,11 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
         metrics::gauge!("baton_open_stalls", "seam" => seam.clone()).set(*n as f64);
     }
     metrics::gauge!("baton_outbox_depth").set(snapshot.outbox_depth as f64);
-    let age = snapshot.oldest_pending.map_or(0.0, |t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
-    metrics::gauge!("baton_outbox_oldest_age_seconds").set(age);
+    let age = |since: Option<chrono::DateTime<Utc>>| {
+        since.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+    };
+    metrics::gauge!("baton_outbox_oldest_age_seconds").set(age(snapshot.oldest_pending));
+    metrics::gauge!("baton_outbox_overdue_seconds").set(age(snapshot.overdue_since));
     metrics::gauge!("baton_outbox_dead_letters").set(snapshot.dead as f64);
     Ok(handle.render())
 }

@@ -40,6 +40,7 @@ async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
         r#"baton_open_stalls{seam="sales-to-cs"} 1"#,
         "baton_outbox_depth ",
         "baton_outbox_oldest_age_seconds ",
+        "baton_outbox_overdue_seconds ",
         "baton_ladder_steps_fired_total ",
         "baton_creations_total ",
         "baton_creation_transactions_total ",
@@ -48,6 +49,7 @@ async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
     eventually(10, "delivery", || async { scrape().await.contains("baton_outbox_depth 0") }).await;
+    assert!(scrape().await.contains("baton_outbox_overdue_seconds 0\n"), "delivered, nothing is late");
     running.stop().await;
 }
 
@@ -164,6 +166,29 @@ fn deployment_files_parse_and_name_only_variables_and_ports_the_binary_uses() {
     }
     for kept in ["Cargo.toml", "Cargo.lock", "core", "bot", "migrations", "baton.toml", "playbooks"] {
         assert!(repo().join(kept).exists() && !ignored.contains(&kept), "the image build needs {kept}");
+    }
+    // Alerting rules: each names only metrics the binary records (an alert on a name it does not
+    // export would never fire).
+    let rules = &yaml("deploy/prometheus/alerts.yaml")[0]["groups"][0]["rules"];
+    let source: String = ["bot/src/metrics.rs", "bot/src/deliver.rs", "bot/src/app.rs", "bot/src/store/create.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(repo().join(f)).expect(f))
+        .collect();
+    let metrics = |expr: &str| -> Vec<String> {
+        let name = |rest: &str| rest.split(|c: char| !(c.is_ascii_lowercase() || c == '_')).next().map(str::to_string);
+        expr.match_indices("baton_").filter_map(|(i, _)| name(&expr[i..])).collect()
+    };
+    let rules = rules.as_vec().expect("rules");
+    assert!(rules.len() >= 4, "{rules:?}");
+    for rule in rules {
+        let (name, expr) = (str_of(&rule["alert"]), str_of(&rule["expr"]));
+        assert!(!str_of(&rule["annotations"]["summary"]).is_empty(), "{name} has no summary");
+        let names = metrics(&expr);
+        assert!(!names.is_empty(), "{name}: {expr}");
+        for n in names {
+            let recorded = n.strip_suffix("_bucket").unwrap_or(&n);
+            assert!(source.contains(&format!("\"{recorded}\"")), "{name} uses {n}, which baton does not record");
+        }
     }
     let unit = std::fs::read_to_string(repo().join("deploy/systemd/baton.service")).expect("unit");
     for line in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {

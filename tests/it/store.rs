@@ -671,3 +671,32 @@ async fn a_thread_is_found_by_its_parent_message_under_its_kind_of_key() {
     })
     .await;
 }
+
+/// `/metrics`' overdue figure counts only messages whose time has come: one held for its
+/// recipient's working hours is waiting, not late, however old; one due and not sent is late from
+/// when it fell due, and stops counting once sent.
+#[tokio::test]
+async fn the_outbox_is_overdue_only_by_messages_whose_time_has_come() {
+    on_each_store(|store| async move {
+        let to = baton_core::Recipient::Person("ana".into());
+        let night = baton_core::Intent {
+            not_before: Some(t("2026-12-01T09:00:00-05:00")),
+            ..baton_core::Intent::message(to.clone(), baton_core::IntentKind::Notice, "tomorrow".into())
+        };
+        store.enqueue_once("night", &night, t("2026-11-30T20:00:00-05:00")).await.expect("enqueue");
+        let snap = store.metrics_snapshot(t("2026-11-30T23:00:00-05:00")).await.expect("snapshot");
+        assert_eq!(snap.oldest_pending, Some(t("2026-11-30T20:00:00-05:00")), "it waits, so it is the oldest");
+        assert_eq!(snap.overdue_since, None, "waiting for working hours is not late");
+
+        let now = baton_core::Intent::message(to, baton_core::IntentKind::Notice, "now".into());
+        store.enqueue_once("now", &now, t("2026-11-30T22:00:00-05:00")).await.expect("enqueue");
+        let snap = store.metrics_snapshot(t("2026-11-30T23:00:00-05:00")).await.expect("snapshot");
+        assert_eq!(snap.overdue_since, Some(t("2026-11-30T22:00:00-05:00")), "due at 22:00, not sent");
+        let due = store.pending_outbox(t("2026-11-30T23:00:00-05:00"), 10).await.expect("outbox");
+        assert_eq!(due.len(), 1, "the night message is not due yet");
+        store.mark_delivered(&[due[0].id], t("2026-11-30T23:00:00-05:00"), None, None).await.expect("sent");
+        let snap = store.metrics_snapshot(t("2026-12-01T10:00:00-05:00")).await.expect("snapshot");
+        assert_eq!(snap.overdue_since, Some(t("2026-12-01T09:00:00-05:00")), "the night message is due from 09:00");
+    })
+    .await;
+}

@@ -32,8 +32,12 @@ pub struct MetricsSnapshot {
     pub stalls_by_seam: Vec<(String, i64)>,
     /// Messages waiting to be delivered.
     pub outbox_depth: i64,
-    /// When the oldest waiting message was queued.
+    /// When the oldest waiting message was queued (one held for its recipient's working hours
+    /// included).
     pub oldest_pending: Option<DateTime<Utc>>,
+    /// Since when the most overdue message has been due and not sent: `None` when every waiting
+    /// message waits for a later instant (working hours, a retry, a platform's rate limit).
+    pub overdue_since: Option<DateTime<Utc>>,
     /// Messages given up on.
     pub dead: i64,
 }
@@ -335,7 +339,7 @@ impl Store {
     }
 
     /// The figures `/metrics` reports from the database.
-    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, StoreError> {
+    pub async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError> {
         let by_state: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, COUNT(*) FROM handoffs GROUP BY state").fetch_all(&self.pool).await?;
         let stalls_by_seam: Vec<(String, i64)> =
@@ -347,10 +351,24 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
+        let overdue: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_ms) FROM outbox \
+             WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND next_attempt_ms <= $1",
+        )
+        .bind(now.timestamp_millis())
+        .fetch_one(&self.pool)
+        .await?;
         let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL")
             .fetch_one(&self.pool)
             .await?;
-        Ok(MetricsSnapshot { by_state, stalls_by_seam, outbox_depth, oldest_pending: oldest.map(from_ms), dead })
+        Ok(MetricsSnapshot {
+            by_state,
+            stalls_by_seam,
+            outbox_depth,
+            oldest_pending: oldest.map(from_ms),
+            overdue_since: overdue.map(from_ms),
+            dead,
+        })
     }
 
     /// Number of undelivered, not dead-lettered messages.
