@@ -551,7 +551,10 @@ impl App {
                     )
                     .into());
                 };
-                let intent = self.chart(viewer, &q.filter, now, place).await?;
+                let Some(png) = self.chart_png(viewer, &q.filter, now).await? else {
+                    return Ok(nothing_to_chart(&q.filter));
+                };
+                let intent = chart_message(&q.filter, &png, place);
                 let key = key.map_or_else(|| format!("chart:{}", now.timestamp_millis()), |k| format!("{k}:chart"));
                 self.reply_once(&key, &intent, now).await?;
                 Ok(format!("Drawing the chart of time to unblock ({}); it will be posted here.", q.filter.describe()))
@@ -559,30 +562,35 @@ impl App {
         }
     }
 
-    /// A message carrying the weekly time-to-unblock chart for `filter`.
-    pub async fn chart(
-        &self,
-        viewer: Viewer<'_>,
-        filter: &baton_core::history::Filter,
-        now: DateTime<Utc>,
-        to: Recipient,
-    ) -> Result<Intent, AppError> {
-        let png = self.chart_png(viewer, filter, now).await?;
-        let title = report::chart_title(filter);
-        let image = Image { name: "stalls.png".into(), title: title.clone(), png_base64: BASE64.encode(png) };
-        Ok(Intent { image: Some(image), ..Intent::message(to, IntentKind::Digest, title) })
-    }
-
-    /// The weekly time-to-unblock chart for `filter` as a PNG.
+    /// The weekly time-to-unblock chart for `filter` as a PNG; `None` when no stall in it was
+    /// unblocked (an empty chart says nothing).
     pub async fn chart_png(
         &self,
         viewer: Viewer<'_>,
         filter: &baton_core::history::Filter,
         now: DateTime<Utc>,
-    ) -> Result<Vec<u8>, AppError> {
+    ) -> Result<Option<Vec<u8>>, AppError> {
         let series = report::series(&self.store, &self.model, viewer, filter, now).await?;
-        Ok(report::png(&report::chart_title(filter), &series, filter.from(now), now)?)
+        if series.iter().all(|s| s.weeks.is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(report::png(&report::chart_title(filter), &series, filter.from(now), now)?))
     }
+}
+
+/// A message to `to` carrying the chart `png` drew for `filter`.
+pub fn chart_message(filter: &baton_core::history::Filter, png: &[u8], to: Recipient) -> Intent {
+    let title = report::chart_title(filter);
+    let image = Image { name: "stalls.png".into(), title: title.clone(), png_base64: BASE64.encode(png) };
+    Intent { image: Some(image), ..Intent::message(to, IntentKind::Digest, title) }
+}
+
+/// The answer to a chart with nothing to draw.
+pub fn nothing_to_chart(filter: &baton_core::history::Filter) -> String {
+    format!(
+        "Nothing to chart ({}): no stall was unblocked in that window. `/stalls` gives the figures.",
+        filter.describe()
+    )
 }
 
 /// A change made through the API names its client (`via`) in its events, and is told to the

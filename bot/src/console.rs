@@ -276,7 +276,9 @@ impl<W: Write> Console<W> {
 
     /// `/stalls chart`: the chart a channel would get, written to a PNG file.
     async fn chart(&self, actor: &str, filter: &Filter) -> Result<String, AppError> {
-        let png = self.app.chart_png(Viewer::Person(actor), filter, self.now).await?;
+        let Some(png) = self.app.chart_png(Viewer::Person(actor), filter, self.now).await? else {
+            return Ok(crate::app::nothing_to_chart(filter));
+        };
         let path = self.chart_dir.join(format!("stalls-{}.png", self.now.format("%Y%m%d-%H%M")));
         std::fs::write(&path, &png).with_context(|| format!("writing {}", path.display()))?;
         Ok(format!("{} written to {} ({} bytes)", report::chart_title(filter), path.display(), png.len()))

@@ -109,8 +109,15 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             // The last week's numbers against the week before, and the chart of the last 12 weeks.
             let week = Filter { days: 7, ..Filter::default() };
             let report = report::summary(&app.store, model, Viewer::Operator, &week, now).await?;
-            let text = format!("Weekly stall digest\n{}", report.text());
             let quarter = Filter { days: 84, ..Filter::default() };
+            let png = app.chart_png(Viewer::Operator, &quarter, now).await?;
+            let text = match png {
+                Some(_) => format!("Weekly stall digest\n{}", report.text()),
+                None => format!(
+                    "Weekly stall digest\n{}\nNo stall was unblocked in the last 12 weeks, so no chart this week.",
+                    report.text()
+                ),
+            };
             let recipients: Vec<Recipient> = match &model.architects_channel {
                 Some(c) => vec![Recipient::SlackChannel(c.clone())],
                 None => model
@@ -121,13 +128,17 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                     .collect(),
             };
             for to in recipients {
-                let chart = app.chart(Viewer::Operator, &quarter, now, to.clone()).await?;
+                let chart = png.as_deref().map(|png| crate::app::chart_message(&quarter, png, to.clone()));
                 match &to {
                     Recipient::Person(p) => {
                         out.push(to_person(p, text.clone()));
-                        out.push(Intent { not_before: model.quiet_until(p, RiskTier::Reversible, now), ..chart });
+                        let quiet = model.quiet_until(p, RiskTier::Reversible, now);
+                        out.extend(chart.map(|chart| Intent { not_before: quiet, ..chart }));
                     }
-                    _ => out.extend([Intent::message(to, IntentKind::Digest, text.clone()), chart]),
+                    _ => {
+                        out.push(Intent::message(to, IntentKind::Digest, text.clone()));
+                        out.extend(chart);
+                    }
                 }
             }
         }

@@ -470,6 +470,8 @@ async fn each_scheduled_job_instant_runs_once_however_many_replicas_tick() {
         let (a, b) = (app(store.clone()), app(store.clone()));
         let friday = t("2026-11-27T10:00:00-05:00");
         a.handle("rita", Surface::Slack, cmd(ACME), friday, None).await.expect("create");
+        // A stall unblocked the week before, for the digest's chart to draw.
+        crate::support::unblocked_stall(&a, t("2026-11-27T10:00:00-05:00")).await;
         let (mut clock_a, mut clock_b) = (JobClock::default(), JobClock::default());
         // Both replicas start on Sunday (no run yet: a new job starts from now).
         let sunday = t("2026-11-29T12:00:00Z");
@@ -508,6 +510,22 @@ async fn each_scheduled_job_instant_runs_once_however_many_replicas_tick() {
         assert!(image.png_base64.starts_with("iVBORw0KGgo"), "a base64 PNG");
     })
     .await;
+}
+
+/// A quiet quarter's weekly digest says there is nothing to chart instead of posting empty axes;
+/// once a stall was unblocked, the chart follows the text.
+#[tokio::test]
+async fn the_weekly_digest_charts_only_what_was_unblocked() {
+    let app = app(crate::support::sqlite().await);
+    let digest = app.model.jobs.iter().find(|j| j.name == "weekly-stall-digest").cloned().expect("a shipped job");
+    let monday = t("2026-11-30T09:00:00Z");
+    let quiet = baton::jobs::messages(&app, &digest, monday).await.expect("job");
+    assert_eq!(quiet.len(), 1, "the text alone: {quiet:?}");
+    assert!(quiet[0].text.ends_with("No stall was unblocked in the last 12 weeks, so no chart this week."));
+    crate::support::unblocked_stall(&app, monday).await;
+    let charted = baton::jobs::messages(&app, &digest, monday).await.expect("job");
+    assert_eq!(charted.len(), 2, "{charted:?}");
+    assert!(!charted[0].text.contains("no chart") && charted[1].image.is_some(), "{charted:?}");
 }
 
 #[tokio::test]

@@ -1072,6 +1072,10 @@ async fn stalls_answers_by_access_and_a_chart_is_uploaded_to_the_channel_it_was_
     let bad = stalls(ADA, "window=forever", "trig-s3").await;
     assert!(bad.contains("write 90d or 12w") && bad.contains("usage: /stalls [health|chart]"), "{bad}");
 
+    // Nothing unblocked yet: nothing to draw, and said so.
+    let empty = stalls(ADA, "chart window=4w", "trig-empty").await;
+    assert!(empty.starts_with("Nothing to chart (last 28 days): no stall was unblocked"), "{empty}");
+    crate::support::unblocked_stall(&bot.app, Utc::now()).await;
     let said = stalls(ADA, "chart window=4w", "trig-chart").await;
     assert!(said.contains("it will be posted here"), "{said}");
     // Slack retries the same command: still one chart.

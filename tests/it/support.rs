@@ -117,6 +117,21 @@ where
     }
 }
 
+/// A handoff nobody accepted in time, then accepted, about ten days before `now`: stall history
+/// holding one unblocked stall, for a chart to draw.
+pub async fn unblocked_stall(app: &App, now: DateTime<Utc>) {
+    use baton_core::{Surface, parse};
+    let start = now - chrono::Duration::days(10);
+    let new = parse(r#"/handoff new sales-to-cs "Charted" account=Chart arr=1 segment=smb"#).expect("command");
+    let reply = app.handle("rita", Surface::Console, new, start, None).await.expect("create");
+    let label = reply.split_whitespace().next().expect("the new handoff's label").to_string();
+    // Four days on, past the four working hours to accept it whatever the weekday.
+    let late = start + chrono::Duration::days(4);
+    app.sweep(late).await.expect("sweep");
+    let accept = parse(&format!("/handoff accept {label}")).expect("command");
+    app.handle("ana", Surface::Console, accept, late + chrono::Duration::hours(1), None).await.expect("accept");
+}
+
 /// A service on `store` with the shipped model.
 pub fn app(store: Store) -> App {
     App::new(store, model())
