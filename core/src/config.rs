@@ -1086,6 +1086,19 @@ fn parse_seam(
         let done = s.positive(d, "done", true, breached);
         let gate = s.positive(d, "gate", false, breached);
         let warn = s.positive(d, "warn", false, "a heads-up comes before a target is due");
+        // A heads-up as long as every target would fall before each clock starts: never sent.
+        if let (Some(w), Some(a), Some(u), Some(done)) = (warn, accept, update, done) {
+            let longest = [a, u, done, gate.unwrap_or(u)].into_iter().max().unwrap_or(done);
+            if let Some(v) = s.opt("warn").filter(|_| w >= longest) {
+                let message = format!(
+                    "a heads-up {} before a target would never come: no target is longer (the longest is {}); \
+                     give less, like 30m",
+                    crate::render::duration(w),
+                    crate::render::duration(longest)
+                );
+                d.err(v.span(), &s.field("warn"), message);
+            }
+        }
         s.finish(d);
         let update = update?;
         Some(Sla { accept: accept?, update, done: done?, gate: gate.unwrap_or(update), warn })

@@ -184,6 +184,25 @@ fn a_zero_target_timebox_heads_up_or_timeout_is_refused_with_what_it_would_do() 
     assert_eq!(errs.len(), 5, "{joined}");
 }
 
+/// A heads-up no shorter than every target would come before each clock starts: never sent. One
+/// shorter than some targets only is kept (it warns of those).
+#[test]
+fn a_heads_up_as_long_as_every_target_is_refused() {
+    let shipped = r#"sla = { accept = "2h", update = "4h", done = "24h", warn = "30m" }"#;
+    assert!(include_str!("../../baton.toml").contains(shipped), "the shipped model changed");
+    let with = |sla: &str| errors(&include_str!("../../baton.toml").replace(shipped, sla), &[]).join("\n");
+    let never = with(r#"sla = { accept = "2h", update = "4h", done = "24h", warn = "30h" }"#);
+    assert!(
+        never.contains(
+            "seams.eng-to-ops.sla.warn: a heads-up 30h before a target would never come: no target is longer \
+             (the longest is 24h); give less, like 30m"
+        ),
+        "{never}"
+    );
+    let some = with(r#"sla = { accept = "2h", update = "4h", done = "24h", warn = "3h" }"#);
+    assert!(!some.contains(".sla."), "{some}");
+}
+
 #[test]
 fn an_agent_cannot_be_an_approver() {
     let model = include_str!("../../baton.toml")
