@@ -23,6 +23,9 @@ use crate::report;
 /// every such instant must stay within what a time can hold.
 const LAST_YEAR: i32 = 9999;
 
+/// How far one `clock` moves forward (two years, stall history's longest window).
+const FARTHEST_DAYS: i64 = 731;
+
 /// Console-only commands, shown by `help`.
 const CONSOLE_HELP: &str = "Console commands:
 as <person>                 act as a configured person (e.g. `as rita`)
@@ -172,6 +175,12 @@ impl<W: Write> Console<W> {
             Some(t) if t.year() > LAST_YEAR => {
                 Ok(writeln!(self.out, "  ✗ the clock stops at the end of {LAST_YEAR}: move it less far")?)
             }
+            // Every job and check due on the way runs: a mistyped year would grind for hours.
+            Some(t) if t - self.now > Duration::days(FARTHEST_DAYS) => Ok(writeln!(
+                self.out,
+                "  ✗ the clock moves at most {FARTHEST_DAYS} days at once (everything due on the way runs, each \
+                 morning's catch-up and each week's digest): was the year mistyped? Move it in steps"
+            )?),
             Some(t) => self.advance(t).await,
             None => Ok(writeln!(self.out, "  ✗ usage: clock +4h, clock +1d2h30m or clock 2026-12-01 09:00")?),
         }

@@ -113,7 +113,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
 async fn console_mistakes_get_precise_answers() {
     let out = run(
         "/handoff help snooze\n/ack H-1\nas nobody\ntz Mars/Olympus\ntz\nas rita\n/handoff accept\nclock tomorrow\n\
-         clock +2147483647d\n/ack H-7\nevents\nevents H-7\n",
+         clock +2147483647d\nclock 2062-11-22 09:00\nclock\n/ack H-7\nevents\nevents H-7\n",
     )
     .await;
     in_order(
@@ -128,6 +128,9 @@ async fn console_mistakes_get_precise_answers() {
             "✗ name the handoff, like H-12\n    /handoff accept H-<n>",
             "✗ usage: clock +4h",
             "✗ the clock stops at the end of 9999: move it less far",
+            "✗ the clock moves at most 731 days at once",
+            "was the year mistyped? Move it in steps\n",
+            "rita> clock\n  Sun 22 Nov 09:00 UTC",
             "✗ there is no handoff H-7",
             "✗ usage: events H-<n>",
             "✗ there is no handoff H-7",
