@@ -788,4 +788,20 @@ mod tests {
         assert_eq!(words("\u{201d}Big deal\u{201d}"), ["Big deal"]);
         assert_eq!(split_words("\u{201c}the \u{201c}new\u{201d} plan"), None);
     }
+
+    proptest::proptest! {
+        /// Any words without a straight quote, each in straight quotes, come back as they were:
+        /// spaces, curly quotes and all.
+        #[test]
+        fn straight_quoted_words_come_back_whole(words in proptest::collection::vec("[^\"]{0,12}", 0..6)) {
+            let line = words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ");
+            proptest::prop_assert_eq!(split_words(&line), Some(words));
+        }
+
+        /// Whatever is typed is split or refused as an open quote, never a panic.
+        #[test]
+        fn any_line_is_split_or_refused(line in "[a \"\u{201c}\u{201d}]{0,24}") {
+            let _ = split_words(&line);
+        }
+    }
 }
