@@ -428,7 +428,10 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
         });
     }
     let mut given = given.to_vec();
-    let chosen = given.iter().position(|(k, _)| k == "playbook").map(|i| given.remove(i).1);
+    let chosen = given.iter().position(|(k, _)| k == "playbook").map(|i| given.remove(i).1).map(|typed| {
+        // In any case, as `/recalibrate` takes it.
+        d.ctx.model.playbook_named(&typed).map_or(typed.clone(), str::to_string)
+    });
     let pb_id = chosen.clone().or_else(|| default_playbook(d)).unwrap_or_default();
     let pb = d.ctx.model.playbooks.get(&pb_id).cloned().ok_or_else(|| Rejection::UnknownPlaybook {
         given: pb_id.clone(),

@@ -1062,7 +1062,7 @@ fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
     w.run("rita", "/handoff cancel H-1 the customer churned");
     let err = w.refused("rita", "/postmortem H-1 playbook=ownership-dispute category=capacity");
     assert!(err.contains("assumption_broke: `assumption_broke` is required"), "{err}");
-    w.run("rita", r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
+    w.run("rita", r#"/postmortem H-1 playbook=Ownership-Dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
     assert_eq!(w.last().artifacts[0].decision, "postmortem");
     assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
     // One per handoff, so that its category counts once; written by someone it involved.
