@@ -221,19 +221,20 @@ impl App {
     /// Keeps `person`'s reply in a thread whose parent is `parent` (a message reference under a
     /// key starting `prefix`) with the handoff whose recalibration thread it is; `Ok(None)` when
     /// it is no handoff's. Acts once per `key`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn thread_reply(
         &self,
         prefix: &str,
         parent: &str,
         person: &str,
         text: &str,
+        surface: Surface,
         now: DateTime<Utc>,
         key: &str,
     ) -> Result<Option<HandoffId>, AppError> {
         let Some(id) = self.store.handoff_by_ref(prefix, parent).await? else { return Ok(None) };
-        let decided = self
-            .apply(id, Some(key), |h| baton_core::discussed(&self.model, h, person, text, Surface::Slack, now))
-            .await;
+        let decided =
+            self.apply(id, Some(key), |h| baton_core::discussed(&self.model, h, person, text, surface, now)).await;
         match decided {
             Ok(_) => Ok(Some(id)),
             Err(AppError::Rejected(_)) if self.store.processed(key).await? => Err(AppError::Duplicate),

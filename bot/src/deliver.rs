@@ -697,8 +697,11 @@ pub const SLACK_THREAD: &str = "slack-thread:";
 
 /// The message-reference key of a handoff's thread in a Discord channel.
 fn thread_key(channel: &str) -> String {
-    format!("discord-thread:{channel}")
+    format!("{DISCORD_THREAD}{channel}")
 }
+
+/// How the message-reference keys of handoffs' Discord threads begin.
+pub const DISCORD_THREAD: &str = "discord-thread:";
 
 /// A recipient as people say it.
 fn describe(model: &OperatingModel, to: &Recipient) -> String {

@@ -91,6 +91,8 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         }
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),
+        // A handoff's Discord thread holds all its messages; in Slack only a recalibration's is kept.
+        Change::Discussed { text } if e.surface == Surface::Discord => format!("said in its Discord thread: “{text}”"),
         Change::Discussed { text } => format!("said in the recalibration thread: “{text}”"),
         Change::Warned { kind, due } => {
             format!("gave a heads-up: due for {} by {}", render::due_for(*kind), render::time(ctx.cal(), *due, now))

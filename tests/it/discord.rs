@@ -559,33 +559,50 @@ async fn baton_discord_register_installs_the_commands() {
     assert_eq!(names, ["ack", "escalations", "handoff", "away", "stalls", "recalibrate", "baton"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_by_callback() {
+/// What a scripted Gateway does when a session identifies: the `n`th session (from 0) is sent
+/// these frames, then closed with the code, if any.
+type GatewayScript = fn(usize) -> (Vec<Value>, Option<u16>);
+
+/// A fake Discord Gateway on loopback that `fake` hands out; returns the identify payloads it
+/// receives, session by session.
+async fn gateway(fake: &FakeDiscord, script: GatewayScript) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let fake = FakeDiscord::start().await;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     fake.set_gateway(&format!("ws://{}", listener.local_addr().expect("addr")));
-    let (identified_tx, mut identified) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (identified_tx, identified) = tokio::sync::mpsc::unbounded_channel::<Value>();
     tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
-        ws.send(Message::Text(json!({"op": 10, "d": {"heartbeat_interval": 45000}}).to_string().into()))
-            .await
-            .expect("hello");
-        while let Some(Ok(Message::Text(t))) = ws.next().await {
-            let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-            if v["op"] == 2 {
+        for n in 0.. {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+            let hello = json!({"op": 10, "d": {"heartbeat_interval": 45000}});
+            ws.send(Message::Text(hello.to_string().into())).await.expect("hello");
+            while let Some(Ok(Message::Text(t))) = ws.next().await {
+                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                if v["op"] != 2 {
+                    continue;
+                }
                 let _ = identified_tx.send(v);
+                let (frames, close) = script(n);
                 let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {"session_id": "s"}});
-                ws.send(Message::Text(ready.to_string().into())).await.expect("ready");
-                let interaction = command("g1", "200000000000000002", "stalls", json!([]));
-                let dispatch = json!({"op": 0, "s": 2, "t": "INTERACTION_CREATE", "d": interaction});
-                ws.send(Message::Text(dispatch.to_string().into())).await.expect("dispatch");
+                for (s, frame) in std::iter::once(ready).chain(frames).enumerate() {
+                    let mut frame = frame;
+                    frame["s"] = json!(s + 1);
+                    ws.send(Message::Text(frame.to_string().into())).await.expect("dispatch");
+                }
+                if let Some(code) = close {
+                    let frame = CloseFrame { code: code.into(), reason: "closed by the script".into() };
+                    let _ = ws.send(Message::Close(Some(frame))).await;
+                }
             }
         }
     });
-    let app = App::new(sqlite().await, model());
+    identified
+}
+
+/// A server that speaks to Discord over the Gateway only.
+async fn over_gateway(fake: &FakeDiscord, app: &App) -> Running {
     let api = DiscordApi::new(&fake.url, DISCORD_TOKEN, Limits::default());
     let endpoint = Endpoint {
         discord: Some(Discord {
@@ -599,11 +616,26 @@ async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_
     let server = Server {
         discord: Arc::new(endpoint),
         discord_gateway: true,
-        ..Server::new(app, Outbound { discord: Some(api), ..Outbound::default() })
+        ..Server::new(app.clone(), Outbound { discord: Some(api), ..Outbound::default() })
     };
-    let running = Running::start(server).await;
-    let identify =
-        tokio::time::timeout(StdDuration::from_secs(10), identified.recv()).await.expect("identify").expect("sent");
+    Running::start(server).await
+}
+
+async fn next(identified: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Value {
+    tokio::time::timeout(StdDuration::from_secs(10), identified.recv()).await.expect("identify").expect("sent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_by_callback() {
+    let fake = FakeDiscord::start().await;
+    let mut identified = gateway(&fake, |_| {
+        let interaction = command("g1", "200000000000000002", "stalls", json!([]));
+        (vec![json!({"op": 0, "t": "INTERACTION_CREATE", "d": interaction})], None)
+    })
+    .await;
+    let app = App::new(sqlite().await, model());
+    let running = over_gateway(&fake, &app).await;
+    let identify = next(&mut identified).await;
     assert_eq!(identify["d"]["token"], DISCORD_TOKEN);
     eventually(10, "the callback", || async {
         fake.calls().iter().any(|c| c.route == "interactions/g1/tok-g1/callback")
@@ -613,6 +645,88 @@ async fn over_the_gateway_interactions_reach_the_same_handlers_and_are_answered_
     assert_eq!(callback.status, 200);
     assert_eq!(callback.body["type"], 4);
     assert!(callback.body["data"]["content"].as_str().expect("content").contains("Stall history"), "{}", callback.body);
+    running.stop().await;
+}
+
+/// What engineers write in a handoff's Discord thread is kept with its log, once per message,
+/// with mentions read as names; bots, webhooks, strangers and other channels are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_people_write_in_a_handoffs_discord_thread_is_kept_with_its_log() {
+    const THREAD: &str = "1300000000000000001";
+    const ELI: &str = "200000000000000002";
+    let fake = FakeDiscord::start().await;
+    let mut identified = gateway(&fake, |_| {
+        let message = |id: &str, channel: &str, author: Value, content: &str| {
+            json!({"op": 0, "t": "MESSAGE_CREATE", "d": {"id": id, "channel_id": channel, "guild_id": "1",
+                "type": 0, "author": author, "content": content}})
+        };
+        let eli = json!({"id": ELI, "username": "eli"});
+        let frames = vec![
+            message("m1", THREAD, eli.clone(), "the runbook is fine, <@200000000000000001> can you check the window?"),
+            // The Gateway may send an event again after a resume: kept once.
+            message("m1", THREAD, eli.clone(), "the runbook is fine, <@200000000000000001> can you check the window?"),
+            message("m2", THREAD, json!({"id": "999", "username": "baton", "bot": true}), "H-1 escalated"),
+            message("m3", THREAD, json!({"id": "998", "username": "stranger"}), "who is this?"),
+            message("m4", ENG_CHANNEL, eli.clone(), "lunch?"),
+            message("m5", THREAD, eli, "   "),
+        ];
+        (frames, None)
+    })
+    .await;
+    let app = App::new(sqlite().await, model());
+    let new = NewHandoff {
+        seam: "eng-to-ops",
+        title: "Deploy edge",
+        fields: &[("service".into(), "edge".into()), ("runbook".into(), "https://r.example/edge".into())],
+    };
+    app.create(new, "eli", Surface::Discord, Utc::now(), None, None).await.expect("create");
+    app.store.set_ref(1, &format!("discord-thread:{ENG_CHANNEL}"), THREAD, Utc::now()).await.expect("thread");
+    let running = over_gateway(&fake, &app).await;
+    let identify = next(&mut identified).await;
+    assert_eq!(identify["d"]["intents"], (1 << 9) | (1 << 15), "guild messages with their content");
+    eventually(10, "the message kept", || async {
+        app.store.events(1).await.expect("events").iter().any(|e| e.change.kind() == "discussed")
+    })
+    .await;
+    // Give the copies and the rest their chance to be (wrongly) kept.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    let events = app.store.events(1).await.expect("events");
+    let kept: Vec<_> = events.iter().filter(|e| e.change.kind() == "discussed").collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!((kept[0].actor.as_str(), kept[0].surface), ("eli", Surface::Discord));
+    let log =
+        app.handle("eli", Surface::Discord, baton_core::parse("/handoff log H-1").expect("log"), Utc::now(), None);
+    let log = log.await.expect("log");
+    assert!(
+        log.contains(
+            "Eli Ek (Discord) said in its Discord thread: “the runbook is fine, @eve can you check the window?”"
+        ),
+        "{log}"
+    );
+    running.stop().await;
+}
+
+/// An app without the message-content intent is closed with 4014 when it asks for it: Baton
+/// identifies again without it and goes on answering interactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_message_content_intent_the_gateway_goes_on_without_it() {
+    let fake = FakeDiscord::start().await;
+    let mut identified = gateway(&fake, |n| match n {
+        0 => (Vec::new(), Some(4014)),
+        _ => {
+            let interaction = command("g2", "200000000000000002", "stalls", json!([]));
+            (vec![json!({"op": 0, "t": "INTERACTION_CREATE", "d": interaction})], None)
+        }
+    })
+    .await;
+    let app = App::new(sqlite().await, model());
+    let running = over_gateway(&fake, &app).await;
+    assert_eq!(next(&mut identified).await["d"]["intents"], (1 << 9) | (1 << 15));
+    assert_eq!(next(&mut identified).await["d"]["intents"], 0, "asked again without message content");
+    eventually(10, "the callback", || async {
+        fake.calls().iter().any(|c| c.route == "interactions/g2/tok-g2/callback")
+    })
+    .await;
     running.stop().await;
 }
 

@@ -58,6 +58,19 @@ impl Discord {
         Ok(self.app.store.linked_person("discord", user).await?)
     }
 
+    /// Keeps what someone Baton knows writes in a handoff's thread with the handoff's log, once
+    /// per message; anything else (another channel, someone unknown) is left alone.
+    pub async fn thread_message(&self, m: super::payload::ThreadMessage) -> Result<(), AppError> {
+        let Some(person) = self.person(&m.author).await? else { return Ok(()) };
+        let text = self.typed(&[(String::new(), m.content)]).await.remove(0).1;
+        let key = format!("discord:message:{}", m.id);
+        let prefix = crate::deliver::DISCORD_THREAD;
+        match self.app.thread_reply(prefix, &m.channel, &person, &text, Surface::Discord, Utc::now(), &key).await {
+            Ok(_) | Err(AppError::Duplicate) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Command options with mentioned users read as the people they name.
     async fn typed(&self, options: &[(String, String)]) -> Vec<(String, String)> {
         let mut known = std::collections::HashMap::new();

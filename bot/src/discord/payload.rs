@@ -165,6 +165,38 @@ pub fn typed_text(text: &str, person: impl Fn(&str) -> Option<String>) -> String
     out
 }
 
+/// A message someone wrote in a guild channel (a Gateway `MESSAGE_CREATE`), as far as Baton keeps
+/// it: the channel is a handoff's thread or nothing is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadMessage {
+    /// Message id (each is kept once).
+    pub id: String,
+    /// Channel (a thread is a channel).
+    pub channel: String,
+    /// The Discord user who wrote it.
+    pub author: String,
+    /// What they wrote.
+    pub content: String,
+}
+
+impl ThreadMessage {
+    /// A person's ordinary message or reply with text; `None` for a bot's (Baton's own among
+    /// them), a webhook's, a system message, or one whose text Discord did not send.
+    pub fn from_gateway(d: &Value) -> Option<ThreadMessage> {
+        let text = |v: &Value| v.as_str().filter(|s| !s.trim().is_empty()).map(str::to_string);
+        let by_person = d["author"]["bot"] != true && d["webhook_id"].is_null();
+        // 0: an ordinary message; 19: a reply.
+        let ordinary = matches!(d["type"].as_u64(), Some(0 | 19));
+        (by_person && ordinary).then_some(())?;
+        Some(ThreadMessage {
+            id: text(&d["id"])?,
+            channel: text(&d["channel_id"])?,
+            author: text(&d["author"]["id"])?,
+            content: text(&d["content"])?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +235,28 @@ mod tests {
         let click = parse(&fixture("message_component.json")).expect("component");
         assert_eq!(click.kind, Kind::Component { custom_id: "click_one".into() });
         assert!(parse(&fixture("application_command_user_command.json")).is_ok());
+    }
+
+    /// Only a person's ordinary message or reply with text is kept.
+    #[test]
+    fn a_thread_message_is_a_persons_text() {
+        let m = |patch: Value| {
+            let mut d = serde_json::json!({"id": "m1", "channel_id": "t1", "type": 0,
+                "author": {"id": "u1", "username": "eli"}, "content": "on it"});
+            for (k, v) in patch.as_object().expect("object") {
+                d[k] = v.clone();
+            }
+            ThreadMessage::from_gateway(&d)
+        };
+        let kept =
+            ThreadMessage { id: "m1".into(), channel: "t1".into(), author: "u1".into(), content: "on it".into() };
+        assert_eq!(m(serde_json::json!({})), Some(kept));
+        assert!(m(serde_json::json!({"type": 19})).is_some(), "a reply");
+        assert_eq!(m(serde_json::json!({"author": {"id": "b1", "bot": true}})), None, "a bot, Baton among them");
+        assert_eq!(m(serde_json::json!({"webhook_id": "w1"})), None, "a webhook");
+        assert_eq!(m(serde_json::json!({"type": 7})), None, "a member joined");
+        assert_eq!(m(serde_json::json!({"content": ""})), None, "no text: no message-content intent");
+        assert_eq!(m(serde_json::json!({"channel_id": null})), None);
     }
 
     proptest! {

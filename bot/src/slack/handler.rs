@@ -532,7 +532,15 @@ impl Slack {
                     let key = format!("slack:event:{event_id}");
                     match me
                         .app
-                        .thread_reply(crate::deliver::SLACK_THREAD, &thread_ts, &person, &text, Utc::now(), &key)
+                        .thread_reply(
+                            crate::deliver::SLACK_THREAD,
+                            &thread_ts,
+                            &person,
+                            &text,
+                            Surface::Slack,
+                            Utc::now(),
+                            &key,
+                        )
                         .await
                     {
                         Ok(_) | Err(AppError::Duplicate) => {}
