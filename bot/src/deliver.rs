@@ -280,7 +280,10 @@ impl Piece {
                 to: rows[0].intent.to.clone(),
                 handoff: None,
                 kind: IntentKind::Digest,
-                text: render::digest(rows.iter().map(|r| r.intent.text.as_str())),
+                text: render::digest(
+                    rows.iter().map(|r| r.intent.text.as_str()),
+                    matches!(rows[0].intent.to, Recipient::Person(_)),
+                ),
                 actions: Vec::new(),
                 not_before: None,
                 mentions: Vec::new(),
@@ -754,6 +757,16 @@ mod tests {
         assert!(digest.actions.is_empty());
         let ben: Vec<Vec<i64>> = plan[1].iter().map(Piece::ids).collect();
         assert_eq!(ben, [vec![7], vec![8]], "at or under the threshold each goes alone");
+        // A channel's digest is not addressed to "you".
+        let channel: Vec<Claimed> = (1..=4)
+            .map(|i| {
+                let mut r = row(i, "x", IntentKind::Escalation);
+                r.intent.to = Recipient::SlackChannel("#cs-handoffs".into());
+                r
+            })
+            .collect();
+        let text = super::plan(channel, 3, |_| true)[0][0].intent().text;
+        assert!(text.starts_with("4 updates:\n• message 1"), "{text}");
     }
 
     #[test]

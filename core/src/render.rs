@@ -260,8 +260,10 @@ pub fn recalibration(ctx: &Ctx<'_>, h: &Handoff, pb: &Playbook, reason: &str, pe
     text
 }
 
-/// Several messages to one recipient folded into one, in the order they were raised.
-pub fn digest<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+/// Several messages to one recipient folded into one, in the order they were raised; `personal`
+/// for a person (a channel's are not "for you").
+pub fn digest<'a>(texts: impl IntoIterator<Item = &'a str>, personal: bool) -> String {
     let items: Vec<String> = texts.into_iter().map(|t| format!("• {}", t.replace('\n', "\n  "))).collect();
-    format!("{} updates for you:\n{}", items.len(), items.join("\n"))
+    let whose = if personal { " for you" } else { "" };
+    format!("{} updates{whose}:\n{}", items.len(), items.join("\n"))
 }
