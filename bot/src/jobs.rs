@@ -187,19 +187,22 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             let away = app.store.absences(now).await?;
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 let open = app.store.open_in_seams(&model.seams_into(&f.id)).await?;
-                let queue: Vec<String> = open
-                    .iter()
-                    .filter(|h| matches!(h.state, State::Open | State::Reassigned))
-                    .map(|h| format!("• {}", line(h)))
-                    .collect();
-                let stalled: Vec<String> =
-                    open.iter().filter(|h| h.stall.is_some()).map(|h| format!("• {}", line(h))).collect();
+                // Each handoff once (its line says whether it is stalled): what people away own
+                // (given to someone away to accept, too), the queue, then the rest that is stalled.
+                let owner_back = |h: &Handoff| away.through(model, h.owner.as_deref()?, now);
+                let in_queue =
+                    |h: &&Handoff| matches!(h.state, State::Open | State::Reassigned) && owner_back(h).is_none();
+                let queue: Vec<String> = open.iter().filter(in_queue).map(|h| format!("• {}", line(h))).collect();
                 let left: Vec<String> = (open.iter())
                     .filter_map(|h| {
-                        let owner = h.owner.as_deref()?;
-                        let back = away.through(model, owner, now)?;
-                        Some(format!("• {} · {} away through {back}", line(h), model.name_of(owner)))
+                        let back = owner_back(h)?;
+                        let owner = model.name_of(h.owner.as_deref()?);
+                        Some(format!("• {} · {owner} away through {back}", line(h)))
                     })
+                    .collect();
+                let stalled: Vec<String> = (open.iter())
+                    .filter(|h| h.stall.is_some() && !in_queue(h) && owner_back(h).is_none())
+                    .map(|h| format!("• {}", line(h)))
                     .collect();
                 let returned: Vec<String> = waiting_on_requester(&f.id).await?.iter().map(returned_line).collect();
                 if queue.is_empty() && stalled.is_empty() && left.is_empty() && returned.is_empty() {

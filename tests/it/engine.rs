@@ -570,6 +570,15 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
             text.contains("H-1 \"Acme renewal\" (sales-to-cs)") && text.ends_with("Ana Alves away through Fri 04 Dec"),
             "{text}"
         );
+        // Stalled, each is still listed once: the queue's and the away owner's say they are stalled.
+        let gamma = r#"/handoff new sales-to-cs "Gamma" account=Gamma arr=1 segment=smb"#;
+        app.handle("rita", Surface::Slack, cmd(gamma), friday, None).await.expect("create");
+        app.sweep(monday).await.expect("sweep");
+        let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
+        let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
+        assert_eq!((text.matches("H-1 ").count(), text.matches("H-3 ").count()), (1, 1), "{text}");
+        assert!(text.contains("1 waiting to be accepted:\n• H-3 \"Gamma\" (sales-to-cs) · open · STALLED"), "{text}");
+        assert!(!text.contains("stalled:"), "nothing stalled is left to list apart: {text}");
         // With Carla away too, the catch-up goes to the cover she named.
         let away = cmd("/away until 2026-12-04 cover=ben");
         app.handle("carla", Surface::Slack, away, monday, None).await.expect("away");
