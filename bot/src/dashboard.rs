@@ -133,7 +133,7 @@ async fn page(
         Ok(q) => q,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\nFilters: {}", history::USAGE)).into_response(),
     };
-    match render(&d.app, &q.filter, &query).await {
+    match render(&d.app, &q.filter.resolved(&d.app.model), &query).await {
         Ok(html) => Html(html).into_response(),
         Err(AppError::Rejected(r)) => (StatusCode::BAD_REQUEST, r.to_string()).into_response(),
         Err(e) => {
@@ -174,7 +174,6 @@ async fn render(app: &App, filter: &history::Filter, query: &HashMap<String, Str
     )?;
     let svg = report::svg(&report::chart_title(filter), &series, filter.from(now), now)?;
     let rows: Vec<Value> = std::iter::once(&r.all).chain(&r.seams).map(row).collect();
-    let chosen = |k: &str| query.get(k).cloned().unwrap_or_default();
     let ctx = context! {
         report => context! {
             filter_text => filter.describe(), scope => r.scope,
@@ -189,9 +188,12 @@ async fn render(app: &App, filter: &history::Filter, query: &HashMap<String, Str
             functions => model.functions.keys().cloned().collect::<Vec<_>>(),
             categories => model.categories.clone(),
         },
+        // What the filter resolved to, so that `seam=Sales-to-CS` selects sales-to-cs.
         chosen => context! {
-            seam => chosen("seam"), function => chosen("function"), category => chosen("category"),
-            owner => chosen("owner"), tier => chosen("tier"),
+            seam => filter.seam.clone().unwrap_or_default(),
+            function => filter.function.clone().unwrap_or_default(),
+            category => filter.category.clone().unwrap_or_default(),
+            owner => filter.owner.clone().unwrap_or_default(), tier => filter.tier.map(baton_core::model::RiskTier::name).unwrap_or_default(),
             window => query.get("window").cloned().unwrap_or_else(|| format!("{}d", filter.days)),
         },
     };

@@ -81,6 +81,10 @@ async fn the_dashboard_needs_its_token_and_says_how_to_give_it() {
     let bad = bearer("/dashboard?window=forever").await.expect("get");
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.expect("text").contains("write 90d or 12w"));
+    // A seam in another case is the seam: filtered and selected in the form.
+    let cased = bearer("/dashboard?seam=Sales-to-CS").await.expect("get").text().await.expect("html");
+    assert!(cased.contains("<option selected>sales-to-cs</option>") && cased.contains("seam=sales-to-cs"), "{cased}");
+    assert!(!cased.contains("<td>marketing-to-eng</td>"));
     let unknown = bearer("/dashboard?seam=nope").await.expect("get");
     assert_eq!(unknown.status(), 400);
     assert!(unknown.text().await.expect("text").contains("there is no seam `nope`"));
