@@ -501,15 +501,21 @@ async fn list(
     let mut limit = 50;
     for (key, value) in &query {
         match key.as_str() {
-            "seam" if model.seams.contains_key(value) => filter.seam = Some(value.clone()),
-            "seam" => return Err(bad(format!("no seam `{value}`; seams: {}", join(model.seams.keys())))),
+            "seam" => match model.seam_named(value) {
+                Some(seam) => filter.seam = Some(seam.to_string()),
+                None => return Err(bad(format!("no seam `{value}`; seams: {}", join(model.seams.keys())))),
+            },
             "state" if STATES.contains(&value.as_str()) => filter.state = Some(value.clone()),
             "state" => return Err(bad(format!("no state `{value}`; states: {}", STATES.join(", ")))),
-            "owner" | "requester" if model.person(value).is_none() => {
-                return Err(bad(format!("`{key}`: nobody called `{value}` is in the operating model")));
+            "owner" | "requester" => {
+                let Some(person) = model.person_named(value) else {
+                    return Err(bad(format!("`{key}`: nobody called `{value}` is in the operating model")));
+                };
+                match key.as_str() {
+                    "owner" => filter.owner = Some(person.to_string()),
+                    _ => filter.requester = Some(person.to_string()),
+                }
             }
-            "owner" => filter.owner = Some(value.clone()),
-            "requester" => filter.requester = Some(value.clone()),
             "open" => {
                 filter.open = value.parse().map_err(|_| bad(format!("`open` is true or false, not `{value}`")))?;
             }

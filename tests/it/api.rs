@@ -590,7 +590,7 @@ async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(ids(&all), ["H-6", "H-5", "H-4", "H-3", "H-2", "H-1"]);
         assert_eq!(ids(&list("seam=sales-to-cs&open=true").await.1), ["H-4", "H-3", "H-2", "H-1"]);
-        assert_eq!(ids(&list("owner=ana").await.1), ["H-4", "H-2"]);
+        assert_eq!(ids(&list("owner=Ana").await.1), ["H-4", "H-2"]);
         assert_eq!(ids(&list("state=open&requester=rita").await.1), ["H-3", "H-1"]);
         // A page at a time: `next` goes on from where the page ended.
         let (_, first) = list("seam=sales-to-cs&limit=2").await;
