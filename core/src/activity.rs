@@ -77,7 +77,7 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
             format!("closed stall {episode}: it moved again {took} after the breach")
         }
         Change::RecalibrationConvened { playbook } => format!("convened a recalibration ({playbook})"),
-        Change::ArtifactRecorded { playbook, fields: f } => {
+        Change::ArtifactRecorded { playbook, fields: f } | Change::ArtifactCorrected { playbook, fields: f } => {
             // Its person fields (a new owner) name the person, as a contract's do.
             let pb = ctx.model.playbooks.get(playbook);
             let person = |k: &str| {
@@ -87,7 +87,11 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
             let shown: BTreeMap<String, String> = (f.iter())
                 .map(|(k, v)| (k.clone(), if person(k) { ctx.person_name(v).into_owned() } else { v.clone() }))
                 .collect();
-            format!("recorded the {playbook} artifact ({})", fields(ctx, &shown))
+            let did = match e.change {
+                Change::ArtifactCorrected { .. } => "corrected the post-mortem: the",
+                _ => "recorded the",
+            };
+            format!("{did} {playbook} artifact ({})", fields(ctx, &shown))
         }
         Change::TimeboxReminded => "reminded the convener that the recalibration's timebox ran out".into(),
         Change::Commented { text } => format!("commented: “{text}”"),

@@ -521,6 +521,7 @@ impl<'a> Draft<'a> {
                     | Change::StallOpened { .. }
                     | Change::RecalibrationConvened { .. }
                     | Change::ArtifactRecorded { .. }
+                    | Change::ArtifactCorrected { .. }
             )
         };
         let what: Vec<String> = (self.events.iter())

@@ -125,6 +125,10 @@ pub struct ArtifactRecord {
     pub by: PersonId,
     /// When.
     pub at: DateTime<Utc>,
+    /// A post-mortem correcting the handoff's earlier one, which it replaces (so that its failure
+    /// category counts once, as corrected).
+    #[serde(default)]
+    pub corrects: bool,
 }
 
 /// A follow-up agreed in a recalibration: tracked, and its owner reminded on its due date.
@@ -460,6 +464,13 @@ pub enum Change {
         /// The fields as recorded.
         fields: BTreeMap<String, String>,
     },
+    /// A post-mortem was corrected: these fields replace the ones recorded before.
+    ArtifactCorrected {
+        /// Playbook followed.
+        playbook: String,
+        /// The fields as corrected.
+        fields: BTreeMap<String, String>,
+    },
     /// The convener was reminded that the timebox ran out.
     TimeboxReminded,
     /// Whoever must act was told a target falls due soon (`due`).
@@ -524,6 +535,7 @@ impl Change {
             Change::LadderStep { .. } => "ladder_step",
             Change::RecalibrationConvened { .. } => "recalibration_convened",
             Change::ArtifactRecorded { .. } => "artifact_recorded",
+            Change::ArtifactCorrected { .. } => "artifact_corrected",
             Change::TimeboxReminded => "timebox_reminded",
             Change::Warned { .. } => "warned",
             Change::Commented { .. } => "commented",

@@ -371,6 +371,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
         fields: fields.clone(),
         by: d.actor.clone(),
         at: d.now,
+        corrects: false,
     });
     let mut summary = format!(
         "Recalibration of {label} recorded by {}: {outcome}.\nAssumption that broke: {}\nCategory: {}",
@@ -416,17 +417,25 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
             hint: format!("post-mortems are for done or cancelled handoffs; for live ones use `/recalibrate {label}`"),
         });
     }
-    if let Some((by, at)) = &d.h.postmortem {
-        return Err(Rejection::WrongState {
-            id: d.h.id,
-            state: d.h.state,
-            hint: format!(
-                "its post-mortem was recorded by {} on {}; it stands as recorded (`/handoff log {label}` shows it)",
-                d.ctx.name(by),
-                render::time(d.ctx.cal(), *at, d.now)
-            ),
-        });
-    }
+    // A second post-mortem corrects the first, from whoever recorded it or an architect; it
+    // replaces it, so that its failure category counts once.
+    let architect = d.ctx.model.person(&d.actor).is_some_and(|p| p.has_role(Role::Architect));
+    let corrects = match &d.h.postmortem {
+        Some((by, at)) if *by == d.actor || architect => Some((by.clone(), *at)),
+        Some((by, at)) => {
+            return Err(Rejection::WrongState {
+                id: d.h.id,
+                state: d.h.state,
+                hint: format!(
+                    "its post-mortem was recorded by {} on {}; they or an architect may correct it (`/handoff log \
+                     {label}` shows it)",
+                    d.ctx.name(by),
+                    render::time(d.ctx.cal(), *at, d.now)
+                ),
+            });
+        }
+        None => None,
+    };
     let mut given = given.to_vec();
     let chosen = given.iter().position(|(k, _)| k == "playbook").map(|i| given.remove(i).1).map(|typed| {
         // In any case, as `/recalibrate` takes it.
@@ -438,8 +447,13 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
         known: d.ctx.model.playbooks.keys().cloned().collect::<Vec<_>>().join(", "),
     })?;
     let fields = validate(d, &pb, &given, true).map_err(Rejection::InvalidArtifact)?;
-    d.record(Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() });
-    d.h.postmortem = Some((d.actor.clone(), d.now));
+    d.record(match corrects {
+        Some(_) => Change::ArtifactCorrected { playbook: pb.id.clone(), fields: fields.clone() },
+        None => Change::ArtifactRecorded { playbook: pb.id.clone(), fields: fields.clone() },
+    });
+    // A correction keeps the first one's time, so that it counts in the same window.
+    let at = corrects.as_ref().map_or(d.now, |(_, at)| *at);
+    d.h.postmortem = Some((d.actor.clone(), at));
     d.artifacts.push(ArtifactRecord {
         handoff: d.h.id,
         episode: None,
@@ -449,7 +463,8 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
         decision: "postmortem".into(),
         fields: fields.clone(),
         by: d.actor.clone(),
-        at: d.now,
+        at,
+        corrects: corrects.is_some(),
     });
     if let Some(text) = fields.get("follow_ups") {
         for f in follow_ups(d, text)
@@ -459,7 +474,15 @@ pub(crate) fn postmortem(d: &mut Draft<'_>, given: &[(String, String)]) -> Resul
             d.follow_ups.push(f);
         }
     }
-    Ok(format!("Post-mortem of {label} recorded ({}).", pb.title))
+    Ok(match corrects {
+        Some((by, at)) => format!(
+            "Post-mortem of {label} corrected ({}): it replaces the one {} recorded on {}.",
+            pb.title,
+            d.ctx.name(&by),
+            render::time(d.ctx.cal(), at, d.now)
+        ),
+        None => format!("Post-mortem of {label} recorded ({}).", pb.title),
+    })
 }
 
 /// The playbook for a handoff stalled with `kind`: `named` (a ladder's choice) when it applies to

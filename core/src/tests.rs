@@ -1065,9 +1065,33 @@ fn post_mortems_record_the_same_artifact_on_finished_handoffs_only() {
     w.run("rita", r#"/postmortem H-1 playbook=Ownership-Dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
     assert_eq!(w.last().artifacts[0].decision, "postmortem");
     assert_eq!(w.last().artifacts[0].playbook, "ownership-dispute");
-    // One per handoff, so that its category counts once; written by someone it involved.
-    let err = w.refused("ada", r#"/postmortem H-1 assumption_broke="y" category=capacity"#);
-    assert!(err.ends_with("its post-mortem was recorded by Rita Reyes on Mon 30 Nov 09:00 EST; it stands as recorded (`/handoff log H-1` shows it)"), "{err}");
+    // One per handoff, so that its category counts once: a second corrects the first, from
+    // whoever recorded it or an architect, and keeps its time.
+    let err = w.refused("sam", r#"/postmortem H-1 assumption_broke="y" category=capacity"#);
+    assert!(err.ends_with("its post-mortem was recorded by Rita Reyes on Mon 30 Nov 09:00 EST; they or an architect may correct it (`/handoff log H-1` shows it)"), "{err}");
+    w.at("2026-12-01T10:00:00-05:00");
+    let d = w
+        .run(
+            "rita",
+            r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=capacity"#,
+        )
+        .clone();
+    assert_eq!(
+        d.reply,
+        "Post-mortem of H-1 corrected (Ownership dispute): it replaces the one Rita Reyes recorded on Mon 30 Nov 09:00 EST."
+    );
+    let a = &d.artifacts[0];
+    assert_eq!((a.category.as_str(), a.corrects, a.at), ("capacity", true, t("2026-11-30T09:00:00-05:00")));
+    assert_eq!(d.events[0].change.kind(), "artifact_corrected");
+    let line = crate::activity::line(&Ctx::new(&w.model, "sales-to-cs").expect("seam"), &d.events[0], w.now);
+    assert!(
+        line.contains(
+            "Rita Reyes (console) corrected the post-mortem: the ownership-dispute artifact (assumption_broke"
+        ),
+        "{line}"
+    );
+    let d = w.run("ada", r#"/postmortem H-1 playbook=ownership-dispute assumption_broke="renewals had no seam" category=unclear-ownership"#);
+    assert!(d.artifacts[0].corrects && d.reply.contains("it replaces the one Rita Reyes recorded"), "{}", d.reply);
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("rita", "/handoff cancel H-1 the customer churned");
     let err = w.refused("mia", r#"/postmortem H-1 assumption_broke="x" category=capacity"#);

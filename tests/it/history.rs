@@ -445,3 +445,37 @@ async fn a_database_from_before_the_rollups_is_rolled_up_when_opened() {
         std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
     }
 }
+
+/// A corrected post-mortem replaces the first: its failure category counts once, as corrected,
+/// in the window of the first.
+#[tokio::test]
+async fn a_corrected_post_mortem_counts_once_under_its_corrected_category() {
+    on_each_store(|store| async move {
+        let app = crate::support::app(store.clone());
+        let at = t("2026-11-30T09:00:00-05:00");
+        let run = |who: &'static str, line: &'static str, when: DateTime<Utc>| {
+            let app = app.clone();
+            async move {
+                let cmd = baton_core::parse(line).expect("command");
+                app.handle(who, baton_core::Surface::Console, cmd, when, None).await.expect(line)
+            }
+        };
+        run("rita", r#"/handoff new sales-to-cs "Acme" account=Acme arr=1 segment=smb"#, at).await;
+        run("rita", "/handoff cancel H-1 churned", at).await;
+        run("rita", r#"/postmortem H-1 assumption_broke="no seam for renewals" category=capacity"#, at).await;
+        let later = at + Duration::days(2);
+        let said =
+            run("ada", r#"/postmortem H-1 assumption_broke="no seam for renewals" category=unclear-ownership"#, later);
+        assert!(said.await.starts_with("Post-mortem of H-1 corrected"));
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT category, at_ms FROM artifacts WHERE handoff_id = 1")
+            .fetch_all(store.pool())
+            .await
+            .expect("artifacts");
+        assert_eq!(rows, [("unclear-ownership".to_string(), at.timestamp_millis())]);
+        let report =
+            report::summary(&store, &model(), Viewer::Operator, &Filter::default(), later).await.expect("report");
+        let categories: Vec<(&str, u64)> = report.categories.iter().map(|c| (c.category.as_str(), c.current)).collect();
+        assert_eq!(categories, [("unclear-ownership", 1)]);
+    })
+    .await;
+}

@@ -222,6 +222,12 @@ pub(crate) async fn write_decisions(
             .await?;
         }
         for a in &d.artifacts {
+            if a.corrects {
+                sqlx::query("DELETE FROM artifacts WHERE handoff_id = $1 AND decision = 'postmortem'")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             let fields = serde_json::to_string(&a.fields).map_err(encode)?;
             sqlx::query(
                 "INSERT INTO artifacts (handoff_id, episode, playbook, category, assumption, decision, fields, recorded_by, at_ms, seam) \
