@@ -543,8 +543,14 @@ pub fn parse_sub(sub: &str, rest: Vec<String>) -> Result<Command, ParseError> {
 /// Splits chat text into words. Double quotes (straight or curly, as chat clients type them)
 /// group words, also inside `key="a value"`; apostrophes are ordinary letters. Inside straight
 /// quotes curly ones are text, and the other way round, and curly ones nest (`“the “new” plan”`),
-/// so quotes in a title survive. `None` when a quote is left open.
+/// so quotes in a title survive; a line that only closes read as any quote closing any other
+/// (`“Big deal"`, from mixed keyboards) is read so. `None` when a quote is left open.
 pub fn split_words(line: &str) -> Option<Vec<String>> {
+    nested_words(line).or_else(|| any_quote_words(line))
+}
+
+/// [`split_words`] with each kind of quote closing only its own.
+fn nested_words(line: &str) -> Option<Vec<String>> {
     /// The quote a word is inside: straight, or curly this many deep.
     #[derive(PartialEq)]
     enum Quote {
@@ -597,6 +603,34 @@ pub fn split_words(line: &str) -> Option<Vec<String>> {
         words.push(word);
     }
     Some(words)
+}
+
+/// [`split_words`] with any quote opening or closing.
+fn any_quote_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut in_word) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' | '\u{201c}' | '\u{201d}' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if std::mem::take(&mut in_word) {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    (!quoted).then_some(words)
 }
 
 /// `field=value …` typed on their own (a platform's one box for a contract): the pairs, or what
@@ -787,6 +821,10 @@ mod tests {
         // A client that opens with a closing curly quote.
         assert_eq!(words("\u{201d}Big deal\u{201d}"), ["Big deal"]);
         assert_eq!(split_words("\u{201c}the \u{201c}new\u{201d} plan"), None);
+        // Mixed keyboards: a curly quote closed by a straight one, and the other way round.
+        assert_eq!(words("/handoff new s \u{201c}Big deal\" a=b"), ["/handoff", "new", "s", "Big deal", "a=b"]);
+        assert_eq!(words("\"Big deal\u{201d} a=b"), ["Big deal", "a=b"]);
+        assert_eq!(split_words("\u{201c}open"), None);
     }
 
     proptest::proptest! {
