@@ -218,9 +218,9 @@ impl App {
         }
     }
 
-    /// Keeps `person`'s reply in a thread whose parent is `parent` (a message reference under a
-    /// key starting `prefix`) with the handoff whose recalibration thread it is; `Ok(None)` when
-    /// it is no handoff's. Acts once per `key`.
+    /// Keeps what `person` wrote in a thread whose parent is `parent` (a message reference under a
+    /// key starting `prefix`: a Slack recalibration thread, a handoff's Discord thread) with the
+    /// handoff whose thread it is; `Ok(None)` when it is no handoff's. Acts once per `key`.
     #[allow(clippy::too_many_arguments)]
     pub async fn thread_reply(
         &self,

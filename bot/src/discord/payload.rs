@@ -187,7 +187,9 @@ impl ThreadMessage {
         let by_person = d["author"]["bot"] != true && d["webhook_id"].is_null();
         // 0: an ordinary message; 19: a reply.
         let ordinary = matches!(d["type"].as_u64(), Some(0 | 19));
-        (by_person && ordinary).then_some(())?;
+        if !(by_person && ordinary) {
+            return None;
+        }
         Some(ThreadMessage {
             id: text(&d["id"])?,
             channel: text(&d["channel_id"])?,
