@@ -114,7 +114,8 @@ fuzz_target!(|data: &[u8]| {
         let away = away_now(&absent, &covers);
         step(model, &mut handoffs, &mut logs, now, &away);
         let surface = [Surface::Console, Surface::Slack, Surface::Discord, Surface::Api][line.len() % 4];
-        let Ok(command) = parse(typed) else { continue };
+        // As the app reads it: names in any case written as the model's ids.
+        let Ok(command) = parse(typed).map(|c| c.resolved(model)) else { continue };
         match &command {
             Command::New { seam, title, fields } => {
                 let id = handoffs.len() as u64 + 1;
