@@ -220,6 +220,14 @@ pub(crate) fn validate(
     {
         errors.push(err(field, message.into()));
     }
+    // A new owner comes from the receiving function, named with the rest of what needs fixing.
+    if let Some(("new_owner", _)) = needed
+        && let Some(to) = fields.get("new_owner")
+        && !d.ctx.to.has_member(to)
+    {
+        let message = format!("{} is not a member of {}, so cannot own it", d.ctx.name(to), d.ctx.to.name);
+        errors.push(err("new_owner", message));
+    }
     // A new date is when it will be done: not one already gone.
     if let Some(("new_date", _)) = needed
         && let Some(date) = fields.get("new_date").and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
@@ -296,13 +304,8 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
     }
     let outcome = match decision.as_str() {
         "new-owner" => {
+            // A member of the receiving function (checked with the fields).
             let to = fields.get("new_owner").cloned().unwrap_or_default();
-            if !d.ctx.to.has_member(&to) {
-                return Err(Rejection::InvalidArtifact(vec![FieldError {
-                    field: "new_owner".into(),
-                    message: format!("{} is not a member of {}, so cannot own it", d.ctx.name(&to), d.ctx.to.name),
-                }]));
-            }
             if let Some(person) = d.ctx.model.person(&to) {
                 crate::decide::require_may_own(&d.ctx, person)?;
             }

@@ -2292,3 +2292,20 @@ fn typed_names_find_the_one_thing_they_mean() {
     assert_eq!(model.person_named("ana"), Some("ana"));
     assert_eq!(model.person_named("ANA"), None);
 }
+
+/// A record that needs fixing names everything at once: a missing field and a new owner from
+/// outside the receiving function together, not one after the other.
+#[test]
+fn a_record_names_a_new_owner_outside_the_function_with_the_rest() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/recalibrate H-1 missing-information");
+    let err = w.refused(
+        "ana",
+        r#"/handoff record H-1 decision=new-owner new_owner=rita assumption_broke="x" category=capacity"#,
+    );
+    assert!(err.contains("• missing: `missing` is required"), "{err}");
+    assert!(err.contains("• new_owner: Rita Reyes is not a member of Customer Success, so cannot own it"), "{err}");
+    let d = w.run("ana", r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="x" category=capacity missing="the contract""#);
+    assert!(d.reply.ends_with("Ben Brooks owns it now and must accept it."), "{}", d.reply);
+}
