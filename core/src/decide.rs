@@ -149,16 +149,6 @@ pub enum Rejection {
         /// Its execution mode.
         mode: &'static str,
     },
-    /// A handoff may raise its tier, never lower it.
-    #[error("{seam} handoffs are at least {floor}; `tier={given}` would lower the gate")]
-    TierTooLow {
-        /// Seam id.
-        seam: String,
-        /// The seam's default tier.
-        floor: RiskTier,
-        /// What was asked.
-        given: RiskTier,
-    },
     /// A snooze must end in the future and within a bound.
     #[error("a snooze lasts between 1 minute and 14 days; `{0}` is outside that")]
     BadSnooze(String),
@@ -648,9 +638,14 @@ pub fn admit(
     for (k, v) in given {
         if k == "tier" {
             match RiskTier::parse(v) {
-                Some(t) if t < ctx.seam.tier => {
-                    return Err(Rejection::TierTooLow { seam: ctx.seam.id.clone(), floor: ctx.seam.tier, given: t });
-                }
+                // A handoff may raise its tier, never lower it; named with the rest.
+                Some(t) if t < ctx.seam.tier => errors.push(FieldError {
+                    field: "tier".into(),
+                    message: format!(
+                        "{} handoffs are at least {}; `tier={t}` would lower the gate: leave tier out, or raise it",
+                        ctx.seam.id, ctx.seam.tier
+                    ),
+                }),
                 Some(t) => tier = t,
                 None => errors.push(FieldError {
                     field: "tier".into(),

@@ -212,8 +212,13 @@ fn creation_checks_the_contract_and_reports_every_field_problem() {
     assert!(err.contains("`segment` is required: add segment=..., one of smb, mid-market, enterprise"), "{err}");
     let err = new_acme("ana", &[("account", "A"), ("arr", "1"), ("segment", "smb")]);
     assert!(err.to_string().contains("come from Sales"));
-    let err = new_acme("rita", &[("account", "A"), ("arr", "1"), ("segment", "smb"), ("tier", "reversible")]);
-    assert!(matches!(err, Rejection::TierTooLow { .. }));
+    // Lowering the tier is named with the contract's other problems.
+    let err = new_acme("rita", &[("arr", "x"), ("segment", "smb"), ("tier", "reversible")]).to_string();
+    assert!(
+        err.contains("• tier: sales-to-cs handoffs are at least high-stakes; `tier=reversible` would lower the gate: leave tier out, or raise it"),
+        "{err}"
+    );
+    assert!(err.contains("• arr: `x` is not a number") && err.contains("• account: `account` is required"), "{err}");
     let err = create(&model, 1, NewHandoff { seam: "nope", title: "x", fields: &[] }, "rita", Surface::Console, now)
         .expect_err("unknown seam");
     assert!(err.to_string().contains("seams: eng-to-ops, marketing-to-eng, sales-to-cs"));
