@@ -190,9 +190,11 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 // Each handoff once (its line says whether it is stalled): what people away own
                 // (given to someone away to accept, too), the queue, then the rest that is stalled.
                 let owner_back = |h: &Handoff| away.through(model, h.owner.as_deref()?, now);
-                let in_queue =
-                    |h: &&Handoff| matches!(h.state, State::Open | State::Reassigned) && owner_back(h).is_none();
-                let queue: Vec<String> = open.iter().filter(in_queue).map(|h| format!("• {}", line(h))).collect();
+                let to_accept = |h: &Handoff| matches!(h.state, State::Open | State::Reassigned);
+                let queue: Vec<String> = (open.iter())
+                    .filter(|h| to_accept(h) && owner_back(h).is_none())
+                    .map(|h| format!("• {}", line(h)))
+                    .collect();
                 let left: Vec<String> = (open.iter())
                     .filter_map(|h| {
                         let back = owner_back(h)?;
@@ -201,7 +203,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                     })
                     .collect();
                 let stalled: Vec<String> = (open.iter())
-                    .filter(|h| h.stall.is_some() && !in_queue(h) && owner_back(h).is_none())
+                    .filter(|h| h.stall.is_some() && !to_accept(h) && owner_back(h).is_none())
                     .map(|h| format!("• {}", line(h)))
                     .collect();
                 let returned: Vec<String> = waiting_on_requester(&f.id).await?.iter().map(returned_line).collect();
