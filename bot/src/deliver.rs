@@ -89,8 +89,11 @@ impl Limits {
         }
     }
 
-    /// Holds `key` until `until`.
+    /// Holds `key` until `until`, to the millisecond: the outbox keeps the instant a message put
+    /// back waits for in whole milliseconds, so a hold kept finer would outlast it by a fraction and
+    /// find that message still held when it falls due.
     pub fn hold(&self, key: &str, until: DateTime<Utc>) {
+        let until = DateTime::from_timestamp_millis(until.timestamp_millis()).unwrap_or(until);
         if let Ok(mut m) = self.0.lock() {
             let slot = m.entry(key.to_string()).or_insert(until);
             *slot = (*slot).max(until);
@@ -794,5 +797,10 @@ mod tests {
         let err = limits.check(&["other", "k"], t0).expect_err("held");
         assert_eq!(err, SendError::Held(Duration::seconds(5)));
         assert!(limits.check(&["k"], t0 + Duration::seconds(5)).is_ok());
+        // A hold ending within a millisecond lifts at that millisecond, when a message put back
+        // until it (kept to the millisecond) falls due.
+        limits.hold("fine", t0 + Duration::microseconds(30_000_400));
+        assert!(limits.check(&["fine"], t0 + Duration::milliseconds(30_000)).is_ok());
+        assert!(limits.check(&["fine"], t0 + Duration::microseconds(29_999_900)).is_err());
     }
 }
