@@ -172,7 +172,13 @@ async fn fill(store: &Store, model: &OperatingModel, plan: &Plan, now: DateTime<
         let mut h = baton_core::create(model, id as u64, new, &requester, Surface::Console, since - Duration::hours(8))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .handoff;
-        h.stall = Some(baton_core::Stall { episode: 1, kind: StallKind::NoAccept, opened_at: since, fired: vec![] });
+        h.stall = Some(baton_core::Stall {
+            episode: 1,
+            kind: StallKind::NoAccept,
+            opened_at: since,
+            fired: vec![],
+            told: vec![],
+        });
         sqlx::query(
             "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, \
              version, doc, tier) VALUES ($1, $2, 'open', $3, NULL, 'no_accept', $4, $4, NULL, 1, $5, $6)",

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use baton_core::{Intent, IntentKind, OperatingModel, Recipient, render};
+use baton_core::{HandoffId, Intent, IntentKind, OperatingModel, Recipient, render};
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument as _;
 
 use crate::discord::DiscordApi;
 use crate::slack::SlackApi;
-use crate::store::{Claimed, Store, recipient_key};
+use crate::store::{Claimed, Kept, Store, recipient_key};
 
 /// Why a send did not go through.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -480,6 +480,9 @@ impl Deliverer {
     async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<Wait>> {
         let intent = piece.intent();
         let first = &piece.rows[0];
+        if let (IntentKind::Settled, Some(h)) = (&intent.kind, intent.handoff) {
+            return self.answer(piece, &intent, h, clock).await;
+        }
         let card = match (&intent.kind, intent.handoff) {
             (IntentKind::Card, Some(h)) => Some(h),
             _ => None,
@@ -519,13 +522,72 @@ impl Deliverer {
                 {
                     self.store.set_ref(h, &slack_thread_key(c), ts, now).await?;
                 }
-                self.store.mark_delivered(&ids, now, Some(&sent.reference), card.map(|h| (h, &intent.to))).await?;
+                // An escalation sent alone is edited when its stall ends (a webhook's receiver
+                // is a program: it acts on what it is sent, and is told nothing more).
+                let kept = match (&intent.kind, intent.handoff, &intent.to) {
+                    (IntentKind::Card, Some(h), to) => Some(Kept::Card(h, to)),
+                    (IntentKind::Escalation, Some(h), to)
+                        if piece.rows.len() == 1 && !self.out.by_webhook(&self.model, to) =>
+                    {
+                        Some(Kept::Escalation(h, to))
+                    }
+                    _ => None,
+                };
+                self.store.mark_delivered(&ids, now, Some(&sent.reference), kept).await?;
                 Ok(None)
             }
-            Err(SendError::Retry { reason, after }) => {
+            Err(e) => self.failed(piece, &intent, e, now).await,
+        }
+    }
+
+    /// Edits the escalations `intent`'s recipient was sent about handoff `h` to say the stall is
+    /// answered, without their buttons. A message that can no longer be edited (deleted, or on a
+    /// platform the person left) is passed over: the answer posts nothing new.
+    async fn answer(
+        &self,
+        piece: &Piece,
+        intent: &Intent,
+        h: HandoffId,
+        clock: PassClock,
+    ) -> anyhow::Result<Option<Wait>> {
+        let refs = self.store.escalation_refs(h, &intent.to).await?;
+        let (id, extras) = (piece.rows[0].id, Extras::default());
+        for r in &refs {
+            let span = tracing::info_span!("answer", outbox = id, handoff = h, to = %recipient_key(&intent.to));
+            let sent = self.out.send(&self.model, intent, id, Some(r), None, &extras, clock.now());
+            match sent.instrument(span).await {
+                Ok(_) => {}
+                Err(SendError::Permanent(reason)) => {
+                    tracing::warn!(
+                        outbox = id,
+                        handoff = h,
+                        "an answered escalation ({r}) could not be edited: {reason}"
+                    );
+                }
+                Err(e) => return self.failed(piece, intent, e, clock.now()).await,
+            }
+        }
+        metrics::counter!("baton_messages_delivered_total").increment(1);
+        let kept = Kept::Answered(h, &intent.to, &refs);
+        self.store.mark_delivered(&piece.ids(), clock.now(), refs.last().map(String::as_str), Some(kept)).await?;
+        Ok(None)
+    }
+
+    /// Records a failed send: tried again later, held, or given up on.
+    async fn failed(
+        &self,
+        piece: &Piece,
+        intent: &Intent,
+        e: SendError,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Wait>> {
+        let ids = piece.ids();
+        let first = &piece.rows[0];
+        match e {
+            SendError::Retry { reason, after } => {
                 let attempts = piece.rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
                 if attempts >= i64::from(self.model.delivery.max_attempts) {
-                    self.dead(piece, &intent, &format!("{reason} (after {attempts} attempts)"), now).await?;
+                    self.dead(piece, intent, &format!("{reason} (after {attempts} attempts)"), now).await?;
                     return Ok(None);
                 }
                 metrics::counter!("baton_delivery_failures_total", "outcome" => "retry").increment(1);
@@ -534,20 +596,20 @@ impl Deliverer {
                 self.store.mark_retry(&ids, &reason, at, true).await?;
                 Ok(Some(Wait { until: at, pace: Duration::zero() }))
             }
-            Err(SendError::RateLimited { reason, after }) => {
+            SendError::RateLimited { reason, after } => {
                 metrics::counter!("baton_delivery_failures_total", "outcome" => "rate_limited").increment(1);
                 let at = now + after;
                 tracing::info!(outbox = first.id, "rate limited; sent again at {at}: {reason}");
                 self.store.mark_retry(&ids, &reason, at, false).await?;
                 Ok(Some(Wait { until: at, pace: PACE_AFTER_WAIT }))
             }
-            Err(SendError::Held(wait)) => {
+            SendError::Held(wait) => {
                 let at = now + wait;
                 self.store.mark_retry(&ids, &SendError::Held(wait).to_string(), at, false).await?;
                 Ok(Some(Wait { until: at, pace: PACE_AFTER_WAIT }))
             }
-            Err(SendError::Permanent(reason)) => {
-                self.dead(piece, &intent, &reason, now).await?;
+            SendError::Permanent(reason) => {
+                self.dead(piece, intent, &reason, now).await?;
                 Ok(None)
             }
         }

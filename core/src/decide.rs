@@ -261,6 +261,8 @@ pub(crate) struct Draft<'a> {
     /// The approvers asked at the gate the handoff waited at before this decision (their
     /// requests are drawn once more if it leaves the gate).
     asked: Vec<PersonId>,
+    /// Who was sent escalations in a stall episode this decision closed.
+    answered: Vec<Recipient>,
 }
 
 impl<'a> Draft<'a> {
@@ -288,6 +290,7 @@ impl<'a> Draft<'a> {
             review: None,
             artifacts: Vec::new(),
             follow_ups: Vec::new(),
+            answered: Vec::new(),
         }
     }
 
@@ -455,6 +458,7 @@ impl<'a> Draft<'a> {
                 self.h.total_clock = Clock { banked_secs: target, running_since: Some(self.now) };
             }
         }
+        self.answered.extend(stall.told);
         let unblock_secs = (self.now - stall.opened_at).num_seconds().max(0);
         self.record(Change::StallClosed { episode: stall.episode, kind: stall.kind, unblock_secs });
         self.episodes.push(EpisodeRecord {
@@ -539,8 +543,51 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// Tells whoever was sent the escalations of a stall episode this decision closed that it is
+    /// answered, and by what: platforms edit those messages (their buttons would only be refused
+    /// now, and another engineer would take up what is already taken).
+    fn settle_escalations(&mut self) {
+        if self.answered.is_empty() {
+            return;
+        }
+        let bookkeeping = |c: &Change| {
+            matches!(
+                c,
+                Change::StallOpened { .. }
+                    | Change::StallClosed { .. }
+                    | Change::LadderStep { .. }
+                    | Change::Warned { .. }
+                    | Change::SnoozeEnded
+                    | Change::TimeboxReminded
+                    | Change::Watched
+                    | Change::Unwatched
+            )
+        };
+        let what: Vec<String> = (self.events.iter())
+            .filter(|e| !bookkeeping(&e.change))
+            .map(|e| crate::activity::line(&self.ctx, e, self.now))
+            .collect();
+        let what = match what.is_empty() {
+            true => String::new(),
+            false => format!(": {}", what.join("; ")),
+        };
+        let text = format!(
+            "{} \"{}\" is no longer stalled{what} ({}). Now: {}.",
+            self.h.label(),
+            self.h.title,
+            render::time(self.ctx.cal(), self.now, self.now),
+            self.h.state
+        );
+        // An edit notifies nobody, so it waits for no one's working hours.
+        for to in std::mem::take(&mut self.answered) {
+            let handoff = Some(self.h.id);
+            self.intents.push(Intent { handoff, ..Intent::message(to, IntentKind::Settled, text.clone()) });
+        }
+    }
+
     pub(crate) fn finish(mut self, reply: String) -> Decision {
         self.close_recalibration();
+        self.settle_escalations();
         self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
         let h = &self.h;

@@ -287,6 +287,10 @@ pub struct Stall {
     pub opened_at: DateTime<Utc>,
     /// Indexes of ladder steps already fired in this episode.
     pub fired: Vec<usize>,
+    /// Who was sent this episode's escalations (with their buttons): when it ends, each is told
+    /// it was answered, which platforms show by editing those messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub told: Vec<Recipient>,
 }
 
 /// Through which surface a change came.
@@ -575,6 +579,9 @@ pub enum IntentKind {
     Digest,
     /// A message in the handoff's recalibration thread (timebox reminder, recorded outcome).
     Thread,
+    /// The stall an escalation was about has ended: the recipient's escalations of that episode
+    /// are edited to say so, without their buttons (nothing new is posted).
+    Settled,
     /// A recalibration thread is convened.
     Recalibration {
         /// Playbook used.
@@ -656,6 +663,7 @@ impl IntentKind {
             IntentKind::Card => "card",
             IntentKind::Notice => "notice",
             IntentKind::Escalation => "escalation",
+            IntentKind::Settled => "settled",
             IntentKind::Digest => "digest",
             IntentKind::Thread => "thread",
             IntentKind::Recalibration { .. } => "recalibration",

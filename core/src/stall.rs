@@ -106,7 +106,7 @@ pub fn status(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> StallStatus {
         Some(s) => s,
         None => match next_breach(ctx, h) {
             Some((kind, at)) if at <= now => {
-                opened = Stall { episode: h.episodes + 1, kind, opened_at: at, fired: Vec::new() };
+                opened = Stall { episode: h.episodes + 1, kind, opened_at: at, fired: Vec::new(), told: Vec::new() };
                 &opened
             }
             _ => {
@@ -213,7 +213,7 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
         d.h.episodes += 1;
         let episode = d.h.episodes;
-        d.h.stall = Some(Stall { episode, kind, opened_at: since, fired: Vec::new() });
+        d.h.stall = Some(Stall { episode, kind, opened_at: since, fired: Vec::new(), told: Vec::new() });
         d.record(Change::StallOpened { episode, kind });
         d.episodes.push(EpisodeRecord {
             handoff: h.id,
@@ -407,9 +407,18 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
         }
     }
     // Whoever an escalation reaches may say the work is blocked, which convenes a recalibration.
+    let mut told = Vec::new();
     for intent in &mut d.intents[before..] {
         if intent.kind == IntentKind::Escalation {
             intent.actions.push(Action::Blocked);
+            told.push(intent.to.clone());
+        }
+    }
+    if let Some(stall) = d.h.stall.as_mut() {
+        for to in told {
+            if !stall.told.contains(&to) {
+                stall.told.push(to);
+            }
         }
     }
 }

@@ -2314,3 +2314,58 @@ fn a_record_names_a_new_owner_outside_the_function_with_the_rest() {
     let d = w.run("ana", r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="x" category=capacity missing="the contract""#);
     assert!(d.reply.ends_with("Ben Brooks owns it now and must accept it."), "{}", d.reply);
 }
+
+/// The answered-escalation messages of the last decision: (recipient, text), in order.
+fn settled(w: &World) -> Vec<(String, String)> {
+    let settled = w.last().intents.iter().filter(|i| i.kind == IntentKind::Settled);
+    settled
+        .map(|i| {
+            assert!(i.actions.is_empty(), "an answered escalation keeps no buttons");
+            assert_eq!(i.handoff, Some(w.h.id));
+            (format!("{:?}", i.to), i.text.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn when_a_stall_ends_everyone_its_escalations_reached_is_told_it_was_answered_once() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.checks_at(&["2026-11-30T13:00:00-05:00", "2026-11-30T15:00:00-05:00", "2026-11-30T17:00:00-05:00"]);
+    assert!(settled(&w).is_empty(), "climbing the ladder answers nothing");
+    w.at("2026-12-01T09:30:00-05:00").run("ana", "/handoff accept H-1");
+    let told: Vec<String> = settled(&w).into_iter().map(|(to, _)| to).collect();
+    // Carla, reminded with the queue and then told as lead, is told once.
+    assert_eq!(
+        told,
+        [r#"Person("ana")"#, r#"Person("ben")"#, r#"Person("carla")"#, r##"SlackChannel("#cs-handoffs")"##]
+    );
+    assert_eq!(
+        settled(&w)[0].1,
+        "H-1 \"Acme renewal\" is no longer stalled: Ana Alves (console) accepted it (Tue 01 Dec 09:30 EST). Now: accepted."
+    );
+    w.run("ana", "/ack H-1");
+    assert!(settled(&w).is_empty(), "each episode's escalations are answered once");
+    // The next episode (no update for 8 working hours) reminds the owner alone, and only the
+    // owner is told when it ends.
+    w.at("2026-12-01T17:30:00-05:00").check();
+    w.at("2026-12-02T09:00:00-05:00").check();
+    w.at("2026-12-02T10:00:00-05:00").check();
+    assert!(w.h.stall.is_some(), "stalled for want of an update");
+    w.run("ana", "/handoff update H-1 kickoff booked");
+    let told: Vec<String> = settled(&w).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(told, [r#"Person("ana")"#]);
+}
+
+#[test]
+fn an_answered_escalation_is_edited_at_any_hour_and_a_stall_ended_by_baton_says_so_plainly() {
+    // Engineering (Berlin) is reminded at 14:00; Eli takes it at 19:00, after everyone's hours.
+    let mut w = World::new("2026-11-30T09:00:00+00:00", "mia", LAUNCH);
+    w.at("2026-11-30T14:00:00+01:00").check();
+    w.at("2026-11-30T19:00:00+01:00").run("eli", "/handoff accept H-1");
+    let answered: Vec<&Intent> = w.last().intents.iter().filter(|i| i.kind == IntentKind::Settled).collect();
+    assert_eq!(answered.len(), 3, "eve, eli and emma were reminded");
+    assert!(answered.iter().all(|i| i.not_before.is_none()), "an edit notifies nobody: it waits for no one");
+    let held =
+        w.last().intents.iter().find(|i| i.kind == IntentKind::Notice && i.to == Recipient::Person("mia".into()));
+    assert!(held.is_some_and(|i| i.not_before.is_some()), "a notice still waits for its recipient's hours");
+}

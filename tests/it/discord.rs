@@ -318,6 +318,15 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
         .await
         .expect("event");
     assert_eq!(ack_event, "discord");
+    // The escalation is edited to say who answered it, without its buttons: nobody else takes it up.
+    eventually(10, "the escalation says it was answered", || async {
+        let now = bot.discord.messages(ENG_CHANNEL);
+        now[0]["content"].as_str().is_some_and(|c| c.contains("is no longer stalled: Eli Ek (Discord) acknowledged it"))
+    })
+    .await;
+    let answered = bot.discord.messages(ENG_CHANNEL);
+    assert_eq!(answered.len(), 1, "edited, not posted again: {answered:#?}");
+    assert_eq!(answered[0]["components"], json!([]), "{answered:#?}");
 
     // The Slack card is edited in place to show it.
     eventually(10, "the Slack card updates", || async {

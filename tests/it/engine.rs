@@ -650,3 +650,70 @@ async fn a_heads_up_is_given_once_per_deadline_across_commands_and_sweeps() {
     })
     .await;
 }
+
+/// The buttons of a Slack message's actions blocks.
+fn buttons(message: &serde_json::Value) -> usize {
+    let blocks = message["blocks"].as_array().into_iter().flatten();
+    blocks.filter(|b| b["type"] == "actions").map(|b| b["elements"].as_array().map_or(0, Vec::len)).sum()
+}
+
+/// A stall's escalations (the queue's reminders, the lead's notice, the channel's post) are
+/// edited when it ends to say who answered it, without their buttons, so that nobody takes up
+/// what another already took; nothing new is posted, and one deleted meanwhile is passed over
+/// (no dead letter for the lead to read).
+#[tokio::test]
+async fn a_stalls_escalations_are_edited_to_say_it_was_answered_when_it_ends() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let monday = t("2026-11-30T09:00:00-05:00");
+        app.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+        // Nobody accepts: the queue is reminded at 13:00, Carla as lead at 15:00, the channel at 17:00.
+        for hour in [4, 6, 8] {
+            app.sweep(monday + Duration::hours(hour)).await.expect("sweep");
+            d.drain(monday + Duration::hours(hour)).await.expect("deliver");
+        }
+        let escalations = |who: &str| -> Vec<serde_json::Value> {
+            let stalled = |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.contains("is stalled"));
+            slack.history(who).into_iter().filter(stalled).collect()
+        };
+        let people = ["U0ANA00001", "U0BEN00001", "U0CARLA001"];
+        let counts: Vec<usize> = people.iter().map(|p| escalations(p).len()).collect();
+        assert_eq!(counts, [1, 1, 2], "Carla is reminded with the queue and told as lead");
+        assert_eq!(escalations("#cs-handoffs").len(), 1);
+        assert!(escalations("U0BEN00001").iter().all(|m| buttons(m) > 0), "an open reminder has its buttons");
+        let before: Vec<usize> = people.iter().map(|p| slack.history(p).len()).collect();
+        // Ben deletes his reminder.
+        let ts = escalations("U0BEN00001")[0]["ts"].as_str().expect("ts").to_string();
+        slack.delete("U0BEN00001", &ts);
+        let tuesday = t("2026-12-01T09:30:00-05:00");
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), tuesday, None).await.expect("accept");
+        d.drain(tuesday).await.expect("deliver");
+        let answered = "H-1 \"Acme renewal\" is no longer stalled: Ana Alves (Slack) accepted it (Tue 01 Dec 09:30 EST). Now: accepted.";
+        for who in ["U0ANA00001", "U0CARLA001", "#cs-handoffs"] {
+            let edited: Vec<serde_json::Value> = slack.history(who).into_iter().filter(|m| m["text"] == answered).collect();
+            let expected = if who == "U0CARLA001" { 2 } else { 1 };
+            assert_eq!(edited.len(), expected, "{who}'s escalations say who answered: {:?}", slack.history(who));
+            assert!(edited.iter().all(|m| buttons(m) == 0), "{who}'s escalations lost their buttons");
+            assert!(escalations(who).is_empty(), "{who} has no escalation left unanswered");
+        }
+        // Nothing new was posted for the answer (Ana's own card is new: she owns it now).
+        let after: Vec<usize> = people.iter().map(|p| slack.history(p).len()).collect();
+        assert_eq!(after, [before[0] + 1, before[1] - 1, before[2]]);
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+        let (dead, refs): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL), (SELECT COUNT(*) FROM escalation_refs)",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .expect("counts");
+        assert_eq!((dead, refs), (0, 0), "the deleted reminder is passed over, and every answered one forgotten");
+        // Acknowledging it ends no stall: nothing more is edited but the cards.
+        let edits = slack.ok_calls("chat.update").len();
+        app.handle("ana", Surface::Slack, cmd("/ack H-1"), tuesday + Duration::minutes(1), None).await.expect("ack");
+        d.drain(tuesday + Duration::minutes(1)).await.expect("deliver");
+        assert_eq!(slack.ok_calls("chat.update").len(), edits + 2, "the channel's card and Ana's");
+    })
+    .await;
+}

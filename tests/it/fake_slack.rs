@@ -126,6 +126,13 @@ impl FakeSlack {
     pub fn history(&self, channel: &str) -> Vec<Value> {
         self.inner.lock().expect("lock").history.get(&resolve(channel)).cloned().unwrap_or_default()
     }
+
+    /// Deletes a message, as someone in Slack can: editing it is then `message_not_found`.
+    pub fn delete(&self, channel: &str, ts: &str) {
+        if let Some(h) = self.inner.lock().expect("lock").history.get_mut(&resolve(channel)) {
+            h.retain(|m| m["ts"] != ts);
+        }
+    }
 }
 
 fn slack_error(error: &str) -> Value {

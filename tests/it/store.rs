@@ -1,7 +1,7 @@
 //! Store conformance: the same cases on SQLite and PostgreSQL.
 
 use baton::app::AppError;
-use baton::store::{Backend, StoreError};
+use baton::store::{Backend, Kept, StoreError};
 use baton_core::{Command, State, Surface};
 
 use crate::support::{Injected, app, inject_failure, on_each_store, t};
@@ -49,9 +49,9 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
         let surfaces: Vec<Surface> = store.events(1).await.expect("events").iter().map(|e| e.surface).collect();
         assert_eq!(surfaces.last(), Some(&Surface::Slack));
         // Card, queue reminders (3), the card redrawn as it stalls, lead notice, acceptance notice,
-        // new card in the channel and to the new owner.
+        // new card in the channel and to the new owner, and the three reminded told it is answered.
         let pending = store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox");
-        assert_eq!(pending.len(), 9);
+        assert_eq!(pending.len(), 12);
         let card = &pending[0].intent;
         assert_eq!(card.kind, baton_core::IntentKind::Card);
         store
@@ -59,15 +59,15 @@ async fn a_handoff_round_trips_with_its_events_outbox_episodes_and_ladder_steps(
                 &[pending[0].id],
                 t("2026-12-01T00:00:00Z"),
                 Some("C1:1700000000.000100"),
-                Some((1, &card.to)),
+                Some(Kept::Card(1, &card.to)),
             )
             .await
             .expect("mark");
         assert_eq!(store.message_ref(1, &card.to).await.expect("ref").as_deref(), Some("C1:1700000000.000100"));
         store.mark_retry(&[pending[1].id], "HTTP 500", t("2026-12-01T01:00:00Z"), true).await.expect("mark");
-        assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 7);
-        assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 8);
-        assert_eq!(store.outbox_depth().await.expect("depth"), 8);
+        assert_eq!(store.pending_outbox(t("2026-12-01T00:00:00Z"), 100).await.expect("outbox").len(), 10);
+        assert_eq!(store.pending_outbox(t("2026-12-01T01:00:00Z"), 100).await.expect("outbox").len(), 11);
+        assert_eq!(store.outbox_depth().await.expect("depth"), 11);
     })
     .await;
 }
@@ -377,7 +377,10 @@ async fn on_postgres_a_delivery_record_commits_without_waiting_for_the_disk_and_
     let app = app(store.clone());
     app.handle("rita", Surface::Slack, cmd(ACME), t(MONDAY_9), None).await.expect("create");
     let card = store.pending_outbox(t(MONDAY_9), 10).await.expect("outbox").remove(0);
-    store.mark_delivered(&[card.id], t(MONDAY_9), Some("C1:1.1"), Some((1, &card.intent.to))).await.expect("card");
+    store
+        .mark_delivered(&[card.id], t(MONDAY_9), Some("C1:1.1"), Some(Kept::Card(1, &card.intent.to)))
+        .await
+        .expect("card");
     let notice = baton_core::Intent { kind: baton_core::IntentKind::Notice, ..card.intent.clone() };
     store.enqueue_once("notice-1", &notice, t(MONDAY_9)).await.expect("enqueue");
     let notice = store.pending_outbox(t(MONDAY_9), 10).await.expect("outbox").remove(0);

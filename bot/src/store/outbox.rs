@@ -23,6 +23,18 @@ pub fn recipient_key(r: &Recipient) -> String {
     }
 }
 
+/// What a delivered platform message is kept for, besides the delivery itself.
+#[derive(Clone, Copy, Debug)]
+pub enum Kept<'a> {
+    /// The handoff's card for the recipient: later cards edit it in place.
+    Card(HandoffId, &'a Recipient),
+    /// An escalation sent alone (not folded into a digest): edited when its stall ends.
+    Escalation(HandoffId, &'a Recipient),
+    /// The answer to the recipient's escalations about the handoff: the messages `edited` (all
+    /// it found, those that could no longer be edited included) are forgotten.
+    Answered(HandoffId, &'a Recipient, &'a [String]),
+}
+
 /// Database figures for `/metrics`.
 #[derive(Clone, Debug)]
 pub struct MetricsSnapshot {
@@ -199,9 +211,9 @@ impl Store {
     }
 
     /// Records that the messages `ids` were delivered as one platform message `platform_ref`
-    /// (several when folded into a digest). For a card, `card` remembers the platform message
-    /// so that later cards of the same handoff to the same recipient edit it in place. Both are
-    /// one statement on PostgreSQL (a round trip instead of four), one transaction on SQLite.
+    /// (several when folded into a digest), and what the platform message is kept for
+    /// ([`Kept`]). A card's record is one statement on PostgreSQL (a round trip instead of
+    /// four), one transaction on SQLite; an escalation's or an answer's, one transaction.
     ///
     /// On PostgreSQL the record does not wait for the disk: a database crash may lose the last
     /// fraction of a second of records, and each message so lost stays claimed and undelivered,
@@ -213,7 +225,7 @@ impl Store {
         ids: &[i64],
         at: DateTime<Utc>,
         platform_ref: Option<&str>,
-        card: Option<(HandoffId, &Recipient)>,
+        kept: Option<Kept<'_>>,
     ) -> Result<(), StoreError> {
         const REMEMBER: &str = "INSERT INTO message_refs (handoff_id, recipient, platform_ref, updated_at_ms) \
             VALUES ($1, $2, $3, $4) ON CONFLICT (handoff_id, recipient) \
@@ -231,31 +243,81 @@ impl Store {
                 if pg { " AND (SELECT mode FROM relax) = 'off'" } else { "" }
             )
         };
-        let card = match (card, platform_ref) {
-            (Some((handoff, to)), Some(platform_ref)) => Some((handoff as i64, recipient_key(to), platform_ref)),
-            _ => None,
-        };
-        let Some((handoff, to, platform_ref)) = card else {
-            let sql = if pg { format!("WITH {RELAX} {}", delivered(1)) } else { delivered(1) };
-            let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(platform_ref);
-            bind_ids(q, ids).execute(&self.pool).await?;
-            return Ok(());
-        };
-        match self.backend {
-            Backend::Postgres => {
-                let sql = format!("WITH {RELAX}, delivered AS ({}) {REMEMBER}", delivered(5));
-                let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff).bind(to).bind(platform_ref).bind(ms(at));
-                bind_ids(q.bind(ms(at)).bind(platform_ref), ids).execute(&self.pool).await?;
+        let relaxed = |sql: String| if pg { format!("WITH {RELAX} {sql}") } else { sql };
+        match (kept, platform_ref) {
+            (Some(Kept::Card(handoff, to)), Some(platform_ref)) => {
+                let (handoff, to) = (handoff as i64, recipient_key(to));
+                match self.backend {
+                    Backend::Postgres => {
+                        let sql = format!("WITH {RELAX}, delivered AS ({}) {REMEMBER}", delivered(5));
+                        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff).bind(to).bind(platform_ref);
+                        let q = q.bind(ms(at)).bind(ms(at)).bind(platform_ref);
+                        bind_ids(q, ids).execute(&self.pool).await?;
+                    }
+                    Backend::Sqlite => {
+                        let mut tx = self.write().await?;
+                        let q = sqlx::query(sqlx::AssertSqlSafe(delivered(1))).bind(ms(at)).bind(platform_ref);
+                        bind_ids(q, ids).execute(&mut *tx).await?;
+                        sqlx::query(REMEMBER)
+                            .bind(handoff)
+                            .bind(to)
+                            .bind(platform_ref)
+                            .bind(ms(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                }
             }
-            Backend::Sqlite => {
+            (Some(Kept::Escalation(handoff, to)), Some(platform_ref)) => {
                 let mut tx = self.write().await?;
-                let q = sqlx::query(sqlx::AssertSqlSafe(delivered(1))).bind(ms(at)).bind(platform_ref);
+                let q = sqlx::query(sqlx::AssertSqlSafe(relaxed(delivered(1)))).bind(ms(at)).bind(platform_ref);
                 bind_ids(q, ids).execute(&mut *tx).await?;
-                sqlx::query(REMEMBER).bind(handoff).bind(to).bind(platform_ref).bind(ms(at)).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO escalation_refs (handoff_id, recipient, platform_ref, delivered_at_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(handoff as i64)
+                .bind(recipient_key(to))
+                .bind(platform_ref)
+                .bind(ms(at))
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
+            }
+            (Some(Kept::Answered(handoff, to, edited)), _) => {
+                let mut tx = self.write().await?;
+                let q = sqlx::query(sqlx::AssertSqlSafe(relaxed(delivered(1)))).bind(ms(at)).bind(platform_ref);
+                bind_ids(q, ids).execute(&mut *tx).await?;
+                if !edited.is_empty() {
+                    let sql = format!(
+                        "DELETE FROM escalation_refs WHERE handoff_id = $1 AND recipient = $2 AND platform_ref IN ({})",
+                        params(3, edited.len())
+                    );
+                    let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff as i64).bind(recipient_key(to));
+                    edited.iter().fold(q, |q, r| q.bind(r.as_str())).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            _ => {
+                let q = sqlx::query(sqlx::AssertSqlSafe(relaxed(delivered(1)))).bind(ms(at)).bind(platform_ref);
+                bind_ids(q, ids).execute(&self.pool).await?;
             }
         }
         Ok(())
+    }
+
+    /// The platform messages that carried the escalations of `handoff` to `to` and were not
+    /// answered yet, oldest first.
+    pub async fn escalation_refs(&self, handoff: HandoffId, to: &Recipient) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT platform_ref FROM escalation_refs WHERE handoff_id = $1 AND recipient = $2 \
+             ORDER BY delivered_at_ms, platform_ref",
+        )
+        .bind(handoff as i64)
+        .bind(recipient_key(to))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Puts messages back for a later attempt at `retry_at`. `failed` counts an attempt (a
