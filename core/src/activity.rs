@@ -110,15 +110,31 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
     }
 }
 
-/// One event as a sentence: `Ana Alves (Slack) accepted it`.
-pub fn line(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
-    let who = match (e.actor.as_str(), e.surface, &e.via) {
+/// Who did it, and through what: `Ana Alves (Slack)`.
+fn who(ctx: &Ctx<'_>, e: &Event) -> String {
+    match (e.actor.as_str(), e.surface, &e.via) {
         (BATON, _, _) => "Baton".to_string(),
         (actor, Surface::Baton, _) => ctx.name(actor).to_string(),
         (actor, surface, Some(client)) => format!("{} ({}: {client})", ctx.name(actor), surface_name(surface)),
         (actor, surface, None) => format!("{} ({})", ctx.name(actor), surface_name(surface)),
-    };
-    format!("{who} {}", what(ctx, e, now))
+    }
+}
+
+/// One event as a sentence: `Ana Alves (Slack) accepted it`.
+pub fn line(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
+    format!("{} {}", who(ctx, e), what(ctx, e, now))
+}
+
+/// One event as a short sentence, for a message edited to say what answered a stall: as [`line`],
+/// but a recalibration's record by its decision alone (the thread has the rest).
+pub(crate) fn brief(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
+    match &e.change {
+        Change::ArtifactRecorded { fields, .. } => match fields.get("decision") {
+            Some(decision) => format!("{} recorded the recalibration's decision: {decision}", who(ctx, e)),
+            None => format!("{} recorded the recalibration's outcome", who(ctx, e)),
+        },
+        _ => line(ctx, e, now),
+    }
 }
 
 /// The log of `h` from its `events` (oldest first), at `now`: where it stands, then the latest

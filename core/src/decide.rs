@@ -565,7 +565,7 @@ impl<'a> Draft<'a> {
         };
         let what: Vec<String> = (self.events.iter())
             .filter(|e| !bookkeeping(&e.change))
-            .map(|e| crate::activity::line(&self.ctx, e, self.now))
+            .map(|e| crate::activity::brief(&self.ctx, e, self.now))
             .collect();
         let what = match what.is_empty() {
             true => String::new(),

@@ -1056,6 +1056,14 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     let reminder =
         d.intents.iter().find(|i| i.text.starts_with("Follow-up due today") && i.to == Recipient::Person("ana".into()));
     assert_eq!(reminder.and_then(|r| r.not_before), Some(t("2026-12-07T09:00:00-05:00")));
+    // The stall's escalations are answered in a line: the record's decision, not all its fields.
+    let answered = settled(&w);
+    assert!(!answered.is_empty());
+    assert_eq!(
+        answered[0].1,
+        "H-1 \"Acme renewal\" is no longer stalled: Carla Costa (console) gave it to Ben Brooks; Carla Costa (console) \
+         recorded the recalibration's decision: new-owner (Tue 01 Dec 13:20 EST). Now: reassigned."
+    );
     assert!(w.refused("carla", "/handoff record H-1 decision=resume").contains("no recalibration is open"));
 }
 
