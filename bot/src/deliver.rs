@@ -418,6 +418,7 @@ impl Deliverer {
         let clock = PassClock { start: now, started: std::time::Instant::now() };
         let rows = self.store.claim_outbox(now, self.lease, self.batch).await?;
         let claimed = rows.len();
+        let rows = self.drop_answered(rows, now).await?;
         let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         let folds = |to: &Recipient| !self.out.by_webhook(&self.model, to);
@@ -437,6 +438,27 @@ impl Deliverer {
             }
         }
         Ok(claimed)
+    }
+
+    /// Escalations whose stall ended before they could go out (held for the recipient's working
+    /// hours, or waiting out a platform's outage) are not sent: they would ask for what is done.
+    /// They are recorded as delivered without a platform message; the rest is returned.
+    async fn drop_answered(&self, rows: Vec<Claimed>, now: DateTime<Utc>) -> anyhow::Result<Vec<Claimed>> {
+        let escalation = |r: &Claimed| r.intent.kind == IntentKind::Escalation;
+        let mut about: Vec<HandoffId> =
+            rows.iter().filter(|r| escalation(r)).filter_map(|r| r.intent.handoff).collect();
+        about.sort_unstable();
+        about.dedup();
+        let answered = self.store.not_stalled(&about).await?;
+        if answered.is_empty() {
+            return Ok(rows);
+        }
+        let (stale, rows): (Vec<Claimed>, Vec<Claimed>) =
+            rows.into_iter().partition(|r| escalation(r) && r.intent.handoff.is_some_and(|h| answered.contains(&h)));
+        let ids: Vec<i64> = stale.iter().map(|r| r.id).collect();
+        tracing::info!(outbox = ?ids, "not sent: their stall was answered before they could go out");
+        self.store.mark_delivered(&ids, now, None, None).await?;
+        Ok(rows)
     }
 
     /// Passes at `now` until nothing more is due (a message held behind an earlier one to the

@@ -717,3 +717,46 @@ async fn a_stalls_escalations_are_edited_to_say_it_was_answered_when_it_ends() {
     })
     .await;
 }
+
+/// An escalation that could not go out before its stall was answered (Slack down, or the
+/// recipient's working hours not begun) is not sent when it can: it would ask for what is done.
+#[tokio::test]
+async fn an_escalation_answered_before_it_could_go_out_is_not_sent() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let monday = t("2026-11-30T09:00:00-05:00");
+        app.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+        d.drain(monday).await.expect("deliver");
+        // At 13:00 the queue is reminded, while Slack answers nothing but errors.
+        let one = monday + Duration::hours(4);
+        app.sweep(one).await.expect("sweep");
+        let reminders = |rows: &[baton::store::Claimed]| {
+            rows.iter().filter(|r| r.intent.kind == baton_core::IntentKind::Escalation).count()
+        };
+        assert_eq!(reminders(&app.store.pending_outbox(one, 100).await.expect("outbox")), 3);
+        slack.script("chat.postMessage", vec![Scripted::Status(503, None); 3]);
+        d.drain(one).await.expect("deliver");
+        assert_eq!(reminders(&app.store.pending_outbox(one + Duration::minutes(10), 100).await.expect("outbox")), 3);
+        // Ana takes it before they are tried again.
+        let taken = one + Duration::minutes(5);
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), taken, None).await.expect("accept");
+        d.drain(one + Duration::minutes(10)).await.expect("deliver");
+        for who in ["U0ANA00001", "U0BEN00001", "U0CARLA001"] {
+            let texts: Vec<String> =
+                slack.history(who).iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+            assert!(
+                texts.iter().all(|t| !t.contains("is stalled") && !t.contains("no longer stalled")),
+                "{who}: {texts:?}"
+            );
+        }
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 0, "the reminders are done with");
+        let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL")
+            .fetch_one(app.store.pool())
+            .await
+            .expect("dead");
+        assert_eq!(dead, 0);
+    })
+    .await;
+}

@@ -307,6 +307,17 @@ impl Store {
         Ok(())
     }
 
+    /// Which of `handoffs` are not stalled now.
+    pub async fn not_stalled(&self, handoffs: &[HandoffId]) -> Result<Vec<HandoffId>, StoreError> {
+        if handoffs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT id FROM handoffs WHERE stall_kind IS NULL AND id IN ({})", params(1, handoffs.len()));
+        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        let ids = handoffs.iter().fold(q, |q, h| q.bind(*h as i64)).fetch_all(&self.pool).await?;
+        Ok(ids.into_iter().map(|id| id as HandoffId).collect())
+    }
+
     /// The platform messages that carried the escalations of `handoff` to `to` and were not
     /// answered yet, oldest first.
     pub async fn escalation_refs(&self, handoff: HandoffId, to: &Recipient) -> Result<Vec<String>, StoreError> {

@@ -60,6 +60,20 @@ fn no_live_requests(model: &OperatingModel, before: &Handoff, d: &Decision) {
     }
 }
 
+/// No escalation is left live once its stall ends: whoever an episode's escalations reached is
+/// told it was answered, without buttons, in the decision that ends it (and only then).
+fn escalations_answered(before: &Handoff, d: &Decision) {
+    let told = before.stall.as_ref().map_or(&[][..], |s| s.told.as_slice());
+    let answered: Vec<&Recipient> = d.intents.iter().filter(|i| i.kind == IntentKind::Settled).map(|i| &i.to).collect();
+    let ended = before.stall.is_some() && d.handoff.stall.as_ref().is_none_or(|s| s.episode != before.stall.as_ref().map_or(0, |b| b.episode));
+    match ended {
+        true => assert_eq!(answered, told.iter().collect::<Vec<_>>(), "H-{}'s escalations answered", before.id),
+        false => assert!(answered.is_empty(), "H-{}: answered while still stalled", before.id),
+    }
+    let live = d.intents.iter().any(|i| i.kind == IntentKind::Settled && !i.actions.is_empty());
+    assert!(!live, "an answered escalation keeps no buttons");
+}
+
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {
     for (h, log) in handoffs.iter_mut().zip(logs.iter_mut()) {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
@@ -73,6 +87,7 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>
             }
             match check_with(model, h, at, away) {
                 Ok(d) => {
+                    escalations_answered(h, &d);
                     // A check at its own due instant acts, or the scheduler would spin on it.
                     assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
                     trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
@@ -203,6 +218,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
                     no_live_requests(model, h, &d);
+                    escalations_answered(h, &d);
                     *h = d.handoff;
                     log.extend(d.events);
                     // A recalibration just recorded is not convened again by the next check.
