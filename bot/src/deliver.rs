@@ -267,6 +267,16 @@ impl Outbound {
     }
 }
 
+/// What a message says in a digest: all of it, but a Slack channel's escalation only its first
+/// line (the rest is the handoff's card, which that channel has already, kept up to date; a Discord
+/// channel may have only the escalations).
+fn folded(intent: &Intent) -> &str {
+    match (&intent.kind, &intent.to) {
+        (IntentKind::Escalation, Recipient::SlackChannel(_)) => intent.text.lines().next().unwrap_or_default(),
+        _ => &intent.text,
+    }
+}
+
 /// One platform message: a single outbox row, or several folded into a digest.
 #[derive(Clone, Debug)]
 pub struct Piece {
@@ -284,7 +294,7 @@ impl Piece {
                 handoff: None,
                 kind: IntentKind::Digest,
                 text: render::digest(
-                    rows.iter().map(|r| r.intent.text.as_str()),
+                    rows.iter().map(|r| folded(&r.intent)),
                     matches!(rows[0].intent.to, Recipient::Person(_)),
                 ),
                 actions: Vec::new(),
@@ -849,11 +859,17 @@ mod tests {
             .map(|i| {
                 let mut r = row(i, "x", IntentKind::Escalation);
                 r.intent.to = Recipient::SlackChannel("#cs-handoffs".into());
+                r.intent.text = format!("Escalation: H-{i} is stalled\nH-{i} · its card\nState: open");
                 r
             })
             .collect();
         let text = super::plan(channel, 3, |_| true)[0][0].intent().text;
-        assert!(text.starts_with("4 updates:\n• message 1"), "{text}");
+        // Its escalations say what stalled; their cards are in the channel already.
+        assert_eq!(
+            text,
+            "4 updates:\n• Escalation: H-1 is stalled\n• Escalation: H-2 is stalled\n• Escalation: H-3 is stalled\n\
+             • Escalation: H-4 is stalled"
+        );
     }
 
     #[test]
