@@ -64,8 +64,10 @@ fn no_live_requests(model: &OperatingModel, before: &Handoff, d: &Decision) {
 /// told it was answered, without buttons, in the decision that ends it (and only then).
 fn escalations_answered(before: &Handoff, d: &Decision) {
     let told = before.stall.as_ref().map_or(&[][..], |s| s.told.as_slice());
-    let answered: Vec<&Recipient> = d.intents.iter().filter(|i| i.kind == IntentKind::Settled).map(|i| &i.to).collect();
-    let ended = before.stall.is_some() && d.handoff.stall.as_ref().is_none_or(|s| s.episode != before.stall.as_ref().map_or(0, |b| b.episode));
+    let answered: Vec<&Recipient> =
+        d.intents.iter().filter(|i| i.kind == IntentKind::Settled).map(|i| &i.to).collect();
+    let episode = |h: &Handoff| h.stall.as_ref().map(|s| s.episode);
+    let ended = episode(before).is_some() && episode(&d.handoff) != episode(before);
     match ended {
         true => assert_eq!(answered, told.iter().collect::<Vec<_>>(), "H-{}'s escalations answered", before.id),
         false => assert!(answered.is_empty(), "H-{}: answered while still stalled", before.id),
