@@ -547,6 +547,22 @@ async fn discord_rate_limits_are_honoured_per_bucket_and_globally() {
     api.post("3", &body, t0 + Duration::seconds(5)).await.expect("bucket reset");
 }
 
+/// An error that will not go away says what to do about it, for the lead who reads the dead letter.
+#[tokio::test]
+async fn a_permanent_discord_error_says_how_to_fix_it() {
+    let fake = FakeDiscord::start().await;
+    let api = DiscordApi::new(&fake.url, DISCORD_TOKEN, Limits::default());
+    let body = json!({"content": "hi", "allowed_mentions": {"parse": []}});
+    fake.script(vec![Scripted::Error(403, 50013, "Missing Permissions")]);
+    let Err(SendError::Permanent(why)) = api.post("1", &body, Utc::now()).await else { panic!("a permanent error") };
+    assert!(why.contains("Missing Permissions"), "{why}");
+    assert!(why.ends_with("(Baton's role lacks a permission there: grant it Send Messages, Create Public Threads and Send Messages in Threads)"), "{why}");
+    // One Baton has no advice for is passed on as Discord said it.
+    fake.script(vec![Scripted::Error(400, 50035, "Invalid Form Body")]);
+    let Err(SendError::Permanent(why)) = api.post("1", &body, Utc::now()).await else { panic!("a permanent error") };
+    assert!(why.ends_with(r#"{"code":50035,"message":"Invalid Form Body"}"#), "{why}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baton_discord_register_installs_the_commands() {
     let fake = FakeDiscord::start().await;

@@ -332,7 +332,9 @@ async fn undeliverable_messages_are_dead_lettered_and_the_seams_lead_is_told() {
     let text = carla[0]["text"].as_str().expect("text");
     assert!(
         text.contains(
-            "could not deliver a message about H-1 to Slack channel #cs-handoffs: chat.postMessage: channel_not_found"
+            "could not deliver a message about H-1 to Slack channel #cs-handoffs: chat.postMessage: channel_not_found \
+             (Slack knows no such channel, or it is private and Baton is not in it: check the channel in baton.toml, \
+             or invite Baton)"
         ),
         "{text}"
     );

@@ -34,6 +34,8 @@ pub enum Scripted {
     RateLimited(f64, bool),
     /// 200 as normal, but announcing the route's bucket is exhausted for this many seconds.
     BucketEmpty(f64),
+    /// An error as Discord answers one: status, JSON error code and message.
+    Error(u16, u64, &'static str),
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +182,11 @@ async fn handle(
             return resp;
         }
         Some(Scripted::BucketEmpty(after)) => bucket_empty = Some(after),
+        Some(Scripted::Error(status, code, message)) => {
+            s.calls.push(call(status));
+            let status = StatusCode::from_u16(status).expect("status");
+            return (status, axum::Json(json!({"message": message, "code": code}))).into_response();
+        }
         None => {}
     }
     let parts: Vec<&str> = route.split('/').collect();

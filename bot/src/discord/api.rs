@@ -31,6 +31,22 @@ pub struct DiscordApi {
     dms: Arc<Mutex<HashMap<String, String>>>,
 }
 
+/// What to do about a Discord error (its JSON `code`) that will not go away by itself, for whoever
+/// reads the dead letter (the seam's lead) or the log.
+fn hint(code: u64) -> Option<&'static str> {
+    Some(match code {
+        10003 => "Discord knows no such channel: check `discord_channel` in baton.toml",
+        10013 => "Discord knows no such user: fix the person's `discord` id in baton.toml, or have them link again",
+        50001 => "Baton cannot see that channel: give its role View Channel there",
+        50013 => {
+            "Baton's role lacks a permission there: grant it Send Messages, Create Public Threads and Send \
+             Messages in Threads"
+        }
+        50007 => "that person does not take direct messages from Baton: ask them to allow them, or to use Slack",
+        _ => return None,
+    })
+}
+
 /// Discord's limit on buttons in one action row.
 const BUTTONS_PER_ROW: usize = 5;
 
@@ -145,7 +161,11 @@ impl DiscordApi {
         }
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
-            return Err(SendError::Permanent(format!("{route}: Discord answered {status}: {text}")));
+            let code = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["code"].as_u64());
+            return Err(SendError::Permanent(match code.and_then(hint) {
+                Some(hint) => format!("{route}: Discord answered {status}: {text} ({hint})"),
+                None => format!("{route}: Discord answered {status}: {text}"),
+            }));
         }
         let text = resp.text().await.map_err(|e| SendError::retry(format!("{route}: unreadable answer: {e}")))?;
         if text.trim().is_empty() {

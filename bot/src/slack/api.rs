@@ -19,6 +19,30 @@ const TOKEN_REFUSED: [&str; 5] = ["invalid_auth", "not_authed", "account_inactiv
 /// The hold every Slack call checks, set while Slack refuses the token.
 const TOKEN_KEY: &str = "slack:token";
 
+/// What to do about a Slack error that will not go away by itself, for whoever reads the dead
+/// letter (the seam's lead) or the log.
+fn hint(error: &str) -> Option<&'static str> {
+    Some(match error {
+        "not_in_channel" => "Baton is not in that channel: invite it there with `/invite @Baton`",
+        "channel_not_found" => {
+            "Slack knows no such channel, or it is private and Baton is not in it: check the channel in baton.toml, \
+             or invite Baton"
+        }
+        "is_archived" => "the channel is archived: unarchive it, or name another in baton.toml",
+        "user_not_found" | "user_disabled" | "user_not_visible" => {
+            "that Slack account is gone, deactivated or out of Baton's sight: fix the person's `slack` id in baton.toml"
+        }
+        "cannot_dm_bot" => "that Slack id is a bot's: fix the person's `slack` id in baton.toml",
+        "missing_scope" => {
+            "the Slack app lacks a permission this needs: update it from deploy/slack/manifest.yaml and reinstall it"
+        }
+        e if e.starts_with("restricted_action") => {
+            "the workspace or channel does not let apps post there: ask a Slack admin, or name another channel"
+        }
+        _ => return None,
+    })
+}
+
 /// Metadata event type carrying the outbox row id, for finding a message after a crash.
 const METADATA_EVENT: &str = "baton_outbox";
 
@@ -92,7 +116,10 @@ impl SlackApi {
         if TRANSIENT.contains(&error.as_str()) {
             Err(SendError::retry(format!("{method}: {error}")))
         } else {
-            Err(SendError::Permanent(format!("{method}: {error}")))
+            Err(SendError::Permanent(match hint(&error) {
+                Some(hint) => format!("{method}: {error} ({hint})"),
+                None => format!("{method}: {error}"),
+            }))
         }
     }
 
