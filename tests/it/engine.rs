@@ -46,6 +46,17 @@ async fn renewals(app: &App, n: usize, now: chrono::DateTime<Utc>) {
     }
 }
 
+/// A fake Slack, the app on `store` and its deliverer, with Rita's Acme renewal handed off on
+/// Monday 30 November at 09:00 in New York (returned) and its card not yet delivered.
+async fn acme(store: baton::store::Store) -> (FakeSlack, App, Deliverer, chrono::DateTime<Utc>) {
+    let slack = FakeSlack::start().await;
+    let app = app(store);
+    let d = deliverer(&app, &slack);
+    let monday = t("2026-11-30T09:00:00-05:00");
+    app.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+    (slack, app, d, monday)
+}
+
 async fn outbox_row(app: &App, sql: &str) -> (i64, Option<String>, Option<i64>) {
     sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(app.store.pool()).await.expect(sql)
 }
@@ -123,11 +134,7 @@ async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
 #[tokio::test]
 async fn cards_are_edited_in_place_as_the_handoff_moves() {
     on_each_store(|store| async move {
-        let slack = FakeSlack::start().await;
-        let app = app(store);
-        let d = deliverer(&app, &slack);
-        let now = t("2026-11-30T09:00:00-05:00");
-        app.handle("rita", Surface::Slack, cmd(ACME), now, None).await.expect("create");
+        let (slack, app, d, now) = acme(store).await;
         d.drain(now).await.expect("deliver");
         app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now + Duration::minutes(5), None)
             .await
@@ -666,11 +673,7 @@ fn buttons(message: &serde_json::Value) -> usize {
 #[tokio::test]
 async fn a_stalls_escalations_are_edited_to_say_it_was_answered_when_it_ends() {
     on_each_store(|store| async move {
-        let slack = FakeSlack::start().await;
-        let app = app(store);
-        let d = deliverer(&app, &slack);
-        let monday = t("2026-11-30T09:00:00-05:00");
-        app.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+        let (slack, app, d, monday) = acme(store).await;
         // Nobody accepts: the queue is reminded at 13:00, Carla as lead at 15:00, the channel at 17:00.
         for hour in [4, 6, 8] {
             app.sweep(monday + Duration::hours(hour)).await.expect("sweep");
@@ -725,11 +728,7 @@ async fn a_stalls_escalations_are_edited_to_say_it_was_answered_when_it_ends() {
 #[tokio::test]
 async fn an_escalation_answered_before_it_could_go_out_is_not_sent() {
     on_each_store(|store| async move {
-        let slack = FakeSlack::start().await;
-        let app = app(store);
-        let d = deliverer(&app, &slack);
-        let monday = t("2026-11-30T09:00:00-05:00");
-        app.handle("rita", Surface::Slack, cmd(ACME), monday, None).await.expect("create");
+        let (slack, app, d, monday) = acme(store).await;
         d.drain(monday).await.expect("deliver");
         // At 13:00 the queue is reminded, while Slack answers nothing but errors.
         let one = monday + Duration::hours(4);
