@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 
 use crate::discord::DiscordApi;
 use crate::slack::SlackApi;
-use crate::store::{Claimed, Kept, Store, recipient_key};
+use crate::store::{Ask, Asked, Claimed, Kept, Store, recipient_key};
 
 /// Why a send did not go through.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -512,8 +512,12 @@ impl Deliverer {
     async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<Wait>> {
         let intent = piece.intent();
         let first = &piece.rows[0];
-        if let (IntentKind::Settled, Some(h)) = (&intent.kind, intent.handoff) {
-            return self.answer(piece, &intent, h, clock).await;
+        match (&intent.kind, intent.handoff) {
+            (IntentKind::Settled, Some(h)) => return self.answer(piece, &intent, h, Asked::Stall, clock).await,
+            (IntentKind::Concluded, Some(h)) => {
+                return self.answer(piece, &intent, h, Asked::Recalibration, clock).await;
+            }
+            _ => {}
         }
         let card = match (&intent.kind, intent.handoff) {
             (IntentKind::Card, Some(h)) => Some(h),
@@ -554,15 +558,18 @@ impl Deliverer {
                 {
                     self.store.set_ref(h, &slack_thread_key(c), ts, now).await?;
                 }
-                // An escalation sent alone is edited when its stall ends (a webhook's receiver
-                // is a program: it acts on what it is sent, and is told nothing more).
-                let kept = match (&intent.kind, intent.handoff, &intent.to) {
-                    (IntentKind::Card, Some(h), to) => Some(Kept::Card(h, to)),
-                    (IntentKind::Escalation, Some(h), to)
-                        if piece.rows.len() == 1 && !self.out.by_webhook(&self.model, to) =>
-                    {
-                        Some(Kept::Escalation(h, to))
-                    }
+                // What asks for something is edited when it is answered, when sent alone (a
+                // webhook's receiver is a program: it acts on what it is sent, and is told nothing more).
+                let asks = piece.rows.len() == 1 && !self.out.by_webhook(&self.model, &intent.to);
+                let about = match &intent.kind {
+                    IntentKind::Escalation => Some(Asked::Stall),
+                    IntentKind::Recalibration { .. } => Some(Asked::Recalibration),
+                    IntentKind::Thread if !intent.actions.is_empty() => Some(Asked::Recalibration),
+                    _ => None,
+                };
+                let kept = match (&intent.kind, intent.handoff, about) {
+                    (IntentKind::Card, Some(h), _) => Some(Kept::Card(h, &intent.to)),
+                    (_, Some(handoff), Some(about)) if asks => Some(Kept::Ask(Ask { handoff, about, intent: &intent })),
                     _ => None,
                 };
                 self.store.mark_delivered(&ids, now, Some(&sent.reference), kept).await?;
@@ -572,36 +579,38 @@ impl Deliverer {
         }
     }
 
-    /// Edits the escalations `intent`'s recipient was sent about handoff `h` to say the stall is
-    /// answered, without their buttons. A message that can no longer be edited (deleted, or on a
-    /// platform the person left) is passed over: the answer posts nothing new.
+    /// Edits the messages that asked `intent`'s recipient about handoff `h` what it answers (a
+    /// stall's escalations, a recalibration's requests for its record): each keeps what it said,
+    /// followed by the answer's text, and loses its buttons. A message that can no longer be edited
+    /// (deleted, or on a platform the person left) is passed over: the answer posts nothing new.
     async fn answer(
         &self,
         piece: &Piece,
         intent: &Intent,
         h: HandoffId,
+        about: Asked,
         clock: PassClock,
     ) -> anyhow::Result<Option<Wait>> {
-        let refs = self.store.escalation_refs(h, &intent.to).await?;
+        let asks = self.store.asks(h, &intent.to, about).await?;
         let (id, extras) = (piece.rows[0].id, Extras::default());
-        for r in &refs {
+        for ask in &asks {
+            let r = &ask.platform_ref;
+            let text = format!("{}\n{}", ask.intent.text, intent.text);
+            let edit = Intent { text, actions: Vec::new(), mentions: Vec::new(), ..ask.intent.clone() };
             let span = tracing::info_span!("answer", outbox = id, handoff = h, to = %recipient_key(&intent.to));
-            let sent = self.out.send(&self.model, intent, id, Some(r), None, &extras, clock.now());
+            let sent = self.out.send(&self.model, &edit, id, Some(r), None, &extras, clock.now());
             match sent.instrument(span).await {
                 Ok(_) => {}
                 Err(SendError::Permanent(reason)) => {
-                    tracing::warn!(
-                        outbox = id,
-                        handoff = h,
-                        "an answered escalation ({r}) could not be edited: {reason}"
-                    );
+                    tracing::warn!(outbox = id, handoff = h, "an answered message ({r}) could not be edited: {reason}");
                 }
                 Err(e) => return self.failed(piece, intent, e, clock.now()).await,
             }
         }
         metrics::counter!("baton_messages_delivered_total").increment(1);
-        let kept = Kept::Answered(h, &intent.to, &refs);
-        self.store.mark_delivered(&piece.ids(), clock.now(), refs.last().map(String::as_str), Some(kept)).await?;
+        let edited: Vec<String> = asks.into_iter().map(|a| a.platform_ref).collect();
+        let kept = Kept::Answered(h, &intent.to, &edited);
+        self.store.mark_delivered(&piece.ids(), clock.now(), edited.last().map(String::as_str), Some(kept)).await?;
         Ok(None)
     }
 

@@ -263,6 +263,8 @@ pub(crate) struct Draft<'a> {
     asked: Vec<PersonId>,
     /// Who was sent escalations in a stall episode this decision closed.
     answered: Vec<Recipient>,
+    /// Where a recalibration this decision ended was held (its thread's recipient).
+    pub concluded: Option<Recipient>,
 }
 
 impl<'a> Draft<'a> {
@@ -291,6 +293,7 @@ impl<'a> Draft<'a> {
             artifacts: Vec::new(),
             follow_ups: Vec::new(),
             answered: Vec::new(),
+            concluded: None,
         }
     }
 
@@ -479,6 +482,7 @@ impl<'a> Draft<'a> {
             return;
         }
         let Some(rec) = self.h.recalibration.take() else { return };
+        self.concluded = Some(rec.thread.clone());
         let label = self.h.label();
         let artifact = self.ctx.model.playbooks.get(&rec.playbook).map(|p| p.artifact.as_slice()).unwrap_or_default();
         let fields: Vec<String> =
@@ -571,23 +575,40 @@ impl<'a> Draft<'a> {
             true => String::new(),
             false => format!(": {}", what.join("; ")),
         };
-        let text = format!(
-            "{} \"{}\" is no longer stalled{what} ({}). Now: {}.",
-            self.h.label(),
-            self.h.title,
-            render::time(self.ctx.cal(), self.now, self.now),
-            self.h.state
-        );
-        // An edit notifies nobody, so it waits for no one's working hours.
+        let when = render::time(self.ctx.cal(), self.now, self.now);
+        let text = format!("✓ No longer stalled{what} ({when}). Now: {}.", self.h.state);
         for to in std::mem::take(&mut self.answered) {
-            let handoff = Some(self.h.id);
-            self.intents.push(Intent { handoff, ..Intent::message(to, IntentKind::Settled, text.clone()) });
+            self.edit_asks(to, IntentKind::Settled, text.clone());
         }
+    }
+
+    /// Tells the thread of a recalibration this decision recorded (or closed with its handoff)
+    /// that it is over: platforms edit its messages that ask for the record.
+    fn conclude_recalibration(&mut self) {
+        let Some(thread) = self.concluded.take() else { return };
+        let when = render::time(self.ctx.cal(), self.now, self.now);
+        let recorded = self.events.iter().find_map(|e| match &e.change {
+            Change::ArtifactRecorded { fields, .. } => Some((e, fields.get("decision").cloned().unwrap_or_default())),
+            _ => None,
+        });
+        let text = match recorded {
+            Some((e, decision)) => format!("✓ Recorded by {}: {decision} ({when}).", self.ctx.name(&e.actor)),
+            None => format!("✓ Closed without a record: {} is {} ({when}).", self.h.label(), self.h.state),
+        };
+        self.edit_asks(thread, IntentKind::Concluded, text);
+    }
+
+    /// Queues the edit of what `to` was asked about the handoff (`kind`: a stall's escalations, a
+    /// recalibration's thread). An edit notifies nobody, so it waits for no one's working hours.
+    fn edit_asks(&mut self, to: Recipient, kind: IntentKind, text: String) {
+        let handoff = Some(self.h.id);
+        self.intents.push(Intent { handoff, ..Intent::message(to, kind, text) });
     }
 
     pub(crate) fn finish(mut self, reply: String) -> Decision {
         self.close_recalibration();
         self.settle_escalations();
+        self.conclude_recalibration();
         self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
         let h = &self.h;

@@ -580,8 +580,12 @@ pub enum IntentKind {
     /// A message in the handoff's recalibration thread (timebox reminder, recorded outcome).
     Thread,
     /// The stall an escalation was about has ended: the recipient's escalations of that episode
-    /// are edited to say so, without their buttons (nothing new is posted).
+    /// are edited to add this text, without their buttons (nothing new is posted).
     Settled,
+    /// The recalibration a thread was convened for is recorded (or its handoff closed): the
+    /// thread's messages that ask for the record are edited to add this text, without their
+    /// buttons (nothing new is posted).
+    Concluded,
     /// A recalibration thread is convened.
     Recalibration {
         /// Playbook used.
@@ -664,6 +668,7 @@ impl IntentKind {
             IntentKind::Notice => "notice",
             IntentKind::Escalation => "escalation",
             IntentKind::Settled => "settled",
+            IntentKind::Concluded => "concluded",
             IntentKind::Digest => "digest",
             IntentKind::Thread => "thread",
             IntentKind::Recalibration { .. } => "recalibration",

@@ -298,6 +298,7 @@ pub(crate) fn record(d: &mut Draft<'_>, given: &[(String, String)]) -> Result<St
     d.close_stall();
     // Closed before the decision applies: a card it draws (a previous owner's) no longer shows it.
     d.h.recalibration = None;
+    d.concluded = Some(rec.thread.clone());
     if late {
         d.h.total_clock = Clock::started(d.now);
         d.h.due_date = None;

@@ -1061,9 +1061,14 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     assert!(!answered.is_empty());
     assert_eq!(
         answered[0].1,
-        "H-1 \"Acme renewal\" is no longer stalled: Carla Costa (console) gave it to Ben Brooks; Carla Costa (console) \
-         recorded the recalibration's decision: new-owner (Tue 01 Dec 13:20 EST). Now: reassigned."
+        "✓ No longer stalled: Carla Costa (console) gave it to Ben Brooks; Carla Costa (console) recorded the \
+         recalibration's decision: new-owner (Tue 01 Dec 13:20 EST). Now: reassigned."
     );
+    // Its thread's messages that ask for the record are told it is recorded, once.
+    let concluded: Vec<&Intent> = d.intents.iter().filter(|i| i.kind == IntentKind::Concluded).collect();
+    assert_eq!(concluded.len(), 1);
+    assert_eq!((&concluded[0].to, concluded[0].actions.is_empty()), (&thread.to, true));
+    assert_eq!(concluded[0].text, "✓ Recorded by Carla Costa: new-owner (Tue 01 Dec 13:20 EST).");
     assert!(w.refused("carla", "/handoff record H-1 decision=resume").contains("no recalibration is open"));
 }
 
@@ -2174,6 +2179,11 @@ fn a_handoff_that_closes_with_a_recalibration_open_points_its_thread_to_a_post_m
         "{}",
         thread.text
     );
+    // Its messages that ask for a record are told there is none to make.
+    let concluded: Vec<&Intent> = d.intents.iter().filter(|i| i.kind == IntentKind::Concluded).collect();
+    assert_eq!(concluded.len(), 1);
+    assert_eq!(concluded[0].to, thread.to);
+    assert_eq!(concluded[0].text, "✓ Closed without a record: H-1 is done (Mon 30 Nov 09:00 EST).");
     // No timebox reminder asks for a record that would be refused; the post-mortem is taken.
     assert_eq!(w.at("2026-12-01T09:00:00-05:00").check(), Vec::<&str>::new());
     w.run(
@@ -2349,7 +2359,7 @@ fn when_a_stall_ends_everyone_its_escalations_reached_is_told_it_was_answered_on
     );
     assert_eq!(
         settled(&w)[0].1,
-        "H-1 \"Acme renewal\" is no longer stalled: Ana Alves (console) accepted it (Tue 01 Dec 09:30 EST). Now: accepted."
+        "✓ No longer stalled: Ana Alves (console) accepted it (Tue 01 Dec 09:30 EST). Now: accepted."
     );
     w.run("ana", "/ack H-1");
     assert!(settled(&w).is_empty(), "each episode's escalations are answered once");

@@ -321,7 +321,9 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
     // The escalation is edited to say who answered it, without its buttons: nobody else takes it up.
     eventually(10, "the escalation says it was answered", || async {
         let now = bot.discord.messages(ENG_CHANNEL);
-        now[0]["content"].as_str().is_some_and(|c| c.contains("is no longer stalled: Eli Ek (Discord) acknowledged it"))
+        now[0]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("\n✓ No longer stalled: Eli Ek (Discord) acknowledged it"))
     })
     .await;
     let answered = bot.discord.messages(ENG_CHANNEL);

@@ -689,26 +689,31 @@ async fn a_stalls_escalations_are_edited_to_say_it_was_answered_when_it_ends() {
         assert_eq!(escalations("#cs-handoffs").len(), 1);
         assert!(escalations("U0BEN00001").iter().all(|m| buttons(m) > 0), "an open reminder has its buttons");
         let before: Vec<usize> = people.iter().map(|p| slack.history(p).len()).collect();
+        let texts = |ms: Vec<serde_json::Value>| -> Vec<String> {
+            ms.iter().map(|m| m["text"].as_str().expect("text").to_string()).collect()
+        };
+        let sent: Vec<Vec<String>> =
+            ["U0ANA00001", "U0CARLA001", "#cs-handoffs"].iter().map(|who| texts(escalations(who))).collect();
         // Ben deletes his reminder.
         let ts = escalations("U0BEN00001")[0]["ts"].as_str().expect("ts").to_string();
         slack.delete("U0BEN00001", &ts);
         let tuesday = t("2026-12-01T09:30:00-05:00");
         app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), tuesday, None).await.expect("accept");
         d.drain(tuesday).await.expect("deliver");
-        let answered = "H-1 \"Acme renewal\" is no longer stalled: Ana Alves (Slack) accepted it (Tue 01 Dec 09:30 EST). Now: accepted.";
-        for who in ["U0ANA00001", "U0CARLA001", "#cs-handoffs"] {
-            let edited: Vec<serde_json::Value> = slack.history(who).into_iter().filter(|m| m["text"] == answered).collect();
-            let expected = if who == "U0CARLA001" { 2 } else { 1 };
-            assert_eq!(edited.len(), expected, "{who}'s escalations say who answered: {:?}", slack.history(who));
+        // Each keeps what it said, followed by who answered it.
+        let answered = "✓ No longer stalled: Ana Alves (Slack) accepted it (Tue 01 Dec 09:30 EST). Now: accepted.";
+        for (who, sent) in ["U0ANA00001", "U0CARLA001", "#cs-handoffs"].into_iter().zip(sent) {
+            let edited = escalations(who);
+            let expected: Vec<String> = sent.iter().map(|t| format!("{t}\n{answered}")).collect();
+            assert_eq!(texts(edited.clone()), expected, "{who}'s escalations say who answered");
             assert!(edited.iter().all(|m| buttons(m) == 0), "{who}'s escalations lost their buttons");
-            assert!(escalations(who).is_empty(), "{who} has no escalation left unanswered");
         }
         // Nothing new was posted for the answer (Ana's own card is new: she owns it now).
         let after: Vec<usize> = people.iter().map(|p| slack.history(p).len()).collect();
         assert_eq!(after, [before[0] + 1, before[1] - 1, before[2]]);
         assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
         let (dead, refs): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL), (SELECT COUNT(*) FROM escalation_refs)",
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE dead_at_ms IS NOT NULL), (SELECT COUNT(*) FROM ask_refs)",
         )
         .fetch_one(app.store.pool())
         .await
@@ -748,7 +753,7 @@ async fn an_escalation_answered_before_it_could_go_out_is_not_sent() {
             let texts: Vec<String> =
                 slack.history(who).iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
             assert!(
-                texts.iter().all(|t| !t.contains("is stalled") && !t.contains("no longer stalled")),
+                texts.iter().all(|t| !t.contains("is stalled") && !t.contains("No longer stalled")),
                 "{who}: {texts:?}"
             );
         }
@@ -758,6 +763,42 @@ async fn an_escalation_answered_before_it_could_go_out_is_not_sent() {
             .await
             .expect("dead");
         assert_eq!(dead, 0);
+    })
+    .await;
+}
+
+/// A recalibration thread's requests for its record (the opening post, the timebox reminder)
+/// keep what they said and lose their *Record outcome* buttons once it is recorded.
+#[tokio::test]
+async fn a_recorded_recalibrations_requests_for_its_record_lose_their_buttons() {
+    on_each_store(|store| async move {
+        let (slack, app, d, monday) = acme(store).await;
+        // The ladder climbs to its recalibration on Tuesday at 13:00; its timebox runs out at 13:30.
+        for minutes in [4 * 60, 6 * 60, 8 * 60, 28 * 60, 28 * 60 + 30] {
+            let at = monday + Duration::minutes(minutes);
+            app.sweep(at).await.expect("sweep");
+            d.drain(at).await.expect("deliver");
+        }
+        let asking = |m: &serde_json::Value| {
+            m["blocks"].to_string().contains("\"action_id\":\"record\"")
+                && m["text"].as_str().is_some_and(|t| t.contains("Record the outcome"))
+        };
+        let requests: Vec<serde_json::Value> = slack.history("#cs-handoffs").into_iter().filter(asking).collect();
+        assert_eq!(requests.len(), 2, "the opening and the timebox reminder: {:#?}", slack.history("#cs-handoffs"));
+        let tuesday = monday + Duration::hours(28) + Duration::minutes(40);
+        let record = r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="x" category=capacity"#;
+        app.handle("carla", Surface::Slack, cmd(record), tuesday, None).await.expect("record");
+        d.drain(tuesday).await.expect("deliver");
+        let now: Vec<serde_json::Value> = slack.history("#cs-handoffs");
+        let recorded = "✓ Recorded by Carla Costa: new-owner (Tue 01 Dec 13:40 EST).";
+        for request in &requests {
+            let edited = now.iter().find(|m| m["ts"] == request["ts"]).expect("still there");
+            let text = edited["text"].as_str().expect("text");
+            assert!(text.ends_with(&format!("\n{recorded}")), "{text}");
+            assert!(!asking(edited) && buttons(edited) == 0, "{edited}");
+        }
+        let opening = now.iter().find(|m| m["ts"] == requests[0]["ts"]).expect("opening");
+        assert_eq!(opening["blocks"][0]["type"], "header", "the opening keeps its header: {opening}");
     })
     .await;
 }

@@ -28,11 +28,51 @@ pub fn recipient_key(r: &Recipient) -> String {
 pub enum Kept<'a> {
     /// The handoff's card for the recipient: later cards edit it in place.
     Card(HandoffId, &'a Recipient),
-    /// An escalation sent alone (not folded into a digest): edited when its stall ends.
-    Escalation(HandoffId, &'a Recipient),
-    /// The answer to the recipient's escalations about the handoff: the messages `edited` (all
-    /// it found, those that could no longer be edited included) are forgotten.
+    /// A message that asks for something about the handoff, sent alone (not folded into a
+    /// digest), with its text: edited when it is answered.
+    Ask(Ask<'a>),
+    /// The answer to the recipient's asks about the handoff: the messages `edited` (all it found,
+    /// those that could no longer be edited included) are forgotten.
     Answered(HandoffId, &'a Recipient, &'a [String]),
+}
+
+/// A message that asks for something about a handoff (see [`Kept::Ask`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Ask<'a> {
+    /// The handoff.
+    pub handoff: HandoffId,
+    /// What it asks about: [`Asked::Stall`]'s escalations or [`Asked::Recalibration`]'s record.
+    pub about: Asked,
+    /// The message as sent.
+    pub intent: &'a Intent,
+}
+
+/// What an ask is about, which decides what answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// A stall episode's escalation: answered when the stall ends.
+    Stall,
+    /// A recalibration thread's request for its record: answered when it is recorded or its
+    /// handoff closes.
+    Recalibration,
+}
+
+impl Asked {
+    fn name(self) -> &'static str {
+        match self {
+            Asked::Stall => "stall",
+            Asked::Recalibration => "recalibration",
+        }
+    }
+}
+
+/// An ask as kept: the platform message and what it said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AskRef {
+    /// The platform message.
+    pub platform_ref: String,
+    /// The message as sent.
+    pub intent: Intent,
 }
 
 /// Database figures for `/metrics`.
@@ -269,17 +309,20 @@ impl Store {
                     }
                 }
             }
-            (Some(Kept::Escalation(handoff, to)), Some(platform_ref)) => {
+            (Some(Kept::Ask(ask)), Some(platform_ref)) => {
+                let body = serde_json::to_string(ask.intent).map_err(encode)?;
                 let mut tx = self.write().await?;
                 let q = sqlx::query(sqlx::AssertSqlSafe(relaxed(delivered(1)))).bind(ms(at)).bind(platform_ref);
                 bind_ids(q, ids).execute(&mut *tx).await?;
                 sqlx::query(
-                    "INSERT INTO escalation_refs (handoff_id, recipient, platform_ref, delivered_at_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    "INSERT INTO ask_refs (handoff_id, recipient, platform_ref, about, intent, delivered_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
-                .bind(handoff as i64)
-                .bind(recipient_key(to))
+                .bind(ask.handoff as i64)
+                .bind(recipient_key(&ask.intent.to))
                 .bind(platform_ref)
+                .bind(ask.about.name())
+                .bind(body)
                 .bind(ms(at))
                 .execute(&mut *tx)
                 .await?;
@@ -291,7 +334,7 @@ impl Store {
                 bind_ids(q, ids).execute(&mut *tx).await?;
                 if !edited.is_empty() {
                     let sql = format!(
-                        "DELETE FROM escalation_refs WHERE handoff_id = $1 AND recipient = $2 AND platform_ref IN ({})",
+                        "DELETE FROM ask_refs WHERE handoff_id = $1 AND recipient = $2 AND platform_ref IN ({})",
                         params(3, edited.len())
                     );
                     let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(handoff as i64).bind(recipient_key(to));
@@ -318,17 +361,23 @@ impl Store {
         Ok(ids.into_iter().map(|id| id as HandoffId).collect())
     }
 
-    /// The platform messages that carried the escalations of `handoff` to `to` and were not
-    /// answered yet, oldest first.
-    pub async fn escalation_refs(&self, handoff: HandoffId, to: &Recipient) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT platform_ref FROM escalation_refs WHERE handoff_id = $1 AND recipient = $2 \
+    /// The messages that asked `to` about `handoff` what `about` says and were not answered yet,
+    /// oldest first.
+    pub async fn asks(&self, handoff: HandoffId, to: &Recipient, about: Asked) -> Result<Vec<AskRef>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT platform_ref, intent FROM ask_refs WHERE handoff_id = $1 AND recipient = $2 AND about = $3 \
              ORDER BY delivered_at_ms, platform_ref",
         )
         .bind(handoff as i64)
         .bind(recipient_key(to))
+        .bind(about.name())
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let decode = |(platform_ref, body): (String, String)| {
+            let intent = serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+            Ok(AskRef { platform_ref, intent })
+        };
+        rows.into_iter().map(decode).collect()
     }
 
     /// Puts messages back for a later attempt at `retry_at`. `failed` counts an attempt (a

@@ -61,7 +61,8 @@ fn no_live_requests(model: &OperatingModel, before: &Handoff, d: &Decision) {
 }
 
 /// No escalation is left live once its stall ends: whoever an episode's escalations reached is
-/// told it was answered, without buttons, in the decision that ends it (and only then).
+/// told it was answered, without buttons, in the decision that ends it (and only then); nor a
+/// recalibration's request for its record once it ends.
 fn escalations_answered(before: &Handoff, d: &Decision) {
     let told = before.stall.as_ref().map_or(&[][..], |s| s.told.as_slice());
     let answered: Vec<&Recipient> =
@@ -74,6 +75,13 @@ fn escalations_answered(before: &Handoff, d: &Decision) {
     }
     let live = d.intents.iter().any(|i| i.kind == IntentKind::Settled && !i.actions.is_empty());
     assert!(!live, "an answered escalation keeps no buttons");
+    // A recalibration that ends (recorded, or its handoff closed) tells its thread so, once.
+    let concluded: Vec<&Recipient> =
+        d.intents.iter().filter(|i| i.kind == IntentKind::Concluded).map(|i| &i.to).collect();
+    match (&before.recalibration, &d.handoff.recalibration) {
+        (Some(rec), None) => assert_eq!(concluded, [&rec.thread], "H-{}'s recalibration concluded", before.id),
+        _ => assert!(concluded.is_empty(), "H-{}: concluded with no recalibration ending", before.id),
+    }
 }
 
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {

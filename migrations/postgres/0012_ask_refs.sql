@@ -1,0 +1,13 @@
+-- The platform messages that asked for something about a handoff, by recipient: a stall
+-- episode's escalations (`about` = 'stall') and a recalibration thread's requests for its record
+-- ('recalibration'). When the stall ends or the recalibration is recorded they are edited (`intent`,
+-- the message as sent, its text followed by what answered it, without buttons) and forgotten.
+CREATE TABLE ask_refs (
+    handoff_id      BIGINT NOT NULL REFERENCES handoffs (id),
+    recipient       TEXT   NOT NULL,
+    platform_ref    TEXT   NOT NULL,
+    about           TEXT   NOT NULL,
+    intent          TEXT   NOT NULL,
+    delivered_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (handoff_id, recipient, platform_ref)
+);
