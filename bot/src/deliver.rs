@@ -512,12 +512,13 @@ impl Deliverer {
     async fn deliver(&self, piece: &Piece, clock: PassClock) -> anyhow::Result<Option<Wait>> {
         let intent = piece.intent();
         let first = &piece.rows[0];
-        match (&intent.kind, intent.handoff) {
-            (IntentKind::Settled, Some(h)) => return self.answer(piece, &intent, h, Asked::Stall, clock).await,
-            (IntentKind::Concluded, Some(h)) => {
-                return self.answer(piece, &intent, h, Asked::Recalibration, clock).await;
-            }
-            _ => {}
+        let answers = match intent.kind {
+            IntentKind::Settled => Some(Asked::Stall),
+            IntentKind::Concluded => Some(Asked::Recalibration),
+            _ => None,
+        };
+        if let (Some(about), Some(h)) = (answers, intent.handoff) {
+            return self.answer(piece, &intent, h, about, clock).await;
         }
         let card = match (&intent.kind, intent.handoff) {
             (IntentKind::Card, Some(h)) => Some(h),

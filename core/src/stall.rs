@@ -406,7 +406,8 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             crate::recalibrate::convene(d, &playbook, &stalled, to);
         }
     }
-    // Whoever an escalation reaches may say the work is blocked, which convenes a recalibration.
+    // Whoever an escalation reaches may say the work is blocked, which convenes a recalibration,
+    // and is told when the stall is answered (`Stall::told`).
     let mut told = Vec::new();
     for intent in &mut d.intents[before..] {
         if intent.kind == IntentKind::Escalation {
