@@ -21,6 +21,7 @@ pub mod bench_serve;
 pub mod config;
 pub mod console;
 pub mod dashboard;
+pub mod dead;
 pub mod deliver;
 pub mod discord;
 pub mod jobs;

@@ -92,6 +92,11 @@ enum Cmd {
         #[command(subcommand)]
         which: ApiCmd,
     },
+    /// Messages Baton gave up on: list them, and return them to the queue once the cause is fixed.
+    Outbox {
+        #[command(subcommand)]
+        which: OutboxCmd,
+    },
     /// Run the bot: HTTP endpoints, the stall scheduler and the delivery worker.
     Serve {
         /// Address to bind (port 0 picks a free one and logs it).
@@ -125,6 +130,30 @@ enum ApiCmd {
         /// The client, as named in `[api.<name>]`.
         client: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCmd {
+    /// The dead letters, newest first: to whom, why, and how each began.
+    Dead {
+        /// How many to list at most.
+        #[arg(long, default_value_t = baton::dead::LIMIT)]
+        limit: i64,
+    },
+    /// Return dead letters to the queue (a running `baton serve` delivers them).
+    Retry {
+        /// Their ids, as `baton outbox dead` lists them (`#42` or `42`).
+        #[arg(value_parser = parse_outbox_id, required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// An outbox id as `baton outbox dead` prints it (`#42`) or bare.
+fn parse_outbox_id(s: &str) -> Result<i64, String> {
+    s.trim_start_matches('#').parse().map_err(|_| format!("`{s}` is not a message id: give one as listed, like #42"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +331,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let scope =
                 guild.map_or("globally (may take up to an hour to appear)".to_string(), |g| format!("in guild {g}"));
             println!("registered {n} commands {scope}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Outbox { which } => {
+            let url = cli.database_url.as_deref().unwrap_or(settings::DEFAULT_DATABASE_URL);
+            require_existing(url)?;
+            let store = Store::open(url).await?;
+            let text = match which {
+                OutboxCmd::Dead { limit } => baton::dead::list(&store, limit).await?,
+                OutboxCmd::Retry { ids, all } => {
+                    let which = if all { baton::dead::Which::All } else { baton::dead::Which::Ids(ids) };
+                    baton::dead::retry(&store, which, chrono::Utc::now()).await?
+                }
+            };
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Api { which: ApiCmd::Ping { client } } => {

@@ -802,3 +802,79 @@ async fn a_recorded_recalibrations_requests_for_its_record_lose_their_buttons() 
     })
     .await;
 }
+
+/// `baton outbox` as an operator runs it against `url`: (success, stdout, stderr).
+fn outbox_cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("outbox")
+        .args(args)
+        .current_dir(crate::support::repo())
+        .env("BATON_DATABASE_URL", url)
+        .env_remove("BATON_CONFIG")
+        .env_remove("BATON_PLAYBOOKS_DIR")
+        .output()
+        .expect("run baton outbox");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// An operator lists the dead letters with why each died and, the cause fixed, returns them to the
+/// queue: each goes out once (looked for on the platform first). A card that a later card of its
+/// handoff replaces is left, and an id that is no dead letter is named.
+#[tokio::test]
+async fn an_operator_lists_dead_letters_and_returns_them_to_the_queue() {
+    let dir = std::env::temp_dir().join("baton-tests");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.join(format!("outbox-{}.db", std::process::id())).display());
+    dead_letters_returned(sqlite).await;
+    if let Some(postgres) = crate::support::postgres_url().await {
+        dead_letters_returned(postgres).await;
+    }
+}
+
+async fn dead_letters_returned(url: String) {
+    let slack = FakeSlack::start().await;
+    let app = App::new(baton::store::Store::open(&url).await.expect("store"), model());
+    let d = deliverer(&app, &slack);
+    let now = t("2026-11-30T09:00:00-05:00");
+    // Baton is not in #cs-handoffs: both cards are dead-lettered at once.
+    for (n, account) in [(1, "Acme"), (2, "Beta")] {
+        slack.script("chat.postMessage", vec![Scripted::Error("not_in_channel")]);
+        let line = format!(r#"/handoff new sales-to-cs "{account} renewal" account={account} arr=1 segment=smb"#);
+        let at = now + Duration::minutes(n);
+        app.handle("rita", Surface::Slack, cmd(&line), at, None).await.expect("create");
+        d.pass(at).await.expect("deliver");
+        assert_eq!(app.store.dead_letters(10).await.expect("dead").len(), n as usize);
+        d.drain(at + Duration::seconds(1)).await.expect("the lead is told");
+    }
+    assert_eq!(slack.history("U0CARLA001").len(), 2, "Carla was told of each");
+    let (ok, listed, err) = outbox_cli(&url, &["dead"]);
+    assert!(ok, "{err}");
+    assert!(listed.starts_with("2 dead letter(s), newest first:\n#3  2026-11-30 14:02 UTC  H-2 "), "{listed}");
+    assert!(listed.contains("H-1 → slack:#cs-handoffs  card  1 attempt(s)"), "{listed}");
+    assert!(listed.contains("why: chat.postMessage: not_in_channel (Baton is not in that channel: invite it there"));
+    assert!(listed.contains("it began: H-1 · Acme renewal · Sales → Customer Success"), "{listed}");
+    // Ben takes H-2: its new card goes out, and replaces the dead one.
+    let at = now + Duration::minutes(3);
+    app.handle("ben", Surface::Slack, cmd("/handoff accept H-2"), at, None).await.expect("accept");
+    d.drain(at).await.expect("deliver");
+    assert_eq!(slack.history("#cs-handoffs").len(), 1, "H-2's new card");
+    // Baton is invited; the operator returns them all.
+    let (ok, said, err) = outbox_cli(&url, &["retry", "--all"]);
+    assert!(ok, "{err}");
+    assert!(said.starts_with("Returned 1 message(s) to the queue: #1."), "{said}");
+    assert!(said.contains("Left #3: a later card of the same handoff replaces each."), "{said}");
+    let later = Utc::now();
+    d.drain(later).await.expect("deliver");
+    let cards = slack.history("#cs-handoffs");
+    assert_eq!(cards.len(), 2, "H-1's card went out once: {cards:#?}");
+    assert!(cards[1]["text"].as_str().is_some_and(|t| t.starts_with("H-1 · Acme renewal")), "{cards:#?}");
+    // It was looked for first, as a message whose attempt may have posted it.
+    assert!(slack.calls().iter().any(|c| c.method == "conversations.history"), "looked for before posting");
+    let (_, again, _) = outbox_cli(&url, &["retry", "#1", "99"]);
+    assert_eq!(
+        again,
+        "Returned nothing to the queue.\nNot dead letters (delivered, waiting, or no such message): #1, #99.\n"
+    );
+    let (ok, _, err) = outbox_cli(&url, &["retry", "forty-two"]);
+    assert!(!ok && err.contains("`forty-two` is not a message id: give one as listed, like #42"), "{err}");
+}

@@ -23,7 +23,7 @@ pub use create::CreationStats;
 use history::Tallies;
 pub use history::{Buckets, HistogramRow, Metric, PercentileRow, Slice, day};
 pub use links::{LinkOutcome, LinkRequest};
-pub use outbox::{Ask, AskRef, Asked, Claimed, Kept, MetricsSnapshot, recipient_key};
+pub use outbox::{Ask, AskRef, Asked, Claimed, DeadLetter, Kept, MetricsSnapshot, recipient_key};
 pub(crate) use write::params;
 use write::{Write, write_decisions};
 

@@ -6,7 +6,7 @@
 //! ends, still marked as claimed, so the next worker knows the first attempt's outcome is unknown
 //! and can look for the message on the platform before posting again.
 
-use baton_core::{HandoffId, Intent, Recipient};
+use baton_core::{HandoffId, Intent, IntentKind, Recipient};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
@@ -108,6 +108,32 @@ pub struct Claimed {
     /// The platform message holding this handoff's card for this recipient, when one was posted
     /// (read with the claim: the earlier card's delivery, which records it, is done by then).
     pub card_ref: Option<String>,
+}
+
+/// A message given up on, for operators (`baton outbox dead`).
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// Row id.
+    pub id: i64,
+    /// The message.
+    pub intent: Intent,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Why it was given up on.
+    pub error: String,
+    /// When.
+    pub dead_at: DateTime<Utc>,
+}
+
+fn decode_dead(r: &sqlx::any::AnyRow) -> Result<DeadLetter, StoreError> {
+    let body: String = r.try_get("intent")?;
+    Ok(DeadLetter {
+        id: r.try_get("id")?,
+        intent: serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
+        dead_at: from_ms(r.try_get("dead_at_ms")?),
+    })
 }
 
 /// A value that would not serialize, as the database error it becomes.
@@ -446,6 +472,69 @@ impl Store {
             .bind(recipient_key(to))
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// Dead-lettered messages, newest first, at most `limit`.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, intent, attempts, last_error, dead_at_ms FROM outbox WHERE dead_at_ms IS NOT NULL \
+             ORDER BY dead_at_ms DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_dead).collect()
+    }
+
+    /// The dead letters among `ids`, oldest first.
+    pub async fn dead_letters_among(&self, ids: &[i64]) -> Result<Vec<DeadLetter>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, intent, attempts, last_error, dead_at_ms FROM outbox WHERE dead_at_ms IS NOT NULL \
+             AND id IN ({}) ORDER BY id",
+            params(1, ids.len())
+        );
+        let rows = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), ids).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_dead).collect()
+    }
+
+    /// Whether a later card of the same handoff went (or waits to go) to the dead letter's
+    /// recipient: a dead card sent again would show an older state over it.
+    pub async fn superseded(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
+        let Some(handoff) = letter.intent.handoff.filter(|_| letter.intent.kind == IntentKind::Card) else {
+            return Ok(false);
+        };
+        let later: Vec<String> = sqlx::query_scalar(
+            "SELECT intent FROM outbox WHERE handoff_id = $1 AND recipient = $2 AND id > $3 AND dead_at_ms IS NULL",
+        )
+        .bind(handoff as i64)
+        .bind(recipient_key(&letter.intent.to))
+        .bind(letter.id)
+        .fetch_all(&self.pool)
+        .await?;
+        let card = |body: &String| serde_json::from_str::<Intent>(body).is_ok_and(|i| i.kind == IntentKind::Card);
+        Ok(later.iter().any(card))
+    }
+
+    /// Returns dead letters `ids` to the queue, due at `now`, with their attempts counted afresh;
+    /// each is first looked for on the platform, as after a crash, in case an attempt that timed
+    /// out had posted it. Returns the ids it returned (those still dead-lettered).
+    pub async fn requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE outbox SET dead_at_ms = NULL, attempts = 0, next_attempt_ms = $1, claimed_at_ms = $1, \
+             last_error = 'returned to the queue by an operator; dead-lettered for: ' || COALESCE(last_error, '') \
+             WHERE dead_at_ms IS NOT NULL AND id IN ({}) RETURNING id",
+            params(2, ids.len())
+        );
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ms(now));
+        let mut done: Vec<i64> = ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(&self.pool).await?;
+        done.sort_unstable();
+        Ok(done)
     }
 
     /// The platform's id for a recipient's conversation, learnt from an earlier delivery to it
