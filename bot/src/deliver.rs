@@ -563,7 +563,7 @@ impl Deliverer {
                 // webhook's receiver is a program: it acts on what it is sent, and is told nothing more).
                 let asks = piece.rows.len() == 1 && !self.out.by_webhook(&self.model, &intent.to);
                 let about = match &intent.kind {
-                    IntentKind::Escalation => Some(Asked::Stall),
+                    IntentKind::Escalation | IntentKind::HeadsUp => Some(Asked::Stall),
                     IntentKind::Recalibration { .. } => Some(Asked::Recalibration),
                     IntentKind::Thread if !intent.actions.is_empty() => Some(Asked::Recalibration),
                     _ => None,

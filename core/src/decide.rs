@@ -261,7 +261,7 @@ pub(crate) struct Draft<'a> {
     /// The approvers asked at the gate the handoff waited at before this decision (their
     /// requests are drawn once more if it leaves the gate).
     asked: Vec<PersonId>,
-    /// Who was sent escalations in a stall episode this decision closed.
+    /// Who was sent escalations in a stall episode this decision closed, or a heads-up it answered.
     answered: Vec<Recipient>,
     /// Where a recalibration this decision ended was held (its thread's recipient).
     pub concluded: Option<Recipient>,
@@ -422,13 +422,17 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// The handoff moved: close a movement-closable stall and restart the phase clock.
+    /// The handoff moved: close a movement-closable stall, answer such a heads-up, and restart
+    /// the phase clock.
     pub(crate) fn moved(&mut self) {
-        let closes = self.h.stall.as_ref().is_some_and(|s| {
-            s.kind != StallKind::Overdue || self.h.state.is_terminal() || self.h.state == State::Returned
-        });
-        if closes {
+        let state = self.h.state;
+        let closes =
+            move |kind: StallKind| kind != StallKind::Overdue || state.is_terminal() || state == State::Returned;
+        if self.h.stall.as_ref().is_some_and(|s| closes(s.kind)) {
             self.close_stall();
+        }
+        if let Some(heads_up) = self.h.heads_up.take_if(|w| closes(w.kind)) {
+            self.answered.extend(heads_up.told);
         }
         self.h.phase_clock = Clock::started(self.now);
         if let Some(snooze) = &self.h.snooze
@@ -576,9 +580,14 @@ impl<'a> Draft<'a> {
             false => format!(": {}", what.join("; ")),
         };
         let when = render::time(self.ctx.cal(), self.now, self.now);
-        let text = format!("✓ No longer stalled{what} ({when}). Now: {}.", self.h.state);
-        for to in std::mem::take(&mut self.answered) {
-            self.edit_asks(to, IntentKind::Settled, text.clone());
+        let stalled = self.events.iter().any(|e| matches!(e.change, Change::StallClosed { .. }));
+        let answered = if stalled { "No longer stalled" } else { "Answered" };
+        let text = format!("✓ {answered}{what} ({when}). Now: {}.", self.h.state);
+        let told = std::mem::take(&mut self.answered);
+        for (i, to) in told.iter().enumerate() {
+            if !told[..i].contains(to) {
+                self.edit_asks(to.clone(), IntentKind::Settled, text.clone());
+            }
         }
     }
 
@@ -777,6 +786,7 @@ impl Admitted {
             closed_at: None,
             watchers: Vec::new(),
             warned: None,
+            heads_up: None,
             via: None,
             review_asked: None,
             postmortem: None,

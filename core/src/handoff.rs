@@ -73,6 +73,10 @@ pub struct Handoff {
     /// The deadline (breach instant) whose heads-up went out, so that it goes out once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warned: Option<DateTime<Utc>>,
+    /// The latest heads-up still unanswered: answered when the handoff moves past its target, or
+    /// with the stall it became.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_up: Option<HeadsUp>,
     /// The API client it was handed off through (a CRM), which follows it at its webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -274,6 +278,15 @@ impl StallKind {
             StallKind::Overdue => "past its time-to-done target",
         }
     }
+}
+
+/// A heads-up that asks for something before a target falls due.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadsUp {
+    /// The target it warned of.
+    pub kind: StallKind,
+    /// Who was told.
+    pub told: Vec<Recipient>,
 }
 
 /// An open stall episode.
@@ -574,6 +587,8 @@ pub enum IntentKind {
     Notice,
     /// A ladder reminder or notification.
     Escalation,
+    /// A heads-up before a target falls due (a seam's `sla.warn`).
+    HeadsUp,
     /// A scheduled summary (stall digest, morning catch-up, still-open nudge) or several
     /// messages to one recipient folded into one.
     Digest,
@@ -667,6 +682,7 @@ impl IntentKind {
             IntentKind::Card => "card",
             IntentKind::Notice => "notice",
             IntentKind::Escalation => "escalation",
+            IntentKind::HeadsUp => "heads-up",
             IntentKind::Settled => "settled",
             IntentKind::Concluded => "concluded",
             IntentKind::Digest => "digest",
@@ -694,7 +710,11 @@ impl Intent {
     /// Whether the delivery worker may fold this message into a digest with others to the same
     /// recipient (cards are edited in place and recalibrations open threads, so they stay apart).
     pub fn digestible(&self) -> bool {
-        self.image.is_none() && matches!(self.kind, IntentKind::Notice | IntentKind::Escalation | IntentKind::Digest)
+        self.image.is_none()
+            && matches!(
+                self.kind,
+                IntentKind::Notice | IntentKind::Escalation | IntentKind::HeadsUp | IntentKind::Digest
+            )
     }
 }
 

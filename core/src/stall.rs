@@ -213,7 +213,9 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
     if let (Some(kind), Some(since), None) = (status.kind, status.since, &d.h.stall) {
         d.h.episodes += 1;
         let episode = d.h.episodes;
-        d.h.stall = Some(Stall { episode, kind, opened_at: since, fired: Vec::new(), told: Vec::new() });
+        // A heads-up of this target is answered with the stall it became.
+        let told = d.h.heads_up.take_if(|w| w.kind == kind).map(|w| w.told).unwrap_or_default();
+        d.h.stall = Some(Stall { episode, kind, opened_at: since, fired: Vec::new(), told });
         d.record(Change::StallOpened { episode, kind });
         d.episodes.push(EpisodeRecord {
             handoff: h.id,
@@ -273,9 +275,15 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
         State::AwaitingGate => vec![Action::Approve, Action::Reject],
         _ => render::actions(&d.h),
     };
+    let mut told = d.h.heads_up.take().map(|w| w.told).unwrap_or_default();
     for person in recipients.into_iter().filter(|p| !away.is_away(p, now)) {
-        d.tell(Recipient::Person(person), IntentKind::Notice, text.clone(), actions.clone());
+        let to = Recipient::Person(person);
+        d.tell(to.clone(), IntentKind::HeadsUp, text.clone(), actions.clone());
+        if !told.contains(&to) {
+            told.push(to);
+        }
     }
+    d.h.heads_up = Some(HeadsUp { kind, told });
 }
 
 /// Those `h` waits on for `what`: the receiving members who may take it (not an agent, on a seam

@@ -2214,16 +2214,30 @@ fn whoever_must_act_gets_a_heads_up_before_each_target_once() {
     assert_eq!(next(&w), Some(t("2026-11-30T10:00:00Z")));
     assert_eq!(w.at("2026-11-30T10:00:00Z").check(), ["stall_opened", "ladder_step"]);
 
-    // Taken: the owner hears before the next update is due, and again for the deadline after it.
+    // Taken: the heads-up is answered with the stall it became, each of its recipients once.
     w.at("2026-11-30T10:10:00Z").run("olga", "/handoff accept H-1");
+    let answered: Vec<String> = settled(&w).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(answered, [r#"Person("omar")"#, r#"Person("olga")"#, r#"Person("deploy-bot")"#]);
+    // The owner hears before the next update is due, and again for the deadline after it.
     assert_eq!(w.at("2026-11-30T13:40:00Z").check(), ["warned"]);
     assert_eq!(w.recipients(), [r#"Person("olga")"#]);
+    assert_eq!(w.last().intents[0].kind, IntentKind::HeadsUp);
     assert!(
         w.last().intents[0].text.contains("due for next update by Mon 30 Nov 14:10 UTC"),
         "{}",
         w.last().intents[0].text
     );
+    // The update answers it (it never stalled), and its buttons go.
     w.at("2026-11-30T13:50:00Z").run("olga", "/handoff update H-1 staged on 3 of 5 edges");
+    assert_eq!(
+        settled(&w),
+        [(
+            r#"Person("olga")"#.to_string(),
+            "✓ Answered: Olga Orlova (console) posted an update: “staged on 3 of 5 edges” (Mon 30 Nov 13:50 UTC). \
+             Now: in progress."
+                .to_string()
+        )]
+    );
     assert_eq!(next(&w), Some(t("2026-11-30T17:20:00Z")));
 
     // At the gate: the approvers who may still approve.

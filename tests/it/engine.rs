@@ -878,3 +878,35 @@ async fn dead_letters_returned(url: String) {
     let (ok, _, err) = outbox_cli(&url, &["retry", "forty-two"]);
     assert!(!ok && err.contains("`forty-two` is not a message id: give one as listed, like #42"), "{err}");
 }
+
+/// A heads-up asks for what is about to fall due: once it is done, the heads-up keeps what it
+/// said and loses its buttons, whoever did it.
+#[tokio::test]
+async fn a_heads_up_is_edited_when_its_target_is_met() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+        app.handle("eve", Surface::Slack, cmd(line), t("2026-11-30T08:00:00Z"), None).await.expect("new");
+        let warned = t("2026-11-30T09:30:00Z");
+        app.sweep(warned).await.expect("sweep");
+        d.drain(warned).await.expect("deliver");
+        let heads_up = |who: &str| -> Vec<serde_json::Value> {
+            let told = |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.starts_with("Heads-up: H-1"));
+            slack.history(who).into_iter().filter(told).collect()
+        };
+        assert!(heads_up("U0OMAR0001").iter().all(|m| buttons(m) == 2), "Accept and Return");
+        let taken = t("2026-11-30T09:40:00Z");
+        app.handle("olga", Surface::Slack, cmd("/handoff accept H-1"), taken, None).await.expect("accept");
+        d.drain(taken).await.expect("deliver");
+        // Omar's, in Slack (Olga is on Discord alone, which this test has not configured).
+        let edited = heads_up("U0OMAR0001");
+        assert_eq!(edited.len(), 1, "{:#?}", slack.history("U0OMAR0001"));
+        let text = edited[0]["text"].as_str().expect("text");
+        let answer = "\n✓ Answered: Olga Orlova (Slack) accepted it (Mon 30 Nov 09:40 UTC). Now: accepted.";
+        assert!(text.ends_with(answer), "{text}");
+        assert_eq!(buttons(&edited[0]), 0);
+    })
+    .await;
+}

@@ -50,7 +50,8 @@ pub struct Ask<'a> {
 /// What an ask is about, which decides what answers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asked {
-    /// A stall episode's escalation: answered when the stall ends.
+    /// A stall episode's escalation, or a heads-up before a target: answered when the stall ends
+    /// or the handoff moves past the target.
     Stall,
     /// A recalibration thread's request for its record: answered when it is recorded or its
     /// handoff closes.
