@@ -314,8 +314,8 @@ impl<W: Write> Console<W> {
                         format!("thread \"recalibration H-{h} ({playbook})\"")
                     }
                     (IntentKind::Thread, Some(h)) => format!("in thread \"recalibration H-{h}\""),
-                    (IntentKind::Settled, _) => "its escalations edited: answered".to_string(),
-                    (IntentKind::Concluded, _) => "its recalibration messages edited: concluded".to_string(),
+                    (IntentKind::Settled, _) => "earlier reminders edited (answered)".to_string(),
+                    (IntentKind::Concluded, _) => "requests for the record edited (concluded)".to_string(),
                     (kind, _) => kind.name().to_string(),
                 };
                 let buttons: Vec<String> =
