@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use baton_core::{HandoffId, Intent, IntentKind, OperatingModel, Recipient, render};
+use baton_core::{Action, HandoffId, Intent, IntentKind, OperatingModel, Recipient, render};
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument as _;
@@ -513,7 +513,7 @@ impl Deliverer {
         let intent = piece.intent();
         let first = &piece.rows[0];
         let answers = match intent.kind {
-            IntentKind::Settled => Some(Asked::Stall),
+            IntentKind::Settled => Some(Asked::Act),
             IntentKind::Concluded => Some(Asked::Recalibration),
             _ => None,
         };
@@ -563,7 +563,9 @@ impl Deliverer {
                 // webhook's receiver is a program: it acts on what it is sent, and is told nothing more).
                 let asks = piece.rows.len() == 1 && !self.out.by_webhook(&self.model, &intent.to);
                 let about = match &intent.kind {
-                    IntentKind::Escalation | IntentKind::HeadsUp => Some(Asked::Stall),
+                    IntentKind::Escalation | IntentKind::HeadsUp => Some(Asked::Act),
+                    // A notice with buttons asks to act (a watcher's *Stop watching* does not).
+                    IntentKind::Notice if intent.actions.iter().any(|a| *a != Action::Unwatch) => Some(Asked::Act),
                     IntentKind::Recalibration { .. } => Some(Asked::Recalibration),
                     IntentKind::Thread if !intent.actions.is_empty() => Some(Asked::Recalibration),
                     _ => None,
@@ -826,7 +828,6 @@ fn describe(model: &OperatingModel, to: &Recipient) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton_core::Action;
 
     fn row(id: i64, to: &str, kind: IntentKind) -> Claimed {
         Claimed {

@@ -261,10 +261,13 @@ pub(crate) struct Draft<'a> {
     /// The approvers asked at the gate the handoff waited at before this decision (their
     /// requests are drawn once more if it leaves the gate).
     asked: Vec<PersonId>,
-    /// Who was sent escalations in a stall episode this decision closed, or a heads-up it answered.
+    /// Who was asked something this decision answered: escalations of a stall episode it closed,
+    /// a heads-up whose target it passed, a notice's request.
     answered: Vec<Recipient>,
     /// Where a recalibration this decision ended was held (its thread's recipient).
     pub concluded: Option<Recipient>,
+    /// How many of `h.asked` were asked before this decision (the rest, asked by it, stand).
+    asked_before: usize,
 }
 
 impl<'a> Draft<'a> {
@@ -281,6 +284,7 @@ impl<'a> Draft<'a> {
             ctx,
             was: (h.accepted_at.is_some(), h.state == State::Done),
             asked: asked_approvers(&ctx, &h),
+            asked_before: h.asked.len(),
             h,
             actor: actor.to_string(),
             surface,
@@ -327,10 +331,17 @@ impl<'a> Draft<'a> {
         });
     }
 
+    /// Tells `person` (not the actor). A notice with buttons asks them to act on the handoff as it
+    /// stands, and is answered when it next moves (`Handoff::asked`).
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
-        if person != self.actor {
-            self.tell(Recipient::Person(person.to_string()), IntentKind::Notice, text, actions);
+        if person == self.actor {
+            return;
         }
+        let to = Recipient::Person(person.to_string());
+        if !actions.is_empty() && !self.h.asked.contains(&to) {
+            self.h.asked.push(to.clone());
+        }
+        self.tell(to, IntentKind::Notice, text, actions);
     }
 
     /// Posts the current card to the seam's channel and to the owner by DM (platforms edit an
@@ -434,6 +445,8 @@ impl<'a> Draft<'a> {
         if let Some(heads_up) = self.h.heads_up.take_if(|w| closes(w.kind)) {
             self.answered.extend(heads_up.told);
         }
+        let before = std::mem::take(&mut self.asked_before).min(self.h.asked.len());
+        self.answered.extend(self.h.asked.drain(..before));
         self.h.phase_clock = Clock::started(self.now);
         if let Some(snooze) = &self.h.snooze
             && snooze.until > self.now
@@ -616,8 +629,13 @@ impl<'a> Draft<'a> {
 
     pub(crate) fn finish(mut self, reply: String) -> Decision {
         self.close_recalibration();
+        // Answers go first: a message this decision sends asking the same person again (a second
+        // rejection's *Acknowledge*) is delivered after the edit of the one it replaces, not edited too.
+        let start = self.intents.len();
         self.settle_escalations();
         self.conclude_recalibration();
+        let answers: Vec<Intent> = self.intents.drain(start..).collect();
+        self.intents.splice(0..0, answers);
         self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
         let h = &self.h;
@@ -787,6 +805,7 @@ impl Admitted {
             watchers: Vec::new(),
             warned: None,
             heads_up: None,
+            asked: Vec::new(),
             via: None,
             review_asked: None,
             postmortem: None,

@@ -77,6 +77,11 @@ pub struct Handoff {
     /// with the stall it became.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads_up: Option<HeadsUp>,
+    /// Who was sent a notice asking them to act on the handoff as it stands (a return's
+    /// *Resubmit*, a reassignment's *Accept*, a rejection's *Acknowledge*): answered when it next
+    /// moves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asked: Vec<Recipient>,
     /// The API client it was handed off through (a CRM), which follows it at its webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -594,8 +599,9 @@ pub enum IntentKind {
     Digest,
     /// A message in the handoff's recalibration thread (timebox reminder, recorded outcome).
     Thread,
-    /// The stall an escalation was about has ended: the recipient's escalations of that episode
-    /// are edited to add this text, without their buttons (nothing new is posted).
+    /// What the recipient was asked is answered (the stall an escalation was about has ended, the
+    /// handoff moved past a heads-up's target or a notice's request): those messages are edited to
+    /// add this text, without their buttons (nothing new is posted).
     Settled,
     /// The recalibration a thread was convened for is recorded (or its handoff closed): the
     /// thread's messages that ask for the record are edited to add this text, without their

@@ -536,8 +536,17 @@ fn a_reassigned_owner_is_told_and_their_card_loses_the_owners_buttons() {
     // The lead taking it over herself.
     let d = w.run("carla", "/handoff reassign H-1 carla");
     assert!(d.reply.starts_with("H-1 is yours once you accept it: `/handoff accept H-1`."), "{}", d.reply);
-    let told = d.intents.iter().find(|i| i.to == Recipient::Person("ana".into())).expect("Ana is told");
+    let to_ana =
+        |kind: IntentKind| d.intents.iter().find(|i| i.to == Recipient::Person("ana".into()) && i.kind == kind);
+    let told = to_ana(IntentKind::Notice).expect("Ana is told");
     assert_eq!(told.text, "Carla Costa took H-1 \"Acme renewal\" over; it is no longer yours.");
+    // The notice that asked her to accept it is answered first, and loses its buttons.
+    let answered = to_ana(IntentKind::Settled).expect("answered");
+    assert_eq!(
+        answered.text,
+        "✓ Answered: Carla Costa (console) took it over (Mon 30 Nov 09:00 EST). Now: reassigned."
+    );
+    assert!(d.intents.iter().position(|i| i == answered) < d.intents.iter().position(|i| i == told));
     // Giving it to whoever has it already changes nothing (it would have to be accepted again).
     assert_eq!(
         w.refused("carla", "/handoff reassign H-1 carla"),
@@ -558,6 +567,16 @@ fn work_returned_before_anyone_took_it_is_answered_to_the_receiving_lead() {
     let told = d.intents.iter().find(|i| i.kind == IntentKind::Notice).expect("someone is told");
     assert_eq!(told.to, Recipient::Person("carla".into()), "the lead, accountable for the queue");
     assert_eq!(told.text, "H-1 \"Acme renewal\" was resubmitted by Rita Reyes: it is mid-market");
+    // The return notice that asked Rita to resubmit is answered, and loses its *Resubmit*.
+    assert_eq!(
+        settled(&w),
+        [(
+            r#"Person("rita")"#.to_string(),
+            "✓ Answered: Rita Reyes (console) resubmitted it (segment: mid-market): “it is mid-market” (Mon 30 Nov \
+             09:00 EST). Now: open."
+                .to_string()
+        )]
+    );
     assert_eq!(told.actions, [Action::Accept]);
 }
 

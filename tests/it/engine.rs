@@ -910,3 +910,31 @@ async fn a_heads_up_is_edited_when_its_target_is_met() {
     })
     .await;
 }
+
+/// A notice that asks someone to act (a return's *Resubmit*) is answered once the handoff moves
+/// on: it keeps what it said and loses its buttons; a watcher's *Stop watching* stays.
+#[tokio::test]
+async fn a_notice_that_asks_is_edited_when_the_handoff_moves_on() {
+    on_each_store(|store| async move {
+        let (slack, app, d, monday) = acme(store).await;
+        app.handle("sam", Surface::Slack, cmd("/handoff watch H-1"), monday, None).await.expect("watch");
+        app.handle("ben", Surface::Slack, cmd("/handoff return H-1 which segment?"), monday, None).await.expect("return");
+        d.drain(monday).await.expect("deliver");
+        let returned = |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.contains("was returned to you by"));
+        let notice = slack.history("U0RITA0001").into_iter().find(returned).expect("Rita is told");
+        assert_eq!(buttons(&notice), 1, "Resubmit");
+        let later = monday + Duration::minutes(10);
+        let resubmit = "/handoff resubmit H-1 segment=mid-market it is mid-market";
+        app.handle("rita", Surface::Slack, cmd(resubmit), later, None).await.expect("resubmit");
+        d.drain(later).await.expect("deliver");
+        let edited = slack.history("U0RITA0001").into_iter().find(returned).expect("still there");
+        let text = edited["text"].as_str().expect("text");
+        assert!(text.starts_with(notice["text"].as_str().expect("text")), "{text}");
+        assert!(text.ends_with("\n✓ Answered: Rita Reyes (Slack) resubmitted it (segment: mid-market): “it is mid-market” (Mon 30 Nov 09:10 EST). Now: open."), "{text}");
+        assert_eq!(buttons(&edited), 0);
+        // Sam's watcher notices keep their *Stop watching*.
+        let sam = slack.history("U0SAM00001");
+        assert!(!sam.is_empty() && sam.iter().all(|m| buttons(m) == 1), "{sam:#?}");
+    })
+    .await;
+}

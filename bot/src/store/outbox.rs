@@ -41,7 +41,7 @@ pub enum Kept<'a> {
 pub struct Ask<'a> {
     /// The handoff.
     pub handoff: HandoffId,
-    /// What it asks about: [`Asked::Stall`]'s escalations or [`Asked::Recalibration`]'s record.
+    /// What it asks about: [`Asked::Act`] or [`Asked::Recalibration`]'s record.
     pub about: Asked,
     /// The message as sent.
     pub intent: &'a Intent,
@@ -50,9 +50,10 @@ pub struct Ask<'a> {
 /// What an ask is about, which decides what answers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asked {
-    /// A stall episode's escalation, or a heads-up before a target: answered when the stall ends
-    /// or the handoff moves past the target.
-    Stall,
+    /// A request to act on the handoff as it stands: a stall episode's escalation, a heads-up
+    /// before a target, a notice with buttons (a return's *Resubmit*). Answered when the stall
+    /// ends or the handoff moves on.
+    Act,
     /// A recalibration thread's request for its record: answered when it is recorded or its
     /// handoff closes.
     Recalibration,
@@ -61,7 +62,7 @@ pub enum Asked {
 impl Asked {
     fn name(self) -> &'static str {
         match self {
-            Asked::Stall => "stall",
+            Asked::Act => "act",
             Asked::Recalibration => "recalibration",
         }
     }

@@ -69,14 +69,14 @@ fn escalations_answered(before: &Handoff, d: &Decision) {
         d.intents.iter().filter(|i| i.kind == IntentKind::Settled).map(|i| &i.to).collect();
     let episode = |h: &Handoff| h.stall.as_ref().map(|s| s.episode);
     let ended = episode(before).is_some() && episode(&d.handoff) != episode(before);
-    // Heads-ups are answered too: when the handoff moves past their target.
+    // Heads-ups and notices that ask are answered too: when the handoff moves past their target.
     let warned = before.heads_up.as_ref().map_or(&[][..], |w| w.told.as_slice());
     if ended {
         assert!(told.iter().all(|t| answered.contains(&t)), "H-{}'s escalations answered", before.id);
     }
     for (i, to) in answered.iter().enumerate() {
         assert!(!answered[..i].contains(to), "H-{}: {to:?} answered twice", before.id);
-        let asked = (ended && told.contains(to)) || warned.contains(to);
+        let asked = (ended && told.contains(to)) || warned.contains(to) || before.asked.contains(to);
         assert!(asked, "H-{}: {to:?} answered, but nothing asked of them was", before.id);
     }
     let live = d.intents.iter().any(|i| i.kind == IntentKind::Settled && !i.actions.is_empty());
