@@ -338,7 +338,9 @@ impl<'a> Draft<'a> {
             return;
         }
         let to = Recipient::Person(person.to_string());
-        if !actions.is_empty() && !self.h.asked.contains(&to) {
+        // Asked again before this decision moves the handoff, they stand asked after it too.
+        let fresh = &self.h.asked[self.asked_before.min(self.h.asked.len())..];
+        if !actions.is_empty() && !fresh.contains(&to) {
             self.h.asked.push(to.clone());
         }
         self.tell(to, IntentKind::Notice, text, actions);
