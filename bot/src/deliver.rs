@@ -267,6 +267,17 @@ impl Outbound {
     }
 }
 
+/// Whether a message asks its recipient to act on the handoff as it stands, and is answered
+/// (`IntentKind::Settled`) when that is done: an escalation, a heads-up, a notice with buttons
+/// (a watcher's *Stop watching* asks nothing).
+fn asks_to_act(intent: &Intent) -> bool {
+    match intent.kind {
+        IntentKind::Escalation | IntentKind::HeadsUp => true,
+        IntentKind::Notice => intent.actions.iter().any(|a| *a != Action::Unwatch),
+        _ => false,
+    }
+}
+
 /// What a message says in a digest: all of it, but a Slack channel's escalation only its first
 /// line (the rest is the handoff's card, which that channel has already, kept up to date; a Discord
 /// channel may have only the escalations).
@@ -450,25 +461,19 @@ impl Deliverer {
         Ok(claimed)
     }
 
-    /// Escalations whose stall ended before they could go out (held for the recipient's working
-    /// hours, or waiting out a platform's outage) are not sent: they would ask for what is done.
-    /// They are recorded as delivered without a platform message; the rest is returned.
+    /// Messages that ask someone to act, answered before they could go out (held for the
+    /// recipient's working hours, or waiting out a platform's outage: an answer waits behind them),
+    /// are not sent: they would ask for what is done. They are recorded as delivered without a
+    /// platform message; the rest is returned.
     async fn drop_answered(&self, rows: Vec<Claimed>, now: DateTime<Utc>) -> anyhow::Result<Vec<Claimed>> {
-        let escalation = |r: &Claimed| r.intent.kind == IntentKind::Escalation;
-        let mut about: Vec<HandoffId> =
-            rows.iter().filter(|r| escalation(r)).filter_map(|r| r.intent.handoff).collect();
-        about.sort_unstable();
-        about.dedup();
-        let answered = self.store.not_stalled(&about).await?;
+        let asks: Vec<&Claimed> = rows.iter().filter(|r| asks_to_act(&r.intent)).collect();
+        let answered = self.store.answered_later(&asks, &IntentKind::Settled).await?;
         if answered.is_empty() {
             return Ok(rows);
         }
-        let (stale, rows): (Vec<Claimed>, Vec<Claimed>) =
-            rows.into_iter().partition(|r| escalation(r) && r.intent.handoff.is_some_and(|h| answered.contains(&h)));
-        let ids: Vec<i64> = stale.iter().map(|r| r.id).collect();
-        tracing::info!(outbox = ?ids, "not sent: their stall was answered before they could go out");
-        self.store.mark_delivered(&ids, now, None, None).await?;
-        Ok(rows)
+        tracing::info!(outbox = ?answered, "not sent: answered before they could go out");
+        self.store.mark_delivered(&answered, now, None, None).await?;
+        Ok(rows.into_iter().filter(|r| !answered.contains(&r.id)).collect())
     }
 
     /// Passes at `now` until nothing more is due (a message held behind an earlier one to the
@@ -563,9 +568,7 @@ impl Deliverer {
                 // webhook's receiver is a program: it acts on what it is sent, and is told nothing more).
                 let asks = piece.rows.len() == 1 && !self.out.by_webhook(&self.model, &intent.to);
                 let about = match &intent.kind {
-                    IntentKind::Escalation | IntentKind::HeadsUp => Some(Asked::Act),
-                    // A notice with buttons asks to act (a watcher's *Stop watching* does not).
-                    IntentKind::Notice if intent.actions.iter().any(|a| *a != Action::Unwatch) => Some(Asked::Act),
+                    _ if asks_to_act(&intent) => Some(Asked::Act),
                     IntentKind::Recalibration { .. } => Some(Asked::Recalibration),
                     IntentKind::Thread if !intent.actions.is_empty() => Some(Asked::Recalibration),
                     _ => None,

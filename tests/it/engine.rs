@@ -938,3 +938,34 @@ async fn a_notice_that_asks_is_edited_when_the_handoff_moves_on() {
     })
     .await;
 }
+
+/// A notice that asks someone to act, held for their working hours and answered meanwhile (by
+/// them, before their day began), is not sent when their day begins.
+#[tokio::test]
+async fn a_held_request_answered_before_it_went_out_is_not_sent() {
+    on_each_store(|store| async move {
+        let slack = FakeSlack::start().await;
+        let app = app(store);
+        let d = deliverer(&app, &slack);
+        app.handle("mia", Surface::Slack, cmd(LAUNCH), t("2026-11-30T10:00:00Z"), None).await.expect("create");
+        // Eli sends it back at 09:05 in Berlin, 08:05 in London: Mia's notice waits for her 09:00.
+        let returned = t("2026-12-01T08:05:00Z");
+        app.handle("eli", Surface::Slack, cmd("/handoff return H-1 which channel?"), returned, None)
+            .await
+            .expect("return");
+        d.drain(returned).await.expect("deliver");
+        let asked = |rows: &[baton::store::Claimed]| rows.iter().any(|r| r.intent.text.contains("was returned to you"));
+        assert!(asked(&app.store.pending_outbox(t("2026-12-01T09:00:00Z"), 100).await.expect("outbox")));
+        // She answers from her phone at 08:30.
+        let answered = t("2026-12-01T08:30:00Z");
+        app.handle("mia", Surface::Slack, cmd("/handoff resubmit H-1 channel=web"), answered, None)
+            .await
+            .expect("resubmit");
+        d.drain(t("2026-12-01T09:00:00Z")).await.expect("deliver");
+        let mia: Vec<String> =
+            slack.history("U0MIA00001").iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+        assert!(mia.iter().all(|t| !t.contains("was returned to you")), "{mia:#?}");
+        assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+    })
+    .await;
+}

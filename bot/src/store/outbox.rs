@@ -378,15 +378,31 @@ impl Store {
         Ok(())
     }
 
-    /// Which of `handoffs` are not stalled now.
-    pub async fn not_stalled(&self, handoffs: &[HandoffId]) -> Result<Vec<HandoffId>, StoreError> {
+    /// The messages among `rows` already answered: a later message waiting for the same
+    /// recipient about the same handoff is of kind `answer` (say, the stall an escalation was
+    /// about has ended while it waited for its recipient's working hours).
+    pub async fn answered_later(&self, rows: &[&Claimed], answer: &IntentKind) -> Result<Vec<i64>, StoreError> {
+        let mut handoffs: Vec<i64> = rows.iter().filter_map(|r| r.intent.handoff).map(|h| h as i64).collect();
+        handoffs.sort_unstable();
+        handoffs.dedup();
         if handoffs.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT id FROM handoffs WHERE stall_kind IS NULL AND id IN ({})", params(1, handoffs.len()));
-        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-        let ids = handoffs.iter().fold(q, |q, h| q.bind(*h as i64)).fetch_all(&self.pool).await?;
-        Ok(ids.into_iter().map(|id| id as HandoffId).collect())
+        let sql = format!(
+            "SELECT id, intent FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND handoff_id IN ({})",
+            params(1, handoffs.len())
+        );
+        let q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        let pending: Vec<(i64, String)> = handoffs.iter().fold(q, |q, h| q.bind(*h)).fetch_all(&self.pool).await?;
+        let answers: Vec<(i64, Intent)> = pending
+            .into_iter()
+            .filter_map(|(id, body)| Some((id, serde_json::from_str::<Intent>(&body).ok()?)))
+            .filter(|(_, i)| i.kind == *answer)
+            .collect();
+        let answered = |r: &&&Claimed| {
+            answers.iter().any(|(id, a)| *id > r.id && a.handoff == r.intent.handoff && a.to == r.intent.to)
+        };
+        Ok(rows.iter().filter(answered).map(|r| r.id).collect())
     }
 
     /// The messages that asked `to` about `handoff` what `about` says and were not answered yet,
