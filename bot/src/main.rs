@@ -518,8 +518,12 @@ fn outbound_from_env(model: &baton_core::OperatingModel) -> anyhow::Result<Outbo
 fn build_server(app: App, poll: std::time::Duration, lease: chrono::Duration) -> anyhow::Result<Server> {
     let out = outbound_from_env(&app.model)?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let slack =
-        out.slack.clone().map(|api| Slack { app: app.clone(), api, ack_budget: baton::slack::handler::ACK_BUDGET });
+    let slack = out.slack.clone().map(|api| Slack {
+        app: app.clone(),
+        api,
+        ack_budget: baton::slack::handler::ACK_BUDGET,
+        homes: Default::default(),
+    });
     let signing_secret = var(settings::SLACK_SIGNING_SECRET);
     if slack.is_some() && signing_secret.is_none() {
         tracing::warn!("{} is not set: /slack/* answers 503", settings::SLACK_SIGNING_SECRET);

@@ -92,6 +92,7 @@ pub async fn run(
         }
         _ => None,
     };
+    let homes = server.slack.slack.clone().map(|slack| tokio::spawn(slack.watch_homes(stop_rx.clone())));
     let gateway = match (&server.discord.discord, server.discord_gateway) {
         (Some(d), true) => Some(tokio::spawn(crate::discord::gateway::run(d.clone(), stop_rx.clone()))),
         _ => None,
@@ -118,7 +119,7 @@ pub async fn run(
         tracing::error!("a background task ended abnormally: {e}");
     }
     let _ = upkeep.await;
-    for task in [socket, gateway].into_iter().flatten() {
+    for task in [socket, gateway, homes].into_iter().flatten() {
         if let Err(e) = task.await {
             tracing::error!("a chat connection ended abnormally: {e}");
         }

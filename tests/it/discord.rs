@@ -64,7 +64,12 @@ async fn bot_with_budget(model: OperatingModel, ack_budget: StdDuration) -> Bot 
     let server = Server {
         poll: StdDuration::from_millis(50),
         slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: sapi.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
+            slack: Some(Slack {
+                app: app.clone(),
+                api: sapi.clone(),
+                ack_budget: baton::slack::handler::ACK_BUDGET,
+                homes: Default::default(),
+            }),
             signing_secret: Some("s".into()),
         },
         discord: Arc::new(endpoint),

@@ -126,7 +126,12 @@ async fn both() -> Both {
     let server = Server {
         poll: StdDuration::from_millis(50),
         slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: sapi.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
+            slack: Some(Slack {
+                app: app.clone(),
+                api: sapi.clone(),
+                ack_budget: baton::slack::handler::ACK_BUDGET,
+                homes: Default::default(),
+            }),
             signing_secret: Some(SECRET.into()),
         },
         discord: Arc::new(Endpoint {

@@ -27,6 +27,8 @@ struct Bot {
     app: App,
     running: Running,
     http: reqwest::Client,
+    /// The server's Slack handler (its watched Home tabs are the server's).
+    handler: Slack,
 }
 
 async fn bot_with(socket: bool) -> Bot {
@@ -37,18 +39,17 @@ async fn bot_on(store: baton::store::Store, socket: bool) -> Bot {
     let slack = FakeSlack::start().await;
     let app = app(store);
     let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let ack_budget = baton::slack::handler::ACK_BUDGET;
+    let handler = Slack { app: app.clone(), api: api.clone(), ack_budget, homes: Default::default() };
     let server = Server {
         poll: StdDuration::from_millis(50),
         lease: Duration::seconds(30),
-        slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
-            signing_secret: Some(SECRET.into()),
-        },
+        slack: Endpoints { slack: Some(handler.clone()), signing_secret: Some(SECRET.into()) },
         socket_mode: socket.then(|| (slack.url.clone(), APP_TOKEN.to_string())),
         ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
-    Bot { slack, app, running, http: reqwest::Client::new() }
+    Bot { slack, app, running, http: reqwest::Client::new(), handler }
 }
 
 async fn bot() -> Bot {
@@ -965,7 +966,12 @@ async fn socket_mode_delivers_a_slash_command_and_the_bot_acknowledges_its_envel
     let server = Server {
         poll: StdDuration::from_millis(50),
         slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: baton::slack::handler::ACK_BUDGET }),
+            slack: Some(Slack {
+                app: app.clone(),
+                api: api.clone(),
+                ack_budget: baton::slack::handler::ACK_BUDGET,
+                homes: Default::default(),
+            }),
             signing_secret: None,
         },
         socket_mode: Some((bot.slack.url.clone(), APP_TOKEN.into())),
@@ -1024,16 +1030,15 @@ async fn slow_work_is_acknowledged_first_and_answered_through_response_url() {
     let slack = FakeSlack::start().await;
     let app = app(sqlite().await);
     let api = SlackApi::new(&slack.url, TOKEN, Limits::default());
+    let handler =
+        Slack { app: app.clone(), api: api.clone(), ack_budget: StdDuration::ZERO, homes: Default::default() };
     let server = Server {
         poll: StdDuration::from_millis(50),
-        slack: Endpoints {
-            slack: Some(Slack { app: app.clone(), api: api.clone(), ack_budget: StdDuration::ZERO }),
-            signing_secret: Some(SECRET.into()),
-        },
+        slack: Endpoints { slack: Some(handler.clone()), signing_secret: Some(SECRET.into()) },
         ..Server::new(app.clone(), Outbound { slack: Some(api), ..Outbound::default() })
     };
     let running = Running::start(server).await;
-    let bot = Bot { slack, app, running, http: reqwest::Client::new() };
+    let bot = Bot { slack, app, running, http: reqwest::Client::new(), handler };
     let (status, ack) = bot.command(RITA, ACME, "trig-slow").await;
     assert_eq!(status, 200);
     assert!(ack["text"].as_str().expect("text").contains("Working on it"), "{ack}");
@@ -1302,5 +1307,39 @@ async fn a_message_is_handed_off_from_its_shortcut_and_the_handoff_links_back_to
         bot.slack.responses().iter().any(|r| r["text"].as_str().unwrap_or("").contains("slack = \"U0NOBODY01\""))
     })
     .await;
+    running_stop(bot).await;
+}
+
+/// An open Home tab is drawn again when what it shows changes (another took the handoff it
+/// offered), not when nothing did, and is watched for hours after it was opened, not for ever.
+#[tokio::test]
+async fn an_open_home_tab_is_drawn_again_when_its_handoffs_change() {
+    let bot = bot().await;
+    bot.command(RITA, ACME, "trig-1").await;
+    bot.delivered().await;
+    bot.open_home(ANA, "home", "Ev-1").await;
+    eventually(10, "Ana's home", || async { bot.slack.home(ANA).is_some() }).await;
+    let home = || bot.slack.home(ANA).map(|h| h.to_string()).unwrap_or_default();
+    assert!(home().contains("In your team's queue") && home().contains("\"accept\""), "{}", home());
+    let now = Utc::now();
+    // The published tab is known: nothing changed, nothing is drawn.
+    eventually(10, "the first drawing recorded", || async { bot.handler.refresh_homes(now).await == 0 }).await;
+    let published = bot.slack.ok_calls("views.publish").len();
+    // Ben takes H-1 elsewhere: Ana's tab no longer offers Accept.
+    bot.app
+        .handle("ben", Surface::Slack, baton_core::parse("/handoff accept H-1").expect("accept"), now, None)
+        .await
+        .expect("accept");
+    assert_eq!(bot.handler.refresh_homes(now).await, 1);
+    assert_eq!(bot.slack.ok_calls("views.publish").len(), published + 1);
+    assert!(home().contains("no open handoffs") && !home().contains("\"accept\""), "{}", home());
+    assert_eq!(bot.handler.refresh_homes(now).await, 0, "drawn once per change");
+    // Nine hours on, the tab is no longer watched.
+    bot.app
+        .handle("ben", Surface::Slack, baton_core::parse("/handoff return H-1 wrong team").expect("return"), now, None)
+        .await
+        .expect("return");
+    assert_eq!(bot.handler.refresh_homes(now + Duration::hours(9)).await, 0);
+    assert_eq!(bot.handler.homes.watched(now + Duration::hours(9)), Vec::new());
     running_stop(bot).await;
 }

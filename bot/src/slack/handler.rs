@@ -33,6 +33,8 @@ pub struct Slack {
     /// How long to wait for a command before acknowledging without its answer (Slack allows 3 s;
     /// zero: always acknowledge first).
     pub ack_budget: Duration,
+    /// Home tabs opened lately, drawn again as what they show changes.
+    pub homes: home::Watched,
 }
 
 /// `callback_id` of the global shortcut that opens the new-handoff form (see the manifest).
@@ -47,13 +49,20 @@ fn first_line(text: &str) -> String {
 }
 
 /// Runs `send` (a Slack call made after the acknowledgement) up to three times while it fails in
-/// a way worth retrying, waiting as Slack asks (at most 5 s) or a little longer each time.
-async fn retried<F: std::future::Future<Output = Result<(), SendError>>>(what: &str, send: impl Fn() -> F) {
+/// a way worth retrying, waiting as Slack asks (at most 5 s) or a little longer each time; says
+/// whether it went through.
+async fn retried<F: std::future::Future<Output = Result<(), SendError>>>(what: &str, send: impl Fn() -> F) -> bool {
     for attempt in 1..=3u32 {
         let wait = match send().await {
-            Ok(()) => return,
-            Err(SendError::Permanent(e)) => return tracing::warn!("{what} failed: {e}"),
-            Err(e) if attempt == 3 => return tracing::error!("{what} failed: {e}"),
+            Ok(()) => return true,
+            Err(SendError::Permanent(e)) => {
+                tracing::warn!("{what} failed: {e}");
+                return false;
+            }
+            Err(e) if attempt == 3 => {
+                tracing::error!("{what} failed: {e}");
+                return false;
+            }
             Err(
                 SendError::Retry { after: Some(after), .. }
                 | SendError::RateLimited { after, .. }
@@ -64,6 +73,7 @@ async fn retried<F: std::future::Future<Output = Result<(), SendError>>>(what: &
         tracing::warn!("{what} failed (attempt {attempt}); trying again");
         tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
     }
+    false
 }
 
 /// Where an answer given after the acknowledgement goes.
@@ -288,7 +298,10 @@ impl Slack {
                         let form = modal::new_handoff(&self.app.model, &person, &Draft::default(), None);
                         self.open_modal(trigger_id, form, reply, usage("new"));
                     }
-                    (home::REFRESH, _) => self.publish_home(user),
+                    (home::REFRESH, _) => {
+                        self.homes.opened(&user, Utc::now());
+                        self.publish_home(user)
+                    }
                     (modal::SEAM_PICK, _) => {
                         if let (Some(view), Some(seam)) = (view, action.selected_option.as_ref()) {
                             // The form grows the seam's contract and keeps what it carried.
@@ -518,6 +531,7 @@ impl Slack {
                 // Drawn afresh at every visit (publishing again is harmless, so Slack's retries
                 // need no key).
                 if tab == "home" {
+                    self.homes.opened(&user, Utc::now());
                     self.publish_home(user);
                 }
                 Value::Null
@@ -565,12 +579,59 @@ impl Slack {
             let view = match me.person(&user) {
                 None => home::notice(&unknown_user(&user), now),
                 Some(person) => match me.app.plate(&person, now).await {
-                    Ok(plate) => home::view(&plate, now),
+                    Ok(plate) => {
+                        let (drawn, view) = (home::fingerprint(&plate), home::view(&plate, now));
+                        if retried("views.publish", || me.api.views_publish(&user, &view, Utc::now())).await {
+                            me.homes.drawn(&user, drawn);
+                        }
+                        return;
+                    }
                     Err(e) => home::notice(&outcome(Err(e)), now),
                 },
             };
             retried("views.publish", || me.api.views_publish(&user, &view, Utc::now())).await;
         });
+    }
+
+    /// Draws again each watched Home tab whose plate changed since it was last drawn (another
+    /// person took a handoff on it, a stall opened); returns how many it drew.
+    pub async fn refresh_homes(&self, now: chrono::DateTime<Utc>) -> usize {
+        let mut drawn = 0;
+        for (user, shown) in self.homes.watched(now) {
+            let Some(person) = self.person(&user) else { continue };
+            let plate = match self.app.plate(&person, now).await {
+                Ok(plate) => plate,
+                Err(e) => {
+                    tracing::warn!("reading {user}'s handoffs for their Home tab failed: {e}");
+                    continue;
+                }
+            };
+            let now_shown = home::fingerprint(&plate);
+            if shown == Some(now_shown) {
+                continue;
+            }
+            let view = home::view(&plate, now);
+            if retried("views.publish", || self.api.views_publish(&user, &view, Utc::now())).await {
+                self.homes.drawn(&user, now_shown);
+                drawn += 1;
+            }
+        }
+        drawn
+    }
+
+    /// Every [`home::REFRESH_EVERY`] until `stop`, draws again the watched Home tabs whose plates
+    /// changed.
+    pub async fn watch_homes(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(home::REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.refresh_homes(Utc::now()).await;
+                }
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// `@baton H-12` answers with the card.

@@ -1,6 +1,11 @@
 //! Baton's App Home tab: a person's plate (what `/handoff mine` answers), each handoff with the
 //! buttons this person may press, and a button that opens the new-handoff form. It is published
-//! whenever the person opens the tab and again after they act from it.
+//! whenever the person opens the tab, again after they act from it, and, for [`WATCH`] after they
+//! opened it, whenever what it shows changes ([`Watched`]).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::sync::{Arc, Mutex};
 
 use baton_core::plate::{EMPTY, Plate};
 use chrono::{DateTime, Utc};
@@ -71,6 +76,56 @@ pub fn view(plate: &Plate, now: DateTime<Utc>) -> Value {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(&more)}]}));
     }
     json!({"type": "home", "blocks": blocks})
+}
+
+/// How long after someone opens their Home tab it is drawn again as what it shows changes.
+pub const WATCH: chrono::Duration = chrono::Duration::hours(8);
+/// How often `baton serve` checks the tabs it watches for change.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Home tabs opened lately, by Slack user, with what each last showed: `baton serve` draws a
+/// watched tab again when its plate changes (another person took a handoff, a stall opened), so
+/// that an open tab does not offer buttons that no longer apply.
+#[derive(Clone, Debug, Default)]
+pub struct Watched(Arc<Mutex<HashMap<String, Seen>>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    opened: DateTime<Utc>,
+    drawn: Option<u64>,
+}
+
+impl Watched {
+    /// `user` opened their tab (or asked for it again) at `now`.
+    pub fn opened(&self, user: &str, now: DateTime<Utc>) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.entry(user.to_string()).and_modify(|s| s.opened = now).or_insert(Seen { opened: now, drawn: None });
+        }
+    }
+
+    /// `user`'s tab was published showing what `fingerprint` says.
+    pub fn drawn(&self, user: &str, fingerprint: u64) {
+        if let Ok(mut seen) = self.0.lock()
+            && let Some(s) = seen.get_mut(user)
+        {
+            s.drawn = Some(fingerprint);
+        }
+    }
+
+    /// The tabs watched at `now`, each with what it last showed; those opened longer than
+    /// [`WATCH`] ago are forgotten.
+    pub fn watched(&self, now: DateTime<Utc>) -> Vec<(String, Option<u64>)> {
+        let Ok(mut seen) = self.0.lock() else { return Vec::new() };
+        seen.retain(|_, s| now - s.opened < WATCH);
+        seen.iter().map(|(user, s)| (user.clone(), s.drawn)).collect()
+    }
+}
+
+/// What a plate's tab shows, whenever it is drawn: equal for plates that would look the same.
+pub fn fingerprint(plate: &Plate) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    view(plate, DateTime::UNIX_EPOCH).to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The Home tab for someone Baton cannot act for (not in the model), saying why.
