@@ -580,10 +580,7 @@ impl Slack {
                 None => home::notice(&unknown_user(&user), now),
                 Some(person) => match me.app.plate(&person, now).await {
                     Ok(plate) => {
-                        let (drawn, view) = (home::fingerprint(&plate), home::view(&plate, now));
-                        if retried("views.publish", || me.api.views_publish(&user, &view, Utc::now())).await {
-                            me.homes.drawn(&user, drawn);
-                        }
+                        me.draw_home(&user, &plate, now).await;
                         return;
                     }
                     Err(e) => home::notice(&outcome(Err(e)), now),
@@ -591,6 +588,17 @@ impl Slack {
             };
             retried("views.publish", || me.api.views_publish(&user, &view, Utc::now())).await;
         });
+    }
+
+    /// Publishes `user`'s Home tab showing `plate` and remembers what it showed; says whether it
+    /// went through.
+    async fn draw_home(&self, user: &str, plate: &baton_core::plate::Plate, now: chrono::DateTime<Utc>) -> bool {
+        let view = home::view(plate, now);
+        let drawn = retried("views.publish", || self.api.views_publish(user, &view, Utc::now())).await;
+        if drawn {
+            self.homes.drawn(user, home::fingerprint(plate));
+        }
+        drawn
     }
 
     /// Draws again each watched Home tab whose plate changed since it was last drawn (another
@@ -606,13 +614,7 @@ impl Slack {
                     continue;
                 }
             };
-            let now_shown = home::fingerprint(&plate);
-            if shown == Some(now_shown) {
-                continue;
-            }
-            let view = home::view(&plate, now);
-            if retried("views.publish", || self.api.views_publish(&user, &view, Utc::now())).await {
-                self.homes.drawn(&user, now_shown);
+            if shown != Some(home::fingerprint(&plate)) && self.draw_home(&user, &plate, now).await {
                 drawn += 1;
             }
         }
