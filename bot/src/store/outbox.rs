@@ -127,11 +127,16 @@ pub struct DeadLetter {
     pub dead_at: DateTime<Utc>,
 }
 
+/// A queued message as stored (JSON).
+fn decode_intent(body: &str) -> Result<Intent, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+}
+
 fn decode_dead(r: &sqlx::any::AnyRow) -> Result<DeadLetter, StoreError> {
     let body: String = r.try_get("intent")?;
     Ok(DeadLetter {
         id: r.try_get("id")?,
-        intent: serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+        intent: decode_intent(&body)?,
         attempts: r.try_get("attempts")?,
         error: r.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
         dead_at: from_ms(r.try_get("dead_at_ms")?),
@@ -184,7 +189,7 @@ fn decode_claimed(r: &sqlx::any::AnyRow) -> Result<Claimed, StoreError> {
     let body: String = r.try_get("intent")?;
     Ok(Claimed {
         id: r.try_get("id")?,
-        intent: serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+        intent: decode_intent(&body)?,
         attempts: r.try_get("attempts")?,
         in_doubt: r.try_get::<Option<i64>, _>("claimed_at_ms")?.is_some(),
         card_ref: r.try_get("card_ref")?,
@@ -418,7 +423,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let decode = |(platform_ref, body): (String, String)| {
-            let intent = serde_json::from_str(&body).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+            let intent = decode_intent(&body)?;
             Ok(AskRef { platform_ref, intent })
         };
         rows.into_iter().map(decode).collect()
