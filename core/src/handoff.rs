@@ -594,6 +594,9 @@ pub enum IntentKind {
     Escalation,
     /// A heads-up before a target falls due (a seam's `sla.warn`).
     HeadsUp,
+    /// A recalibration's follow-up, reminded on its due day: held for days, it waits in no line
+    /// (what its owner is told about the handoff meanwhile goes out at once).
+    FollowUp,
     /// A scheduled summary (stall digest, morning catch-up, still-open nudge) or several
     /// messages to one recipient folded into one.
     Digest,
@@ -689,6 +692,7 @@ impl IntentKind {
             IntentKind::Notice => "notice",
             IntentKind::Escalation => "escalation",
             IntentKind::HeadsUp => "heads-up",
+            IntentKind::FollowUp => "follow-up",
             IntentKind::Settled => "settled",
             IntentKind::Concluded => "concluded",
             IntentKind::Digest => "digest",
@@ -719,7 +723,11 @@ impl Intent {
         self.image.is_none()
             && matches!(
                 self.kind,
-                IntentKind::Notice | IntentKind::Escalation | IntentKind::HeadsUp | IntentKind::Digest
+                IntentKind::Notice
+                    | IntentKind::Escalation
+                    | IntentKind::HeadsUp
+                    | IntentKind::FollowUp
+                    | IntentKind::Digest
             )
     }
 }

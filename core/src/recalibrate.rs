@@ -402,7 +402,7 @@ fn remind_follow_up(d: &mut Draft<'_>, f: &FollowUp) {
     d.intents.push(Intent {
         to: Recipient::Person(f.owner.clone()),
         handoff: Some(d.h.id),
-        kind: IntentKind::Notice,
+        kind: IntentKind::FollowUp,
         text,
         actions: vec![],
         not_before: at.filter(|a| *a > d.now),

@@ -1075,6 +1075,7 @@ fn a_recalibration_records_its_artifact_and_applies_the_decision_in_one_step() {
     let reminder =
         d.intents.iter().find(|i| i.text.starts_with("Follow-up due today") && i.to == Recipient::Person("ana".into()));
     assert_eq!(reminder.and_then(|r| r.not_before), Some(t("2026-12-07T09:00:00-05:00")));
+    assert_eq!(reminder.map(|r| &r.kind), Some(&IntentKind::FollowUp), "held for days, it waits in no line");
     // The stall's escalations are answered in a line: the record's decision, not all its fields.
     let answered = settled(&w);
     assert!(!answered.is_empty());

@@ -969,3 +969,29 @@ async fn a_held_request_answered_before_it_went_out_is_not_sent() {
     })
     .await;
 }
+
+/// A follow-up's reminder waits for its due day, and nothing else waits behind it: what its owner
+/// is told about the same handoff meanwhile goes out at once.
+#[tokio::test]
+async fn a_follow_up_reminder_held_for_its_day_holds_back_nothing_else() {
+    on_each_store(|store| async move {
+        let (slack, app, d, monday) = acme(store).await;
+        app.handle("carla", Surface::Slack, cmd("/handoff watch H-1"), monday, None).await.expect("watch");
+        app.handle("carla", Surface::Slack, cmd("/recalibrate H-1"), monday, None).await.expect("convene");
+        let record = r#"/handoff record H-1 decision=new-owner new_owner=ben assumption_broke="x" category=capacity follow_ups="carla 2026-12-04 add a Monday rota""#;
+        app.handle("carla", Surface::Slack, cmd(record), monday, None).await.expect("record");
+        d.drain(monday).await.expect("deliver");
+        let later = monday + Duration::hours(1);
+        app.handle("ben", Surface::Slack, cmd("/handoff accept H-1"), later, None).await.expect("accept");
+        d.drain(later).await.expect("deliver");
+        let carla: Vec<String> =
+            slack.history("U0CARLA001").iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+        assert!(carla.iter().any(|t| t.contains("which you watch: Ben Brooks (Slack) accepted it")), "{carla:#?}");
+        assert!(carla.iter().all(|t| !t.starts_with("Follow-up due today")), "the reminder waits for its day");
+        let due = t("2026-12-04T09:00:00-05:00");
+        d.drain(due).await.expect("deliver");
+        let reminded = slack.history("U0CARLA001").iter().any(|m| m["text"].as_str().is_some_and(|t| t.starts_with("Follow-up due today")));
+        assert!(reminded, "and comes on it");
+    })
+    .await;
+}

@@ -162,13 +162,16 @@ pub(crate) async fn enqueue(
 pub(crate) type OutboxRow = (Option<i64>, i64, String, String, i64);
 
 /// The outbox rows of messages queued each at its `now`; a message's id will follow its place.
+/// The row's handoff is its place in line (see [`Store::claim_outbox`]): a follow-up's reminder,
+/// held for days, has none, so that it holds nothing back (its message still names its handoff).
 pub(crate) fn rows(messages: &[(&Intent, DateTime<Utc>)]) -> Result<Vec<OutboxRow>, sqlx::Error> {
     messages
         .iter()
         .map(|(intent, now)| {
             let due = intent.not_before.unwrap_or(*now).max(*now);
             let body = serde_json::to_string(intent).map_err(encode)?;
-            Ok((intent.handoff.map(|h| h as i64), ms(*now), recipient_key(&intent.to), body, ms(due)))
+            let line = intent.handoff.filter(|_| intent.kind != IntentKind::FollowUp);
+            Ok((line.map(|h| h as i64), ms(*now), recipient_key(&intent.to), body, ms(due)))
         })
         .collect()
 }
