@@ -598,7 +598,13 @@ impl Deliverer {
         clock: PassClock,
     ) -> anyhow::Result<Option<Wait>> {
         let asks = self.store.asks(h, &intent.to, about).await?;
-        let (id, extras) = (piece.rows[0].id, Extras::default());
+        // A person reached through a linked Discord account is found through it again; nobody is
+        // pinged by an edit.
+        let extras = match &intent.to {
+            Recipient::Person(_) => self.extras(intent).await?,
+            _ => Extras::default(),
+        };
+        let id = piece.rows[0].id;
         for ask in &asks {
             let r = &ask.platform_ref;
             let text = format!("{}\n{}", ask.intent.text, intent.text);

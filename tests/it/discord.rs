@@ -876,3 +876,60 @@ async fn a_refused_token_holds_every_discord_send_without_counting_attempts() {
     assert!(matches!(api.post("2", &body, t0 + Duration::seconds(61)).await, Err(SendError::Held(_))));
     assert_eq!(fake.calls().len(), sent + 1);
 }
+
+/// Someone the model gives no chat account, who linked a Discord account, is reminded by Discord
+/// DM through it, and sees the reminder answered there too.
+#[tokio::test]
+async fn a_reminder_by_a_linked_discord_account_is_answered_there() {
+    const OLGA: &str = "300000000000000042";
+    let fake = FakeDiscord::start().await;
+    let mut m = model();
+    if let Some(olga) = m.people.get_mut("olga") {
+        olga.discord = None;
+    }
+    let app = App::new(sqlite().await, m);
+    let start = "2026-11-30T08:00:00Z".parse::<DateTime<Utc>>().expect("time");
+    let link = baton::store::LinkRequest { platform: "discord", user: OLGA, person: "olga", code: "123456" };
+    let code = baton_core::Intent::message(
+        baton_core::Recipient::Person("omar".into()),
+        baton_core::IntentKind::Notice,
+        "a code".into(),
+    );
+    app.store.start_link(link, start + Duration::minutes(10), &code, start).await.expect("code");
+    let linked = app.store.finish_link("discord", OLGA, "123456", start).await.expect("link");
+    assert!(matches!(linked, baton::store::LinkOutcome::Linked(ref p) if p == "olga"), "{linked:?}");
+    let out =
+        Outbound { discord: Some(DiscordApi::new(&fake.url, DISCORD_TOKEN, Limits::default())), ..Outbound::default() };
+    let d = baton::deliver::Deliverer {
+        store: app.store.clone(),
+        model: app.model.clone(),
+        out,
+        lease: Duration::seconds(60),
+        batch: 100,
+        concurrency: 4,
+        lines: Default::default(),
+    };
+    let line = r#"/handoff new eng-to-ops "Rotate certs" service=edge runbook=https://runbooks.example/certs"#;
+    app.handle("eve", Surface::Slack, baton_core::parse(line).expect("new"), start, None).await.expect("new");
+    // The heads-up, 30 working minutes before acceptance is due, reaches Olga in her Discord DMs.
+    let warned = start + Duration::minutes(90);
+    app.sweep(warned).await.expect("sweep");
+    d.drain(warned).await.expect("deliver");
+    let dm = format!("dm-{OLGA}");
+    let heads_up = fake.messages(&dm);
+    assert_eq!(heads_up.len(), 1, "{heads_up:#?}");
+    assert_eq!(buttons(&heads_up[0], "label"), ["Accept", "Return to requester"]);
+    let taken = start + Duration::minutes(100);
+    app.handle("omar", Surface::Slack, baton_core::parse("/handoff accept H-1").expect("accept"), taken, None)
+        .await
+        .expect("accept");
+    d.drain(taken).await.expect("deliver");
+    let answered = fake.messages(&dm);
+    assert_eq!(answered.len(), 1, "edited, not posted: {answered:#?}");
+    let content = answered[0]["content"].as_str().expect("content");
+    assert!(
+        content.ends_with("\n✓ Answered: Omar Osei (Slack) accepted it (Mon 30 Nov 09:40 UTC). Now: accepted."),
+        "{content}"
+    );
+    assert_eq!(answered[0]["components"], json!([]));
+}
