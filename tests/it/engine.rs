@@ -750,8 +750,7 @@ async fn an_escalation_answered_before_it_could_go_out_is_not_sent() {
         app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), taken, None).await.expect("accept");
         d.drain(one + Duration::minutes(10)).await.expect("deliver");
         for who in ["U0ANA00001", "U0BEN00001", "U0CARLA001"] {
-            let texts: Vec<String> =
-                slack.history(who).iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+            let texts: Vec<String> = slack.texts(who);
             assert!(
                 texts.iter().all(|t| !t.contains("is stalled") && !t.contains("No longer stalled")),
                 "{who}: {texts:?}"
@@ -962,8 +961,7 @@ async fn a_held_request_answered_before_it_went_out_is_not_sent() {
             .await
             .expect("resubmit");
         d.drain(t("2026-12-01T09:00:00Z")).await.expect("deliver");
-        let mia: Vec<String> =
-            slack.history("U0MIA00001").iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+        let mia: Vec<String> = slack.texts("U0MIA00001");
         assert!(mia.iter().all(|t| !t.contains("was returned to you")), "{mia:#?}");
         assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
     })
@@ -984,8 +982,7 @@ async fn a_follow_up_reminder_held_for_its_day_holds_back_nothing_else() {
         let later = monday + Duration::hours(1);
         app.handle("ben", Surface::Slack, cmd("/handoff accept H-1"), later, None).await.expect("accept");
         d.drain(later).await.expect("deliver");
-        let carla: Vec<String> =
-            slack.history("U0CARLA001").iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect();
+        let carla: Vec<String> = slack.texts("U0CARLA001");
         assert!(carla.iter().any(|t| t.contains("which you watch: Ben Brooks (Slack) accepted it")), "{carla:#?}");
         assert!(carla.iter().all(|t| !t.starts_with("Follow-up due today")), "the reminder waits for its day");
         let due = t("2026-12-04T09:00:00-05:00");

@@ -127,6 +127,11 @@ impl FakeSlack {
         self.inner.lock().expect("lock").history.get(&resolve(channel)).cloned().unwrap_or_default()
     }
 
+    /// The texts of the messages now in a channel (after edits), oldest first.
+    pub fn texts(&self, channel: &str) -> Vec<String> {
+        self.history(channel).iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect()
+    }
+
     /// Deletes a message, as someone in Slack can: editing it is then `message_not_found`.
     pub fn delete(&self, channel: &str, ts: &str) {
         if let Some(h) = self.inner.lock().expect("lock").history.get_mut(&resolve(channel)) {
