@@ -1,6 +1,7 @@
 //! `baton outbox`: the dead letters an operator reads, and returns to the queue once the cause is
 //! fixed (Baton invited to the channel, a person's account corrected, a token renewed).
 
+use baton_core::IntentKind;
 use chrono::{DateTime, Utc};
 
 use crate::store::{DeadLetter, Store, StoreError, recipient_key};
@@ -57,14 +58,10 @@ pub async fn retry(store: &Store, which: Which, now: DateTime<Utc>) -> Result<St
             (letters, unknown)
         }
     };
-    let mut back = Vec::new();
-    let mut replaced = Vec::new();
-    for l in &letters {
-        match store.superseded(l).await? {
-            true => replaced.push(l.id),
-            false => back.push(l.id),
-        }
-    }
+    let cards: Vec<(i64, &baton_core::Intent)> =
+        letters.iter().filter(|l| l.intent.kind == IntentKind::Card).map(|l| (l.id, &l.intent)).collect();
+    let replaced = store.followed_by(&cards, &IntentKind::Card, false).await?;
+    let back: Vec<i64> = letters.iter().map(|l| l.id).filter(|id| !replaced.contains(id)).collect();
     let back = store.requeue(&back, now).await?;
     let ids = |ids: &[i64]| ids.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(", ");
     let mut out = match back.len() {

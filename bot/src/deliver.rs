@@ -466,8 +466,9 @@ impl Deliverer {
     /// are not sent: they would ask for what is done. They are recorded as delivered without a
     /// platform message; the rest is returned.
     async fn drop_answered(&self, rows: Vec<Claimed>, now: DateTime<Utc>) -> anyhow::Result<Vec<Claimed>> {
-        let asks: Vec<&Claimed> = rows.iter().filter(|r| asks_to_act(&r.intent)).collect();
-        let answered = self.store.answered_later(&asks, &IntentKind::Settled).await?;
+        let asks: Vec<(i64, &Intent)> =
+            rows.iter().filter(|r| asks_to_act(&r.intent)).map(|r| (r.id, &r.intent)).collect();
+        let answered = self.store.followed_by(&asks, &IntentKind::Settled, true).await?;
         if answered.is_empty() {
             return Ok(rows);
         }
@@ -575,7 +576,7 @@ impl Deliverer {
                 };
                 let kept = match (&intent.kind, intent.handoff, about) {
                     (IntentKind::Card, Some(h), _) => Some(Kept::Card(h, &intent.to)),
-                    (_, Some(handoff), Some(about)) if asks => Some(Kept::Ask(Ask { handoff, about, intent: &intent })),
+                    (_, Some(_), Some(about)) if asks => Some(Kept::Ask(Ask { about, intent: &intent })),
                     _ => None,
                 };
                 self.store.mark_delivered(&ids, now, Some(&sent.reference), kept).await?;

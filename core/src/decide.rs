@@ -260,7 +260,7 @@ pub(crate) struct Draft<'a> {
     was: (bool, bool),
     /// The approvers asked at the gate the handoff waited at before this decision (their
     /// requests are drawn once more if it leaves the gate).
-    asked: Vec<PersonId>,
+    gate_asked: Vec<PersonId>,
     /// Who was asked something this decision answered: escalations of a stall episode it closed,
     /// a heads-up whose target it passed, a notice's request.
     answered: Vec<Recipient>,
@@ -283,7 +283,7 @@ impl<'a> Draft<'a> {
         Draft {
             ctx,
             was: (h.accepted_at.is_some(), h.state == State::Done),
-            asked: asked_approvers(&ctx, &h),
+            gate_asked: asked_approvers(&ctx, &h),
             asked_before: h.asked.len(),
             h,
             actor: actor.to_string(),
@@ -369,7 +369,7 @@ impl<'a> Draft<'a> {
         // gate moves (the one who acted included) and once more, without buttons, when it
         // leaves the gate: no live Approve is left behind.
         let asked = match asked_approvers(&self.ctx, &self.h) {
-            now if now.is_empty() => self.asked.clone(),
+            now if now.is_empty() => self.gate_asked.clone(),
             now => now,
         };
         for approver in asked {
@@ -566,10 +566,10 @@ impl<'a> Draft<'a> {
         }
     }
 
-    /// Tells whoever was sent the escalations of a stall episode this decision closed that it is
-    /// answered, and by what: platforms edit those messages (their buttons would only be refused
-    /// now, and another engineer would take up what is already taken).
-    fn settle_escalations(&mut self) {
+    /// Tells whoever was asked something this decision answered (a stall's escalations, a
+    /// heads-up, a notice's request) that it is answered, and by what: platforms edit those
+    /// messages (their buttons would only be refused now, and another would take up what is taken).
+    fn answer_asks(&mut self) {
         if self.answered.is_empty() {
             return;
         }
@@ -634,7 +634,7 @@ impl<'a> Draft<'a> {
         // Answers go first: a message this decision sends asking the same person again (a second
         // rejection's *Acknowledge*) is delivered after the edit of the one it replaces, not edited too.
         let start = self.intents.len();
-        self.settle_escalations();
+        self.answer_asks();
         self.conclude_recalibration();
         let answers: Vec<Intent> = self.intents.drain(start..).collect();
         self.intents.splice(0..0, answers);

@@ -36,11 +36,9 @@ pub enum Kept<'a> {
     Answered(HandoffId, &'a Recipient, &'a [String]),
 }
 
-/// A message that asks for something about a handoff (see [`Kept::Ask`]).
+/// A message that asks for something about its handoff (see [`Kept::Ask`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Ask<'a> {
-    /// The handoff.
-    pub handoff: HandoffId,
     /// What it asks about: [`Asked::Act`] or [`Asked::Recalibration`]'s record.
     pub about: Asked,
     /// The message as sent.
@@ -345,7 +343,7 @@ impl Store {
                     }
                 }
             }
-            (Some(Kept::Ask(ask)), Some(platform_ref)) => {
+            (Some(Kept::Ask(ask)), Some(platform_ref)) if let Some(handoff) = ask.intent.handoff => {
                 let body = serde_json::to_string(ask.intent).map_err(encode)?;
                 let mut tx = self.write().await?;
                 let q = sqlx::query(sqlx::AssertSqlSafe(relaxed(delivered(1)))).bind(ms(at)).bind(platform_ref);
@@ -354,7 +352,7 @@ impl Store {
                     "INSERT INTO ask_refs (handoff_id, recipient, platform_ref, about, intent, delivered_at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
-                .bind(ask.handoff as i64)
+                .bind(handoff as i64)
                 .bind(recipient_key(&ask.intent.to))
                 .bind(platform_ref)
                 .bind(ask.about.name())
@@ -386,31 +384,36 @@ impl Store {
         Ok(())
     }
 
-    /// The messages among `rows` already answered: a later message waiting for the same
-    /// recipient about the same handoff is of kind `answer` (say, the stall an escalation was
-    /// about has ended while it waited for its recipient's working hours).
-    pub async fn answered_later(&self, rows: &[&Claimed], answer: &IntentKind) -> Result<Vec<i64>, StoreError> {
-        let mut handoffs: Vec<i64> = rows.iter().filter_map(|r| r.intent.handoff).map(|h| h as i64).collect();
+    /// Which of `messages` (outbox id and message) are followed by a later one of kind `kind` to
+    /// the same recipient about the same handoff, dead letters aside; `pending`: one not yet
+    /// delivered. One query however many.
+    pub async fn followed_by(
+        &self,
+        messages: &[(i64, &Intent)],
+        kind: &IntentKind,
+        pending: bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut handoffs: Vec<i64> = messages.iter().filter_map(|(_, i)| i.handoff).map(|h| h as i64).collect();
         handoffs.sort_unstable();
         handoffs.dedup();
         if handoffs.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, intent FROM outbox WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL AND handoff_id IN ({})",
+            "SELECT id, intent FROM outbox WHERE dead_at_ms IS NULL{} AND handoff_id IN ({})",
+            if pending { " AND delivered_at_ms IS NULL" } else { "" },
             params(1, handoffs.len())
         );
         let q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        let pending: Vec<(i64, String)> = handoffs.iter().fold(q, |q, h| q.bind(*h)).fetch_all(&self.pool).await?;
-        let answers: Vec<(i64, Intent)> = pending
+        let rows: Vec<(i64, String)> = handoffs.iter().fold(q, |q, h| q.bind(*h)).fetch_all(&self.pool).await?;
+        let later: Vec<(i64, Intent)> = rows
             .into_iter()
-            .filter_map(|(id, body)| Some((id, serde_json::from_str::<Intent>(&body).ok()?)))
-            .filter(|(_, i)| i.kind == *answer)
+            .filter_map(|(id, body)| Some((id, decode_intent(&body).ok()?)))
+            .filter(|(_, i)| i.kind == *kind)
             .collect();
-        let answered = |r: &&&Claimed| {
-            answers.iter().any(|(id, a)| *id > r.id && a.handoff == r.intent.handoff && a.to == r.intent.to)
-        };
-        Ok(rows.iter().filter(answered).map(|r| r.id).collect())
+        let followed =
+            |(id, m): &&(i64, &Intent)| later.iter().any(|(l, i)| l > id && i.handoff == m.handoff && i.to == m.to);
+        Ok(messages.iter().filter(followed).map(|(id, _)| *id).collect())
     }
 
     /// The messages that asked `to` about `handoff` what `about` says and were not answered yet,
@@ -524,24 +527,6 @@ impl Store {
         );
         let rows = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), ids).fetch_all(&self.pool).await?;
         rows.iter().map(decode_dead).collect()
-    }
-
-    /// Whether a later card of the same handoff went (or waits to go) to the dead letter's
-    /// recipient: a dead card sent again would show an older state over it.
-    pub async fn superseded(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
-        let Some(handoff) = letter.intent.handoff.filter(|_| letter.intent.kind == IntentKind::Card) else {
-            return Ok(false);
-        };
-        let later: Vec<String> = sqlx::query_scalar(
-            "SELECT intent FROM outbox WHERE handoff_id = $1 AND recipient = $2 AND id > $3 AND dead_at_ms IS NULL",
-        )
-        .bind(handoff as i64)
-        .bind(recipient_key(&letter.intent.to))
-        .bind(letter.id)
-        .fetch_all(&self.pool)
-        .await?;
-        let card = |body: &String| serde_json::from_str::<Intent>(body).is_ok_and(|i| i.kind == IntentKind::Card);
-        Ok(later.iter().any(card))
     }
 
     /// Returns dead letters `ids` to the queue, due at `now`, with their attempts counted afresh;
