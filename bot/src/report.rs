@@ -379,7 +379,7 @@ pub struct Request {
 pub async fn run(store: &Store, model: &OperatingModel, r: Request, now: DateTime<Utc>) -> anyhow::Result<String> {
     let q = history::parse_query(&r.query)
         .map_err(|e| anyhow::anyhow!("{e}\nusage: baton report {}", history::USAGE.trim_start_matches("/stalls ")))?;
-    let f = &q.filter.clone().resolved(model);
+    let f = &q.filter.resolved(model);
     let fail = |e: AppError| match e {
         AppError::Rejected(r) => anyhow::anyhow!("{r}"),
         other => anyhow::anyhow!(other),
