@@ -230,7 +230,11 @@ impl Outbound {
                 Ok(Sent { reference, thread })
             }
             Recipient::Person(p) => {
-                let person = model.person(p).ok_or_else(|| SendError::Permanent(format!("`{p}` is not configured")))?;
+                let person = model.person(p).ok_or_else(|| {
+                    SendError::Permanent(format!(
+                        "`{p}` is not in the operating model (they left it, or it was mistyped)"
+                    ))
+                })?;
                 let discord_id = person.discord.clone().or_else(|| extras.ping.first().cloned());
                 match (&person.slack, discord_id) {
                     (Some(u), _) if self.slack.is_some() => slack_send(u.clone()).await.map(Sent::plain),
@@ -728,8 +732,11 @@ impl Deliverer {
             }),
             None => None,
         };
-        // What an API client missed is the operators' to fix (the log says it), not the lead's.
-        let lead = lead.filter(|_| !matches!(intent.to, Recipient::Client(_)));
+        // What an API client missed is the operators' to fix (the log says it), not the lead's; what
+        // someone who left the model was sent, the lead need not hear of (they are told what such
+        // a person still owns).
+        let gone = matches!(&intent.to, Recipient::Person(p) if self.model.person(p).is_none());
+        let lead = lead.filter(|_| !matches!(intent.to, Recipient::Client(_)) && !gone);
         let notice = lead.filter(|(_, lead)| intent.to != Recipient::Person(lead.clone())).map(|(id, lead)| Intent {
             to: Recipient::Person(lead),
             handoff: Some(id),

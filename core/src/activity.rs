@@ -71,6 +71,9 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
             format!("snoozed it until {}: {reason}", render::time(ctx.cal(), *until, now))
         }
         Change::SnoozeEnded => "ended its snooze".into(),
+        Change::OwnerLeft { owner } => {
+            format!("found its owner, {owner}, no longer in the operating model, and told the receiving lead")
+        }
         Change::StallOpened { episode, kind } => format!("found it stalled (stall {episode}): {}", kind.describe()),
         Change::StallClosed { episode, unblock_secs, .. } => {
             let took = render::duration(Duration::seconds(*unblock_secs));

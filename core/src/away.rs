@@ -64,9 +64,11 @@ impl Away {
         self.until(person, now).map(|until| last_day(model, person, until))
     }
 
-    /// `person`'s name, with `(away through Fri 04 Dec)` while they are away at `now`.
+    /// `person`'s name, with `(away through Fri 04 Dec)` while they are away at `now`, or their
+    /// id with `(no longer in the operating model)` once they left it.
     pub fn name(&self, model: &OperatingModel, person: &str, now: DateTime<Utc>) -> String {
         match self.through(model, person, now) {
+            _ if model.person(person).is_none() => format!("{person} (no longer in the operating model)"),
             Some(back) => format!("{} (away through {back})", model.name_of(person)),
             None => model.name_of(person).to_string(),
         }

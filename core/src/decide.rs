@@ -316,6 +316,8 @@ impl<'a> Draft<'a> {
     pub(crate) fn tell(&mut self, to: Recipient, kind: IntentKind, text: String, actions: Vec<Action>) {
         // Direct messages wait for the recipient's working hours; channel posts go out at once.
         let not_before = match &to {
+            // Someone no longer in the model cannot be reached (their lead hears instead).
+            Recipient::Person(p) if self.ctx.model.person(p).is_none() => return,
             Recipient::Person(p) => self.ctx.model.quiet_until(p, self.h.tier, self.now),
             _ => None,
         };
@@ -334,7 +336,7 @@ impl<'a> Draft<'a> {
     /// Tells `person` (not the actor). A notice with buttons asks them to act on the handoff as it
     /// stands, and is answered when it next moves (`Handoff::asked`).
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
-        if person == self.actor {
+        if person == self.actor || self.ctx.model.person(person).is_none() {
             return;
         }
         let to = Recipient::Person(person.to_string());
@@ -581,6 +583,7 @@ impl<'a> Draft<'a> {
                     | Change::LadderStep { .. }
                     | Change::Warned { .. }
                     | Change::SnoozeEnded
+                    | Change::OwnerLeft { .. }
                     | Change::TimeboxReminded
                     | Change::Watched
                     | Change::Unwatched
@@ -811,6 +814,7 @@ impl Admitted {
             via: None,
             review_asked: None,
             postmortem: None,
+            owner_left: None,
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });

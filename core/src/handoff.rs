@@ -94,6 +94,10 @@ pub struct Handoff {
     /// counts once in the stall history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postmortem: Option<(PersonId, DateTime<Utc>)>,
+    /// An owner no longer in the operating model (they left, or a reload dropped them) whose
+    /// receiving lead was told so: told once per owner, and a new owner is told of afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_left: Option<PersonId>,
 }
 
 /// A recalibration under way on a handoff.
@@ -458,6 +462,11 @@ pub enum Change {
     },
     /// A snooze ran out.
     SnoozeEnded,
+    /// Its owner was found no longer in the operating model; the receiving lead was told.
+    OwnerLeft {
+        /// The owner who left.
+        owner: PersonId,
+    },
     /// A target was breached.
     StallOpened {
         /// Episode number.
@@ -552,6 +561,7 @@ impl Change {
             Change::Reassigned { .. } => "reassigned",
             Change::Snoozed { .. } => "snoozed",
             Change::SnoozeEnded => "snooze_ended",
+            Change::OwnerLeft { .. } => "owner_left",
             Change::StallOpened { .. } => "stall_opened",
             Change::StallClosed { .. } => "stall_closed",
             Change::LadderStep { .. } => "ladder_step",

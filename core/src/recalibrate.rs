@@ -14,12 +14,14 @@ use crate::handoff::*;
 use crate::model::{ArtifactType, OperatingModel, Participant, Playbook, Role};
 use crate::render;
 
-/// The people a playbook role stands for on this handoff.
+/// The people a playbook role stands for on this handoff (a requester or owner who left the
+/// operating model stands for nobody).
 fn resolve(d: &Draft<'_>, p: Participant) -> Vec<String> {
     let ctx = &d.ctx;
+    let here = |p: &String| ctx.model.person(p).is_some();
     match p {
-        Participant::Requester => vec![d.h.requester.clone()],
-        Participant::Owner => d.h.owner.clone().into_iter().collect(),
+        Participant::Requester => Some(d.h.requester.clone()).into_iter().filter(here).collect(),
+        Participant::Owner => d.h.owner.clone().into_iter().filter(here).collect(),
         Participant::FromLead => vec![ctx.from.lead.clone()],
         Participant::ToLead | Participant::Reviewer => vec![ctx.to.lead.clone()],
         Participant::Architect => {

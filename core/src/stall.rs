@@ -10,7 +10,7 @@ use crate::away::Away;
 use crate::calendar::{Clock, whole_ms};
 use crate::decide::{Ctx, Draft, Rejection, Waiting};
 use crate::handoff::*;
-use crate::model::{LadderAction, OperatingModel, Reviewer, ReviewerKind};
+use crate::model::{LadderAction, OperatingModel, PersonId, Reviewer, ReviewerKind};
 use crate::render;
 
 /// What is stalled about a handoff at an instant, and which ladder steps are now due.
@@ -137,7 +137,35 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
         }
     };
     let warn = heads_up(ctx, h).map(|(_, _, at)| at);
-    [snooze_end, clocks, timebox, warn, review_again(ctx, h)].into_iter().flatten().min()
+    // An owner who left is reported to the lead at once.
+    let left = departed(ctx, h).filter(|o| h.owner_left.as_ref() != Some(o)).map(|_| h.updated_at);
+    [snooze_end, clocks, timebox, warn, review_again(ctx, h), left].into_iter().flatten().min()
+}
+
+/// The owner of an open handoff when they are no longer in the operating model (they left the
+/// organisation, or a reload dropped them): nobody can act as its owner.
+fn departed<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<&'h PersonId> {
+    h.owner.as_ref().filter(|o| !h.state.is_terminal() && ctx.model.person(o).is_none())
+}
+
+/// Tells the receiving lead (or their cover) once that the owner is no longer in the operating
+/// model, so that they reassign it; its reminders go to them meanwhile. Answered when it moves.
+fn owner_left(d: &mut Draft<'_>, owner: PersonId, away: &Away) {
+    let (ctx, label) = (d.ctx, d.h.label());
+    let lead = away.acting_lead(ctx.to, d.now).to_string();
+    d.h.owner_left = Some(owner.clone());
+    d.record(Change::OwnerLeft { owner: owner.clone() });
+    let text = format!(
+        "{label} \"{}\" ({}) is owned by {owner}, who is no longer in the operating model, so nobody is working on it. \
+         Reassign it with `/handoff reassign {label} <person>` (or all {owner} owned with `/handoff reassign-all {owner} <person>`); \
+         until then its reminders come to you. Now: {}.",
+        d.h.title, ctx.seam.id, d.h.state
+    );
+    let to = Recipient::Person(lead);
+    if !d.h.asked.contains(&to) {
+        d.h.asked.push(to.clone());
+    }
+    d.tell(to, IntentKind::Escalation, text, render::lead_actions(&d.h));
 }
 
 /// When to ask again for a webhook reviewer's verdict that has not come: its timeout and a
@@ -200,6 +228,9 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         }
     }
     crate::recalibrate::remind(&mut d);
+    if let Some(owner) = departed(&ctx, &d.h).filter(|o| d.h.owner_left.as_ref() != Some(*o)).cloned() {
+        owner_left(&mut d, owner, away);
+    }
     if review_again(&ctx, &d.h).is_some_and(|at| at <= now) {
         review_pending(&mut d);
     }
@@ -255,6 +286,13 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
             waiting_on_them(&ctx, &d.h, Waiting::Approval),
             format!("`/approve {label}` or `/reject {label} <reason>`."),
         ),
+        // An owner who left: their lead, who was told and may reassign it.
+        (Some(owner), _) if ctx.model.person(owner).is_none() => (
+            vec![away.acting_lead(ctx.to, now).to_string()],
+            format!(
+                "Its owner, {owner}, is no longer in the operating model: reassign it with `/handoff reassign {label} <person>`."
+            ),
+        ),
         (Some(owner), _) => (vec![owner.clone()], render::next_move(&d.h)),
         (None, _) => {
             let mut r = waiting_on_them(&ctx, &d.h, Waiting::Acceptance);
@@ -273,6 +311,7 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
     );
     let actions = match d.h.state {
         State::AwaitingGate => vec![Action::Approve, Action::Reject],
+        _ if departed(&ctx, &d.h).is_some() => render::lead_actions(&d.h),
         _ => render::actions(&d.h),
     };
     let mut told = d.h.heads_up.take().map(|w| w.told).unwrap_or_default();
@@ -332,6 +371,13 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
             let (recipients, hint, actions) = match &d.h.owner {
                 // Those away are passed over while someone else can act.
                 _ if !approvers.is_empty() => (away.present(approvers, now), gate, actions),
+                // An owner who left: the lead, who can reassign it.
+                Some(owner) if ctx.model.person(owner).is_none() => {
+                    let hint = format!(
+                        "Its owner, {owner}, is no longer in the operating model: reassign it with `/handoff reassign {label} <person>`."
+                    );
+                    (vec![lead], hint, render::lead_actions(&d.h))
+                }
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)
                     if let Some((owner, back)) = owner_away

@@ -2421,3 +2421,98 @@ fn an_answered_escalation_is_edited_at_any_hour_and_a_stall_ended_by_baton_says_
         w.last().intents.iter().find(|i| i.kind == IntentKind::Notice && i.to == Recipient::Person("mia".into()));
     assert!(held.is_some_and(|i| i.not_before.is_some()), "a notice still waits for its recipient's hours");
 }
+
+/// `person` leaves the operating model (a reload without them).
+fn leaves(model: &mut OperatingModel, person: &str) {
+    model.people.remove(person);
+    for f in model.functions.values_mut() {
+        f.members.retain(|m| m != person);
+    }
+}
+
+/// Someone who leaves the model with handoffs of theirs open: the receiving lead hears at once,
+/// once, and gets the reminders meant for the owner, with the way to reassign; nothing is sent to
+/// the person who left; the lead's request is answered when it is reassigned.
+#[test]
+fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    leaves(&mut w.model, "ana");
+    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
+    assert_eq!(crate::stall::next_check(&ctx, &w.h), Some(w.h.updated_at), "checked at once");
+    assert_eq!(w.at("2026-11-30T09:05:00-05:00").check(), ["owner_left"]);
+    assert_eq!(w.recipients(), [r#"Person("carla")"#]);
+    let told = &w.last().intents[0];
+    assert_eq!(told.kind, IntentKind::Escalation);
+    assert!(
+        told.text.starts_with(
+            r#"H-1 "Acme renewal" (sales-to-cs) is owned by ana, who is no longer in the operating model"#
+        ),
+        "{}",
+        told.text
+    );
+    assert!(
+        told.text.contains("Reassign it with `/handoff reassign H-1 <person>` (or all ana owned with `/handoff reassign-all ana <person>`)"),
+        "{}",
+        told.text
+    );
+    assert_eq!(w.check(), Vec::<&str>::new(), "told once");
+    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
+    assert!(crate::stall::next_check(&ctx, &w.h) > Some(w.now), "then checked when a target falls due");
+
+    // The update target passes: the reminder meant for the owner goes to the lead, then the lead's own step.
+    let (start, mut all) = (w.now, Vec::new());
+    for hour in 1..=40 {
+        w.now = start + chrono::Duration::hours(hour);
+        w.check();
+        all.extend(w.last().intents.iter().map(|i| (i.to.clone(), i.kind.clone(), i.text.clone())));
+    }
+    assert!(all.iter().all(|(to, ..)| *to != Recipient::Person("ana".into())), "nothing for ana: {all:?}");
+    let escalations: Vec<&String> = all
+        .iter()
+        .filter(|(to, kind, _)| *kind == IntentKind::Escalation && *to == Recipient::Person("carla".into()))
+        .map(|(.., t)| t)
+        .collect();
+    assert!(escalations[0].starts_with("Reminder: H-1"), "{escalations:?}");
+    assert!(
+        escalations[0].ends_with(
+            "Its owner, ana, is no longer in the operating model: reassign it with `/handoff reassign H-1 <person>`."
+        ),
+        "{escalations:?}"
+    );
+    assert!(escalations[1].contains("Owner: ana (no longer in the operating model)."), "{escalations:?}");
+    // Its playbook has the owner convene: the lead does instead.
+    assert_eq!(w.h.recalibration.as_ref().map(|r| r.convener.as_str()), Some("carla"));
+
+    // The lead reassigns it: what asked them is answered; the one who left hears nothing.
+    w.run("carla", "/handoff reassign H-1 ben");
+    let answered = settled(&w);
+    assert_eq!(answered.iter().filter(|(to, _)| to == r#"Person("carla")"#).count(), 1, "{answered:?}");
+    assert!(w.last().intents.iter().all(|i| i.to != Recipient::Person("ana".into())));
+    assert!(w.last().intents.iter().any(|i| i.to == Recipient::Person("ben".into())));
+}
+
+/// A heads-up meant for an owner who left goes to the receiving lead, with the way to reassign.
+#[test]
+fn a_heads_up_for_an_owner_who_left_goes_to_the_lead() {
+    let mut w = World::new("2026-11-30T08:00:00Z", "eve", CERTS);
+    w.at("2026-11-30T08:10:00Z").run("olga", "/handoff accept H-1");
+    leaves(&mut w.model, "olga");
+    assert_eq!(w.check(), ["owner_left"]);
+    assert_eq!(w.recipients(), [r#"Person("omar")"#]);
+    // The update falls due at 12:10; the heads-up half an hour before.
+    assert_eq!(w.at("2026-11-30T11:40:00Z").check(), ["warned"]);
+    assert_eq!(w.recipients(), [r#"Person("omar")"#]);
+    let text = &w.last().intents[0].text;
+    assert!(
+        text.starts_with(r#"Heads-up: H-1 "Rotate certs" is due for next update by Mon 30 Nov 12:10 UTC"#),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "Its owner, olga, is no longer in the operating model: reassign it with `/handoff reassign H-1 <person>`."
+        ),
+        "{text}"
+    );
+    assert_eq!(w.last().intents[0].actions, render::lead_actions(&w.h), "the lead's buttons, not the owner's");
+}

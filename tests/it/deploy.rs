@@ -224,6 +224,33 @@ async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_on
     );
     let hup = |pid: String| std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("kill");
     let pid = bot.pid().to_string();
+    let http = reqwest::Client::new();
+    // Slack's trigger id is a request's key: each command has its own.
+    let command = |user: &str, text: &str| {
+        let trigger = format!("trig-{user}-{text}");
+        let body = serde_urlencoded::to_string([
+            ("user_id", user),
+            ("command", "/handoff"),
+            ("text", text),
+            ("channel_id", "C1"),
+            ("response_url", &format!("{}/hooks/x", slack.url)),
+            ("trigger_id", &trigger),
+        ])
+        .expect("form");
+        let ts = Utc::now().timestamp();
+        let sig = baton::slack::verify::sign("reload-secret", ts, &body);
+        let request = http
+            .post(format!("{}/slack/commands", bot.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sig)
+            .body(body);
+        async move { request.send().await.expect("command").json::<serde_json::Value>().await.expect("json") }
+    };
+    // Ana owns a handoff before she leaves.
+    command("U0RITA0001", r#"new sales-to-cs "Beta renewal" account=Beta arr=1 segment=smb"#).await;
+    let taken = command("U0ANA00001", "accept H-1").await;
+    assert!(taken["text"].as_str().expect("text").starts_with("You own H-1 now"), "{taken}");
 
     // A broken model is refused: the log and the architects' channel say why; Baton keeps serving.
     std::fs::write(&config, shipped.replace("timezone = \"Europe/London\"", "timezone = \"Europe/Narnia\""))
@@ -237,12 +264,15 @@ async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_on
         "{report}"
     );
     assert!(bot.logged().contains("reload refused"), "{}", bot.logged());
-    let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz").status(), 200);
 
-    // A good model is taken: the server restarts in place on the same address.
-    std::fs::write(&config, shipped.replace("name = \"Customer Success\"", "name = \"Customer Success & Renewals\""))
-        .expect("write");
+    // A good model is taken: the server restarts in place on the same address. Ana has left it.
+    let good = shipped
+        .replace("name = \"Customer Success\"", "name = \"Customer Success & Renewals\"")
+        .replace("members = [\"ana\", \"ben\", \"carla\"]", "members = [\"ben\", \"carla\"]")
+        .replace("[people.ana]\nname = \"Ana Alves\"\nroles = [\"rep\"]\nslack = \"U0ANA00001\"\n", "");
+    assert!(!good.contains("\"ana\"") && !good.contains("people.ana"), "Ana is out of the model");
+    std::fs::write(&config, good).expect("write");
     hup(pid);
     eventually(10, "the reload", || async { bot.logged().contains("operating model reloaded") }).await;
     eventually(10, "serving again", || async {
@@ -250,30 +280,11 @@ async fn sighup_reloads_a_good_model_and_keeps_the_last_good_one_when_the_new_on
     })
     .await;
     // The running bot answers with the new model.
-    let body = serde_urlencoded::to_string([
-        ("user_id", "U0RITA0001"),
-        ("command", "/handoff"),
-        ("text", r#"new sales-to-cs "Acme renewal" account=Acme arr=1 segment=smb"#),
-        ("channel_id", "C1"),
-        ("response_url", &format!("{}/hooks/x", slack.url)),
-        ("trigger_id", "trig-reload"),
-    ])
-    .expect("form");
-    let ts = Utc::now().timestamp();
-    let sig = baton::slack::verify::sign("reload-secret", ts, &body);
-    let answer: serde_json::Value = http
-        .post(format!("{}/slack/commands", bot.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .expect("command")
-        .json()
-        .await
-        .expect("json");
+    let answer = command("U0RITA0001", r#"new sales-to-cs "Acme renewal" account=Acme arr=1 segment=smb"#).await;
     assert!(answer["text"].as_str().expect("text").contains("handed to Customer Success &amp; Renewals"), "{answer}");
+    // Ana's lead hears that what she owned has nobody working on it.
+    let left = "H-1 \"Beta renewal\" (sales-to-cs) is owned by ana, who is no longer in the operating model";
+    eventually(10, "the lead told", || async { slack.texts("U0CARLA001").iter().any(|t| t.starts_with(left)) }).await;
     assert!(bot.terminate(), "SIGTERM after reloads still ends cleanly");
     let _ = std::fs::remove_dir_all(&dir);
 }

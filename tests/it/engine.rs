@@ -992,3 +992,62 @@ async fn a_follow_up_reminder_held_for_its_day_holds_back_nothing_else() {
     })
     .await;
 }
+
+/// Someone leaves the operating model (a reload without them) owning open handoffs: the receiving
+/// lead is told of each once, however often Baton restarts; nothing is addressed to the person
+/// who left; the lead's message is answered when they reassign it.
+#[tokio::test]
+async fn the_lead_hears_once_of_handoffs_owned_by_someone_who_left_the_model() {
+    on_each_store(|store| async move {
+        let (slack, before, _, monday) = acme(store.clone()).await;
+        before.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), monday, None).await.expect("accept");
+        renewals(&before, 1, monday).await;
+        before.handle("ben", Surface::Slack, cmd("/handoff accept H-2"), monday, None).await.expect("accept");
+
+        let mut without_ana = model();
+        without_ana.people.remove("ana");
+        for f in without_ana.functions.values_mut() {
+            f.members.retain(|m| m != "ana");
+        }
+        let after = App::new(store.clone(), without_ana);
+        let d = deliverer(&after, &slack);
+        let now = monday + Duration::hours(1);
+        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana"]);
+        after.sweep(now).await.expect("sweep");
+        d.drain(now).await.expect("deliver");
+        let told = slack.texts("U0CARLA001");
+        let about = |t: &&String| t.contains("is owned by ana, who is no longer in the operating model");
+        assert_eq!(told.iter().filter(about).count(), 1, "{told:?}");
+        assert!(told.iter().find(about).expect("told").starts_with(r#"H-1 "Acme renewal" (sales-to-cs)"#), "{told:?}");
+
+        // Another start (a replica, a restart): checked again, not told again.
+        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana"]);
+        after.sweep(now + Duration::minutes(1)).await.expect("sweep");
+        d.drain(now + Duration::minutes(1)).await.expect("deliver");
+        assert_eq!(slack.texts("U0CARLA001").iter().filter(about).count(), 1);
+        let kinds: Vec<String> =
+            after.store.events(1).await.expect("events").iter().map(|e| e.change.kind().to_string()).collect();
+        assert_eq!(kinds.iter().filter(|k| *k == "owner_left").count(), 1, "{kinds:?}");
+
+        // The lead gives it to Ben: the message that asked them says so; the one who left hears nothing.
+        let later = now + Duration::minutes(5);
+        after.handle("carla", Surface::Slack, cmd("/handoff reassign H-1 ben"), later, None).await.expect("reassign");
+        d.drain(later).await.expect("deliver");
+        let edited = slack.texts("U0CARLA001");
+        let answered = edited.iter().find(about).expect("still there, edited");
+        assert!(answered.contains("✓ Answered: Carla Costa (Slack) gave it to Ben Brooks"), "{answered}");
+        // What was queued for Ana before she left is given up on without troubling the lead.
+        assert!(slack.history("U0ANA00001").is_empty());
+        let (rows, why, dead_at) = outbox_row(
+            &after,
+            "SELECT COUNT(*), MAX(last_error), MAX(dead_at_ms) FROM outbox WHERE recipient = 'person:ana'",
+        )
+        .await;
+        assert_eq!((rows, dead_at.is_some()), (1, true), "her card, queued when she accepted, is a dead letter");
+        assert_eq!(why.as_deref(), Some("`ana` is not in the operating model (they left it, or it was mistyped)"));
+        assert!(!edited.iter().any(|t| t.contains("could not deliver")), "{edited:?}");
+        // Nobody else owns open handoffs and has left.
+        assert!(store.recheck_departed(&after.model, later).await.expect("recheck").is_empty());
+    })
+    .await;
+}

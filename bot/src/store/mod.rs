@@ -6,7 +6,7 @@
 //! transaction guarded by the handoff's version, so two concurrent commands cannot both win.
 
 use anyhow::Context as _;
-use baton_core::{Decision, Event, Handoff, HandoffId, Rejection};
+use baton_core::{Decision, Event, Handoff, HandoffId, OperatingModel, Rejection};
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -394,6 +394,28 @@ impl Store {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT MIN(next_check_ms) FROM handoffs").fetch_one(&self.pool).await?;
         Ok(v.map(from_ms))
+    }
+
+    /// Brings forward to `now` the next check of every open handoff owned by someone no longer in
+    /// `model` (they left, or a reload dropped them), so that the scheduler tells its receiving
+    /// lead (once: the core records that it did) and routes its reminders there. Returns the
+    /// people who left and still own open handoffs.
+    pub async fn recheck_departed(
+        &self,
+        model: &OperatingModel,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql = format!("SELECT DISTINCT owner FROM handoffs WHERE owner IS NOT NULL AND state IN {UNCLOSED}");
+        let owners: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let departed: Vec<String> = owners.into_iter().filter(|o| model.person(o).is_none()).collect();
+        let sql = format!(
+            "UPDATE handoffs SET next_check_ms = $1 WHERE owner = $2 AND state IN {UNCLOSED} \
+             AND (next_check_ms IS NULL OR next_check_ms > $1)"
+        );
+        for owner in &departed {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(ms(now)).bind(owner).execute(&self.pool).await?;
+        }
+        Ok(departed)
     }
 
     async fn docs(&self, sql: &str, bind: Option<&str>) -> Result<Vec<Handoff>, StoreError> {
