@@ -74,6 +74,9 @@ fn what(ctx: &Ctx<'_>, e: &Event, now: DateTime<Utc>) -> String {
         Change::OwnerLeft { owner } => {
             format!("found its owner, {owner}, no longer in the operating model, and told the receiving lead")
         }
+        Change::RequesterLeft { requester } => {
+            format!("found its requester, {requester}, no longer in the operating model, and told the sending lead")
+        }
         Change::StallOpened { episode, kind } => format!("found it stalled (stall {episode}): {}", kind.describe()),
         Change::StallClosed { episode, unblock_secs, .. } => {
             let took = render::duration(Duration::seconds(*unblock_secs));

@@ -584,6 +584,7 @@ impl<'a> Draft<'a> {
                     | Change::Warned { .. }
                     | Change::SnoozeEnded
                     | Change::OwnerLeft { .. }
+                    | Change::RequesterLeft { .. }
                     | Change::TimeboxReminded
                     | Change::Watched
                     | Change::Unwatched
@@ -628,6 +629,9 @@ impl<'a> Draft<'a> {
     /// Queues the edit of what `to` was asked about the handoff (`kind`: a stall's escalations, a
     /// recalibration's thread). An edit notifies nobody, so it waits for no one's working hours.
     fn edit_asks(&mut self, to: Recipient, kind: IntentKind, text: String) {
+        if matches!(&to, Recipient::Person(p) if self.ctx.model.person(p).is_none()) {
+            return;
+        }
         let handoff = Some(self.h.id);
         self.intents.push(Intent { handoff, ..Intent::message(to, kind, text) });
     }
@@ -814,7 +818,7 @@ impl Admitted {
             via: None,
             review_asked: None,
             postmortem: None,
-            owner_left: None,
+            left: Vec::new(),
         };
         let mut d = Draft::new(ctx, h, &actor, surface, now);
         d.record(Change::Created { fields });
@@ -1010,12 +1014,19 @@ pub fn decide_covering(
             format!("{label} returned to {}. Its clocks are paused until they resubmit.", ctx.name(&h.requester))
         }
         Command::Resubmit { fields, note, .. } => {
-            if h.requester != actor {
-                return Err(Rejection::NotRequester {
-                    id,
-                    requester: ctx.name(&h.requester).to_string(),
-                    action: "resubmit",
-                });
+            // A requester who left the model is answered for by the sending lead.
+            let left = model.person(&h.requester).is_none();
+            if h.requester != actor && !(lead_from && left) {
+                let requester = match left {
+                    true => format!(
+                        "{} (no longer in the operating model; in their place the lead of {}, {})",
+                        h.requester,
+                        ctx.from.name,
+                        ctx.name(&ctx.from.lead)
+                    ),
+                    false => ctx.name(&h.requester).to_string(),
+                };
+                return Err(Rejection::NotRequester { id, requester, action: "resubmit" });
             }
             if h.state != State::Returned {
                 return Err(wrong("only returned handoffs can be resubmitted"));

@@ -94,10 +94,11 @@ pub struct Handoff {
     /// counts once in the stall history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postmortem: Option<(PersonId, DateTime<Utc>)>,
-    /// An owner no longer in the operating model (they left, or a reload dropped them) whose
-    /// receiving lead was told so: told once per owner, and a new owner is told of afresh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_left: Option<PersonId>,
+    /// People no longer in the operating model (they left, or a reload dropped them) whose leaving
+    /// a lead was told of: its owner's, to the receiving lead; that of the requester it was
+    /// returned to, to the sending lead. Once each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<PersonId>,
 }
 
 /// A recalibration under way on a handoff.
@@ -467,6 +468,12 @@ pub enum Change {
         /// The owner who left.
         owner: PersonId,
     },
+    /// The requester it was returned to was found no longer in the operating model; the sending
+    /// lead was told, and may answer the return in their place.
+    RequesterLeft {
+        /// The requester who left.
+        requester: PersonId,
+    },
     /// A target was breached.
     StallOpened {
         /// Episode number.
@@ -562,6 +569,7 @@ impl Change {
             Change::Snoozed { .. } => "snoozed",
             Change::SnoozeEnded => "snooze_ended",
             Change::OwnerLeft { .. } => "owner_left",
+            Change::RequesterLeft { .. } => "requester_left",
             Change::StallOpened { .. } => "stall_opened",
             Change::StallClosed { .. } => "stall_closed",
             Change::LadderStep { .. } => "ladder_step",

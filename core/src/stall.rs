@@ -137,8 +137,8 @@ pub fn next_check(ctx: &Ctx<'_>, h: &Handoff) -> Option<DateTime<Utc>> {
         }
     };
     let warn = heads_up(ctx, h).map(|(_, _, at)| at);
-    // An owner who left is reported to the lead at once.
-    let left = departed(ctx, h).filter(|o| h.owner_left.as_ref() != Some(o)).map(|_| h.updated_at);
+    // Someone it waits on who left is reported to a lead at once.
+    let left = unreported_departure(ctx, h).map(|_| h.updated_at);
     [snooze_end, clocks, timebox, warn, review_again(ctx, h), left].into_iter().flatten().min()
 }
 
@@ -148,24 +148,49 @@ fn departed<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<&'h PersonId> {
     h.owner.as_ref().filter(|o| !h.state.is_terminal() && ctx.model.person(o).is_none())
 }
 
-/// Tells the receiving lead (or their cover) once that the owner is no longer in the operating
-/// model, so that they reassign it; its reminders go to them meanwhile. Answered when it moves.
-fn owner_left(d: &mut Draft<'_>, owner: PersonId, away: &Away) {
+/// Someone an open handoff waits on who is no longer in the operating model and whose leaving no
+/// lead was told of yet: its owner (`true`), or the requester it was returned to (`false`).
+fn unreported_departure<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<(bool, &'h PersonId)> {
+    let unreported = |p: &&PersonId| !h.left.contains(p);
+    let owner = departed(ctx, h).filter(unreported).map(|o| (true, o));
+    let gone = |p: &&PersonId| h.state == State::Returned && ctx.model.person(p).is_none();
+    owner.or_else(|| Some(&h.requester).filter(gone).filter(unreported).map(|r| (false, r)))
+}
+
+/// Tells a lead (or their cover) once that someone the handoff waits on is no longer in the
+/// operating model: the receiving lead of its owner, so that they reassign it (its reminders go to
+/// them meanwhile); the sending lead of the requester it was returned to, so that they answer the
+/// return in their place or cancel it. Answered when it moves.
+fn report_departure(d: &mut Draft<'_>, owner: bool, person: PersonId, away: &Away) {
     let (ctx, label) = (d.ctx, d.h.label());
-    let lead = away.acting_lead(ctx.to, d.now).to_string();
-    d.h.owner_left = Some(owner.clone());
-    d.record(Change::OwnerLeft { owner: owner.clone() });
-    let text = format!(
-        "{label} \"{}\" ({}) is owned by {owner}, who is no longer in the operating model, so nobody is working on it. \
-         Reassign it with `/handoff reassign {label} <person>` (or all {owner} owned with `/handoff reassign-all {owner} <person>`); \
-         until then its reminders come to you. Now: {}.",
-        d.h.title, ctx.seam.id, d.h.state
-    );
-    let to = Recipient::Person(lead);
+    let what = format!("{label} \"{}\" ({})", d.h.title, ctx.seam.id);
+    let (lead, text, actions) = match owner {
+        true => {
+            d.record(Change::OwnerLeft { owner: person.clone() });
+            let text = format!(
+                "{what} is owned by {person}, who is no longer in the operating model, so nobody is working on it. \
+                 Reassign it with `/handoff reassign {label} <person>` (or all {person} owned with \
+                 `/handoff reassign-all {person} <person>`); until then its reminders come to you. Now: {}.",
+                d.h.state
+            );
+            (away.acting_lead(ctx.to, d.now), text, render::lead_actions(&d.h))
+        }
+        false => {
+            d.record(Change::RequesterLeft { requester: person.clone() });
+            let text = format!(
+                "{what} was returned to {person}, who is no longer in the operating model, so nobody will answer it. \
+                 Answer it in their place with `/handoff resubmit {label} [field=value ...] <what changed>`, or \
+                 cancel it with `/handoff cancel {label} <reason>`."
+            );
+            (away.acting_lead(ctx.from, d.now), text, vec![Action::Resubmit])
+        }
+    };
+    d.h.left.push(person);
+    let to = Recipient::Person(lead.to_string());
     if !d.h.asked.contains(&to) {
         d.h.asked.push(to.clone());
     }
-    d.tell(to, IntentKind::Escalation, text, render::lead_actions(&d.h));
+    d.tell(to, IntentKind::Escalation, text, actions);
 }
 
 /// When to ask again for a webhook reviewer's verdict that has not come: its timeout and a
@@ -228,8 +253,9 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         }
     }
     crate::recalibrate::remind(&mut d);
-    if let Some(owner) = departed(&ctx, &d.h).filter(|o| d.h.owner_left.as_ref() != Some(*o)).cloned() {
-        owner_left(&mut d, owner, away);
+    while let Some((owner, person)) = unreported_departure(&ctx, &d.h) {
+        let person = person.clone();
+        report_departure(&mut d, owner, person, away);
     }
     if review_again(&ctx, &d.h).is_some_and(|at| at <= now) {
         review_pending(&mut d);

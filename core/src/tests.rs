@@ -2516,3 +2516,38 @@ fn a_heads_up_for_an_owner_who_left_goes_to_the_lead() {
     );
     assert_eq!(w.last().intents[0].actions, render::lead_actions(&w.h), "the lead's buttons, not the owner's");
 }
+
+/// Work returned to a requester who then left waits on nobody: the sending lead hears once, and
+/// may answer the return in their place (nobody else may).
+#[test]
+fn a_return_to_a_requester_who_left_goes_to_the_sending_lead() {
+    let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
+    w.run("ana", "/handoff accept H-1");
+    w.run("ana", "/handoff return H-1 which contract?");
+    leaves(&mut w.model, "rita");
+    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
+    assert_eq!(crate::stall::next_check(&ctx, &w.h), Some(w.h.updated_at), "checked at once");
+    assert_eq!(w.at("2026-11-30T09:05:00-05:00").check(), ["requester_left"]);
+    assert_eq!(w.recipients(), [r#"Person("sam")"#]);
+    let told = &w.last().intents[0];
+    assert_eq!(
+        told.text,
+        "H-1 \"Acme renewal\" (sales-to-cs) was returned to rita, who is no longer in the operating model, so nobody \
+         will answer it. Answer it in their place with `/handoff resubmit H-1 [field=value ...] <what changed>`, or \
+         cancel it with `/handoff cancel H-1 <reason>`."
+    );
+    assert_eq!(told.actions, [Action::Resubmit]);
+    assert_eq!(w.check(), Vec::<&str>::new(), "told once");
+    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
+    assert_eq!(crate::stall::next_check(&ctx, &w.h), None, "then nothing is due until someone acts");
+
+    assert_eq!(
+        w.refused("ana", "/handoff resubmit H-1 the signed one"),
+        "only the requester of H-1, rita (no longer in the operating model; in their place the lead of Sales, \
+         Sam Sato), can resubmit it"
+    );
+    w.run("sam", "/handoff resubmit H-1 the signed one, in the CRM");
+    assert_eq!(w.h.state, State::Accepted);
+    assert_eq!(settled(&w).into_iter().map(|(to, _)| to).collect::<Vec<_>>(), [r#"Person("sam")"#]);
+    assert!(w.last().intents.iter().all(|i| i.to != Recipient::Person("rita".into())), "nothing for rita");
+}

@@ -993,38 +993,47 @@ async fn a_follow_up_reminder_held_for_its_day_holds_back_nothing_else() {
     .await;
 }
 
-/// Someone leaves the operating model (a reload without them) owning open handoffs: the receiving
-/// lead is told of each once, however often Baton restarts; nothing is addressed to the person
-/// who left; the lead's message is answered when they reassign it.
+/// Ana and Rita leave the operating model (a reload without them): Ana owns H-1, and H-2 was
+/// returned to Rita. Each handoff's lead (the receiving lead for an owner, the sending lead for a
+/// requester) is told once, however often Baton restarts; nothing is addressed to those who left;
+/// the lead's message is answered when they act.
 #[tokio::test]
-async fn the_lead_hears_once_of_handoffs_owned_by_someone_who_left_the_model() {
+async fn a_lead_hears_once_of_handoffs_that_wait_on_someone_who_left_the_model() {
     on_each_store(|store| async move {
         let (slack, before, _, monday) = acme(store.clone()).await;
         before.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), monday, None).await.expect("accept");
         renewals(&before, 1, monday).await;
         before.handle("ben", Surface::Slack, cmd("/handoff accept H-2"), monday, None).await.expect("accept");
+        before
+            .handle("ben", Surface::Slack, cmd("/handoff return H-2 no contract"), monday, None)
+            .await
+            .expect("return");
 
-        let mut without_ana = model();
-        without_ana.people.remove("ana");
-        for f in without_ana.functions.values_mut() {
-            f.members.retain(|m| m != "ana");
+        let mut reloaded = model();
+        reloaded.people.retain(|p, _| p != "ana" && p != "rita");
+        for f in reloaded.functions.values_mut() {
+            f.members.retain(|m| m != "ana" && m != "rita");
         }
-        let after = App::new(store.clone(), without_ana);
+        let after = App::new(store.clone(), reloaded);
         let d = deliverer(&after, &slack);
         let now = monday + Duration::hours(1);
-        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana"]);
+        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana", "rita"]);
         after.sweep(now).await.expect("sweep");
         d.drain(now).await.expect("deliver");
         let told = slack.texts("U0CARLA001");
         let about = |t: &&String| t.contains("is owned by ana, who is no longer in the operating model");
         assert_eq!(told.iter().filter(about).count(), 1, "{told:?}");
         assert!(told.iter().find(about).expect("told").starts_with(r#"H-1 "Acme renewal" (sales-to-cs)"#), "{told:?}");
+        let returned =
+            |t: &&String| t.starts_with(r#"H-2 "Renewal 1" (sales-to-cs) was returned to rita, who is no longer"#);
+        assert_eq!(slack.texts("U0SAM00001").iter().filter(returned).count(), 1, "{:?}", slack.texts("U0SAM00001"));
 
         // Another start (a replica, a restart): checked again, not told again.
-        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana"]);
+        assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana", "rita"]);
         after.sweep(now + Duration::minutes(1)).await.expect("sweep");
         d.drain(now + Duration::minutes(1)).await.expect("deliver");
         assert_eq!(slack.texts("U0CARLA001").iter().filter(about).count(), 1);
+        assert_eq!(slack.texts("U0SAM00001").iter().filter(returned).count(), 1);
         let kinds: Vec<String> =
             after.store.events(1).await.expect("events").iter().map(|e| e.change.kind().to_string()).collect();
         assert_eq!(kinds.iter().filter(|k| *k == "owner_left").count(), 1, "{kinds:?}");
@@ -1046,7 +1055,11 @@ async fn the_lead_hears_once_of_handoffs_owned_by_someone_who_left_the_model() {
         assert_eq!((rows, dead_at.is_some()), (1, true), "her card, queued when she accepted, is a dead letter");
         assert_eq!(why.as_deref(), Some("`ana` is not in the operating model (they left it, or it was mistyped)"));
         assert!(!edited.iter().any(|t| t.contains("could not deliver")), "{edited:?}");
-        // Nobody else owns open handoffs and has left.
+        // Sam answers the return in Rita's place: nobody who left is waited on any more.
+        after
+            .handle("sam", Surface::Slack, cmd("/handoff resubmit H-2 signed copy attached"), later, None)
+            .await
+            .expect("resubmit");
         assert!(store.recheck_departed(&after.model, later).await.expect("recheck").is_empty());
     })
     .await;

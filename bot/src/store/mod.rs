@@ -396,24 +396,28 @@ impl Store {
         Ok(v.map(from_ms))
     }
 
-    /// Brings forward to `now` the next check of every open handoff owned by someone no longer in
-    /// `model` (they left, or a reload dropped them), so that the scheduler tells its receiving
-    /// lead (once: the core records that it did) and routes its reminders there. Returns the
-    /// people who left and still own open handoffs.
+    /// Brings forward to `now` the next check of every open handoff that waits on someone no
+    /// longer in `model` (they left, or a reload dropped them): its owner, or the requester it was
+    /// returned to. The scheduler then tells a lead (once: the core records that it did) and routes
+    /// the reminders there. Returns the people who left and are still waited on.
     pub async fn recheck_departed(
         &self,
         model: &OperatingModel,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        let sql = format!("SELECT DISTINCT owner FROM handoffs WHERE owner IS NOT NULL AND state IN {UNCLOSED}");
-        let owners: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        let departed: Vec<String> = owners.into_iter().filter(|o| model.person(o).is_none()).collect();
         let sql = format!(
-            "UPDATE handoffs SET next_check_ms = $1 WHERE owner = $2 AND state IN {UNCLOSED} \
-             AND (next_check_ms IS NULL OR next_check_ms > $1)"
+            "SELECT owner FROM handoffs WHERE owner IS NOT NULL AND state IN {UNCLOSED} \
+             UNION SELECT requester FROM handoffs WHERE state = 'returned'"
         );
-        for owner in &departed {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(ms(now)).bind(owner).execute(&self.pool).await?;
+        let waited_on: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let mut departed: Vec<String> = waited_on.into_iter().filter(|p| model.person(p).is_none()).collect();
+        departed.sort();
+        let sql = format!(
+            "UPDATE handoffs SET next_check_ms = $1 WHERE (owner = $2 AND state IN {UNCLOSED} \
+             OR requester = $2 AND state = 'returned') AND (next_check_ms IS NULL OR next_check_ms > $1)"
+        );
+        for person in &departed {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(ms(now)).bind(person).execute(&self.pool).await?;
         }
         Ok(departed)
     }

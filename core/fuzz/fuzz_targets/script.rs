@@ -2,7 +2,9 @@
 //! decision, stall check, review and rendering must answer, never panic.
 //!
 //! Each line is `actor|minutes|command`: the person acting (an index into the configured
-//! people, or an id), how far the clock moves first, and the command as typed.
+//! people, or an id), how far the clock moves first, and the command as typed; the command
+//! `!leave` takes the actor out of the model (a reload without them), unless the model's leads or
+//! approvers name them.
 #![no_main]
 
 use baton_core::away::{Away, Going, leave};
@@ -62,8 +64,8 @@ fn no_live_requests(model: &OperatingModel, before: &Handoff, d: &Decision) {
 
 /// No escalation is left live once its stall ends: whoever an episode's escalations reached is
 /// told it was answered, without buttons, in the decision that ends it (and only then); nor a
-/// recalibration's request for its record once it ends.
-fn escalations_answered(before: &Handoff, d: &Decision) {
+/// recalibration's request for its record once it ends. Those no longer in the model are not told.
+fn escalations_answered(model: &OperatingModel, before: &Handoff, d: &Decision) {
     let told = before.stall.as_ref().map_or(&[][..], |s| s.told.as_slice());
     let answered: Vec<&Recipient> =
         d.intents.iter().filter(|i| i.kind == IntentKind::Settled).map(|i| &i.to).collect();
@@ -71,8 +73,9 @@ fn escalations_answered(before: &Handoff, d: &Decision) {
     let ended = episode(before).is_some() && episode(&d.handoff) != episode(before);
     // Heads-ups and notices that ask are answered too: when the handoff moves past their target.
     let warned = before.heads_up.as_ref().map_or(&[][..], |w| w.told.as_slice());
+    let here = |to: &&Recipient| !matches!(to, Recipient::Person(p) if model.person(p).is_none());
     if ended {
-        assert!(told.iter().all(|t| answered.contains(&t)), "H-{}'s escalations answered", before.id);
+        assert!(told.iter().filter(here).all(|t| answered.contains(&t)), "H-{}'s escalations answered", before.id);
     }
     for (i, to) in answered.iter().enumerate() {
         assert!(!answered[..i].contains(to), "H-{}: {to:?} answered twice", before.id);
@@ -90,6 +93,15 @@ fn escalations_answered(before: &Handoff, d: &Decision) {
     }
 }
 
+/// Nothing is addressed to someone not in the model: they cannot be reached (their lead hears).
+fn reachable(model: &OperatingModel, d: &Decision) {
+    for i in &d.intents {
+        if let Recipient::Person(p) = &i.to {
+            assert!(model.person(p).is_some(), "H-{}: {:?} addressed to {p}, who is not in the model", d.handoff.id, i.kind);
+        }
+    }
+}
+
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {
     for (h, log) in handoffs.iter_mut().zip(logs.iter_mut()) {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
@@ -103,7 +115,8 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>
             }
             match check_with(model, h, at, away) {
                 Ok(d) => {
-                    escalations_answered(h, &d);
+                    escalations_answered(model, h, &d);
+                    reachable(model, &d);
                     // A check at its own due instant acts, or the scheduler would spin on it.
                     assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
                     trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
@@ -118,8 +131,8 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let model = &*MODEL;
-    let people: Vec<&String> = model.people.keys().collect();
+    let mut reloaded = std::borrow::Cow::Borrowed(&*MODEL);
+    let people: Vec<&String> = MODEL.people.keys().collect();
     // Read to the nanosecond, as `Utc::now()` gives it.
     let mut now: DateTime<Utc> = "2026-11-30T14:00:00.123456789Z".parse().unwrap();
     let mut handoffs: Vec<Handoff> = Vec::new();
@@ -142,6 +155,18 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => who,
         };
         now += Duration::minutes(minutes.parse::<i64>().unwrap_or(0).clamp(0, 60 * 24 * 400));
+        let named = |m: &OperatingModel| {
+            m.functions.values().any(|f| f.lead == actor) || m.seams.values().any(|s| s.approvers.iter().any(|a| a == actor))
+        };
+        if typed == "!leave" && !named(&reloaded) {
+            let m = reloaded.to_mut();
+            m.people.remove(actor);
+            for f in m.functions.values_mut() {
+                f.members.retain(|p| p != actor);
+            }
+            continue;
+        }
+        let model = &*reloaded;
         let away = away_now(&absent, &covers);
         step(model, &mut handoffs, &mut logs, now, &away);
         let surface = [Surface::Console, Surface::Slack, Surface::Discord, Surface::Api][line.len() % 4];
@@ -233,8 +258,9 @@ fuzz_target!(|data: &[u8]| {
                 trace(line, &decided.as_ref().map(|d| &d.reply));
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
+                    reachable(model, &d);
                     no_live_requests(model, h, &d);
-                    escalations_answered(h, &d);
+                    escalations_answered(model, h, &d);
                     *h = d.handoff;
                     log.extend(d.events);
                     // A recalibration just recorded is not convened again by the next check.
