@@ -405,13 +405,16 @@ impl Store {
         model: &OperatingModel,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
+        // Seam by seam, so that the (seam, state) index finds the open ones among all.
         let sql = format!(
-            "SELECT owner FROM handoffs WHERE owner IS NOT NULL AND state IN {UNCLOSED} \
-             UNION SELECT requester FROM handoffs WHERE state = 'returned'"
+            "SELECT owner FROM handoffs WHERE seam = $1 AND state IN {UNCLOSED} AND owner IS NOT NULL \
+             UNION SELECT requester FROM handoffs WHERE seam = $1 AND state = 'returned'"
         );
-        let waited_on: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        let mut departed: Vec<String> = waited_on.into_iter().filter(|p| model.person(p).is_none()).collect();
-        departed.sort();
+        let mut departed = std::collections::BTreeSet::new();
+        for seam in model.seams.keys() {
+            let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.clone())).bind(seam);
+            departed.extend(q.fetch_all(&self.pool).await?.into_iter().filter(|p| model.person(p).is_none()));
+        }
         let sql = format!(
             "UPDATE handoffs SET next_check_ms = $1 WHERE (owner = $2 AND state IN {UNCLOSED} \
              OR requester = $2 AND state = 'returned') AND (next_check_ms IS NULL OR next_check_ms > $1)"
@@ -419,7 +422,7 @@ impl Store {
         for person in &departed {
             sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(ms(now)).bind(person).execute(&self.pool).await?;
         }
-        Ok(departed)
+        Ok(departed.into_iter().collect())
     }
 
     async fn docs(&self, sql: &str, bind: Option<&str>) -> Result<Vec<Handoff>, StoreError> {
