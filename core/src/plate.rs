@@ -125,15 +125,18 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     });
     section("Waiting for your approval (`/approve H-<n>` or `/reject H-<n> <reason>`):", approvals.collect());
 
-    // For a lead (or their cover): what is stalled, and what people away own, in the functions
-    // they lead.
+    // For a lead (or their cover): what is stalled, and what people away or gone own, in the
+    // functions they lead.
     let mut led: Vec<(&Handoff, Ctx<'_>)> = (loaded.led.iter())
         .filter_map(|h| Some((h, Ctx::new(model, &h.seam).ok().filter(|c| leads(c.to, actor, away, now))?)))
         .collect();
     led.sort_by_key(|(h, _)| crate::stall::urgency(model, h));
     let left = led.iter().filter_map(|(h, _)| {
-        let owner = h.owner.as_deref().filter(|o| *o != actor && away.is_away(o, now))?;
-        let whose = format!("{} away through {}", model.name_of(owner), away.through(model, owner, now)?);
+        let owner = h.owner.as_deref().filter(|o| *o != actor)?;
+        let whose = match model.person(owner) {
+            None => format!("{owner}, no longer in the operating model"),
+            Some(p) => format!("{} away through {}", p.name, away.through(model, owner, now)?),
+        };
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
     // What the sections above list already is not listed again.
@@ -153,7 +156,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     });
     section("Stalled in the functions you lead:", stalled.collect());
     section(
-        "Owned by people away (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):",
+        "Owned by people away or gone (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):",
         left.collect(),
     );
     let watched = loaded.watched.iter().map(|h| {

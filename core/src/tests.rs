@@ -1744,6 +1744,10 @@ fn a_plate_offers_each_person_the_buttons_they_may_use() {
     assert_eq!(buttons(&lead, "Owned by people away"), [Vec::<Action>::new()]);
     assert!(!plate(&w, &[], &h, &away, "ben").text().contains("Owned by people away"), "ben leads nothing");
     assert!(plate(&w, &h, &[], &away, "ana").notes[0].starts_with("You are away through"));
+    // Ana gone from the model: her lead sees it among what people gone own.
+    leaves(&mut w.model, "ana");
+    let lead = build(&w.model, "carla", &Loaded { own: &[], waiting: &[], led: &h, watched: &[], away: &none }, w.now);
+    assert!(lead.text().contains("• H-1 · Acme renewal · ana, no longer in the operating model"), "{}", lead.text());
 }
 
 #[test]

@@ -438,7 +438,7 @@ async fn someone_away_is_passed_over_by_the_sweep_and_their_lead_told_once() {
         assert!(shown.starts_with("You are away through Fri 04 Dec"), "{shown}");
         // Her lead's plate shows what she left behind, until it is reassigned.
         let lead = app.handle("carla", Surface::Console, Command::Mine, t(MONDAY_9), None).await.expect("mine");
-        assert!(lead.contains("Owned by people away (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
+        assert!(lead.contains("Owned by people away or gone (`/handoff reassign H-<n> <person>`, or all of someone's: `/handoff reassign-all <from> <to>`):\n• H-1 · Acme renewal · Ana Alves away through Fri 04 Dec"), "{lead}");
         // Stalled since Monday 17:00 (no update), it is also among what is stalled in her function.
         assert!(lead.contains("Stalled in the functions you lead:\n• H-1 · Acme renewal · owner Ana Alves · STALLED: no progress update in time since Mon 30 Nov 17:00 EST"), "{lead}");
         // The health report counts a handoff owned by someone away as only partly owned.
