@@ -187,7 +187,10 @@ pub fn due_for(kind: StallKind) -> &'static str {
 
 /// The handoff card: what it is, where it is, who has it, what it needs.
 pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
-    let name = |id: &str| ctx.model.name_of(id).to_string();
+    let name = |id: &str| match ctx.model.person(id) {
+        Some(p) => p.name.clone(),
+        None => format!("{id} (no longer in the operating model)"),
+    };
     let owner =
         h.owner.as_deref().map_or_else(|| format!("queue of {} (lead {})", ctx.to.name, name(&ctx.to.lead)), name);
     let mut lines = vec![
@@ -221,9 +224,11 @@ pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
         lines.push(format!("Agreed due date: {date}"));
     }
     // A watcher who came to own it keeps the subscription (for when it moves on), but the card
-    // already names them.
-    let watching: Vec<String> =
-        h.watchers.iter().filter(|w| h.owner.as_ref() != Some(*w) && **w != h.requester).map(|w| name(w)).collect();
+    // already names them; one who left the model watches no more.
+    let watching: Vec<String> = (h.watchers.iter())
+        .filter(|w| h.owner.as_ref() != Some(*w) && **w != h.requester && ctx.model.person(w).is_some())
+        .map(|w| name(w))
+        .collect();
     if !watching.is_empty() {
         lines.push(format!("Watched by: {}", watching.join(", ")));
     }

@@ -2441,7 +2441,9 @@ fn leaves(model: &mut OperatingModel, person: &str) {
 fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() {
     let mut w = World::new("2026-11-30T09:00:00-05:00", "rita", ACME);
     w.run("ana", "/handoff accept H-1");
+    w.run("ada", "/handoff watch H-1");
     leaves(&mut w.model, "ana");
+    leaves(&mut w.model, "ada");
     let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
     assert_eq!(crate::stall::next_check(&ctx, &w.h), Some(w.h.updated_at), "checked at once");
     assert_eq!(w.at("2026-11-30T09:05:00-05:00").check(), ["owner_left"]);
@@ -2471,7 +2473,6 @@ fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() 
         w.check();
         all.extend(w.last().intents.iter().map(|i| (i.to.clone(), i.kind.clone(), i.text.clone())));
     }
-    assert!(all.iter().all(|(to, ..)| *to != Recipient::Person("ana".into())), "nothing for ana: {all:?}");
     let escalations: Vec<&String> = all
         .iter()
         .filter(|(to, kind, _)| *kind == IntentKind::Escalation && *to == Recipient::Person("carla".into()))
@@ -2485,6 +2486,14 @@ fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() 
         "{escalations:?}"
     );
     assert!(escalations[1].contains("Owner: ana (no longer in the operating model)."), "{escalations:?}");
+    let card = all
+        .iter()
+        .find(|(to, kind, _)| *kind == IntentKind::Card && *to == Recipient::SlackChannel("#cs-handoffs".into()));
+    let card = &card.expect("the channel's card redrawn as it stalls").2;
+    assert!(card.contains("Owner: ana (no longer in the operating model)"), "{card}");
+    assert!(!card.contains("Watched by"), "a watcher who left watches no more: {card}");
+    let gone = |to: &Recipient| matches!(to, Recipient::Person(p) if p == "ana" || p == "ada");
+    assert!(all.iter().all(|(to, ..)| !gone(to)), "nothing for those who left: {all:?}");
     // Its playbook has the owner convene: the lead does instead.
     assert_eq!(w.h.recalibration.as_ref().map(|r| r.convener.as_str()), Some("carla"));
 
