@@ -1008,6 +1008,10 @@ async fn a_lead_hears_once_of_handoffs_that_wait_on_someone_who_left_the_model()
             .handle("ben", Surface::Slack, cmd("/handoff return H-2 no contract"), monday, None)
             .await
             .expect("return");
+        // A recalibration gave Ana a follow-up, due on Wednesday.
+        before.handle("carla", Surface::Slack, cmd("/recalibrate H-1"), monday, None).await.expect("convene");
+        let record = r#"/handoff record H-1 decision=resume assumption_broke="x" category=capacity missing="the contract" follow_ups="ana 2026-12-02 call Acme""#;
+        before.handle("carla", Surface::Slack, cmd(record), monday, None).await.expect("record");
 
         let mut reloaded = model();
         reloaded.people.retain(|p, _| p != "ana" && p != "rita");
@@ -1045,16 +1049,23 @@ async fn a_lead_hears_once_of_handoffs_that_wait_on_someone_who_left_the_model()
         let edited = slack.texts("U0CARLA001");
         let answered = edited.iter().find(about).expect("still there, edited");
         assert!(answered.contains("✓ Answered: Carla Costa (Slack) gave it to Ben Brooks"), "{answered}");
-        // What was queued for Ana before she left is given up on without troubling the lead.
+        // What was queued for Ana before she left is given up on without troubling the lead...
         assert!(slack.history("U0ANA00001").is_empty());
-        let (rows, why, dead_at) = outbox_row(
-            &after,
-            "SELECT COUNT(*), MAX(last_error), MAX(dead_at_ms) FROM outbox WHERE recipient = 'person:ana'",
-        )
-        .await;
-        assert_eq!((rows, dead_at.is_some()), (1, true), "her card, queued when she accepted, is a dead letter");
+        let sql = "SELECT COUNT(*), MAX(last_error), MIN(dead_at_ms) FROM outbox WHERE recipient = 'person:ana' AND delivered_at_ms IS NULL";
+        let (waiting, why, dead_at) = outbox_row(&after, &sql.replace("delivered_at_ms IS NULL", "dead_at_ms IS NULL")).await;
+        assert_eq!((waiting, why, dead_at), (1, None, None), "only her follow-up's reminder waits, for its day");
+        let (rows, why, dead_at) = outbox_row(&after, sql).await;
+        assert!(rows > 1 && dead_at.is_some(), "her card and notices are dead letters");
         assert_eq!(why.as_deref(), Some("`ana` is not in the operating model (they left it, or it was mistyped)"));
         assert!(!edited.iter().any(|t| t.contains("could not deliver")), "{edited:?}");
+        // ...but for the follow-up she was given: on its day her lead hears that nobody will do it.
+        d.drain(t("2026-12-02T09:00:00-05:00")).await.expect("deliver");
+        d.drain(t("2026-12-02T09:00:01-05:00")).await.expect("deliver the lead's notice");
+        let undone: Vec<String> =
+            slack.texts("U0CARLA001").into_iter().filter(|t| t.contains("could not deliver")).collect();
+        assert_eq!(undone.len(), 1, "{undone:?}");
+        assert!(undone[0].contains("to ana: `ana` is not in the operating model"), "{}", undone[0]);
+        assert!(undone[0].ends_with("Follow-up due today from the recalibration of H-1: call Acme"), "{}", undone[0]);
         // Sam answers the return in Rita's place: nobody who left is waited on any more.
         after
             .handle("sam", Surface::Slack, cmd("/handoff resubmit H-2 signed copy attached"), later, None)
