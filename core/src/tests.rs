@@ -124,6 +124,11 @@ impl World {
         self.log.last().expect("a decision")
     }
 
+    /// When the stall checks next need to run on the handoff.
+    fn next_check(&self) -> Option<DateTime<Utc>> {
+        crate::stall::next_check(&Ctx::new(&self.model, &self.h.seam).expect("seam"), &self.h)
+    }
+
     /// Who the last decision told something (cards redrawn aside).
     fn recipients(&self) -> Vec<String> {
         self.last().intents.iter().filter(|i| i.kind != IntentKind::Card).map(|i| format!("{:?}", i.to)).collect()
@@ -2444,8 +2449,7 @@ fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() 
     w.run("ada", "/handoff watch H-1");
     leaves(&mut w.model, "ana");
     leaves(&mut w.model, "ada");
-    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
-    assert_eq!(crate::stall::next_check(&ctx, &w.h), Some(w.h.updated_at), "checked at once");
+    assert_eq!(w.next_check(), Some(w.h.updated_at), "checked at once");
     assert_eq!(w.at("2026-11-30T09:05:00-05:00").check(), ["owner_left"]);
     assert_eq!(w.recipients(), [r#"Person("carla")"#]);
     let told = &w.last().intents[0];
@@ -2463,8 +2467,7 @@ fn an_owner_who_left_the_model_is_reported_to_the_lead_and_reminders_go_there() 
         told.text
     );
     assert_eq!(w.check(), Vec::<&str>::new(), "told once");
-    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
-    assert!(crate::stall::next_check(&ctx, &w.h) > Some(w.now), "then checked when a target falls due");
+    assert!(w.next_check() > Some(w.now), "then checked when a target falls due");
 
     // The update target passes: the reminder meant for the owner goes to the lead, then the lead's own step.
     let (start, mut all) = (w.now, Vec::new());
@@ -2538,8 +2541,7 @@ fn a_return_to_a_requester_who_left_goes_to_the_sending_lead() {
     w.run("ana", "/handoff accept H-1");
     w.run("ana", "/handoff return H-1 which contract?");
     leaves(&mut w.model, "rita");
-    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
-    assert_eq!(crate::stall::next_check(&ctx, &w.h), Some(w.h.updated_at), "checked at once");
+    assert_eq!(w.next_check(), Some(w.h.updated_at), "checked at once");
     assert_eq!(w.at("2026-11-30T09:05:00-05:00").check(), ["requester_left"]);
     assert_eq!(w.recipients(), [r#"Person("sam")"#]);
     let told = &w.last().intents[0];
@@ -2551,8 +2553,7 @@ fn a_return_to_a_requester_who_left_goes_to_the_sending_lead() {
     );
     assert_eq!(told.actions, [Action::Resubmit]);
     assert_eq!(w.check(), Vec::<&str>::new(), "told once");
-    let ctx = Ctx::new(&w.model, &w.h.seam).expect("seam");
-    assert_eq!(crate::stall::next_check(&ctx, &w.h), None, "then nothing is due until someone acts");
+    assert_eq!(w.next_check(), None, "then nothing is due until someone acts");
 
     assert_eq!(
         w.refused("ana", "/handoff resubmit H-1 the signed one"),
