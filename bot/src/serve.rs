@@ -69,15 +69,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = server.app.clone();
-    // At start and after each reload: open handoffs whose owner is no longer in the model are
-    // checked at once, so that their leads hear of them.
+    // At start and after each reload: open handoffs that wait on someone no longer in the model
+    // (their owner, or the requester they were returned to) are checked at once, so that their
+    // leads hear of them.
     match app.store.recheck_departed(&app.model, chrono::Utc::now()).await {
         Ok(left) if !left.is_empty() => tracing::warn!(
-            "open handoffs are owned by people no longer in the operating model ({}): their leads are told",
+            "open handoffs wait on people no longer in the operating model ({}): their leads are told",
             left.join(", ")
         ),
         Ok(_) => {}
-        Err(e) => tracing::error!("could not look for handoffs owned by people no longer in the model: {e}"),
+        Err(e) => tracing::error!("could not look for handoffs that wait on people no longer in the model: {e}"),
     }
     let deliverer = Deliverer {
         store: app.store.clone(),

@@ -148,24 +148,33 @@ fn departed<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<&'h PersonId> {
     h.owner.as_ref().filter(|o| !h.state.is_terminal() && ctx.model.person(o).is_none())
 }
 
+/// Whom a handoff waits on, of those who can leave it waiting.
+#[derive(Clone, Copy)]
+enum WaitsOn {
+    /// Its owner, to work on it.
+    Owner,
+    /// Its requester, to answer its return.
+    Requester,
+}
+
 /// Someone an open handoff waits on who is no longer in the operating model and whose leaving no
-/// lead was told of yet: its owner (`true`), or the requester it was returned to (`false`).
-fn unreported_departure<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<(bool, &'h PersonId)> {
+/// lead was told of yet: its owner, or the requester it was returned to.
+fn unreported_departure<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<(WaitsOn, &'h PersonId)> {
     let unreported = |p: &&PersonId| !h.left.contains(p);
-    let owner = departed(ctx, h).filter(unreported).map(|o| (true, o));
+    let owner = departed(ctx, h).filter(unreported).map(|o| (WaitsOn::Owner, o));
     let gone = |p: &&PersonId| h.state == State::Returned && ctx.model.person(p).is_none();
-    owner.or_else(|| Some(&h.requester).filter(gone).filter(unreported).map(|r| (false, r)))
+    owner.or_else(|| Some(&h.requester).filter(gone).filter(unreported).map(|r| (WaitsOn::Requester, r)))
 }
 
 /// Tells a lead (or their cover) once that someone the handoff waits on is no longer in the
 /// operating model: the receiving lead of its owner, so that they reassign it (its reminders go to
 /// them meanwhile); the sending lead of the requester it was returned to, so that they answer the
 /// return in their place or cancel it. Answered when it moves.
-fn report_departure(d: &mut Draft<'_>, owner: bool, person: PersonId, away: &Away) {
+fn report_departure(d: &mut Draft<'_>, role: WaitsOn, person: PersonId, away: &Away) {
     let (ctx, label) = (d.ctx, d.h.label());
     let what = format!("{label} \"{}\" ({})", d.h.title, ctx.seam.id);
-    let (lead, text, actions) = match owner {
-        true => {
+    let (lead, text, actions) = match role {
+        WaitsOn::Owner => {
             d.record(Change::OwnerLeft { owner: person.clone() });
             let text = format!(
                 "{what} is owned by {person}, who is no longer in the operating model, so nobody is working on it. \
@@ -175,7 +184,7 @@ fn report_departure(d: &mut Draft<'_>, owner: bool, person: PersonId, away: &Awa
             );
             (away.acting_lead(ctx.to, d.now), text, render::lead_actions(&d.h))
         }
-        false => {
+        WaitsOn::Requester => {
             d.record(Change::RequesterLeft { requester: person.clone() });
             let text = format!(
                 "{what} was returned to {person}, who is no longer in the operating model, so nobody will answer it. \
@@ -253,9 +262,9 @@ pub fn check_with(model: &OperatingModel, h: &Handoff, now: DateTime<Utc>, away:
         }
     }
     crate::recalibrate::remind(&mut d);
-    while let Some((owner, person)) = unreported_departure(&ctx, &d.h) {
+    while let Some((role, person)) = unreported_departure(&ctx, &d.h) {
         let person = person.clone();
-        report_departure(&mut d, owner, person, away);
+        report_departure(&mut d, role, person, away);
     }
     if review_again(&ctx, &d.h).is_some_and(|at| at <= now) {
         review_pending(&mut d);
