@@ -675,7 +675,7 @@ impl Deliverer {
 
     /// What a message needs besides its intent: in a Slack channel, the recalibration thread to
     /// reply in and the participants to mention; in a Discord channel, the handoff's thread and who
-    /// to ping (the mentioned people, or for an escalation the owner, else the receiving lead,
+    /// to ping (the mentioned people, or for an escalation the owner (if still in the model), else the receiving lead,
     /// by their configured or linked accounts); for a DM to someone with no configured account,
     /// their linked Discord account.
     async fn extras(&self, intent: &Intent) -> anyhow::Result<Extras> {
@@ -701,7 +701,9 @@ impl Deliverer {
                         ping.extend(discord_ids(p.clone()).await?);
                     }
                 } else if let (IntentKind::Escalation, Some(s)) = (&intent.kind, self.store.load(h).await?) {
-                    let person = s.handoff.owner.clone().or_else(|| {
+                    // An owner who left the model is not pinged (a linked account outlives them).
+                    let owner = s.handoff.owner.clone().filter(|o| self.model.person(o).is_some());
+                    let person = owner.or_else(|| {
                         let seam = self.model.seams.get(&s.handoff.seam)?;
                         Some(self.model.functions.get(&seam.to)?.lead.clone())
                     });

@@ -220,6 +220,63 @@ fn creation_for_discord_step(model: &OperatingModel, now: DateTime<Utc>) -> Date
     panic!("no creation time puts the Discord escalation due now");
 }
 
+/// Mia's launch handed off at `created` and accepted by Eli five minutes later, as `model` has it,
+/// saved as one transaction (so that a running scheduler cannot check it in between).
+async fn launch_accepted_by_eli(app: &App, model: OperatingModel, created: DateTime<Utc>) {
+    let launch = baton_core::parse(
+        r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/b"#,
+    )
+    .expect("command");
+    let accept = baton_core::parse("/handoff accept H-1").expect("command");
+    app.store
+        .create(None, false, created, move |id| {
+            let baton_core::Command::New { seam, title, fields } = &launch else { return None };
+            let new = NewHandoff { seam, title, fields };
+            let d1 = baton_core::create(&model, id, new, "mia", Surface::Slack, created).ok()?;
+            let mut d2 =
+                baton_core::decide(&model, &d1.handoff, &accept, "eli", Surface::Slack, created + Duration::minutes(5))
+                    .ok()?;
+            d2.events.splice(0..0, d1.events);
+            d2.intents.splice(0..0, d1.intents);
+            Some(d2)
+        })
+        .await
+        .expect("seed");
+}
+
+/// Eli, who owns the launch, left the operating model; a Discord account he had linked stays in
+/// the database. The Discord escalation pings the receiving lead, not him.
+#[tokio::test]
+async fn a_discord_escalation_pings_the_lead_not_an_owner_who_left() {
+    let full = model();
+    let now = Utc::now();
+    let created = creation_for_discord_step(&full, now);
+    let mut reloaded = full.clone();
+    reloaded.people.remove("eli");
+    for f in reloaded.functions.values_mut() {
+        f.members.retain(|m| m != "eli");
+    }
+    let bot = bot(reloaded).await;
+    sqlx::query(
+        "INSERT INTO identity_links (platform, platform_user, person, linked_at_ms) VALUES ('discord', $1, 'eli', 0)",
+    )
+    .bind(ELI_NEW_DISCORD)
+    .execute(bot.app.store.pool())
+    .await
+    .expect("link");
+    launch_accepted_by_eli(&bot.app, full, created).await;
+    bot.app.wake.scheduler.notify_one();
+    eventually(10, "the Discord escalation", || async { !bot.discord.messages(ENG_CHANNEL).is_empty() }).await;
+    let msg = &bot.discord.messages(ENG_CHANNEL)[0];
+    const EVE: &str = "200000000000000001";
+    assert!(msg["content"].as_str().expect("content").starts_with(&format!("<@{EVE}>")), "{msg}");
+    assert_eq!(msg["allowed_mentions"], json!({"parse": [], "users": [EVE]}), "only Eve, the lead, is pinged");
+    // She heard in Slack that the launch has nobody working on it.
+    let left = "H-1 \"Spring launch\" (marketing-to-eng) is owned by eli, who is no longer in the operating model";
+    eventually(10, "the lead told", || async { bot.slack.texts("U0EVE00001").iter().any(|t| t.starts_with(left)) })
+        .await;
+}
+
 #[tokio::test]
 async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_acknowledges_it() {
     let mut m = model();
@@ -266,29 +323,8 @@ async fn a_handoff_from_slack_escalates_to_discord_where_the_linked_engineer_ack
         .await;
     assert!(linked["data"]["content"].as_str().expect("content").contains("acts as Eli Ek"), "{linked}");
 
-    // Mia handed the launch off in Slack and Eli accepted it there, earlier (saved as one
-    // transaction, so the running scheduler cannot check it in between).
-    let model = bot.app.model.clone();
-    let launch = baton_core::parse(
-        r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/b"#,
-    )
-    .expect("command");
-    let accept = baton_core::parse("/handoff accept H-1").expect("command");
-    bot.app
-        .store
-        .create(None, false, created, move |id| {
-            let baton_core::Command::New { seam, title, fields } = &launch else { return None };
-            let new = NewHandoff { seam, title, fields };
-            let d1 = baton_core::create(&model, id, new, "mia", Surface::Slack, created).ok()?;
-            let mut d2 =
-                baton_core::decide(&model, &d1.handoff, &accept, "eli", Surface::Slack, created + Duration::minutes(5))
-                    .ok()?;
-            d2.events.splice(0..0, d1.events);
-            d2.intents.splice(0..0, d1.intents);
-            Some(d2)
-        })
-        .await
-        .expect("seed");
+    // Mia handed the launch off in Slack and Eli accepted it there, earlier.
+    launch_accepted_by_eli(&bot.app, (*bot.app.model).clone(), created).await;
     bot.app.wake.scheduler.notify_one();
     // The update target is long breached: the scheduler sends the Discord escalation.
     eventually(10, "the Discord escalation", || async { !bot.discord.messages(ENG_CHANNEL).is_empty() }).await;
