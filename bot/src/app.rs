@@ -180,7 +180,7 @@ impl App {
             command => {
                 let id = command.target().ok_or(Rejection::NotAChange("command"))?;
                 // Someone covering for a lead who is away may do what that lead may.
-                let away = self.store.absences(now).await?;
+                let away = self.store.absences(&self.model, now).await?;
                 let covering = away.covered_by(actor, now);
                 let decided = self
                     .apply(id, key, |h| {
@@ -325,7 +325,7 @@ impl App {
     /// returns how many handoffs changed. Its cost follows the number due, not the number open.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let mut changed = 0;
-        let away = self.store.absences(now).await?;
+        let away = self.store.absences(&self.model, now).await?;
         loop {
             let swept = self
                 .store
@@ -385,7 +385,7 @@ impl App {
             AwayCommand::Until { last, reason, cover } => {
                 let mut owned = self.store.open_for(actor).await?;
                 owned.retain(|h| h.owner.as_deref() == Some(actor));
-                let away = self.store.absences(now).await?;
+                let away = self.store.absences(&self.model, now).await?;
                 let going = Going { person: actor, last, reason: &reason, cover: cover.as_deref() };
                 let leaving = baton_core::away::leave(&self.model, going, &owned, &away, now)?;
                 let cover = cover.map(|c| c.trim_start_matches('@').to_string());
@@ -401,7 +401,7 @@ impl App {
 
     /// `/handoff team`: the board of the function `asked` (else the actor's own), if they may see it.
     async fn team(&self, actor: &str, asked: Option<&str>, now: DateTime<Utc>) -> Result<String, AppError> {
-        let away = self.store.absences(now).await?;
+        let away = self.store.absences(&self.model, now).await?;
         let f = baton_core::team::function_for(&self.model, actor, asked, &away, now)?;
         // The board orders each list itself (most urgent first).
         let received = self.store.unclosed_in_seams(&self.model.seams_into(&f.id)).await?;
@@ -416,7 +416,7 @@ impl App {
         let mut found = self.store.unclosed_in_seams(&scope.seams).await?;
         found.retain(|h| baton_core::team::matches(h, words));
         found.sort_by_key(|h| std::cmp::Reverse(h.id));
-        let away = self.store.absences(now).await?;
+        let away = self.store.absences(&self.model, now).await?;
         Ok(baton_core::team::found(&self.model, words, &found, &away, now))
     }
 
@@ -449,7 +449,7 @@ impl App {
             };
             return Err(Rejection::Unchanged(format!("{who} owns no open handoffs")).into());
         }
-        let away = self.store.absences(now).await?;
+        let away = self.store.absences(&self.model, now).await?;
         let covering = away.covered_by(actor, now);
         let (mut moved, mut refused) = (Vec::new(), Vec::new());
         for h in &owned {
@@ -518,7 +518,7 @@ impl App {
             .map(|s| s.id.clone())
             .collect();
         let waiting = self.store.waiting_in_seams(&seams).await?;
-        let away = self.store.absences(now).await?;
+        let away = self.store.absences(&self.model, now).await?;
         // For a lead (or cover): what is under way in the functions they lead.
         let seams: Vec<String> =
             baton_core::plate::led(&self.model, actor, &away, now).flat_map(|f| self.model.seams_into(&f.id)).collect();

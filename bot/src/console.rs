@@ -121,7 +121,7 @@ impl<W: Write> Console<W> {
             }
             "as" => self.set_actor(&rest)?,
             "people" => {
-                let away = self.app.store.absences(self.now).await?;
+                let away = self.app.store.absences(&self.app.model, self.now).await?;
                 for p in self.app.model.people.values() {
                     let absent = away.through(&self.app.model, &p.id, self.now).map(|last| {
                         let cover = away.cover(&p.id, self.now).map(|c| self.app.model.name_of(c));

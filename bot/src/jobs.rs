@@ -144,7 +144,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         }
         JobKind::StillOpen => {
             // Nobody away is nudged; their leads see those handoffs in the morning catch-up.
-            let away = app.store.absences(now).await?;
+            let away = app.store.absences(&app.model, now).await?;
             let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 for h in app.store.open_in_seams(&model.seams_into(&f.id)).await? {
@@ -184,7 +184,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             }
         }
         JobKind::CatchUp => {
-            let away = app.store.absences(now).await?;
+            let away = app.store.absences(&app.model, now).await?;
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 let open = app.store.open_in_seams(&model.seams_into(&f.id)).await?;
                 // Each handoff once (its line says whether it is stalled): what people away own

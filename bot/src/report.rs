@@ -290,7 +290,7 @@ pub async fn health_of(
         store.open_owners(&s),
         store.stalled_in(&everyone, 1000),
         store.created_per_seam(ms(filter.from(now)), ms(now) + 1),
-        store.absences(now),
+        store.absences(model, now),
     )?;
     let away_owners = (owners.iter())
         .filter_map(|(p, n)| {

@@ -825,20 +825,23 @@ async fn engineers_say_they_are_away_and_back_in_discord() {
     let (_, away) =
         bot.signed(&command("a1", ELI, "away", json!([option("until", &last), option("reason", "conference")]))).await;
     assert!(said(away).starts_with("You are away through"), "away");
-    assert!(bot.app.store.absences(Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
+    assert!(bot.app.store.absences(&bot.app.model, Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
     let (_, shown) = bot.signed(&command("a2", ELI, "away", json!([]))).await;
     assert!(said(shown).contains("(conference)"));
     let (_, wrong) = bot.signed(&command("a3", ELI, "away", json!([option("until", "soon")]))).await;
     assert!(said(wrong).starts_with("✗ `soon` is not a date like 2026-12-04, nor `back`\nusage: /away until"));
     let (_, back) = bot.signed(&command("a4", ELI, "away", json!([option("until", "back")]))).await;
     assert_eq!(said(back), "Welcome back: stall reminders come to you again.");
-    assert!(!bot.app.store.absences(Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
+    assert!(!bot.app.store.absences(&bot.app.model, Utc::now()).await.expect("absences").is_away("eli", Utc::now()));
     // A lead names her cover from Discord's user picker.
     const EVE: &str = "200000000000000001";
     let cover = json!({"name": "cover", "type": 6, "value": ELI});
     let (_, away) = bot.signed(&command("a5", EVE, "away", json!([option("until", &last), cover]))).await;
     assert!(said(away).contains("Eli Ek covers for you as lead (they were told)"), "away");
-    assert_eq!(bot.app.store.absences(Utc::now()).await.expect("absences").cover("eve", Utc::now()), Some("eli"));
+    assert_eq!(
+        bot.app.store.absences(&bot.app.model, Utc::now()).await.expect("absences").cover("eve", Utc::now()),
+        Some("eli")
+    );
     // The team board, where Eli now stands in as lead.
     let team =
         json!([{"type": 1, "name": "team", "options": [{"type": 3, "name": "function", "value": "engineering"}]}]);

@@ -594,6 +594,16 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
         let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
         assert_eq!((theirs("ben"), theirs("carla")), (1, 0), "{morning:?}");
+        // Ben leaves the model: a cover who left stands in for nobody, and Carla has it again.
+        let mut reloaded = model();
+        reloaded.people.remove("ben");
+        for f in reloaded.functions.values_mut() {
+            f.members.retain(|m| m != "ben");
+        }
+        let after = App::new(app.store.clone(), reloaded);
+        let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
+        let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
+        assert_eq!((theirs("ben"), theirs("carla")), (0, 1), "{morning:?}");
     })
     .await;
 }

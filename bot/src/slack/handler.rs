@@ -125,7 +125,7 @@ impl Slack {
     ) -> Result<(), String> {
         let h = self.app.get(id).await.map_err(|e| outcome(Err(e)))?;
         let now = Utc::now();
-        let away = self.app.store.absences(now).await.map_err(|e| outcome(Err(e.into())))?;
+        let away = self.app.store.absences(&self.app.model, now).await.map_err(|e| outcome(Err(e.into())))?;
         let (probe, form, sub) = match resubmit {
             true => (
                 Command::Resubmit { id, fields: Vec::new(), note: None },
@@ -149,7 +149,7 @@ impl Slack {
     async fn open_record_form(&self, person: &str, id: u64, trigger_id: String, reply: Reply) -> Result<(), String> {
         let h = self.app.get(id).await.map_err(|e| outcome(Err(e)))?;
         let now = Utc::now();
-        let away = self.app.store.absences(now).await.map_err(|e| outcome(Err(e.into())))?;
+        let away = self.app.store.absences(&self.app.model, now).await.map_err(|e| outcome(Err(e.into())))?;
         let probe = Command::Record { id, fields: Vec::new() };
         match may(&self.app.model, &h, &probe, person, &away.covered_by(person, now), now) {
             // The probe records nothing, so the artifact's fields are missing: the form asks for them.

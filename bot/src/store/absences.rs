@@ -1,8 +1,8 @@
 //! People away (`/away`): one row per person (with the cover a lead named), read by every stall
 //! sweep and by every command on a handoff (a cover may act as the lead).
 
-use baton_core::Intent;
 use baton_core::away::Away;
+use baton_core::{Intent, OperatingModel};
 use chrono::{DateTime, Utc};
 
 use super::outbox::enqueue;
@@ -20,8 +20,9 @@ pub struct Absence {
 }
 
 impl Store {
-    /// Who is away at `now`, and who covers for them.
-    pub async fn absences(&self, now: DateTime<Utc>) -> Result<Away, StoreError> {
+    /// Who is away at `now`, and who covers for them: a cover no longer in `model` (they left)
+    /// stands in for nobody, so that what the lead would get goes to the lead again.
+    pub async fn absences(&self, model: &OperatingModel, now: DateTime<Utc>) -> Result<Away, StoreError> {
         let rows: Vec<(String, i64, Option<String>)> =
             sqlx::query_as("SELECT person, until_ms, cover FROM absences WHERE until_ms > $1")
                 .bind(ms(now))
@@ -29,8 +30,8 @@ impl Store {
                 .await?;
         let away = Away::new(rows.iter().map(|(person, until, _)| (person.clone(), from_ms(*until))));
         Ok(rows.iter().fold(away, |away, (person, _, cover)| match cover {
-            Some(cover) => away.with_cover(person, cover),
-            None => away,
+            Some(cover) if model.person(cover).is_some() => away.with_cover(person, cover),
+            _ => away,
         }))
     }
 
