@@ -140,9 +140,12 @@ fuzz_target!(|data: &[u8]| {
     let mut logs: Vec<Vec<Event>> = Vec::new();
     let mut absent = std::collections::BTreeMap::new();
     let mut covers = std::collections::BTreeMap::new();
-    let away_now = |absent: &std::collections::BTreeMap<String, DateTime<Utc>>,
+    // As the store reads them: a cover who left the model stands in for nobody.
+    let away_now = |model: &OperatingModel,
+                    absent: &std::collections::BTreeMap<String, DateTime<Utc>>,
                     covers: &std::collections::BTreeMap<String, String>| {
-        covers.iter().fold(Away::new(absent.clone()), |away, (p, c): (&String, &String)| away.with_cover(p, c))
+        let here = covers.iter().filter(|(_, c)| model.person(c).is_some());
+        here.fold(Away::new(absent.clone()), |away, (p, c): (&String, &String)| away.with_cover(p, c))
     };
     for line in text.lines().take(64) {
         let mut parts = line.splitn(3, '|');
@@ -167,7 +170,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         let model = &*reloaded;
-        let away = away_now(&absent, &covers);
+        let away = away_now(model, &absent, &covers);
         step(model, &mut handoffs, &mut logs, now, &away);
         let surface = [Surface::Console, Surface::Slack, Surface::Discord, Surface::Api][line.len() % 4];
         // As the app reads it: names in any case written as the model's ids.
