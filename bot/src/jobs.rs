@@ -187,23 +187,18 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             let away = app.store.absences(&app.model, now).await?;
             for f in model.functions.values().filter(|f| job.covers(&f.id)) {
                 let open = app.store.open_in_seams(&model.seams_into(&f.id)).await?;
-                // Each handoff once (its line says whether it is stalled): what people away own
-                // (given to someone away to accept, too), the queue, then the rest that is stalled.
-                let owner_back = |h: &Handoff| away.through(model, h.owner.as_deref()?, now);
+                // Each handoff once (its line says whether it is stalled): what people away or gone
+                // own (given to someone away to accept, too), the queue, then the rest that is stalled.
+                let owner_out = |h: &Handoff| away.out(model, h.owner.as_deref()?, now);
                 let to_accept = |h: &Handoff| matches!(h.state, State::Open | State::Reassigned);
                 let queue: Vec<String> = (open.iter())
-                    .filter(|h| to_accept(h) && owner_back(h).is_none())
+                    .filter(|h| to_accept(h) && owner_out(h).is_none())
                     .map(|h| format!("• {}", line(h)))
                     .collect();
-                let left: Vec<String> = (open.iter())
-                    .filter_map(|h| {
-                        let back = owner_back(h)?;
-                        let owner = model.name_of(h.owner.as_deref()?);
-                        Some(format!("• {} · {owner} away through {back}", line(h)))
-                    })
-                    .collect();
+                let left: Vec<String> =
+                    (open.iter()).filter_map(|h| Some(format!("• {} · {}", line(h), owner_out(h)?))).collect();
                 let stalled: Vec<String> = (open.iter())
-                    .filter(|h| h.stall.is_some() && !to_accept(h) && owner_back(h).is_none())
+                    .filter(|h| h.stall.is_some() && !to_accept(h) && owner_out(h).is_none())
                     .map(|h| format!("• {}", line(h)))
                     .collect();
                 let returned: Vec<String> = waiting_on_requester(&f.id).await?.iter().map(returned_line).collect();
@@ -219,7 +214,8 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
                 }
                 if !left.is_empty() {
                     let reassign = "reassign with `/handoff reassign H-<n> <person>`";
-                    text.push_str(&format!("\n{} owned by people away ({reassign}):\n{}", left.len(), left.join("\n")));
+                    let n = left.len();
+                    text.push_str(&format!("\n{n} owned by people away or gone ({reassign}):\n{}", left.join("\n")));
                 }
                 if !returned.is_empty() {
                     let n = returned.len();

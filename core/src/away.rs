@@ -74,6 +74,15 @@ impl Away {
         }
     }
 
+    /// Why `person` cannot act at `now`, if they cannot: `Ana Alves away through Fri 04 Dec`, or
+    /// `ana, no longer in the operating model` once they left it.
+    pub fn out(&self, model: &OperatingModel, person: &str, now: DateTime<Utc>) -> Option<String> {
+        match model.person(person) {
+            None => Some(format!("{person}, no longer in the operating model")),
+            Some(p) => Some(format!("{} away through {}", p.name, self.through(model, person, now)?)),
+        }
+    }
+
     /// Everyone away at `now`, with the end of their absence.
     pub fn people(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
         self.until.iter().filter(move |(_, until)| **until > now).map(|(p, until)| (p.as_str(), *until))

@@ -133,10 +133,7 @@ pub fn build(model: &OperatingModel, actor: &str, loaded: &Loaded<'_>, now: Date
     led.sort_by_key(|(h, _)| crate::stall::urgency(model, h));
     let left = led.iter().filter_map(|(h, _)| {
         let owner = h.owner.as_deref().filter(|o| *o != actor)?;
-        let whose = match model.person(owner) {
-            None => format!("{owner}, no longer in the operating model"),
-            Some(p) => format!("{} away through {}", p.name, away.through(model, owner, now)?),
-        };
+        let whose = away.out(model, owner, now)?;
         Some(Item { id: h.id, line: line(vec![h.label(), h.title.clone(), whose, due(h)]), actions: Vec::new() })
     });
     // What the sections above list already is not listed again.

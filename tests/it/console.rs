@@ -89,7 +89,7 @@ async fn the_demo_script_walks_both_handoffs_through_their_lives() {
             "eli> /away until 2026-12-11 holiday",
             "You own H-2; Eve Engel was told.",
             "→ @eve (DM) · notice\n      Eli Ek is away through Fri 11 Dec (holiday) and owns H-2",
-            "1 owned by people away (reassign with `/handoff reassign H-<n> <person>`):\n      • H-2 \"Spring launch \
+            "1 owned by people away or gone (reassign with `/handoff reassign H-<n> <person>`):\n      • H-2 \"Spring launch \
              landing page\" (marketing-to-eng) · accepted · Due for next update by Fri 04 Dec 15:00 CET · Eli Ek away \
              through Fri 11 Dec",
             "→ @eve (DM) · escalation\n      Reminder: H-2 \"Spring launch landing page\" (marketing-to-eng) is stalled",

@@ -574,7 +574,7 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         assert!(nudges.iter().all(|(to, _)| *to != Recipient::Person("ana".into())), "{nudges:?}");
         let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
         let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
-        assert!(text.contains("1 owned by people away (reassign with `/handoff reassign H-<n> <person>`):"), "{text}");
+        assert!(text.contains("1 owned by people away or gone (reassign with `/handoff reassign H-<n> <person>`):"), "{text}");
         assert!(
             text.contains("H-1 \"Acme renewal\" (sales-to-cs)") && text.ends_with("Ana Alves away through Fri 04 Dec"),
             "{text}"
@@ -604,6 +604,14 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
         let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
         assert_eq!((theirs("ben"), theirs("carla")), (0, 1), "{morning:?}");
+        // Ana leaves it too: what she owns is listed as owned by someone gone.
+        let mut reloaded = (*after.model).clone();
+        reloaded.people.remove("ana");
+        let after = App::new(app.store.clone(), reloaded);
+        let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
+        let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
+        assert!(text.contains("1 owned by people away or gone"), "{text}");
+        assert!(text.contains("\n• H-1 \"Acme renewal\" (sales-to-cs) · accepted · STALLED: no progress update in time · ana, no longer in the operating model"), "{text}");
     })
     .await;
 }
