@@ -230,6 +230,8 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
             }
         }
     }
+    // Nobody no longer in the model is nudged: their leads are told of what waits on them.
+    out.retain(|i| !matches!(&i.to, Recipient::Person(p) if model.person(p).is_none()));
     Ok(out)
 }
 

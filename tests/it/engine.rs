@@ -565,6 +565,16 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         // Work returned to its requester on Friday and not answered: the ball is in Rita's court.
         let rita = nudges.iter().find(|(to, _)| *to == Recipient::Person("rita".into())).expect("Rita is asked");
         assert!(rita.1.starts_with("Waiting on you: returned to you and not resubmitted:\n• H-2 \"Beta\" (sales-to-cs) · returned Fri 27 Nov 10:00 EST: which contract?"), "{}", rita.1);
+        // Had they left the model, neither would be asked (their leads are told of what waits on them).
+        let mut reloaded = model();
+        reloaded.people.retain(|p, _| p != "ana" && p != "rita");
+        for f in reloaded.functions.values_mut() {
+            f.members.retain(|m| m != "ana" && m != "rita");
+        }
+        let gone = App::new(app.store.clone(), reloaded);
+        let nudges = texts(baton::jobs::messages(&gone, &job("still-open-americas"), monday).await.expect("job"));
+        let asked = |who: &str| nudges.iter().any(|(to, _)| *to == Recipient::Person(who.into()));
+        assert!(!asked("ana") && !asked("rita"), "{nudges:?}");
         let morning = texts(baton::jobs::messages(&app, &job("catch-up-americas"), monday).await.expect("job"));
         let (_, sam) = morning.iter().find(|(to, _)| *to == Recipient::Person("sam".into())).expect("Sam's");
         assert!(sam.contains("1 sent by Sales and returned, waiting on its requester:\n• H-2"), "{sam}");
