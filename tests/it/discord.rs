@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::fake_discord::{FakeDiscord, Scripted, TOKEN as DISCORD_TOKEN};
 use crate::fake_slack::{FakeSlack, TOKEN as SLACK_TOKEN};
-use crate::support::{Running, eventually, model, repo, sqlite};
+use crate::support::{Running, eventually, model, model_without, repo, sqlite};
 
 const APP_ID: &str = "1200000000000000000";
 const ENG_CHANNEL: &str = "1100000000000000001";
@@ -251,12 +251,7 @@ async fn a_discord_escalation_pings_the_lead_not_an_owner_who_left() {
     let full = model();
     let now = Utc::now();
     let created = creation_for_discord_step(&full, now);
-    let mut reloaded = full.clone();
-    reloaded.people.remove("eli");
-    for f in reloaded.functions.values_mut() {
-        f.members.retain(|m| m != "eli");
-    }
-    let bot = bot(reloaded).await;
+    let bot = bot(model_without(&["eli"])).await;
     sqlx::query(
         "INSERT INTO identity_links (platform, platform_user, person, linked_at_ms) VALUES ('discord', $1, 'eli', 0)",
     )

@@ -12,7 +12,7 @@ use baton_core::{Command, Recipient, Surface};
 use chrono::{Duration, Utc};
 
 use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
-use crate::support::{Running, app, eventually, inject_failure, model, on_each_store, sqlite, t};
+use crate::support::{Running, app, eventually, inject_failure, model, model_without, on_each_store, sqlite, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const LAUNCH: &str =
@@ -566,12 +566,7 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let rita = nudges.iter().find(|(to, _)| *to == Recipient::Person("rita".into())).expect("Rita is asked");
         assert!(rita.1.starts_with("Waiting on you: returned to you and not resubmitted:\n• H-2 \"Beta\" (sales-to-cs) · returned Fri 27 Nov 10:00 EST: which contract?"), "{}", rita.1);
         // Had they left the model, neither would be asked (their leads are told of what waits on them).
-        let mut reloaded = model();
-        reloaded.people.retain(|p, _| p != "ana" && p != "rita");
-        for f in reloaded.functions.values_mut() {
-            f.members.retain(|m| m != "ana" && m != "rita");
-        }
-        let gone = App::new(app.store.clone(), reloaded);
+        let gone = App::new(app.store.clone(), model_without(&["ana", "rita"]));
         let nudges = texts(baton::jobs::messages(&gone, &job("still-open-americas"), monday).await.expect("job"));
         let asked = |who: &str| nudges.iter().any(|(to, _)| *to == Recipient::Person(who.into()));
         assert!(!asked("ana") && !asked("rita"), "{nudges:?}");
@@ -605,19 +600,12 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
         assert_eq!((theirs("ben"), theirs("carla")), (1, 0), "{morning:?}");
         // Ben leaves the model: a cover who left stands in for nobody, and Carla has it again.
-        let mut reloaded = model();
-        reloaded.people.remove("ben");
-        for f in reloaded.functions.values_mut() {
-            f.members.retain(|m| m != "ben");
-        }
-        let after = App::new(app.store.clone(), reloaded);
+        let after = App::new(app.store.clone(), model_without(&["ben"]));
         let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
         let theirs = |who: &str| morning.iter().filter(|(to, _)| *to == Recipient::Person(who.into())).count();
         assert_eq!((theirs("ben"), theirs("carla")), (0, 1), "{morning:?}");
         // Ana leaves it too: what she owns is listed as owned by someone gone.
-        let mut reloaded = (*after.model).clone();
-        reloaded.people.remove("ana");
-        let after = App::new(app.store.clone(), reloaded);
+        let after = App::new(app.store.clone(), model_without(&["ben", "ana"]));
         let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
         let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
         assert!(text.contains("1 owned by people away or gone"), "{text}");
@@ -1041,12 +1029,7 @@ async fn a_lead_hears_once_of_handoffs_that_wait_on_someone_who_left_the_model()
         let record = r#"/handoff record H-1 decision=resume assumption_broke="x" category=capacity missing="the contract" follow_ups="ana 2026-12-02 call Acme""#;
         before.handle("carla", Surface::Slack, cmd(record), monday, None).await.expect("record");
 
-        let mut reloaded = model();
-        reloaded.people.retain(|p, _| p != "ana" && p != "rita");
-        for f in reloaded.functions.values_mut() {
-            f.members.retain(|m| m != "ana" && m != "rita");
-        }
-        let after = App::new(store.clone(), reloaded);
+        let after = App::new(store.clone(), model_without(&["ana", "rita"]));
         let d = deliverer(&after, &slack);
         let now = monday + Duration::hours(1);
         assert_eq!(store.recheck_departed(&after.model, now).await.expect("recheck"), ["ana", "rita"]);

@@ -20,6 +20,16 @@ pub fn model() -> OperatingModel {
     baton::config::load_files(&repo().join("baton.toml"), None).unwrap_or_else(|e| panic!("sample config: {e:?}"))
 }
 
+/// The shipped operating model as a reload without `gone` (they left) makes it.
+pub fn model_without(gone: &[&str]) -> OperatingModel {
+    let mut model = model();
+    model.people.retain(|p, _| !gone.contains(&p.as_str()));
+    for f in model.functions.values_mut() {
+        f.members.retain(|m| !gone.contains(&m.as_str()));
+    }
+    model
+}
+
 /// An RFC 3339 instant.
 pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
