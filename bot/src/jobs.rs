@@ -91,7 +91,12 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
     let returned_line = |h: &Handoff| {
         let reason = h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
         let when = Ctx::new(model, &h.seam).map(|c| render::time(c.cal(), h.updated_at, now)).unwrap_or_default();
-        format!("• {} \"{}\" ({}) · returned {when}{reason}", h.label(), h.title, h.seam)
+        // Its requester gone, the lead answers it (`/handoff resubmit`).
+        let gone = match model.person(&h.requester) {
+            None => format!(" · {}, no longer in the operating model", h.requester),
+            Some(_) => String::new(),
+        };
+        format!("• {} \"{}\" ({}) · returned {when}{reason}{gone}", h.label(), h.title, h.seam)
     };
     let line = |h: &Handoff| {
         let due = Ctx::new(model, &h.seam).map(|c| render::due_line(&c, h, now)).unwrap_or_default();

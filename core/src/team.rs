@@ -78,10 +78,10 @@ pub fn function_for<'a>(
 }
 
 /// Who has `h` now, in words: the requester of returned work ("with Rita Reyes"), else its owner
-/// (saying whether they are away); `None` while nobody owns it.
+/// (each saying whether they are away, or gone from the model); `None` while nobody owns it.
 fn holder(model: &OperatingModel, h: &Handoff, away: &Away, now: DateTime<Utc>) -> Option<String> {
     match h.owner.as_deref() {
-        _ if h.state == State::Returned => Some(format!("with {}", model.name_of(&h.requester))),
+        _ if h.state == State::Returned => Some(format!("with {}", away.name(model, &h.requester, now))),
         owner => owner.map(|o| away.name(model, o, now)),
     }
 }

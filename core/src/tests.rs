@@ -1580,6 +1580,17 @@ fn a_team_board_shows_what_a_function_carries_to_those_who_may_see_it() {
         "• H-2 · Beta onboarding · from Sales · Ana Alves (away through Fri 04 Dec) · Due for next update by"
     ));
     assert_eq!(lines[5..], ["Back with the requester (1):", "• H-3 · Gamma · from Sales · with Rita Reyes"]);
+    // Gone from the model, the owner and the requester are named as such.
+    let mut reloaded = model.clone();
+    leaves(&mut reloaded, "ana");
+    leaves(&mut reloaded, "rita");
+    let cs = &reloaded.functions["customer-success"];
+    let text = board(&reloaded, cs, &[under_way.clone(), returned.clone()], &[], &Away::default(), now);
+    assert!(
+        text.contains("• H-2 · Beta onboarding · from Sales · ana (no longer in the operating model) · "),
+        "{text}"
+    );
+    assert!(text.ends_with("• H-3 · Gamma · from Sales · with rita (no longer in the operating model)"), "{text}");
     let sales = board(&model, &model.functions["sales"], &[], &[queue.clone(), returned], &Away::default(), now);
     assert!(
         sales

@@ -609,6 +609,10 @@ async fn the_morning_jobs_leave_people_away_alone_and_show_their_leads_what_they
         let morning = texts(baton::jobs::messages(&after, &job("catch-up-americas"), monday).await.expect("job"));
         let (_, text) = morning.iter().find(|(to, _)| *to == Recipient::Person("carla".into())).expect("Carla's");
         assert!(text.contains("1 owned by people away or gone"), "{text}");
+        let gone = App::new(app.store.clone(), model_without(&["ben", "ana", "rita"]));
+        let morning = texts(baton::jobs::messages(&gone, &job("catch-up-americas"), monday).await.expect("job"));
+        let (_, sam) = morning.iter().find(|(to, _)| *to == Recipient::Person("sam".into())).expect("Sam's");
+        assert!(sam.ends_with("returned Fri 27 Nov 10:00 EST: which contract? · rita, no longer in the operating model"), "{sam}");
         assert!(text.contains("\n• H-1 \"Acme renewal\" (sales-to-cs) · accepted · STALLED: no progress update in time · ana, no longer in the operating model"), "{text}");
     })
     .await;
