@@ -286,8 +286,9 @@ pub async fn health_of(
     let c = Covered::new(model, viewer, filter)?;
     let s = c.slice();
     let everyone = Slice { owner: None, ..s };
-    let (owners, unowned, per_seam, away) = tokio::try_join!(
+    let (owners, requesters, unowned, per_seam, away) = tokio::try_join!(
         store.open_owners(&s),
+        store.returned_requesters(&everyone),
         store.stalled_in(&everyone, 1000),
         store.created_per_seam(ms(filter.from(now)), ms(now) + 1),
         store.absences(model, now),
@@ -307,6 +308,7 @@ pub async fn health_of(
             .map(|h| (h.label(), h.seam.clone()))
             .collect(),
         unknown_owners: owners.into_iter().filter(|(p, _)| model.person(p).is_none()).collect(),
+        unknown_requesters: requesters.into_iter().filter(|(p, _)| model.person(p).is_none()).collect(),
         leads_away: receiving(model, &c.scope.seams)
             .filter(|f| away.cover(&f.lead, now).is_none())
             .filter_map(|f| {

@@ -750,6 +750,9 @@ pub struct Ownership {
     pub unowned: Vec<(String, String)>,
     /// Owners of open handoffs who are no longer in the operating model: `(person, handoffs)`.
     pub unknown_owners: Vec<(String, u64)>,
+    /// Requesters no longer in the operating model whom handoffs were returned to: `(person, handoffs)`.
+    #[serde(default)]
+    pub unknown_requesters: Vec<(String, u64)>,
     /// Owners of open handoffs who are away: `(name, last day away, handoffs)`.
     #[serde(default)]
     pub away_owners: Vec<(String, String, u64)>,
@@ -925,6 +928,13 @@ fn ownership_answer(own: &Ownership) -> Answer {
     if !own.unknown_owners.is_empty() {
         let list: Vec<String> = own.unknown_owners.iter().map(|(p, n)| format!("{p} ({n})")).collect();
         evidence.push(format!("owned by people no longer in the operating model: {}", list.join(", ")));
+    }
+    if !own.unknown_requesters.is_empty() {
+        let list: Vec<String> = own.unknown_requesters.iter().map(|(p, n)| format!("{p} ({n})")).collect();
+        evidence.push(format!(
+            "returned to people no longer in the operating model (their sending lead may answer in their place): {}",
+            list.join(", ")
+        ));
     }
     if !own.off_model_seams.is_empty() {
         let list: Vec<String> = own.off_model_seams.iter().map(|(s, n)| format!("{s} ({n})")).collect();

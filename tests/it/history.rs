@@ -238,6 +238,9 @@ async fn the_health_report_answers_the_five_questions_from_recorded_data() {
         let mut h = History { store: &store, next: 1000 };
         h.handoff("legal-to-sales", "ana", "reversible", now - Duration::days(3), None, None).await;
         h.handoff("sales-to-cs", "gone-guy", "reversible", now - Duration::days(3), None, None).await;
+        // And one returned to a requester who left.
+        let returned = h.handoff("sales-to-cs", "ana", "reversible", now - Duration::days(3), None, None).await;
+        h.exec(format!("UPDATE handoffs SET state = 'returned', requester = 'gone-rep' WHERE id = {returned}")).await;
         let model = model();
         let docs = baton_core::docs::markdown(&model);
         let health = report::health(
@@ -261,6 +264,12 @@ async fn the_health_report_answers_the_five_questions_from_recorded_data() {
         );
         let text = health.text();
         assert!(text.contains("owned by people no longer in the operating model: gone-guy (1)"), "{text}");
+        assert!(
+            text.contains(
+                "returned to people no longer in the operating model (their sending lead may answer in their place): gone-rep (1)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("handed off on seams the operating model does not define: legal-to-sales (1)"), "{text}");
         assert!(text.contains("docs/operating-model.md matches the configuration in force"), "{text}");
 

@@ -426,6 +426,16 @@ impl Store {
         counts(q.fetch(self).await?)
     }
 
+    /// Requesters of handoffs returned to them and not answered, with how many each.
+    pub async fn returned_requesters(&self, s: &Slice<'_>) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut q = Sql::new();
+        let filters = q.slice("h.seam", s);
+        q.text = format!(
+            "SELECT h.requester AS seam, COUNT(*) AS n FROM handoffs h WHERE h.state = 'returned'{filters} GROUP BY h.requester"
+        );
+        counts(q.fetch(self).await?)
+    }
+
     /// Handoffs created in `[from, to)` per seam, whatever the seam (to find seams the model lacks).
     pub async fn created_per_seam(&self, from: i64, to: i64) -> Result<Vec<(String, u64)>, StoreError> {
         let mut q = Sql::new();
