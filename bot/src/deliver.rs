@@ -737,8 +737,7 @@ impl Deliverer {
         // What an API client missed is the operators' to fix (the log says it), not the lead's; what
         // someone who left the model was sent, the lead need not hear of (they are told what such
         // a person still owns), but for a follow-up given to them, which nobody else would do.
-        let gone = matches!(&intent.to, Recipient::Person(p) if self.model.person(p).is_none())
-            && intent.kind != IntentKind::FollowUp;
+        let gone = !self.model.reaches(&intent.to) && intent.kind != IntentKind::FollowUp;
         let lead = lead.filter(|_| !matches!(intent.to, Recipient::Client(_)) && !gone);
         let notice = lead.filter(|(_, lead)| intent.to != Recipient::Person(lead.clone())).map(|(id, lead)| Intent {
             to: Recipient::Person(lead),

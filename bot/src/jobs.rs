@@ -236,7 +236,7 @@ pub async fn messages(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Resul
         }
     }
     // No one who left the model is nudged: their leads are told of what waits on them.
-    out.retain(|i| !matches!(&i.to, Recipient::Person(p) if model.person(p).is_none()));
+    out.retain(|i| model.reaches(&i.to));
     Ok(out)
 }
 

@@ -314,10 +314,12 @@ impl<'a> Draft<'a> {
     }
 
     pub(crate) fn tell(&mut self, to: Recipient, kind: IntentKind, text: String, actions: Vec<Action>) {
+        // Someone no longer in the model cannot be reached (their lead hears instead).
+        if !self.ctx.model.reaches(&to) {
+            return;
+        }
         // Direct messages wait for the recipient's working hours; channel posts go out at once.
         let not_before = match &to {
-            // Someone no longer in the model cannot be reached (their lead hears instead).
-            Recipient::Person(p) if self.ctx.model.person(p).is_none() => return,
             Recipient::Person(p) => self.ctx.model.quiet_until(p, self.h.tier, self.now),
             _ => None,
         };
@@ -336,10 +338,10 @@ impl<'a> Draft<'a> {
     /// Tells `person` (not the actor). A notice with buttons asks them to act on the handoff as it
     /// stands, and is answered when it next moves (`Handoff::asked`).
     pub(crate) fn tell_person(&mut self, person: &str, text: String, actions: Vec<Action>) {
-        if person == self.actor || self.ctx.model.person(person).is_none() {
+        let to = Recipient::Person(person.to_string());
+        if person == self.actor || !self.ctx.model.reaches(&to) {
             return;
         }
-        let to = Recipient::Person(person.to_string());
         // Asked again before this decision moves the handoff, they stand asked after it too.
         let fresh = &self.h.asked[self.asked_before.min(self.h.asked.len())..];
         if !actions.is_empty() && !fresh.contains(&to) {
@@ -629,7 +631,7 @@ impl<'a> Draft<'a> {
     /// Queues the edit of what `to` was asked about the handoff (`kind`: a stall's escalations, a
     /// recalibration's thread). An edit notifies nobody, so it waits for no one's working hours.
     fn edit_asks(&mut self, to: Recipient, kind: IntentKind, text: String) {
-        if matches!(&to, Recipient::Person(p) if self.ctx.model.person(p).is_none()) {
+        if !self.ctx.model.reaches(&to) {
             return;
         }
         let handoff = Some(self.h.id);

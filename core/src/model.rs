@@ -63,6 +63,12 @@ impl OperatingModel {
         self.people.get(id)
     }
 
+    /// Whether a message to `to` can reach anyone: not when `to` is a person no longer in the
+    /// model (they left, or a reload dropped them); a channel or an API client always.
+    pub fn reaches(&self, to: &crate::handoff::Recipient) -> bool {
+        !matches!(to, crate::handoff::Recipient::Person(p) if self.person(p).is_none())
+    }
+
     /// The id of the person someone typed: their id in any case (phones capitalise the first
     /// letter), `@id`, or their full name.
     pub fn person_named(&self, typed: &str) -> Option<&str> {

@@ -148,6 +148,13 @@ fn departed<'h>(ctx: &Ctx<'_>, h: &'h Handoff) -> Option<&'h PersonId> {
     h.owner.as_ref().filter(|o| !h.state.is_terminal() && ctx.model.person(o).is_none())
 }
 
+/// What a lead is asked in a reminder or heads-up meant for an owner who left.
+fn reassign_hint(owner: &str, label: &str) -> String {
+    format!(
+        "Its owner, {owner}, is no longer in the operating model: reassign it with `/handoff reassign {label} <person>`."
+    )
+}
+
 /// Whom a handoff waits on, of those who can leave it waiting.
 #[derive(Clone, Copy)]
 enum WaitsOn {
@@ -322,12 +329,9 @@ fn warn(d: &mut Draft<'_>, kind: StallKind, due: DateTime<Utc>, away: &Away) {
             format!("`/approve {label}` or `/reject {label} <reason>`."),
         ),
         // An owner who left: their lead, who was told and may reassign it.
-        (Some(owner), _) if ctx.model.person(owner).is_none() => (
-            vec![away.acting_lead(ctx.to, now).to_string()],
-            format!(
-                "Its owner, {owner}, is no longer in the operating model: reassign it with `/handoff reassign {label} <person>`."
-            ),
-        ),
+        (Some(owner), _) if ctx.model.person(owner).is_none() => {
+            (vec![away.acting_lead(ctx.to, now).to_string()], reassign_hint(owner, &label))
+        }
         (Some(owner), _) => (vec![owner.clone()], render::next_move(&d.h)),
         (None, _) => {
             let mut r = waiting_on_them(&ctx, &d.h, Waiting::Acceptance);
@@ -408,10 +412,7 @@ fn fire(d: &mut Draft<'_>, step: usize, skipped: bool, away: &Away) {
                 _ if !approvers.is_empty() => (away.present(approvers, now), gate, actions),
                 // An owner who left: the lead, who can reassign it.
                 Some(owner) if ctx.model.person(owner).is_none() => {
-                    let hint = format!(
-                        "Its owner, {owner}, is no longer in the operating model: reassign it with `/handoff reassign {label} <person>`."
-                    );
-                    (vec![lead], hint, render::lead_actions(&d.h))
+                    (vec![lead], reassign_hint(owner, &label), render::lead_actions(&d.h))
                 }
                 // An absent owner's reminder goes to the lead, who can reassign it.
                 Some(_)

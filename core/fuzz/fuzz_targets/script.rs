@@ -73,7 +73,7 @@ fn escalations_answered(model: &OperatingModel, before: &Handoff, d: &Decision) 
     let ended = episode(before).is_some() && episode(&d.handoff) != episode(before);
     // Heads-ups and notices that ask are answered too: when the handoff moves past their target.
     let warned = before.heads_up.as_ref().map_or(&[][..], |w| w.told.as_slice());
-    let here = |to: &&Recipient| !matches!(to, Recipient::Person(p) if model.person(p).is_none());
+    let here = |to: &&Recipient| model.reaches(to);
     if ended {
         assert!(told.iter().filter(here).all(|t| answered.contains(&t)), "H-{}'s escalations answered", before.id);
     }
