@@ -68,9 +68,8 @@ impl Away {
     /// id with `(no longer in the operating model)` once they left it.
     pub fn name(&self, model: &OperatingModel, person: &str, now: DateTime<Utc>) -> String {
         match self.through(model, person, now) {
-            _ if model.person(person).is_none() => format!("{person} (no longer in the operating model)"),
-            Some(back) => format!("{} (away through {back})", model.name_of(person)),
-            None => model.name_of(person).to_string(),
+            Some(back) if model.person(person).is_some() => format!("{} (away through {back})", model.name_of(person)),
+            _ => model.name_or_gone(person),
         }
     }
 

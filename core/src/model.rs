@@ -63,6 +63,14 @@ impl OperatingModel {
         self.people.get(id)
     }
 
+    /// The person's name, or their id with `(no longer in the operating model)` once they left it.
+    pub fn name_or_gone(&self, id: &str) -> String {
+        match self.person(id) {
+            Some(p) => p.name.clone(),
+            None => format!("{id} (no longer in the operating model)"),
+        }
+    }
+
     /// Whether a message to `to` can reach anyone: not when `to` is a person no longer in the
     /// model (they left, or a reload dropped them); a channel or an API client always.
     pub fn reaches(&self, to: &crate::handoff::Recipient) -> bool {

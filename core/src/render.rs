@@ -187,10 +187,7 @@ pub fn due_for(kind: StallKind) -> &'static str {
 
 /// The handoff card: what it is, where it is, who has it, what it needs.
 pub fn card(ctx: &Ctx<'_>, h: &Handoff, now: DateTime<Utc>) -> String {
-    let name = |id: &str| match ctx.model.person(id) {
-        Some(p) => p.name.clone(),
-        None => format!("{id} (no longer in the operating model)"),
-    };
+    let name = |id: &str| ctx.model.name_or_gone(id);
     let owner =
         h.owner.as_deref().map_or_else(|| format!("queue of {} (lead {})", ctx.to.name, name(&ctx.to.lead)), name);
     let mut lines = vec![
