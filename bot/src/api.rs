@@ -110,19 +110,24 @@ fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-/// A refusal: a status and a sentence saying what was wrong and what to do.
+/// A refusal: a status and a sentence saying what was wrong and what to do; how long to wait
+/// before trying again, for a 429; the handoff it is about, for one already open.
 #[derive(Debug)]
-struct Problem(StatusCode, String, Option<u64>);
+struct Problem(StatusCode, String, Option<u64>, Option<baton_core::HandoffId>);
 
 impl Problem {
     fn new(status: StatusCode, message: impl Into<String>) -> Problem {
-        Problem(status, message.into(), None)
+        Problem(status, message.into(), None, None)
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let mut response = (self.0, axum::Json(json!({ "error": self.1 }))).into_response();
+        let body = match self.3 {
+            Some(id) => json!({ "error": self.1, "handoff": format!("H-{id}") }),
+            None => json!({ "error": self.1 }),
+        };
+        let mut response = (self.0, axum::Json(body)).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -166,6 +171,9 @@ impl Bucket {
 impl From<AppError> for Problem {
     fn from(e: AppError) -> Problem {
         match e {
+            AppError::Rejected(Rejection::AlreadyOpen { existing, text, .. }) => {
+                Problem(StatusCode::CONFLICT, text, None, Some(existing))
+            }
             AppError::Rejected(r) => Problem::new(status_of(&r), r.to_string()),
             AppError::Duplicate => Problem::new(
                 StatusCode::CONFLICT,
@@ -198,7 +206,7 @@ fn status_of(r: &Rejection) -> StatusCode {
         | Rejection::CannotApprove { .. }
         | Rejection::AgentNotAllowed { .. }
         | Rejection::NotYourFunction(_) => StatusCode::FORBIDDEN,
-        Rejection::WrongState { .. } | Rejection::Unchanged(_) => StatusCode::CONFLICT,
+        Rejection::WrongState { .. } | Rejection::Unchanged(_) | Rejection::AlreadyOpen { .. } => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -243,7 +251,7 @@ impl Api {
                 "client `{}` sent more than {BURST} requests at once or {PER_SECOND} a second: try again in {secs}s",
                 client.config.name
             );
-            return Err(Problem(StatusCode::TOO_MANY_REQUESTS, message, Some(secs)));
+            return Err(Problem(StatusCode::TOO_MANY_REQUESTS, message, Some(secs), None));
         }
         Ok(client)
     }

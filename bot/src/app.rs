@@ -257,6 +257,17 @@ impl App {
     ) -> Result<Decision, AppError> {
         // Checked before it takes a number, so refusals leave no gaps in the numbering.
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
+        if let Some(open_key) = admitted.open_key(&self.model)
+            && let Some(holder) = self.store.open_holder(admitted.seam(), &open_key).await?
+        {
+            // A replay finds the handoff its first copy made.
+            if let Some(key) = key
+                && self.store.processed(key).await?
+            {
+                return Err(AppError::Duplicate);
+            }
+            return Err(baton_core::already_open(&self.model, &holder).into());
+        }
         let model = self.model.clone();
         let remember = via.is_some();
         let (actor, via) = (actor.to_string(), via.map(str::to_string));
@@ -265,9 +276,20 @@ impl App {
             d.handoff.via = via.clone();
             Some(through_api(&model, &actor, surface, via.as_deref(), now, d))
         };
-        let d = self.store.create(key, remember, now, build).await?;
+        let d = match self.store.create(key, remember, now, build).await {
+            Err(StoreError::Taken(holder)) => return Err(self.already_open(holder).await),
+            made => made?,
+        };
         self.wake.after_command();
         Ok(d)
+    }
+
+    /// The refusal of a handoff whose `one_open_per` values `holder` holds open, naming it.
+    async fn already_open(&self, holder: HandoffId) -> AppError {
+        match self.get(holder).await {
+            Ok(h) => baton_core::already_open(&self.model, &h).into(),
+            Err(e) => e,
+        }
     }
 
     /// Queues a message once per request `key` (a reply to a platform event); `false` when the
@@ -306,6 +328,7 @@ impl App {
             match self.store.save(&d, Some(stored.version), key).await {
                 Ok(_) => return Ok(d),
                 Err(StoreError::Conflict) => continue,
+                Err(StoreError::Taken(holder)) => return Err(self.already_open(holder).await),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -448,6 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let store = Store::open(&url).await?;
+            store.rekey_open(&model).await?;
             let app = App::new(store, model);
             eprintln!(
                 "baton console · store: {} · type `help`",

@@ -80,6 +80,12 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => tracing::error!("could not look for handoffs that wait on people no longer in the model: {e}"),
     }
+    // The model may key a seam's open handoffs (`one_open_per`) on other fields than before.
+    match app.store.rekey_open(&app.model).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} open handoffs keyed anew on their seams' `one_open_per` fields"),
+        Err(e) => tracing::error!("could not key open handoffs on their seams' `one_open_per` fields: {e}"),
+    }
     let deliverer = Deliverer {
         store: app.store.clone(),
         model: app.model.clone(),

@@ -1113,6 +1113,7 @@ fn parse_seam(
         discord: discord_channel.is_some() || f.discord_channel.is_some(),
     });
     let ladder = parse_ladder(d, &mut t, refs, channels);
+    let one_open_per = parse_one_open_per(d, &mut t, contract.as_deref());
     t.finish(d);
     Some(Seam {
         id: id.get_ref().clone(),
@@ -1127,7 +1128,38 @@ fn parse_seam(
         reviewer: reviewer.map(Spanned::into_inner),
         slack_channel,
         discord_channel,
+        one_open_per,
     })
+}
+
+/// A seam's `one_open_per`: required contract fields, each named once.
+fn parse_one_open_per(d: &mut Diag<'_>, seam: &mut Table<'_, '_>, contract: Option<&[FieldSpec]>) -> Vec<String> {
+    let names = seam.str_list(d, "one_open_per");
+    let field = seam.field("one_open_per");
+    let mut seen = BTreeSet::new();
+    for name in &names {
+        let spec = contract.and_then(|c| c.iter().find(|f| &f.name == name.get_ref()));
+        let problem = match spec {
+            _ if !seen.insert(name.get_ref()) => Some(format!("`{}` is named twice", name.get_ref())),
+            None if contract.is_some() => {
+                let known: Vec<&str> = contract.unwrap_or_default().iter().map(|f| f.name.as_str()).collect();
+                Some(format!(
+                    "`{}` is not a field of the seam's contract; fields: {}",
+                    name.get_ref(),
+                    known.join(", ")
+                ))
+            }
+            Some(f) if !f.required => Some(format!(
+                "`{}` is optional: a handoff without it could not be told apart; make it `required = true`",
+                f.name
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            d.err(name.span(), &field, message);
+        }
+    }
+    names.into_iter().map(Spanned::into_inner).collect()
 }
 
 /// Which channels a seam's ladder can post to (its own, or its receiving function's).

@@ -251,3 +251,23 @@ fn a_ladder_posts_to_the_seams_channel_or_its_receiving_functions() {
     assert_eq!(model.seams["sales-to-cs"].slack_channel.as_deref(), Some("#cs-enterprise"));
     assert_eq!(model.functions["customer-success"].slack_channel, None);
 }
+
+#[test]
+fn one_open_per_names_required_fields_of_the_contract_once_each() {
+    let shipped = r#"one_open_per = ["account"]"#;
+    let bad = r#"one_open_per = ["account", "crm", "acount", "account"]"#;
+    assert!(include_str!("../../baton.toml").contains(shipped), "the shipped model changed");
+    let model = include_str!("../../baton.toml").replace(shipped, bad);
+    let line = model.lines().position(|l| l.starts_with(bad)).expect("the line") + 1;
+    let mut errs: Vec<String> = errors(&model, &[]).into_iter().filter(|e| e.contains("one_open_per")).collect();
+    errs.sort();
+    let at = format!("bad.toml:{line}: seams.sales-to-cs.one_open_per:");
+    assert_eq!(
+        errs,
+        [
+            format!("{at} `account` is named twice"),
+            format!("{at} `acount` is not a field of the seam's contract; fields: account, arr, segment, kickoff, crm"),
+            format!("{at} `crm` is optional: a handoff without it could not be told apart; make it `required = true`"),
+        ]
+    );
+}

@@ -193,6 +193,9 @@ pub fn seams_help(model: &OperatingModel, actor: Option<&str>) -> String {
             line += &format!(". Needs {}", needs.join(", "));
         }
         line += &format!(". May take {}.", takes.join(", "));
+        if !s.one_open_per.is_empty() {
+            line += &format!(" One open at a time per {}.", s.one_open_per.join(" and "));
+        }
         out.push(line);
     }
     out.join("\n")

@@ -170,6 +170,49 @@ pub enum Rejection {
     /// A stall-history request that names something unknown or outside what the asker may see.
     #[error("{0}")]
     History(String),
+    /// Another open handoff on the seam holds the values its `one_open_per` fields key on.
+    #[error("{text}")]
+    AlreadyOpen {
+        /// The open handoff.
+        existing: HandoffId,
+        /// The seam's `one_open_per` fields.
+        fields: Vec<String>,
+        /// What to say ([`already_open`]).
+        text: String,
+    },
+}
+
+/// The refusal of a handoff, new or edited, whose `one_open_per` values `existing` already holds
+/// open: it names that handoff and where it stands, and how to add to it or replace it.
+pub fn already_open(model: &OperatingModel, existing: &Handoff) -> Rejection {
+    let fields = model.seams.get(&existing.seam).map(|s| s.one_open_per.clone()).unwrap_or_default();
+    let text = match Ctx::new(model, &existing.seam) {
+        Ok(ctx) => {
+            let standing = match &existing.owner {
+                _ if existing.state == State::Returned => {
+                    format!("back with its requester, {}", model.name_or_gone(&existing.requester))
+                }
+                Some(owner) => format!("{}, owned by {}", existing.state, model.name_or_gone(owner)),
+                None => format!("in {}'s queue", ctx.to.name),
+            };
+            format!(
+                "{} \"{}\" is already open on {} for {} ({standing}), and the seam takes one open handoff per {}. \
+                 Add to it with `/handoff comment {} <text>`; if this should replace it, its requester ({}) or the \
+                 sending lead ({}) cancels it first with `/handoff cancel {} <reason>`.",
+                existing.label(),
+                existing.title,
+                ctx.seam.id,
+                ctx.seam.open_key_words(&existing.fields),
+                ctx.seam.one_open_per.join(" and "),
+                existing.label(),
+                model.name_or_gone(&existing.requester),
+                ctx.name(&ctx.from.lead),
+                existing.label(),
+            )
+        }
+        Err(_) => format!("{} is already open with the same values; add to it instead", existing.label()),
+    };
+    Rejection::AlreadyOpen { existing: existing.id, fields, text }
 }
 
 /// The seam a handoff travels on, with both functions resolved.
@@ -268,6 +311,13 @@ pub(crate) struct Draft<'a> {
     pub concluded: Option<Recipient>,
     /// How many of `h.asked` were asked before this decision (the rest, asked by it, stand).
     asked_before: usize,
+    /// The handoff's open key before this decision.
+    key_before: Option<String>,
+}
+
+/// What no other open handoff on the seam may hold while `h` is open.
+fn open_key(ctx: &Ctx<'_>, h: &Handoff) -> Option<String> {
+    if h.state.is_terminal() { None } else { ctx.seam.open_key(&h.fields) }
 }
 
 impl<'a> Draft<'a> {
@@ -285,6 +335,7 @@ impl<'a> Draft<'a> {
             was: (h.accepted_at.is_some(), h.state == State::Done),
             gate_asked: asked_approvers(&ctx, &h),
             asked_before: h.asked.len(),
+            key_before: open_key(&ctx, &h),
             h,
             actor: actor.to_string(),
             surface,
@@ -649,6 +700,9 @@ impl<'a> Draft<'a> {
         self.intents.splice(0..0, answers);
         self.tell_watchers();
         let next_check = stall::next_check(&self.ctx, &self.h);
+        let open_key = open_key(&self.ctx, &self.h);
+        let created = self.events.iter().any(|e| matches!(e.change, Change::Created { .. }));
+        let claims_key = open_key.is_some() && (created || open_key != self.key_before);
         let h = &self.h;
         let mut tallies = Vec::new();
         let secs = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_seconds().max(0);
@@ -672,6 +726,8 @@ impl<'a> Draft<'a> {
             episodes: self.episodes,
             fired: self.fired,
             next_check,
+            open_key,
+            claims_key,
             review: self.review,
             artifacts: self.artifacts,
             follow_ups: self.follow_ups,
@@ -783,6 +839,16 @@ pub fn admit(
 }
 
 impl Admitted {
+    /// The seam it is handed off on.
+    pub fn seam(&self) -> &str {
+        &self.seam
+    }
+
+    /// What no other open handoff on its seam may hold ([`crate::model::Seam::open_key`]).
+    pub fn open_key(&self, model: &OperatingModel) -> Option<String> {
+        model.seams.get(&self.seam)?.open_key(&self.fields)
+    }
+
     /// Creates the handoff as number `id`. Refused only when `model` no longer has its seam
     /// (a reload between admitting and numbering).
     pub fn number(self, model: &OperatingModel, id: HandoffId) -> Result<Decision, Rejection> {

@@ -79,6 +79,10 @@ pub fn markdown(m: &OperatingModel) -> String {
         if let Some(warn) = s.sla.warn {
             let _ = writeln!(o, "- Heads-up: {} of working time before each target falls due", duration(warn));
         }
+        if !s.one_open_per.is_empty() {
+            let fields: Vec<String> = s.one_open_per.iter().map(|f| format!("`{f}`")).collect();
+            let _ = writeln!(o, "- One open handoff per {} at a time", fields.join(" and "));
+        }
         o.push_str("\n| contract field | type | required | help |\n|---|---|---|---|\n");
         for f in &s.contract {
             let kind = match &f.kind {

@@ -799,6 +799,12 @@ pub struct Decision {
     pub fired: Vec<FiredStep>,
     /// When the handoff next needs a stall check (`None`: never).
     pub next_check: Option<DateTime<Utc>>,
+    /// What no other open handoff on its seam may hold while it is open ([`crate::model::Seam::open_key`]);
+    /// `None` once it is closed, or when its seam keys on nothing.
+    pub open_key: Option<String>,
+    /// Whether this decision gives the handoff that key (it is made, or a field of the key
+    /// changed): the store then refuses it if another open handoff holds the key.
+    pub claims_key: bool,
     /// The webhook reviewer the bot must call now, if the handoff entered a gate it reviews
     /// (a rules reviewer's verdict is already in the decision).
     pub review: Option<String>,

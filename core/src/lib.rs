@@ -24,8 +24,8 @@ pub mod team;
 
 pub use command::{AwayCommand, Command, ParseError, parse};
 pub use decide::{
-    Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, create, decide, decide_covering, discussed, record_verdict,
-    waiting_on,
+    Admitted, Ctx, NewHandoff, Rejection, Waiting, admit, already_open, create, decide, decide_covering, discussed,
+    record_verdict, waiting_on,
 };
 pub use handoff::*;
 pub use model::OperatingModel;

@@ -500,12 +500,45 @@ pub struct Seam {
     /// The seam's own Discord channel for escalations and recalibrations (`None`: the receiving
     /// function's).
     pub discord_channel: Option<String>,
+    /// Required contract fields whose values at most one open handoff on the seam may hold at a
+    /// time (`one_open_per = ["account"]`): a second is refused, naming the first.
+    pub one_open_per: Vec<String>,
 }
 
 impl Seam {
     /// The contract field with this name.
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.contract.iter().find(|f| f.name == name)
+    }
+
+    /// What no two open handoffs on the seam may share: the values of its `one_open_per` fields,
+    /// each named, compared as people would (text in any case and spacing, a link without its
+    /// trailing slash). `None` when the seam keys on nothing, or a field is missing (only a model
+    /// changed since the handoff was made lacks one).
+    pub fn open_key(&self, fields: &BTreeMap<String, String>) -> Option<String> {
+        if self.one_open_per.is_empty() {
+            return None;
+        }
+        let mut key = String::new();
+        for name in &self.one_open_per {
+            let value = fields.get(name)?;
+            let value = match self.field(name).map(|f| &f.kind) {
+                Some(FieldType::Url) => value.trim_end_matches('/').to_lowercase(),
+                _ => value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
+            };
+            if !key.is_empty() {
+                key.push('\u{1f}');
+            }
+            key += &format!("{name}={value}");
+        }
+        Some(key)
+    }
+
+    /// The `one_open_per` fields' values as people read them: "account Acme".
+    pub fn open_key_words(&self, fields: &BTreeMap<String, String>) -> String {
+        let words: Vec<String> =
+            self.one_open_per.iter().map(|n| format!("{n} {}", fields.get(n).map_or("", String::as_str))).collect();
+        words.join(", ")
     }
 }
 

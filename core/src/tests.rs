@@ -2576,3 +2576,64 @@ fn a_return_to_a_requester_who_left_goes_to_the_sending_lead() {
     assert_eq!(settled(&w).into_iter().map(|(to, _)| to).collect::<Vec<_>>(), [r#"Person("sam")"#]);
     assert!(w.last().intents.iter().all(|i| i.to != Recipient::Person("rita".into())), "nothing for rita");
 }
+
+/// A seam's `one_open_per` keys its open handoffs on those fields' values as people read them;
+/// a decision claims the key when it makes the handoff or changes a keyed field (the store then
+/// refuses it if another open handoff holds it), and a closed handoff holds none.
+#[test]
+fn an_open_handoff_holds_its_seams_one_open_per_values_until_it_closes() {
+    let mut w =
+        World::new("2026-11-30T10:00:00-05:00", "rita", &ACME.replace("account=Acme", r#"account="Acme  Corp""#));
+    let seam = w.model.seams["sales-to-cs"].clone();
+    let key =
+        |fields: &[(&str, &str)]| seam.open_key(&fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    assert_eq!(key(&[("account", " acme corp ")]), key(&[("account", "ACME\tCorp")]));
+    assert_ne!(key(&[("account", "Acme Corp")]), key(&[("account", "Acme Corporation")]));
+    assert_eq!(key(&[("arr", "1")]), None, "a handoff without the field holds nothing");
+    let created = w.last();
+    assert!(created.claims_key, "a new handoff claims its key");
+    assert_eq!(created.open_key, key(&[("account", "acme corp")]));
+    assert_eq!(seam.open_key_words(&created.handoff.fields), "account Acme  Corp");
+
+    w.at("2026-11-30T11:00:00-05:00").run("rita", "/handoff edit H-1 arr=125000 bigger deal");
+    assert!(!w.last().claims_key, "an edit that keeps the account claims nothing");
+    assert_eq!(w.last().open_key, key(&[("account", "acme corp")]));
+    w.run("rita", "/handoff edit H-1 account=Globex it was Globex");
+    assert!(w.last().claims_key, "a new account is claimed");
+    assert_eq!(w.last().open_key, key(&[("account", "globex")]));
+    w.check();
+    assert!(!w.last().claims_key, "a stall check claims nothing");
+    w.run("rita", "/handoff cancel H-1 duplicate of H-7");
+    assert_eq!((w.last().open_key.as_deref(), w.last().claims_key), (None, false), "a closed handoff holds nothing");
+
+    // A seam keyed on nothing keys nothing.
+    let mut launch = World::new("2026-11-30T10:00:00-05:00", "mia", LAUNCH);
+    assert_eq!((launch.last().open_key.as_deref(), launch.last().claims_key), (None, false));
+    launch.check();
+    assert_eq!(launch.last().open_key, None);
+}
+
+/// The refusal names the open handoff, where it stands, and how to add to it or replace it.
+#[test]
+fn a_handoff_already_open_is_named_with_where_it_stands_and_what_to_do() {
+    let mut w = World::new("2026-11-30T10:00:00-05:00", "rita", ACME);
+    let text = |w: &World| crate::already_open(&w.model, &w.h).to_string();
+    let tail = "and the seam takes one open handoff per account. Add to it with `/handoff comment H-1 <text>`; if \
+                this should replace it, its requester (Rita Reyes) or the sending lead (Sam Sato) cancels it first \
+                with `/handoff cancel H-1 <reason>`.";
+    let said = text(&w);
+    assert_eq!(
+        said,
+        format!(
+            "H-1 \"Acme renewal\" is already open on sales-to-cs for account Acme (in Customer Success's queue), {tail}"
+        )
+    );
+    w.run("ana", "/handoff accept H-1");
+    let said = text(&w);
+    assert!(said.contains("for account Acme (accepted, owned by Ana Alves), and"), "{said}");
+    w.run("ana", "/handoff return H-1 which account?");
+    let said = text(&w);
+    assert!(said.contains("(back with its requester, Rita Reyes)"), "{said}");
+    let Rejection::AlreadyOpen { existing, fields, .. } = crate::already_open(&w.model, &w.h) else { panic!() };
+    assert_eq!((existing, fields), (1, vec!["account".to_string()]));
+}

@@ -97,9 +97,11 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
             (status, &again["handoff"]["id"], &again["replayed"]),
             (StatusCode::OK, &json!("H-1"), &json!(true))
         );
+        let mut globex = acme();
+        globex["fields"]["account"] = json!("Globex");
         let (a, b) = tokio::join!(
-            call(new().header("idempotency-key", "deal-43").json(&acme())),
-            call(new().header("idempotency-key", "deal-43").json(&acme())),
+            call(new().header("idempotency-key", "deal-43").json(&globex)),
+            call(new().header("idempotency-key", "deal-43").json(&globex)),
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -107,6 +109,13 @@ async fn a_crm_hands_off_for_a_rep_and_a_retry_makes_nothing_twice() {
         assert_eq!(a.1["handoff"]["id"], b.1["handoff"]["id"]);
         assert_eq!(a.1["handoff"]["id"], "H-2");
         assert!(store.load(3).await.expect("load").is_none(), "no third handoff");
+        // The same deal sent again under another key (a second sync of the CRM) is not a replay:
+        // the seam takes one open handoff per account, so it is refused, naming the open one.
+        let (status, refused) = call(new().header("idempotency-key", "deal-42-resync").json(&acme())).await;
+        assert_eq!((status, &refused["handoff"]), (StatusCode::CONFLICT, &json!("H-1")), "{refused}");
+        let error = refused["error"].as_str().expect("error");
+        assert!(error.starts_with("H-1 \"Acme renewal\" is already open on sales-to-cs for account Acme"), "{error}");
+        assert!(store.load(3).await.expect("load").is_none(), "still no third handoff");
 
         // Rita is told what was done in her name, once per handoff however often it was asked.
         let told: Vec<String> =
@@ -153,7 +162,8 @@ async fn reassign_all_through_the_api_names_its_client_and_tells_the_person_as_o
             async move { app.handle(who, Surface::Slack, parse(&line).expect("command"), now, None).await.expect(&line) }
         };
         for n in 1..=2 {
-            run("rita", ACME_LINE.replace("Acme renewal", &format!("Acme renewal {n}"))).await;
+            run("rita", ACME_LINE.replace("Acme renewal", &format!("Acme renewal {n}")).replace("=Acme", &format!("=Acme{n}")))
+                .await;
             run("ana", format!("/handoff accept H-{n}")).await;
         }
         let command = parse("/handoff reassign-all ana ben").expect("command");
@@ -566,7 +576,8 @@ async fn handoffs_are_listed_by_filter_newest_first_a_page_at_a_time() {
         let app = app(store.clone());
         let now = Utc::now();
         for n in 1..=5 {
-            let line = ACME_LINE.replace("Acme renewal", &format!("Renewal {n}"));
+            let line =
+                ACME_LINE.replace("Acme renewal", &format!("Renewal {n}")).replace("=Acme", &format!("=Acme{n}"));
             app.handle("rita", Surface::Slack, parse(&line).expect("new"), now, None).await.expect("new");
         }
         rotate_certs(&app, now).await;

@@ -10,6 +10,7 @@ mod engine;
 mod fake_discord;
 mod fake_slack;
 mod history;
+mod one_open;
 mod playbooks;
 mod replicas;
 mod review;

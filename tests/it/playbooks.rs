@@ -214,6 +214,8 @@ async fn every_shipped_playbook_opens_a_slack_thread_and_closes_in_it() {
     for (i, (playbook, _)) in PLAYBOOKS.iter().enumerate() {
         let label = format!("H-{}", i + 1);
         let (requester, line) = new_handoff(seam);
+        // One open handoff per account on sales-to-cs: each its own.
+        let line = line.replace("account=Acme", &format!("account=Acme{i}"));
         b.app
             .handle(requester, Surface::Slack, baton_core::parse(&line).expect("new"), Utc::now(), None)
             .await

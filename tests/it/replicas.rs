@@ -22,8 +22,9 @@ const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=1
 async fn seed(store: &Store, n: usize) {
     let app = app(store.clone());
     let then = Utc::now() - Duration::days(30);
-    for _ in 0..n {
-        app.handle("rita", Surface::Slack, baton_core::parse(ACME).expect("command"), then, None)
+    for i in 0..n {
+        let line = ACME.replace("account=Acme", &format!("account=Acme{i}"));
+        app.handle("rita", Surface::Slack, baton_core::parse(&line).expect("command"), then, None)
             .await
             .expect("create");
     }

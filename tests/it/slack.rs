@@ -372,8 +372,19 @@ async fn the_new_handoff_modal_asks_for_the_seams_contract_and_reports_errors_in
                       "field:arr": {"arr": {"type": "number_input", "value": "120000"}},
                       "field:segment": {"segment": {"type": "static_select", "selected_option": {"value": "enterprise"}}},
                       "field:kickoff": {"kickoff": {"type": "datepicker", "selected_date": "2026-12-07"}}});
-    let (status, answer) = bot.interact(&submit(full)).await;
+    let (status, answer) = bot.interact(&submit(full.clone())).await;
     assert_eq!((status, answer), (200, json!({"response_action": "clear"})));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 1);
+    // The same account handed off again in another form: the seam takes one open handoff per
+    // account, and the account's input says which is open.
+    let mut again = full;
+    again["title"] = input("Acme upsell");
+    let (_, answer) = bot.interact(&submit(again)).await;
+    assert_eq!(
+        answer["errors"]["field:account"],
+        "H-1 is open with this account: add to it (`/handoff comment H-1 …`), or have it cancelled first.",
+        "{answer}"
+    );
     assert_eq!(bot.count("SELECT COUNT(*) FROM handoffs").await, 1);
     bot.delivered().await;
     assert!(

@@ -104,6 +104,8 @@ async fn two_concurrent_commands_on_one_handoff_cannot_both_win() {
                 episodes: vec![],
                 fired: vec![],
                 next_check: None,
+                open_key: None,
+                claims_key: false,
                 review: None,
                 artifacts: vec![],
                 follow_ups: vec![],
@@ -257,7 +259,7 @@ async fn create_together(
         .map(|(title, key)| {
             let (app, title, key) = (app.clone(), title.clone(), key.clone());
             tokio::spawn(async move {
-                let line = format!(r#"/handoff new sales-to-cs "{title}" account=Acme arr=1 segment=smb"#);
+                let line = format!(r#"/handoff new sales-to-cs "{title}" account="{title}" arr=1 segment=smb"#);
                 app.handle("rita", Surface::Slack, cmd(&line), t(MONDAY_9), key.as_deref()).await
             })
         })
@@ -615,7 +617,9 @@ async fn a_lead_gives_everything_one_person_owns_to_another_once_even_when_repla
             async move { app.handle(who, Surface::Slack, cmd(line), t(MONDAY_9), Some(key)).await }
         };
         for n in 1..=2 {
-            run("rita", ACME, if n == 1 { "new-1" } else { "new-2" }).await.expect("create");
+            let globex = r#"/handoff new sales-to-cs "Globex renewal" account=Globex arr=90000 segment=smb"#;
+            let (line, key) = if n == 1 { (ACME, "new-1") } else { (globex, "new-2") };
+            run("rita", line, key).await.expect("create");
             let accept = if n == 1 { "/handoff accept H-1" } else { "/handoff accept H-2" };
             run("ana", accept, if n == 1 { "acc-1" } else { "acc-2" }).await.expect("accept");
         }

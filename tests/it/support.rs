@@ -43,10 +43,15 @@ fn unique(prefix: &str) -> String {
 
 /// A fresh SQLite database file.
 pub async fn sqlite() -> Store {
+    Store::open(&sqlite_url()).await.expect("sqlite store")
+}
+
+/// The URL of a fresh SQLite database file (made when first opened).
+pub fn sqlite_url() -> String {
     let dir = std::env::temp_dir().join("baton-tests");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{}.db", unique("t")));
-    Store::open(&format!("sqlite://{}", path.display())).await.expect("sqlite store")
+    format!("sqlite://{}", path.display())
 }
 
 /// Where the test PostgreSQL server is (trust auth).
@@ -123,6 +128,19 @@ where
 {
     case(sqlite().await).await;
     if let Some(pg) = postgres().await {
+        case(pg).await;
+    }
+}
+
+/// [`on_each_store`] for a case that opens the database itself (as replicas do): a fresh SQLite
+/// file's URL, then a fresh PostgreSQL database's.
+pub async fn on_each_database<F, Fut>(case: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    case(sqlite_url()).await;
+    if let Some(pg) = postgres_url().await {
         case(pg).await;
     }
 }

@@ -367,6 +367,14 @@ pub fn errors_for(rejection: &Rejection, other: &str) -> BlockErrors {
                 errors.entry(block).or_insert_with(|| truncate(&e.message, 150));
             }
         }
+        Rejection::AlreadyOpen { existing, fields, .. } => {
+            let block = fields.first().map_or(other.to_string(), |f| field_block(f));
+            let message = format!(
+                "H-{existing} is open with this {}: add to it (`/handoff comment H-{existing} …`), or have it cancelled first.",
+                fields.join(" and ")
+            );
+            errors.insert(block, truncate(&message, 150));
+        }
         rejection => {
             errors.insert(other.into(), truncate(&rejection.to_string(), 150));
         }

@@ -11,7 +11,7 @@
 //! for their own outcome; a caller that goes away (its client hung up) abandons nobody, itself
 //! included: its creation is saved or not like the others in its batch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use baton_core::{Decision, HandoffId};
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::history::Tallies;
-use super::write::{ROWS_PER_STATEMENT, Write, placeholders, write_decisions};
+use super::write::{ROWS_PER_STATEMENT, Write, claims, holders, placeholders, write_decisions};
 use super::{Backend, Store, StoreError, ms};
 
 /// Transactions of creations in flight at once on PostgreSQL. More than one lets commits overlap
@@ -102,7 +102,9 @@ impl Store {
     /// there as `Duplicate` without taking a number), then takes the next handoff number, and
     /// saves the decision `build` makes for it, all in one transaction, which it may share with
     /// other creations (see the module). Returns that decision. With `remember`, the key also
-    /// records the handoff's number, which [`Store::created_by`] then tells a replay.
+    /// records the handoff's number, which [`Store::created_by`] then tells a replay. A handoff
+    /// whose open key ([`Decision::open_key`]) another open handoff holds, even one made at the
+    /// same moment elsewhere, is refused as [`StoreError::Taken`], naming that one.
     pub async fn create(
         &self,
         request_key: Option<&str>,
@@ -183,6 +185,7 @@ impl Store {
         let takes: Vec<bool> = requests.iter().map(|r| r.key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
         let mut numbers = numbers.into_iter();
 
+        let request_keys: Vec<Option<String>> = requests.iter().map(|r| r.key.clone()).collect();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut refused = Vec::new();
         let mut remembered = Vec::new();
@@ -204,6 +207,21 @@ impl Store {
                     refused.extend(key);
                     outcomes.push(Err(StoreError::Conflict));
                 }
+            }
+        }
+        // A creation whose open key another open handoff holds (or one earlier in the batch) is
+        // refused, naming it. Its number is spent: `App::create` looks before asking, so only
+        // creations racing each other come here.
+        let claims = claims(outcomes.iter().filter_map(|o| o.as_ref().ok()));
+        let held = holders(&mut tx, self.backend, &claims).await?;
+        let taken: HashMap<HandoffId, HandoffId> =
+            claims.iter().zip(held).filter_map(|((_, _, id), holder)| Some((*id, holder?))).collect();
+        for (outcome, key) in outcomes.iter_mut().zip(&request_keys) {
+            let holder = outcome.as_ref().ok().and_then(|d| taken.get(&d.handoff.id));
+            if let Some(holder) = holder {
+                *outcome = Err(StoreError::Taken(*holder));
+                refused.extend(key.clone());
+                remembered.retain(|(k, _)| Some(k) != key.as_ref());
             }
         }
         // A refused creation leaves no trace: its key may be used again.

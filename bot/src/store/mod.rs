@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The transaction this creation shared with others failed (see [`Store::create`]).
     #[error(transparent)]
     Batch(std::sync::Arc<StoreError>),
+    /// Another open handoff on its seam holds what this one keys on (`one_open_per`).
+    #[error("H-{0} is open with the same values")]
+    Taken(baton_core::HandoffId),
     /// The task saving this creation stopped before saying whether it was saved.
     #[error("the creation was abandoned before it was known to be saved; try again")]
     Abandoned,
@@ -425,6 +428,41 @@ impl Store {
         Ok(departed.into_iter().collect())
     }
 
+    /// Makes every open handoff's open key what `model` says it is (its seam may key on other
+    /// fields than when the handoff was last saved, or on none); returns how many changed. Seam
+    /// by seam: a seam keyed on nothing clears its keys through their index, a keyed one reads
+    /// its open handoffs.
+    pub async fn rekey_open(&self, model: &OperatingModel) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for seam in model.seams.values() {
+            if seam.one_open_per.is_empty() {
+                let cleared =
+                    sqlx::query("UPDATE handoffs SET open_key = NULL WHERE seam = $1 AND open_key IS NOT NULL")
+                        .bind(&seam.id)
+                        .execute(&self.pool)
+                        .await?;
+                changed += cleared.rows_affected();
+                continue;
+            }
+            let sql = format!("SELECT doc, open_key FROM handoffs WHERE seam = $1 AND state IN {UNCLOSED}");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&seam.id).fetch_all(&self.pool).await?;
+            for row in &rows {
+                let h = decode_doc(row)?;
+                let stored: Option<String> = row.try_get("open_key")?;
+                let key = seam.open_key(&h.fields);
+                if key != stored {
+                    sqlx::query("UPDATE handoffs SET open_key = $1 WHERE id = $2")
+                        .bind(key)
+                        .bind(h.id as i64)
+                        .execute(&self.pool)
+                        .await?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     async fn docs(&self, sql: &str, bind: Option<&str>) -> Result<Vec<Handoff>, StoreError> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
         if let Some(b) = bind {
@@ -432,6 +470,16 @@ impl Store {
         }
         let rows: Vec<AnyRow> = q.fetch_all(&self.pool).await?;
         rows.iter().map(decode_doc).collect()
+    }
+
+    /// The open handoff on `seam` that holds `open_key` ([`baton_core::model::Seam::open_key`]), if any.
+    pub async fn open_holder(&self, seam: &str, open_key: &str) -> Result<Option<Handoff>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM handoffs WHERE seam = $1 AND open_key = $2 ORDER BY id LIMIT 1")
+            .bind(seam)
+            .bind(open_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_doc).transpose()
     }
 
     /// Open handoffs a person owns or requested.

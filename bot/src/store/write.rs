@@ -4,7 +4,7 @@
 //! A batch of decisions (a sweep, a group of creations) is written with one multi-row statement
 //! per table rather than one per decision: round trips, not rows, are what a transaction costs.
 
-use baton_core::{Change, Decision, Event, Handoff};
+use baton_core::{Change, Decision, Event, Handoff, HandoffId};
 use sqlx::{Any, Transaction};
 
 use super::history::Tallies;
@@ -109,6 +109,55 @@ pub(crate) async fn insert_rows<'q, T: Sync>(
     Rows::new(sql, cols, rows, bind).run(tx).await
 }
 
+/// A decision's claim on its open key ([`Decision::claims_key`]): seam, key and handoff.
+pub(crate) type Claim<'a> = (&'a str, &'a str, HandoffId);
+
+/// The claims `decisions` make on open keys.
+pub(crate) fn claims<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> Vec<Claim<'a>> {
+    (decisions.into_iter())
+        .filter(|d| d.claims_key)
+        .filter_map(|d| Some((d.handoff.seam.as_str(), d.open_key.as_deref()?, d.handoff.id)))
+        .collect()
+}
+
+/// For each claim, the open handoff that already holds its key: one stored (but the claimant),
+/// or one claiming it earlier in `claims`. On PostgreSQL the keys are first locked for the
+/// transaction, in order (so that two transactions cannot deadlock on them), and read afterwards
+/// in a statement of their own: two transactions claiming one key are decided one after the
+/// other, and the second sees the first. SQLite writes one transaction at a time.
+pub(crate) async fn holders(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    claims: &[Claim<'_>],
+) -> Result<Vec<Option<HandoffId>>, sqlx::Error> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    if backend == Backend::Postgres {
+        let mut locks: Vec<String> = claims.iter().map(|(seam, key, _)| format!("{seam}\u{1e}{key}")).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (VALUES {}) AS v(k)",
+            (1..=locks.len()).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ")
+        );
+        let q = locks.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, k| q.bind(k.as_str()));
+        q.execute(&mut **tx).await?;
+    }
+    let wanted: Vec<String> =
+        (0..claims.len()).map(|i| format!("(seam = ${} AND open_key = ${})", 2 * i + 1, 2 * i + 2)).collect();
+    let sql = format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "));
+    let q = claims.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
+    let stored: Vec<(i64, String, String)> = q.fetch_all(&mut **tx).await?;
+    let held = |i: usize| {
+        let (seam, key, id) = claims[i];
+        let stored = stored.iter().find(|(other, s, k)| *other as HandoffId != id && s == seam && k == key);
+        let earlier = claims[..i].iter().find(|(s, k, other)| *other != id && *s == seam && *k == key);
+        stored.map(|(other, ..)| *other as HandoffId).or(earlier.map(|(.., other)| *other))
+    };
+    Ok((0..claims.len()).map(held).collect())
+}
+
 /// A decision to write: its handoff is inserted when `expected` is `None`, else updated only if
 /// still at version `expected`.
 pub(crate) struct Write<'a> {
@@ -125,21 +174,27 @@ pub(crate) async fn write_decisions(
     writes: &[Write<'_>],
     tallies: &mut Tallies,
 ) -> Result<Vec<i64>, StoreError> {
+    // A creation's claim is checked by its batch (see `Store::create`), which leaves it out when taken.
+    let updates = writes.iter().filter(|w| w.expected.is_some()).map(|w| w.d);
+    let claims = claims(updates);
+    if let Some(id) = holders(tx, backend, &claims).await?.into_iter().flatten().next() {
+        return Err(StoreError::Taken(id));
+    }
     let mut versions = Vec::with_capacity(writes.len());
-    let mut inserts: Vec<(&Handoff, String, Option<i64>)> = Vec::new();
+    let mut inserts: Vec<(&Handoff, String, Option<i64>, Option<&str>)> = Vec::new();
     for w in writes {
         tallies.add(w.d);
         let h = &w.d.handoff;
         let doc = serde_json::to_string(h).map_err(encode)?;
         let next_check = w.d.next_check.map(ms);
         let Some(v) = w.expected else {
-            inserts.push((h, doc, next_check));
+            inserts.push((h, doc, next_check, w.d.open_key.as_deref()));
             versions.push(1);
             continue;
         };
         let updated = sqlx::query(
             "UPDATE handoffs SET state = $1, owner = $2, stall_kind = $3, updated_at_ms = $4, next_check_ms = $5, version = version + 1, doc = $6, \
-             accepted_at_ms = COALESCE(accepted_at_ms, $7), closed_at_ms = COALESCE(closed_at_ms, $8) WHERE id = $9 AND version = $10",
+             accepted_at_ms = COALESCE(accepted_at_ms, $7), closed_at_ms = COALESCE(closed_at_ms, $8), open_key = $11 WHERE id = $9 AND version = $10",
         )
         .bind(h.state.name())
         .bind(h.owner.as_deref())
@@ -151,6 +206,7 @@ pub(crate) async fn write_decisions(
         .bind(h.closed_at.map(ms))
         .bind(h.id as i64)
         .bind(v)
+        .bind(w.d.open_key.as_deref())
         .execute(&mut **tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -168,10 +224,10 @@ pub(crate) async fn write_decisions(
     let messages = outbox::rows(&messages)?;
     let handoffs = Rows::new(
         "INSERT INTO handoffs (id, seam, state, requester, owner, stall_kind, created_at_ms, updated_at_ms, next_check_ms, version, doc, \
-         tier, accepted_at_ms, closed_at_ms) VALUES {rows}",
-        14,
+         tier, accepted_at_ms, closed_at_ms, open_key) VALUES {rows}",
+        15,
         &inserts,
-        |q, (h, doc, next_check)| {
+        |q, (h, doc, next_check, open_key)| {
             q.bind(h.id as i64)
                 .bind(h.seam.as_str())
                 .bind(h.state.name())
@@ -186,6 +242,7 @@ pub(crate) async fn write_decisions(
                 .bind(h.tier.name())
                 .bind(h.accepted_at.map(ms))
                 .bind(h.closed_at.map(ms))
+                .bind(*open_key)
         },
     );
     let events = Rows::new(
