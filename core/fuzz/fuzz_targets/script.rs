@@ -102,6 +102,20 @@ fn reachable(model: &OperatingModel, d: &Decision) {
     }
 }
 
+/// A decision keys the handoff on its seam's `one_open_per` values while it is open, and claims
+/// the key (for the store to refuse when another open handoff holds it) only when it makes the
+/// handoff or changes the key: never from a stall check, never once closed.
+fn keyed(model: &OperatingModel, before: Option<&Handoff>, d: &Decision) {
+    let key = |h: &Handoff| {
+        let seam = model.seams.get(&h.seam)?;
+        if h.state.is_terminal() { None } else { seam.open_key(&h.fields) }
+    };
+    let id = d.handoff.id;
+    assert_eq!(d.open_key, key(&d.handoff), "H-{id}'s open key");
+    let claims = d.open_key.is_some() && before.is_none_or(|b| key(b) != d.open_key);
+    assert_eq!(d.claims_key, claims, "H-{id} claims its key only when it is new");
+}
+
 fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>], now: DateTime<Utc>, away: &Away) {
     for (h, log) in handoffs.iter_mut().zip(logs.iter_mut()) {
         // Stall checks due by now, each at its own instant, as the scheduler runs them.
@@ -117,6 +131,8 @@ fn step(model: &OperatingModel, handoffs: &mut [Handoff], logs: &mut [Vec<Event>
                 Ok(d) => {
                     escalations_answered(model, h, &d);
                     reachable(model, &d);
+                    keyed(model, Some(h), &d);
+                    assert!(!d.claims_key, "H-{}: a stall check changes no field", h.id);
                     // A check at its own due instant acts, or the scheduler would spin on it.
                     assert!(!d.events.is_empty() || d.next_check != Some(at), "a check at {at} did nothing");
                     trace(&format!("  stall check at {at}"), &(d.handoff.state, &d.handoff.stall));
@@ -183,6 +199,7 @@ fuzz_target!(|data: &[u8]| {
                     Ok(d) => {
                         trace(line, &d.reply);
                         well_formed(&d.reply);
+                        keyed(model, None, &d);
                         handoffs.push(d.handoff);
                         logs.push(d.events);
                     }
@@ -262,6 +279,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(d) = decided {
                     well_formed(&d.reply);
                     reachable(model, &d);
+                    keyed(model, Some(h), &d);
                     no_live_requests(model, h, &d);
                     escalations_answered(model, h, &d);
                     *h = d.handoff;
