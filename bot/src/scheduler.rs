@@ -54,3 +54,39 @@ pub async fn run(
         }
     }
 }
+
+/// How often a replica forgets what `[retention]` no longer keeps.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Prunes the store at start and then every [`PRUNE_EVERY`] until `shutdown` turns true (see
+/// `Store::prune`; replicas may prune together).
+pub async fn prune(app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match app.store.prune(&app.model.retention, Utc::now()).await {
+            Ok(pruned) if pruned.is_empty() => {}
+            Ok(pruned) => {
+                for (what, n) in [
+                    ("messages", pruned.messages),
+                    ("request_keys", pruned.request_keys),
+                    ("job_runs", pruned.job_runs),
+                ] {
+                    metrics::counter!("baton_pruned_total", "what" => what).increment(n);
+                }
+                tracing::info!(
+                    messages = pruned.messages,
+                    request_keys = pruned.request_keys,
+                    job_runs = pruned.job_runs,
+                    "forgot what the retention policy no longer keeps"
+                );
+            }
+            Err(e) => tracing::error!("pruning failed (will retry): {e:#}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -103,6 +103,7 @@ pub async fn run(
         stop_rx.clone(),
         server.poll,
     ));
+    let prune = tokio::spawn(crate::scheduler::prune(app.clone(), stop_rx.clone()));
     let socket = match (&server.socket_mode, &server.slack.slack) {
         (Some((base, token)), Some(slack)) => {
             Some(tokio::spawn(crate::slack::socket::run(slack.clone(), base.clone(), token.clone(), stop_rx.clone())))
@@ -136,6 +137,7 @@ pub async fn run(
         tracing::error!("a background task ended abnormally: {e}");
     }
     let _ = upkeep.await;
+    let _ = prune.await;
     for task in [socket, gateway, homes].into_iter().flatten() {
         if let Err(e) = task.await {
             tracing::error!("a chat connection ended abnormally: {e}");

@@ -623,6 +623,34 @@ fn parse_model(
         };
         t.finish(&mut d);
     }
+    if let Some(v) = top.opt("retention")
+        && let Some(mut t) = Table::new(&mut d, v, "retention")
+    {
+        let defaults = Retention::default();
+        let mut kept = |key: &'static str, default: Duration| {
+            let v = t.opt(key)?;
+            let field = t.field(key);
+            let text = d.str(v, &field)?;
+            let (digits, unit) = match text.strip_suffix('d') {
+                Some(days) => (days, 1),
+                None => text.strip_suffix('w').map_or(("", 0), |weeks| (weeks, 7)),
+            };
+            let days = digits.parse::<i64>().ok().map(|n| n * unit).filter(|n| (1..=36_500).contains(n));
+            if days.is_none() {
+                let message = format!(
+                    "`{text}` is not a time to keep {key}: write days or weeks, a day at least, like {}d",
+                    default.num_days()
+                );
+                d.err(v.span(), &field, message);
+            }
+            days.map(Duration::days)
+        };
+        model.retention = Retention {
+            messages: kept("messages", defaults.messages).unwrap_or(defaults.messages),
+            request_keys: kept("request_keys", defaults.request_keys).unwrap_or(defaults.request_keys),
+        };
+        t.finish(&mut d);
+    }
     for (name, v) in top.entries(&mut d, "jobs") {
         if let Some(job) = parse_job(&mut d, &name, v, &function_names) {
             model.jobs.push(job);

@@ -271,3 +271,38 @@ fn one_open_per_names_required_fields_of_the_contract_once_each() {
         ]
     );
 }
+
+#[test]
+fn retention_keeps_messages_and_request_keys_a_day_at_least() {
+    let shipped = include_str!("../../baton.toml");
+    let pbs: Vec<Source<'_>> = crate::tests::PLAYBOOKS.iter().map(|(name, text)| Source { name, text }).collect();
+    let load_with = |extra: &str| load(Source { name: "bad.toml", text: &format!("{shipped}{extra}") }, &pbs);
+    let default = load_with("").expect("the shipped model").retention;
+    assert_eq!((default.messages.num_days(), default.request_keys.num_days()), (90, 30));
+    let set = load_with("\n[retention]\nmessages = \"52w\"\nrequest_keys = \"7d\"\n").expect("set").retention;
+    assert_eq!((set.messages.num_days(), set.request_keys.num_days()), (364, 7));
+
+    let errs =
+        errors(&format!("{shipped}\n[retention]\nmessages = \"12h\"\nrequest_keys = \"0d\"\nlogs = \"1d\"\n"), &[]);
+    let line = shipped.lines().count() + 3;
+    let ours: Vec<&String> = errs.iter().filter(|e| e.contains("retention")).collect();
+    assert_eq!(
+        ours,
+        [
+            &format!(
+                "bad.toml:{line}: retention.messages: `12h` is not a time to keep messages: write days or weeks, a \
+                 day at least, like 90d"
+            ),
+            &format!(
+                "bad.toml:{}: retention.request_keys: `0d` is not a time to keep request_keys: write days or weeks, \
+                 a day at least, like 30d",
+                line + 1
+            ),
+            &format!(
+                "bad.toml:{}: retention.logs: unknown key `logs`; expected one of: messages, request_keys",
+                line + 2
+            ),
+        ],
+        "{errs:?}"
+    );
+}

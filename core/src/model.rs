@@ -51,6 +51,8 @@ pub struct OperatingModel {
     pub loud_tiers: Vec<RiskTier>,
     /// Outbox delivery policy.
     pub delivery: Delivery,
+    /// How long what is kept only for a while is kept.
+    pub retention: Retention,
     /// Periodic jobs (digests, nudges, morning catch-up).
     pub jobs: Vec<Job>,
     /// Clients of the HTTP API (integrations, agents), by name.
@@ -168,6 +170,23 @@ pub struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Delivery { max_attempts: 8, digest_threshold: 3 }
+    }
+}
+
+/// How long Baton keeps what it needs only for a while (`[retention]`); handoffs, their audit
+/// trails, stall history and dead letters are kept for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages delivered (the outbox rows behind them), counted from delivery.
+    pub messages: Duration,
+    /// Request keys, which make a retried or replayed request act once (an API client's
+    /// `Idempotency-Key` among them), counted from the request.
+    pub request_keys: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { messages: Duration::days(90), request_keys: Duration::days(30) }
     }
 }
 

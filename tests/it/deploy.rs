@@ -14,6 +14,35 @@ use yaml_rust2::{Yaml, YamlLoader};
 use crate::fake_slack::{FakeSlack, TOKEN};
 use crate::support::{Running, app, eventually, repo, spawn_serve, sqlite, t};
 
+/// `baton serve` forgets what the retention policy no longer keeps as it starts (and hourly),
+/// however long it was down: here a message delivered 200 days ago and the key of its request.
+#[tokio::test]
+async fn serve_forgets_deliveries_and_request_keys_past_their_retention() {
+    let app = app(sqlite().await);
+    let long_ago = Utc::now() - chrono::Duration::days(200);
+    let acme =
+        baton_core::parse(r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#)
+            .expect("command");
+    app.handle("rita", Surface::Slack, acme, long_ago, Some("slack:trigger:1")).await.expect("create");
+    let pool = app.store.pool();
+    sqlx::query("UPDATE outbox SET delivered_at_ms = created_at_ms").execute(pool).await.expect("delivered");
+    let rows = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql).bind(long_ago.timestamp_millis()).fetch_one(pool).await.expect("count")
+    };
+    // (The handoff's stall, caught up at start, queues messages of its own, now.)
+    let old_messages = "SELECT COUNT(*) FROM outbox WHERE created_at_ms <= $1";
+    let old_keys = "SELECT COUNT(*) FROM processed_requests WHERE at_ms <= $1";
+    assert!(rows(old_messages).await > 0 && rows(old_keys).await == 1);
+    let running = Running::start(Server::new(app.clone(), Outbound::default())).await;
+    eventually(10, "old deliveries and keys forgotten", || async {
+        rows(old_messages).await == 0 && rows(old_keys).await == 0
+    })
+    .await;
+    assert_eq!(rows("SELECT COUNT(*) FROM handoffs WHERE created_at_ms <= $1").await, 1, "the handoff stays");
+    assert!(rows("SELECT COUNT(*) FROM events WHERE at_ms <= $1").await >= 1, "its audit trail stays");
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn metrics_report_handoffs_stalls_outbox_ladder_and_request_latency() {
     let slack = FakeSlack::start().await;

@@ -152,6 +152,26 @@ async fn cards_are_edited_in_place_as_the_handoff_moves() {
     .await;
 }
 
+/// What retention forgets (the card's delivered outbox row, its request key) is not what edits the
+/// card: a handoff moving months later still edits its card in place.
+#[tokio::test]
+async fn a_card_is_edited_in_place_after_its_delivery_was_forgotten() {
+    on_each_store(|store| async move {
+        let (slack, app, d, now) = acme(store).await;
+        d.drain(now).await.expect("deliver");
+        let later = now + Duration::days(120);
+        let pruned = app.store.prune(&app.model.retention, later).await.expect("prune");
+        assert!(pruned.messages >= 1, "the card's delivery is forgotten: {pruned:?}");
+        let (rows, _, _) = outbox_row(&app, "SELECT COUNT(*), NULL, NULL FROM outbox").await;
+        assert_eq!(rows, 0);
+        app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), later, None).await.expect("accept");
+        d.drain(later).await.expect("deliver");
+        assert_eq!(slack.history("#cs-handoffs").len(), 1, "one card in the channel");
+        assert_eq!(slack.ok_calls("chat.update")[0].body["ts"], "1800000000.000001", "edited in place");
+    })
+    .await;
+}
+
 /// When a channel's first message is rate limited, the channel's other messages wait behind it
 /// (without counting an attempt: they were not tried), paced a second apart from when the limit
 /// lifts, so that each later pass claims only what may go out, not the whole backlog again.

@@ -3,6 +3,7 @@
 use baton::app::AppError;
 use baton::store::{Backend, Kept, StoreError};
 use baton_core::{Command, State, Surface};
+use chrono::Duration;
 
 use crate::support::{Injected, app, inject_failure, on_each_store, t};
 
@@ -78,7 +79,7 @@ async fn two_concurrent_commands_on_one_handoff_cannot_both_win() {
         let app = app(store.clone());
         app.handle("rita", Surface::Console, cmd(ACME), t(MONDAY_9), None).await.expect("create");
         for round in 0..5 {
-            let now = t(MONDAY_9) + chrono::Duration::minutes(round);
+            let now = t(MONDAY_9) + Duration::minutes(round);
             let (a, b) = tokio::join!(
                 app.handle("ana", Surface::Slack, cmd("/handoff accept H-1"), now, None),
                 app.handle("ben", Surface::Slack, cmd("/handoff accept H-1"), now, None),
@@ -704,6 +705,76 @@ async fn the_outbox_is_overdue_only_by_messages_whose_time_has_come() {
         store.mark_delivered(&[due[0].id], t("2026-11-30T23:00:00-05:00"), None, None).await.expect("sent");
         let snap = store.metrics_snapshot(t("2026-12-01T10:00:00-05:00")).await.expect("snapshot");
         assert_eq!(snap.overdue_since, Some(t("2026-12-01T09:00:00-05:00")), "the night message is due from 09:00");
+    })
+    .await;
+}
+
+/// Retention forgets messages delivered before its window, request keys older than theirs and
+/// job runs superseded by a later one, and keeps what is still owed: a message not yet delivered,
+/// a dead letter, each job's latest run, and every handoff and event.
+#[tokio::test]
+async fn pruning_forgets_old_deliveries_keys_and_job_runs_and_keeps_what_is_owed() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let now = t("2027-06-01T12:00:00Z");
+        let (old, recent) = (now - Duration::days(100), now - Duration::days(10));
+        for (i, at) in [(1, old), (2, old), (3, recent)] {
+            let line = ACME.replace("account=Acme", &format!("account=Acme{i}"));
+            app.handle("rita", Surface::Slack, cmd(&line), at, Some(&format!("trigger-{i}"))).await.expect("create");
+        }
+        // Everything was delivered as it was queued, but for H-1's card, given up on, and H-2's,
+        // still pending.
+        let pool = store.pool();
+        sqlx::query("UPDATE outbox SET delivered_at_ms = created_at_ms").execute(pool).await.expect("delivered");
+        let card = |h: i64| async move {
+            let sql = "SELECT MIN(id) FROM outbox WHERE handoff_id = $1";
+            sqlx::query_scalar::<_, i64>(sql).bind(h).fetch_one(pool).await.expect("card")
+        };
+        let (dead, pending) = (card(1).await, card(2).await);
+        sqlx::query("UPDATE outbox SET delivered_at_ms = NULL WHERE id = $1")
+            .bind(pending)
+            .execute(pool)
+            .await
+            .expect("pending");
+        sqlx::query("UPDATE outbox SET delivered_at_ms = NULL, dead_at_ms = created_at_ms WHERE id = $1")
+            .bind(dead)
+            .execute(pool)
+            .await
+            .expect("dead");
+        for (job, at) in [("digest", old - Duration::days(7)), ("digest", old), ("nudge", old - Duration::days(7))] {
+            store.record_job_run(job, at, at, &[]).await.expect("job run");
+        }
+        let recent_ms = recent.timestamp_millis();
+        let kept_messages =
+            count(&store, &format!("SELECT COUNT(*) FROM outbox WHERE created_at_ms >= {recent_ms}")).await;
+        let (handoffs, events) =
+            (count(&store, "SELECT COUNT(*) FROM handoffs").await, count(&store, "SELECT COUNT(*) FROM events").await);
+        let old_delivered =
+            count(&store, &format!("SELECT COUNT(*) FROM outbox WHERE created_at_ms < {recent_ms}")).await - 2;
+
+        let pruned = store.prune(&app.model.retention, now).await.expect("prune");
+        assert_eq!(
+            (pruned.messages, pruned.request_keys, pruned.job_runs),
+            (old_delivered as u64, 2, 1),
+            "H-1's and H-2's delivered messages, their keys, digest's older run"
+        );
+        let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE created_at_ms < $1 ORDER BY id")
+            .bind(recent_ms)
+            .fetch_all(pool)
+            .await
+            .expect("left");
+        assert_eq!(left, [dead, pending], "the dead letter and the pending message stay");
+        assert_eq!(
+            count(&store, &format!("SELECT COUNT(*) FROM outbox WHERE created_at_ms >= {recent_ms}")).await,
+            kept_messages
+        );
+        assert!(!store.processed("trigger-1").await.expect("key") && store.processed("trigger-3").await.expect("key"));
+        assert_eq!(store.last_job_run("digest").await.expect("run"), Some(old), "each job's latest run stays");
+        assert_eq!(store.last_job_run("nudge").await.expect("run"), Some(old - Duration::days(7)));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM handoffs").await, handoffs);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM events").await, events);
+        assert_eq!(store.dead_letters(10).await.expect("dead").len(), 1);
+        assert!(store.prune(&app.model.retention, now).await.expect("again").is_empty(), "nothing more to forget");
     })
     .await;
 }

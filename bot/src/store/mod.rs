@@ -16,6 +16,7 @@ mod create;
 mod history;
 mod links;
 mod outbox;
+mod prune;
 mod write;
 
 pub use absences::Absence;
@@ -24,6 +25,7 @@ use history::Tallies;
 pub use history::{Buckets, HistogramRow, Metric, PercentileRow, Slice, day};
 pub use links::{LinkOutcome, LinkRequest};
 pub use outbox::{Ask, AskRef, Asked, Claimed, DeadLetter, Kept, MetricsSnapshot, recipient_key};
+pub use prune::Pruned;
 pub(crate) use write::params;
 use write::{Write, write_decisions};
 
