@@ -257,17 +257,7 @@ impl App {
     ) -> Result<Decision, AppError> {
         // Checked before it takes a number, so refusals leave no gaps in the numbering.
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
-        if let Some(open_key) = admitted.open_key(&self.model)
-            && let Some(holder) = self.store.open_holder(admitted.seam(), &open_key).await?
-        {
-            // A replay finds the handoff its first copy made.
-            if let Some(key) = key
-                && self.store.processed(key).await?
-            {
-                return Err(AppError::Duplicate);
-            }
-            return Err(baton_core::already_open(&self.model, &holder).into());
-        }
+        let open_key = admitted.open_key(&self.model).map(|k| (admitted.seam().to_string(), k));
         let model = self.model.clone();
         let remember = via.is_some();
         let (actor, via) = (actor.to_string(), via.map(str::to_string));
@@ -276,8 +266,16 @@ impl App {
             d.handoff.via = via.clone();
             Some(through_api(&model, &actor, surface, via.as_deref(), now, d))
         };
-        let d = match self.store.create(key, remember, now, build).await {
-            Err(StoreError::Taken(holder)) => return Err(self.already_open(holder).await),
+        let d = match self.store.create(key, remember, open_key, now, build).await {
+            Err(StoreError::Taken(holder)) => {
+                // A replay finds the handoff its first copy made holding the key.
+                if let Some(key) = key
+                    && self.store.processed(key).await?
+                {
+                    return Err(AppError::Duplicate);
+                }
+                return Err(self.already_open(holder).await);
+            }
             made => made?,
         };
         self.wake.after_command();

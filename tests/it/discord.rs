@@ -229,7 +229,7 @@ async fn launch_accepted_by_eli(app: &App, model: OperatingModel, created: DateT
     .expect("command");
     let accept = baton_core::parse("/handoff accept H-1").expect("command");
     app.store
-        .create(None, false, created, move |id| {
+        .create(None, false, None, created, move |id| {
             let baton_core::Command::New { seam, title, fields } = &launch else { return None };
             let new = NewHandoff { seam, title, fields };
             let d1 = baton_core::create(&model, id, new, "mia", Surface::Slack, created).ok()?;

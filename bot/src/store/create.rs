@@ -11,6 +11,7 @@
 //! for their own outcome; a caller that goes away (its client hung up) abandons nobody, itself
 //! included: its creation is saved or not like the others in its batch.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::history::Tallies;
-use super::write::{ROWS_PER_STATEMENT, Write, claims, holders, placeholders, write_decisions};
+use super::write::{Claim, ROWS_PER_STATEMENT, Write, holders, placeholders, write_decisions};
 use super::{Backend, Store, StoreError, ms};
 
 /// Transactions of creations in flight at once on PostgreSQL. More than one lets commits overlap
@@ -40,6 +41,8 @@ struct Request {
     key: Option<String>,
     /// Whether the key records the handoff it created (for a replay to be told which).
     remember: bool,
+    /// The seam and the open key the handoff will hold ([`Decision::open_key`]), if any.
+    open_key: Option<(String, String)>,
     now: DateTime<Utc>,
     build: Build,
 }
@@ -103,17 +106,19 @@ impl Store {
     /// saves the decision `build` makes for it, all in one transaction, which it may share with
     /// other creations (see the module). Returns that decision. With `remember`, the key also
     /// records the handoff's number, which [`Store::created_by`] then tells a replay. A handoff
-    /// whose open key ([`Decision::open_key`]) another open handoff holds, even one made at the
-    /// same moment elsewhere, is refused as [`StoreError::Taken`], naming that one.
+    /// whose `open_key` (its seam and [`Decision::open_key`]) another open handoff holds, even one
+    /// made at the same moment elsewhere, is refused as [`StoreError::Taken`], naming that one,
+    /// before it takes a key or a number (but for one made earlier in the same transaction).
     pub async fn create(
         &self,
         request_key: Option<&str>,
         remember: bool,
+        open_key: Option<(String, String)>,
         now: DateTime<Utc>,
         build: impl FnOnce(HandoffId) -> Option<Decision> + Send + 'static,
     ) -> Result<Decision, StoreError> {
         let (done, outcome) = oneshot::channel();
-        let request = Request { key: request_key.map(str::to_owned), remember, now, build: Box::new(build) };
+        let request = Request { key: request_key.map(str::to_owned), remember, open_key, now, build: Box::new(build) };
         let pending = Pending { request, done };
         let start = {
             let mut queue = self.creations.lock();
@@ -176,20 +181,37 @@ impl Store {
     /// Saves a batch of creations in one transaction; each gets its own outcome.
     async fn create_batch(&self, requests: Vec<Request>) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
         let mut tx = self.write().await?;
+        // Creations whose open key an open handoff holds are refused first: they take no key and
+        // no number.
+        let claims: Vec<Claim> =
+            (requests.iter()).filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
+        let mut held = holders(&mut tx, self.backend, &claims).await?.into_iter();
+        let holders: Vec<Option<HandoffId>> =
+            requests.iter().map(|r| r.open_key.as_ref().and_then(|_| held.next().flatten())).collect();
+        let admitted: Vec<(Option<&str>, i64)> = (requests.iter().zip(&holders))
+            .filter(|(_, h)| h.is_none())
+            .map(|(r, _)| (r.key.as_deref(), ms(r.now)))
+            .collect();
         // Keys in sorted order, so that two replicas' batches cannot deadlock on them.
-        let mut keys: Vec<(&str, i64)> = requests.iter().filter_map(|r| Some((r.key.as_deref()?, ms(r.now)))).collect();
+        let mut keys: Vec<(&str, i64)> = admitted.iter().filter_map(|(k, at)| Some(((*k)?, *at))).collect();
         keys.sort_unstable();
-        let keyless = requests.iter().filter(|r| r.key.is_none()).count();
+        let keyless = admitted.iter().filter(|(k, _)| k.is_none()).count();
         let (mut fresh, numbers) = self.keys_and_numbers(&mut tx, &keys, keyless).await?;
         // The first request with a fresh key takes it; a copy (also one in this batch) is a replay.
-        let takes: Vec<bool> = requests.iter().map(|r| r.key.as_ref().is_none_or(|k| fresh.remove(k))).collect();
+        let takes: Vec<bool> = (requests.iter().zip(&holders))
+            .map(|(r, h)| h.is_none() && r.key.as_ref().is_none_or(|k| fresh.remove(k)))
+            .collect();
         let mut numbers = numbers.into_iter();
 
         let request_keys: Vec<Option<String>> = requests.iter().map(|r| r.key.clone()).collect();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut refused = Vec::new();
         let mut remembered = Vec::new();
-        for (Request { key, remember, build, .. }, take) in requests.into_iter().zip(takes) {
+        for ((Request { key, remember, build, .. }, take), holder) in requests.into_iter().zip(takes).zip(holders) {
+            if let Some(holder) = holder {
+                outcomes.push(Err(StoreError::Taken(holder)));
+                continue;
+            }
             if !take {
                 outcomes.push(Err(StoreError::Duplicate));
                 continue;
@@ -209,19 +231,21 @@ impl Store {
                 }
             }
         }
-        // A creation whose open key another open handoff holds (or one earlier in the batch) is
-        // refused, naming it. Its number is spent: `App::create` looks before asking, so only
-        // creations racing each other come here.
-        let claims = claims(outcomes.iter().filter_map(|o| o.as_ref().ok()));
-        let held = holders(&mut tx, self.backend, &claims).await?;
-        let taken: HashMap<HandoffId, HandoffId> =
-            claims.iter().zip(held).filter_map(|((_, _, id), holder)| Some((*id, holder?))).collect();
+        // A creation whose open key one made earlier in this transaction claims is refused,
+        // naming it (its number is spent).
+        let mut claimed: HashMap<(String, String), HandoffId> = HashMap::new();
         for (outcome, key) in outcomes.iter_mut().zip(&request_keys) {
-            let holder = outcome.as_ref().ok().and_then(|d| taken.get(&d.handoff.id));
-            if let Some(holder) = holder {
-                *outcome = Err(StoreError::Taken(*holder));
-                refused.extend(key.clone());
-                remembered.retain(|(k, _)| Some(k) != key.as_ref());
+            let Ok(d) = outcome else { continue };
+            let Some(open_key) = d.open_key.clone().filter(|_| d.claims_key) else { continue };
+            match claimed.entry((d.handoff.seam.clone(), open_key)) {
+                Entry::Vacant(v) => {
+                    v.insert(d.handoff.id);
+                }
+                Entry::Occupied(first) => {
+                    *outcome = Err(StoreError::Taken(*first.get()));
+                    refused.extend(key.clone());
+                    remembered.retain(|(k, _)| Some(k) != key.as_ref());
+                }
             }
         }
         // A refused creation leaves no trace: its key may be used again.

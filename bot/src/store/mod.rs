@@ -474,16 +474,6 @@ impl Store {
         rows.iter().map(decode_doc).collect()
     }
 
-    /// The open handoff on `seam` that holds `open_key` ([`baton_core::model::Seam::open_key`]), if any.
-    pub async fn open_holder(&self, seam: &str, open_key: &str) -> Result<Option<Handoff>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM handoffs WHERE seam = $1 AND open_key = $2 ORDER BY id LIMIT 1")
-            .bind(seam)
-            .bind(open_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(decode_doc).transpose()
-    }
-
     /// Open handoffs a person owns or requested.
     pub async fn open_for(&self, person: &str) -> Result<Vec<Handoff>, StoreError> {
         self.docs(

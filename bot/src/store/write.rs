@@ -109,19 +109,12 @@ pub(crate) async fn insert_rows<'q, T: Sync>(
     Rows::new(sql, cols, rows, bind).run(tx).await
 }
 
-/// A decision's claim on its open key ([`Decision::claims_key`]): seam, key and handoff.
+/// A claim on an open key ([`Decision::claims_key`]): seam, key and the claiming handoff (0 for
+/// one not yet numbered).
 pub(crate) type Claim<'a> = (&'a str, &'a str, HandoffId);
 
-/// The claims `decisions` make on open keys.
-pub(crate) fn claims<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> Vec<Claim<'a>> {
-    (decisions.into_iter())
-        .filter(|d| d.claims_key)
-        .filter_map(|d| Some((d.handoff.seam.as_str(), d.open_key.as_deref()?, d.handoff.id)))
-        .collect()
-}
-
-/// For each claim, the open handoff that already holds its key: one stored (but the claimant),
-/// or one claiming it earlier in `claims`. On PostgreSQL the keys are first locked for the
+/// For each claim, the stored open handoff (other than the claimant) that already holds its key.
+/// On PostgreSQL the keys are first locked for the
 /// transaction, in order (so that two transactions cannot deadlock on them), and read afterwards
 /// in a statement of their own: two transactions claiming one key are decided one after the
 /// other, and the second sees the first. SQLite writes one transaction at a time.
@@ -149,13 +142,11 @@ pub(crate) async fn holders(
     let sql = format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "));
     let q = claims.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
     let stored: Vec<(i64, String, String)> = q.fetch_all(&mut **tx).await?;
-    let held = |i: usize| {
-        let (seam, key, id) = claims[i];
-        let stored = stored.iter().find(|(other, s, k)| *other as HandoffId != id && s == seam && k == key);
-        let earlier = claims[..i].iter().find(|(s, k, other)| *other != id && *s == seam && *k == key);
-        stored.map(|(other, ..)| *other as HandoffId).or(earlier.map(|(.., other)| *other))
+    let held = |(seam, key, id): &Claim| {
+        let stored = stored.iter().find(|(other, s, k)| *other as HandoffId != *id && s == seam && k == key);
+        stored.map(|(other, ..)| *other as HandoffId)
     };
-    Ok((0..claims.len()).map(held).collect())
+    Ok(claims.iter().map(held).collect())
 }
 
 /// A decision to write: its handoff is inserted when `expected` is `None`, else updated only if
@@ -174,9 +165,11 @@ pub(crate) async fn write_decisions(
     writes: &[Write<'_>],
     tallies: &mut Tallies,
 ) -> Result<Vec<i64>, StoreError> {
-    // A creation's claim is checked by its batch (see `Store::create`), which leaves it out when taken.
-    let updates = writes.iter().filter(|w| w.expected.is_some()).map(|w| w.d);
-    let claims = claims(updates);
+    // A creation's claim is checked by its batch (see `Store::create`), before it is numbered.
+    let claims: Vec<Claim> = (writes.iter())
+        .filter(|w| w.expected.is_some() && w.d.claims_key)
+        .filter_map(|w| Some((w.d.handoff.seam.as_str(), w.d.open_key.as_deref()?, w.d.handoff.id)))
+        .collect();
     if let Some(id) = holders(tx, backend, &claims).await?.into_iter().flatten().next() {
         return Err(StoreError::Taken(id));
     }
