@@ -114,10 +114,10 @@ pub(crate) async fn insert_rows<'q, T: Sync>(
 pub(crate) type Claim<'a> = (&'a str, &'a str, HandoffId);
 
 /// For each claim, the stored open handoff (other than the claimant) that already holds its key.
-/// On PostgreSQL the keys are first locked for the transaction, in order (so that two
-/// transactions cannot deadlock on them), and read afterwards with a snapshot taken after the
-/// locks (`open_key_holders`, migration 0015): two transactions claiming one key are decided one
-/// after the other, and the second sees the first. SQLite writes one transaction at a time.
+/// On PostgreSQL the keys are first locked for the
+/// transaction, in order (so that two transactions cannot deadlock on them), and read afterwards
+/// in a statement of their own: two transactions claiming one key are decided one after the
+/// other, and the second sees the first. SQLite writes one transaction at a time.
 pub(crate) async fn holders(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -126,25 +126,22 @@ pub(crate) async fn holders(
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    let stored: Vec<(i64, String, String)> = match backend {
-        // Locks and reads in one round trip (migration 0015).
-        Backend::Postgres => {
-            let wanted: Vec<String> = claims.iter().map(|(seam, key, _)| format!("{seam}\u{1d}{key}")).collect();
-            sqlx::query_as("SELECT id, seam, open_key FROM open_key_holders($1) ORDER BY id")
-                .bind(wanted.join("\u{1e}"))
-                .fetch_all(&mut **tx)
-                .await?
-        }
-        Backend::Sqlite => {
-            let wanted: Vec<String> =
-                (0..claims.len()).map(|i| format!("(seam = ${} AND open_key = ${})", 2 * i + 1, 2 * i + 2)).collect();
-            let sql = format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "));
-            let q = claims
-                .iter()
-                .fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
-            q.fetch_all(&mut **tx).await?
-        }
-    };
+    if backend == Backend::Postgres {
+        let mut locks: Vec<String> = claims.iter().map(|(seam, key, _)| format!("{seam}\u{1e}{key}")).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (VALUES {}) AS v(k)",
+            (1..=locks.len()).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ")
+        );
+        let q = locks.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, k| q.bind(k.as_str()));
+        q.execute(&mut **tx).await?;
+    }
+    let wanted: Vec<String> =
+        (0..claims.len()).map(|i| format!("(seam = ${} AND open_key = ${})", 2 * i + 1, 2 * i + 2)).collect();
+    let sql = format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "));
+    let q = claims.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
+    let stored: Vec<(i64, String, String)> = q.fetch_all(&mut **tx).await?;
     let held = |(seam, key, id): &Claim| {
         let stored = stored.iter().find(|(other, s, k)| *other as HandoffId != *id && s == seam && k == key);
         stored.map(|(other, ..)| *other as HandoffId)
