@@ -286,9 +286,10 @@ pub async fn health_of(
     let c = Covered::new(model, viewer, filter)?;
     let s = c.slice();
     let everyone = Slice { owner: None, ..s };
-    let (owners, requesters, unowned, per_seam, away) = tokio::try_join!(
+    let (owners, requesters, shared, unowned, per_seam, away) = tokio::try_join!(
         store.open_owners(&s),
         store.returned_requesters(&everyone),
+        store.shared_open_keys(&everyone),
         store.stalled_in(&everyone, 1000),
         store.created_per_seam(ms(filter.from(now)), ms(now) + 1),
         store.absences(model, now),
@@ -299,7 +300,17 @@ pub async fn health_of(
             Some((model.name_of(p).to_string(), last, *n))
         })
         .collect();
+    // Open handoffs sharing a key, grouped: "H-1 and H-2 (sales-to-cs, account acme)".
+    let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (seam, key, id) in shared {
+        let values = key.split('\u{1f}').map(|kv| kv.replacen('=', " ", 1)).collect::<Vec<_>>().join(", ");
+        match groups.last_mut() {
+            Some((s, v, ids)) if *s == seam && *v == values => ids.push(format!("H-{id}")),
+            _ => groups.push((seam, values, vec![format!("H-{id}")])),
+        }
+    }
     let own = Ownership {
+        shared: groups,
         away_owners,
         unowned: unowned
             .0

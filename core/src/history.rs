@@ -761,6 +761,10 @@ pub struct Ownership {
     /// Leads of receiving functions who are away with nobody covering: `(lead, function, last day away)`.
     #[serde(default)]
     pub leads_away: Vec<(String, String, String)>,
+    /// Open handoffs that share what their seam takes one open handoff per (made before it said
+    /// so): `(seam, values as read, handoffs)`.
+    #[serde(default)]
+    pub shared: Vec<(String, String, Vec<String>)>,
 }
 
 /// Facts about the operating model's documentation.
@@ -940,13 +944,23 @@ fn ownership_answer(own: &Ownership) -> Answer {
         let list: Vec<String> = own.off_model_seams.iter().map(|(s, n)| format!("{s} ({n})")).collect();
         evidence.push(format!("handed off on seams the operating model does not define: {}", list.join(", ")));
     }
-    let verdict = match (evidence.is_empty(), own.away_owners.is_empty() && own.leads_away.is_empty()) {
-        (true, true) => Verdict::Yes,
-        // Owned, but by someone away until they return or a lead reassigns it; or escalated to a
-        // lead who is away with nobody covering.
-        (true, false) => Verdict::Partly,
-        (false, _) => Verdict::No,
-    };
+    let verdict =
+        match (evidence.is_empty(), own.away_owners.is_empty() && own.leads_away.is_empty() && own.shared.is_empty()) {
+            (true, true) => Verdict::Yes,
+            // Owned, but by someone away until they return or a lead reassigns it; or escalated to a
+            // lead who is away with nobody covering.
+            (true, false) => Verdict::Partly,
+            (false, _) => Verdict::No,
+        };
+    if !own.shared.is_empty() {
+        let list: Vec<String> =
+            own.shared.iter().map(|(seam, values, ids)| format!("{} ({seam}, {values})", ids.join(" and "))).collect();
+        evidence.push(format!(
+            "open together though their seam takes one at a time (made before it said so; cancel or merge the \
+             extra): {}",
+            list.join("; ")
+        ));
+    }
     if !own.away_owners.is_empty() {
         let list: Vec<String> =
             own.away_owners.iter().map(|(p, last, n)| format!("{p}, away through {last} ({n})")).collect();

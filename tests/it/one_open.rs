@@ -136,8 +136,17 @@ async fn a_reload_that_keys_a_seam_keys_what_is_open_on_it() {
         assert_eq!(store.rekey_open(&keyed.model).await.expect("rekey"), 0, "nothing left to key");
         let line = r#"/handoff new sales-to-cs "Acme services" account=ACME arr=1 segment=smb"#;
         assert_eq!(holder(&keyed.handle("rita", Surface::Slack, cmd(line), t(MONDAY_9), None).await), 1);
+        // The health report names the two, for someone to cancel or merge the extra.
+        let health = || async {
+            keyed.handle("ada", Surface::Slack, cmd("/stalls health"), t(MONDAY_9), None).await.expect("health")
+        };
+        let shared = "open together though their seam takes one at a time (made before it said so; cancel or merge \
+                      the extra): H-1 and H-2 (sales-to-cs, account acme)";
+        let said = health().await;
+        assert!(said.contains(shared) && said.contains("4. Is every seam explicit and owned? ◐ partly"), "{said}");
         // Both stay open and may move on; closing one leaves the other holding the account.
         keyed.handle("rita", Surface::Slack, cmd("/handoff cancel H-1 dup"), t(MONDAY_9), None).await.expect("cancel");
+        assert!(!health().await.contains("open together"), "{}", health().await);
         assert_eq!(holder(&keyed.handle("rita", Surface::Slack, cmd(line), t(MONDAY_9), None).await), 2);
 
         assert_eq!(store.rekey_open(&unkeyed).await.expect("rekey"), 1, "H-2's key cleared");

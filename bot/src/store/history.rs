@@ -436,6 +436,21 @@ impl Store {
         counts(q.fetch(self).await?)
     }
 
+    /// Open handoffs that share an open key (made before their seam's `one_open_per` said they may
+    /// not), as `(seam, key, handoff)` ordered by seam, key and handoff.
+    pub async fn shared_open_keys(&self, s: &Slice<'_>) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut q = Sql::new();
+        let filters = q.slice("h.seam", s);
+        q.text = format!(
+            "SELECT h.seam, h.open_key, h.id FROM handoffs h WHERE h.open_key IS NOT NULL{filters} \
+             AND (h.seam, h.open_key) IN (SELECT seam, open_key FROM handoffs WHERE open_key IS NOT NULL \
+             GROUP BY seam, open_key HAVING COUNT(*) > 1) ORDER BY h.seam, h.open_key, h.id"
+        );
+        let rows = q.fetch(self).await?;
+        let row = |r: &AnyRow| Ok((r.try_get("seam")?, r.try_get("open_key")?, r.try_get::<i64, _>("id")? as u64));
+        rows.iter().map(row).collect()
+    }
+
     /// Handoffs created in `[from, to)` per seam, whatever the seam (to find seams the model lacks).
     pub async fn created_per_seam(&self, from: i64, to: i64) -> Result<Vec<(String, u64)>, StoreError> {
         let mut q = Sql::new();
