@@ -257,7 +257,7 @@ impl App {
     ) -> Result<Decision, AppError> {
         // Checked before it takes a number, so refusals leave no gaps in the numbering.
         let admitted = baton_core::admit(&self.model, new, actor, surface, now)?;
-        let open_key = admitted.open_key(&self.model).map(|k| (admitted.seam().to_string(), k));
+        let open_key = admitted.open_key(&self.model);
         let model = self.model.clone();
         let remember = via.is_some();
         let (actor, via) = (actor.to_string(), via.map(str::to_string));

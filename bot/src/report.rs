@@ -303,7 +303,7 @@ pub async fn health_of(
     // Open handoffs sharing a key, grouped: "H-1 and H-2 (sales-to-cs, account acme)".
     let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
     for (seam, key, id) in shared {
-        let values = key.split('\u{1f}').map(|kv| kv.replacen('=', " ", 1)).collect::<Vec<_>>().join(", ");
+        let values = baton_core::model::Seam::open_key_read(&key);
         match groups.last_mut() {
             Some((s, v, ids)) if *s == seam && *v == values => ids.push(format!("H-{id}")),
             _ => groups.push((seam, values, vec![format!("H-{id}")])),

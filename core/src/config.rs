@@ -631,11 +631,7 @@ fn parse_model(
             let v = t.opt(key)?;
             let field = t.field(key);
             let text = d.str(v, &field)?;
-            let (digits, unit) = match text.strip_suffix('d') {
-                Some(days) => (days, 1),
-                None => text.strip_suffix('w').map_or(("", 0), |weeks| (weeks, 7)),
-            };
-            let days = digits.parse::<i64>().ok().map(|n| n * unit).filter(|n| (1..=36_500).contains(n));
+            let days = crate::history::days(&text).filter(|n| (1..=36_500).contains(n));
             if days.is_none() {
                 let message = format!(
                     "`{text}` is not a time to keep {key}: write days or weeks, a day at least, like {}d",
@@ -643,7 +639,7 @@ fn parse_model(
                 );
                 d.err(v.span(), &field, message);
             }
-            days.map(Duration::days)
+            days.map(|n| Duration::days(n.into()))
         };
         model.retention = Retention {
             messages: kept("messages", defaults.messages).unwrap_or(defaults.messages),

@@ -839,14 +839,9 @@ pub fn admit(
 }
 
 impl Admitted {
-    /// The seam it is handed off on.
-    pub fn seam(&self) -> &str {
-        &self.seam
-    }
-
-    /// What no other open handoff on its seam may hold ([`crate::model::Seam::open_key`]).
-    pub fn open_key(&self, model: &OperatingModel) -> Option<String> {
-        model.seams.get(&self.seam)?.open_key(&self.fields)
+    /// Its seam and what no other open handoff on it may hold ([`crate::model::Seam::open_key`]).
+    pub fn open_key(&self, model: &OperatingModel) -> Option<(String, String)> {
+        Some((self.seam.clone(), model.seams.get(&self.seam)?.open_key(&self.fields)?))
     }
 
     /// Creates the handoff as number `id`. Refused only when `model` no longer has its seam

@@ -178,15 +178,20 @@ pub fn parse_query(words: &[String]) -> Result<StallsQuery, String> {
 
 /// `90d`, `12w` or `90` (days).
 fn parse_window(value: &str) -> Result<u32, String> {
+    match days(value) {
+        Some(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
+        _ => Err(format!("`window={value}` is not a window of 1 to {MAX_DAYS} days: write 90d or 12w")),
+    }
+}
+
+/// A number of days written as days or weeks (`90d`, `12w`; a bare number is days), as
+/// `window=` and `[retention]` take them.
+pub(crate) fn days(value: &str) -> Option<u32> {
     let (digits, unit) = match value.strip_suffix(['d', 'D']) {
         Some(d) => (d, 1),
         None => value.strip_suffix(['w', 'W']).map_or((value, 1), |w| (w, 7)),
     };
-    let days = digits.parse::<u32>().ok().and_then(|n| n.checked_mul(unit));
-    match days {
-        Some(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
-        _ => Err(format!("`window={value}` is not a window of 1 to {MAX_DAYS} days: write 90d or 12w")),
-    }
+    digits.parse::<u32>().ok().and_then(|n| n.checked_mul(unit))
 }
 
 /// The seams a report covers, after the filter and the viewer's access.

@@ -524,6 +524,9 @@ pub struct Seam {
     pub one_open_per: Vec<String>,
 }
 
+/// What separates the fields of an open key ([`Seam::open_key`]): no contract value holds it.
+const OPEN_KEY_SEPARATOR: char = '\u{1f}';
+
 impl Seam {
     /// The contract field with this name.
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
@@ -546,11 +549,17 @@ impl Seam {
                 _ => value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
             };
             if !key.is_empty() {
-                key.push('\u{1f}');
+                key.push(OPEN_KEY_SEPARATOR);
             }
             key += &format!("{name}={value}");
         }
         Some(key)
+    }
+
+    /// An open key as people read it: `account=acme` is "account acme".
+    pub fn open_key_read(key: &str) -> String {
+        let fields: Vec<String> = key.split(OPEN_KEY_SEPARATOR).map(|kv| kv.replacen('=', " ", 1)).collect();
+        fields.join(", ")
     }
 
     /// The `one_open_per` fields' values as people read them: "account Acme".
