@@ -8,19 +8,15 @@ use baton::deliver::{Deliverer, Limits, Outbound};
 use baton::jobs::JobClock;
 use baton::serve::Server;
 use baton::slack::SlackApi;
-use baton_core::{Command, Recipient, Surface};
+use baton_core::{Recipient, Surface};
 use chrono::{Duration, Utc};
 
 use crate::fake_slack::{FakeSlack, Scripted, TOKEN};
-use crate::support::{Running, app, eventually, inject_failure, model, model_without, on_each_store, sqlite, t};
+use crate::support::{Running, app, cmd, eventually, inject_failure, model, model_without, on_each_store, sqlite, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const LAUNCH: &str =
     r#"/handoff new marketing-to-eng "Spring launch" launch_date=2027-03-01 brief=https://docs.example/brief"#;
-
-fn cmd(line: &str) -> Command {
-    baton_core::parse(line).expect(line)
-}
 
 fn outbound(slack: &FakeSlack) -> Outbound {
     Outbound { slack: Some(SlackApi::new(&slack.url, TOKEN, Limits::default())), ..Outbound::default() }

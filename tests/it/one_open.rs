@@ -3,19 +3,11 @@
 
 use baton::app::{App, AppError};
 use baton::store::{Backend, Store};
-use baton_core::{Command, Rejection, Surface};
+use baton_core::{Rejection, Surface};
 
-use crate::support::{app, model, on_each_database, on_each_store, t};
+use crate::support::{app, cmd, count, model, on_each_database, on_each_store, t};
 
 const MONDAY_9: &str = "2026-11-30T09:00:00-05:00";
-
-fn cmd(line: &str) -> Command {
-    baton_core::parse(line).unwrap_or_else(|e| panic!("{line}: {e}"))
-}
-
-async fn count(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.expect(sql)
-}
 
 /// The open handoff a refusal names, or a panic saying what came instead.
 fn holder(outcome: &Result<String, AppError>) -> u64 {

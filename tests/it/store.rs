@@ -5,18 +5,10 @@ use baton::store::{Backend, Kept, StoreError};
 use baton_core::{Command, State, Surface};
 use chrono::Duration;
 
-use crate::support::{Injected, app, inject_failure, on_each_store, t};
+use crate::support::{Injected, app, cmd, count, inject_failure, on_each_store, t};
 
 const ACME: &str = r#"/handoff new sales-to-cs "Acme renewal" account=Acme arr=120000 segment=enterprise"#;
 const MONDAY_9: &str = "2026-11-30T09:00:00-05:00";
-
-async fn count(store: &baton::store::Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.expect(sql)
-}
-
-fn cmd(line: &str) -> Command {
-    baton_core::parse(line).expect(line)
-}
 
 /// Makes every insert into the outbox fail: a real database error in the middle of a transaction.
 async fn fail_outbox_inserts(store: &baton::store::Store) -> Injected {

@@ -30,6 +30,16 @@ pub fn model_without(gone: &[&str]) -> OperatingModel {
     model
 }
 
+/// A chat command as typed, parsed.
+pub fn cmd(line: &str) -> baton_core::Command {
+    baton_core::parse(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// A count the SQL `sql` reads from `store`.
+pub async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.expect(sql)
+}
+
 /// An RFC 3339 instant.
 pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
