@@ -262,7 +262,7 @@ impl App {
         let remember = via.is_some();
         let (actor, via) = (actor.to_string(), via.map(str::to_string));
         let build = move |id| {
-            let mut d = admitted.number(&model, id).ok()?;
+            let mut d = admitted.clone().number(&model, id).ok()?;
             d.handoff.via = via.clone();
             Some(through_api(&model, &actor, surface, via.as_deref(), now, d))
         };

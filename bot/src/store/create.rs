@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::history::Tallies;
-use super::write::{Claim, ROWS_PER_STATEMENT, Write, holders, placeholders, write_decisions};
+use super::write::{Claim, LOCKS, ROWS_PER_STATEMENT, Write, holders, lock_keys, placeholders, write_decisions};
 use super::{Backend, Store, StoreError, ms};
 
 /// Transactions of creations in flight at once on PostgreSQL. More than one lets commits overlap
@@ -33,8 +33,32 @@ const POSTGRES_COMMITTERS: usize = 2;
 /// batch's keys and handoffs each go in one statement.
 const MOST_PER_TRANSACTION: usize = ROWS_PER_STATEMENT;
 
-/// Builds the decision for a handoff number; `None` when the core refuses after all.
-type Build = Box<dyn FnOnce(HandoffId) -> Option<Decision> + Send>;
+/// Builds the decision for a handoff number; `None` when the core refuses after all. It may be
+/// called again, with another number, when its batch is decided again (see `create_batch`).
+type Build = Box<dyn Fn(HandoffId) -> Option<Decision> + Send + Sync>;
+
+/// How a creation transaction locks its open keys on PostgreSQL (see `create_batch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lock {
+    /// In its first statement, which reads their holders too: no round trip of its own.
+    InFirstStatement,
+    /// In a statement before the first.
+    First,
+}
+
+/// What a creation transaction's first step found ([`Store::open_batch`]).
+struct Opening {
+    /// The request keys recorded, new.
+    fresh: HashSet<String>,
+    /// The handoff numbers taken, in ascending order.
+    numbers: Vec<HandoffId>,
+    /// For each request, the open handoff holding its open key, if one does.
+    held: Vec<Option<HandoffId>>,
+}
+
+/// Records request keys, `{rows}` of (key, handoff id, instant); returns the new ones.
+const RECORD: &str = "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES {rows} \
+    ON CONFLICT (key) DO NOTHING RETURNING key";
 
 /// A creation, as asked.
 struct Request {
@@ -108,14 +132,16 @@ impl Store {
     /// records the handoff's number, which [`Store::created_by`] then tells a replay. A handoff
     /// whose `open_key` (its seam and [`Decision::open_key`]) another open handoff holds, even one
     /// made at the same moment elsewhere, is refused as [`StoreError::Taken`], naming that one,
-    /// before it takes a key or a number (but for one made earlier in the same transaction).
+    /// before it takes a key or a number (but for one made earlier in the same transaction, and on
+    /// PostgreSQL one committed by another transaction while this one was taking its numbers:
+    /// see `create_batch`).
     pub async fn create(
         &self,
         request_key: Option<&str>,
         remember: bool,
         open_key: Option<(String, String)>,
         now: DateTime<Utc>,
-        build: impl FnOnce(HandoffId) -> Option<Decision> + Send + 'static,
+        build: impl Fn(HandoffId) -> Option<Decision> + Send + Sync + 'static,
     ) -> Result<Decision, StoreError> {
         let (done, outcome) = oneshot::channel();
         let request = Request { key: request_key.map(str::to_owned), remember, open_key, now, build: Box::new(build) };
@@ -161,7 +187,20 @@ impl Store {
             metrics::counter!("baton_creation_transactions_total").increment(1);
             metrics::counter!("baton_creations_total").increment(batch.len() as u64);
             let (requests, dones): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.done)).unzip();
-            match self.create_batch(requests).await {
+            let outcomes = match self.create_batch(&requests, Lock::InFirstStatement).await {
+                // Another transaction claimed one of the batch's open keys between reading and
+                // locking it: the batch is decided again, its keys locked before they are read
+                // (the numbers it took are spent).
+                Err(StoreError::Taken(_)) => {
+                    tracing::debug!(
+                        creations = requests.len(),
+                        "an open key was claimed at the same moment; deciding again"
+                    );
+                    self.create_batch(&requests, Lock::First).await
+                }
+                outcomes => outcomes,
+            };
+            match outcomes {
                 Ok(outcomes) => {
                     for (done, outcome) in dones.into_iter().zip(outcomes) {
                         // A caller that went away needs no answer.
@@ -179,35 +218,38 @@ impl Store {
     }
 
     /// Saves a batch of creations in one transaction; each gets its own outcome.
-    async fn create_batch(&self, requests: Vec<Request>) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
+    ///
+    /// Creations whose open key an open handoff holds are refused first: they take no key and no
+    /// number. On PostgreSQL the batch's open keys are locked for the transaction, so that two
+    /// transactions claiming one key are decided one after the other. With
+    /// [`Lock::InFirstStatement`] (no round trip of its own) the holders are read in the same
+    /// statement, from a snapshot that may predate a claim committed while it waited for the lock,
+    /// so they are read again in the statement that inserts the handoffs; one found there is
+    /// [`StoreError::Taken`] for the whole batch, to be decided again with [`Lock::First`].
+    async fn create_batch(
+        &self,
+        requests: &[Request],
+        lock: Lock,
+    ) -> Result<Vec<Result<Decision, StoreError>>, StoreError> {
         let mut tx = self.write().await?;
-        // Creations whose open key an open handoff holds are refused first: they take no key and
-        // no number.
-        let claims: Vec<Claim> =
-            (requests.iter()).filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
-        let mut held = holders(&mut tx, self.backend, &claims).await?.into_iter();
-        let holders: Vec<Option<HandoffId>> =
-            requests.iter().map(|r| r.open_key.as_ref().and_then(|_| held.next().flatten())).collect();
-        let admitted: Vec<(Option<&str>, i64)> = (requests.iter().zip(&holders))
-            .filter(|(_, h)| h.is_none())
-            .map(|(r, _)| (r.key.as_deref(), ms(r.now)))
-            .collect();
-        // Keys in sorted order, so that two replicas' batches cannot deadlock on them.
-        let mut keys: Vec<(&str, i64)> = admitted.iter().filter_map(|(k, at)| Some(((*k)?, *at))).collect();
-        keys.sort_unstable();
-        let keyless = admitted.iter().filter(|(k, _)| k.is_none()).count();
-        let (mut fresh, numbers) = self.keys_and_numbers(&mut tx, &keys, keyless).await?;
+        let postgres = self.backend == Backend::Postgres;
+        if postgres && lock == Lock::First {
+            let claims: Vec<Claim> =
+                requests.iter().filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
+            lock_keys(&mut tx, &claims).await?;
+        }
+        let optimistic = postgres && lock == Lock::InFirstStatement;
+        let Opening { mut fresh, numbers, held } = self.open_batch(&mut tx, requests, optimistic).await?;
         // The first request with a fresh key takes it; a copy (also one in this batch) is a replay.
-        let takes: Vec<bool> = (requests.iter().zip(&holders))
+        let takes: Vec<bool> = (requests.iter().zip(&held))
             .map(|(r, h)| h.is_none() && r.key.as_ref().is_none_or(|k| fresh.remove(k)))
             .collect();
         let mut numbers = numbers.into_iter();
 
-        let request_keys: Vec<Option<String>> = requests.iter().map(|r| r.key.clone()).collect();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut refused = Vec::new();
         let mut remembered = Vec::new();
-        for ((Request { key, remember, build, .. }, take), holder) in requests.into_iter().zip(takes).zip(holders) {
+        for ((r, take), holder) in requests.iter().zip(takes).zip(held) {
             if let Some(holder) = holder {
                 outcomes.push(Err(StoreError::Taken(holder)));
                 continue;
@@ -217,16 +259,16 @@ impl Store {
                 continue;
             }
             let id = numbers.next().ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(id))) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (r.build)(id))) {
                 Ok(Some(d)) => {
-                    remembered.extend(key.filter(|_| remember).map(|k| (k, id)));
+                    remembered.extend(r.key.as_ref().filter(|_| r.remember).map(|k| (k, id)));
                     outcomes.push(Ok(d));
                 }
                 refusal => {
                     if refusal.is_err() {
                         tracing::error!(handoff = id, "building a new handoff panicked; it was not created");
                     }
-                    refused.extend(key);
+                    refused.extend(&r.key);
                     outcomes.push(Err(StoreError::Conflict));
                 }
             }
@@ -234,7 +276,7 @@ impl Store {
         // A creation whose open key one made earlier in this transaction claims is refused,
         // naming it (its number is spent).
         let mut claimed: HashMap<(String, String), HandoffId> = HashMap::new();
-        for (outcome, key) in outcomes.iter_mut().zip(&request_keys) {
+        for (outcome, r) in outcomes.iter_mut().zip(requests) {
             let Ok(d) = outcome else { continue };
             let Some(open_key) = d.open_key.clone().filter(|_| d.claims_key) else { continue };
             match claimed.entry((d.handoff.seam.clone(), open_key)) {
@@ -243,8 +285,8 @@ impl Store {
                 }
                 Entry::Occupied(first) => {
                     *outcome = Err(StoreError::Taken(*first.get()));
-                    refused.extend(key.clone());
-                    remembered.retain(|(k, _)| Some(k) != key.as_ref());
+                    refused.extend(&r.key);
+                    remembered.retain(|(k, _)| Some(*k) != r.key.as_ref());
                 }
             }
         }
@@ -259,50 +301,41 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let writes: Vec<Write> =
-            outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|d| Write { d, expected: None }).collect();
+        let made = || outcomes.iter().filter_map(|o| o.as_ref().ok());
+        let writes: Vec<Write> = made().map(|d| Write { d, expected: None }).collect();
+        let recheck: Vec<Claim> = (made().filter(|d| optimistic && d.claims_key))
+            .filter_map(|d| Some((d.handoff.seam.as_str(), d.open_key.as_deref()?, d.handoff.id)))
+            .collect();
         let mut tallies = Tallies::default();
-        write_decisions(&mut tx, self.backend, &writes, &mut tallies).await?;
+        write_decisions(&mut tx, self.backend, &writes, &recheck, &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 
-    /// Records the request `keys` that are new (each at its instant) and takes a handoff number
-    /// for each of them and for `keyless` requests more. Returns the new keys and the numbers, in
-    /// ascending order. On PostgreSQL this is one statement.
-    async fn keys_and_numbers(
+    /// A creation transaction's first step: for each request, the open handoff holding its open
+    /// key, if one does; then, for the others, records their request keys that are new and takes a
+    /// handoff number for each of those and each keyless one. On PostgreSQL this is one
+    /// statement, which with `lock` also locks the batch's open keys ([`lock_keys`]'s locks, in
+    /// its order) before it records a key. On SQLite, which writes one transaction at a time, it
+    /// is a few.
+    async fn open_batch(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        keys: &[(&str, i64)],
-        keyless: usize,
-    ) -> Result<(HashSet<String>, Vec<HandoffId>), sqlx::Error> {
-        const RECORD: &str = "INSERT INTO processed_requests (key, handoff_id, at_ms) VALUES {rows} \
-            ON CONFLICT (key) DO NOTHING RETURNING key";
-        if self.backend == Backend::Postgres && !keys.is_empty() && keys.len() <= ROWS_PER_STATEMENT {
-            // Numbers for keyless requests only when there are some: PostgreSQL takes a
-            // `generate_series` of a parameter for 1,000 rows, so with that part in it the statement
-            // was planned afresh on every call (its cached plan looked dearer); more time went into
-            // planning than into running it.
-            let keyless_part = match keyless {
-                0 => String::new(),
-                _ => format!(
-                    " UNION ALL SELECT NULL, nextval('handoff_numbers') FROM generate_series(1, ${})",
-                    keys.len() * 3 + 1
-                ),
-            };
-            let sql = format!(
-                "WITH fresh AS ({}) SELECT key, nextval('handoff_numbers') AS n FROM fresh{keyless_part} ORDER BY n",
-                RECORD.replace("{rows}", &placeholders(keys.len(), 3)),
-            );
-            let q = keys.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (key, at)| {
-                q.bind(*key).bind(None::<i64>).bind(*at)
-            });
-            let q = if keyless > 0 { q.bind(keyless as i64) } else { q };
-            let rows: Vec<(Option<String>, i64)> = q.fetch_all(&mut **tx).await?;
-            let numbers = rows.iter().map(|(_, n)| *n as HandoffId).collect();
-            return Ok((rows.into_iter().filter_map(|(key, _)| key).collect(), numbers));
+        requests: &[Request],
+        lock: bool,
+    ) -> Result<Opening, sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            return open_batch_postgres(tx, requests, lock).await;
         }
+        let claims: Vec<Claim> =
+            requests.iter().filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
+        let mut found = holders(tx, self.backend, &claims).await?.into_iter();
+        let held: Vec<Option<HandoffId>> =
+            requests.iter().map(|r| r.open_key.as_ref().and_then(|_| found.next().flatten())).collect();
+        let asked = || requests.iter().zip(&held).filter(|(_, h)| h.is_none()).map(|(r, _)| r);
+        let mut keys: Vec<(&str, i64)> = asked().filter_map(|r| Some((r.key.as_deref()?, ms(r.now)))).collect();
+        keys.sort_unstable();
         let mut fresh = HashSet::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let sql = RECORD.replace("{rows}", &placeholders(chunk.len(), 3));
@@ -311,8 +344,9 @@ impl Store {
             });
             fresh.extend(q.fetch_all(&mut **tx).await?.into_iter().map(|k: String| k));
         }
+        let keyless = asked().filter(|r| r.key.is_none()).count();
         let numbers = self.next_numbers(tx, fresh.len() + keyless).await?;
-        Ok((fresh, numbers))
+        Ok(Opening { fresh, numbers, held })
     }
 
     /// Takes `n` handoff numbers, in ascending order.
@@ -342,4 +376,56 @@ impl Store {
         };
         Ok(numbers.into_iter().map(|n| n as HandoffId).collect())
     }
+}
+
+/// [`Store::open_batch`] on PostgreSQL: one statement. Its main query reads the snapshot the
+/// statement began with, so holders found there may miss a claim committed while it waited for a
+/// lock (see `create_batch`).
+async fn open_batch_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    requests: &[Request],
+    lock: bool,
+) -> Result<Opening, sqlx::Error> {
+    let claims = requests.iter().any(|r| r.open_key.is_some());
+    let mut sql = format!("WITH asked (i, key, at_ms, seam, open_key) AS (VALUES {})", placeholders(requests.len(), 5));
+    let mut taking = String::from("SELECT a.* FROM asked a");
+    if claims && lock {
+        sql += &format!(", locked AS ({})", LOCKS.replace("{claims}", "asked"));
+        taking += " CROSS JOIN locked";
+    }
+    if claims {
+        sql += ", held AS (SELECT a.i, h.holder FROM asked a, LATERAL (SELECT min(id) AS holder FROM handoffs \
+            WHERE seam = a.seam AND open_key = a.open_key) AS h WHERE h.holder IS NOT NULL)";
+        taking += " WHERE a.i NOT IN (SELECT i FROM held)";
+    }
+    // Keys in sorted order, so that two transactions cannot deadlock on them.
+    sql += &format!(
+        ", taking AS ({taking}), fresh AS (INSERT INTO processed_requests (key, handoff_id, at_ms) \
+         SELECT key, NULL::int8, at_ms FROM taking WHERE key IS NOT NULL ORDER BY key ON CONFLICT (key) DO NOTHING RETURNING key) \
+         SELECT key, nextval('handoff_numbers') AS n, NULL::int8 AS i, NULL::int8 AS holder FROM fresh \
+         UNION ALL SELECT NULL, nextval('handoff_numbers'), NULL, NULL FROM taking WHERE key IS NULL{} ORDER BY n",
+        if claims { " UNION ALL SELECT NULL, NULL, i, holder FROM held" } else { "" }
+    );
+    let q = requests.iter().enumerate().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (i, r)| {
+        let (seam, open_key) = r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str())).unzip();
+        q.bind(i as i64).bind(r.key.as_deref()).bind(ms(r.now)).bind(seam).bind(open_key)
+    });
+    // (key, number) for a request key recorded; (-, number) for a keyless request; (-, -, request,
+    // holder) for a held open key.
+    type Row = (Option<String>, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = q.fetch_all(&mut **tx).await?;
+    let mut opening = Opening { fresh: HashSet::new(), numbers: Vec::new(), held: vec![None; requests.len()] };
+    for (key, n, i, holder) in rows {
+        match (n, i, holder) {
+            (Some(n), ..) => {
+                opening.numbers.push(n as HandoffId);
+                opening.fresh.extend(key);
+            }
+            (None, Some(i), Some(holder)) if (i as usize) < requests.len() => {
+                opening.held[i as usize] = Some(holder as HandoffId);
+            }
+            _ => return Err(sqlx::Error::RowNotFound),
+        }
+    }
+    Ok(opening)
 }

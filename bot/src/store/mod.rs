@@ -284,7 +284,7 @@ impl Store {
             return Err(StoreError::Duplicate);
         }
         let mut tallies = Tallies::default();
-        let versions = write_decisions(&mut tx, self.backend, &[Write { d, expected }], &mut tallies).await?;
+        let versions = write_decisions(&mut tx, self.backend, &[Write { d, expected }], &[], &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(versions[0])
@@ -339,7 +339,7 @@ impl Store {
         // Rollup increments are applied once, in key order, at the end of the batch: concurrent
         // transactions then lock rollup rows in the same order and cannot deadlock on them.
         let mut tallies = Tallies::default();
-        write_decisions(&mut tx, self.backend, &writes, &mut tallies).await?;
+        write_decisions(&mut tx, self.backend, &writes, &[], &mut tallies).await?;
         tallies.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(swept)

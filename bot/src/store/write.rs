@@ -5,7 +5,7 @@
 //! per table rather than one per decision: round trips, not rows, are what a transaction costs.
 
 use baton_core::{Change, Decision, Event, Handoff, HandoffId};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, FromRow, Transaction};
 
 use super::history::Tallies;
 use super::outbox::{self, encode};
@@ -71,31 +71,45 @@ impl<'q> Rows<'q> {
 /// Runs inserts in order, [`ROWS_PER_STATEMENT`] rows per statement. On PostgreSQL, inserts that
 /// each fit one statement go together as one (data-modifying CTEs; the tables' foreign keys are
 /// checked at its end): one round trip instead of one each. SQLite has no round trips to save.
+///
+/// With `check`, it also answers, for each claim, which stored open handoff (other than the
+/// claimant) held its key before these inserts ([`held`]): on PostgreSQL in the same statement
+/// when the inserts go together, else in a statement before them.
 pub(crate) async fn insert<'q>(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     inserts: &[Rows<'q>],
-) -> Result<(), sqlx::Error> {
+    check: &[Claim<'_>],
+) -> Result<Vec<Option<HandoffId>>, sqlx::Error> {
     let inserts: Vec<&Rows> = inserts.iter().filter(|r| r.len > 0).collect();
-    if backend == Backend::Postgres && inserts.len() > 1 && inserts.iter().all(|r| r.len <= ROWS_PER_STATEMENT) {
+    let together = inserts.len() + usize::from(!check.is_empty()) > 1;
+    if backend == Backend::Postgres && together && inserts.iter().all(|r| r.len <= ROWS_PER_STATEMENT) {
         let (mut sql, mut first) = (String::new(), 1);
         for (i, r) in inserts.iter().enumerate() {
             let statement = r.sql.replacen("{rows}", &placeholders_from(first, r.len, r.cols), 1);
             first += r.len * r.cols;
+            let last = i + 1 == inserts.len() && check.is_empty();
             sql += &match i {
+                _ if last => format!(" {statement}"),
                 0 => format!("WITH i0 AS ({statement})"),
-                i if i + 1 < inserts.len() => format!(", i{i} AS ({statement})"),
-                _ => format!(" {statement}"),
+                _ => format!(", i{i} AS ({statement})"),
             };
         }
+        if !check.is_empty() {
+            // The main query reads the snapshot the statement began with: not these inserts.
+            sql += &format!(" {}", held_sql(first, check.len()));
+        }
         let q = inserts.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, r| (r.bind)(q, 0..r.len));
-        q.execute(&mut **tx).await?;
-        return Ok(());
+        let q = check.iter().fold(q, |q, (seam, key, _)| q.bind(*seam).bind(*key));
+        let rows = q.fetch_all(&mut **tx).await?;
+        let stored = rows.iter().map(FromRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        return Ok(held(&stored, check));
     }
+    let holders = read_held(tx, check).await?;
     for r in inserts {
         r.run(tx).await?;
     }
-    Ok(())
+    Ok(holders)
 }
 
 /// Inserts `rows`, [`ROWS_PER_STATEMENT`] per statement.
@@ -114,8 +128,7 @@ pub(crate) async fn insert_rows<'q, T: Sync>(
 pub(crate) type Claim<'a> = (&'a str, &'a str, HandoffId);
 
 /// For each claim, the stored open handoff (other than the claimant) that already holds its key.
-/// On PostgreSQL the keys are first locked for the
-/// transaction, in order (so that two transactions cannot deadlock on them), and read afterwards
+/// On PostgreSQL the keys are first locked for the transaction ([`lock_keys`]) and read afterwards
 /// in a statement of their own: two transactions claiming one key are decided one after the
 /// other, and the second sees the first. SQLite writes one transaction at a time.
 pub(crate) async fn holders(
@@ -123,30 +136,57 @@ pub(crate) async fn holders(
     backend: Backend,
     claims: &[Claim<'_>],
 ) -> Result<Vec<Option<HandoffId>>, sqlx::Error> {
+    if backend == Backend::Postgres {
+        lock_keys(tx, claims).await?;
+    }
+    read_held(tx, claims).await
+}
+
+/// Locks the claims' keys on PostgreSQL until the transaction ends ([`LOCKS`]).
+pub(crate) async fn lock_keys(tx: &mut Transaction<'_, Any>, claims: &[Claim<'_>]) -> Result<(), sqlx::Error> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let sql = LOCKS.replace("{claims}", &format!("(VALUES {}) AS v(seam, open_key)", placeholders(claims.len(), 2)));
+    let q = claims.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Takes a transaction-scoped advisory lock on each distinct (seam, open key) of `{claims}` (a
+/// relation with those columns), one after the other in one order, so that two transactions
+/// cannot deadlock on them; one row, their count.
+pub(crate) const LOCKS: &str = "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM \
+    (SELECT DISTINCT (seam || E'\\x1e' || open_key) COLLATE \"C\" AS k FROM {claims} WHERE open_key IS NOT NULL \
+    ORDER BY k) AS o) AS l";
+
+/// [`held`] read in a statement of its own.
+async fn read_held(tx: &mut Transaction<'_, Any>, claims: &[Claim<'_>]) -> Result<Vec<Option<HandoffId>>, sqlx::Error> {
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    if backend == Backend::Postgres {
-        let mut locks: Vec<String> = claims.iter().map(|(seam, key, _)| format!("{seam}\u{1e}{key}")).collect();
-        locks.sort_unstable();
-        locks.dedup();
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (VALUES {}) AS v(k)",
-            (1..=locks.len()).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ")
-        );
-        let q = locks.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, k| q.bind(k.as_str()));
-        q.execute(&mut **tx).await?;
-    }
-    let wanted: Vec<String> =
-        (0..claims.len()).map(|i| format!("(seam = ${} AND open_key = ${})", 2 * i + 1, 2 * i + 2)).collect();
-    let sql = format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "));
-    let q = claims.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, (seam, key, _)| q.bind(*seam).bind(*key));
+    let q = claims.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(held_sql(1, claims.len()))), |q, (seam, key, _)| {
+        q.bind(*seam).bind(*key)
+    });
     let stored: Vec<(i64, String, String)> = q.fetch_all(&mut **tx).await?;
-    let held = |(seam, key, id): &Claim| {
+    Ok(held(&stored, claims))
+}
+
+/// The stored handoffs holding `n` claims' keys, their parameters numbered from `$first`.
+fn held_sql(first: usize, n: usize) -> String {
+    let wanted: Vec<String> =
+        (0..n).map(|i| format!("(seam = ${} AND open_key = ${})", first + 2 * i, first + 2 * i + 1)).collect();
+    format!("SELECT id, seam, open_key FROM handoffs WHERE {} ORDER BY id", wanted.join(" OR "))
+}
+
+/// For each claim, the first of the `stored` handoffs (id, seam, open key) other than the
+/// claimant holding its key.
+fn held(stored: &[(i64, String, String)], claims: &[Claim<'_>]) -> Vec<Option<HandoffId>> {
+    let holder = |(seam, key, id): &Claim| {
         let stored = stored.iter().find(|(other, s, k)| *other as HandoffId != *id && s == seam && k == key);
         stored.map(|(other, ..)| *other as HandoffId)
     };
-    Ok(claims.iter().map(held).collect())
+    claims.iter().map(holder).collect()
 }
 
 /// A decision to write: its handoff is inserted when `expected` is `None`, else updated only if
@@ -158,14 +198,17 @@ pub(crate) struct Write<'a> {
 
 /// Writes `writes` inside `tx` and counts their tallies; returns each handoff's new version.
 /// A handoff that moved past its expected version, or a ladder step already recorded, is a
-/// [`StoreError::Conflict`] for the whole transaction.
+/// [`StoreError::Conflict`] for the whole transaction; an update that claims an open key another
+/// open handoff holds is [`StoreError::Taken`]. Creations' claims are checked by their batch (see
+/// `Store::create`), before they are numbered; `recheck` are those claims whose keys the batch
+/// locked after it read them, checked again in the statement that inserts the handoffs.
 pub(crate) async fn write_decisions(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     writes: &[Write<'_>],
+    recheck: &[Claim<'_>],
     tallies: &mut Tallies,
 ) -> Result<Vec<i64>, StoreError> {
-    // A creation's claim is checked by its batch (see `Store::create`), before it is numbered.
     let claims: Vec<Claim> = (writes.iter())
         .filter(|w| w.expected.is_some() && w.d.claims_key)
         .filter_map(|w| Some((w.d.handoff.seam.as_str(), w.d.open_key.as_deref()?, w.d.handoff.id)))
@@ -253,7 +296,10 @@ pub(crate) async fn write_decisions(
                 .bind(e.via.as_deref())
         },
     );
-    insert(tx, backend, &[handoffs, events, outbox::insert(&messages)]).await?;
+    let held = insert(tx, backend, &[handoffs, events, outbox::insert(&messages)], recheck).await?;
+    if let Some(id) = held.into_iter().flatten().next() {
+        return Err(StoreError::Taken(id));
+    }
 
     for w in writes {
         let (d, id) = (w.d, w.d.handoff.id as i64);
