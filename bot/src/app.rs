@@ -430,15 +430,17 @@ impl App {
         Ok(baton_core::team::board(&self.model, f, &received, &sent, &away, now))
     }
 
-    /// `/handoff find`: the open handoffs on the seams the actor may see (those of their functions;
-    /// every seam for architects) whose title or fields hold every word, newest first.
+    /// `/handoff find`: the handoffs on the seams the actor may see (those of their functions;
+    /// every seam for architects) whose title or fields hold every word, newest first: the open
+    /// ones, then the latest closed.
     async fn find(&self, actor: &str, words: &[String], now: DateTime<Utc>) -> Result<String, AppError> {
         let scope = baton_core::history::scope(&self.model, Viewer::Person(actor), &Default::default())?;
-        let mut found = self.store.unclosed_in_seams(&scope.seams).await?;
-        found.retain(|h| baton_core::team::matches(h, words));
-        found.sort_by_key(|h| std::cmp::Reverse(h.id));
+        let mut open = self.store.unclosed_in_seams(&scope.seams).await?;
+        open.retain(|h| baton_core::team::matches(h, words));
+        open.sort_by_key(|h| std::cmp::Reverse(h.id));
+        let (closed, older) = self.store.closed_holding(&scope.seams, words, baton_core::team::SHOWN_CLOSED).await?;
         let away = self.store.absences(&self.model, now).await?;
-        Ok(baton_core::team::found(&self.model, words, &found, &away, now))
+        Ok(baton_core::team::found(&self.model, words, &open, &closed, older, &away, now))
     }
 
     /// `/handoff reassign-all`: gives every open handoff `from` owns to `to`, one handoff at a time,

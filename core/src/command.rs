@@ -128,7 +128,7 @@ pub enum Command {
     Mine,
     /// A function's open handoffs, received and sent (default: one's own function).
     Team(Option<String>),
-    /// Open handoffs whose title or fields hold every word.
+    /// Handoffs whose title or fields hold every word: the open ones, then the latest closed.
     Find(Vec<String>),
     /// Stall history, the health report or the chart.
     Stalls(StallsQuery),

@@ -1,7 +1,7 @@
 //! `/handoff team`: a function's handoffs still open, received (by stage: queue, under way, at the
 //! gate, back with the requester) and sent, for its members, its lead (or the lead's cover) and
-//! architects. A lead's board, and what a cover reads first. `/handoff find`: open handoffs by the
-//! words in their title and fields.
+//! architects. A lead's board, and what a cover reads first. `/handoff find`: handoffs by the
+//! words in their title and fields, the open ones and then the latest closed.
 
 use chrono::{DateTime, Utc};
 
@@ -95,25 +95,62 @@ pub fn matches(h: &Handoff, words: &[String]) -> bool {
     words.iter().map(|w| w.to_lowercase()).all(|w| text.contains(&w) || label == w)
 }
 
-/// What `/handoff find` answers: the `found` handoffs (newest first), at most [`SHOWN`] of them.
-pub fn found(model: &OperatingModel, words: &[String], found: &[Handoff], away: &Away, now: DateTime<Utc>) -> String {
+/// Closed handoffs `/handoff find` shows, after the open ones.
+pub const SHOWN_CLOSED: usize = 5;
+
+/// What `/handoff find` answers: the `open` handoffs found (newest first), at most [`SHOWN`] of
+/// them, then the `closed` ones (the latest, newest first), saying whether there are `older`.
+pub fn found(
+    model: &OperatingModel,
+    words: &[String],
+    open: &[Handoff],
+    closed: &[Handoff],
+    older: bool,
+    away: &Away,
+    now: DateTime<Utc>,
+) -> String {
     let asked = words.join(" ");
-    if found.is_empty() {
+    if open.is_empty() && closed.is_empty() {
         return format!(
-            "No open handoff you can see holds \"{asked}\" in its title or fields. `/handoff mine` and \
+            "No handoff you can see holds \"{asked}\" in its title or fields. `/handoff mine` and \
              `/handoff team` list what is open."
         );
     }
-    let mut out = vec![format!("Open handoffs holding \"{asked}\" ({}):", found.len())];
-    for h in found.iter().take(SHOWN) {
-        let Ok(ctx) = Ctx::new(model, &h.seam) else { continue };
-        let owner = holder(model, h, away, now).unwrap_or_else(|| format!("queue of {}", ctx.to.name));
+    let line = |h: &Handoff| {
+        let ctx = Ctx::new(model, &h.seam).ok()?;
         let route = format!("{} → {}", ctx.from.name, ctx.to.name);
-        let parts = [h.label(), h.title.clone(), route, h.state.to_string(), owner, render::stalled(h)];
-        out.push(format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ")));
+        let parts = match h.closed_at {
+            Some(at) => {
+                let owner = h.owner.as_deref().map(|o| away.name(model, o, now)).unwrap_or_default();
+                vec![
+                    h.label(),
+                    h.title.clone(),
+                    route,
+                    format!("{} {}", h.state, render::time(ctx.cal(), at, now)),
+                    owner,
+                ]
+            }
+            None => {
+                let owner = holder(model, h, away, now).unwrap_or_else(|| format!("queue of {}", ctx.to.name));
+                vec![h.label(), h.title.clone(), route, h.state.to_string(), owner, render::stalled(h)]
+            }
+        };
+        Some(format!("• {}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" · ")))
+    };
+    let mut out = match open.len() {
+        0 => vec![format!("No open handoff holds \"{asked}\".")],
+        n => vec![format!("Open handoffs holding \"{asked}\" ({n}):")],
+    };
+    out.extend(open.iter().take(SHOWN).filter_map(line));
+    if open.len() > SHOWN {
+        out.push(format!("… and {} more: add a word to narrow it", open.len() - SHOWN));
     }
-    if found.len() > SHOWN {
-        out.push(format!("… and {} more: add a word to narrow it", found.len() - SHOWN));
+    if !closed.is_empty() {
+        out.push("Closed, newest first:".into());
+        out.extend(closed.iter().filter_map(line));
+        if older {
+            out.push("… and older ones: add a word to narrow it".into());
+        }
     }
     out.join("\n")
 }

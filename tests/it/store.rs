@@ -556,7 +556,7 @@ async fn the_team_board_reads_a_functions_open_handoffs_from_the_store() {
         assert!(sent.contains("Sent by Sales, still open (3):"), "{sent}");
         let refused = run("rita", "/handoff team engineering").await;
         assert!(matches!(refused, Err(AppError::Rejected(_))), "{refused:?}");
-        // Finding by the words in a title or field, among what one may see; closed work is left out.
+        // Finding by the words in a title or field, among what one may see; closed work comes after.
         let found = run("carla", "/handoff find GAMMA").await.expect("find");
         assert_eq!(
             found,
@@ -564,8 +564,62 @@ async fn the_team_board_reads_a_functions_open_handoffs_from_the_store() {
         );
         let found = run("rita", "/handoff find a").await.expect("find");
         assert!(found.starts_with("Open handoffs holding \"a\" (3):\n• H-3 · Gamma"), "newest first: {found}");
-        assert!(run("rita", "/handoff find delta").await.expect("find").starts_with("No open handoff you can see"));
-        assert!(run("eli", "/handoff find gamma").await.expect("find").starts_with("No open handoff you can see"));
+        assert_eq!(
+            run("rita", "/handoff find delta").await.expect("find"),
+            "No open handoff holds \"delta\".\nClosed, newest first:\n\
+             • H-4 · Delta · Sales → Customer Success · cancelled Mon 30 Nov 09:00 EST"
+        );
+        assert!(run("eli", "/handoff find gamma").await.expect("find").starts_with("No handoff you can see"));
+    })
+    .await;
+}
+
+/// `/handoff find` shows the latest closed handoffs after the open ones, found however the words
+/// are written (a label, any case, letters beyond ASCII), and reads older ones page by page.
+#[tokio::test]
+async fn find_shows_the_latest_closed_handoffs_after_the_open_ones() {
+    on_each_store(|store| async move {
+        let app = app(store.clone());
+        let run = |actor: &'static str, line: String| {
+            let app = app.clone();
+            async move { app.handle(actor, Surface::Console, cmd(&line), t(MONDAY_9), None).await }
+        };
+        let hand =
+            |n: u32, title: &str| format!(r#"/handoff new sales-to-cs "{title}" account=Account{n} arr=1 segment=smb"#);
+        // The oldest is the only one whose title or fields hold "segment" (the others have it only
+        // as a field's name), behind more closed handoffs than one page of candidates.
+        run("rita", hand(0, "Segment review Müller")).await.expect("create");
+        run("rita", "/handoff cancel H-1 merged".into()).await.expect("cancel");
+        for n in 1..=205 {
+            run("rita", hand(n, &format!("Renewal {n}"))).await.expect("create");
+            run("rita", format!("/handoff cancel H-{} merged", n + 1)).await.expect("cancel");
+        }
+        run("rita", hand(300, "Renewal open")).await.expect("create");
+        let found = run("rita", "/handoff find SEGMENT".into()).await.expect("find");
+        assert_eq!(
+            found,
+            "No open handoff holds \"SEGMENT\".\nClosed, newest first:\n\
+             • H-1 · Segment review Müller · Sales → Customer Success · cancelled Mon 30 Nov 09:00 EST"
+        );
+        assert!(run("rita", "/handoff find MÜLLER".into()).await.expect("find").contains("• H-1 · Segment"));
+        assert!(run("rita", "/handoff find h-1".into()).await.expect("find").contains("• H-1 · Segment"));
+        let renewals = run("rita", "/handoff find renewal".into()).await.expect("find");
+        let lines: Vec<&str> = renewals.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "Open handoffs holding \"renewal\" (1):",
+                "• H-207 · Renewal open · Sales → Customer Success · open · queue of Customer Success",
+                "Closed, newest first:"
+            ]
+        );
+        let closed: Vec<&str> = lines[3..8].iter().map(|l| l.split(" · ").next().unwrap_or_default()).collect();
+        assert_eq!(closed, ["• H-206", "• H-205", "• H-204", "• H-203", "• H-202"], "{renewals}");
+        assert_eq!(lines[8..], ["… and older ones: add a word to narrow it"]);
+        // Wildcards typed are letters: nothing holds "renewal_%".
+        assert!(
+            run("rita", "/handoff find renewal_%".into()).await.expect("find").starts_with("No handoff you can see")
+        );
     })
     .await;
 }

@@ -84,7 +84,7 @@ pub fn definitions(model: &OperatingModel) -> Value {
                                          "required": true, "max_length": 2000}]},
             {"type": 1, "name": "unwatch", "description": "No longer be told as a handoff moves",
              "options": [handoff(true)]},
-            {"type": 1, "name": "find", "description": "Open handoffs by words in their title or fields", "options": [
+            {"type": 1, "name": "find", "description": "Handoffs by words in their title or fields, open then closed", "options": [
                 {"type": 3, "name": "words", "description": "Words to look for, like acme renewal", "required": true,
                  "max_length": 200}]},
             {"type": 1, "name": "team", "description": "A function's open handoffs, received and sent", "options": [

@@ -142,6 +142,8 @@ pub(crate) async fn record_key(
 /// index find them: `NOT IN ('done', 'cancelled')` read every row of a seam (on PostgreSQL, 100 open
 /// handoffs among a million on one seam took 498 ms to list; with `IN`, 1.3 ms).
 const UNCLOSED: &str = "('open', 'accepted', 'reassigned', 'in_progress', 'awaiting_gate', 'returned')";
+/// Most closed handoffs [`Store::closed_holding`] reads that could hold the words.
+pub const CLOSED_SEARCHED: usize = 2000;
 /// [`UNCLOSED`] without `returned`: the states in which the receiving side has the work.
 const MOVING: &str = "('open', 'accepted', 'reassigned', 'in_progress', 'awaiting_gate')";
 
@@ -553,6 +555,59 @@ impl Store {
             seams,
         )
         .await
+    }
+
+    /// Closed (done or cancelled) handoffs on `seams` whose title or fields hold every one of
+    /// `words` ([`baton_core::team::matches`]), newest first: at most `most`, and whether there
+    /// may be older ones (more matched, or the search stopped after the latest
+    /// [`CLOSED_SEARCHED`] that could match). The database narrows the candidates by their stored
+    /// text (each word that is plain ASCII, in any case); the core decides.
+    pub async fn closed_holding(
+        &self,
+        seams: &[String],
+        words: &[String],
+        most: usize,
+    ) -> Result<(Vec<Handoff>, bool), StoreError> {
+        const PAGE: usize = 200;
+        if seams.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        // A word found in a title or field value is in the stored JSON as typed, unless JSON
+        // escapes it or it is a handoff's label (stored as its number).
+        let narrowing: Vec<String> = (words.iter())
+            .map(|w| w.to_ascii_lowercase())
+            .filter(|w| w.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') && !w.starts_with("h-"))
+            .map(|w| format!("%{}%", w.replace('%', "\\%").replace('_', "\\_")))
+            .collect();
+        let mut sql = format!(
+            "SELECT doc FROM handoffs WHERE seam IN ({}) AND state IN ('done', 'cancelled')",
+            params(1, seams.len())
+        );
+        for i in 0..narrowing.len() {
+            sql += &format!(" AND lower(doc) LIKE ${} ESCAPE '\\'", seams.len() + i + 1);
+        }
+        sql += &format!(" AND id < ${} ORDER BY id DESC LIMIT {PAGE}", seams.len() + narrowing.len() + 1);
+        let (mut found, mut before) = (Vec::new(), i64::MAX);
+        for _ in 0..CLOSED_SEARCHED / PAGE {
+            let q =
+                seams.iter().chain(&narrowing).fold(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), |q, v| q.bind(v));
+            let page = q.bind(before).fetch_all(&self.pool).await?;
+            for h in page.iter().map(decode_doc) {
+                let h = h?;
+                before = h.id as i64;
+                if baton_core::team::matches(&h, words) {
+                    found.push(h);
+                }
+            }
+            if found.len() > most {
+                found.truncate(most);
+                return Ok((found, true));
+            }
+            if page.len() < PAGE {
+                return Ok((found, false));
+            }
+        }
+        Ok((found, true))
     }
 
     /// [`Store::docs`] for each seam in turn (`$1` is the seam), one indexed query each.
