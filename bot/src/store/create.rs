@@ -234,9 +234,7 @@ impl Store {
         let mut tx = self.write().await?;
         let postgres = self.backend == Backend::Postgres;
         if postgres && lock == Lock::First {
-            let claims: Vec<Claim> =
-                requests.iter().filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
-            lock_keys(&mut tx, &claims).await?;
+            lock_keys(&mut tx, &claims(requests)).await?;
         }
         let optimistic = postgres && lock == Lock::InFirstStatement;
         let Opening { mut fresh, numbers, held } = self.open_batch(&mut tx, requests, optimistic).await?;
@@ -328,9 +326,7 @@ impl Store {
         if self.backend == Backend::Postgres {
             return open_batch_postgres(tx, requests, lock).await;
         }
-        let claims: Vec<Claim> =
-            requests.iter().filter_map(|r| r.open_key.as_ref().map(|(s, k)| (s.as_str(), k.as_str(), 0))).collect();
-        let mut found = holders(tx, self.backend, &claims).await?.into_iter();
+        let mut found = holders(tx, self.backend, &claims(requests)).await?.into_iter();
         let held: Vec<Option<HandoffId>> =
             requests.iter().map(|r| r.open_key.as_ref().and_then(|_| found.next().flatten())).collect();
         let asked = || requests.iter().zip(&held).filter(|(_, h)| h.is_none()).map(|(r, _)| r);
@@ -376,6 +372,11 @@ impl Store {
         };
         Ok(numbers.into_iter().map(|n| n as HandoffId).collect())
     }
+}
+
+/// The open keys `requests` claim, not yet numbered.
+fn claims(requests: &[Request]) -> Vec<Claim<'_>> {
+    (requests.iter()).filter_map(|r| r.open_key.as_ref().map(|(seam, key)| (seam.as_str(), key.as_str(), 0))).collect()
 }
 
 /// [`Store::open_batch`] on PostgreSQL: one statement. Its main query reads the snapshot the
