@@ -757,32 +757,30 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Refreshes the outbox's statistics; returns when, or `None` when it failed (logged).
-    async fn analyze(&self) -> Option<std::time::Instant> {
-        match self.store.analyze_outbox().await {
-            Ok(()) => Some(std::time::Instant::now()),
-            Err(e) => {
-                tracing::warn!("refreshing the outbox's statistics failed: {e:#}");
-                None
-            }
+    /// Refreshes the outbox's statistics (for a `backlog` or not) and notes it in `stats` (a
+    /// failure is logged).
+    async fn analyze(&self, stats: &mut Statistics, backlog: bool) {
+        let started = std::time::Instant::now();
+        let rows = self.store.analyze_outbox().await;
+        if let Err(e) = &rows {
+            tracing::warn!("refreshing the outbox's statistics failed: {e:#}");
         }
+        stats.refreshed(started, started.elapsed(), rows.ok(), backlog);
     }
 
     /// Delivers until `shutdown`: wakes when `wake` is notified, when the earliest pending
     /// message falls due, or after `poll` at the latest (other replicas enqueue too). A pass in
     /// progress finishes before it stops.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>, poll: std::time::Duration) {
-        // The outbox's statistics are refreshed before the first pass, and while a backlog
-        // lasts (a pass claimed `BACKLOG` messages or a full batch) at most once a minute: see
-        // `Store::analyze_outbox`.
-        let mut started = false;
-        let mut backlog_analyzed: Option<std::time::Instant> = None;
+        // The outbox's statistics are refreshed before the first pass, then when a backlog shows
+        // or the outbox has grown (see `Statistics` and `Store::analyze_outbox`).
+        let (mut stats, mut backlog) = (Statistics::default(), false);
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            if !started {
-                started = self.analyze().await.is_some();
+            if stats.due(backlog, std::time::Instant::now()) {
+                self.analyze(&mut stats, backlog).await;
             }
             let claimed = match self.pass(Utc::now()).await {
                 Ok(n) => n as i64,
@@ -791,11 +789,9 @@ impl Deliverer {
                     0
                 }
             };
+            stats.claimed += claimed;
             let busy = claimed >= self.batch;
-            let backlog = claimed >= self.batch.min(BACKLOG);
-            if backlog && backlog_analyzed.is_none_or(|at| at.elapsed() >= OUTBOX_ANALYZE_EVERY) {
-                backlog_analyzed = self.analyze().await;
-            }
+            backlog = claimed >= self.batch.min(BACKLOG);
             if busy {
                 continue;
             }
@@ -815,8 +811,46 @@ impl Deliverer {
 /// Messages claimed by one pass that make a backlog, for refreshing the outbox's statistics.
 const BACKLOG: i64 = 100;
 
-/// The least time between two refreshes of the outbox's statistics by one worker.
-const OUTBOX_ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The least time between two refreshes of the outbox's statistics for a backlog, by one worker.
+const BACKLOG_ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When a delivery worker last refreshed the outbox's statistics, and what it claimed since.
+#[derive(Clone, Copy, Debug, Default)]
+struct Statistics {
+    /// When the last refresh started (`None` before the first).
+    at: Option<std::time::Instant>,
+    /// How long it took.
+    took: std::time::Duration,
+    /// The rows the outbox held by it.
+    rows: i64,
+    /// Messages claimed since (each a row added since, or about to be).
+    claimed: i64,
+    /// When the last refresh for a backlog started.
+    backlog_at: Option<std::time::Instant>,
+}
+
+impl Statistics {
+    /// Whether to refresh the statistics at `now`: before the first pass; when a pass claimed a
+    /// backlog (`backlog`), at most once a minute; and once the worker has claimed as many
+    /// messages as autovacuum's own rule asks (50 and a tenth of the outbox), resting a hundred
+    /// times as long as the last refresh took (a refresh of 70 ms, at 60,000 rows, every 7 s at
+    /// most).
+    fn due(&self, backlog: bool, now: std::time::Instant) -> bool {
+        let Some(at) = self.at else { return true };
+        let since = |at: std::time::Instant| now.saturating_duration_since(at);
+        let for_backlog = backlog && self.backlog_at.is_none_or(|at| since(at) >= BACKLOG_ANALYZE_EVERY);
+        let grown = self.claimed >= 50 + self.rows / 10 && since(at) >= self.took * 100;
+        for_backlog || grown
+    }
+
+    /// Notes a refresh (for a `backlog` or not) that started `at` and took `took`, and the rows
+    /// it counted; `None` when it failed, which leaves it as due as it was, once rested.
+    fn refreshed(&mut self, at: std::time::Instant, took: std::time::Duration, rows: Option<i64>, backlog: bool) {
+        let (rows, claimed) = rows.map_or((self.rows, self.claimed), |rows| (rows, 0));
+        let backlog_at = if backlog { Some(at) } else { self.backlog_at };
+        *self = Statistics { at: Some(at), took, rows, claimed, backlog_at };
+    }
+}
 
 /// The message-reference key of a handoff's recalibration thread in a Slack channel.
 fn slack_thread_key(channel: &str) -> String {
@@ -847,6 +881,36 @@ fn describe(model: &OperatingModel, to: &Recipient) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_statistics_are_refreshed_first_then_for_a_backlog_or_growth() {
+        let start = std::time::Instant::now();
+        let at = |ms: u64| start + std::time::Duration::from_millis(ms);
+        let took = std::time::Duration::from_millis;
+        let mut stats = Statistics::default();
+        assert!(stats.due(false, start), "before the first pass");
+        stats.refreshed(start, took(5), Some(10_000), false);
+        assert!(!stats.due(false, at(1)), "nothing claimed since");
+        assert!(stats.due(true, at(1)), "a first backlog, however soon");
+        stats.refreshed(at(1), took(5), Some(10_000), true);
+        assert!(!stats.due(true, at(60_000)), "the next backlog a minute after the first");
+        assert!(stats.due(true, at(60_001)));
+        stats.claimed = 1_049;
+        assert!(!stats.due(false, at(2_000)), "short of 50 and a tenth of 10,000 rows");
+        stats.claimed = 1_050;
+        assert!(stats.due(false, at(2_000)), "grown by 50 and a tenth");
+        // Growth rests a hundred times as long as the last refresh took.
+        stats.refreshed(at(2_000), took(70), Some(60_000), false);
+        assert_eq!(stats.claimed, 0);
+        stats.claimed = 100_000;
+        assert!(!stats.due(false, at(8_999)));
+        assert!(stats.due(false, at(9_000)));
+        // A failed refresh changes nothing but when it may be tried again.
+        stats.refreshed(at(9_000), took(5), None, false);
+        assert_eq!((stats.rows, stats.claimed), (60_000, 100_000));
+        assert!(!stats.due(false, at(9_499)));
+        assert!(stats.due(false, at(9_500)), "still grown");
+    }
 
     fn row(id: i64, to: &str, kind: IntentKind) -> Claimed {
         Claimed {

@@ -127,6 +127,48 @@ async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
     worker.await.expect("worker stops");
 }
 
+/// The same statistics age as the outbox grows without a backlog: plans a connection made while
+/// it was small read all of it for every claim until they change. Where autovacuum is off (as on
+/// this project's machines) or behind, the worker refreshes them once it has claimed as many
+/// messages as autovacuum's own rule asks.
+#[tokio::test]
+async fn a_growing_outbox_has_its_statistics_refreshed_without_a_backlog_on_postgres() {
+    let Some(store) = crate::support::postgres().await else { return };
+    let slack = FakeSlack::start().await;
+    let app = app(store);
+    let reltuples = || async {
+        sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'outbox'")
+            .fetch_one(app.store.pool())
+            .await
+            .expect("reltuples")
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let worker = tokio::spawn(deliverer(&app, &slack).run(wake.clone(), stopped, StdDuration::from_secs(3600)));
+    eventually(10, "the worker analyzes the empty outbox at start", || async { reltuples().await == 0.0 }).await;
+    // Three waves of twenty cards, each claimed by one pass: no backlog (a hundred), no full batch.
+    let now = Utc::now();
+    for wave in 0..3 {
+        for n in 1..=20 {
+            let line =
+                format!(r#"/handoff new sales-to-cs "Renewal {wave}-{n}" account=A{wave}-{n} arr=1000 segment=smb"#);
+            app.handle("rita", Surface::Slack, cmd(&line), now, None).await.expect("create");
+        }
+        wake.notify_one();
+        eventually(20, "the wave is delivered", || async { app.store.outbox_depth().await.unwrap_or(1) == 0 }).await;
+    }
+    assert_eq!(slack.history("#cs-handoffs").len(), 60);
+    // Sixty claims since the analysis of the empty outbox pass autovacuum's threshold (50 and a
+    // tenth of the rows); the worker refreshes before its next pass, a second after the last.
+    eventually(20, "the grown outbox is analyzed", || async {
+        wake.notify_one();
+        reltuples().await >= 60.0
+    })
+    .await;
+    stop.send(true).expect("stop");
+    worker.await.expect("worker stops");
+}
+
 #[tokio::test]
 async fn cards_are_edited_in_place_as_the_handoff_moves() {
     on_each_store(|store| async move {

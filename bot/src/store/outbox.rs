@@ -276,12 +276,22 @@ impl Store {
     /// were pending (a new database, or the quiet hour before an outage), the planner takes a
     /// backlog for a handful of rows and picks a plan quadratic in it (seconds per claim at a few
     /// thousand rows, minutes at tens of thousands). Autovacuum analyzes a minute or more later;
-    /// the delivery worker calls this as soon as it sees a backlog. SQLite needs nothing.
-    pub async fn analyze_outbox(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("ANALYZE outbox").execute(&self.pool).await?;
+    /// the delivery worker calls this as soon as it sees a backlog. Statistics also age as the
+    /// outbox grows: each pooled connection keeps the plans it made, and plans made while the
+    /// outbox was small read all of it for every claim (40 ms at 50,000 rows, against 0.1 ms),
+    /// until statistics change; where autovacuum is off or behind, the worker also refreshes them
+    /// as the outbox grows. Returns how many rows the outbox holds by the new statistics (0 on
+    /// SQLite, which needs nothing).
+    pub async fn analyze_outbox(&self) -> Result<i64, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(0);
         }
-        Ok(())
+        sqlx::query("ANALYZE outbox").execute(&self.pool).await?;
+        // `reltuples` is a float (-1 before any analysis).
+        let rows: f64 = sqlx::query_scalar("SELECT reltuples::float8 FROM pg_class WHERE oid = 'outbox'::regclass")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(rows.max(0.0) as i64)
     }
 
     /// Records that the messages `ids` were delivered as one platform message `platform_ref`
