@@ -248,10 +248,15 @@ async fn launch_accepted_by_eli(app: &App, model: OperatingModel, created: DateT
 /// the database. The Discord escalation pings the receiving lead, not him.
 #[tokio::test]
 async fn a_discord_escalation_pings_the_lead_not_an_owner_who_left() {
-    let full = model();
+    // The test runs at any hour: the lead's direct message about the launch goes out at once.
+    let loud = |mut m: OperatingModel| {
+        m.loud_tiers.push(baton_core::model::RiskTier::Reversible);
+        m
+    };
+    let full = loud(model());
     let now = Utc::now();
     let created = creation_for_discord_step(&full, now);
-    let bot = bot(model_without(&["eli"])).await;
+    let bot = bot(loud(model_without(&["eli"]))).await;
     sqlx::query(
         "INSERT INTO identity_links (platform, platform_user, person, linked_at_ms) VALUES ('discord', $1, 'eli', 0)",
     )
