@@ -93,6 +93,14 @@ async fn a_message_answered_429_then_500_is_delivered_once_and_not_before_retry_
     running.stop().await;
 }
 
+/// The outbox's row count by PostgreSQL's statistics (-1 before any analysis).
+async fn outbox_reltuples(app: &App) -> f32 {
+    sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'outbox'")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("reltuples")
+}
+
 /// PostgreSQL plans the claim query from the outbox's statistics; taken while few rows were
 /// pending, they make a backlog look like a handful of rows and the claim quadratic in it (the
 /// front-door bench saw one claim take minutes). The worker refreshes them when a backlog shows.
@@ -101,12 +109,7 @@ async fn a_delivery_backlog_refreshes_the_outbox_statistics_on_postgres() {
     let Some(store) = crate::support::postgres().await else { return };
     let slack = FakeSlack::start().await;
     let app = app(store);
-    let reltuples = || async {
-        sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'outbox'")
-            .fetch_one(app.store.pool())
-            .await
-            .expect("reltuples")
-    };
+    let reltuples = || outbox_reltuples(&app);
     assert_eq!(reltuples().await, -1.0, "a new table has never been analyzed");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let d = Deliverer { batch: 2, ..deliverer(&app, &slack) };
@@ -136,12 +139,7 @@ async fn a_growing_outbox_has_its_statistics_refreshed_without_a_backlog_on_post
     let Some(store) = crate::support::postgres().await else { return };
     let slack = FakeSlack::start().await;
     let app = app(store);
-    let reltuples = || async {
-        sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'outbox'")
-            .fetch_one(app.store.pool())
-            .await
-            .expect("reltuples")
-    };
+    let reltuples = || outbox_reltuples(&app);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let worker = tokio::spawn(deliverer(&app, &slack).run(wake.clone(), stopped, StdDuration::from_secs(3600)));
