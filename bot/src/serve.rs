@@ -67,6 +67,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The metrics recorder is installed before any task counts: a count made before is lost.
+    crate::metrics::handle();
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = server.app.clone();
     // At start and after each reload: open handoffs that wait on someone no longer in the model
