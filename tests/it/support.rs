@@ -61,6 +61,10 @@ pub fn sqlite_url() -> String {
     let dir = std::env::temp_dir().join("baton-tests");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{}.db", unique("t")));
+    // An earlier run whose process had the same id (ids are reused) may have left one behind.
+    for leftover in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{leftover}", path.display()));
+    }
     format!("sqlite://{}", path.display())
 }
 
@@ -119,6 +123,11 @@ pub async fn postgres_url() -> Option<String> {
     }
     let name = unique("baton_test");
     let mut admin = sqlx::AnyConnection::connect(&admin_url()).await.expect("postgres admin connection");
+    // One an earlier run whose process had the same id left behind looks like this process's own.
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .expect("drop a leftover database");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut admin)
         .await
